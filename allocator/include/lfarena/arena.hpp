@@ -1,0 +1,153 @@
+// lfarena/arena.hpp -- the one header users include.
+//
+// An Arena is a cheap, copyable, reference-counted handle to one region ("main memory") of up to
+// 4 GiB - 1 bytes, addressed by uint32_t offsets (0 is null and never handed out). The region is
+// released (unmapped; a file arena is synced first) when the last handle goes.
+//
+//   auto arena = lfarena::Arena::open_file("/data/memtable.arena",
+//                                          {.capacity = 64 << 20,
+//                                           .freelist = lfarena::FreelistKind::pessimistic});
+//   if (!arena) { std::cerr << arena.message() << "\n"; return 1; }
+//   auto node = arena->allocate(48, 8);            // Result<Block>: {offset, size}
+//   std::memcpy(arena->pointer<char>(node->offset), "key", 3);
+//   (void)arena->deallocate(node->offset, node->size);
+//
+// Thread-safety: every member may be called concurrently on the same or on copied handles,
+// except that a handle object itself must not be assigned while another thread uses it.
+// allocate/deallocate are lock-free (DESIGN.md section 2). check() is meant for quiescent use:
+// run concurrently it may report transient inconsistencies.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <span>
+#include <string>
+#include <utility>
+#include <variant>
+
+#include "lfarena/detail/backing.hpp"
+#include "lfarena/detail/core.hpp"
+#include "lfarena/detail/memory.hpp"
+#include "lfarena/error.hpp"
+#include "lfarena/options.hpp"
+#include "lfarena/stats.hpp"
+
+namespace lfarena {
+
+// A block handed out by allocate(): free it with deallocate(offset, size) (size may also be the
+// size that was requested: both round to the same granule).
+struct Block {
+  std::uint32_t offset = 0;
+  std::uint32_t size = 0;
+};
+
+namespace detail {
+using AnyBacking = std::variant<HeapBacking, AnonymousBacking, FileBacking>;
+struct ArenaState {
+  ArenaState(AnyBacking b, std::byte *base_, bool ro, const Geometry &g, Options o, std::string n)
+      : backing(std::move(b)), base(base_), read_only(ro), core(RegionWords{base_}, g),
+        options(o), name(std::move(n)) {}
+  ArenaState(const ArenaState &) = delete;
+  ArenaState &operator=(const ArenaState &) = delete;
+  ~ArenaState();
+
+  AnyBacking backing;
+  std::byte *base;
+  bool read_only;
+  Core<RegionWords> core;
+  Options options;  // as stored in the header (for reopened files) or as given
+  std::string name; // file path, or "heap"/"anonymous" for messages
+};
+// Builds the error for a failed core operation (out of line: never on the fast path).
+Error core_error(const ArenaState &s, errc code, const char *op, std::uint64_t a,
+                 std::uint64_t b);
+} // namespace detail
+
+class Arena {
+public:
+  Arena() = default; // an empty handle: valid() is false
+
+  static Result<Arena> heap(const Options &options);
+  static Result<Arena> anonymous(const Options &options);
+  // Creates or reopens a file arena according to options.open_mode / options.read_only.
+  static Result<Arena> open_file(const std::string &path, const Options &options);
+
+  bool valid() const { return state_ != nullptr; }
+  bool read_only() const { return state_->read_only; }
+
+  // Allocates `size` bytes aligned to `align` (a power of two <= Options::max_alignment).
+  // The block's size is `size` rounded up to 8, or more if a freelist segment's remainder was
+  // too small to keep (free what you were given).
+  Result<Block> allocate(std::uint32_t size, std::uint32_t align = 8) const {
+    if (state_->read_only) return read_only_error("allocate");
+    detail::RawBlock b;
+    if (errc e = state_->core.allocate(size, align, b); e != errc::ok)
+      return detail::core_error(*state_, e, "allocate", size, align);
+    return Block{b.offset, b.size};
+  }
+
+  Result<Block> allocate_zeroed(std::uint32_t size, std::uint32_t align = 8) const {
+    Result<Block> r = allocate(size, align);
+    if (r) std::memset(state_->base + r->offset, 0, r->size);
+    return r;
+  }
+
+  // Constructs a T in zeroed arena memory; returns its offset. Destroy it yourself
+  // (pointer<T>(offset)->~T()) before deallocate(offset, sizeof(T)).
+  template <class T, class... Args> Result<std::uint32_t> create(Args &&...args) const {
+    static_assert(alignof(T) <= 4096, "over-aligned type");
+    Result<Block> r = allocate_zeroed(sizeof(T), alignof(T) < 8 ? 8 : alignof(T));
+    if (!r) return r.error();
+    ::new (static_cast<void *>(state_->base + r->offset)) T(std::forward<Args>(args)...);
+    return r->offset;
+  }
+
+  Status deallocate(std::uint32_t offset, std::uint32_t size) const {
+    if (state_->read_only) return read_only_error("deallocate");
+    if (errc e = state_->core.deallocate(offset, size); e != errc::ok)
+      return detail::core_error(*state_, e, "deallocate", offset, size);
+    return {};
+  }
+
+  // The object at `offset`, or nullptr if [offset, offset+sizeof(T)) is not inside the data
+  // area or offset is not aligned for T.
+  template <class T> T *pointer(std::uint32_t offset) const {
+    const auto &g = state_->core.geometry();
+    if (offset < g.data_offset || std::uint64_t{offset} + sizeof(T) > g.capacity ||
+        offset % alignof(T) != 0)
+      return nullptr;
+    return std::launder(reinterpret_cast<T *>(state_->base + offset));
+  }
+  // The bytes [offset, offset+length) of the data area, bounds-checked.
+  Result<std::span<std::byte>> bytes(std::uint32_t offset, std::uint32_t length) const;
+  // The offset of a pointer into the data area.
+  Result<std::uint32_t> offset_of(const void *p) const;
+  // The bytes reserved for the user (Options::user_reserved) after the header.
+  std::span<std::byte> user_area() const;
+
+  Stats stats() const;
+  // Quiescent consistency check: walks the freelist (order, range, acyclicity, no overlap) and
+  // verifies the accounting (live + free + discarded == allocated; in checked mode live blocks
+  // are counted from the bitmaps and must not overlap free segments).
+  Result<CheckReport> check() const;
+
+  Status flush() const;
+  Status flush_range(std::uint32_t offset, std::uint32_t length) const;
+  Status flush_async() const;
+
+  std::byte *base() const { return state_->base; }
+  const Options &options() const { return state_->options; }
+  const std::string &name() const { return state_->name; }
+
+private:
+  explicit Arena(std::shared_ptr<detail::ArenaState> s) : state_(std::move(s)) {}
+  Error read_only_error(const char *op) const;
+  friend struct ArenaFactory;
+
+  std::shared_ptr<detail::ArenaState> state_;
+};
+
+} // namespace lfarena

@@ -1,0 +1,116 @@
+// lfarena/detail/atomic.hpp -- the one atomics policy of lfarena.
+//
+// Every word that more than one thread (or process) touches is an `atomic_u64`, and every
+// operation on it goes through one of the helpers below, whose name carries its memory order.
+// That keeps each ordering greppable and reviewable, and lets the very same algorithm code be
+// compiled against Relacy's `rl::atomic` when LFARENA_RELACY is defined (see verify/relacy/).
+//
+// Rules for code that the Relacy build compiles (bump.hpp, freelist.hpp, checked.hpp, ...):
+//  - include only <cstdint>, <cstddef>, <type_traits>, <bit> and <limits> (Relacy's macros
+//    redefine `new`, `delete`, `assert`, `memory_order_*`; the Relacy test includes the standard
+//    headers before <relacy/relacy.hpp>);
+//  - never spell std::memory_order_* (use the helpers);
+//  - no heap allocation, no constexpr constructors on atomic members.
+//
+// Thread-safety: the helpers are as thread-safe as the underlying atomic operation.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#ifdef LFARENA_RELACY
+#include <relacy/relacy.hpp>
+#else
+#include <atomic>
+#endif
+
+namespace lfarena::detail {
+
+#ifdef LFARENA_RELACY
+
+// Under Relacy the helpers take the caller's location as defaulted arguments so that Relacy's
+// execution histories point at the algorithm's own lines, not at this file.
+#define LFARENA_SITE_PARAMS                                                                   \
+  , const char *site_file_ = __builtin_FILE(), unsigned site_line_ = __builtin_LINE(),        \
+    const char *site_fn_ = __builtin_FUNCTION()
+#define LFARENA_SITE ::rl::debug_info(site_fn_, site_file_, site_line_)
+
+struct atomic_u64 {
+  ::rl::atomic<std::uint64_t> v;
+};
+namespace mo {
+inline constexpr ::rl::memory_order relaxed = ::rl::mo_relaxed;
+inline constexpr ::rl::memory_order acquire = ::rl::mo_acquire;
+inline constexpr ::rl::memory_order release = ::rl::mo_release;
+inline constexpr ::rl::memory_order acq_rel = ::rl::mo_acq_rel;
+} // namespace mo
+#define LFARENA_MO_ARGS(order) order, LFARENA_SITE
+
+#else
+
+#define LFARENA_SITE_PARAMS
+#define LFARENA_MO_ARGS(order) order
+
+// std::atomic<uint64_t> is lock-free and address-free on every platform we support, so one can
+// live in a file mapping shared by several processes (DESIGN.md promise 7).
+struct atomic_u64 {
+  std::atomic<std::uint64_t> v;
+};
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
+static_assert(sizeof(atomic_u64) == 8 && alignof(atomic_u64) == 8);
+namespace mo {
+inline constexpr std::memory_order relaxed = std::memory_order_relaxed;
+inline constexpr std::memory_order acquire = std::memory_order_acquire;
+inline constexpr std::memory_order release = std::memory_order_release;
+inline constexpr std::memory_order acq_rel = std::memory_order_acq_rel;
+} // namespace mo
+
+#endif
+
+// ---- loads and stores -----------------------------------------------------------------------
+inline std::uint64_t load_relaxed(const atomic_u64 &a LFARENA_SITE_PARAMS) {
+  return a.v.load(LFARENA_MO_ARGS(mo::relaxed));
+}
+inline std::uint64_t load_acquire(const atomic_u64 &a LFARENA_SITE_PARAMS) {
+  return a.v.load(LFARENA_MO_ARGS(mo::acquire));
+}
+inline void store_relaxed(atomic_u64 &a, std::uint64_t x LFARENA_SITE_PARAMS) {
+  a.v.store(x, LFARENA_MO_ARGS(mo::relaxed));
+}
+inline void store_release(atomic_u64 &a, std::uint64_t x LFARENA_SITE_PARAMS) {
+  a.v.store(x, LFARENA_MO_ARGS(mo::release));
+}
+
+// ---- compare-and-swap (strong; `expected` is updated on failure, with acquire on failure
+// for the acq_rel/acquire flavours so the caller may follow the value it read) ---------------
+inline bool cas_acq_rel(atomic_u64 &a, std::uint64_t &expected,
+                        std::uint64_t desired LFARENA_SITE_PARAMS) {
+  return a.v.compare_exchange_strong(expected, desired, LFARENA_MO_ARGS(mo::acq_rel));
+}
+inline bool cas_release(atomic_u64 &a, std::uint64_t &expected,
+                        std::uint64_t desired LFARENA_SITE_PARAMS) {
+  return a.v.compare_exchange_strong(expected, desired, LFARENA_MO_ARGS(mo::release));
+}
+inline bool cas_relaxed(atomic_u64 &a, std::uint64_t &expected,
+                        std::uint64_t desired LFARENA_SITE_PARAMS) {
+  return a.v.compare_exchange_strong(expected, desired, LFARENA_MO_ARGS(mo::relaxed));
+}
+
+// ---- read-modify-write --------------------------------------------------------------------
+inline std::uint64_t fetch_add_relaxed(atomic_u64 &a, std::uint64_t x LFARENA_SITE_PARAMS) {
+  return a.v.fetch_add(x, LFARENA_MO_ARGS(mo::relaxed));
+}
+inline std::uint64_t fetch_add_acq_rel(atomic_u64 &a, std::uint64_t x LFARENA_SITE_PARAMS) {
+  return a.v.fetch_add(x, LFARENA_MO_ARGS(mo::acq_rel));
+}
+inline std::uint64_t fetch_or_acq_rel(atomic_u64 &a, std::uint64_t x LFARENA_SITE_PARAMS) {
+  return a.v.fetch_or(x, LFARENA_MO_ARGS(mo::acq_rel));
+}
+inline std::uint64_t fetch_and_acq_rel(atomic_u64 &a, std::uint64_t x LFARENA_SITE_PARAMS) {
+  return a.v.fetch_and(x, LFARENA_MO_ARGS(mo::acq_rel));
+}
+inline std::uint64_t exchange_acq_rel(atomic_u64 &a, std::uint64_t x LFARENA_SITE_PARAMS) {
+  return a.v.exchange(x, LFARENA_MO_ARGS(mo::acq_rel));
+}
+
+} // namespace lfarena::detail

@@ -1,0 +1,75 @@
+// lfarena/detail/bump.hpp -- lock-free bump allocation over the header's `bump` word.
+//
+// The bump word holds the offset of the first byte never handed out (or handed back by a
+// rollback). Allocation is a CAS loop that only succeeds if nobody moved the word meanwhile, with
+// checked 64-bit arithmetic: the end of a block can never pass the capacity, wrap, or move the
+// word on failure. Alignment is computed on offsets; the arena guarantees the region base is
+// aligned to at least the largest permitted alignment, so it holds for absolute addresses too.
+//
+// Rollback: freeing the most recent block (its end equals the bump word) moves the word back to
+// the block's start with one CAS; a concurrent allocation that read the old value then fails its
+// own CAS and retries, so the same bytes are never handed out twice (DESIGN.md 2a, last point).
+//
+// Thread-safety: all functions may be called concurrently from any thread or process that maps
+// the region. Lock-free: a CAS fails only because another thread's CAS succeeded.
+#pragma once
+
+#include <cstdint>
+
+#include "lfarena/detail/atomic.hpp"
+#include "lfarena/detail/header.hpp"
+#include "lfarena/detail/memory.hpp"
+#include "lfarena/detail/mutant.hpp"
+
+namespace lfarena::detail {
+
+struct BumpGrab {
+  std::uint32_t offset = 0; // 0: the bump region cannot serve the request
+  std::uint32_t pad = 0;    // bytes skipped in front of the block to honour the alignment
+};
+
+template <class Mem> class Bump {
+public:
+  Bump(Mem mem, std::uint32_t capacity) : mem_(mem), capacity_(capacity) {}
+
+  // `size` is a non-zero multiple of kGranule, `align` a power of two >= kGranule.
+  BumpGrab allocate(std::uint32_t size, std::uint32_t align) const {
+    atomic_u64 &top = mem_.word(hdr::bump);
+    // Relaxed: this is only the CAS's first guess; the CAS itself re-reads the word.
+    std::uint64_t cur = load_relaxed(top);
+    for (;;) {
+      const std::uint64_t start = align_up(cur, align);
+      const std::uint64_t end = start + size; // < 2^33: cannot wrap in 64 bits
+      if (end > capacity_) return {};
+      // acq_rel: acquire pairs with the release of a rollback CAS, so the bytes the rolled-back
+      // block's owner wrote happen-before our user's writes; release orders our previous frees
+      // likewise for whoever rolls back next. On failure `cur` is refreshed and we retry.
+      if (cas_acq_rel(top, cur, end)) {
+        return {static_cast<std::uint32_t>(start), static_cast<std::uint32_t>(start - cur)};
+      }
+    }
+  }
+
+  // Gives [offset, offset+size) back to the bump region if it is the most recent block.
+  bool try_rollback(std::uint32_t offset, std::uint32_t size) const {
+    atomic_u64 &top = mem_.word(hdr::bump);
+    std::uint64_t expected = std::uint64_t{offset} + size;
+    if constexpr (mutant::rollback_store) {
+      // Seeded bug: check-then-store lets a concurrent bump slip in between.
+      if (load_acquire(top) != expected) return false;
+      store_release(top, offset);
+      return true;
+    }
+    // acq_rel: release publishes the freed block's last writes to the next allocator of these
+    // bytes (which acquires in allocate()); acquire keeps the pairing symmetric.
+    return cas_acq_rel(top, expected, offset);
+  }
+
+  std::uint64_t top() const { return load_acquire(mem_.word(hdr::bump)); }
+
+private:
+  Mem mem_;
+  std::uint32_t capacity_;
+};
+
+} // namespace lfarena::detail

@@ -1,0 +1,142 @@
+// lfarena/detail/checked.hpp -- checked mode: O(1), lock-free detection of bad frees.
+//
+// Two side bitmaps inside the region (at hdr::bitmap_offset), indexed by granule (offset / 8):
+//  - the state map, 2 bits per granule: 00 nothing starts here, 01 a live block starts here,
+//    10 a block that started here was freed (and nothing was allocated over it since);
+//  - the end map, 1 bit per granule: the last granule of a live block.
+// A free first classifies the start (00 -> not_block_start, 10 -> double_free), then checks the
+// size against the end map (wrong_size), then moves the state 01 -> 10 with one CAS, so of two
+// threads freeing the same block exactly one wins and the other gets double_free.
+// Checking the size scans the end map over the block (size / 512 words: O(1) for small blocks).
+//
+// Thread-safety: on_allocate/on_free may run concurrently for different blocks and for the same
+// block (the double-free race). for_each_live() is for quiescent checks only.
+#pragma once
+
+#include <cstdint>
+
+#include "lfarena/detail/atomic.hpp"
+#include "lfarena/detail/header.hpp"
+#include "lfarena/detail/mutant.hpp"
+#include "lfarena/errc.hpp"
+
+namespace lfarena::detail {
+
+// Bytes of the state map (2 bits per granule) of a region of `capacity` bytes.
+inline constexpr std::uint32_t state_map_bytes(std::uint32_t capacity) {
+  const std::uint64_t granules = (std::uint64_t{capacity} + kGranule - 1) / kGranule;
+  return static_cast<std::uint32_t>((granules + 31) / 32 * 8);
+}
+// Bytes of both bitmaps (state map, then end map with 1 bit per granule).
+inline constexpr std::uint32_t checked_map_bytes(std::uint32_t capacity) {
+  const std::uint64_t granules = (std::uint64_t{capacity} + kGranule - 1) / kGranule;
+  return state_map_bytes(capacity) + static_cast<std::uint32_t>((granules + 63) / 64 * 8);
+}
+
+template <class Mem> class BlockMap {
+public:
+  static constexpr std::uint64_t kLive = 1;
+  static constexpr std::uint64_t kFreed = 2;
+
+  BlockMap(Mem mem, std::uint32_t bitmap_offset, std::uint32_t capacity)
+      : mem_(mem), state_at_(bitmap_offset), end_at_(bitmap_offset + state_map_bytes(capacity)) {}
+
+  // Records a block we now own. Clears stale "freed" marks inside it (from earlier blocks).
+  void on_allocate(std::uint32_t offset, std::uint32_t size) const {
+    const std::uint32_t g = offset / kGranule, last = g + size / kGranule - 1;
+    // acq_rel on every bitmap RMW: the bitmap words are shared by neighbouring blocks, and a
+    // later free of this block (in another thread, after the user handed the offset over with
+    // its own synchronisation) must see these bits.
+    std::uint64_t word = load_relaxed(state_word(g));
+    for (;;) {
+      const std::uint64_t desired = (word & ~(std::uint64_t{3} << shift2(g))) | kLive << shift2(g);
+      if (cas_acq_rel(state_word(g), word, desired)) break;
+    }
+    clear_states(g + 1, last);
+    fetch_or_acq_rel(end_word(last), std::uint64_t{1} << (last % 64));
+  }
+
+  errc on_free(std::uint32_t offset, std::uint32_t size) const {
+    const std::uint32_t g = offset / kGranule, last = g + size / kGranule - 1;
+    atomic_u64 &sw = state_word(g);
+    std::uint64_t word = load_acquire(sw);
+    if (errc e = classify(word, g); e != errc::ok) return e;
+    if (!end_bit(last) || any_end_bit(g, last)) return errc::wrong_size;
+    const std::uint64_t mask = std::uint64_t{3} << shift2(g);
+    for (;;) {
+      if (errc e = classify(word, g); e != errc::ok) return e; // lost the race
+      const std::uint64_t desired = (word & ~mask) | kFreed << shift2(g);
+      if constexpr (mutant::double_free_load_store) {
+        store_release(sw, desired); // seeded bug: two frees can both pass the check above
+        break;
+      }
+      // acq_rel: the winner's transition is the single point that decides the race.
+      if (cas_acq_rel(sw, word, desired)) break;
+    }
+    fetch_and_acq_rel(end_word(last), ~(std::uint64_t{1} << (last % 64)));
+    return errc::ok;
+  }
+
+  // Quiescent: visit(offset, size) for each live block, in offset order, for granules
+  // [first, limit). Returns false if a live start has no end.
+  template <class Visit>
+  bool for_each_live(std::uint32_t first, std::uint32_t limit, Visit &&visit) const {
+    for (std::uint32_t g = first / kGranule; g < limit / kGranule; ++g) {
+      if (state(g) != kLive) continue;
+      std::uint32_t e = g;
+      while (e < limit / kGranule && !end_bit(e)) ++e;
+      if (e >= limit / kGranule) return false;
+      visit(g * kGranule, (e - g + 1) * kGranule);
+      g = e;
+    }
+    return true;
+  }
+
+  std::uint64_t state(std::uint32_t g) const {
+    return (load_acquire(state_word(g)) >> shift2(g)) & 3;
+  }
+
+private:
+  static unsigned shift2(std::uint32_t g) { return (g % 32) * 2; }
+  atomic_u64 &state_word(std::uint32_t g) const { return mem_.word(state_at_ + (g / 32) * 8); }
+  atomic_u64 &end_word(std::uint32_t g) const { return mem_.word(end_at_ + (g / 64) * 8); }
+  bool end_bit(std::uint32_t g) const {
+    return (load_acquire(end_word(g)) >> (g % 64)) & 1;
+  }
+
+  static errc classify(std::uint64_t word, std::uint32_t g) {
+    const std::uint64_t s = (word >> shift2(g)) & 3;
+    if (s == kLive) return errc::ok;
+    return s == kFreed ? errc::double_free : errc::not_block_start;
+  }
+
+  // Any end bit in granules [from, to)?
+  bool any_end_bit(std::uint32_t from, std::uint32_t to) const {
+    for (std::uint32_t g = from; g < to;) {
+      const std::uint32_t in_word = 64 - g % 64;
+      const std::uint32_t n = to - g < in_word ? to - g : in_word;
+      const std::uint64_t bits = n == 64 ? ~std::uint64_t{0} : ((std::uint64_t{1} << n) - 1);
+      if ((load_acquire(end_word(g)) >> (g % 64)) & bits) return true;
+      g += n;
+    }
+    return false;
+  }
+
+  // Clears the states of granules [from, to] (to inclusive; from > to means none).
+  void clear_states(std::uint32_t from, std::uint32_t to) const {
+    for (std::uint32_t g = from; g <= to && from <= to;) {
+      const std::uint32_t in_word = 32 - g % 32;
+      const std::uint32_t n = to - g + 1 < in_word ? to - g + 1 : in_word;
+      const std::uint64_t bits = n == 32 ? ~std::uint64_t{0} : ((std::uint64_t{1} << (2 * n)) - 1);
+      const std::uint64_t mask = bits << shift2(g);
+      if (load_relaxed(state_word(g)) & mask) fetch_and_acq_rel(state_word(g), ~mask);
+      g += n;
+    }
+  }
+
+  Mem mem_;
+  std::uint32_t state_at_;
+  std::uint32_t end_at_;
+};
+
+} // namespace lfarena::detail

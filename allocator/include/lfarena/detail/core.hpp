@@ -1,0 +1,104 @@
+// lfarena/detail/core.hpp -- allocate/deallocate: argument checks, bump first, then freelist.
+//
+// This is the whole concurrent allocation path, templated on the memory view so the Relacy
+// model checks compile exactly this code (verify/relacy/). It knows nothing of backings, files
+// or messages: it returns an errc and the arena (src/arena.cpp) words the message.
+//
+// Accounting (DESIGN.md 2a): every byte below the bump word and above data_offset is exactly one
+// of live (handed out, not freed), free (on the freelist) or discarded (counted in
+// hdr::discarded: alignment padding and freed pieces the freelist does not keep). The split in
+// SortedFreelist::split() and the cases below are the only places that move bytes between them.
+//
+// Thread-safety: allocate/deallocate are lock-free and may run concurrently from any thread or
+// process mapping the region.
+#pragma once
+
+#include <cstdint>
+
+#include "lfarena/detail/atomic.hpp"
+#include "lfarena/detail/bump.hpp"
+#include "lfarena/detail/checked.hpp"
+#include "lfarena/detail/freelist.hpp"
+#include "lfarena/detail/header.hpp"
+#include "lfarena/errc.hpp"
+
+namespace lfarena::detail {
+
+struct RawBlock {
+  std::uint32_t offset = 0;
+  std::uint32_t size = 0;
+};
+
+template <class Mem> class Core {
+public:
+  Core(Mem mem, const Geometry &g)
+      : mem_(mem), geo_(g), bump_(mem, g.capacity), freelist_(mem, g),
+        map_(mem, g.bitmap_offset, g.capacity) {}
+
+  errc allocate(std::uint32_t size, std::uint32_t align, RawBlock &out) const {
+    if (size == 0) return errc::zero_size;
+    if (align == 0 || (align & (align - 1)) != 0 || align > geo_.max_alignment)
+      return errc::bad_alignment;
+    if (align < kGranule) align = kGranule;
+    const std::uint64_t rounded = align_up(size, kGranule);
+    if (rounded + align > geo_.capacity) return errc::size_overflow;
+    const auto sz = static_cast<std::uint32_t>(rounded);
+
+    const BumpGrab grab = bump_.allocate(sz, align);
+    if (grab.offset != 0) {
+      if (grab.pad != 0) give_back(grab.offset - grab.pad, grab.pad);
+      out = {grab.offset, sz};
+    } else {
+      if (!has_freelist()) return errc::out_of_memory;
+      const Taken t = freelist_.take(sz, align);
+      if (t.offset == 0) return errc::out_of_memory;
+      if (t.discarded != 0) discard(t.discarded);
+      out = {t.offset, t.size};
+    }
+    if (checked()) map_.on_allocate(out.offset, out.size);
+    return errc::ok;
+  }
+
+  errc deallocate(std::uint32_t offset, std::uint32_t size) const {
+    if (offset == 0) return errc::null_offset;
+    if (size == 0) return errc::zero_size;
+    const std::uint64_t rounded = align_up(size, kGranule);
+    if (offset < geo_.data_offset || offset + rounded > bump_.top())
+      return errc::offset_out_of_range;
+    if (offset % kGranule != 0) return errc::not_block_start;
+    const auto sz = static_cast<std::uint32_t>(rounded);
+    if (checked()) {
+      if (errc e = map_.on_free(offset, sz); e != errc::ok) return e;
+    }
+    if (bump_.try_rollback(offset, sz)) return errc::ok;
+    give_back(offset, sz);
+    return errc::ok;
+  }
+
+  bool checked() const { return geo_.bitmap_offset != 0; }
+  bool has_freelist() const {
+    return geo_.freelist_kind != static_cast<std::uint32_t>(FreelistKind::none);
+  }
+  std::uint64_t discarded() const { return load_relaxed(mem_.word(hdr::discarded)); }
+  std::uint64_t top() const { return bump_.top(); }
+  const SortedFreelist<Mem> &freelist() const { return freelist_; }
+  const BlockMap<Mem> &block_map() const { return map_; }
+  const Geometry &geometry() const { return geo_; }
+
+private:
+  // Bytes we own and will not hand out: keep them on the freelist if it wants them.
+  void give_back(std::uint32_t offset, std::uint32_t size) const {
+    if (has_freelist() && size >= geo_.min_segment) freelist_.insert(offset, size);
+    else discard(size);
+  }
+  // Relaxed: a statistic, read at quiescence (after joins) or as an approximate stat.
+  void discard(std::uint32_t bytes) const { fetch_add_relaxed(mem_.word(hdr::discarded), bytes); }
+
+  Mem mem_;
+  Geometry geo_;
+  Bump<Mem> bump_;
+  SortedFreelist<Mem> freelist_;
+  BlockMap<Mem> map_;
+};
+
+} // namespace lfarena::detail

@@ -1,0 +1,252 @@
+// lfarena/detail/freelist.hpp -- the lock-free sorted freelist (policies optimistic, pessimistic).
+//
+// Sequential spec: free segments form one list sorted by a total order on (size, offset):
+//   optimistic  -- size descending, then offset ascending; allocation takes the head if it fits;
+//   pessimistic -- size ascending,  then offset ascending; allocation takes the first that fits.
+// (Ties on size are broken by offset so that every node has exactly one place in the order; a
+// remover can then find "its" node again, see ensure_unlinked().)
+//
+// Representation: a free segment at offset `o` holds its own node in its first 16 bytes:
+//   word(o)     link  -- Link {next offset, tag, mark}   (detail/tagged.hpp)
+//   word(o + 8) size  -- segment size in bytes (multiple of kGranule, >= min_segment)
+// The head is a Link in the header (hdr::freelist_head). A node's size never changes while the
+// node is linked; a split removes the node and inserts the remainder as a fresh node.
+//
+// Algorithm (Harris list with tags and helping):
+//  - remove = mark the victim's link (logical), then CAS the predecessor's link past it
+//    (physical). Every traversal that meets a marked node unlinks it itself before going on
+//    (helping), so a failed unlink never leaves a zombie and nobody spins on one.
+//  - the thread that marked a node owns the segment, but only hands it out after the node is
+//    physically unlinked (by itself or a helper): ensure_unlinked() guarantees it.
+//  - every CAS'd link carries a tag that every change bumps, so a CAS prepared from a stale read
+//    (ABA: the segment was removed, handed out, freed and reinserted) fails.
+//  - any offset read from a node may be stale (the segment may have been handed out and
+//    overwritten since): it is bounds- and alignment-checked before use, traversals are bounded
+//    by the largest possible node count, and nonsense restarts the traversal from the head.
+//
+// Thread-safety: insert() and take() may run concurrently from any threads/processes. walk()
+// is for quiescent checks only. Lock-free: every restart is caused by a CAS that succeeded in
+// another thread (or by a stale read, which implies one).
+#pragma once
+
+#include <cstdint>
+
+#include "lfarena/detail/atomic.hpp"
+#include "lfarena/detail/header.hpp"
+#include "lfarena/detail/memory.hpp"
+#include "lfarena/detail/mutant.hpp"
+#include "lfarena/detail/tagged.hpp"
+
+namespace lfarena::detail {
+
+enum class FreelistKind : std::uint32_t { none = 0, optimistic = 1, pessimistic = 2 };
+
+// A segment taken off the freelist for an allocation, already split.
+struct Taken {
+  std::uint32_t offset = 0; // 0: the freelist could not serve the request
+  std::uint32_t size = 0;   // bytes handed out (>= request: a small remainder goes with it)
+  std::uint32_t discarded = 0; // alignment padding too small to keep, to be counted
+};
+
+template <class Mem> class SortedFreelist {
+public:
+  SortedFreelist(Mem mem, const Geometry &g)
+      : mem_(mem), capacity_(g.capacity), data_offset_(g.data_offset),
+        min_segment_(g.min_segment),
+        optimistic_(g.freelist_kind == static_cast<std::uint32_t>(FreelistKind::optimistic)),
+        max_nodes_((g.capacity - g.data_offset) / g.min_segment + 1) {}
+
+  // Inserts the segment [offset, offset+size) in order. The caller owns it (size >= min_segment).
+  void insert(std::uint32_t offset, std::uint32_t size) const {
+    atomic_u64 &link = mem_.word(offset);
+    // Relaxed stores: the node is private until the publishing CAS below (release).
+    store_relaxed(mem_.word(offset + 8), size);
+    // Continue the tag sequence of whatever this word held, so a stale CAS from an earlier
+    // life of a node here (expecting an older tag) cannot succeed on the new node.
+    std::uint32_t own_tag = Link{load_relaxed(link)}.tag() + 1;
+    for (;;) {
+      const Window w =
+          find([&](std::uint32_t s, std::uint32_t o) { return !before(s, o, size, offset); });
+      // Release: a thread whose (stale) mark CAS reads this value must also see the size above
+      // (take() re-reads the size after marking).
+      store_release(link, Link::make(w.cur, own_tag).raw);
+      if (publish(w.pred_at, w.pred, next_link(w.pred, offset))) return;
+      ++own_tag;
+    }
+  }
+
+  // Takes a segment that can hold `size` bytes at alignment `align` (size: multiple of kGranule,
+  // align: power of two >= kGranule), splits it, reinserts the remainder if it is at least
+  // min_segment, and returns the block. {0,0,0} if no segment fits.
+  Taken take(std::uint32_t size, std::uint32_t align) const {
+    auto fits = [&](std::uint64_t s, std::uint64_t o) {
+      return align_up(o, align) - o + size <= s;
+    };
+    for (;;) {
+      Window w = optimistic_ ? find([](std::uint32_t, std::uint32_t) { return true; })
+                             : find([&](std::uint32_t s, std::uint32_t o) { return fits(s, o); });
+      if (w.cur == 0 || !fits(w.cur_size, w.cur)) return {}; // optimistic: no scan past the head
+      // Logical removal. acq_rel: acquire makes the segment's earlier contents (written before
+      // the release that published it) visible to us, the new owner; release orders the mark
+      // before our later unlink for helpers that read it.
+      std::uint64_t expected = w.cur_link.raw;
+      bool marked;
+      {
+        [[maybe_unused]] Speculative spec; // the node may have been recycled since find()
+        marked = cas_acq_rel(mem_.word(w.cur), expected, w.cur_link.with_mark().raw);
+      }
+      if (!marked) continue; // someone else took it, or inserted behind it: look again
+      // We own the node now. Re-read its size: if our view was stale and the mark hit a node
+      // reinserted here since, the size may differ (the release store in insert() makes it
+      // visible to our acquiring mark CAS).
+      const std::uint64_t seg_size = load_relaxed(mem_.word(w.cur + 8));
+      // Physically unlink it before handing it out (DESIGN.md 2a).
+      if (!unlink(w.pred_at, w.pred, w.cur_link.offset())) ensure_unlinked(seg_size, w.cur);
+      if (!plausible_size(w.cur, seg_size)) continue; // never a node (see DESIGN.md 2a): drop it
+      if (!fits(seg_size, w.cur)) { // only after a stale view: give it back and look again
+        insert(w.cur, static_cast<std::uint32_t>(seg_size));
+        continue;
+      }
+      return split(w.cur, static_cast<std::uint32_t>(seg_size), size, align);
+    }
+  }
+
+  // Quiescent walk for check(): calls visit(offset, size) for each node in list order and
+  // returns false (and stops) if visit does, if an offset is out of range, or if the walk is
+  // longer than the largest possible node count (a cycle).
+  template <class Visit> bool walk(Visit &&visit) const {
+    Link cur{load_acquire(mem_.word(hdr::freelist_head))};
+    for (std::uint64_t steps = 0; cur.offset() != 0; ++steps) {
+      if (steps >= max_nodes_ || !plausible_offset(cur.offset())) return false;
+      const Link next{load_acquire(mem_.word(cur.offset()))};
+      const std::uint64_t size = load_relaxed(mem_.word(cur.offset() + 8));
+      if (next.marked() || !visit(cur.offset(), size)) return false;
+      cur = next;
+    }
+    return true;
+  }
+
+  // The sequential order: does node (sa, oa) come before node (sb, ob)?
+  bool before(std::uint64_t sa, std::uint32_t oa, std::uint64_t sb, std::uint32_t ob) const {
+    if (sa != sb) return optimistic_ ? sa > sb : sa < sb;
+    return oa < ob;
+  }
+
+private:
+  // pred_at: offset of the word holding the predecessor link (the head or a node's link word).
+  struct Window {
+    std::uint32_t pred_at;
+    Link pred;
+    std::uint32_t cur; // 0: end of list
+    Link cur_link;
+    std::uint64_t cur_size;
+  };
+
+  struct NodeView {
+    Link link;
+    std::uint64_t size;
+  };
+
+  // The one speculative read: the node may have been handed out and overwritten since we read
+  // the link that led here. Both words are read atomically (acquire on the link pairs with the
+  // release CAS that published its target); the caller validates what it got (plausible_*) and
+  // every decision is committed by a tagged CAS on the predecessor, so a torn or stale view
+  // cannot take effect.
+  NodeView read_node(std::uint32_t offset) const {
+    [[maybe_unused]] Speculative spec;
+    const Link link{load_acquire(mem_.word(offset))};
+    return {link, load_relaxed(mem_.word(offset + 8))};
+  }
+
+  bool plausible_offset(std::uint32_t o) const {
+    return o >= data_offset_ && o % kGranule == 0 && std::uint64_t{o} + 16 <= capacity_;
+  }
+  bool plausible_size(std::uint32_t o, std::uint64_t s) const {
+    return s >= min_segment_ && s % kGranule == 0 && o + s <= capacity_;
+  }
+
+  Link next_link(Link pred, std::uint32_t target) const {
+    if constexpr (mutant::tag_not_incremented) return Link::make(target, pred.tag());
+    return pred.redirect(target);
+  }
+
+  // CAS of a predecessor link that inserts a new node: release publishes the node's words.
+  bool publish(std::uint32_t pred_at, Link pred, Link desired) const {
+    std::uint64_t expected = pred.raw;
+    [[maybe_unused]] Speculative spec; // pred may be a recycled node (then the tag makes the CAS fail)
+    if constexpr (mutant::relaxed_publish) return cas_relaxed(mem_.word(pred_at), expected, desired.raw);
+    return cas_release(mem_.word(pred_at), expected, desired.raw);
+  }
+
+  // CAS of a predecessor link past a marked node. acq_rel: release keeps the successor's
+  // publication visible to later readers of pred (it continues the chain of releases); acquire
+  // orders the unlink before the owner's reuse of the segment.
+  bool unlink(std::uint32_t pred_at, Link pred, std::uint32_t next) const {
+    std::uint64_t expected = pred.raw;
+    [[maybe_unused]] Speculative spec;
+    return cas_acq_rel(mem_.word(pred_at), expected, next_link(pred, next).raw);
+  }
+
+  // Traverses from the head, unlinking every marked node it meets, and returns the window at
+  // the first unmarked node for which stop(size, offset) holds (or the end of the list).
+  template <class Stop> Window find(Stop &&stop) const {
+  restart:
+    std::uint32_t pred_at = hdr::freelist_head;
+    // Acquire: pairs with the release CAS that linked the first node, so its words are visible.
+    Link pred{load_acquire(mem_.word(pred_at))};
+    for (std::uint64_t steps = 0;; ++steps) {
+      const std::uint32_t cur = pred.offset();
+      if (cur == 0) return {pred_at, pred, 0, Link{}, 0};
+      if (steps >= max_nodes_ || !plausible_offset(cur)) goto restart; // stale: start over
+      const NodeView v = read_node(cur);
+      if (v.link.marked()) {
+        if constexpr (mutant::no_helping) {
+          pred_at = cur; // seeded bug: step over the zombie and hope its remover unlinks it
+          pred = Link::make(v.link.offset(), v.link.tag());
+          continue;
+        }
+        // Helping: unlink the logically removed node ourselves.
+        const Link desired = next_link(pred, v.link.offset());
+        if (!unlink(pred_at, pred, v.link.offset())) goto restart;
+        pred = desired;
+        continue;
+      }
+      if (!plausible_size(cur, v.size)) goto restart;
+      if (stop(static_cast<std::uint32_t>(v.size), cur)) return {pred_at, pred, cur, v.link, v.size};
+      pred_at = cur;
+      pred = v.link;
+    }
+  }
+
+  // After a failed unlink of our own marked node: traverse to where (size, offset) sits in the
+  // order; find() unlinks every marked node on the way, ours included if it is still linked.
+  void ensure_unlinked(std::uint64_t size, std::uint32_t offset) const {
+    if constexpr (mutant::no_helping) return; // seeded bug: hand it out while still linked
+    find([&](std::uint32_t s, std::uint32_t o) { return !before(s, o, size, offset); });
+  }
+
+  // Splits the owned segment [seg, seg+seg_size) for a block of `size` at `align`.
+  Taken split(std::uint32_t seg, std::uint32_t seg_size, std::uint32_t size,
+              std::uint32_t align) const {
+    const auto start = static_cast<std::uint32_t>(align_up(seg, align));
+    const std::uint32_t pad = start - seg;
+    Taken t{start, seg_size - pad, 0};
+    if (pad >= min_segment_) insert(seg, pad);
+    else t.discarded = pad;
+    const std::uint32_t rest = t.size - size;
+    if (rest >= min_segment_) {
+      t.size = size;
+      if constexpr (!mutant::drop_remainder) insert(start + size, rest);
+    }
+    return t;
+  }
+
+  Mem mem_;
+  std::uint32_t capacity_;
+  std::uint32_t data_offset_;
+  std::uint32_t min_segment_;
+  bool optimistic_;
+  std::uint64_t max_nodes_;
+};
+
+} // namespace lfarena::detail

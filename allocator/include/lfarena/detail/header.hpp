@@ -1,0 +1,113 @@
+// lfarena/detail/header.hpp -- the persistent header at offset 0 of every region.
+//
+// All fields have fixed width and are stored little-endian (the only byte order this build
+// supports; see the static_assert). The immutable part (bytes 0..63) is written once when the
+// region is created and is covered by a 64-bit FNV-1a checksum; the mutable part holds the
+// shared atomics, each on its own 64-byte line so that bumping never false-shares with freeing.
+//
+//   offset size  field                 notes
+//   ------ ----  --------------------  --------------------------------------------------------
+//        0    8  magic                 "LFARENA\0"
+//        8    4  format_version        kFormatVersion; a newer file is refused
+//       12    4  feature_flags         bit 0: checked mode (block-start/end bitmaps present)
+//       16    4  freelist_kind         0 none, 1 optimistic, 2 pessimistic
+//       20    2  user_version          the user's own magic version
+//       22    2  header_size           kHeaderSize
+//       24    4  capacity              region size in bytes, header included (< 4 GiB)
+//       28    4  data_offset           first byte the bump allocator hands out
+//       32    4  min_segment           smallest segment kept on the freelist (>= 16)
+//       36    4  max_alignment         largest alignment an allocation may ask for
+//       40    4  bitmap_offset         start of the checked-mode bitmaps (0 if none)
+//       44    4  user_reserved_offset  start of the bytes reserved for the user
+//       48    4  user_reserved_size
+//       52    4  reserved              0
+//       56    8  checksum              FNV-1a 64 of bytes 0..55
+//       64    8  bump                  atomic: next free offset of the bump region
+//      128    8  freelist_head         atomic: Link {first segment, tag}
+//      192    8  discarded             atomic: bytes counted as discarded
+//      200    8  open_count            atomic: live read-write openers (crash detection)
+//   256..        end of header (kHeaderSize)
+//
+// Thread-safety: the immutable fields are plain data, read after validation only; the atomics
+// are only touched through detail/atomic.hpp helpers.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace lfarena::detail {
+
+inline constexpr std::uint32_t kFormatVersion = 1;
+inline constexpr std::uint32_t kHeaderSize = 256;
+inline constexpr std::uint32_t kGranule = 8; // every block and segment is a multiple of this
+inline constexpr std::uint32_t kFeatureChecked = 1u << 0;
+inline constexpr std::uint32_t kKnownFeatures = kFeatureChecked;
+inline constexpr unsigned char kMagic[8] = {'L', 'F', 'A', 'R', 'E', 'N', 'A', 0};
+
+// Offsets of the header fields.
+namespace hdr {
+inline constexpr std::uint32_t magic = 0;
+inline constexpr std::uint32_t format_version = 8;
+inline constexpr std::uint32_t feature_flags = 12;
+inline constexpr std::uint32_t freelist_kind = 16;
+inline constexpr std::uint32_t user_version = 20;
+inline constexpr std::uint32_t header_size = 22;
+inline constexpr std::uint32_t capacity = 24;
+inline constexpr std::uint32_t data_offset = 28;
+inline constexpr std::uint32_t min_segment = 32;
+inline constexpr std::uint32_t max_alignment = 36;
+inline constexpr std::uint32_t bitmap_offset = 40;
+inline constexpr std::uint32_t user_reserved_offset = 44;
+inline constexpr std::uint32_t user_reserved_size = 48;
+inline constexpr std::uint32_t checksum = 56;
+inline constexpr std::uint32_t checksummed_bytes = 56;
+// Mutable atomics.
+inline constexpr std::uint32_t bump = 64;
+inline constexpr std::uint32_t freelist_head = 128;
+inline constexpr std::uint32_t discarded = 192;
+inline constexpr std::uint32_t open_count = 200;
+} // namespace hdr
+
+// The immutable geometry every algorithm needs, decoded once from the header.
+struct Geometry {
+  std::uint32_t capacity = 0;
+  std::uint32_t data_offset = 0;
+  std::uint32_t min_segment = 0;
+  std::uint32_t max_alignment = 0;
+  std::uint32_t bitmap_offset = 0; // 0: unchecked mode
+  std::uint32_t freelist_kind = 0;
+};
+
+inline constexpr std::uint64_t fnv1a64(const unsigned char *p, std::size_t n) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (std::size_t i = 0; i < n; ++i) {
+    h ^= p[i];
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+// Little-endian field access on raw header bytes (never through the atomics).
+inline std::uint32_t get_le32(const unsigned char *p) {
+  return std::uint32_t{p[0]} | std::uint32_t{p[1]} << 8 | std::uint32_t{p[2]} << 16 |
+         std::uint32_t{p[3]} << 24;
+}
+inline std::uint16_t get_le16(const unsigned char *p) {
+  return static_cast<std::uint16_t>(p[0] | p[1] << 8);
+}
+inline std::uint64_t get_le64(const unsigned char *p) {
+  return std::uint64_t{get_le32(p)} | std::uint64_t{get_le32(p + 4)} << 32;
+}
+inline void put_le32(unsigned char *p, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
+}
+inline void put_le16(unsigned char *p, std::uint16_t v) {
+  p[0] = static_cast<unsigned char>(v);
+  p[1] = static_cast<unsigned char>(v >> 8);
+}
+inline void put_le64(unsigned char *p, std::uint64_t v) {
+  put_le32(p, static_cast<std::uint32_t>(v));
+  put_le32(p + 4, static_cast<std::uint32_t>(v >> 32));
+}
+
+} // namespace lfarena::detail

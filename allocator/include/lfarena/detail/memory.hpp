@@ -1,0 +1,68 @@
+// lfarena/detail/memory.hpp -- how the algorithms see the region: 64-bit atomic words by offset.
+//
+// The bump, freelist and checked-mode code are templates over a `Mem` with one member,
+// `atomic_u64 &word(std::uint32_t offset) const` (offset 8-aligned). In production that is the
+// mapped region itself (RegionWords below); the Relacy model checks pass an array of
+// rl::atomic words instead, so the same algorithm code runs under the model checker.
+//
+// Also here: the one place that performs *speculative* accesses, i.e. atomic accesses to node
+// words of a segment that may have been handed out and overwritten by its user since we read
+// the link that led us to it (DESIGN.md 2a). Those accesses are atomic on our side and every
+// decision made from them is validated by a tagged CAS, so a stale value can never commit; but
+// the user's plain writes to the same bytes are, formally, a race with them. The `Speculative`
+// guard tells ThreadSanitizer to ignore exactly these accesses (synchronisation is still
+// tracked), which is why TSan runs with no suppressions file. Nothing else is ignored.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "lfarena/detail/atomic.hpp"
+
+#if defined(__SANITIZE_THREAD__)
+#define LFARENA_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define LFARENA_TSAN 1
+#endif
+#endif
+
+#if defined(LFARENA_TSAN) && !defined(LFARENA_RELACY)
+extern "C" void AnnotateIgnoreReadsBegin(const char *file, int line);
+extern "C" void AnnotateIgnoreReadsEnd(const char *file, int line);
+extern "C" void AnnotateIgnoreWritesBegin(const char *file, int line);
+extern "C" void AnnotateIgnoreWritesEnd(const char *file, int line);
+#endif
+
+namespace lfarena::detail {
+
+// The production view: the region's bytes reinterpreted as atomic words. Every node word,
+// bitmap word and header atomic is only ever accessed through this view.
+struct RegionWords {
+  std::byte *base = nullptr;
+  atomic_u64 &word(std::uint32_t offset) const {
+    return *reinterpret_cast<atomic_u64 *>(base + offset);
+  }
+};
+
+// RAII scope for speculative node accesses (see the banner). A no-op outside TSan builds.
+struct Speculative {
+#if defined(LFARENA_TSAN) && !defined(LFARENA_RELACY)
+  Speculative() {
+    AnnotateIgnoreReadsBegin(__FILE__, __LINE__);
+    AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
+  }
+  ~Speculative() {
+    AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
+    AnnotateIgnoreReadsEnd(__FILE__, __LINE__);
+  }
+  Speculative(const Speculative &) = delete;
+  Speculative &operator=(const Speculative &) = delete;
+#endif
+};
+
+inline constexpr std::uint64_t align_up(std::uint64_t x, std::uint64_t a) {
+  return (x + a - 1) & ~(a - 1);
+}
+
+} // namespace lfarena::detail

@@ -1,0 +1,42 @@
+// lfarena/detail/mutant.hpp -- seeded bugs for proving that the model checks have teeth.
+//
+// Each flag is false in every real build. A Relacy mutant target defines exactly one
+// LFARENA_MUTANT_<NAME>=1, which switches one known bug class on in the production code path
+// (never in a copy), and ctest expects that target to FAIL (verify/relacy/CMakeLists.txt).
+#pragma once
+
+namespace lfarena::detail::mutant {
+
+#ifndef LFARENA_MUTANT_TAG_NOT_INCREMENTED
+#define LFARENA_MUTANT_TAG_NOT_INCREMENTED 0
+#endif
+#ifndef LFARENA_MUTANT_RELAXED_PUBLISH
+#define LFARENA_MUTANT_RELAXED_PUBLISH 0
+#endif
+#ifndef LFARENA_MUTANT_NO_HELPING
+#define LFARENA_MUTANT_NO_HELPING 0
+#endif
+#ifndef LFARENA_MUTANT_DROP_REMAINDER
+#define LFARENA_MUTANT_DROP_REMAINDER 0
+#endif
+#ifndef LFARENA_MUTANT_DOUBLE_FREE_LOAD_STORE
+#define LFARENA_MUTANT_DOUBLE_FREE_LOAD_STORE 0
+#endif
+#ifndef LFARENA_MUTANT_ROLLBACK_STORE
+#define LFARENA_MUTANT_ROLLBACK_STORE 0
+#endif
+
+// Links are rewritten with the same tag (the ABA guard is gone).
+inline constexpr bool tag_not_incremented = LFARENA_MUTANT_TAG_NOT_INCREMENTED != 0;
+// The CAS that publishes a freed segment's node is relaxed instead of release.
+inline constexpr bool relaxed_publish = LFARENA_MUTANT_RELAXED_PUBLISH != 0;
+// Traversals skip logically removed nodes instead of unlinking them (mark-then-hope).
+inline constexpr bool no_helping = LFARENA_MUTANT_NO_HELPING != 0;
+// The remainder of a split segment is neither reinserted nor counted.
+inline constexpr bool drop_remainder = LFARENA_MUTANT_DROP_REMAINDER != 0;
+// The checked-mode double-free guard is a load and a store instead of one RMW.
+inline constexpr bool double_free_load_store = LFARENA_MUTANT_DOUBLE_FREE_LOAD_STORE != 0;
+// Bump rollback is a check-then-store instead of a CAS.
+inline constexpr bool rollback_store = LFARENA_MUTANT_ROLLBACK_STORE != 0;
+
+} // namespace lfarena::detail::mutant

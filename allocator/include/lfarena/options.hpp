@@ -1,0 +1,42 @@
+// lfarena/options.hpp -- how an arena is shaped and opened.
+//
+// Options are validated by every factory (Arena::heap/anonymous/open_file); an invalid value is
+// an error naming the value, never an assert. Thread-safety: plain value type.
+#pragma once
+
+#include <cstdint>
+
+#include "lfarena/detail/freelist.hpp"
+
+namespace lfarena {
+
+// none: freed bytes are only counted as discarded (or rolled back into the bump region);
+// optimistic: take the largest free segment (list sorted descending, take the head);
+// pessimistic: best fit (list sorted ascending, take the first that fits).
+using FreelistKind = detail::FreelistKind;
+
+enum class OpenMode : std::uint8_t { create_new, open_existing, open_or_create };
+
+struct Options {
+  // Region size in bytes, header included; offsets are uint32_t, so at most 4 GiB - 1.
+  std::uint32_t capacity = 1u << 20;
+  // Largest alignment an allocation may request: a power of two from 8 to 4096 (the region
+  // base is page aligned, so alignment holds for absolute addresses).
+  std::uint32_t max_alignment = 64;
+  // Smallest free segment the freelist keeps (multiple of 8, at least 16); smaller pieces are
+  // discarded, and a split remainder smaller than this goes with the block.
+  std::uint32_t min_segment = 32;
+  FreelistKind freelist = FreelistKind::none;
+  // The user's own format version, checked on reopen.
+  std::uint16_t user_version = 0;
+  // Bytes reserved for the user right after the header (Arena::user_area()).
+  std::uint32_t user_reserved = 0;
+  // Checked mode: detect double free, free of a non-block offset and free with the wrong size
+  // (side bitmaps of capacity/21 bytes). Unchecked, those are undefined behaviour.
+  bool checked = false;
+  // File arenas only.
+  OpenMode open_mode = OpenMode::open_or_create;
+  bool read_only = false;
+};
+
+} // namespace lfarena

@@ -1,0 +1,220 @@
+// arena.cpp -- assembling an arena: backings + header + core; files opened with validation
+// before any byte is written or any data page touched. Also the non-hot Arena members.
+//
+// Thread-safety: factories are independent; members follow arena.hpp's contract.
+#include "lfarena/arena.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "format.hpp"
+
+namespace lfarena {
+
+struct ArenaFactory {
+  static Arena make(detail::AnyBacking backing, std::byte *base, bool read_only,
+                    const detail::Layout &l, const Options &o, std::string name) {
+    return Arena(std::make_shared<detail::ArenaState>(std::move(backing), base, read_only,
+                                                      l.geometry, o, std::move(name)));
+  }
+};
+
+namespace detail {
+
+ArenaState::~ArenaState() = default; // the backing's destructor syncs and unmaps
+
+Error core_error(const ArenaState &s, errc code, const char *op, std::uint64_t a,
+                 std::uint64_t b) {
+  const std::string A = std::to_string(a), B = std::to_string(b);
+  const Geometry &g = s.core.geometry();
+  std::string what;
+  switch (code) {
+  case errc::zero_size: what = "size is 0"; break;
+  case errc::size_overflow:
+    what = "size " + A + " with alignment " + B + " exceeds the capacity " +
+           std::to_string(g.capacity);
+    break;
+  case errc::bad_alignment:
+    what = "alignment " + B + " is not a power of two <= max_alignment " +
+           std::to_string(g.max_alignment);
+    break;
+  case errc::out_of_memory:
+    what = "no room for " + A + " bytes at alignment " + B + " (bump offset " +
+           std::to_string(s.core.top()) + " of capacity " + std::to_string(g.capacity) + ")";
+    break;
+  case errc::null_offset: what = "offset 0 is the null handle"; break;
+  case errc::offset_out_of_range:
+    what = "block [" + A + ", " + A + "+" + B + ") is outside the allocated range [" +
+           std::to_string(g.data_offset) + ", " + std::to_string(s.core.top()) + ")";
+    break;
+  case errc::not_block_start: what = "offset " + A + " is not the start of a live block"; break;
+  case errc::double_free: what = "block at offset " + A + " was already freed"; break;
+  case errc::wrong_size: what = "size " + B + " is not the size of the block at offset " + A; break;
+  default: what = "failed (" + A + ", " + B + ")"; break;
+  }
+  return Error(code, s.name + ": " + op + ": " + what);
+}
+
+} // namespace detail
+
+namespace {
+
+template <class B>
+Result<Arena> fresh(Result<B> backing, const detail::Layout &l, const Options &o,
+                    const char *name) {
+  if (!backing) return backing.error();
+  std::byte *base = backing->base();
+  detail::write_header(base, l, o);
+  return ArenaFactory::make(std::move(*backing), base, false, l, o, name);
+}
+
+Error sys_error(errc code, const std::string &path, const char *what) {
+  return Error(code, path + ": " + what + ": " + std::strerror(errno));
+}
+
+Result<Arena> create_file(const std::string &path, const detail::Layout &l, const Options &o) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return sys_error(errno == EEXIST ? errc::file_exists : errc::io_error, path, "create");
+  if (::ftruncate(fd, l.geometry.capacity) != 0) {
+    Error e = sys_error(errc::io_error, path, "ftruncate");
+    ::close(fd);
+    ::unlink(path.c_str());
+    return e;
+  }
+  auto mapped = detail::FileBacking::map(fd, path, l.geometry.capacity, false);
+  if (!mapped) {
+    ::unlink(path.c_str());
+    return mapped.error();
+  }
+  std::byte *base = mapped->base();
+  detail::write_header(base, l, o);
+  if (Status s = mapped->flush(0, detail::kHeaderSize, false); !s) return s.error();
+  return ArenaFactory::make(std::move(*mapped), base, false, l, o, path);
+}
+
+Result<Arena> open_existing(int fd, const std::string &path, const Options &o) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    Error e = sys_error(errc::io_error, path, "fstat");
+    ::close(fd);
+    return e;
+  }
+  // Validate from a private copy of the header: nothing is mapped or written yet.
+  unsigned char header[detail::kHeaderSize] = {};
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  if (size >= detail::kHeaderSize &&
+      ::pread(fd, header, sizeof header, 0) != static_cast<ssize_t>(sizeof header)) {
+    Error e = sys_error(errc::io_error, path, "read header");
+    ::close(fd);
+    return e;
+  }
+  Options stored;
+  Result<detail::Layout> l = detail::validate_header(header, size, o, path, stored);
+  if (!l) {
+    ::close(fd);
+    return l.error();
+  }
+  stored.open_mode = o.open_mode;
+  stored.read_only = o.read_only;
+  auto mapped = detail::FileBacking::map(fd, path, l->geometry.capacity, o.read_only);
+  if (!mapped) return mapped.error();
+  std::byte *base = mapped->base();
+  return ArenaFactory::make(std::move(*mapped), base, o.read_only, *l, stored, path);
+}
+
+} // namespace
+
+Result<Arena> Arena::heap(const Options &o) {
+  Result<detail::Layout> l = detail::plan_layout(o);
+  if (!l) return l.error();
+  return fresh(detail::HeapBacking::create(o.capacity), *l, o, "heap");
+}
+
+Result<Arena> Arena::anonymous(const Options &o) {
+  Result<detail::Layout> l = detail::plan_layout(o);
+  if (!l) return l.error();
+  return fresh(detail::AnonymousBacking::create(o.capacity), *l, o, "anonymous");
+}
+
+Result<Arena> Arena::open_file(const std::string &path, const Options &o) {
+  if (o.read_only && o.open_mode == OpenMode::create_new)
+    return Error(errc::read_only, path + ": cannot create a new arena file read-only");
+  if (o.open_mode != OpenMode::create_new) {
+    const int fd = ::open(path.c_str(), (o.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    if (fd >= 0) return open_existing(fd, path, o);
+    if (errno != ENOENT) return sys_error(errc::io_error, path, "open");
+    if (o.open_mode == OpenMode::open_existing || o.read_only)
+      return Error(errc::file_not_found, path + ": no such arena file");
+  }
+  Result<detail::Layout> l = detail::plan_layout(o);
+  if (!l) return Error(l.code(), path + ": " + l.message());
+  Result<Arena> created = create_file(path, *l, o);
+  if (!created && created.code() == errc::file_exists && o.open_mode == OpenMode::open_or_create) {
+    // Lost a creation race with another process: open what it created.
+    const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) return sys_error(errc::io_error, path, "open");
+    return open_existing(fd, path, o);
+  }
+  return created;
+}
+
+Error Arena::read_only_error(const char *op) const {
+  return Error(errc::read_only, state_->name + ": " + op + ": the arena is open read-only");
+}
+
+Result<std::span<std::byte>> Arena::bytes(std::uint32_t offset, std::uint32_t length) const {
+  const auto &g = state_->core.geometry();
+  if (offset < g.data_offset || std::uint64_t{offset} + length > g.capacity)
+    return Error(errc::offset_out_of_range,
+                 state_->name + ": bytes [" + std::to_string(offset) + ", +" +
+                     std::to_string(length) + ") are outside the data area [" +
+                     std::to_string(g.data_offset) + ", " + std::to_string(g.capacity) + ")");
+  return std::span<std::byte>(state_->base + offset, length);
+}
+
+Result<std::uint32_t> Arena::offset_of(const void *p) const {
+  const auto &g = state_->core.geometry();
+  const auto addr = reinterpret_cast<std::uintptr_t>(p);
+  const auto base = reinterpret_cast<std::uintptr_t>(state_->base);
+  if (addr < base + g.data_offset || addr >= base + g.capacity)
+    return Error(errc::offset_out_of_range,
+                 state_->name + ": pointer is not inside the data area of this arena");
+  return static_cast<std::uint32_t>(addr - base);
+}
+
+std::span<std::byte> Arena::user_area() const {
+  const auto *h = reinterpret_cast<const unsigned char *>(state_->base);
+  return {state_->base + detail::get_le32(h + detail::hdr::user_reserved_offset),
+          detail::get_le32(h + detail::hdr::user_reserved_size)};
+}
+
+Stats Arena::stats() const {
+  const auto &g = state_->core.geometry();
+  const std::uint64_t top = state_->core.top();
+  Stats s;
+  s.capacity = g.capacity;
+  s.data_offset = g.data_offset;
+  s.allocated = top - g.data_offset;
+  s.remaining = g.capacity - top;
+  s.discarded = state_->core.discarded();
+  s.handle_count = static_cast<std::uint64_t>(state_.use_count());
+  return s;
+}
+
+Status Arena::flush() const { return flush_range(0, state_->core.geometry().capacity); }
+
+Status Arena::flush_range(std::uint32_t offset, std::uint32_t length) const {
+  return std::visit([&](auto &b) { return b.flush(offset, length, false); }, state_->backing);
+}
+
+Status Arena::flush_async() const {
+  return std::visit(
+      [&](auto &b) { return b.flush(0, state_->core.geometry().capacity, true); },
+      state_->backing);
+}
+
+} // namespace lfarena

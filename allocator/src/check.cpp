@@ -1,0 +1,105 @@
+// check.cpp -- Arena::check(): the quiescent consistency check (DESIGN.md promise 2).
+//
+// Walks the freelist (range, alignment, order, acyclicity, no overlap) and verifies the
+// accounting: live + free + discarded == allocated. In checked mode the live blocks are counted
+// from the bitmaps, so the equation is checked exactly and live blocks must not overlap free
+// segments; unchecked, live is derived and only free + discarded <= allocated can be checked.
+//
+// Thread-safety: read-only, but only meaningful at quiescence (no concurrent allocate/free).
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "lfarena/arena.hpp"
+
+namespace lfarena {
+
+namespace {
+struct Range {
+  std::uint32_t offset;
+  std::uint64_t size;
+};
+std::string range(const Range &r) {
+  return "[" + std::to_string(r.offset) + ", " + std::to_string(r.offset + r.size) + ")";
+}
+} // namespace
+
+Result<CheckReport> Arena::check() const {
+  const auto &core = state_->core;
+  const auto &g = core.geometry();
+  const auto &fl = core.freelist();
+  const std::string &name = state_->name;
+  const std::uint64_t top = core.top();
+  const std::uint64_t allocated = top - g.data_offset;
+  const std::uint64_t discarded = core.discarded();
+  auto corrupt = [&](const std::string &what) {
+    return Error(errc::corrupt_freelist, name + ": check: " + what);
+  };
+
+  CheckReport rep;
+  std::vector<Range> free;
+  std::string problem;
+  bool have_prev = false;
+  Range prev{};
+  const bool walked = fl.walk([&](std::uint32_t off, std::uint64_t size) {
+    const Range r{off, size};
+    if (size < g.min_segment || size % detail::kGranule != 0 || off + size > top) {
+      problem = "free segment " + range(r) + " has a bad size or lies above the bump offset " +
+                std::to_string(top);
+      return false;
+    }
+    if (have_prev && !fl.before(prev.size, prev.offset, size, off)) {
+      problem = "free segment " + range(r) + " is out of order after " + range(prev);
+      return false;
+    }
+    prev = r;
+    have_prev = true;
+    free.push_back(r);
+    return true;
+  });
+  if (!problem.empty()) return corrupt(problem);
+  if (!walked)
+    return corrupt("freelist walk stopped after " + std::to_string(free.size()) +
+                   " segments: an offset out of range, a marked node or a cycle");
+  if (!core.has_freelist() && !free.empty())
+    return corrupt("freelist kind none but " + std::to_string(free.size()) + " segments listed");
+
+  std::sort(free.begin(), free.end(), [](const Range &a, const Range &b) { return a.offset < b.offset; });
+  for (std::size_t i = 0; i < free.size(); ++i) {
+    rep.free_bytes += free[i].size;
+    rep.largest_free = std::max(rep.largest_free, free[i].size);
+    if (i > 0 && free[i - 1].offset + free[i - 1].size > free[i].offset)
+      return corrupt("free segments " + range(free[i - 1]) + " and " + range(free[i]) + " overlap");
+  }
+  rep.free_segments = free.size();
+
+  if (core.checked()) {
+    std::vector<Range> live;
+    const bool ends = core.block_map().for_each_live(
+        g.data_offset, static_cast<std::uint32_t>(top),
+        [&](std::uint32_t off, std::uint32_t size) { live.push_back({off, size}); });
+    if (!ends) return Error(errc::accounting_mismatch, name + ": check: a live block has no end mark");
+    std::size_t f = 0;
+    for (const Range &b : live) {
+      rep.live_bytes += b.size;
+      while (f < free.size() && free[f].offset + free[f].size <= b.offset) ++f;
+      if (f < free.size() && free[f].offset < b.offset + b.size)
+        return corrupt("free segment " + range(free[f]) + " overlaps live block " + range(b));
+    }
+    rep.live_blocks = live.size();
+    if (rep.live_bytes + rep.free_bytes + discarded != allocated)
+      return Error(errc::accounting_mismatch,
+                   name + ": check: live " + std::to_string(rep.live_bytes) + " + free " +
+                       std::to_string(rep.free_bytes) + " + discarded " +
+                       std::to_string(discarded) + " != allocated " + std::to_string(allocated));
+  } else {
+    if (rep.free_bytes + discarded > allocated)
+      return Error(errc::accounting_mismatch,
+                   name + ": check: free " + std::to_string(rep.free_bytes) + " + discarded " +
+                       std::to_string(discarded) + " > allocated " + std::to_string(allocated));
+    rep.live_bytes = allocated - rep.free_bytes - discarded;
+  }
+  return rep;
+}
+
+} // namespace lfarena

@@ -1,0 +1,209 @@
+// format.cpp -- region layout, header writing and reopen validation (see format.hpp and the
+// layout table in detail/header.hpp). Validation follows PMDK/LMDB practice: a fixed order,
+// one distinct error per failure, each message naming the file and the values seen/expected.
+#include "format.hpp"
+
+#include <cstring>
+
+#include "lfarena/detail/checked.hpp"
+#include "lfarena/detail/memory.hpp"
+#include "lfarena/detail/tagged.hpp"
+
+namespace lfarena::detail {
+
+namespace {
+
+std::string num(std::uint64_t v) { return std::to_string(v); }
+
+std::string hex(const unsigned char *p, std::size_t n) {
+  static const char digits[] = "0123456789abcdef";
+  std::string s = "0x";
+  for (std::size_t i = 0; i < n; ++i) {
+    s += digits[p[i] >> 4];
+    s += digits[p[i] & 15];
+  }
+  return s;
+}
+
+std::string hex32(std::uint32_t v) {
+  const unsigned char be[4] = {static_cast<unsigned char>(v >> 24),
+                               static_cast<unsigned char>(v >> 16),
+                               static_cast<unsigned char>(v >> 8), static_cast<unsigned char>(v)};
+  return hex(be, 4);
+}
+
+bool valid_kind(std::uint32_t k) { return k <= static_cast<std::uint32_t>(FreelistKind::pessimistic); }
+
+const char *kind_name(std::uint32_t k) {
+  switch (k) {
+  case 0: return "none";
+  case 1: return "optimistic";
+  case 2: return "pessimistic";
+  default: return "unknown";
+  }
+}
+
+Error bad(errc code, const std::string &path, const std::string &what) {
+  return Error(code, path + ": " + what);
+}
+
+} // namespace
+
+Result<Layout> plan_layout(const Options &o) {
+  const std::string who = "options";
+  if (!valid_kind(static_cast<std::uint32_t>(o.freelist)))
+    return bad(errc::invalid_freelist_kind, who,
+               "freelist kind " + num(static_cast<std::uint32_t>(o.freelist)) +
+                   " is not none(0), optimistic(1) or pessimistic(2)");
+  const std::uint32_t a = o.max_alignment;
+  if (a < kGranule || a > 4096 || (a & (a - 1)) != 0)
+    return bad(errc::invalid_alignment_option, who,
+               "max_alignment " + num(a) + " is not a power of two in [8, 4096]");
+  if (o.min_segment < 16 || o.min_segment % kGranule != 0 || o.min_segment > (1u << 30))
+    return bad(errc::invalid_min_segment, who,
+               "min_segment " + num(o.min_segment) +
+                   " is not a multiple of 8 in [16, 2^30]");
+  Layout l;
+  std::uint64_t at = kHeaderSize;
+  if (o.checked) {
+    l.geometry.bitmap_offset = kHeaderSize;
+    at += checked_map_bytes(o.capacity);
+  }
+  l.user_offset = static_cast<std::uint32_t>(at);
+  l.user_size = o.user_reserved;
+  const std::uint64_t data = align_up(at + o.user_reserved, 64);
+  if (data >= o.capacity && o.user_reserved > 0 && o.capacity >= at + 64)
+    return bad(errc::invalid_reserved, who,
+               "user_reserved " + num(o.user_reserved) + " leaves no data area in capacity " +
+                   num(o.capacity));
+  if (data + 64 > o.capacity)
+    return bad(errc::invalid_capacity, who,
+               "capacity " + num(o.capacity) + " is too small: the header, bitmaps and reserved "
+               "area need " + num(data) + " bytes plus at least 64 of data");
+  l.geometry.capacity = o.capacity;
+  l.geometry.data_offset = static_cast<std::uint32_t>(data);
+  l.geometry.min_segment = o.min_segment;
+  l.geometry.max_alignment = o.max_alignment;
+  l.geometry.freelist_kind = static_cast<std::uint32_t>(o.freelist);
+  return l;
+}
+
+void write_header(std::byte *region, const Layout &l, const Options &o) {
+  auto *h = reinterpret_cast<unsigned char *>(region);
+  const Geometry &g = l.geometry;
+  put_le32(h + hdr::format_version, kFormatVersion);
+  put_le32(h + hdr::feature_flags, g.bitmap_offset != 0 ? kFeatureChecked : 0);
+  put_le32(h + hdr::freelist_kind, g.freelist_kind);
+  put_le16(h + hdr::user_version, o.user_version);
+  put_le16(h + hdr::header_size, static_cast<std::uint16_t>(kHeaderSize));
+  put_le32(h + hdr::capacity, g.capacity);
+  put_le32(h + hdr::data_offset, g.data_offset);
+  put_le32(h + hdr::min_segment, g.min_segment);
+  put_le32(h + hdr::max_alignment, g.max_alignment);
+  put_le32(h + hdr::bitmap_offset, g.bitmap_offset);
+  put_le32(h + hdr::user_reserved_offset, l.user_offset);
+  put_le32(h + hdr::user_reserved_size, l.user_size);
+  std::memcpy(h + hdr::magic, kMagic, sizeof kMagic);
+  put_le64(h + hdr::checksum, fnv1a64(h, hdr::checksummed_bytes));
+  const RegionWords mem{region};
+  store_relaxed(mem.word(hdr::bump), g.data_offset);
+  store_relaxed(mem.word(hdr::freelist_head), 0);
+  store_relaxed(mem.word(hdr::discarded), 0);
+  // Release: whoever maps the file later and acquires the bump word sees the whole header.
+  store_release(mem.word(hdr::open_count), 0);
+}
+
+Result<Layout> validate_header(const unsigned char *h, std::uint64_t file_size, const Options &o,
+                               const std::string &path, Options &stored) {
+  // 1. file size: at least a header.
+  if (file_size < kHeaderSize)
+    return bad(errc::file_truncated, path,
+               "file is " + num(file_size) + " bytes, smaller than the " + num(kHeaderSize) +
+                   "-byte header");
+  // 2. magic.
+  if (std::memcmp(h + hdr::magic, kMagic, sizeof kMagic) != 0)
+    return bad(errc::bad_magic, path,
+               "magic bytes " + hex(h, 8) + " are not \"LFARENA\\0\" (" + hex(kMagic, 8) + ")");
+  // 3. format version.
+  const std::uint32_t version = get_le32(h + hdr::format_version);
+  if (version != kFormatVersion)
+    return bad(errc::unsupported_version, path,
+               "format version " + num(version) + ", this build reads version " +
+                   num(kFormatVersion) + (version > kFormatVersion ? " (file is newer)" : ""));
+  // 4. feature flags.
+  const std::uint32_t features = get_le32(h + hdr::feature_flags);
+  if ((features & ~kKnownFeatures) != 0)
+    return bad(errc::unknown_features, path,
+               "unknown feature flags " + hex32(features & ~kKnownFeatures) + " (known: " +
+                   hex32(kKnownFeatures) + ")");
+  // 5. checksum of the immutable fields.
+  const std::uint64_t want = get_le64(h + hdr::checksum);
+  const std::uint64_t got = fnv1a64(h, hdr::checksummed_bytes);
+  if (want != got)
+    return bad(errc::checksum_mismatch, path,
+               "header checksum " + num(got) + " does not match the stored " + num(want));
+  // 6. freelist kind against the options.
+  const std::uint32_t kind = get_le32(h + hdr::freelist_kind);
+  if (kind != static_cast<std::uint32_t>(o.freelist))
+    return bad(errc::freelist_kind_mismatch, path,
+               std::string("file has freelist kind ") + kind_name(kind) + "(" + num(kind) +
+                   "), options ask for " + kind_name(static_cast<std::uint32_t>(o.freelist)));
+  // 7. user version.
+  const std::uint16_t user_version = get_le16(h + hdr::user_version);
+  if (user_version != o.user_version)
+    return bad(errc::user_version_mismatch, path,
+               "user version " + num(user_version) + ", expected " + num(o.user_version));
+  // 8. geometry.
+  Layout l;
+  Geometry &g = l.geometry;
+  g.capacity = get_le32(h + hdr::capacity);
+  g.data_offset = get_le32(h + hdr::data_offset);
+  g.min_segment = get_le32(h + hdr::min_segment);
+  g.max_alignment = get_le32(h + hdr::max_alignment);
+  g.bitmap_offset = get_le32(h + hdr::bitmap_offset);
+  g.freelist_kind = kind;
+  l.user_offset = get_le32(h + hdr::user_reserved_offset);
+  l.user_size = get_le32(h + hdr::user_reserved_size);
+  if (file_size < g.capacity)
+    return bad(errc::file_truncated, path,
+               "file is " + num(file_size) + " bytes, header says capacity " + num(g.capacity));
+  if (file_size > g.capacity)
+    return bad(errc::bad_geometry, path,
+               "file is " + num(file_size) + " bytes, larger than capacity " + num(g.capacity));
+  stored = o;
+  stored.capacity = g.capacity;
+  stored.min_segment = g.min_segment;
+  stored.max_alignment = g.max_alignment;
+  stored.checked = (features & kFeatureChecked) != 0;
+  stored.user_reserved = l.user_size;
+  Result<Layout> expect = plan_layout(stored);
+  if (!expect || get_le16(h + hdr::header_size) != kHeaderSize ||
+      expect->geometry.data_offset != g.data_offset ||
+      expect->geometry.bitmap_offset != g.bitmap_offset || expect->user_offset != l.user_offset)
+    return bad(errc::bad_geometry, path,
+               "inconsistent geometry: capacity " + num(g.capacity) + ", data offset " +
+                   num(g.data_offset) + ", min segment " + num(g.min_segment) +
+                   ", max alignment " + num(g.max_alignment) + ", bitmap offset " +
+                   num(g.bitmap_offset) + ", user area " + num(l.user_offset) + "+" +
+                   num(l.user_size));
+  const std::uint64_t bump = get_le64(h + hdr::bump);
+  if (bump < g.data_offset || bump > g.capacity)
+    return bad(errc::bump_out_of_range, path,
+               "bump offset " + num(bump) + " is outside [" + num(g.data_offset) + ", " +
+                   num(g.capacity) + "]");
+  const Link head{get_le64(h + hdr::freelist_head)};
+  const std::uint32_t first = head.offset();
+  if (head.marked() || (first != 0 && (kind == 0 || first < g.data_offset ||
+                                       first % kGranule != 0 || first + 16ull > bump)))
+    return bad(errc::freelist_head_out_of_range, path,
+               "freelist head " + num(first) + " is outside the allocated range [" +
+                   num(g.data_offset) + ", " + num(bump) + ")");
+  const std::uint64_t discarded = get_le64(h + hdr::discarded);
+  if (discarded > bump - g.data_offset)
+    return bad(errc::bad_geometry, path,
+               "discarded bytes " + num(discarded) + " exceed the allocated " +
+                   num(bump - g.data_offset));
+  return l;
+}
+
+} // namespace lfarena::detail
