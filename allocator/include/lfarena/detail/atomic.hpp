@@ -33,6 +33,9 @@ namespace lfarena::detail {
 #define LFARENA_SITE_PARAMS                                                                   \
   , const char *site_file_ = __builtin_FILE(), unsigned site_line_ = __builtin_LINE(),        \
     const char *site_fn_ = __builtin_FUNCTION()
+#define LFARENA_SITE_PARAMS_FIRST                                                             \
+  const char *site_file_ = __builtin_FILE(), unsigned site_line_ = __builtin_LINE(),          \
+  const char *site_fn_ = __builtin_FUNCTION()
 #define LFARENA_SITE ::rl::debug_info(site_fn_, site_file_, site_line_)
 
 struct atomic_u64 {
@@ -49,6 +52,7 @@ inline constexpr ::rl::memory_order acq_rel = ::rl::mo_acq_rel;
 #else
 
 #define LFARENA_SITE_PARAMS
+#define LFARENA_SITE_PARAMS_FIRST
 #define LFARENA_MO_ARGS(order) order
 
 // std::atomic<uint64_t> is lock-free and address-free on every platform we support, so one can
@@ -109,8 +113,31 @@ inline std::uint64_t fetch_or_acq_rel(atomic_u64 &a, std::uint64_t x LFARENA_SIT
 inline std::uint64_t fetch_and_acq_rel(atomic_u64 &a, std::uint64_t x LFARENA_SITE_PARAMS) {
   return a.v.fetch_and(x, LFARENA_MO_ARGS(mo::acq_rel));
 }
+// A read that returns the latest value in the word's modification order. A plain load may keep
+// returning an older value for a while (and does, forever, under Relacy); after a read proved
+// stale, retrying with plain loads could spin on it. An RMW cannot read a stale value. Used only
+// on restart paths, never on the fast path (it dirties the cache line).
+inline std::uint64_t load_latest_acq_rel(atomic_u64 &a LFARENA_SITE_PARAMS) {
+  return a.v.fetch_add(0, LFARENA_MO_ARGS(mo::acq_rel));
+}
 inline std::uint64_t exchange_acq_rel(atomic_u64 &a, std::uint64_t x LFARENA_SITE_PARAMS) {
   return a.v.exchange(x, LFARENA_MO_ARGS(mo::acq_rel));
+}
+
+// ---- fences ------------------------------------------------------------------------------
+inline void fence_acquire(LFARENA_SITE_PARAMS_FIRST) {
+#ifdef LFARENA_RELACY
+  ::rl::atomic_thread_fence(::rl::mo_acquire, LFARENA_SITE);
+#else
+  std::atomic_thread_fence(std::memory_order_acquire);
+#endif
+}
+inline void fence_release(LFARENA_SITE_PARAMS_FIRST) {
+#ifdef LFARENA_RELACY
+  ::rl::atomic_thread_fence(::rl::mo_release, LFARENA_SITE);
+#else
+  std::atomic_thread_fence(std::memory_order_release);
+#endif
 }
 
 } // namespace lfarena::detail

@@ -64,9 +64,9 @@ public:
     // Continue the tag sequence of whatever this word held, so a stale CAS from an earlier
     // life of a node here (expecting an older tag) cannot succeed on the new node.
     std::uint32_t own_tag = Link{load_relaxed(link)}.tag() + 1;
-    for (;;) {
-      const Window w =
-          find([&](std::uint32_t s, std::uint32_t o) { return !before(s, o, size, offset); });
+    for (bool retry = false;; retry = true) {
+      const Window w = find(
+          [&](std::uint32_t s, std::uint32_t o) { return !before(s, o, size, offset); }, retry);
       // Release: a thread whose (stale) mark CAS reads this value must also see the size above
       // (take() re-reads the size after marking).
       store_release(link, Link::make(w.cur, own_tag).raw);
@@ -82,9 +82,10 @@ public:
     auto fits = [&](std::uint64_t s, std::uint64_t o) {
       return align_up(o, align) - o + size <= s;
     };
-    for (;;) {
-      Window w = optimistic_ ? find([](std::uint32_t, std::uint32_t) { return true; })
-                             : find([&](std::uint32_t s, std::uint32_t o) { return fits(s, o); });
+    for (bool retry = false;; retry = true) {
+      Window w = optimistic_
+                     ? find([](std::uint32_t, std::uint32_t) { return true; }, retry)
+                     : find([&](std::uint32_t s, std::uint32_t o) { return fits(s, o); }, retry);
       if (w.cur == 0 || !fits(w.cur_size, w.cur)) return {}; // optimistic: no scan past the head
       // Logical removal. acq_rel: acquire makes the segment's earlier contents (written before
       // the release that published it) visible to us, the new owner; release orders the mark
@@ -107,7 +108,11 @@ public:
         insert(w.cur, static_cast<std::uint32_t>(seg_size));
         continue;
       }
-      return split(w.cur, static_cast<std::uint32_t>(seg_size), size, align);
+      const Taken t = split(w.cur, static_cast<std::uint32_t>(seg_size), size, align);
+      // Release fence before the user's first write: orders the unlink (ours, or the helper's
+      // we observed) before those writes for a traverser's validating re-read (read_node()).
+      fence_release();
+      return t;
     }
   }
 
@@ -135,11 +140,11 @@ public:
 private:
   // pred_at: offset of the word holding the predecessor link (the head or a node's link word).
   struct Window {
-    std::uint32_t pred_at;
+    std::uint32_t pred_at = 0;
     Link pred;
-    std::uint32_t cur; // 0: end of list
+    std::uint32_t cur = 0; // 0: end of list
     Link cur_link;
-    std::uint64_t cur_size;
+    std::uint64_t cur_size = 0;
   };
 
   struct NodeView {
@@ -147,15 +152,22 @@ private:
     std::uint64_t size;
   };
 
-  // The one speculative read: the node may have been handed out and overwritten since we read
-  // the link that led here. Both words are read atomically (acquire on the link pairs with the
-  // release CAS that published its target); the caller validates what it got (plausible_*) and
-  // every decision is committed by a tagged CAS on the predecessor, so a torn or stale view
-  // cannot take effect.
-  NodeView read_node(std::uint32_t offset) const {
+  // The one speculative read. `cur` was read from the link word at `pred_at` (value `pred`)
+  // and may have been removed, handed out and overwritten by its user since: the words we read
+  // may be user bytes, which could even look like a valid link (and a CAS expecting them would
+  // succeed on the user's block). So after reading them we re-read pred's link: unchanged
+  // (offset, tag and mark; every change bumps the tag) means cur was linked during the whole
+  // read, so the view is cur's genuine node. Atomic accesses throughout; acquire on the links
+  // pairs with the release that published their targets. False: restart, the view is stale.
+  bool read_node(std::uint32_t pred_at, Link pred, std::uint32_t cur, NodeView &v) const {
     [[maybe_unused]] Speculative spec;
-    const Link link{load_acquire(mem_.word(offset))};
-    return {link, load_relaxed(mem_.word(offset + 8))};
+    v.link = Link{load_acquire(mem_.word(cur))};
+    v.size = load_relaxed(mem_.word(cur + 8));
+    // Acquire fence: if what we read was written by cur's new user, it pairs with the release
+    // fence its owner issued before handing it out (take()), so the re-read below sees the
+    // unlink that preceded the hand-out and the validation fails as it must.
+    fence_acquire();
+    return load_acquire(mem_.word(pred_at)) == pred.raw;
   }
 
   bool plausible_offset(std::uint32_t o) const {
@@ -189,16 +201,28 @@ private:
 
   // Traverses from the head, unlinking every marked node it meets, and returns the window at
   // the first unmarked node for which stop(size, offset) holds (or the end of the list).
-  template <class Stop> Window find(Stop &&stop) const {
-  restart:
+  // `fresh`: the caller's previous attempt failed, so read the head's latest value.
+  template <class Stop> Window find(Stop &&stop, bool fresh) const {
+    Window w;
+    // Every pass after the first follows a stale read: a plain load might return it again.
+    for (;; fresh = true)
+      if (find_once(stop, fresh, w)) return w;
+  }
+
+  // One traversal; false if it met something stale and must restart from the head.
+  template <class Stop> bool find_once(Stop &stop, bool fresh, Window &w) const {
     std::uint32_t pred_at = hdr::freelist_head;
     // Acquire: pairs with the release CAS that linked the first node, so its words are visible.
-    Link pred{load_acquire(mem_.word(pred_at))};
+    Link pred{fresh ? load_latest_acq_rel(mem_.word(pred_at)) : load_acquire(mem_.word(pred_at))};
     for (std::uint64_t steps = 0;; ++steps) {
       const std::uint32_t cur = pred.offset();
-      if (cur == 0) return {pred_at, pred, 0, Link{}, 0};
-      if (steps >= max_nodes_ || !plausible_offset(cur)) goto restart; // stale: start over
-      const NodeView v = read_node(cur);
+      if (cur == 0) {
+        w = {pred_at, pred, 0, Link{}, 0};
+        return true;
+      }
+      if (steps >= max_nodes_ || !plausible_offset(cur)) return false; // stale
+      NodeView v;
+      if (!read_node(pred_at, pred, cur, v)) return false;
       if (v.link.marked()) {
         if constexpr (mutant::no_helping) {
           pred_at = cur; // seeded bug: step over the zombie and hope its remover unlinks it
@@ -207,12 +231,15 @@ private:
         }
         // Helping: unlink the logically removed node ourselves.
         const Link desired = next_link(pred, v.link.offset());
-        if (!unlink(pred_at, pred, v.link.offset())) goto restart;
+        if (!unlink(pred_at, pred, v.link.offset())) return false;
         pred = desired;
         continue;
       }
-      if (!plausible_size(cur, v.size)) goto restart;
-      if (stop(static_cast<std::uint32_t>(v.size), cur)) return {pred_at, pred, cur, v.link, v.size};
+      if (!plausible_size(cur, v.size)) return false;
+      if (stop(static_cast<std::uint32_t>(v.size), cur)) {
+        w = {pred_at, pred, cur, v.link, v.size};
+        return true;
+      }
       pred_at = cur;
       pred = v.link;
     }
@@ -222,7 +249,7 @@ private:
   // order; find() unlinks every marked node on the way, ours included if it is still linked.
   void ensure_unlinked(std::uint64_t size, std::uint32_t offset) const {
     if constexpr (mutant::no_helping) return; // seeded bug: hand it out while still linked
-    find([&](std::uint32_t s, std::uint32_t o) { return !before(s, o, size, offset); });
+    find([&](std::uint32_t s, std::uint32_t o) { return !before(s, o, size, offset); }, true);
   }
 
   // Splits the owned segment [seg, seg+seg_size) for a block of `size` at `align`.
