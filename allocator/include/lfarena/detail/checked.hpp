@@ -61,7 +61,12 @@ public:
     atomic_u64 &sw = state_word(g);
     std::uint64_t word = load_acquire(sw);
     if (errc e = classify(word, g); e != errc::ok) return e;
-    if (!end_bit(last) || any_end_bit(g, last)) return errc::wrong_size;
+    if (!end_bit(last) || any_end_bit(g, last)) {
+      // A concurrent winner clears the end bit after its state CAS; if we saw that, our acquire
+      // synchronised with it and this re-read sees the state it left: report the double free.
+      if (errc e = classify(load_acquire(sw), g); e != errc::ok) return e;
+      return errc::wrong_size;
+    }
     const std::uint64_t mask = std::uint64_t{3} << shift2(g);
     for (;;) {
       if (errc e = classify(word, g); e != errc::ok) return e; // lost the race

@@ -1,0 +1,183 @@
+// verify/relacy/model.hpp -- the model region and the invariants shared by the freelist, bump
+// and checked-mode model checks.
+//
+// The production allocation path (detail::Core: bump.hpp, freelist.hpp, checked.hpp) is a
+// template over a memory view; here the view is an array of rl::atomic words, so Relacy
+// explores the real code, never a copy. The region is tiny: the 256-byte header (whose fixed
+// offsets hold the bump word, the freelist head and the discarded counter), the checked-mode
+// bitmaps in the header's unused tail, and kDataWords words of data.
+//
+// What a model user does with a block: it owns its granules. Ownership is recorded in one
+// rl::var per granule, written when a block is received and read back before it is freed, so
+// a block handed out twice, or handed over without a happens-before edge (a release weakened to
+// relaxed), is a data race or an assertion in Relacy. The user also overwrites the first word of
+// its block (the node's link word) like a real user would, so stale traversals meet garbage.
+//
+// Include after <relacy/relacy.hpp> and the lfarena headers.
+#pragma once
+
+namespace lfarena::relacy_model {
+
+namespace d = lfarena::detail;
+
+inline constexpr std::uint32_t kDataOffset = d::kHeaderSize;
+inline constexpr std::uint32_t kBitmapOffset = 208; // unused header tail (model only)
+
+template <unsigned DataWords> struct Region {
+  static constexpr std::uint32_t kWords = kDataOffset / 8 + DataWords;
+  static constexpr std::uint32_t kCapacity = kWords * 8;
+  d::atomic_u64 words[kWords];
+
+  struct View {
+    Region *r;
+    d::atomic_u64 &word(std::uint32_t off) const {
+      RL_ASSERT(off % 8 == 0 && off / 8 < kWords); // every access stays inside the region
+      return r->words[off / 8];
+    }
+  };
+};
+
+struct Held {
+  std::uint32_t offset = 0;
+  std::uint32_t size = 0;
+};
+
+// The common body of a model test: the region, the real Core over it, per-granule ownership.
+template <unsigned DataWords> struct Harness {
+  using R = Region<DataWords>;
+  static constexpr std::uint32_t kGranules = DataWords;
+
+  R region;
+  rl::var<int> owner[kGranules];
+
+  static d::Geometry geometry(d::FreelistKind kind, bool checked, std::uint32_t min_segment = 16) {
+    d::Geometry g;
+    g.capacity = R::kCapacity;
+    g.data_offset = kDataOffset;
+    g.min_segment = min_segment;
+    g.max_alignment = 16;
+    g.bitmap_offset = checked ? kBitmapOffset : 0;
+    g.freelist_kind = static_cast<std::uint32_t>(kind);
+    return g;
+  }
+
+  void init_words() {
+    for (auto &w : region.words) d::store_relaxed(w, 0);
+    d::store_relaxed(region.words[d::hdr::bump / 8], kDataOffset);
+    for (auto &o : owner) o($) = -1;
+  }
+
+  typename R::View view() { return typename R::View{&region}; }
+
+  // The user receives a block: claim every granule, and scribble over the node words.
+  void own(const Held &b, int who) {
+    for (std::uint32_t g = (b.offset - kDataOffset) / 8; g < (b.offset + b.size - kDataOffset) / 8; ++g) {
+      RL_ASSERT(owner[g]($) == -1); // handed out twice?
+      owner[g]($) = who;
+    }
+    d::store_relaxed(view().word(b.offset), 0x5a5a5a5a5a5a5a5aull);
+  }
+  // The user is about to free the block: it must still be all ours.
+  void disown(const Held &b, int who) {
+    for (std::uint32_t g = (b.offset - kDataOffset) / 8; g < (b.offset + b.size - kDataOffset) / 8; ++g) {
+      RL_ASSERT(owner[g]($) == who);
+      owner[g]($) = -1;
+    }
+  }
+
+  // Quiescent invariant: the freelist is sorted, acyclic and in range; free segments and the
+  // live blocks are pairwise disjoint; live + free + discarded == bumped bytes.
+  void check_quiescent(const d::Core<typename R::View> &core, const Held *live, unsigned n_live) {
+    int cover[kGranules] = {};
+    std::uint64_t free_bytes = 0, live_bytes = 0;
+    const std::uint64_t top = core.top();
+    RL_ASSERT(top >= kDataOffset && top <= R::kCapacity);
+    bool have_prev = false;
+    std::uint64_t prev_size = 0;
+    std::uint32_t prev_off = 0;
+    bool ordered = true, in_range = true;
+    const bool walked = core.freelist().walk([&](std::uint32_t off, std::uint64_t size) {
+      if (off < kDataOffset || off + size > top || size < core.geometry().min_segment) {
+        in_range = false;
+        return false;
+      }
+      if (have_prev && !core.freelist().before(prev_size, prev_off, size, off)) ordered = false;
+      have_prev = true;
+      prev_size = size;
+      prev_off = off;
+      free_bytes += size;
+      for (std::uint64_t g = (off - kDataOffset) / 8; g < (off + size - kDataOffset) / 8; ++g) ++cover[g];
+      return true;
+    });
+    RL_ASSERT(walked);   // acyclic, no marked node left behind
+    RL_ASSERT(in_range); // every segment inside [data_offset, bump)
+    RL_ASSERT(ordered);  // the sequential spec's order
+    for (unsigned i = 0; i < n_live; ++i) {
+      if (live[i].offset == 0) continue;
+      live_bytes += live[i].size;
+      for (std::uint32_t g = (live[i].offset - kDataOffset) / 8;
+           g < (live[i].offset + live[i].size - kDataOffset) / 8; ++g)
+        ++cover[g];
+    }
+    for (std::uint32_t g = 0; g < kGranules; ++g) RL_ASSERT(cover[g] <= 1); // disjoint
+    RL_ASSERT(live_bytes + free_bytes + core.discarded() == top - kDataOffset); // accounting
+  }
+};
+
+} // namespace lfarena::relacy_model
+
+namespace lfarena::relacy_model {
+
+// A model test over the real Core. Derived provides:
+//   static constexpr d::FreelistKind kKind; static constexpr bool kChecked;
+//   void setup();               -- single-threaded, builds the initial state with alloc/release
+//   void run(unsigned thread);  -- the racing part
+// Blocks a thread still holds at the end go in held[thread][...]; setup blocks in kept[].
+template <class Derived, unsigned Threads, unsigned DataWords>
+struct ModelTest : rl::test_suite<Derived, Threads> {
+  static constexpr unsigned kSlots = 4;
+  using H = Harness<DataWords>;
+  using View = typename H::R::View;
+
+  H h;
+  d::Core<View> core{View{&h.region}, H::geometry(Derived::kKind, Derived::kChecked)};
+  Held held[Threads][kSlots];
+  Held kept[8];
+
+  void before() {
+    h.init_words();
+    for (auto &row : held)
+      for (auto &b : row) b = {};
+    for (auto &b : kept) b = {};
+    static_cast<Derived *>(this)->setup();
+  }
+  void thread(unsigned index) { static_cast<Derived *>(this)->run(index); }
+  void after() {
+    Held all[Threads * kSlots + 8];
+    unsigned n = 0;
+    for (auto &row : held)
+      for (auto &b : row) all[n++] = b;
+    for (auto &b : kept) all[n++] = b;
+    h.check_quiescent(core, all, n);
+  }
+
+  // Allocates through the real path; {0,0} on failure (out_of_memory is the only legal one).
+  Held alloc(std::uint32_t size, int who) {
+    d::RawBlock b;
+    const errc e = core.allocate(size, 8, b);
+    RL_ASSERT(e == errc::ok || e == errc::out_of_memory);
+    if (e != errc::ok) return {};
+    const Held x{b.offset, b.size};
+    RL_ASSERT(x.size >= size && x.offset >= kDataOffset && x.offset % 8 == 0);
+    h.own(x, who);
+    return x;
+  }
+  void release(Held &x, int who) {
+    if (x.offset == 0) return;
+    h.disown(x, who);
+    RL_ASSERT(core.deallocate(x.offset, x.size) == errc::ok);
+    x = {};
+  }
+};
+
+} // namespace lfarena::relacy_model
