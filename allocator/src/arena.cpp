@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "format.hpp"
+#include "recovery.hpp"
 
 namespace lfarena {
 
@@ -21,11 +22,18 @@ struct ArenaFactory {
     return Arena(std::make_shared<detail::ArenaState>(std::move(backing), base, read_only,
                                                       l.geometry, o, std::move(name)));
   }
+  static void set_recovery(Arena &a, const RecoveryReport &r) { a.state_->recovery = r; }
 };
 
 namespace detail {
 
-ArenaState::~ArenaState() = default; // the backing's destructor syncs and unmaps
+ArenaState::~ArenaState() {
+  // A clean close of a read-write file: uncount ourselves (acq_rel: all our writes to the
+  // mapping come before the count drops), then the backing syncs, unmaps and closes the fd,
+  // which drops our liveness lock (recovery.hpp).
+  if (!read_only && std::holds_alternative<FileBacking>(backing))
+    fetch_add_acq_rel(RegionWords{base}.word(hdr::open_count), ~std::uint64_t{0});
+}
 
 Error core_error(const ArenaState &s, errc code, const char *op, std::uint64_t a,
                  std::uint64_t b) {
@@ -93,7 +101,32 @@ Result<Arena> create_file(const std::string &path, const detail::Layout &l, cons
   std::byte *base = mapped->base();
   detail::write_header(base, l, o);
   if (Status s = mapped->flush(0, detail::kHeaderSize, false); !s) return s.error();
+  if (!detail::lock_shared(mapped->fd())) return sys_error(errc::io_error, path, "lock");
+  detail::fetch_add_acq_rel(detail::RegionWords{base}.word(detail::hdr::open_count), 1);
   return ArenaFactory::make(std::move(*mapped), base, false, l, o, path);
+}
+
+// Counts us as a read-write opener; if we are the only live one and an earlier opener died
+// without closing, runs the recovery pass first (recovery.hpp).
+Result<RecoveryReport> join_file(const detail::FileBacking &f, const detail::Geometry &g,
+                                 const std::string &path) {
+  RecoveryReport rep;
+  if (!detail::lock_shared(f.fd())) return sys_error(errc::io_error, path, "lock");
+  detail::atomic_u64 &openers = detail::RegionWords{f.base()}.word(detail::hdr::open_count);
+  if (detail::try_lock_exclusive(f.fd())) {
+    // Alone: nobody can be allocating. Acquire: see the last closer's writes.
+    if (detail::load_acquire(openers) != 0) {
+      Result<RecoveryReport> r = detail::recover(f.base(), g, path);
+      if (!r) return r;
+      rep = *r;
+      detail::store_release(openers, 0);
+    }
+    detail::fetch_add_acq_rel(openers, 1);
+    if (!detail::downgrade_to_shared(f.fd())) return sys_error(errc::io_error, path, "lock");
+  } else {
+    detail::fetch_add_acq_rel(openers, 1);
+  }
+  return rep;
 }
 
 Result<Arena> open_existing(int fd, const std::string &path, const Options &o) {
@@ -122,8 +155,16 @@ Result<Arena> open_existing(int fd, const std::string &path, const Options &o) {
   stored.read_only = o.read_only;
   auto mapped = detail::FileBacking::map(fd, path, l->geometry.capacity, o.read_only);
   if (!mapped) return mapped.error();
+  RecoveryReport rep;
+  if (!o.read_only) {
+    Result<RecoveryReport> joined = join_file(*mapped, l->geometry, path);
+    if (!joined) return joined.error();
+    rep = *joined;
+  }
   std::byte *base = mapped->base();
-  return ArenaFactory::make(std::move(*mapped), base, o.read_only, *l, stored, path);
+  Arena arena = ArenaFactory::make(std::move(*mapped), base, o.read_only, *l, stored, path);
+  ArenaFactory::set_recovery(arena, rep);
+  return arena;
 }
 
 } // namespace
@@ -160,6 +201,29 @@ Result<Arena> Arena::open_file(const std::string &path, const Options &o) {
     return open_existing(fd, path, o);
   }
   return created;
+}
+
+Result<Options> Arena::file_options(const std::string &path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return sys_error(errno == ENOENT ? errc::file_not_found : errc::io_error, path, "open");
+  struct stat st {};
+  unsigned char header[detail::kHeaderSize] = {};
+  const bool sized = ::fstat(fd, &st) == 0;
+  const auto size = sized ? static_cast<std::uint64_t>(st.st_size) : 0;
+  const bool read = size >= detail::kHeaderSize &&
+                    ::pread(fd, header, sizeof header, 0) == static_cast<ssize_t>(sizeof header);
+  ::close(fd);
+  if (!sized || (size >= detail::kHeaderSize && !read))
+    return sys_error(errc::io_error, path, "read header");
+  // Take the kind and user version from the file itself, so only those two go unchecked.
+  Options probe;
+  probe.freelist = static_cast<FreelistKind>(detail::get_le32(header + detail::hdr::freelist_kind));
+  probe.user_version = detail::get_le16(header + detail::hdr::user_version);
+  Options stored;
+  Result<detail::Layout> l = detail::validate_header(header, size, probe, path, stored);
+  if (!l) return l.error();
+  return stored;
 }
 
 Error Arena::read_only_error(const char *op) const {
@@ -202,6 +266,7 @@ Stats Arena::stats() const {
   s.remaining = g.capacity - top;
   s.discarded = state_->core.discarded();
   s.handle_count = static_cast<std::uint64_t>(state_.use_count());
+  s.leaked = detail::load_relaxed(detail::RegionWords{state_->base}.word(detail::hdr::leaked));
   return s;
 }
 

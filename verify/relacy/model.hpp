@@ -21,7 +21,7 @@ namespace lfarena::relacy_model {
 namespace d = lfarena::detail;
 
 inline constexpr std::uint32_t kDataOffset = d::kHeaderSize;
-inline constexpr std::uint32_t kBitmapOffset = 208; // unused header tail (model only)
+inline constexpr std::uint32_t kBitmapOffset = 224; // unused header tail (model only)
 
 template <unsigned DataWords> struct Region {
   static constexpr std::uint32_t kWords = kDataOffset / 8 + DataWords;

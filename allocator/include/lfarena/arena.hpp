@@ -60,6 +60,7 @@ struct ArenaState {
   Core<RegionWords> core;
   Options options;  // as stored in the header (for reopened files) or as given
   std::string name; // file path, or "heap"/"anonymous" for messages
+  RecoveryReport recovery;
 };
 // Builds the error for a failed core operation (out of line: never on the fast path).
 Error core_error(const ArenaState &s, errc code, const char *op, std::uint64_t a,
@@ -73,7 +74,11 @@ public:
   static Result<Arena> heap(const Options &options);
   static Result<Arena> anonymous(const Options &options);
   // Creates or reopens a file arena according to options.open_mode / options.read_only.
+  // Opening read-write after a crash runs the recovery pass (see recovery()).
   static Result<Arena> open_file(const std::string &path, const Options &options);
+  // The options an existing arena file was created with (header validated up to the checksum;
+  // the freelist kind and user version are taken from the file, not checked). For tools.
+  static Result<Options> file_options(const std::string &path);
 
   bool valid() const { return state_ != nullptr; }
   bool read_only() const { return state_->read_only; }
@@ -137,6 +142,9 @@ public:
   Status flush() const;
   Status flush_range(std::uint32_t offset, std::uint32_t length) const;
   Status flush_async() const;
+
+  // What crash recovery did when this file was opened (ran == false: clean or not a file).
+  const RecoveryReport &recovery() const { return state_->recovery; }
 
   std::byte *base() const { return state_->base; }
   const Options &options() const { return state_->options; }

@@ -15,6 +15,17 @@ struct Stats {
   std::uint64_t remaining = 0;     // bytes above the bump word
   std::uint64_t discarded = 0;     // bytes neither live nor free (padding, small pieces)
   std::uint64_t handle_count = 0;  // Arena handles sharing this mapping in this process
+  std::uint64_t leaked = 0;        // bytes crash recovery found in flight (file arenas; also
+                                   // included in discarded)
+};
+
+// What the crash recovery pass did when this handle's file was opened (file arenas only).
+struct RecoveryReport {
+  bool ran = false;                // an earlier opener had died without closing
+  std::uint64_t nodes_unmarked = 0; // freelist nodes whose remover died before unlinking
+  std::uint64_t blocks_dropped = 0; // checked mode: allocations in flight (no end mark)
+  std::uint64_t stray_ends = 0;     // checked mode: end marks of frees in flight
+  std::uint64_t leaked_bytes = 0;   // checked mode: bytes neither live, free nor discarded
 };
 
 // What check() found, at quiescence.

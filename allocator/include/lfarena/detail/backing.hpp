@@ -81,6 +81,7 @@ public:
   std::uint32_t size() const { return size_; }
   bool read_only() const { return read_only_; }
   const std::string &path() const { return path_; }
+  int fd() const { return fd_; }
   // msync of the pages covering [offset, offset+length) (MS_SYNC, or MS_ASYNC if async).
   Status flush(std::uint32_t offset, std::uint32_t length, bool async);
   // Syncs (read-write), unmaps and closes.

@@ -97,6 +97,34 @@ public:
     return true;
   }
 
+  // Crash recovery, exclusive access only (src/recovery.hpp): within [first, limit), a live
+  // start with no end mark before the next live start is an allocation that never returned
+  // (dropped: state cleared); an end mark closing no live block is a free in flight (cleared).
+  void repair(std::uint32_t first, std::uint32_t limit, std::uint64_t &dropped,
+              std::uint64_t &stray) const {
+    constexpr std::uint32_t kNone = ~std::uint32_t{0};
+    std::uint32_t open = kNone;
+    auto drop = [&](std::uint32_t g) {
+      store_relaxed(state_word(g), load_relaxed(state_word(g)) & ~(std::uint64_t{3} << shift2(g)));
+      ++dropped;
+    };
+    for (std::uint32_t g = first / kGranule; g < limit / kGranule; ++g) {
+      if (state(g) == kLive) {
+        if (open != kNone) drop(open);
+        open = g;
+      }
+      if (end_bit(g)) {
+        if (open == kNone) {
+          fetch_and_acq_rel(end_word(g), ~(std::uint64_t{1} << (g % 64)));
+          ++stray;
+        } else {
+          open = kNone;
+        }
+      }
+    }
+    if (open != kNone) drop(open);
+  }
+
   std::uint64_t state(std::uint32_t g) const {
     return (load_acquire(state_word(g)) >> shift2(g)) & 3;
   }

@@ -25,7 +25,10 @@
 //       64    8  bump                  atomic: next free offset of the bump region
 //      128    8  freelist_head         atomic: Link {first segment, tag}
 //      192    8  discarded             atomic: bytes counted as discarded
-//      200    8  open_count            atomic: live read-write openers (crash detection)
+//      200    8  open_count            atomic: read-write openers that have not closed yet; a
+//                                      non-zero value seen by a sole opener means a crash
+//      208    8  leaked                atomic: bytes recovery found in flight after a crash
+//                                      (also counted in discarded)
 //   256..        end of header (kHeaderSize)
 //
 // Thread-safety: the immutable fields are plain data, read after validation only; the atomics
@@ -66,6 +69,7 @@ inline constexpr std::uint32_t bump = 64;
 inline constexpr std::uint32_t freelist_head = 128;
 inline constexpr std::uint32_t discarded = 192;
 inline constexpr std::uint32_t open_count = 200;
+inline constexpr std::uint32_t leaked = 208;
 } // namespace hdr
 
 // The immutable geometry every algorithm needs, decoded once from the header.

@@ -1,0 +1,94 @@
+// recovery.cpp -- the crash recovery pass and the liveness lock (see recovery.hpp).
+#include "recovery.hpp"
+
+#include <fcntl.h>
+
+#include <vector>
+
+#include "lfarena/detail/checked.hpp"
+#include "lfarena/detail/memory.hpp"
+#include "lfarena/detail/tagged.hpp"
+
+namespace lfarena::detail {
+
+namespace {
+
+bool ofd_lock(int fd, short type, bool wait) {
+  struct flock fl {};
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = 0;
+  fl.l_len = 1;
+  int rc;
+  do {
+    rc = ::fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
+  } while (rc != 0 && errno == EINTR);
+  return rc == 0;
+}
+
+std::string num(std::uint64_t v) { return std::to_string(v); }
+
+} // namespace
+
+bool lock_shared(int fd) { return ofd_lock(fd, F_RDLCK, true); }
+bool try_lock_exclusive(int fd) { return ofd_lock(fd, F_WRLCK, false); }
+bool downgrade_to_shared(int fd) { return ofd_lock(fd, F_RDLCK, false); }
+
+Result<RecoveryReport> recover(std::byte *base, const Geometry &g, const std::string &path) {
+  const RegionWords mem{base};
+  RecoveryReport rep;
+  rep.ran = true;
+  const std::uint64_t top = load_acquire(mem.word(hdr::bump));
+  auto corrupt = [&](const std::string &what) {
+    return Error(errc::corrupt_freelist, path + ": recovery: " + what);
+  };
+
+  // 1. The freelist: validate the whole list first (a failed recovery must not have written
+  // anything), then unmark the nodes whose remover died between mark and unlink.
+  std::uint64_t free_bytes = 0;
+  std::vector<std::uint32_t> marked;
+  std::uint32_t at = hdr::freelist_head;
+  const std::uint64_t max_nodes = (g.capacity - g.data_offset) / g.min_segment + 1;
+  for (std::uint64_t steps = 0;; ++steps) {
+    const std::uint32_t cur = Link{load_acquire(mem.word(at))}.offset();
+    if (cur == 0) break;
+    if (steps >= max_nodes) return corrupt("the freelist has a cycle");
+    if (cur < g.data_offset || cur % kGranule != 0 || cur + 16ull > top)
+      return corrupt("freelist node " + num(cur) + " is outside [" + num(g.data_offset) + ", " +
+                     num(top) + ")");
+    const std::uint64_t size = load_relaxed(mem.word(cur + 8));
+    if (size < g.min_segment || size % kGranule != 0 || cur + size > top)
+      return corrupt("freelist node " + num(cur) + " has size " + num(size));
+    if (Link{load_acquire(mem.word(cur))}.marked()) marked.push_back(cur);
+    free_bytes += size;
+    at = cur;
+  }
+  for (const std::uint32_t cur : marked) {
+    const Link next{load_acquire(mem.word(cur))};
+    store_release(mem.word(cur), Link::make(next.offset(), next.tag() + 1).raw);
+  }
+  rep.nodes_unmarked = marked.size();
+
+  // 2. Checked mode: repair the bitmaps, then count what is neither live, free nor discarded.
+  if (g.bitmap_offset != 0) {
+    const BlockMap<RegionWords> map(mem, g.bitmap_offset, g.capacity);
+    map.repair(g.data_offset, static_cast<std::uint32_t>(top), rep.blocks_dropped,
+               rep.stray_ends);
+    std::uint64_t live = 0;
+    map.for_each_live(g.data_offset, static_cast<std::uint32_t>(top),
+                      [&](std::uint32_t, std::uint32_t size) { live += size; });
+    const std::uint64_t discarded = load_relaxed(mem.word(hdr::discarded));
+    const std::uint64_t accounted = live + free_bytes + discarded;
+    const std::uint64_t allocated = top - g.data_offset;
+    if (accounted > allocated)
+      return Error(errc::accounting_mismatch,
+                   path + ": recovery: live " + num(live) + " + free " + num(free_bytes) +
+                       " + discarded " + num(discarded) + " exceed allocated " + num(allocated));
+    rep.leaked_bytes = allocated - accounted;
+    fetch_add_relaxed(mem.word(hdr::discarded), rep.leaked_bytes);
+    fetch_add_relaxed(mem.word(hdr::leaked), rep.leaked_bytes);
+  }
+  return rep;
+}
+
+} // namespace lfarena::detail
