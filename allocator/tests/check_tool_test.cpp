@@ -1,0 +1,158 @@
+// check_tool_test.cpp -- the lfarena-check command-line tool on healthy, truncated, corrupted,
+// newer-format and crashed files: exit status, message, --json, --repair, and that it never
+// writes to a file unless asked to repair.
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <lfarena/arena.hpp>
+#include <lfarena/detail/header.hpp>
+#include <lfarena/detail/tagged.hpp>
+
+namespace {
+
+using lfarena::Arena;
+using lfarena::FreelistKind;
+using lfarena::OpenMode;
+using lfarena::Options;
+
+struct ToolRun {
+  int status = -1;
+  std::string out;
+};
+
+ToolRun run_tool(const std::string &args) {
+  ToolRun r;
+  const std::string cmd = std::string(LFARENA_CHECK_TOOL) + " " + args + " 2>&1";
+  FILE *p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p) != nullptr) r.out += buf;
+  const int st = ::pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+std::vector<char> slurp(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+void spit(const std::string &path, const std::vector<char> &bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+class CheckTool : public ::testing::Test {
+protected:
+  void SetUp() override {
+    path_ = ::testing::TempDir() + "lfarena_check_tool_" + std::to_string(::getpid()) + ".arena";
+    std::remove(path_.c_str());
+    Options o;
+    o.capacity = 64 << 10;
+    o.freelist = FreelistKind::pessimistic;
+    o.checked = true;
+    o.user_version = 7;
+    o.open_mode = OpenMode::create_new;
+    auto a = Arena::open_file(path_, o);
+    ASSERT_TRUE(a) << a.message();
+    auto x = a->allocate(100), y = a->allocate(200), z = a->allocate(50);
+    ASSERT_TRUE(x && y && z);
+    ASSERT_TRUE(a->deallocate(y->offset, y->size)); // one free segment of 200
+    first_free_ = y->offset;
+  }
+  void TearDown() override { std::remove(path_.c_str()); }
+  std::string path_;
+  std::uint32_t first_free_ = 0;
+};
+
+TEST_F(CheckTool, HealthyFilePrintsHeaderAndExitsZero) {
+  const auto before = slurp(path_);
+  const ToolRun r = run_tool(path_);
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("ok"), std::string::npos);
+  EXPECT_NE(r.out.find("freelist pessimistic, checked mode, user version 7"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("200 bytes in 1 segments"), std::string::npos) << r.out;
+  EXPECT_EQ(slurp(path_), before) << "a read-only check wrote to the file";
+}
+
+TEST_F(CheckTool, JsonReportsTheCounters) {
+  const ToolRun r = run_tool("--json " + path_);
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("\"ok\": true"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"free_bytes\": 200"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"live_bytes\": 160"), std::string::npos) << r.out; // 104 + 56
+}
+
+TEST_F(CheckTool, TruncatedFileIsDamage) {
+  auto bytes = slurp(path_);
+  bytes.resize(bytes.size() - 1);
+  spit(path_, bytes);
+  const ToolRun r = run_tool(path_);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("file_truncated"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(path_), std::string::npos) << r.out;
+  EXPECT_EQ(slurp(path_), bytes);
+}
+
+TEST_F(CheckTool, ChecksumMismatchIsDamage) {
+  auto bytes = slurp(path_);
+  bytes[lfarena::detail::hdr::capacity + 1] ^= 0x10; // an immutable field, not re-checksummed
+  spit(path_, bytes);
+  const ToolRun r = run_tool("--json " + path_);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("\"error\": \"checksum_mismatch\""), std::string::npos) << r.out;
+  EXPECT_EQ(slurp(path_), bytes);
+}
+
+TEST_F(CheckTool, NewerFormatIsReported) {
+  auto bytes = slurp(path_);
+  bytes[lfarena::detail::hdr::format_version] = 2;
+  spit(path_, bytes);
+  const ToolRun r = run_tool(path_);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("unsupported_version"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("newer"), std::string::npos) << r.out;
+}
+
+TEST_F(CheckTool, MissingFileIsAnIoError) {
+  const ToolRun r = run_tool(path_ + ".missing");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.out.find("file_not_found"), std::string::npos) << r.out;
+}
+
+TEST_F(CheckTool, CrashLeftoversAreReportedThenRepaired) {
+  // What a process killed between mark and unlink leaves: the node marked, the opener counted.
+  auto bytes = slurp(path_);
+  auto *node = reinterpret_cast<unsigned char *>(bytes.data()) + first_free_;
+  const lfarena::detail::Link link{lfarena::detail::get_le64(node)};
+  lfarena::detail::put_le64(node, link.with_mark().raw);
+  lfarena::detail::put_le64(reinterpret_cast<unsigned char *>(bytes.data()) +
+                                lfarena::detail::hdr::open_count,
+                            1);
+  spit(path_, bytes);
+
+  const ToolRun check = run_tool(path_);
+  EXPECT_EQ(check.status, 1) << check.out;
+  EXPECT_NE(check.out.find("corrupt_freelist"), std::string::npos) << check.out;
+  EXPECT_EQ(slurp(path_), bytes) << "only --repair may write";
+
+  const ToolRun repair = run_tool("--repair " + path_);
+  EXPECT_EQ(repair.status, 0) << repair.out;
+  EXPECT_NE(repair.out.find("1 nodes unmarked"), std::string::npos) << repair.out;
+  const ToolRun again = run_tool(path_);
+  EXPECT_EQ(again.status, 0) << again.out;
+  EXPECT_NE(again.out.find("200 bytes in 1 segments"), std::string::npos) << again.out;
+}
+
+TEST_F(CheckTool, UsageErrors) {
+  EXPECT_EQ(run_tool("").status, 2);
+  EXPECT_EQ(run_tool("--bogus " + path_).status, 2);
+  EXPECT_EQ(run_tool("--help").status, 0);
+}
+
+} // namespace
