@@ -84,25 +84,37 @@ Error sys_error(errc code, const std::string &path, const char *what) {
   return Error(code, path + ": " + what + ": " + std::strerror(errno));
 }
 
+// Builds the whole arena file under a temporary name and links it into place only when its
+// header is complete, so a concurrent opener never sees a half-written file: it finds either no
+// file or a valid one (link() fails with EEXIST instead of replacing a file created meanwhile).
 Result<Arena> create_file(const std::string &path, const detail::Layout &l, const Options &o) {
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return sys_error(errno == EEXIST ? errc::file_exists : errc::io_error, path, "create");
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) { // cheap early answer; link() below is the real test
+    errno = EEXIST;
+    return sys_error(errc::file_exists, path, "create");
+  }
+  const std::string tmp = path + ".creating." + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return sys_error(errc::io_error, tmp, "create");
+  auto fail = [&](Error e) {
+    ::unlink(tmp.c_str());
+    return e;
+  };
   if (::ftruncate(fd, l.geometry.capacity) != 0) {
     Error e = sys_error(errc::io_error, path, "ftruncate");
     ::close(fd);
-    ::unlink(path.c_str());
-    return e;
+    return fail(std::move(e));
   }
   auto mapped = detail::FileBacking::map(fd, path, l.geometry.capacity, false);
-  if (!mapped) {
-    ::unlink(path.c_str());
-    return mapped.error();
-  }
+  if (!mapped) return fail(mapped.error());
   std::byte *base = mapped->base();
   detail::write_header(base, l, o);
-  if (Status s = mapped->flush(0, detail::kHeaderSize, false); !s) return s.error();
-  if (!detail::lock_shared(mapped->fd())) return sys_error(errc::io_error, path, "lock");
+  if (Status s = mapped->flush(0, detail::kHeaderSize, false); !s) return fail(s.error());
+  if (!detail::lock_shared(mapped->fd())) return fail(sys_error(errc::io_error, path, "lock"));
   detail::fetch_add_acq_rel(detail::RegionWords{base}.word(detail::hdr::open_count), 1);
+  if (::link(tmp.c_str(), path.c_str()) != 0)
+    return fail(sys_error(errno == EEXIST ? errc::file_exists : errc::io_error, path, "create"));
+  ::unlink(tmp.c_str());
   return ArenaFactory::make(std::move(*mapped), base, false, l, o, path);
 }
 

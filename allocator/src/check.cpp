@@ -41,14 +41,14 @@ Result<CheckReport> Arena::check() const {
   std::string problem;
   bool have_prev = false;
   Range prev{};
-  const bool walked = fl.walk([&](std::uint32_t off, std::uint64_t size) {
+  auto visit = [&](std::uint32_t off, std::uint64_t size) {
     const Range r{off, size};
     if (size < g.min_segment || size % detail::kGranule != 0 || off + size > top) {
       problem = "free segment " + range(r) + " has a bad size or lies above the bump offset " +
                 std::to_string(top);
       return false;
     }
-    if (have_prev && !fl.before(prev.size, prev.offset, size, off)) {
+    if (!core.segregated() && have_prev && !fl.before(prev.size, prev.offset, size, off)) {
       problem = "free segment " + range(r) + " is out of order after " + range(prev);
       return false;
     }
@@ -56,11 +56,14 @@ Result<CheckReport> Arena::check() const {
     have_prev = true;
     free.push_back(r);
     return true;
-  });
+  };
+  // The segregated walk also rejects a node filed under the wrong size class.
+  const bool walked = core.segregated() ? core.classes().walk(visit) : fl.walk(visit);
   if (!problem.empty()) return corrupt(problem);
   if (!walked)
     return corrupt("freelist walk stopped after " + std::to_string(free.size()) +
-                   " segments: an offset out of range, a marked node or a cycle");
+                   " segments: an offset out of range, a marked node, a node in the wrong size "
+                   "class or a cycle");
   if (!core.has_freelist() && !free.empty())
     return corrupt("freelist kind none but " + std::to_string(free.size()) + " segments listed");
 

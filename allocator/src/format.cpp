@@ -7,6 +7,7 @@
 
 #include "lfarena/detail/checked.hpp"
 #include "lfarena/detail/memory.hpp"
+#include "lfarena/detail/segregated.hpp"
 #include "lfarena/detail/tagged.hpp"
 
 namespace lfarena::detail {
@@ -32,13 +33,14 @@ std::string hex32(std::uint32_t v) {
   return hex(be, 4);
 }
 
-bool valid_kind(std::uint32_t k) { return k <= static_cast<std::uint32_t>(FreelistKind::pessimistic); }
+bool valid_kind(std::uint32_t k) { return k <= static_cast<std::uint32_t>(FreelistKind::segregated); }
 
 const char *kind_name(std::uint32_t k) {
   switch (k) {
   case 0: return "none";
   case 1: return "optimistic";
   case 2: return "pessimistic";
+  case 3: return "segregated";
   default: return "unknown";
   }
 }
@@ -54,7 +56,7 @@ Result<Layout> plan_layout(const Options &o) {
   if (!valid_kind(static_cast<std::uint32_t>(o.freelist)))
     return bad(errc::invalid_freelist_kind, who,
                "freelist kind " + num(static_cast<std::uint32_t>(o.freelist)) +
-                   " is not none(0), optimistic(1) or pessimistic(2)");
+                   " is not none(0), optimistic(1), pessimistic(2) or segregated(3)");
   const std::uint32_t a = o.max_alignment;
   if (a < kGranule || a > 4096 || (a & (a - 1)) != 0)
     return bad(errc::invalid_alignment_option, who,
@@ -65,14 +67,18 @@ Result<Layout> plan_layout(const Options &o) {
                    " is not a multiple of 8 in [16, 2^30]");
   Layout l;
   std::uint64_t at = kHeaderSize;
+  if (o.freelist == FreelistKind::segregated) {
+    l.geometry.class_table_offset = kHeaderSize;
+    at += kClassTableBytes;
+  }
   if (o.checked) {
-    l.geometry.bitmap_offset = kHeaderSize;
+    l.geometry.bitmap_offset = static_cast<std::uint32_t>(at);
     at += checked_map_bytes(o.capacity);
   }
   l.user_offset = static_cast<std::uint32_t>(at);
   l.user_size = o.user_reserved;
   const std::uint64_t data = align_up(at + o.user_reserved, 64);
-  if (data >= o.capacity && o.user_reserved > 0 && o.capacity >= at + 64)
+  if (data + 64 > o.capacity && o.user_reserved > 0 && align_up(at, 64) + 64 <= o.capacity)
     return bad(errc::invalid_reserved, who,
                "user_reserved " + num(o.user_reserved) + " leaves no data area in capacity " +
                    num(o.capacity));
@@ -103,6 +109,7 @@ void write_header(std::byte *region, const Layout &l, const Options &o) {
   put_le32(h + hdr::bitmap_offset, g.bitmap_offset);
   put_le32(h + hdr::user_reserved_offset, l.user_offset);
   put_le32(h + hdr::user_reserved_size, l.user_size);
+  put_le32(h + hdr::class_table_offset, g.class_table_offset);
   std::memcpy(h + hdr::magic, kMagic, sizeof kMagic);
   put_le64(h + hdr::checksum, fnv1a64(h, hdr::checksummed_bytes));
   const RegionWords mem{region};
@@ -161,6 +168,7 @@ Result<Layout> validate_header(const unsigned char *h, std::uint64_t file_size, 
   g.min_segment = get_le32(h + hdr::min_segment);
   g.max_alignment = get_le32(h + hdr::max_alignment);
   g.bitmap_offset = get_le32(h + hdr::bitmap_offset);
+  g.class_table_offset = get_le32(h + hdr::class_table_offset);
   g.freelist_kind = kind;
   l.user_offset = get_le32(h + hdr::user_reserved_offset);
   l.user_size = get_le32(h + hdr::user_reserved_size);
@@ -179,12 +187,15 @@ Result<Layout> validate_header(const unsigned char *h, std::uint64_t file_size, 
   Result<Layout> expect = plan_layout(stored);
   if (!expect || get_le16(h + hdr::header_size) != kHeaderSize ||
       expect->geometry.data_offset != g.data_offset ||
-      expect->geometry.bitmap_offset != g.bitmap_offset || expect->user_offset != l.user_offset)
+      expect->geometry.bitmap_offset != g.bitmap_offset ||
+      expect->geometry.class_table_offset != g.class_table_offset ||
+      expect->user_offset != l.user_offset)
     return bad(errc::bad_geometry, path,
                "inconsistent geometry: capacity " + num(g.capacity) + ", data offset " +
                    num(g.data_offset) + ", min segment " + num(g.min_segment) +
                    ", max alignment " + num(g.max_alignment) + ", bitmap offset " +
-                   num(g.bitmap_offset) + ", user area " + num(l.user_offset) + "+" +
+                   num(g.bitmap_offset) + ", class table " + num(g.class_table_offset) +
+                   ", user area " + num(l.user_offset) + "+" +
                    num(l.user_size));
   const std::uint64_t bump = get_le64(h + hdr::bump);
   if (bump < g.data_offset || bump > g.capacity)

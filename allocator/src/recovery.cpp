@@ -7,6 +7,7 @@
 
 #include "lfarena/detail/checked.hpp"
 #include "lfarena/detail/memory.hpp"
+#include "lfarena/detail/segregated.hpp"
 #include "lfarena/detail/tagged.hpp"
 
 namespace lfarena::detail {
@@ -62,6 +63,14 @@ Result<RecoveryReport> recover(std::byte *base, const Geometry &g, const std::st
     if (Link{load_acquire(mem.word(cur))}.marked()) marked.push_back(cur);
     free_bytes += size;
     at = cur;
+  }
+  if (g.class_table_offset != 0) { // segregated: stacks have no marks, only validate and count
+    const SegregatedFreelist<RegionWords> classes(mem, g);
+    if (!classes.walk([&](std::uint32_t off, std::uint64_t size) {
+          free_bytes += size;
+          return off + size <= top;
+        }))
+      return corrupt("a size-class stack is out of range, misfiled or cyclic");
   }
   for (const std::uint32_t cur : marked) {
     const Link next{load_acquire(mem.word(cur))};

@@ -25,6 +25,7 @@ const char *kind_name(lfarena::FreelistKind k) {
   case lfarena::FreelistKind::none: return "none";
   case lfarena::FreelistKind::optimistic: return "optimistic";
   case lfarena::FreelistKind::pessimistic: return "pessimistic";
+  case lfarena::FreelistKind::segregated: return "segregated";
   }
   return "unknown";
 }

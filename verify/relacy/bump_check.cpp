@@ -27,8 +27,7 @@ using lfarena::errc;
 using Kind = lfarena::detail::FreelistKind;
 
 // 1. 48 data bytes: three 16-byte blocks in all, whatever the interleaving.
-struct exhaustion : ModelTest<exhaustion, 3, 6> {
-  static constexpr Kind kKind = Kind::none;
+struct exhaustion : ModelTest<exhaustion, 3, 6, Kind::none> {
   static constexpr bool kChecked = false;
   static constexpr const char *kName = "exhaustion";
   void setup() {}
@@ -50,8 +49,7 @@ struct exhaustion : ModelTest<exhaustion, 3, 6> {
 
 // 8. Setup: a=16 b=16 (32 of 64 data bytes used). Thread 0 frees b, the most recent block, which
 // rolls the bump word back; thread 1 allocates 16 twice meanwhile.
-struct rollback : ModelTest<rollback, 2, 8> {
-  static constexpr Kind kKind = Kind::none;
+struct rollback : ModelTest<rollback, 2, 8, Kind::none> {
   static constexpr bool kChecked = false;
   static constexpr const char *kName = "rollback";
   Held b;

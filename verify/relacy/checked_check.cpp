@@ -26,8 +26,7 @@ using namespace lfarena::relacy_model;
 using lfarena::errc;
 using Kind = lfarena::detail::FreelistKind;
 
-template <unsigned Threads> struct double_free : ModelTest<double_free<Threads>, Threads, 8> {
-  static constexpr Kind kKind = Kind::pessimistic;
+template <unsigned Threads> struct double_free : ModelTest<double_free<Threads>, Threads, 8, Kind::pessimistic> {
   static constexpr bool kChecked = true;
   static constexpr const char *kName = Threads == 2 ? "double_free.two" : "double_free.three";
   Held a, n;
@@ -44,7 +43,7 @@ template <unsigned Threads> struct double_free : ModelTest<double_free<Threads>,
     else this->release(n, 2);
   }
   void after() {
-    this->ModelTest<double_free<Threads>, Threads, 8>::after();
+    this->ModelTest<double_free<Threads>, Threads, 8, Kind::pessimistic>::after();
     const bool one_ok = (result[0] == errc::ok) != (result[1] == errc::ok);
     RL_ASSERT(one_ok); // exactly one free succeeds
     RL_ASSERT(result[0] == errc::double_free || result[1] == errc::double_free);

@@ -4,16 +4,9 @@
 // model users' per-granule ownership vars turn a double hand-out or a missing happens-before
 // edge into a Relacy failure.
 //
-// Scenarios (issue numbering):
-//   2 free_free     two frees insert concurrently into a non-empty list
-//   3 take_free     allocation from the freelist races an insert next to the segment it takes
-//   4 take_take     two allocations race for the same segment; the split remainder survives
-//   5 aba           a segment is taken, handed out, freed and reinserted while another thread
-//                   holds a stale link to it
-//   6 helping       three threads: two removals and an insert; a remover stalled between mark
-//                   and unlink must be helped, never spun on
-// Mutants built from this file (each must be caught, ctest WILL_FAIL): TAG_NOT_INCREMENTED,
-// RELAXED_PUBLISH, NO_HELPING, DROP_REMAINDER.
+// Scenarios: freelist_scenarios.hpp.
+// Mutants built from this file (each must be caught): TAG_NOT_INCREMENTED, RELAXED_PUBLISH,
+// NO_HELPING, DROP_REMAINDER.
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
@@ -26,136 +19,11 @@
 #include <lfarena/detail/core.hpp>
 
 #include "model.hpp"
+#include "freelist_scenarios.hpp"
 #include "relacy_main.hpp"
 
-namespace {
-
-using namespace lfarena::relacy_model;
-using lfarena::errc;
-using Kind = lfarena::detail::FreelistKind;
-
-
-// 2. Setup (96 data bytes): a=32 b=16 c=24 d=24, then free a -> list {32}. Threads free b and c.
-template <Kind K> struct free_free : ModelTest<free_free<K>, 2, 12> {
-  static constexpr Kind kKind = K;
-  static constexpr bool kChecked = false;
-  static constexpr const char *kName = K == Kind::optimistic ? "free_free.optimistic" : "free_free.pessimistic";
-  Held b, c;
-  void setup() {
-    Held a = this->alloc(32, 9);
-    b = this->alloc(16, 0);
-    c = this->alloc(24, 1);
-    this->kept[0] = this->alloc(24, 9);
-    this->release(a, 9);
-  }
-  void run(unsigned t) {
-    if (t == 0) this->release(b, 0);
-    else this->release(c, 1);
-  }
-};
-
-// 3. Setup: a=32 b=24 c=16 d=24; free a and c -> list {32, 16}. Thread 0 allocates 16 from the
-// freelist (optimistic splits the 32, pessimistic takes the 16); thread 1 frees b (24), which
-// lands between them.
-template <Kind K> struct take_free : ModelTest<take_free<K>, 2, 12> {
-  static constexpr Kind kKind = K;
-  static constexpr bool kChecked = false;
-  static constexpr const char *kName = K == Kind::optimistic ? "take_free.optimistic" : "take_free.pessimistic";
-  Held b;
-  void setup() {
-    Held a = this->alloc(32, 9);
-    b = this->alloc(24, 1);
-    Held c = this->alloc(16, 9);
-    this->kept[0] = this->alloc(24, 9);
-    this->release(a, 9);
-    this->release(c, 9);
-  }
-  void run(unsigned t) {
-    if (t == 0) {
-      this->held[0][0] = this->alloc(16, 0);
-      RL_ASSERT(this->held[0][0].offset != 0); // a fitting segment was free all along
-    } else {
-      this->release(b, 1);
-    }
-  }
-};
-
-// 4. Setup: a=48 b=48; free a -> list {48}. Both threads allocate 16: one splits the 48 and
-// reinserts the 32 remainder, the other gets a piece of it or (if it looks while the remainder
-// is in flight) out_of_memory. Nothing may be lost (DROP_REMAINDER breaks the accounting).
-template <Kind K> struct take_take : ModelTest<take_take<K>, 2, 12> {
-  static constexpr Kind kKind = K;
-  static constexpr bool kChecked = false;
-  static constexpr const char *kName = K == Kind::optimistic ? "take_take.optimistic" : "take_take.pessimistic";
-  void setup() {
-    Held a = this->alloc(48, 9);
-    this->kept[0] = this->alloc(48, 9);
-    this->release(a, 9);
-  }
-  void run(unsigned t) { this->held[t][0] = this->alloc(16, static_cast<int>(t)); }
-  void after() {
-    ModelTest<take_take<K>, 2, 12>::after();
-    RL_ASSERT(this->held[0][0].offset != 0 || this->held[1][0].offset != 0); // someone won
-  }
-};
-
-// 5. Setup: a=16 b=32 c=16 d=32; free a and b -> list {32, 16} (optimistic) / {16, 32}.
-// Thread 0 allocates 16 once. Thread 1 allocates 16, frees it, allocates 16 again: the segment
-// thread 0 may be looking at is removed, handed out, overwritten, freed and reinserted.
-template <Kind K> struct aba : ModelTest<aba<K>, 2, 12> {
-  static constexpr Kind kKind = K;
-  static constexpr bool kChecked = false;
-  static constexpr const char *kName = K == Kind::optimistic ? "aba.optimistic" : "aba.pessimistic";
-  void setup() {
-    Held a = this->alloc(16, 9);
-    Held b = this->alloc(32, 9);
-    this->kept[0] = this->alloc(16, 9);
-    this->kept[1] = this->alloc(32, 9);
-    this->release(a, 9);
-    this->release(b, 9);
-  }
-  void run(unsigned t) {
-    if (t == 0) {
-      this->held[0][0] = this->alloc(16, 0);
-    } else {
-      Held x = this->alloc(16, 1);
-      this->release(x, 1);
-      this->held[1][0] = this->alloc(16, 1);
-    }
-  }
-};
-
-// 6. Setup: a=16 b=24 c=16 d=24 e=16; free a, c, e -> list of three 16s ({24}s live). Threads
-// 0 and 1 each allocate 16 (removals racing at the head); thread 2 frees b (an insert).
-template <Kind K> struct helping : ModelTest<helping<K>, 3, 13> {
-  static constexpr Kind kKind = K;
-  static constexpr bool kChecked = false;
-  static constexpr const char *kName = K == Kind::optimistic ? "helping.optimistic" : "helping.pessimistic";
-  Held b;
-  void setup() {
-    Held a = this->alloc(16, 9);
-    b = this->alloc(24, 2);
-    Held c = this->alloc(16, 9);
-    this->kept[0] = this->alloc(24, 9);
-    Held e = this->alloc(16, 9);
-    this->kept[1] = this->alloc(8, 9); // keeps e from rolling back into the bump region
-    this->release(a, 9);
-    this->release(c, 9);
-    this->release(e, 9);
-  }
-  void run(unsigned t) {
-    if (t < 2) {
-      this->held[t][0] = this->alloc(16, static_cast<int>(t));
-      RL_ASSERT(this->held[t][0].offset != 0); // three segments for two takers
-    } else {
-      this->release(b, 2);
-    }
-  }
-};
-
-} // namespace
-
 int main() {
+  using namespace lfarena::relacy_model;
   return lfarena::relacy_check::run<
       free_free<Kind::optimistic>, free_free<Kind::pessimistic>, take_free<Kind::optimistic>,
       take_free<Kind::pessimistic>, take_take<Kind::optimistic>, take_take<Kind::pessimistic>,

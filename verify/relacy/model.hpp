@@ -20,10 +20,15 @@ namespace lfarena::relacy_model {
 
 namespace d = lfarena::detail;
 
-inline constexpr std::uint32_t kDataOffset = d::kHeaderSize;
 inline constexpr std::uint32_t kBitmapOffset = 224; // unused header tail (model only)
 
-template <unsigned DataWords> struct Region {
+// The data area starts after the header, or after the size-class table for `segregated`.
+constexpr std::uint32_t data_offset_for(d::FreelistKind kind) {
+  return kind == d::FreelistKind::segregated ? d::kHeaderSize + d::kClassTableBytes
+                                             : d::kHeaderSize;
+}
+
+template <unsigned DataWords, std::uint32_t kDataOffset> struct Region {
   static constexpr std::uint32_t kWords = kDataOffset / 8 + DataWords;
   static constexpr std::uint32_t kCapacity = kWords * 8;
   d::atomic_u64 words[kWords];
@@ -43,21 +48,23 @@ struct Held {
 };
 
 // The common body of a model test: the region, the real Core over it, per-granule ownership.
-template <unsigned DataWords> struct Harness {
-  using R = Region<DataWords>;
+template <unsigned DataWords, d::FreelistKind Kind> struct Harness {
+  static constexpr std::uint32_t kDataOffset = data_offset_for(Kind);
+  using R = Region<DataWords, kDataOffset>;
   static constexpr std::uint32_t kGranules = DataWords;
 
   R region;
   rl::var<int> owner[kGranules];
 
-  static d::Geometry geometry(d::FreelistKind kind, bool checked, std::uint32_t min_segment = 16) {
+  static d::Geometry geometry(bool checked, std::uint32_t min_segment = 16) {
     d::Geometry g;
+    if (Kind == d::FreelistKind::segregated) g.class_table_offset = d::kHeaderSize;
     g.capacity = R::kCapacity;
     g.data_offset = kDataOffset;
     g.min_segment = min_segment;
     g.max_alignment = 16;
     g.bitmap_offset = checked ? kBitmapOffset : 0;
-    g.freelist_kind = static_cast<std::uint32_t>(kind);
+    g.freelist_kind = static_cast<std::uint32_t>(Kind);
     return g;
   }
 
@@ -96,19 +103,23 @@ template <unsigned DataWords> struct Harness {
     std::uint64_t prev_size = 0;
     std::uint32_t prev_off = 0;
     bool ordered = true, in_range = true;
-    const bool walked = core.freelist().walk([&](std::uint32_t off, std::uint64_t size) {
+    auto visit = [&](std::uint32_t off, std::uint64_t size) {
       if (off < kDataOffset || off + size > top || size < core.geometry().min_segment) {
         in_range = false;
         return false;
       }
-      if (have_prev && !core.freelist().before(prev_size, prev_off, size, off)) ordered = false;
+      if (Kind != d::FreelistKind::segregated && have_prev &&
+          !core.freelist().before(prev_size, prev_off, size, off))
+        ordered = false;
       have_prev = true;
       prev_size = size;
       prev_off = off;
       free_bytes += size;
       for (std::uint64_t g = (off - kDataOffset) / 8; g < (off + size - kDataOffset) / 8; ++g) ++cover[g];
       return true;
-    });
+    };
+    const bool walked = Kind == d::FreelistKind::segregated ? core.classes().walk(visit)
+                                                            : core.freelist().walk(visit);
     RL_ASSERT(walked);   // acyclic, no marked node left behind
     RL_ASSERT(in_range); // every segment inside [data_offset, bump)
     RL_ASSERT(ordered);  // the sequential spec's order
@@ -128,19 +139,20 @@ template <unsigned DataWords> struct Harness {
 
 namespace lfarena::relacy_model {
 
-// A model test over the real Core. Derived provides:
-//   static constexpr d::FreelistKind kKind; static constexpr bool kChecked;
+// A model test over the real Core, with policy Kind. Derived provides:
+//   static constexpr bool kChecked;
 //   void setup();               -- single-threaded, builds the initial state with alloc/release
 //   void run(unsigned thread);  -- the racing part
 // Blocks a thread still holds at the end go in held[thread][...]; setup blocks in kept[].
-template <class Derived, unsigned Threads, unsigned DataWords>
+template <class Derived, unsigned Threads, unsigned DataWords, d::FreelistKind Kind>
 struct ModelTest : rl::test_suite<Derived, Threads> {
   static constexpr unsigned kSlots = 4;
-  using H = Harness<DataWords>;
+  using H = Harness<DataWords, Kind>;
   using View = typename H::R::View;
+  static constexpr std::uint32_t kDataOffset = H::kDataOffset;
 
   H h;
-  d::Core<View> core{View{&h.region}, H::geometry(Derived::kKind, Derived::kChecked)};
+  d::Core<View> core{View{&h.region}, H::geometry(Derived::kChecked)};
   Held held[Threads][kSlots];
   Held kept[8];
 

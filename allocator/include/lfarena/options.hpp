@@ -6,13 +6,14 @@
 
 #include <cstdint>
 
-#include "lfarena/detail/freelist.hpp"
+#include "lfarena/detail/segment.hpp"
 
 namespace lfarena {
 
 // none: freed bytes are only counted as discarded (or rolled back into the bump region);
 // optimistic: take the largest free segment (list sorted descending, take the head);
-// pessimistic: best fit (list sorted ascending, take the first that fits).
+// pessimistic: best fit (list sorted ascending, take the first that fits);
+// segregated: O(1) size classes (TLSF-style), good fit within one class (detail/segregated.hpp).
 using FreelistKind = detail::FreelistKind;
 
 enum class OpenMode : std::uint8_t { create_new, open_existing, open_or_create };

@@ -20,6 +20,7 @@
 #include "lfarena/detail/checked.hpp"
 #include "lfarena/detail/freelist.hpp"
 #include "lfarena/detail/header.hpp"
+#include "lfarena/detail/segregated.hpp"
 #include "lfarena/errc.hpp"
 
 namespace lfarena::detail {
@@ -32,8 +33,9 @@ struct RawBlock {
 template <class Mem> class Core {
 public:
   Core(Mem mem, const Geometry &g)
-      : mem_(mem), geo_(g), bump_(mem, g.capacity), freelist_(mem, g),
-        map_(mem, g.bitmap_offset, g.capacity) {}
+      : mem_(mem), geo_(g), bump_(mem, g.capacity), freelist_(mem, g), classes_(mem, g),
+        map_(mem, g.bitmap_offset, g.capacity),
+        segregated_(g.freelist_kind == static_cast<std::uint32_t>(FreelistKind::segregated)) {}
 
   errc allocate(std::uint32_t size, std::uint32_t align, RawBlock &out) const {
     if (size == 0) return errc::zero_size;
@@ -50,7 +52,7 @@ public:
       out = {grab.offset, sz};
     } else {
       if (!has_freelist()) return errc::out_of_memory;
-      const Taken t = freelist_.take(sz, align);
+      const Taken t = segregated_ ? classes_.take(sz, align) : freelist_.take(sz, align);
       if (t.offset == 0) return errc::out_of_memory;
       if (t.discarded != 0) discard(t.discarded);
       out = {t.offset, t.size};
@@ -81,15 +83,18 @@ public:
   }
   std::uint64_t discarded() const { return load_relaxed(mem_.word(hdr::discarded)); }
   std::uint64_t top() const { return bump_.top(); }
+  bool segregated() const { return segregated_; }
   const SortedFreelist<Mem> &freelist() const { return freelist_; }
+  const SegregatedFreelist<Mem> &classes() const { return classes_; }
   const BlockMap<Mem> &block_map() const { return map_; }
   const Geometry &geometry() const { return geo_; }
 
 private:
   // Bytes we own and will not hand out: keep them on the freelist if it wants them.
   void give_back(std::uint32_t offset, std::uint32_t size) const {
-    if (has_freelist() && size >= geo_.min_segment) freelist_.insert(offset, size);
-    else discard(size);
+    if (!has_freelist() || size < geo_.min_segment) discard(size);
+    else if (segregated_) classes_.insert(offset, size);
+    else freelist_.insert(offset, size);
   }
   // Relaxed: a statistic, read at quiescence (after joins) or as an approximate stat.
   void discard(std::uint32_t bytes) const { fetch_add_relaxed(mem_.word(hdr::discarded), bytes); }
@@ -97,8 +102,10 @@ private:
   Mem mem_;
   Geometry geo_;
   Bump<Mem> bump_;
-  SortedFreelist<Mem> freelist_;
+  SortedFreelist<Mem> freelist_;    // optimistic, pessimistic
+  SegregatedFreelist<Mem> classes_; // segregated
   BlockMap<Mem> map_;
+  bool segregated_;
 };
 
 } // namespace lfarena::detail

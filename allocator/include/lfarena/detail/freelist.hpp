@@ -35,18 +35,10 @@
 #include "lfarena/detail/header.hpp"
 #include "lfarena/detail/memory.hpp"
 #include "lfarena/detail/mutant.hpp"
+#include "lfarena/detail/segment.hpp"
 #include "lfarena/detail/tagged.hpp"
 
 namespace lfarena::detail {
-
-enum class FreelistKind : std::uint32_t { none = 0, optimistic = 1, pessimistic = 2 };
-
-// A segment taken off the freelist for an allocation, already split.
-struct Taken {
-  std::uint32_t offset = 0; // 0: the freelist could not serve the request
-  std::uint32_t size = 0;   // bytes handed out (>= request: a small remainder goes with it)
-  std::uint32_t discarded = 0; // alignment padding too small to keep, to be counted
-};
 
 template <class Mem> class SortedFreelist {
 public:
@@ -252,20 +244,10 @@ private:
     find([&](std::uint32_t s, std::uint32_t o) { return !before(s, o, size, offset); }, true);
   }
 
-  // Splits the owned segment [seg, seg+seg_size) for a block of `size` at `align`.
   Taken split(std::uint32_t seg, std::uint32_t seg_size, std::uint32_t size,
               std::uint32_t align) const {
-    const auto start = static_cast<std::uint32_t>(align_up(seg, align));
-    const std::uint32_t pad = start - seg;
-    Taken t{start, seg_size - pad, 0};
-    if (pad >= min_segment_) insert(seg, pad);
-    else t.discarded = pad;
-    const std::uint32_t rest = t.size - size;
-    if (rest >= min_segment_) {
-      t.size = size;
-      if constexpr (!mutant::drop_remainder) insert(start + size, rest);
-    }
-    return t;
+    return split_segment(seg, seg_size, size, align, min_segment_,
+                         [this](std::uint32_t o, std::uint32_t s) { insert(o, s); });
   }
 
   Mem mem_;

@@ -10,7 +10,7 @@
 //        0    8  magic                 "LFARENA\0"
 //        8    4  format_version        kFormatVersion; a newer file is refused
 //       12    4  feature_flags         bit 0: checked mode (block-start/end bitmaps present)
-//       16    4  freelist_kind         0 none, 1 optimistic, 2 pessimistic
+//       16    4  freelist_kind         0 none, 1 optimistic, 2 pessimistic, 3 segregated
 //       20    2  user_version          the user's own magic version
 //       22    2  header_size           kHeaderSize
 //       24    4  capacity              region size in bytes, header included (< 4 GiB)
@@ -20,7 +20,7 @@
 //       40    4  bitmap_offset         start of the checked-mode bitmaps (0 if none)
 //       44    4  user_reserved_offset  start of the bytes reserved for the user
 //       48    4  user_reserved_size
-//       52    4  reserved              0
+//       52    4  class_table_offset    segregated policy: its class heads + bitmap (else 0)
 //       56    8  checksum              FNV-1a 64 of bytes 0..55
 //       64    8  bump                  atomic: next free offset of the bump region
 //      128    8  freelist_head         atomic: Link {first segment, tag}
@@ -62,6 +62,7 @@ inline constexpr std::uint32_t max_alignment = 36;
 inline constexpr std::uint32_t bitmap_offset = 40;
 inline constexpr std::uint32_t user_reserved_offset = 44;
 inline constexpr std::uint32_t user_reserved_size = 48;
+inline constexpr std::uint32_t class_table_offset = 52;
 inline constexpr std::uint32_t checksum = 56;
 inline constexpr std::uint32_t checksummed_bytes = 56;
 // Mutable atomics.
@@ -78,7 +79,8 @@ struct Geometry {
   std::uint32_t data_offset = 0;
   std::uint32_t min_segment = 0;
   std::uint32_t max_alignment = 0;
-  std::uint32_t bitmap_offset = 0; // 0: unchecked mode
+  std::uint32_t bitmap_offset = 0;      // 0: unchecked mode
+  std::uint32_t class_table_offset = 0; // 0: not the segregated policy
   std::uint32_t freelist_kind = 0;
 };
 

@@ -1,0 +1,106 @@
+// arena_test_support.hpp -- small helpers shared by the Arena unit tests (not a test itself: the
+// CMake glob only picks up *_test.cpp). A scratch directory per test, whole-file read/write, the
+// three backings as a test parameter, and readable printing of lfarena::errc in failures.
+//
+// Thread-safety: none needed; every helper is used from the test's main thread.
+#pragma once
+
+#include <lfarena/arena.hpp>
+#include <lfarena/error.hpp>
+
+#include <gtest/gtest.h>
+
+#include <stdlib.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace lfarena {
+// gtest prints an errc (a uint8_t enum) as a raw byte otherwise.
+inline void PrintTo(errc e, std::ostream *os) {
+  *os << to_string(e) << " (" << static_cast<int>(e) << ")";
+}
+} // namespace lfarena
+
+namespace lfarena_test {
+
+// A fresh directory under testing::TempDir(), removed with everything in it on destruction.
+class ScratchDir {
+public:
+  ScratchDir() {
+    std::string tmpl = testing::TempDir();
+    if (tmpl.empty() || tmpl.back() != '/')
+      tmpl += '/';
+    tmpl += "lfarena_test_XXXXXX";
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    if (::mkdtemp(buf.data()) == nullptr)
+      ADD_FAILURE() << "mkdtemp(" << tmpl << ") failed";
+    path_ = buf.data();
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir &) = delete;
+  ScratchDir &operator=(const ScratchDir &) = delete;
+
+  std::string file(const std::string &name) const { return path_ + "/" + name; }
+  const std::string &path() const { return path_; }
+
+private:
+  std::string path_;
+};
+
+inline std::vector<unsigned char> read_all(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+inline void write_all(const std::string &path, const std::vector<unsigned char> &bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char *>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+  ASSERT_TRUE(out.good()) << "cannot write " << path;
+}
+
+enum class BackingKind { heap, anonymous, file };
+
+inline std::string backing_name(BackingKind k) {
+  switch (k) {
+  case BackingKind::heap:
+    return "Heap";
+  case BackingKind::anonymous:
+    return "Anonymous";
+  case BackingKind::file:
+    return "File";
+  }
+  return "Unknown";
+}
+inline void PrintTo(BackingKind k, std::ostream *os) { *os << backing_name(k); }
+
+// Opens a fresh arena of kind `k`; file arenas are created as `dir`/`name` (create_new).
+inline lfarena::Result<lfarena::Arena> make_arena(BackingKind k, lfarena::Options o,
+                                                  const ScratchDir &dir,
+                                                  const std::string &name = "arena.bin") {
+  switch (k) {
+  case BackingKind::heap:
+    return lfarena::Arena::heap(o);
+  case BackingKind::anonymous:
+    return lfarena::Arena::anonymous(o);
+  case BackingKind::file:
+    o.open_mode = lfarena::OpenMode::create_new;
+    return lfarena::Arena::open_file(dir.file(name), o);
+  }
+  return lfarena::Error(lfarena::errc::io_error, "unknown backing");
+}
+
+inline const BackingKind kAllBackings[] = {BackingKind::heap, BackingKind::anonymous,
+                                           BackingKind::file};
+
+} // namespace lfarena_test

@@ -1,0 +1,155 @@
+// verify/relacy/freelist_scenarios.hpp -- the freelist scenarios of issue 5, templated on the
+// policy, shared by freelist_check.cpp (optimistic, pessimistic) and segregated_check.cpp.
+// Every test ends with the quiescent invariant of model.hpp (for the sorted policies also the
+// order), and the model users' per-granule ownership vars turn a double hand-out or a missing
+// happens-before edge into a Relacy failure.
+//
+//   2 free_free     two frees insert concurrently into a non-empty freelist
+//   3 take_free     allocation from the freelist races an insert next to the segment it takes
+//   4 take_take     two allocations race for the same segment; the split remainder survives
+//   5 aba           a segment is taken, handed out, freed and reinserted while another thread
+//                   holds a stale link to it
+//   6 helping       three threads: two removals and an insert; a remover stalled between mark
+//                   and unlink must be helped, never spun on (sorted policies; for segregated,
+//                   two pops racing a push on the same class)
+// Include after model.hpp.
+#pragma once
+
+namespace lfarena::relacy_model {
+using lfarena::errc;
+using Kind = lfarena::detail::FreelistKind;
+
+// "scenario.policy" as a constant string for each policy.
+template <Kind K> struct Names;
+#define LFARENA_POLICY_NAMES(kind, suffix)                                                     \
+  template <> struct Names<Kind::kind> {                                                       \
+    static constexpr const char *free_free = "free_free." suffix;                             \
+    static constexpr const char *take_free = "take_free." suffix;                             \
+    static constexpr const char *take_take = "take_take." suffix;                             \
+    static constexpr const char *aba = "aba." suffix;                                         \
+    static constexpr const char *helping = "helping." suffix;                                 \
+  };
+LFARENA_POLICY_NAMES(optimistic, "optimistic")
+LFARENA_POLICY_NAMES(pessimistic, "pessimistic")
+LFARENA_POLICY_NAMES(segregated, "segregated")
+#undef LFARENA_POLICY_NAMES
+} // namespace lfarena::relacy_model
+
+namespace lfarena::relacy_model {
+
+
+
+// 2. Setup (96 data bytes): a=32 b=16 c=24 d=24, then free a -> list {32}. Threads free b and c.
+template <Kind K> struct free_free : ModelTest<free_free<K>, 2, 12, K> {
+  static constexpr bool kChecked = false;
+  static constexpr const char *kName = Names<K>::free_free;
+  Held b, c;
+  void setup() {
+    Held a = this->alloc(32, 9);
+    b = this->alloc(16, 0);
+    c = this->alloc(24, 1);
+    this->kept[0] = this->alloc(24, 9);
+    this->release(a, 9);
+  }
+  void run(unsigned t) {
+    if (t == 0) this->release(b, 0);
+    else this->release(c, 1);
+  }
+};
+
+// 3. Setup: a=32 b=24 c=16 d=24; free a and c -> list {32, 16}. Thread 0 allocates 16 from the
+// freelist (optimistic splits the 32, pessimistic takes the 16); thread 1 frees b (24), which
+// lands between them.
+template <Kind K> struct take_free : ModelTest<take_free<K>, 2, 12, K> {
+  static constexpr bool kChecked = false;
+  static constexpr const char *kName = Names<K>::take_free;
+  Held b;
+  void setup() {
+    Held a = this->alloc(32, 9);
+    b = this->alloc(24, 1);
+    Held c = this->alloc(16, 9);
+    this->kept[0] = this->alloc(24, 9);
+    this->release(a, 9);
+    this->release(c, 9);
+  }
+  void run(unsigned t) {
+    if (t == 0) {
+      this->held[0][0] = this->alloc(16, 0);
+      RL_ASSERT(this->held[0][0].offset != 0); // a fitting segment was free all along
+    } else {
+      this->release(b, 1);
+    }
+  }
+};
+
+// 4. Setup: a=48 b=48; free a -> list {48}. Both threads allocate 16: one splits the 48 and
+// reinserts the 32 remainder, the other gets a piece of it or (if it looks while the remainder
+// is in flight) out_of_memory. Nothing may be lost (DROP_REMAINDER breaks the accounting).
+template <Kind K> struct take_take : ModelTest<take_take<K>, 2, 12, K> {
+  static constexpr bool kChecked = false;
+  static constexpr const char *kName = Names<K>::take_take;
+  void setup() {
+    Held a = this->alloc(48, 9);
+    this->kept[0] = this->alloc(48, 9);
+    this->release(a, 9);
+  }
+  void run(unsigned t) { this->held[t][0] = this->alloc(16, static_cast<int>(t)); }
+  void after() {
+    ModelTest<take_take<K>, 2, 12, K>::after();
+    RL_ASSERT(this->held[0][0].offset != 0 || this->held[1][0].offset != 0); // someone won
+  }
+};
+
+// 5. Setup: a=16 b=32 c=16 d=32; free a and b -> list {32, 16} (optimistic) / {16, 32}.
+// Thread 0 allocates 16 once. Thread 1 allocates 16, frees it, allocates 16 again: the segment
+// thread 0 may be looking at is removed, handed out, overwritten, freed and reinserted.
+template <Kind K> struct aba : ModelTest<aba<K>, 2, 12, K> {
+  static constexpr bool kChecked = false;
+  static constexpr const char *kName = Names<K>::aba;
+  void setup() {
+    Held a = this->alloc(16, 9);
+    Held b = this->alloc(32, 9);
+    this->kept[0] = this->alloc(16, 9);
+    this->kept[1] = this->alloc(32, 9);
+    this->release(a, 9);
+    this->release(b, 9);
+  }
+  void run(unsigned t) {
+    if (t == 0) {
+      this->held[0][0] = this->alloc(16, 0);
+    } else {
+      Held x = this->alloc(16, 1);
+      this->release(x, 1);
+      this->held[1][0] = this->alloc(16, 1);
+    }
+  }
+};
+
+// 6. Setup: a=16 b=24 c=16 d=24 e=16; free a, c, e -> list of three 16s ({24}s live). Threads
+// 0 and 1 each allocate 16 (removals racing at the head); thread 2 frees b (an insert).
+template <Kind K> struct helping : ModelTest<helping<K>, 3, 13, K> {
+  static constexpr bool kChecked = false;
+  static constexpr const char *kName = Names<K>::helping;
+  Held b;
+  void setup() {
+    Held a = this->alloc(16, 9);
+    b = this->alloc(24, 2);
+    Held c = this->alloc(16, 9);
+    this->kept[0] = this->alloc(24, 9);
+    Held e = this->alloc(16, 9);
+    this->kept[1] = this->alloc(8, 9); // keeps e from rolling back into the bump region
+    this->release(a, 9);
+    this->release(c, 9);
+    this->release(e, 9);
+  }
+  void run(unsigned t) {
+    if (t < 2) {
+      this->held[t][0] = this->alloc(16, static_cast<int>(t));
+      RL_ASSERT(this->held[t][0].offset != 0); // three segments for two takers
+    } else {
+      this->release(b, 2);
+    }
+  }
+};
+
+} // namespace lfarena::relacy_model
