@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -27,11 +28,25 @@ struct ArenaFactory {
 
 namespace detail {
 
+namespace {
+std::atomic<std::uint64_t> g_next_arena_id{1};
+} // namespace
+
+ArenaState::ArenaState(AnyBacking b, std::byte *base_, bool ro, const Geometry &g, Options o,
+                       std::string n)
+    : backing(std::move(b)), base(base_), read_only(ro), core(RegionWords{base_}, g), options(o),
+      name(std::move(n)), id(g_next_arena_id.fetch_add(1, std::memory_order_relaxed)),
+      chunk_size(o.thread_chunk) {}
+
 ArenaState::~ArenaState() {
+  if (read_only) return;
+  // Our threads' chunk tails go back (threads that still cache this arena can no longer reach
+  // it: their weak references are expired and arena ids are never reused).
+  release_process_chunks(*this);
   // A clean close of a read-write file: uncount ourselves (acq_rel: all our writes to the
   // mapping come before the count drops), then the backing syncs, unmaps and closes the fd,
   // which drops our liveness lock (recovery.hpp).
-  if (!read_only && std::holds_alternative<FileBacking>(backing))
+  if (std::holds_alternative<FileBacking>(backing))
     fetch_add_acq_rel(RegionWords{base}.word(hdr::open_count), ~std::uint64_t{0});
 }
 

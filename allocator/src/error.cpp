@@ -11,6 +11,7 @@ const char *to_string(errc e) noexcept {
   case errc::invalid_min_segment: return "invalid_min_segment";
   case errc::invalid_reserved: return "invalid_reserved";
   case errc::invalid_freelist_kind: return "invalid_freelist_kind";
+  case errc::invalid_thread_chunk: return "invalid_thread_chunk";
   case errc::zero_size: return "zero_size";
   case errc::size_overflow: return "size_overflow";
   case errc::bad_alignment: return "bad_alignment";

@@ -61,14 +61,19 @@ Result<Layout> plan_layout(const Options &o) {
   if (a < kGranule || a > 4096 || (a & (a - 1)) != 0)
     return bad(errc::invalid_alignment_option, who,
                "max_alignment " + num(a) + " is not a power of two in [8, 4096]");
+  if (o.thread_chunk != 0 && (o.thread_chunk < 256 || o.thread_chunk % kGranule != 0 ||
+                             o.thread_chunk > o.capacity / 4))
+    return bad(errc::invalid_thread_chunk, who,
+               "thread_chunk " + num(o.thread_chunk) +
+                   " is not 0 or a multiple of 8 in [256, capacity/4 = " + num(o.capacity / 4) + "]");
   if (o.min_segment < 16 || o.min_segment % kGranule != 0 || o.min_segment > (1u << 30))
     return bad(errc::invalid_min_segment, who,
                "min_segment " + num(o.min_segment) +
                    " is not a multiple of 8 in [16, 2^30]");
   Layout l;
-  std::uint64_t at = kHeaderSize;
+  std::uint64_t at = kFixedAreaEnd;
   if (o.freelist == FreelistKind::segregated) {
-    l.geometry.class_table_offset = kHeaderSize;
+    l.geometry.class_table_offset = static_cast<std::uint32_t>(at);
     at += kClassTableBytes;
   }
   if (o.checked) {

@@ -9,6 +9,7 @@
 #include "lfarena/detail/memory.hpp"
 #include "lfarena/detail/segregated.hpp"
 #include "lfarena/detail/tagged.hpp"
+#include "lfarena/detail/thread_chunk.hpp"
 
 namespace lfarena::detail {
 
@@ -78,7 +79,28 @@ Result<RecoveryReport> recover(std::byte *base, const Geometry &g, const std::st
   }
   rep.nodes_unmarked = marked.size();
 
-  // 2. Checked mode: repair the bitmaps, then count what is neither live, free nor discarded.
+  // 2. Thread-chunk slots: every owner is dead (we are alone). Their tails and padding were
+  // never handed out: leaked. Unchecked mode counts them here; checked mode counts every
+  // unaccounted byte below, these included.
+  std::uint64_t chunk_bytes = 0;
+  for (std::uint32_t i = 0; i < kChunkSlots; ++i) {
+    const std::uint32_t at = slot_owner_at(i);
+    if (load_acquire(mem.word(at)) == 0) continue;
+    const std::uint64_t ce = load_relaxed(mem.word(at + kSlotCursorEnd));
+    const std::uint64_t cursor = ce & 0xffffffffu, end = ce >> 32;
+    chunk_bytes += (end > cursor ? end - cursor : 0) + load_relaxed(mem.word(at + kSlotWaste));
+    store_relaxed(mem.word(at + kSlotCursorEnd), 0);
+    store_relaxed(mem.word(at + kSlotWaste), 0);
+    store_release(mem.word(at), 0);
+    ++rep.chunks_released;
+  }
+  if (g.bitmap_offset == 0) {
+    rep.leaked_bytes = chunk_bytes;
+    fetch_add_relaxed(mem.word(hdr::discarded), chunk_bytes);
+    fetch_add_relaxed(mem.word(hdr::leaked), chunk_bytes);
+  }
+
+  // 3. Checked mode: repair the bitmaps, then count what is neither live, free nor discarded.
   if (g.bitmap_offset != 0) {
     const BlockMap<RegionWords> map(mem, g.bitmap_offset, g.capacity);
     map.repair(g.data_offset, static_cast<std::uint32_t>(top), rep.blocks_dropped,

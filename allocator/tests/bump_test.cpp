@@ -65,7 +65,7 @@ protected:
 TEST_P(BumpTest, OffsetsAreNonZeroAboveDataOffsetAndDisjoint) {
   Arena a = open();
   const std::uint32_t data = a.stats().data_offset;
-  EXPECT_GE(data, lfarena::detail::kHeaderSize);
+  EXPECT_GE(data, lfarena::detail::kFixedAreaEnd);
   std::uint32_t prev_end = data;
   for (std::uint32_t size = 1; size <= 200; size += 7) {
     auto b = a.allocate(size);
@@ -342,7 +342,7 @@ TEST_P(BumpTest, StatsTrackAllocationAndHandles) {
   Arena a = open();
   lfarena::Stats s = a.stats();
   EXPECT_EQ(s.capacity, 64u << 10);
-  EXPECT_EQ(s.data_offset, lfarena::detail::kHeaderSize);
+  EXPECT_EQ(s.data_offset, lfarena::detail::kFixedAreaEnd);
   EXPECT_EQ(s.allocated, 0u);
   EXPECT_EQ(s.remaining, s.capacity - s.data_offset);
   EXPECT_EQ(s.discarded, 0u);
@@ -386,7 +386,7 @@ TEST_P(BumpTest, UserAreaHasTheReservedSizeBetweenHeaderAndData) {
   const std::span<std::byte> u = a.user_area();
   ASSERT_EQ(u.size(), 100u);
   const lfarena::Stats s = a.stats();
-  EXPECT_GE(u.data(), a.base() + lfarena::detail::kHeaderSize);
+  EXPECT_GE(u.data(), a.base() + lfarena::detail::kFixedAreaEnd);
   EXPECT_LE(u.data() + u.size(), a.base() + s.data_offset);
   EXPECT_EQ(s.data_offset % 64, 0u);
   EXPECT_TRUE(std::all_of(u.begin(), u.end(), [](std::byte c) { return c == std::byte{0}; }));

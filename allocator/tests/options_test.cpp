@@ -63,7 +63,7 @@ TEST_P(OptionsTest, DefaultsAreValidAndGiveAnEmptyArena) {
   EXPECT_FALSE(a.read_only());
   const lfarena::Stats s = a.stats();
   EXPECT_EQ(s.capacity, 1u << 20);
-  EXPECT_EQ(s.data_offset, lfarena::detail::kHeaderSize);
+  EXPECT_EQ(s.data_offset, lfarena::detail::kFixedAreaEnd);
   EXPECT_EQ(s.allocated, 0u);
   EXPECT_EQ(s.remaining, s.capacity - s.data_offset);
   EXPECT_EQ(s.discarded, 0u);
@@ -103,7 +103,7 @@ TEST_P(OptionsTest, CapacityTooSmallIsInvalidCapacity) {
 
 TEST_P(OptionsTest, SmallestCapacityHoldsHeaderPlus64BytesOfData) {
   Options o;
-  o.capacity = lfarena::detail::kHeaderSize + 64;
+  o.capacity = lfarena::detail::kFixedAreaEnd + 64;
   auto r = open(o);
   ASSERT_TRUE(r.ok()) << r.message();
   EXPECT_EQ(r->stats().remaining, 64u);
@@ -182,7 +182,8 @@ TEST_P(OptionsTest, UserReservedIsBlamedWhenTheCapacityAloneWouldDo) {
   struct Case {
     std::uint32_t capacity, reserved;
   };
-  for (const Case c : {Case{350, 8}, Case{4100, 3780}, Case{4096, 3800}}) {
+  constexpr std::uint32_t F = lfarena::detail::kFixedAreaEnd; // header + thread-chunk slots
+  for (const Case c : {Case{F + 94, 8}, Case{F + 3844, 3780}, Case{F + 3840, 3800}}) {
     Options plain;
     plain.capacity = c.capacity;
     expect_valid(plain);
@@ -197,7 +198,7 @@ TEST_P(OptionsTest, UserReservedIsBlamedWhenTheCapacityAloneWouldDo) {
 TEST_P(OptionsTest, UserReservedThatFitsIsValid) {
   Options o;
   o.capacity = 4096;
-  o.user_reserved = 4096 - 256 - 64; // header + reserved + 64 bytes of data fill it exactly
+  o.user_reserved = 4096 - lfarena::detail::kFixedAreaEnd - 64; // fixed area + reserved + 64 bytes of data fill it
   auto r = open(o);
   ASSERT_TRUE(r.ok()) << r.message();
   EXPECT_EQ(r->user_area().size(), o.user_reserved);

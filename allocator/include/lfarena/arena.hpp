@@ -31,6 +31,7 @@
 #include "lfarena/detail/backing.hpp"
 #include "lfarena/detail/core.hpp"
 #include "lfarena/detail/memory.hpp"
+#include "lfarena/detail/thread_chunk.hpp"
 #include "lfarena/error.hpp"
 #include "lfarena/options.hpp"
 #include "lfarena/stats.hpp"
@@ -46,10 +47,8 @@ struct Block {
 
 namespace detail {
 using AnyBacking = std::variant<HeapBacking, AnonymousBacking, FileBacking>;
-struct ArenaState {
-  ArenaState(AnyBacking b, std::byte *base_, bool ro, const Geometry &g, Options o, std::string n)
-      : backing(std::move(b)), base(base_), read_only(ro), core(RegionWords{base_}, g),
-        options(o), name(std::move(n)) {}
+struct ArenaState : std::enable_shared_from_this<ArenaState> {
+  ArenaState(AnyBacking b, std::byte *base_, bool ro, const Geometry &g, Options o, std::string n);
   ArenaState(const ArenaState &) = delete;
   ArenaState &operator=(const ArenaState &) = delete;
   ~ArenaState();
@@ -61,6 +60,8 @@ struct ArenaState {
   Options options;  // as stored in the header (for reopened files) or as given
   std::string name; // file path, or "heap"/"anonymous" for messages
   RecoveryReport recovery;
+  std::uint64_t id;         // unique in the process, never reused (thread-chunk caches)
+  std::uint32_t chunk_size; // Options::thread_chunk (0: off)
 };
 // Builds the error for a failed core operation (out of line: never on the fast path).
 Error core_error(const ArenaState &s, errc code, const char *op, std::uint64_t a,
@@ -87,10 +88,36 @@ public:
   // The block's size is `size` rounded up to 8, or more if a freelist segment's remainder was
   // too small to keep (free what you were given).
   Result<Block> allocate(std::uint32_t size, std::uint32_t align = 8) const {
-    if (state_->read_only) return read_only_error("allocate");
+    detail::ArenaState &s = *state_;
+    if (s.read_only) return read_only_error("allocate");
+    if (s.chunk_size != 0 && size - 1 < s.chunk_size / 4 && align != 0 &&
+        (align & (align - 1)) == 0 && align <= s.core.geometry().max_alignment) {
+      // Thread-local chunk fast path: plain arithmetic on this thread's chunk.
+      detail::ChunkCache &c = detail::tl_chunk;
+      if (c.arena_id == s.id) {
+        const std::uint64_t start = detail::align_up(c.cursor, align < 8 ? 8 : align);
+        const std::uint64_t end = start + detail::align_up(size, detail::kGranule);
+        if (end <= c.end) {
+          const detail::RegionWords mem{s.base};
+          if (start != c.cursor) { // owner-only word: load + store is enough
+            detail::atomic_u64 &waste = mem.word(c.slot_at + detail::kSlotWaste);
+            detail::store_relaxed(waste, detail::load_relaxed(waste) + (start - c.cursor));
+          }
+          c.cursor = static_cast<std::uint32_t>(end);
+          // Relaxed: read by others only at quiescence (check(), close, recovery).
+          detail::store_relaxed(mem.word(c.slot_at + detail::kSlotCursorEnd),
+                                end | std::uint64_t{c.end} << 32);
+          const Block b{static_cast<std::uint32_t>(start), static_cast<std::uint32_t>(end - start)};
+          s.core.note_allocated(b.offset, b.size);
+          return b;
+        }
+      }
+      Block b;
+      if (detail::chunk_refill_allocate(s, size, align, b.offset, b.size)) return b;
+    }
     detail::RawBlock b;
-    if (errc e = state_->core.allocate(size, align, b); e != errc::ok)
-      return detail::core_error(*state_, e, "allocate", size, align);
+    if (errc e = s.core.allocate(size, align, b); e != errc::ok)
+      return detail::core_error(s, e, "allocate", size, align);
     return Block{b.offset, b.size};
   }
 

@@ -16,6 +16,7 @@ enum class errc : std::uint8_t {
   invalid_min_segment,
   invalid_reserved,
   invalid_freelist_kind,
+  invalid_thread_chunk,
   // allocation
   zero_size = 10,
   size_overflow,

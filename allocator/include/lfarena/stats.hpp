@@ -25,7 +25,9 @@ struct RecoveryReport {
   std::uint64_t nodes_unmarked = 0; // freelist nodes whose remover died before unlinking
   std::uint64_t blocks_dropped = 0; // checked mode: allocations in flight (no end mark)
   std::uint64_t stray_ends = 0;     // checked mode: end marks of frees in flight
-  std::uint64_t leaked_bytes = 0;   // checked mode: bytes neither live, free nor discarded
+  std::uint64_t leaked_bytes = 0;   // bytes neither live, free nor discarded (checked mode:
+                                    // all of them; unchecked: thread-chunk tails only)
+  std::uint64_t chunks_released = 0; // thread-chunk slots of dead owners
 };
 
 // What check() found, at quiescence.
@@ -35,6 +37,8 @@ struct CheckReport {
   std::uint64_t largest_free = 0;
   std::uint64_t live_blocks = 0; // checked mode only (else 0)
   std::uint64_t live_bytes = 0;  // checked mode: counted; otherwise allocated - free - discarded
+                                 // - chunk_reserved
+  std::uint64_t chunk_reserved = 0; // unused bytes of thread-local chunks (and their padding)
 };
 
 } // namespace lfarena

@@ -77,6 +77,19 @@ public:
     return errc::ok;
   }
 
+  // For thread-local chunks (thread_chunk.hpp): reserve a chunk from the bump region, record a
+  // block handed out of a chunk, give unused bytes back.
+  BumpGrab reserve(std::uint32_t size) const { return bump_.allocate(size, kGranule); }
+  void note_allocated(std::uint32_t offset, std::uint32_t size) const {
+    if (checked()) map_.on_allocate(offset, size);
+  }
+  void release(std::uint32_t offset, std::uint32_t size) const {
+    if (size == 0 || bump_.try_rollback(offset, size)) return;
+    give_back(offset, size);
+  }
+  // Relaxed: a statistic, read at quiescence (after joins) or as an approximate stat.
+  void discard(std::uint32_t bytes) const { fetch_add_relaxed(mem_.word(hdr::discarded), bytes); }
+
   bool checked() const { return geo_.bitmap_offset != 0; }
   bool has_freelist() const {
     return geo_.freelist_kind != static_cast<std::uint32_t>(FreelistKind::none);
@@ -96,9 +109,6 @@ private:
     else if (segregated_) classes_.insert(offset, size);
     else freelist_.insert(offset, size);
   }
-  // Relaxed: a statistic, read at quiescence (after joins) or as an approximate stat.
-  void discard(std::uint32_t bytes) const { fetch_add_relaxed(mem_.word(hdr::discarded), bytes); }
-
   Mem mem_;
   Geometry geo_;
   Bump<Mem> bump_;

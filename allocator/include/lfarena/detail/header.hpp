@@ -30,6 +30,11 @@
 //      208    8  leaked                atomic: bytes recovery found in flight after a crash
 //                                      (also counted in discarded)
 //   256..        end of header (kHeaderSize)
+//   256  2048  thread-chunk slots     kChunkSlots x 32 bytes, in every region (thread_chunk.hpp):
+//                                      owner, {cursor:32, end:32}, alignment waste, 0
+//
+// After the slots come, when present: the segregated class table, the checked-mode bitmaps, the
+// user's reserved bytes, then (64-aligned) the data area.
 //
 // Thread-safety: the immutable fields are plain data, read after validation only; the atomics
 // are only touched through detail/atomic.hpp helpers.
@@ -41,6 +46,12 @@
 namespace lfarena::detail {
 
 inline constexpr std::uint32_t kFormatVersion = 1;
+inline constexpr std::uint32_t kChunkSlots = 64;
+inline constexpr std::uint32_t kChunkSlotBytes = 32;
+inline constexpr std::uint32_t kChunkTableOffset = 256; // == kHeaderSize
+inline constexpr std::uint32_t kChunkTableBytes = kChunkSlots * kChunkSlotBytes;
+// End of what every region has (header + slot table): the smallest possible data offset.
+inline constexpr std::uint32_t kFixedAreaEnd = kChunkTableOffset + kChunkTableBytes;
 inline constexpr std::uint32_t kHeaderSize = 256;
 inline constexpr std::uint32_t kGranule = 8; // every block and segment is a multiple of this
 inline constexpr std::uint32_t kFeatureChecked = 1u << 0;

@@ -1,0 +1,174 @@
+// thread_chunk_test.cpp -- thread-local bump chunks (Options::thread_chunk): blocks come out of
+// per-thread chunks, the accounting counts unused tails, tails go back when threads exit and
+// when the arena closes, errors are unchanged, and a crash's chunks are counted as leaked.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <latch>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <lfarena/arena.hpp>
+
+namespace {
+
+using lfarena::Arena;
+using lfarena::Block;
+using lfarena::errc;
+using lfarena::FreelistKind;
+using lfarena::Options;
+
+Options chunked(bool checked, std::uint32_t chunk = 4096) {
+  Options o;
+  o.capacity = 1 << 20;
+  o.thread_chunk = chunk;
+  o.checked = checked;
+  o.freelist = FreelistKind::pessimistic;
+  return o;
+}
+
+class ThreadChunk : public ::testing::TestWithParam<bool> {};
+
+TEST_P(ThreadChunk, SmallBlocksComeOutOfOneChunk) {
+  auto a = Arena::heap(chunked(GetParam()));
+  ASSERT_TRUE(a) << a.message();
+  std::vector<Block> blocks;
+  for (int i = 0; i < 100; ++i) {
+    auto b = a->allocate(32);
+    ASSERT_TRUE(b) << b.message();
+    if (!blocks.empty()) {
+      EXPECT_EQ(b->offset, blocks.back().offset + 32) << "contiguous in the chunk";
+    }
+    blocks.push_back(*b);
+  }
+  EXPECT_EQ(a->stats().allocated, 4096u) << "one chunk reserved from the bump region";
+  auto rep = a->check();
+  ASSERT_TRUE(rep) << rep.message();
+  EXPECT_EQ(rep->chunk_reserved, 4096u - 3200u);
+  EXPECT_EQ(rep->live_bytes, 3200u);
+}
+
+TEST_P(ThreadChunk, AlignmentPaddingIsAccounted) {
+  auto a = Arena::heap(chunked(GetParam()));
+  ASSERT_TRUE(a);
+  auto x = a->allocate(8);
+  auto y = a->allocate(64, 64);
+  ASSERT_TRUE(x && y);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(a->base() + y->offset) % 64, 0u);
+  auto rep = a->check();
+  ASSERT_TRUE(rep) << rep.message();
+  EXPECT_EQ(rep->live_bytes, 72u);
+}
+
+TEST_P(ThreadChunk, LargeBlocksAndErrorsUseTheSharedPath) {
+  auto a = Arena::heap(chunked(GetParam()));
+  ASSERT_TRUE(a);
+  auto big = a->allocate(2048); // > thread_chunk / 4
+  ASSERT_TRUE(big);
+  EXPECT_EQ(a->stats().allocated, 2048u) << "no chunk for a large block";
+  EXPECT_EQ(a->allocate(0).code(), errc::zero_size);
+  EXPECT_EQ(a->allocate(16, 3).code(), errc::bad_alignment);
+  EXPECT_EQ(a->allocate(16, 0).code(), errc::bad_alignment);
+}
+
+TEST_P(ThreadChunk, ThreadsGiveTheirTailsBackWhenTheyExit) {
+  auto a = Arena::heap(chunked(GetParam()));
+  ASSERT_TRUE(a);
+  constexpr int kThreads = 4, kBlocks = 500;
+  std::vector<std::vector<Block>> held(kThreads);
+  std::latch start(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      start.arrive_and_wait();
+      for (int i = 0; i < kBlocks; ++i) {
+        auto b = a->allocate(8 + 8 * static_cast<std::uint32_t>((i * 7 + t) % 12));
+        if (!b) return;
+        std::fill_n(a->pointer<unsigned char>(b->offset), b->size, static_cast<unsigned char>(t + 1));
+        held[t].push_back(*b);
+      }
+    });
+  }
+  for (auto &th : threads) th.join();
+  std::vector<Block> all;
+  std::uint64_t live = 0;
+  for (int t = 0; t < kThreads; ++t) {
+    ASSERT_EQ(held[t].size(), static_cast<std::size_t>(kBlocks));
+    for (const Block &b : held[t]) {
+      live += b.size;
+      all.push_back(b);
+      for (std::uint32_t i = 0; i < b.size; ++i)
+        ASSERT_EQ(*a->pointer<unsigned char>(b.offset + i), t + 1) << "another thread wrote here";
+    }
+  }
+  std::sort(all.begin(), all.end(), [](const Block &x, const Block &y) { return x.offset < y.offset; });
+  for (std::size_t i = 1; i < all.size(); ++i) ASSERT_LE(all[i - 1].offset + all[i - 1].size, all[i].offset);
+  auto rep = a->check();
+  ASSERT_TRUE(rep) << rep.message();
+  EXPECT_EQ(rep->chunk_reserved, 0u) << "exited threads returned their chunk tails";
+  EXPECT_EQ(rep->live_bytes, live);
+}
+
+TEST_P(ThreadChunk, ClosingTheArenaReturnsTheCallersChunk) {
+  const std::string path = ::testing::TempDir() + "lfarena_tlc_" + std::to_string(::getpid());
+  std::remove(path.c_str());
+  Options o = chunked(GetParam());
+  {
+    auto a = Arena::open_file(path, o);
+    ASSERT_TRUE(a) << a.message();
+    ASSERT_TRUE(a->allocate(40));
+    EXPECT_GT(a->check()->chunk_reserved, 0u);
+  }
+  auto again = Arena::open_file(path, o);
+  ASSERT_TRUE(again) << again.message();
+  EXPECT_FALSE(again->recovery().ran);
+  auto rep = again->check();
+  ASSERT_TRUE(rep) << rep.message();
+  EXPECT_EQ(rep->chunk_reserved, 0u);
+  EXPECT_EQ(rep->live_bytes, 40u);
+  std::remove(path.c_str());
+}
+
+TEST_P(ThreadChunk, ACrashedOwnersChunkIsCountedAsLeaked) {
+  const std::string path = ::testing::TempDir() + "lfarena_tlc_crash_" + std::to_string(::getpid());
+  std::remove(path.c_str());
+  Options o = chunked(GetParam());
+  { ASSERT_TRUE(Arena::open_file(path, o)); }
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    auto a = Arena::open_file(path, o);
+    if (!a || !a->allocate(100)) ::_exit(1);
+    ::raise(SIGKILL);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  auto a = Arena::open_file(path, o);
+  ASSERT_TRUE(a) << a.message();
+  EXPECT_TRUE(a->recovery().ran);
+  EXPECT_EQ(a->recovery().chunks_released, 1u);
+  EXPECT_EQ(a->recovery().leaked_bytes, 4096u - 104u) << "the dead thread's unused chunk tail";
+  auto rep = a->check();
+  ASSERT_TRUE(rep) << rep.message();
+  EXPECT_EQ(rep->live_bytes, 104u) << "the dead thread's allocation stays live";
+  std::remove(path.c_str());
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, ThreadChunk, ::testing::Bool(),
+                         [](const auto &info) { return info.param ? "checked" : "unchecked"; });
+
+TEST(ThreadChunkOptions, InvalidSizesAreRejected) {
+  for (std::uint32_t bad : {100u, 260u, 1u << 20}) {
+    Options o = chunked(false, bad);
+    auto a = Arena::heap(o);
+    EXPECT_EQ(a.code(), errc::invalid_thread_chunk) << bad;
+    EXPECT_NE(a.message().find(std::to_string(bad)), std::string::npos) << a.message();
+  }
+}
+
+} // namespace
