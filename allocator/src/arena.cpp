@@ -36,7 +36,8 @@ ArenaState::ArenaState(AnyBacking b, std::byte *base_, bool ro, const Geometry &
                        std::string n)
     : backing(std::move(b)), base(base_), read_only(ro), core(RegionWords{base_}, g), options(o),
       name(std::move(n)), id(g_next_arena_id.fetch_add(1, std::memory_order_relaxed)),
-      chunk_size(o.thread_chunk) {}
+      chunk_size(o.thread_chunk), fast_size_limit(ro ? 0 : g.capacity),
+      fast_align_limit(ro ? 0 : g.max_alignment), chunk_limit(ro ? 0 : o.thread_chunk / 4) {}
 
 ArenaState::~ArenaState() {
   if (read_only) return;
@@ -251,6 +252,20 @@ Result<Options> Arena::file_options(const std::string &path) {
   Result<detail::Layout> l = detail::validate_header(header, size, probe, path, stored);
   if (!l) return l.error();
   return stored;
+}
+
+Result<Block> Arena::allocate_slow(std::uint32_t size, std::uint32_t align) const {
+  detail::ArenaState &s = *state_;
+  if (s.read_only) return read_only_error("allocate");
+  if (s.chunk_size != 0 && size - 1 < s.chunk_limit && align != 0 && (align & (align - 1)) == 0 &&
+      align <= s.core.geometry().max_alignment) {
+    Block b;
+    if (detail::chunk_refill_allocate(s, size, align, b.offset, b.size)) return b;
+  }
+  detail::RawBlock b;
+  if (errc e = s.core.allocate(size, align, b); e != errc::ok)
+    return detail::core_error(s, e, "allocate", size, align);
+  return Block{b.offset, b.size};
 }
 
 Error Arena::read_only_error(const char *op) const {

@@ -261,7 +261,7 @@ TEST_P(Checked, ConcurrentDoubleFreeHasExactlyOneWinner) {
     // Busy-wait first so that both threads leave at nearly the same time; yield after a while
     // in case the machine is oversubscribed.
     for (int spins = 0; ticket.load(std::memory_order_acquire) < 2 * k; ++spins)
-      if (spins > 4096)
+      if (spins > 256)
         std::this_thread::yield();
   };
   // The barrier alone releases the threads microseconds apart, nearly always in the same order,

@@ -36,6 +36,13 @@
 #include "lfarena/options.hpp"
 #include "lfarena/stats.hpp"
 
+// The allocation fast path is small; make sure it is inlined into the caller's loop.
+#if defined(__GNUC__)
+#define LFARENA_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define LFARENA_ALWAYS_INLINE inline
+#endif
+
 namespace lfarena {
 
 // A block handed out by allocate(): free it with deallocate(offset, size) (size may also be the
@@ -62,6 +69,11 @@ struct ArenaState : std::enable_shared_from_this<ArenaState> {
   RecoveryReport recovery;
   std::uint64_t id;         // unique in the process, never reused (thread-chunk caches)
   std::uint32_t chunk_size; // Options::thread_chunk (0: off)
+  // Precomputed bounds of Arena::allocate's inline fast path (size - 1 and align - 1 must be
+  // below them): 0 for a read-only arena, so every call takes the slow path and its error.
+  std::uint32_t fast_size_limit;  // capacity
+  std::uint32_t fast_align_limit; // max_alignment
+  std::uint32_t chunk_limit;      // thread_chunk / 4: larger blocks skip the chunks
 };
 // Builds the error for a failed core operation (out of line: never on the fast path).
 Error core_error(const ArenaState &s, errc code, const char *op, std::uint64_t a,
@@ -87,38 +99,17 @@ public:
   // Allocates `size` bytes aligned to `align` (a power of two <= Options::max_alignment).
   // The block's size is `size` rounded up to 8, or more if a freelist segment's remainder was
   // too small to keep (free what you were given).
-  Result<Block> allocate(std::uint32_t size, std::uint32_t align = 8) const {
-    detail::ArenaState &s = *state_;
-    if (s.read_only) return read_only_error("allocate");
-    if (s.chunk_size != 0 && size - 1 < s.chunk_size / 4 && align != 0 &&
-        (align & (align - 1)) == 0 && align <= s.core.geometry().max_alignment) {
-      // Thread-local chunk fast path: plain arithmetic on this thread's chunk.
-      detail::ChunkCache &c = detail::tl_chunk;
-      if (c.arena_id == s.id) {
-        const std::uint64_t start = detail::align_up(c.cursor, align < 8 ? 8 : align);
-        const std::uint64_t end = start + detail::align_up(size, detail::kGranule);
-        if (end <= c.end) {
-          const detail::RegionWords mem{s.base};
-          if (start != c.cursor) { // owner-only word: load + store is enough
-            detail::atomic_u64 &waste = mem.word(c.slot_at + detail::kSlotWaste);
-            detail::store_relaxed(waste, detail::load_relaxed(waste) + (start - c.cursor));
-          }
-          c.cursor = static_cast<std::uint32_t>(end);
-          // Relaxed: read by others only at quiescence (check(), close, recovery).
-          detail::store_relaxed(mem.word(c.slot_at + detail::kSlotCursorEnd),
-                                end | std::uint64_t{c.end} << 32);
-          const Block b{static_cast<std::uint32_t>(start), static_cast<std::uint32_t>(end - start)};
-          s.core.note_allocated(b.offset, b.size);
-          return b;
-        }
-      }
-      Block b;
-      if (detail::chunk_refill_allocate(s, size, align, b.offset, b.size)) return b;
-    }
-    detail::RawBlock b;
-    if (errc e = s.core.allocate(size, align, b); e != errc::ok)
-      return detail::core_error(s, e, "allocate", size, align);
-    return Block{b.offset, b.size};
+  LFARENA_ALWAYS_INLINE Result<Block> allocate(std::uint32_t size, std::uint32_t align = 8) const {
+    if (Block b = try_allocate_fast(size, align); b.offset != 0) return b;
+    return allocate_slow(size, align);
+  }
+
+  // Like allocate(), but reports failure only as {0, 0} (offset 0 is null), without building
+  // an error: the leanest call for hot paths that handle exhaustion themselves.
+  LFARENA_ALWAYS_INLINE Block try_allocate(std::uint32_t size, std::uint32_t align = 8) const {
+    if (Block b = try_allocate_fast(size, align); b.offset != 0) return b;
+    Result<Block> r = allocate_slow(size, align);
+    return r ? *r : Block{};
   }
 
   Result<Block> allocate_zeroed(std::uint32_t size, std::uint32_t align = 8) const {
@@ -178,6 +169,42 @@ public:
   const std::string &name() const { return state_->name; }
 
 private:
+  // The inline fast path: a thread-local chunk hit, or one bump CAS. {0, 0} sends the caller
+  // to allocate_slow(), which handles everything else (and every error) out of line.
+  LFARENA_ALWAYS_INLINE Block try_allocate_fast(std::uint32_t size, std::uint32_t align) const {
+    detail::ArenaState &s = *state_;
+    if (size - 1 >= s.fast_size_limit || (align & (align - 1)) != 0 ||
+        align - 1 >= s.fast_align_limit)
+      return {};
+    const std::uint32_t a = align < detail::kGranule ? detail::kGranule : align;
+    const std::uint64_t need = detail::align_up(size, detail::kGranule);
+    if (size - 1 < s.chunk_limit) {
+      // Thread-local chunk: plain arithmetic on this thread's chunk (thread_chunk.hpp).
+      detail::ChunkCache &c = detail::tl_chunk;
+      if (c.arena_id != s.id) return {};
+      const std::uint64_t start = detail::align_up(c.cursor, a);
+      const std::uint64_t end = start + need;
+      if (end > c.end) return {};
+      const detail::RegionWords mem{s.base};
+      if (start != c.cursor) { // owner-only word: load + store is enough
+        detail::atomic_u64 &waste = mem.word(c.slot_at + detail::kSlotWaste);
+        detail::store_relaxed(waste, detail::load_relaxed(waste) + (start - c.cursor));
+      }
+      c.cursor = static_cast<std::uint32_t>(end);
+      // Relaxed: read by others only at quiescence (check(), close, recovery).
+      detail::store_relaxed(mem.word(c.slot_at + detail::kSlotCursorEnd),
+                            end | std::uint64_t{c.end} << 32);
+      const Block b{static_cast<std::uint32_t>(start), static_cast<std::uint32_t>(need)};
+      s.core.note_allocated(b.offset, b.size);
+      return b;
+    }
+    detail::RawBlock b;
+    if (!s.core.bump_fast(static_cast<std::uint32_t>(need), a, b)) return {};
+    return Block{b.offset, b.size};
+  }
+  // Everything else: validation and errors, chunk refills, the freelist.
+  Result<Block> allocate_slow(std::uint32_t size, std::uint32_t align) const;
+
   explicit Arena(std::shared_ptr<detail::ArenaState> s) : state_(std::move(s)) {}
   Error read_only_error(const char *op) const;
   friend struct ArenaFactory;

@@ -48,7 +48,7 @@ public:
 
     const BumpGrab grab = bump_.allocate(sz, align);
     if (grab.offset != 0) {
-      if (grab.pad != 0) give_back(grab.offset - grab.pad, grab.pad);
+      if (grab.pad != 0) (void)give_back(grab.offset - grab.pad, grab.pad);
       out = {grab.offset, sz};
     } else {
       if (!has_freelist()) return errc::out_of_memory;
@@ -73,8 +73,18 @@ public:
       if (errc e = map_.on_free(offset, sz); e != errc::ok) return e;
     }
     if (bump_.try_rollback(offset, sz)) return errc::ok;
-    give_back(offset, sz);
-    return errc::ok;
+    return give_back(offset, sz) ? errc::ok : errc::double_free;
+  }
+
+  // The bump-only fast path for validated arguments (size a non-zero multiple of kGranule,
+  // align a power of two in [kGranule, max_alignment]); false: use allocate().
+  bool bump_fast(std::uint32_t size, std::uint32_t align, RawBlock &out) const {
+    const BumpGrab grab = bump_.allocate(size, align);
+    if (grab.offset == 0) return false;
+    if (grab.pad != 0) (void)give_back(grab.offset - grab.pad, grab.pad);
+    if (checked()) map_.on_allocate(grab.offset, size);
+    out = {grab.offset, size};
+    return true;
   }
 
   // For thread-local chunks (thread_chunk.hpp): reserve a chunk from the bump region, record a
@@ -85,7 +95,7 @@ public:
   }
   void release(std::uint32_t offset, std::uint32_t size) const {
     if (size == 0 || bump_.try_rollback(offset, size)) return;
-    give_back(offset, size);
+    (void)give_back(offset, size);
   }
   // Relaxed: a statistic, read at quiescence (after joins) or as an approximate stat.
   void discard(std::uint32_t bytes) const { fetch_add_relaxed(mem_.word(hdr::discarded), bytes); }
@@ -103,11 +113,14 @@ public:
   const Geometry &geometry() const { return geo_; }
 
 private:
-  // Bytes we own and will not hand out: keep them on the freelist if it wants them.
-  void give_back(std::uint32_t offset, std::uint32_t size) const {
-    if (!has_freelist() || size < geo_.min_segment) discard(size);
-    else if (segregated_) classes_.insert(offset, size);
-    else freelist_.insert(offset, size);
+  // Bytes we own and will not hand out: keep them on the freelist if it wants them. False if
+  // the freelist already holds a segment at `offset` (an unchecked double free it caught).
+  bool give_back(std::uint32_t offset, std::uint32_t size) const {
+    if (!has_freelist() || size < geo_.min_segment) {
+      discard(size);
+      return true;
+    }
+    return segregated_ ? classes_.insert(offset, size) : freelist_.insert(offset, size);
   }
   Mem mem_;
   Geometry geo_;

@@ -49,7 +49,9 @@ public:
         max_nodes_((g.capacity - g.data_offset) / g.min_segment + 1) {}
 
   // Inserts the segment [offset, offset+size) in order. The caller owns it (size >= min_segment).
-  void insert(std::uint32_t offset, std::uint32_t size) const {
+  // False if a node at `offset` is already linked (an unchecked double free: linking it again
+  // would make a cycle that every traversal would then spin on), in which case nothing changes.
+  bool insert(std::uint32_t offset, std::uint32_t size) const {
     atomic_u64 &link = mem_.word(offset);
     // Relaxed stores: the node is private until the publishing CAS below (release).
     store_relaxed(mem_.word(offset + 8), size);
@@ -59,10 +61,11 @@ public:
     for (bool retry = false;; retry = true) {
       const Window w = find(
           [&](std::uint32_t s, std::uint32_t o) { return !before(s, o, size, offset); }, retry);
+      if (w.cur == offset) return false; // already on the list (see above)
       // Release: a thread whose (stale) mark CAS reads this value must also see the size above
       // (take() re-reads the size after marking).
       store_release(link, Link::make(w.cur, own_tag).raw);
-      if (publish(w.pred_at, w.pred, next_link(w.pred, offset))) return;
+      if (publish(w.pred_at, w.pred, next_link(w.pred, offset))) return true;
       ++own_tag;
     }
   }

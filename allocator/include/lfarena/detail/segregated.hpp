@@ -73,14 +73,17 @@ public:
         data_offset_(g.data_offset), min_segment_(g.min_segment),
         max_nodes_((g.capacity - g.data_offset) / g.min_segment + 1) {}
 
-  // Pushes the owned segment [offset, offset+size) (size >= min_segment) on its class.
-  void insert(std::uint32_t offset, std::uint32_t size) const {
+  // Pushes the owned segment [offset, offset+size) (size >= min_segment) on its class. False
+  // if it is already the top of that class (an unchecked double free caught cheaply; one deeper
+  // in the stack is not detected: unchecked double frees are undefined behaviour).
+  bool insert(std::uint32_t offset, std::uint32_t size) const {
     const std::uint32_t c = floor_class(size);
     atomic_u64 &head = head_word(c);
     // Relaxed: published by the release CAS below.
     store_relaxed(mem_.word(offset + 8), size);
     Link h{load_relaxed(head)};
     for (;;) {
+      if (h.offset() == offset) return false;
       store_relaxed(mem_.word(offset), Link::make(h.offset(), 0).raw);
       // Release: publishes the node's words to the popper that acquires the head. On failure
       // `h` is refreshed (the latest head) and we relink.
@@ -92,6 +95,7 @@ public:
     }
     // Acq_rel: a hint for takers; see the banner for why a late bit is harmless.
     fetch_or_acq_rel(bitmap_word(c), bit(c));
+    return true;
   }
 
   Taken take(std::uint32_t size, std::uint32_t align) const {
@@ -199,7 +203,7 @@ private:
     }
     while (n > 0) {
       const std::uint32_t o = held[--n];
-      insert(o, static_cast<std::uint32_t>(load_relaxed(mem_.word(o + 8))));
+      (void)insert(o, static_cast<std::uint32_t>(load_relaxed(mem_.word(o + 8))));
     }
     return found;
   }
