@@ -1,6 +1,6 @@
 // bench/link_bench.cpp -- cost of the tagged link word operations (lfarena::detail::Link) and of
 // a CAS on an atomic_u64 through the atomics policy, single-threaded. A baseline for the freelist
-// benchmarks that follow.
+// benchmarks that follow. Names: link/<op>/threads:1 (the bench/ naming scheme).
 #include <lfarena/detail/atomic.hpp>
 #include <lfarena/detail/tagged.hpp>
 
@@ -21,8 +21,8 @@ void BM_LinkRedirect(benchmark::State &state) {
     l = l.redirect(off);
     benchmark::DoNotOptimize(l);
   }
+  state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_LinkRedirect);
 
 void BM_LinkCasRedirect(benchmark::State &state) {
   atomic_u64 word;
@@ -35,9 +35,17 @@ void BM_LinkCasRedirect(benchmark::State &state) {
         lfarena::detail::cas_acq_rel(word, expected, Link{expected}.redirect(off).raw);
     benchmark::DoNotOptimize(ok);
   }
+  state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_LinkCasRedirect);
 
 } // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char **argv) {
+  benchmark::RegisterBenchmark("link/redirect", BM_LinkRedirect)->Threads(1);
+  benchmark::RegisterBenchmark("link/cas-redirect", BM_LinkCasRedirect)->Threads(1);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

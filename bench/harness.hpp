@@ -1,0 +1,303 @@
+// bench/harness.hpp -- what every benchmark binary shares: the run scale, seeded size tables, a
+// small RNG, and the allocator "subjects" the workloads (workloads.hpp) are templated on.
+//
+// A subject is a class with
+//   Handle alloc(unsigned tid, uint32_t size, uint32_t align);  // h.p == nullptr: failed/full
+//   void free(unsigned tid, Handle h, uint32_t size, uint32_t align);
+//   std::byte *ptr(uint64_t h) const;                           // handle -> address
+//   static constexpr bool kOwnsMemory;  // true: destroying the subject releases every block
+//                                       // (arenas); false: blocks must be freed one by one
+// constructed from a Setup {capacity, threads}. Arena-like subjects (lfarena, raw bump pointers,
+// the pmr monotonic buffer) pre-fault their whole region in the constructor, so no page is first
+// touched inside a timed loop (TOOLCHAIN.md: a first touch costs more than 1000 allocations).
+// General-purpose allocators (glibc, jemalloc, mimalloc, tcmalloc, the pmr pool) are warmed by
+// one allocate/free round of the same shape before timing; after that their own policies apply.
+//
+// Naming: every benchmark is `<suite>/<subject>/<param>:<value>/...`, Google Benchmark appends
+// `/real_time` and `/threads:<n>`; bench/report/generate.py parses exactly that.
+//
+// Thread-safety: subjects are shared by the benchmark threads; `tid` indexes per-thread state.
+#pragma once
+
+#include <lfarena/arena.hpp>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <memory_resource>
+#include <mutex>
+#include <new>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+namespace lfb {
+
+// ---- scale: LFARENA_BENCH_SCALE = smoke | quick (default) | full ------------------------------
+enum class Scale { smoke, quick, full };
+inline Scale scale() {
+  const char *s = std::getenv("LFARENA_BENCH_SCALE");
+  if (s && std::strcmp(s, "smoke") == 0) return Scale::smoke;
+  if (s && std::strcmp(s, "full") == 0) return Scale::full;
+  return Scale::quick;
+}
+// Bytes one bump benchmark allocates in total (all threads): its region is sized and pre-faulted
+// for exactly this, so iteration counts are fixed (size-dependent) instead of time-driven.
+inline std::size_t bump_bytes() {
+  switch (scale()) {
+  case Scale::smoke: return std::size_t{4} << 20;
+  case Scale::quick: return std::size_t{64} << 20;
+  case Scale::full: return std::size_t{512} << 20;
+  }
+  return 0;
+}
+
+// ---- RNG and size tables ------------------------------------------------------------------
+struct Rng { // xorshift64*: fast, seeded, good enough for workload shapes
+  std::uint64_t s;
+  explicit Rng(std::uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ull + 1) {}
+  std::uint64_t next() {
+    s ^= s >> 12, s ^= s << 25, s ^= s >> 27;
+    return s * 0x2545F4914F6CDD1Dull;
+  }
+  std::uint32_t below(std::uint32_t n) { // Lemire's multiply-shift range reduction
+    return static_cast<std::uint32_t>(((next() >> 32) * std::uint64_t{n}) >> 32);
+  }
+  double unit() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+};
+
+inline constexpr std::uint32_t kTable = 4096; // power of two: index with & (kTable - 1)
+using SizeTable = std::array<std::uint32_t, kTable>;
+
+inline std::uint32_t round8(double v) { return (static_cast<std::uint32_t>(v) + 7u) & ~7u; }
+// size > 0: that size everywhere. size == 0 ("mixed"): log-uniform 16..4096, multiples of 8.
+inline SizeTable bump_sizes(std::uint32_t size) {
+  SizeTable t{};
+  Rng r(0xB0B);
+  for (auto &s : t) s = size ? size : round8(16.0 * std::pow(256.0, r.unit()));
+  return t;
+}
+// Churn: 64 B, or "mixed" uniform 24..256, multiples of 8.
+inline SizeTable churn_sizes(std::uint32_t size) {
+  SizeTable t{};
+  Rng r(0xC0C);
+  for (auto &s : t) s = size ? size : 24 + 8 * r.below(30);
+  return t;
+}
+inline std::uint64_t align_up(std::uint64_t v, std::uint64_t a) { return (v + a - 1) & ~(a - 1); }
+
+// Touches every page of [p, p+n) with a write, so the timed loop never first-touches one.
+inline void prefault(std::byte *p, std::size_t n) {
+  const std::size_t page = 4096;
+  for (std::size_t i = 0; i < n; i += page) static_cast<volatile std::byte *>(p)[i] = std::byte{0};
+}
+
+struct Setup {
+  std::size_t capacity; // bytes the workload needs at most (all threads)
+  int threads;
+};
+struct Handle {
+  std::uint64_t h = 0;      // offset (arenas) or address (general allocators)
+  std::byte *p = nullptr;   // nullptr: the allocation failed (region full)
+  std::uint32_t n = 0;      // bytes to free: the block size the allocator reported
+};
+template <class T> struct alignas(64) Padded { T v{}; }; // one cache line per thread
+
+// ---- lfarena ------------------------------------------------------------------------------
+enum class Backing { heap, anonymous, file };
+inline const char *to_string(Backing b) {
+  return b == Backing::heap ? "heap" : b == Backing::anonymous ? "anonymous" : "file";
+}
+inline const char *to_string(lfarena::FreelistKind k) {
+  using K = lfarena::FreelistKind;
+  switch (k) {
+  case K::none: return "none";
+  case K::optimistic: return "optimistic";
+  case K::pessimistic: return "pessimistic";
+  case K::segregated: return "segregated";
+  }
+  return "unknown";
+}
+
+class LfArena {
+public:
+  static constexpr bool kOwnsMemory = true;
+  // File arenas live on /dev/shm (tmpfs) when it exists: we measure the allocator, not the disk.
+  // thread_chunk != 0: thread-local bump chunks of that size (subject `lfarena-heap-tlc`).
+  LfArena(Setup s, Backing b, lfarena::FreelistKind kind, std::uint32_t min_segment = 32,
+          std::uint32_t thread_chunk = 0) {
+    // Chunks waste at most a block's size at each chunk's end (the tail is discarded when it is
+    // not at the bump top): 1/8 extra covers 4 KiB blocks in 64 KiB chunks.
+    const std::uint64_t slack =
+        (64u << 10) + (thread_chunk == 0 ? 0
+                                         : s.capacity / 8 + std::uint64_t{thread_chunk} * 2 *
+                                                                 (s.threads + 1));
+    const std::uint64_t cap = std::min<std::uint64_t>(s.capacity + slack, 0xFFFFF000u);
+    lfarena::Options o;
+    o.capacity = static_cast<std::uint32_t>(cap);
+    o.freelist = kind;
+    o.min_segment = min_segment;
+    o.max_alignment = 64;
+    o.thread_chunk = thread_chunk;
+    lfarena::Result<lfarena::Arena> r = lfarena::Arena::heap(o);
+    if (b == Backing::anonymous) r = lfarena::Arena::anonymous(o);
+    if (b == Backing::file) {
+      const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+      path_ = std::string(dir) + "/lfarena-bench-" + std::to_string(getpid()) + ".arena";
+      std::remove(path_.c_str());
+      o.open_mode = lfarena::OpenMode::create_new;
+      r = lfarena::Arena::open_file(path_, o);
+    }
+    if (!r) {
+      std::fprintf(stderr, "lfarena bench: cannot create arena: %s\n", r.message().c_str());
+      std::abort();
+    }
+    arena_ = std::move(r.value());
+    base_ = arena_.base();
+    const auto st = arena_.stats();
+    if (b != Backing::heap) // the heap backing zero-fills (touches) its buffer itself
+      prefault(base_ + st.data_offset, st.capacity - st.data_offset);
+  }
+  ~LfArena() {
+    arena_ = lfarena::Arena{};
+    if (!path_.empty()) std::remove(path_.c_str());
+  }
+  Handle alloc(unsigned, std::uint32_t size, std::uint32_t align) const {
+    const auto r = arena_.allocate(size, align);
+    if (!r) return {};
+    return {r->offset, base_ + r->offset, r->size};
+  }
+  void free(unsigned, Handle h, std::uint32_t, std::uint32_t) const {
+    (void)arena_.deallocate(static_cast<std::uint32_t>(h.h), h.n);
+  }
+  std::byte *ptr(std::uint64_t h) const { return base_ + h; }
+  const lfarena::Arena &arena() const { return arena_; }
+
+private:
+  lfarena::Arena arena_;
+  std::byte *base_ = nullptr;
+  std::string path_;
+};
+
+// ---- raw bump pointers: the practical (shared atomic) and absolute (per-thread) limits ---------
+struct Buffer { // page-aligned, pre-faulted
+  explicit Buffer(std::size_t n) : size(align_up(n, 4096)) {
+    p = static_cast<std::byte *>(std::aligned_alloc(4096, size));
+    if (!p) std::abort();
+    std::memset(p, 0, size);
+  }
+  ~Buffer() { std::free(p); }
+  Buffer(const Buffer &) = delete;
+  Buffer &operator=(const Buffer &) = delete;
+  std::byte *p;
+  std::size_t size;
+};
+
+class RawAtomic { // one shared std::atomic fetch_add; sizes rounded to the alignment
+public:
+  static constexpr bool kOwnsMemory = true;
+  explicit RawAtomic(Setup s) : buf_(s.capacity + 4096) { top_.store(64); }
+  Handle alloc(unsigned, std::uint32_t size, std::uint32_t align) {
+    const std::uint64_t n = align_up(size, align);
+    const std::uint64_t off = top_.fetch_add(n, std::memory_order_relaxed);
+    if (off + n > buf_.size) return {};
+    return {off, buf_.p + off, size};
+  }
+  void free(unsigned, Handle, std::uint32_t, std::uint32_t) {}
+  std::byte *ptr(std::uint64_t h) const { return buf_.p + h; }
+
+private:
+  Buffer buf_;
+  alignas(64) std::atomic<std::uint64_t> top_{0};
+};
+
+class RawLocal { // a plain per-thread bump pointer over a per-thread chunk
+public:
+  static constexpr bool kOwnsMemory = true;
+  explicit RawLocal(Setup s)
+      : chunk_(align_up(s.capacity / s.threads + 8192, 4096)), buf_(chunk_ * s.threads),
+        top_(s.threads) {
+    for (int t = 0; t < s.threads; ++t) top_[t].v = chunk_ * t + 64;
+  }
+  Handle alloc(unsigned tid, std::uint32_t size, std::uint32_t align) {
+    std::uint64_t &top = top_[tid].v;
+    const std::uint64_t off = align_up(top, align);
+    if (off + size > chunk_ * (tid + 1)) return {};
+    top = off + size;
+    return {off, buf_.p + off, size};
+  }
+  void free(unsigned, Handle, std::uint32_t, std::uint32_t) {}
+  std::byte *ptr(std::uint64_t h) const { return buf_.p + h; }
+
+private:
+  std::size_t chunk_;
+  Buffer buf_;
+  std::vector<Padded<std::uint64_t>> top_;
+};
+
+// ---- std::pmr peers -----------------------------------------------------------------------
+class PmrMonotonicMutex { // monotonic_buffer_resource over a pre-faulted buffer, behind a mutex
+public:
+  static constexpr bool kOwnsMemory = true;
+  explicit PmrMonotonicMutex(Setup s)
+      : buf_(s.capacity + s.capacity / 8 + 65536),
+        res_(buf_.p, buf_.size, std::pmr::null_memory_resource()) {}
+  Handle alloc(unsigned, std::uint32_t size, std::uint32_t align) {
+    std::lock_guard<std::mutex> g(mu_);
+    void *p = nullptr;
+    try {
+      p = res_.allocate(size, align);
+    } catch (const std::bad_alloc &) {
+      return {};
+    }
+    return {reinterpret_cast<std::uintptr_t>(p), static_cast<std::byte *>(p), size};
+  }
+  void free(unsigned, Handle, std::uint32_t, std::uint32_t) {} // monotonic: a no-op
+  std::byte *ptr(std::uint64_t h) const { return reinterpret_cast<std::byte *>(h); }
+
+private:
+  Buffer buf_;
+  std::mutex mu_;
+  std::pmr::monotonic_buffer_resource res_;
+};
+
+// Any allocator with alloc(size, align)/free(p, size, align) functions: the pmr pool and the
+// malloc-replacing peers (glibc, jemalloc, mimalloc, tcmalloc; each in its own executable).
+template <class Fns> class General {
+public:
+  static constexpr bool kOwnsMemory = false;
+  explicit General(Setup) {}
+  Handle alloc(unsigned, std::uint32_t size, std::uint32_t align) {
+    void *p = fns_.alloc(size, align);
+    return {reinterpret_cast<std::uintptr_t>(p), static_cast<std::byte *>(p), size};
+  }
+  void free(unsigned, Handle h, std::uint32_t size, std::uint32_t align) {
+    fns_.free(h.p, size, align);
+  }
+  std::byte *ptr(std::uint64_t h) const { return reinterpret_cast<std::byte *>(h); }
+
+private:
+  Fns fns_;
+};
+
+struct PmrPoolFns { // std::pmr::synchronized_pool_resource over new/delete
+  std::pmr::synchronized_pool_resource res;
+  void *alloc(std::size_t n, std::size_t a) {
+    try {
+      return res.allocate(n, a);
+    } catch (const std::bad_alloc &) {
+      return nullptr;
+    }
+  }
+  void free(void *p, std::size_t n, std::size_t a) { res.deallocate(p, n, a); }
+};
+using PmrPool = General<PmrPoolFns>;
+
+} // namespace lfb

@@ -1,0 +1,198 @@
+#!/usr/bin/python3
+"""bench/report/generate.py -- turn one benchmark run into the published report.
+
+  generate.py --run-dir build/bench/runs/<stamp> --reports-dir reports [--name <date>-<host>]
+
+Reads the run's Google Benchmark JSON files (*_bench.json) and machine.json, writes
+reports/<name>/{report.md, results.json, *.png, index.html} and copies them to reports/latest/.
+index.html is a self-contained dashboard (inline CSS/JS/SVG, no network) over every kept run
+(reports/*/results.json). Names follow `<suite>/<subject>/<param>:<value>/...` (bench/harness.hpp).
+Throughput is `wall_items_per_second` when a suite reports it (aggregate over wall-clock time),
+else Google Benchmark's items_per_second; ns/op = 1e9 / throughput. Standard library plus
+matplotlib (Debian python3-matplotlib) for the charts; without matplotlib the charts are skipped.
+"""
+import argparse
+import datetime
+import glob
+import json
+import os
+import shutil
+import sys
+
+sys.dont_write_bytecode = True  # never leave __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dashboard  # noqa: E402
+import tables  # noqa: E402
+
+IGNORED_PARAMS = {"iterations", "repeats", "min_time", "min_warmup_time"}
+
+
+def parse_name(run_name):
+    """`bump/lfarena-heap/size:64/align:8/iterations:9/real_time/threads:2` -> parts."""
+    parts = run_name.split("/")
+    params = {}
+    for p in parts[2:]:
+        if ":" in p:
+            k, v = p.split(":", 1)
+            if k not in IGNORED_PARAMS:
+                params[k] = v
+    return parts[0], parts[1] if len(parts) > 1 else "", params
+
+
+def load_run(run_dir):
+    """All benchmarks of a run, one normalised row per benchmark (median over repetitions)."""
+    rows, context = [], {}
+    for path in sorted(glob.glob(os.path.join(run_dir, "*.json"))):
+        if os.path.basename(path) == "machine.json":
+            continue
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        context = context or data.get("context", {})
+        binary = os.path.basename(path)[:-5]
+        groups = {}
+        for b in data.get("benchmarks", []):
+            groups.setdefault(b.get("run_name", b["name"]), []).append(b)
+        for run_name, entries in groups.items():
+            medians = [e for e in entries if e.get("aggregate_name") == "median"]
+            iters = [e for e in entries if e.get("run_type", "iteration") == "iteration"]
+            pick = medians or iters or entries
+            rows.append(normalise(run_name, pick, binary, len(iters) or None))
+    return rows, context
+
+
+def normalise(run_name, entries, binary, repetitions):
+    suite, subject, params = parse_name(run_name)
+    keys = set().union(*(e.keys() for e in entries))
+    skip = {"name", "run_name", "run_type", "aggregate_name", "aggregate_unit", "family_index",
+            "per_family_instance_index", "repetitions", "repetition_index", "threads",
+            "iterations", "real_time", "cpu_time", "time_unit", "error_occurred",
+            "error_message", "label"}
+    counters = {}
+    for k in sorted(keys - skip):
+        vals = [e[k] for e in entries if isinstance(e.get(k), (int, float))]
+        if vals:
+            counters[k] = sum(vals) / len(vals)
+    ips = counters.get("wall_items_per_second") or counters.get("items_per_second")
+    err = next((e.get("error_message") for e in entries if e.get("error_occurred")), None)
+    return {
+        "name": run_name, "suite": suite, "subject": subject, "params": params,
+        "threads": int(params.get("threads", entries[0].get("threads", 1))),
+        "ns_per_op": (1e9 / ips) if ips else None,
+        "items_per_second": ips,
+        "bytes_per_second": counters.get("bytes_per_second"),
+        "counters": counters, "binary": binary, "repetitions": repetitions, "error": err,
+    }
+
+
+def write_charts(rows, out):
+    """PNG charts; returns the file names written (none without matplotlib)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("generate.py: matplotlib not found, charts skipped", file=sys.stderr)
+        return []
+    made = []
+    plt.rcParams["axes.prop_cycle"] = matplotlib.cycler(color=plt.get_cmap("tab20").colors)
+
+    def save(fig, name):
+        fig.tight_layout()
+        fig.savefig(os.path.join(out, name), dpi=110)
+        plt.close(fig)
+        made.append(name)
+
+    bump = [r for r in rows if r["suite"] == "bump" and r["ns_per_op"]
+            and r["params"].get("size") == "64" and r["params"].get("align") == "8"]
+    if bump:
+        fig, ax = plt.subplots(figsize=(8, 4.8))
+        for subj in sorted({r["subject"] for r in bump}):
+            pts = sorted((r["threads"], r["items_per_second"] / 1e6) for r in bump
+                         if r["subject"] == subj)
+            style = "-o" if subj.startswith("lfarena") else "--."
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=subj)
+        ax.set(xlabel="threads", ylabel="million allocations / s (wall clock, all threads)",
+               title="bump allocation, 64 B, align 8: throughput vs threads", yscale="log")
+        ax.set_xticks(sorted({r["threads"] for r in bump}))
+        ax.legend(fontsize=7, ncol=2)
+        ax.grid(True, which="both", alpha=0.3)
+        save(fig, "bump_threads.png")
+
+    churn = [r for r in rows if r["suite"] == "churn" and r["ns_per_op"] and r["threads"] == 1]
+    if churn:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), sharey=True)
+        for ax, size in zip(axes, ("64", "mixed")):
+            sel = [r for r in churn if r["params"].get("size") == size]
+            for subj in sorted({r["subject"] for r in sel}):
+                pts = sorted((int(r["params"]["segments"]), r["ns_per_op"] / 1e3) for r in sel
+                             if r["subject"] == subj)
+                style = "-o" if subj.startswith("lfarena") else ":."
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=subj)
+            ax.set(xscale="log", yscale="log", xlabel="free segments before timing",
+                   title=f"churn, size {size}, 1 thread")
+            ax.grid(True, which="both", alpha=0.3)
+        axes[0].set_ylabel("µs per free+allocate pair")
+        axes[1].legend(fontsize=7)
+        save(fig, "churn_segments.png")
+
+    frag = [r for r in rows if r["suite"] == "frag"]
+    if frag:
+        metrics = [("discarded_bytes", "discarded MiB", 2**20),
+                   ("stranded_free_bytes", "free MiB that could not serve (mean at failure)", 2**20),
+                   ("fail_with_free", "failures while free bytes >= request", 1),
+                   ("free_segments_end", "free segments at the end", 1)]
+        fig, axes = plt.subplots(1, len(metrics), figsize=(13, 3.8))
+        names = [r["subject"].replace("lfarena-", "") for r in frag]
+        for ax, (key, label, div) in zip(axes, metrics):
+            ax.bar(names, [r["counters"].get(key, 0) / div for r in frag],
+                   color=["#999", "#4a8", "#48c", "#c84"][: len(frag)])
+            ax.set_title(label, fontsize=8)
+            ax.tick_params(labelsize=8)
+        fig.suptitle("fragmentation per freelist policy (one seeded mixed workload)")
+        save(fig, "frag.png")
+    return made
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run-dir", required=True)
+    ap.add_argument("--reports-dir", default="reports")
+    ap.add_argument("--name", help="report directory name (default <date>-<host>)")
+    ap.add_argument("--no-latest", action="store_true", help="do not update <reports>/latest")
+    a = ap.parse_args()
+
+    machine = {}
+    mpath = os.path.join(a.run_dir, "machine.json")
+    if os.path.exists(mpath):
+        with open(mpath, encoding="utf-8") as f:
+            machine = json.load(f)
+    rows, context = load_run(a.run_dir)
+    if not rows:
+        sys.exit(f"generate.py: no benchmark results in {a.run_dir}")
+    date = (machine.get("date") or datetime.datetime.now(datetime.timezone.utc).isoformat())
+    host = machine.get("host") or context.get("host_name") or "unknown"
+    name = a.name or f"{date[:10]}-{host}"
+    out = os.path.join(a.reports_dir, name)
+    os.makedirs(out, exist_ok=True)
+
+    results = {"schema": 1, "report": name, "date": date, "host": host, "machine": machine,
+               "context": context, "results": rows}
+    with open(os.path.join(out, "results.json"), "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=1)
+    charts = write_charts(rows, out)
+    with open(os.path.join(out, "report.md"), "w", encoding="utf-8") as f:
+        f.write(tables.report_md(results, charts))
+    runs = dashboard.collect_runs(a.reports_dir, current=results)
+    with open(os.path.join(out, "index.html"), "w", encoding="utf-8") as f:
+        f.write(dashboard.render(runs))
+    if not a.no_latest:
+        latest = os.path.join(a.reports_dir, "latest")
+        if os.path.abspath(latest) != os.path.abspath(out):
+            shutil.rmtree(latest, ignore_errors=True)
+            shutil.copytree(out, latest)
+    print(f"generate.py: {len(rows)} results -> {out}/"
+          + ("" if a.no_latest else f" (copied to {a.reports_dir}/latest/)"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+#!/usr/bin/python3
+"""bench/report/machine_info.py -- record the machine a benchmark run ran on (machine.json).
+
+  machine_info.py --mode quick --out RUN/machine.json   # at the start of a run
+  machine_info.py --finish RUN/machine.json             # at the end: load average, end time
+
+Fields: CPU model, logical cores, virtualization, kernel, compilers, cmake, Google Benchmark and
+peer package versions, cpufreq governor (if readable), transparent huge pages, load average,
+date, host, git commit (+ dirty flag), run mode. Standard library only; no network.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import socket
+import subprocess
+
+
+def sh(*cmd):
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
+        return out.stdout.strip() if out.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def read(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def cpu_model():
+    for line in read("/proc/cpuinfo").splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def hypervisor():
+    flags = next((l for l in read("/proc/cpuinfo").splitlines() if l.startswith("flags")), "")
+    return " hypervisor" in flags
+
+
+def container():
+    virt = sh("systemd-detect-virt", "--container")
+    return virt if virt and virt != "none" else ""
+
+
+def pkg_version(name):
+    return sh("dpkg-query", "-W", "-f=${Version}", name)
+
+
+def start(mode, out):
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    commit = sh("git", "-C", repo, "rev-parse", "HEAD")
+    dirty = bool(sh("git", "-C", repo, "status", "--porcelain", "--untracked-files=no"))
+    thp = read("/sys/kernel/mm/transparent_hugepage/enabled")
+    info = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "host": socket.gethostname(),
+        "mode": mode,
+        "cpu_model": cpu_model(),
+        "cores": os.cpu_count(),
+        "hypervisor": hypervisor(),
+        "container": container(),
+        "kernel": platform.release(),
+        "os": read("/etc/debian_version") and "Debian " + read("/etc/debian_version"),
+        "compilers": {
+            "g++-12": sh("g++-12", "--version").splitlines()[0:1],
+            "clang++-14": sh("clang++-14", "--version").splitlines()[0:1],
+        },
+        "cmake": (sh("cmake", "--version").splitlines() or [""])[0],
+        "packages": {p: pkg_version(p) for p in (
+            "libbenchmark-dev", "libjemalloc-dev", "libmimalloc-dev",
+            "libgoogle-perftools-dev", "python3-matplotlib")},
+        "governor": read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor") or "unreadable",
+        "transparent_hugepage": thp or "unreadable",
+        "load_average_start": read("/proc/loadavg").split()[:3],
+        "git_commit": commit or "unknown",
+        "git_dirty": dirty,
+    }
+    info["compilers"] = {k: (v[0] if v else "") for k, v in info["compilers"].items()}
+    with open(out, "w", encoding="utf-8") as f:
+        json.dump(info, f, indent=2)
+
+
+def finish(path):
+    with open(path, encoding="utf-8") as f:
+        info = json.load(f)
+    info["load_average_end"] = read("/proc/loadavg").split()[:3]
+    info["date_end"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(info, f, indent=2)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mode", default="quick")
+    ap.add_argument("--out")
+    ap.add_argument("--finish")
+    a = ap.parse_args()
+    if a.finish:
+        finish(a.finish)
+    elif a.out:
+        start(a.mode, a.out)
+    else:
+        ap.error("--out or --finish is required")
+
+
+if __name__ == "__main__":
+    main()

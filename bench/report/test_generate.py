@@ -1,0 +1,79 @@
+#!/usr/bin/python3
+"""bench/report/test_generate.py -- renders a report from the fixture run (fixtures/run/: tiny
+Google Benchmark JSON + machine.json) into a temporary directory and checks the files and the
+ratios in them. Run directly or through ctest (report.generate, label `report`)."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class GenerateTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.reports = os.path.join(cls.tmp.name, "reports")
+        # An older kept run, so the dashboard has history to compare with.
+        old = os.path.join(cls.reports, "2025-12-01-old")
+        os.makedirs(old)
+        with open(os.path.join(old, "results.json"), "w", encoding="utf-8") as f:
+            json.dump({"report": "2025-12-01-old", "date": "2025-12-01T00:00:00+00:00",
+                       "results": [{"suite": "churn", "subject": "lfarena-pessimistic",
+                                    "params": {"size": "mixed", "segments": "20000"},
+                                    "threads": 1, "ns_per_op": 30000.0}]}, f)
+        subprocess.run([sys.executable, os.path.join(HERE, "generate.py"), "--run-dir",
+                        os.path.join(HERE, "fixtures", "run"), "--reports-dir", cls.reports],
+                       check=True)
+        cls.out = os.path.join(cls.reports, "2026-01-02-fixture-host")
+        with open(os.path.join(cls.out, "report.md"), encoding="utf-8") as f:
+            cls.md = f.read()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_files_exist_in_run_dir_and_latest(self):
+        for d in (self.out, os.path.join(self.reports, "latest")):
+            for name in ("report.md", "results.json", "index.html"):
+                self.assertTrue(os.path.isfile(os.path.join(d, name)), f"{d}/{name}")
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            self.skipTest("no matplotlib: charts are skipped")
+        for name in ("bump_threads.png", "churn_segments.png", "frag.png"):
+            self.assertGreater(os.path.getsize(os.path.join(self.out, name)), 1000, name)
+
+    def test_ratios(self):
+        self.assertIn("**1.50x** (MISSES the 1.25x target)", self.md)  # 9 ns vs 6 ns
+        self.assertIn("| lfarena-heap | 64 | 8 | 2 | 20.00 ns | 10.00 ns | 2.00x |", self.md)
+        self.assertIn("7.50 ns (1.20x)", self.md)  # lfarena-heap / glibc
+        self.assertIn("(125x from 1k to 100k segments)", self.md)
+        self.assertIn("2-core VM", self.md)
+        self.assertIn("library_build_type: debug", self.md)
+
+    def test_results_json_normalised(self):
+        with open(os.path.join(self.out, "results.json"), encoding="utf-8") as f:
+            res = json.load(f)
+        by_name = {r["name"]: r for r in res["results"]}
+        r = by_name["bump/lfarena-heap/size:64/align:8/iterations:1000/real_time/threads:1"]
+        self.assertEqual((r["suite"], r["subject"], r["threads"]), ("bump", "lfarena-heap", 1))
+        self.assertEqual(r["params"], {"size": "64", "align": "8", "threads": "1"})
+        self.assertAlmostEqual(r["ns_per_op"], 9.0, places=6)
+        self.assertEqual(len(res["results"]), 4 + 2 + 9 + 3)
+
+    def test_dashboard_self_contained_with_history(self):
+        with open(os.path.join(self.out, "index.html"), encoding="utf-8") as f:
+            html = f.read()
+        for bad in ("src=\"http", "href=\"http", "@import", "cdn"):
+            self.assertNotIn(bad, html)
+        self.assertIn("2025-12-01-old", html)
+        self.assertIn("2026-01-02-fixture-host", html)
+        self.assertIn("pessimistic", html)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,310 @@
+// bench/workloads.hpp -- the bump and churn workloads, templated on a subject (harness.hpp), and
+// their registration under the one naming scheme `<suite>/<subject>/<param>:<value>/...`.
+//
+// Shared state: thread 0 builds the subject before the timed loop; Google Benchmark starts every
+// thread's loop behind one barrier (State::StartKeepRunning), so the others see it built, and it
+// joins all threads before the next run, so thread 0 of the next run may replace it.
+//
+// bump:  each thread allocates a fixed number of blocks (Iterations: bump_bytes() in total); the
+//        region is sized exactly and pre-faulted, so it never fills and no page is first touched
+//        while timed. Nothing is freed or written while timed.
+// churn: fill (a region until its bump part is exhausted, or 2*S blocks), free S blocks chosen at
+//        random (S = segments), then time pairs "free a random live block of mine, allocate a new
+//        one and write its first word". Built once per (subject, shape, threads) and reused by later runs (iteration
+//        ramp-up, repetitions): with 100k segments the build costs more than the measurement.
+#pragma once
+
+#include "harness.hpp"
+
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <climits>
+#include <functional>
+#include <thread>
+#include <utility>
+
+namespace lfb {
+
+template <class S> using Make = std::function<std::unique_ptr<S>(Setup)>;
+
+inline void touch(const Handle &h, std::uint64_t v) { std::memcpy(h.p, &v, sizeof v); }
+inline std::string size_name(std::uint32_t size) {
+  return size ? std::to_string(size) : std::string("mixed");
+}
+
+// ---- bump ---------------------------------------------------------------------------------
+// Per-thread iterations so that all threads together allocate about bump_bytes().
+inline std::uint64_t bump_iterations(std::uint32_t size, std::uint32_t align, int threads) {
+  const SizeTable t = bump_sizes(size);
+  double stride = 0;
+  for (auto s : t) stride += static_cast<double>(align_up(s, align));
+  stride /= kTable;
+  return std::max<std::uint64_t>(64, static_cast<std::uint64_t>(bump_bytes() / stride / threads));
+}
+
+// A reusable spin barrier for the setup phase, before Google Benchmark's own start barrier:
+// thread 0 builds the shared subject, then every thread may use it (warm-up, per-thread state).
+inline void setup_gate(int threads) {
+  static std::atomic<int> arrived{0};
+  static std::atomic<std::uint64_t> generation{0};
+  const std::uint64_t g = generation.load(std::memory_order_acquire);
+  if (arrived.fetch_add(1, std::memory_order_acq_rel) + 1 == threads) {
+    arrived.store(0, std::memory_order_relaxed);
+    generation.fetch_add(1, std::memory_order_release);
+  } else {
+    while (generation.load(std::memory_order_acquire) == g) std::this_thread::yield();
+  }
+}
+
+// Aggregate throughput over wall-clock time, from the first thread's first iteration to the end
+// of the run (after Google Benchmark's end barrier): counter `wall_items_per_second`. Google
+// Benchmark's own items_per_second divides by the *average per-thread* real time, which
+// overstates throughput when threads do not overlap (4 threads on 2 cores, short runs).
+class WallRate {
+public:
+  static std::int64_t now() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+  static void reset() { start().store(INT64_MAX); } // thread 0, before setup_gate()
+  static void first_iteration() {
+    const std::int64_t t = now();
+    std::int64_t cur = start().load();
+    while (t < cur && !start().compare_exchange_weak(cur, t)) {
+    }
+  }
+  // After the loop: `total` items of all threads together.
+  static void report(benchmark::State &st, double total) {
+    const double wall = static_cast<double>(now() - start().load()) * 1e-9;
+    st.counters["wall_items_per_second"] =
+        benchmark::Counter(wall > 0 ? total / wall : 0.0, benchmark::Counter::kAvgThreads);
+  }
+
+private:
+  static std::atomic<std::int64_t> &start() {
+    static std::atomic<std::int64_t> s{INT64_MAX};
+    return s;
+  }
+};
+
+// The timed loop is the allocation call only: blocks are not written (a write per block makes
+// every subject memory-bound at one fresh cache line per op), and only general allocators
+// record their blocks (to free them after the loop).
+template <class S> void bump_run(benchmark::State &st, const Make<S> &make, std::uint32_t size,
+                                 std::uint32_t align) {
+  static std::unique_ptr<S> shared; // one subject for all threads of this run
+  const SizeTable table = bump_sizes(size);
+  const auto tid = static_cast<unsigned>(st.thread_index());
+  const auto threads = st.threads();
+  const std::uint64_t n = st.max_iterations;
+  const std::uint32_t first = tid * (kTable / static_cast<unsigned>(threads));
+  if (tid == 0) {
+    std::uint64_t worst = 0; // exact bytes of the busiest thread
+    for (int t = 0; t < threads; ++t) {
+      std::uint64_t sum = 0;
+      const std::uint32_t f = static_cast<std::uint32_t>(t) * (kTable / threads);
+      for (std::uint64_t i = 0; i < n; ++i) sum += align_up(table[(f + i) & (kTable - 1)], align);
+      worst = std::max(worst, sum);
+    }
+    shared.reset();
+    shared = make({static_cast<std::size_t>(worst * threads + 65536), threads});
+    WallRate::reset();
+  }
+  setup_gate(threads);
+  std::vector<std::byte *> slots(S::kOwnsMemory ? 0 : n);
+  auto size_at = [&](std::uint64_t i) { return table[(first + i) & (kTable - 1)]; };
+  if constexpr (!S::kOwnsMemory) { // warm a general allocator with one round of the same shape
+    for (std::uint64_t j = 0; j < n; ++j) slots[j] = shared->alloc(tid, size_at(j), align).p;
+    for (std::uint64_t j = 0; j < n; ++j)
+      shared->free(tid, Handle{0, slots[j], size_at(j)}, size_at(j), align);
+  }
+  std::uint64_t i = 0, bytes = 0;
+  for (auto _ : st) {
+    if (i == 0) WallRate::first_iteration();
+    const std::uint32_t sz = size_at(i);
+    const Handle h = shared->alloc(tid, sz, align);
+    if (h.p == nullptr) {
+      st.SkipWithError("bump: the region filled up (sizing bug in the benchmark)");
+      break;
+    }
+    benchmark::DoNotOptimize(h.p);
+    if constexpr (!S::kOwnsMemory) slots[i] = h.p;
+    bytes += sz;
+    ++i;
+  }
+  st.SetItemsProcessed(static_cast<std::int64_t>(i));
+  st.SetBytesProcessed(static_cast<std::int64_t>(bytes));
+  WallRate::report(st, static_cast<double>(n) * threads);
+  if constexpr (!S::kOwnsMemory)
+    for (std::uint64_t j = 0; j < i; ++j)
+      shared->free(tid, Handle{0, slots[j], size_at(j)}, size_at(j), align);
+}
+
+inline const std::vector<std::uint32_t> &bump_size_params() {
+  static const std::vector<std::uint32_t> v{16, 64, 256, 4096, 0};
+  return v;
+}
+
+// Registers bump/<subject>/size:<s>/align:<a>/iterations:<n>/real_time/threads:<t>.
+template <class S>
+void register_bump(const std::string &subject, Make<S> make, std::vector<std::uint32_t> aligns,
+                   std::vector<int> threads = {1, 2, 4}) {
+  for (std::uint32_t size : bump_size_params())
+    for (std::uint32_t align : aligns)
+      for (int t : threads) {
+        const std::string name =
+            "bump/" + subject + "/size:" + size_name(size) + "/align:" + std::to_string(align);
+        benchmark::RegisterBenchmark(name.c_str(), [make, size, align](benchmark::State &st) {
+          bump_run<S>(st, make, size, align);
+        })
+            ->Iterations(static_cast<benchmark::IterationCount>(bump_iterations(size, align, t)))
+            ->UseRealTime()
+            ->Threads(t);
+      }
+}
+
+// ---- churn --------------------------------------------------------------------------------
+// How the initial S frees are ordered: random, or so each insert lands at the head of a sorted
+// list (the build is then O(S), not O(S^2); which blocks are freed is still random).
+enum class FreeOrder { random, head_ascending, head_descending };
+
+struct ChurnSpec {
+  std::uint32_t size;     // 64, or 0 for mixed 24..256
+  std::uint32_t segments; // blocks freed before timing
+  bool exhaust;           // fill until the bump region is exhausted (lfarena with a freelist)
+  bool rebuild;           // rebuild every run with headroom for its iterations (lfarena `none`)
+  FreeOrder order;
+};
+
+template <class S> struct ChurnCache {
+  std::string key;
+  std::unique_ptr<S> subject;
+  std::vector<std::vector<Handle>> mine; // live blocks per thread
+  std::uint64_t runs = 0;
+  void clear() {
+    if constexpr (!S::kOwnsMemory)
+      for (auto &v : mine)
+        for (auto &h : v)
+          if (h.p) subject->free(0, h, h.n, 8);
+    mine.clear();
+    subject.reset();
+    key.clear();
+  }
+};
+
+template <class S>
+void churn_build(ChurnCache<S> &c, const Make<S> &make, const ChurnSpec &spec, int threads,
+                 std::uint64_t iterations) {
+  const SizeTable table = churn_sizes(spec.size);
+  const std::uint32_t biggest = spec.size ? spec.size : 256;
+  const double avg = spec.size ? spec.size : 140;
+  std::size_t cap = static_cast<std::size_t>(2.0 * spec.segments * avg);
+  if (spec.rebuild) cap = 2ull * spec.segments * biggest + iterations * threads * biggest;
+  c.subject = make({cap, threads});
+  S &s = *c.subject;
+  Rng r(0xC4u + spec.segments);
+  std::vector<Handle> all;
+  for (std::uint64_t i = 0; spec.exhaust || i < 2ull * spec.segments; ++i) {
+    Handle h = s.alloc(0, table[r.below(kTable)], 8);
+    if (h.p == nullptr && spec.exhaust) h = s.alloc(0, table[0] < 24 ? table[0] : 24, 8);
+    if (h.p == nullptr) break;
+    touch(h, i);
+    all.push_back(h);
+  }
+  for (std::size_t i = all.size(); i > 1; --i) // Fisher-Yates
+    std::swap(all[i - 1], all[r.below(static_cast<std::uint32_t>(i))]);
+  const std::size_t nfree = std::min<std::size_t>(spec.segments, all.size() / 2);
+  auto freed = all.begin() + static_cast<std::ptrdiff_t>(nfree);
+  if (spec.order == FreeOrder::head_ascending) // ascending list: free largest first
+    std::sort(all.begin(), freed, [](const Handle &a, const Handle &b) {
+      return a.n != b.n ? a.n > b.n : a.h > b.h;
+    });
+  if (spec.order == FreeOrder::head_descending) // descending by size, ascending by offset
+    std::sort(all.begin(), freed, [](const Handle &a, const Handle &b) {
+      return a.n != b.n ? a.n < b.n : a.h > b.h;
+    });
+  for (auto it = all.begin(); it != freed; ++it) s.free(0, *it, it->n, 8);
+  c.mine.assign(static_cast<std::size_t>(threads), {});
+  std::size_t k = 0;
+  for (auto it = freed; it != all.end(); ++it, ++k) c.mine[k % threads].push_back(*it);
+}
+
+template <class S> void churn_run(benchmark::State &st, const std::string &key,
+                                  const Make<S> &make, const ChurnSpec &spec) {
+  static ChurnCache<S> cache;
+  const auto tid = static_cast<unsigned>(st.thread_index());
+  const std::string full_key = key + "/" + std::to_string(st.threads());
+  if (tid == 0) {
+    if (cache.key != full_key || spec.rebuild) {
+      cache.clear();
+      churn_build(cache, make, spec, st.threads(), st.max_iterations);
+      cache.key = full_key;
+    }
+    ++cache.runs;
+    WallRate::reset();
+  }
+  static const SizeTable tables[2] = {churn_sizes(0), churn_sizes(64)};
+  const SizeTable &table = spec.size ? tables[1] : tables[0];
+  setup_gate(st.threads());
+  std::vector<Handle> &mine = cache.mine[tid];
+  Rng r(tid + 1 + 131 * cache.runs);
+  std::uint64_t fails = 0, bytes = 0, k = tid * 977u;
+  bool first = true;
+  for (auto _ : st) {
+    if (first) WallRate::first_iteration(), first = false;
+    Handle &b = mine[r.below(static_cast<std::uint32_t>(mine.size()))];
+    if (b.p) cache.subject->free(tid, b, b.n, 8);
+    const std::uint32_t sz = table[k++ & (kTable - 1)];
+    b = cache.subject->alloc(tid, sz, 8);
+    if (b.p) {
+      touch(b, k);
+      bytes += sz;
+    } else {
+      ++fails;
+    }
+  }
+  st.SetItemsProcessed(st.iterations());
+  st.SetBytesProcessed(static_cast<std::int64_t>(bytes));
+  st.counters["failures"] = benchmark::Counter(static_cast<double>(fails));
+  WallRate::report(st, static_cast<double>(st.iterations()) * st.threads());
+}
+
+inline const std::vector<std::uint32_t> &churn_segment_params() {
+  static const std::vector<std::uint32_t> v{1000, 20000, 100000};
+  return v;
+}
+
+// Registers churn/<subject>/size:<64|mixed>/segments:<S>/real_time/threads:<t>.
+template <class S>
+void register_churn(const std::string &subject, Make<S> make, bool exhaust, FreeOrder order,
+                    bool rebuild = false, std::vector<int> threads = {1, 2}) {
+  for (std::uint32_t size : {64u, 0u})
+    for (std::uint32_t segs : churn_segment_params())
+      for (int t : threads) {
+        const std::string name = "churn/" + subject + "/size:" + size_name(size) +
+                                 "/segments:" + std::to_string(segs);
+        const ChurnSpec spec{size, segs, exhaust, rebuild, order};
+        auto *b = benchmark::RegisterBenchmark(
+            name.c_str(), [name, make, spec](benchmark::State &st) {
+              churn_run<S>(st, name, make, spec);
+            });
+        if (rebuild) { // headroom is sized from the iteration count: fix it
+          const Scale sc = scale();
+          b->Iterations(sc == Scale::smoke ? 2000 : sc == Scale::quick ? 200000 : 1000000);
+        }
+        b->UseRealTime()->Threads(t);
+      }
+}
+
+// Runs the registered benchmarks (after Google Benchmark's own flags).
+inline int run_main(int argc, char **argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
+
+} // namespace lfb
