@@ -40,7 +40,8 @@ ArenaState::ArenaState(AnyBacking b, std::byte *base_, bool ro, const Geometry &
       fast_align_limit(ro ? 0 : g.max_alignment), chunk_limit(ro ? 0 : o.thread_chunk / 4) {}
 
 ArenaState::~ArenaState() {
-  if (read_only) return;
+  if (read_only)
+    return;
   // Our threads' chunk tails go back (threads that still cache this arena can no longer reach
   // it: their weak references are expired and arena ids are never reused).
   release_process_chunks(*this);
@@ -51,13 +52,14 @@ ArenaState::~ArenaState() {
     fetch_add_acq_rel(RegionWords{base}.word(hdr::open_count), ~std::uint64_t{0});
 }
 
-Error core_error(const ArenaState &s, errc code, const char *op, std::uint64_t a,
-                 std::uint64_t b) {
+Error core_error(const ArenaState &s, errc code, const char *op, std::uint64_t a, std::uint64_t b) {
   const std::string A = std::to_string(a), B = std::to_string(b);
   const Geometry &g = s.core.geometry();
   std::string what;
   switch (code) {
-  case errc::zero_size: what = "size is 0"; break;
+  case errc::zero_size:
+    what = "size is 0";
+    break;
   case errc::size_overflow:
     what = "size " + A + " with alignment " + B + " exceeds the capacity " +
            std::to_string(g.capacity);
@@ -70,15 +72,25 @@ Error core_error(const ArenaState &s, errc code, const char *op, std::uint64_t a
     what = "no room for " + A + " bytes at alignment " + B + " (bump offset " +
            std::to_string(s.core.top()) + " of capacity " + std::to_string(g.capacity) + ")";
     break;
-  case errc::null_offset: what = "offset 0 is the null handle"; break;
+  case errc::null_offset:
+    what = "offset 0 is the null handle";
+    break;
   case errc::offset_out_of_range:
     what = "block [" + A + ", " + A + "+" + B + ") is outside the allocated range [" +
            std::to_string(g.data_offset) + ", " + std::to_string(s.core.top()) + ")";
     break;
-  case errc::not_block_start: what = "offset " + A + " is not the start of a live block"; break;
-  case errc::double_free: what = "block at offset " + A + " was already freed"; break;
-  case errc::wrong_size: what = "size " + B + " is not the size of the block at offset " + A; break;
-  default: what = "failed (" + A + ", " + B + ")"; break;
+  case errc::not_block_start:
+    what = "offset " + A + " is not the start of a live block";
+    break;
+  case errc::double_free:
+    what = "block at offset " + A + " was already freed";
+    break;
+  case errc::wrong_size:
+    what = "size " + B + " is not the size of the block at offset " + A;
+    break;
+  default:
+    what = "failed (" + A + ", " + B + ")";
+    break;
   }
   return Error(code, s.name + ": " + op + ": " + what);
 }
@@ -90,7 +102,8 @@ namespace {
 template <class B>
 Result<Arena> fresh(Result<B> backing, const detail::Layout &l, const Options &o,
                     const char *name) {
-  if (!backing) return backing.error();
+  if (!backing)
+    return backing.error();
   std::byte *base = backing->base();
   detail::write_header(base, l, o);
   return ArenaFactory::make(std::move(*backing), base, false, l, o, name);
@@ -111,7 +124,8 @@ Result<Arena> create_file(const std::string &path, const detail::Layout &l, cons
   }
   const std::string tmp = path + ".creating." + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return sys_error(errc::io_error, tmp, "create");
+  if (fd < 0)
+    return sys_error(errc::io_error, tmp, "create");
   auto fail = [&](Error e) {
     ::unlink(tmp.c_str());
     return e;
@@ -122,11 +136,14 @@ Result<Arena> create_file(const std::string &path, const detail::Layout &l, cons
     return fail(std::move(e));
   }
   auto mapped = detail::FileBacking::map(fd, path, l.geometry.capacity, false);
-  if (!mapped) return fail(mapped.error());
+  if (!mapped)
+    return fail(mapped.error());
   std::byte *base = mapped->base();
   detail::write_header(base, l, o);
-  if (Status s = mapped->flush(0, detail::kHeaderSize, false); !s) return fail(s.error());
-  if (!detail::lock_shared(mapped->fd())) return fail(sys_error(errc::io_error, path, "lock"));
+  if (Status s = mapped->flush(0, detail::kHeaderSize, false); !s)
+    return fail(s.error());
+  if (!detail::lock_shared(mapped->fd()))
+    return fail(sys_error(errc::io_error, path, "lock"));
   detail::fetch_add_acq_rel(detail::RegionWords{base}.word(detail::hdr::open_count), 1);
   if (::link(tmp.c_str(), path.c_str()) != 0)
     return fail(sys_error(errno == EEXIST ? errc::file_exists : errc::io_error, path, "create"));
@@ -139,18 +156,21 @@ Result<Arena> create_file(const std::string &path, const detail::Layout &l, cons
 Result<RecoveryReport> join_file(const detail::FileBacking &f, const detail::Geometry &g,
                                  const std::string &path) {
   RecoveryReport rep;
-  if (!detail::lock_shared(f.fd())) return sys_error(errc::io_error, path, "lock");
+  if (!detail::lock_shared(f.fd()))
+    return sys_error(errc::io_error, path, "lock");
   detail::atomic_u64 &openers = detail::RegionWords{f.base()}.word(detail::hdr::open_count);
   if (detail::try_lock_exclusive(f.fd())) {
     // Alone: nobody can be allocating. Acquire: see the last closer's writes.
     if (detail::load_acquire(openers) != 0) {
       Result<RecoveryReport> r = detail::recover(f.base(), g, path);
-      if (!r) return r;
+      if (!r)
+        return r;
       rep = *r;
       detail::store_release(openers, 0);
     }
     detail::fetch_add_acq_rel(openers, 1);
-    if (!detail::downgrade_to_shared(f.fd())) return sys_error(errc::io_error, path, "lock");
+    if (!detail::downgrade_to_shared(f.fd()))
+      return sys_error(errc::io_error, path, "lock");
   } else {
     detail::fetch_add_acq_rel(openers, 1);
   }
@@ -182,11 +202,13 @@ Result<Arena> open_existing(int fd, const std::string &path, const Options &o) {
   stored.open_mode = o.open_mode;
   stored.read_only = o.read_only;
   auto mapped = detail::FileBacking::map(fd, path, l->geometry.capacity, o.read_only);
-  if (!mapped) return mapped.error();
+  if (!mapped)
+    return mapped.error();
   RecoveryReport rep;
   if (!o.read_only) {
     Result<RecoveryReport> joined = join_file(*mapped, l->geometry, path);
-    if (!joined) return joined.error();
+    if (!joined)
+      return joined.error();
     rep = *joined;
   }
   std::byte *base = mapped->base();
@@ -199,13 +221,15 @@ Result<Arena> open_existing(int fd, const std::string &path, const Options &o) {
 
 Result<Arena> Arena::heap(const Options &o) {
   Result<detail::Layout> l = detail::plan_layout(o);
-  if (!l) return l.error();
+  if (!l)
+    return l.error();
   return fresh(detail::HeapBacking::create(o.capacity), *l, o, "heap");
 }
 
 Result<Arena> Arena::anonymous(const Options &o) {
   Result<detail::Layout> l = detail::plan_layout(o);
-  if (!l) return l.error();
+  if (!l)
+    return l.error();
   return fresh(detail::AnonymousBacking::create(o.capacity), *l, o, "anonymous");
 }
 
@@ -214,18 +238,22 @@ Result<Arena> Arena::open_file(const std::string &path, const Options &o) {
     return Error(errc::read_only, path + ": cannot create a new arena file read-only");
   if (o.open_mode != OpenMode::create_new) {
     const int fd = ::open(path.c_str(), (o.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-    if (fd >= 0) return open_existing(fd, path, o);
-    if (errno != ENOENT) return sys_error(errc::io_error, path, "open");
+    if (fd >= 0)
+      return open_existing(fd, path, o);
+    if (errno != ENOENT)
+      return sys_error(errc::io_error, path, "open");
     if (o.open_mode == OpenMode::open_existing || o.read_only)
       return Error(errc::file_not_found, path + ": no such arena file");
   }
   Result<detail::Layout> l = detail::plan_layout(o);
-  if (!l) return Error(l.code(), path + ": " + l.message());
+  if (!l)
+    return Error(l.code(), path + ": " + l.message());
   Result<Arena> created = create_file(path, *l, o);
   if (!created && created.code() == errc::file_exists && o.open_mode == OpenMode::open_or_create) {
     // Lost a creation race with another process: open what it created.
     const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-    if (fd < 0) return sys_error(errc::io_error, path, "open");
+    if (fd < 0)
+      return sys_error(errc::io_error, path, "open");
     return open_existing(fd, path, o);
   }
   return created;
@@ -250,17 +278,20 @@ Result<Options> Arena::file_options(const std::string &path) {
   probe.user_version = detail::get_le16(header + detail::hdr::user_version);
   Options stored;
   Result<detail::Layout> l = detail::validate_header(header, size, probe, path, stored);
-  if (!l) return l.error();
+  if (!l)
+    return l.error();
   return stored;
 }
 
 Result<Block> Arena::allocate_slow(std::uint32_t size, std::uint32_t align) const {
   detail::ArenaState &s = *state_;
-  if (s.read_only) return read_only_error("allocate");
+  if (s.read_only)
+    return read_only_error("allocate");
   if (s.chunk_size != 0 && size - 1 < s.chunk_limit && align != 0 && (align & (align - 1)) == 0 &&
       align <= s.core.geometry().max_alignment) {
     Block b;
-    if (detail::chunk_refill_allocate(s, size, align, b.offset, b.size)) return b;
+    if (detail::chunk_refill_allocate(s, size, align, b.offset, b.size))
+      return b;
   }
   detail::RawBlock b;
   if (errc e = s.core.allocate(size, align, b); e != errc::ok)
@@ -319,9 +350,8 @@ Status Arena::flush_range(std::uint32_t offset, std::uint32_t length) const {
 }
 
 Status Arena::flush_async() const {
-  return std::visit(
-      [&](auto &b) { return b.flush(0, state_->core.geometry().capacity, true); },
-      state_->backing);
+  return std::visit([&](auto &b) { return b.flush(0, state_->core.geometry().capacity, true); },
+                    state_->backing);
 }
 
 } // namespace lfarena

@@ -26,7 +26,8 @@ std::size_t page_round(std::uint32_t size) {
 // ---- heap ------------------------------------------------------------------------------------
 Result<HeapBacking> HeapBacking::create(std::uint32_t size) {
   void *p = std::aligned_alloc(kPageSize, page_round(size));
-  if (p == nullptr) return Error(errc::map_failed, sys_error("aligned_alloc", "heap arena", size));
+  if (p == nullptr)
+    return Error(errc::map_failed, sys_error("aligned_alloc", "heap arena", size));
   std::memset(p, 0, page_round(size));
   HeapBacking b;
   b.base_ = static_cast<std::byte *>(p);
@@ -49,8 +50,8 @@ void HeapBacking::release() {
 
 // ---- anonymous ---------------------------------------------------------------------------
 Result<AnonymousBacking> AnonymousBacking::create(std::uint32_t size) {
-  void *p = ::mmap(nullptr, page_round(size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
+  void *p =
+      ::mmap(nullptr, page_round(size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED)
     return Error(errc::map_failed, sys_error("mmap", "anonymous arena", size));
   AnonymousBacking b;
@@ -67,14 +68,14 @@ AnonymousBacking &AnonymousBacking::operator=(AnonymousBacking &&o) noexcept {
   return *this;
 }
 void AnonymousBacking::release() {
-  if (base_ != nullptr) ::munmap(base_, page_round(size_));
+  if (base_ != nullptr)
+    ::munmap(base_, page_round(size_));
   base_ = nullptr;
   size_ = 0;
 }
 
 // ---- file --------------------------------------------------------------------------------
-Result<FileBacking> FileBacking::map(int fd, std::string path, std::uint32_t size,
-                                     bool read_only) {
+Result<FileBacking> FileBacking::map(int fd, std::string path, std::uint32_t size, bool read_only) {
   const int prot = read_only ? PROT_READ : PROT_READ | PROT_WRITE;
   void *p = ::mmap(nullptr, size, prot, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) {
@@ -102,21 +103,26 @@ FileBacking &FileBacking::operator=(FileBacking &&o) noexcept {
   return *this;
 }
 Status FileBacking::flush(std::uint32_t offset, std::uint32_t length, bool async) {
-  if (read_only_ || base_ == nullptr) return {};
+  if (read_only_ || base_ == nullptr)
+    return {};
   const std::size_t first = offset / kPageSize * kPageSize;
   std::size_t end = std::size_t{offset} + length;
-  if (end > size_) end = size_;
-  if (end <= first) return {};
+  if (end > size_)
+    end = size_;
+  if (end <= first)
+    return {};
   if (::msync(base_ + first, end - first, async ? MS_ASYNC : MS_SYNC) != 0)
     return Error(errc::io_error, sys_error("msync", path_, end - first));
   return {};
 }
 void FileBacking::release() {
   if (base_ != nullptr) {
-    if (!read_only_) ::msync(base_, size_, MS_SYNC);
+    if (!read_only_)
+      ::msync(base_, size_, MS_SYNC);
     ::munmap(base_, size_);
   }
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0)
+    ::close(fd_);
   base_ = nullptr;
   size_ = 0;
   fd_ = -1;

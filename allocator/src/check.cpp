@@ -59,7 +59,8 @@ Result<CheckReport> Arena::check() const {
   };
   // The segregated walk also rejects a node filed under the wrong size class.
   const bool walked = core.segregated() ? core.classes().walk(visit) : fl.walk(visit);
-  if (!problem.empty()) return corrupt(problem);
+  if (!problem.empty())
+    return corrupt(problem);
   if (!walked)
     return corrupt("freelist walk stopped after " + std::to_string(free.size()) +
                    " segments: an offset out of range, a marked node, a node in the wrong size "
@@ -67,7 +68,8 @@ Result<CheckReport> Arena::check() const {
   if (!core.has_freelist() && !free.empty())
     return corrupt("freelist kind none but " + std::to_string(free.size()) + " segments listed");
 
-  std::sort(free.begin(), free.end(), [](const Range &a, const Range &b) { return a.offset < b.offset; });
+  std::sort(free.begin(), free.end(),
+            [](const Range &a, const Range &b) { return a.offset < b.offset; });
   for (std::size_t i = 0; i < free.size(); ++i) {
     rep.free_bytes += free[i].size;
     rep.largest_free = std::max(rep.largest_free, free[i].size);
@@ -80,42 +82,46 @@ Result<CheckReport> Arena::check() const {
   const detail::RegionWords mem{state_->base};
   for (std::uint32_t i = 0; i < detail::kChunkSlots; ++i) {
     const std::uint32_t at = detail::slot_owner_at(i);
-    if (detail::load_acquire(mem.word(at)) == 0) continue;
+    if (detail::load_acquire(mem.word(at)) == 0)
+      continue;
     const std::uint64_t ce = detail::load_relaxed(mem.word(at + detail::kSlotCursorEnd));
     const std::uint64_t cursor = ce & 0xffffffffu, end = ce >> 32;
-    rep.chunk_reserved += (end > cursor ? end - cursor : 0) +
-                          detail::load_relaxed(mem.word(at + detail::kSlotWaste));
+    rep.chunk_reserved +=
+        (end > cursor ? end - cursor : 0) + detail::load_relaxed(mem.word(at + detail::kSlotWaste));
   }
   const std::uint64_t accounted_elsewhere = discarded + rep.chunk_reserved;
 
   if (core.checked()) {
     std::vector<Range> live;
-    const bool ends = core.block_map().for_each_live(
-        g.data_offset, static_cast<std::uint32_t>(top),
-        [&](std::uint32_t off, std::uint32_t size) { live.push_back({off, size}); });
-    if (!ends) return Error(errc::accounting_mismatch, name + ": check: a live block has no end mark");
+    const bool ends = core.block_map().for_each_live(g.data_offset, static_cast<std::uint32_t>(top),
+                                                     [&](std::uint32_t off, std::uint32_t size) {
+                                                       live.push_back({off, size});
+                                                     });
+    if (!ends)
+      return Error(errc::accounting_mismatch, name + ": check: a live block has no end mark");
     std::size_t f = 0;
     for (const Range &b : live) {
       rep.live_bytes += b.size;
-      while (f < free.size() && free[f].offset + free[f].size <= b.offset) ++f;
+      while (f < free.size() && free[f].offset + free[f].size <= b.offset)
+        ++f;
       if (f < free.size() && free[f].offset < b.offset + b.size)
         return corrupt("free segment " + range(free[f]) + " overlaps live block " + range(b));
     }
     rep.live_blocks = live.size();
     if (rep.live_bytes + rep.free_bytes + accounted_elsewhere != allocated)
-      return Error(errc::accounting_mismatch,
-                   name + ": check: live " + std::to_string(rep.live_bytes) + " + free " +
-                       std::to_string(rep.free_bytes) + " + discarded " +
-                       std::to_string(discarded) + " + chunk tails " +
-                       std::to_string(rep.chunk_reserved) + " != allocated " +
-                       std::to_string(allocated));
+      return Error(errc::accounting_mismatch, name + ": check: live " +
+                                                  std::to_string(rep.live_bytes) + " + free " +
+                                                  std::to_string(rep.free_bytes) + " + discarded " +
+                                                  std::to_string(discarded) + " + chunk tails " +
+                                                  std::to_string(rep.chunk_reserved) +
+                                                  " != allocated " + std::to_string(allocated));
   } else {
     if (rep.free_bytes + accounted_elsewhere > allocated)
-      return Error(errc::accounting_mismatch,
-                   name + ": check: free " + std::to_string(rep.free_bytes) + " + discarded " +
-                       std::to_string(discarded) + " + chunk tails " +
-                       std::to_string(rep.chunk_reserved) + " > allocated " +
-                       std::to_string(allocated));
+      return Error(errc::accounting_mismatch, name + ": check: free " +
+                                                  std::to_string(rep.free_bytes) + " + discarded " +
+                                                  std::to_string(discarded) + " + chunk tails " +
+                                                  std::to_string(rep.chunk_reserved) +
+                                                  " > allocated " + std::to_string(allocated));
     rep.live_bytes = allocated - rep.free_bytes - accounted_elsewhere;
   }
   return rep;

@@ -33,15 +33,22 @@ std::string hex32(std::uint32_t v) {
   return hex(be, 4);
 }
 
-bool valid_kind(std::uint32_t k) { return k <= static_cast<std::uint32_t>(FreelistKind::segregated); }
+bool valid_kind(std::uint32_t k) {
+  return k <= static_cast<std::uint32_t>(FreelistKind::segregated);
+}
 
 const char *kind_name(std::uint32_t k) {
   switch (k) {
-  case 0: return "none";
-  case 1: return "optimistic";
-  case 2: return "pessimistic";
-  case 3: return "segregated";
-  default: return "unknown";
+  case 0:
+    return "none";
+  case 1:
+    return "optimistic";
+  case 2:
+    return "pessimistic";
+  case 3:
+    return "segregated";
+  default:
+    return "unknown";
   }
 }
 
@@ -61,15 +68,15 @@ Result<Layout> plan_layout(const Options &o) {
   if (a < kGranule || a > 4096 || (a & (a - 1)) != 0)
     return bad(errc::invalid_alignment_option, who,
                "max_alignment " + num(a) + " is not a power of two in [8, 4096]");
-  if (o.thread_chunk != 0 && (o.thread_chunk < 256 || o.thread_chunk % kGranule != 0 ||
-                             o.thread_chunk > o.capacity / 4))
+  if (o.thread_chunk != 0 &&
+      (o.thread_chunk < 256 || o.thread_chunk % kGranule != 0 || o.thread_chunk > o.capacity / 4))
     return bad(errc::invalid_thread_chunk, who,
                "thread_chunk " + num(o.thread_chunk) +
-                   " is not 0 or a multiple of 8 in [256, capacity/4 = " + num(o.capacity / 4) + "]");
+                   " is not 0 or a multiple of 8 in [256, capacity/4 = " + num(o.capacity / 4) +
+                   "]");
   if (o.min_segment < 16 || o.min_segment % kGranule != 0 || o.min_segment > (1u << 30))
     return bad(errc::invalid_min_segment, who,
-               "min_segment " + num(o.min_segment) +
-                   " is not a multiple of 8 in [16, 2^30]");
+               "min_segment " + num(o.min_segment) + " is not a multiple of 8 in [16, 2^30]");
   Layout l;
   std::uint64_t at = kFixedAreaEnd;
   if (o.freelist == FreelistKind::segregated) {
@@ -89,8 +96,10 @@ Result<Layout> plan_layout(const Options &o) {
                    num(o.capacity));
   if (data + 64 > o.capacity)
     return bad(errc::invalid_capacity, who,
-               "capacity " + num(o.capacity) + " is too small: the header, bitmaps and reserved "
-               "area need " + num(data) + " bytes plus at least 64 of data");
+               "capacity " + num(o.capacity) +
+                   " is too small: the header, bitmaps and reserved "
+                   "area need " +
+                   num(data) + " bytes plus at least 64 of data");
   l.geometry.capacity = o.capacity;
   l.geometry.data_offset = static_cast<std::uint32_t>(data);
   l.geometry.min_segment = o.min_segment;
@@ -146,8 +155,8 @@ Result<Layout> validate_header(const unsigned char *h, std::uint64_t file_size, 
   const std::uint32_t features = get_le32(h + hdr::feature_flags);
   if ((features & ~kKnownFeatures) != 0)
     return bad(errc::unknown_features, path,
-               "unknown feature flags " + hex32(features & ~kKnownFeatures) + " (known: " +
-                   hex32(kKnownFeatures) + ")");
+               "unknown feature flags " + hex32(features & ~kKnownFeatures) +
+                   " (known: " + hex32(kKnownFeatures) + ")");
   // 5. checksum of the immutable fields.
   const std::uint64_t want = get_le64(h + hdr::checksum);
   const std::uint64_t got = fnv1a64(h, hdr::checksummed_bytes);
@@ -197,11 +206,10 @@ Result<Layout> validate_header(const unsigned char *h, std::uint64_t file_size, 
       expect->user_offset != l.user_offset)
     return bad(errc::bad_geometry, path,
                "inconsistent geometry: capacity " + num(g.capacity) + ", data offset " +
-                   num(g.data_offset) + ", min segment " + num(g.min_segment) +
-                   ", max alignment " + num(g.max_alignment) + ", bitmap offset " +
-                   num(g.bitmap_offset) + ", class table " + num(g.class_table_offset) +
-                   ", user area " + num(l.user_offset) + "+" +
-                   num(l.user_size));
+                   num(g.data_offset) + ", min segment " + num(g.min_segment) + ", max alignment " +
+                   num(g.max_alignment) + ", bitmap offset " + num(g.bitmap_offset) +
+                   ", class table " + num(g.class_table_offset) + ", user area " +
+                   num(l.user_offset) + "+" + num(l.user_size));
   const std::uint64_t bump = get_le64(h + hdr::bump);
   if (bump < g.data_offset || bump > g.capacity)
     return bad(errc::bump_out_of_range, path,

@@ -53,15 +53,18 @@ Result<RecoveryReport> recover(std::byte *base, const Geometry &g, const std::st
   const std::uint64_t max_nodes = (g.capacity - g.data_offset) / g.min_segment + 1;
   for (std::uint64_t steps = 0;; ++steps) {
     const std::uint32_t cur = Link{load_acquire(mem.word(at))}.offset();
-    if (cur == 0) break;
-    if (steps >= max_nodes) return corrupt("the freelist has a cycle");
+    if (cur == 0)
+      break;
+    if (steps >= max_nodes)
+      return corrupt("the freelist has a cycle");
     if (cur < g.data_offset || cur % kGranule != 0 || cur + 16ull > top)
       return corrupt("freelist node " + num(cur) + " is outside [" + num(g.data_offset) + ", " +
                      num(top) + ")");
     const std::uint64_t size = load_relaxed(mem.word(cur + 8));
     if (size < g.min_segment || size % kGranule != 0 || cur + size > top)
       return corrupt("freelist node " + num(cur) + " has size " + num(size));
-    if (Link{load_acquire(mem.word(cur))}.marked()) marked.push_back(cur);
+    if (Link{load_acquire(mem.word(cur))}.marked())
+      marked.push_back(cur);
     free_bytes += size;
     at = cur;
   }
@@ -85,7 +88,8 @@ Result<RecoveryReport> recover(std::byte *base, const Geometry &g, const std::st
   std::uint64_t chunk_bytes = 0;
   for (std::uint32_t i = 0; i < kChunkSlots; ++i) {
     const std::uint32_t at = slot_owner_at(i);
-    if (load_acquire(mem.word(at)) == 0) continue;
+    if (load_acquire(mem.word(at)) == 0)
+      continue;
     const std::uint64_t ce = load_relaxed(mem.word(at + kSlotCursorEnd));
     const std::uint64_t cursor = ce & 0xffffffffu, end = ce >> 32;
     chunk_bytes += (end > cursor ? end - cursor : 0) + load_relaxed(mem.word(at + kSlotWaste));
@@ -103,8 +107,7 @@ Result<RecoveryReport> recover(std::byte *base, const Geometry &g, const std::st
   // 3. Checked mode: repair the bitmaps, then count what is neither live, free nor discarded.
   if (g.bitmap_offset != 0) {
     const BlockMap<RegionWords> map(mem, g.bitmap_offset, g.capacity);
-    map.repair(g.data_offset, static_cast<std::uint32_t>(top), rep.blocks_dropped,
-               rep.stray_ends);
+    map.repair(g.data_offset, static_cast<std::uint32_t>(top), rep.blocks_dropped, rep.stray_ends);
     std::uint64_t live = 0;
     map.for_each_live(g.data_offset, static_cast<std::uint32_t>(top),
                       [&](std::uint32_t, std::uint32_t size) { live += size; });

@@ -33,7 +33,7 @@ namespace lfarena::detail {
 Result<RecoveryReport> recover(std::byte *base, const Geometry &g, const std::string &path);
 
 // The liveness lock on an open file descriptor (OFD locks; see banner).
-bool lock_shared(int fd);     // blocking
+bool lock_shared(int fd); // blocking
 bool try_lock_exclusive(int fd);
 bool downgrade_to_shared(int fd);
 

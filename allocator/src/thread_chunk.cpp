@@ -20,16 +20,17 @@ thread_local std::uint32_t t_thread_number = 0;
 
 // Unique among live owners: the pid, and a thread number unique in the process.
 std::uint64_t my_owner_id() {
-  if (t_thread_number == 0) t_thread_number = g_next_thread.fetch_add(1, std::memory_order_relaxed);
+  if (t_thread_number == 0)
+    t_thread_number = g_next_thread.fetch_add(1, std::memory_order_relaxed);
   return std::uint64_t{static_cast<std::uint32_t>(::getpid())} << 32 | t_thread_number;
 }
 
 struct Entry {
   std::weak_ptr<ArenaState> arena;
   std::uint64_t id = 0;
-  std::uint32_t slot_at = 0;    // 0: no free slot was found
+  std::uint32_t slot_at = 0; // 0: no free slot was found
   std::uint32_t cursor = 0, end = 0;
-  std::uint32_t retry_in = 0;   // no slot: allocations to wait before scanning again
+  std::uint32_t retry_in = 0; // no slot: allocations to wait before scanning again
 };
 
 void give_back_tail(const ArenaState &s, std::uint32_t slot_at, std::uint32_t cursor,
@@ -53,7 +54,8 @@ struct Registry {
   ~Registry() {
     save_cache();
     for (Entry &e : entries) {
-      if (e.slot_at == 0) continue;
+      if (e.slot_at == 0)
+        continue;
       if (std::shared_ptr<ArenaState> s = e.arena.lock()) {
         give_back_tail(*s, e.slot_at, e.cursor, e.end);
         free_slot(*s, e.slot_at);
@@ -63,12 +65,14 @@ struct Registry {
   }
   Entry *find(std::uint64_t id) {
     for (Entry &e : entries)
-      if (e.id == id) return &e;
+      if (e.id == id)
+        return &e;
     return nullptr;
   }
   // Writes the fast-path cache back into its entry.
   void save_cache() {
-    if (tl_chunk.arena_id == 0) return;
+    if (tl_chunk.arena_id == 0)
+      return;
     if (Entry *e = find(tl_chunk.arena_id)) {
       e->cursor = tl_chunk.cursor;
       e->end = tl_chunk.end;
@@ -87,7 +91,8 @@ std::uint32_t claim_slot(const ArenaState &s) {
     atomic_u64 &owner = mem.word(slot_owner_at(i));
     std::uint64_t expected = 0;
     // acq_rel: acquire pairs with the previous owner's release in free_slot().
-    if (load_relaxed(owner) == 0 && cas_acq_rel(owner, expected, me)) return slot_owner_at(i);
+    if (load_relaxed(owner) == 0 && cas_acq_rel(owner, expected, me))
+      return slot_owner_at(i);
   }
   return 0;
 }
@@ -120,14 +125,16 @@ bool chunk_refill_allocate(ArenaState &s, std::uint32_t size, std::uint32_t alig
   std::uint64_t start = align_up(e->cursor, a);
   if (e->end == 0 || start + need > e->end) {
     // Exhausted (or new): give the tail back and reserve a fresh chunk in the same slot.
-    if (e->end != 0) give_back_tail(s, e->slot_at, e->cursor, e->end);
+    if (e->end != 0)
+      give_back_tail(s, e->slot_at, e->cursor, e->end);
     const BumpGrab grab = s.core.reserve(s.chunk_size);
     if (grab.offset == 0) { // the bump region is (nearly) full: shared path from now on
       e->cursor = e->end = 0;
       tl_chunk = ChunkCache{s.id, 0, 0, e->slot_at};
       return false;
     }
-    if (grab.pad != 0) s.core.discard(grab.pad);
+    if (grab.pad != 0)
+      s.core.discard(grab.pad);
     e->cursor = grab.offset;
     e->end = grab.offset + s.chunk_size;
     start = align_up(e->cursor, a);
@@ -151,11 +158,14 @@ void release_process_chunks(ArenaState &s) {
   const std::uint64_t pid = static_cast<std::uint32_t>(::getpid());
   for (std::uint32_t i = 0; i < kChunkSlots; ++i) {
     const std::uint32_t at = slot_owner_at(i);
-    if (load_acquire(mem.word(at)) >> 32 != pid) continue;
+    if (load_acquire(mem.word(at)) >> 32 != pid)
+      continue;
     const std::uint64_t ce = load_relaxed(mem.word(at + kSlotCursorEnd));
     const auto cursor = static_cast<std::uint32_t>(ce), end = static_cast<std::uint32_t>(ce >> 32);
-    if (end != 0) give_back_tail(s, at, cursor, end);
-    else give_back_tail(s, at, 0, 0);
+    if (end != 0)
+      give_back_tail(s, at, cursor, end);
+    else
+      give_back_tail(s, at, 0, 0);
     free_slot(s, at);
   }
 }

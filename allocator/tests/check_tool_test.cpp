@@ -31,9 +31,11 @@ ToolRun run_tool(const std::string &args) {
   ToolRun r;
   const std::string cmd = std::string(LFARENA_CHECK_TOOL) + " " + args + " 2>&1";
   FILE *p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
+  if (p == nullptr)
+    return r;
   char buf[512];
-  while (std::fgets(buf, sizeof buf, p) != nullptr) r.out += buf;
+  while (std::fgets(buf, sizeof buf, p) != nullptr)
+    r.out += buf;
   const int st = ::pclose(p);
   r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   return r;
@@ -44,7 +46,8 @@ std::vector<char> slurp(const std::string &path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 void spit(const std::string &path, const std::vector<char> &bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(path, std::ios::binary | std::ios::trunc)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 class CheckTool : public ::testing::Test {
@@ -75,7 +78,8 @@ TEST_F(CheckTool, HealthyFilePrintsHeaderAndExitsZero) {
   const ToolRun r = run_tool(path_);
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("ok"), std::string::npos);
-  EXPECT_NE(r.out.find("freelist pessimistic, checked mode, user version 7"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("freelist pessimistic, checked mode, user version 7"), std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("200 bytes in 1 segments"), std::string::npos) << r.out;
   EXPECT_EQ(slurp(path_), before) << "a read-only check wrote to the file";
 }
@@ -131,9 +135,8 @@ TEST_F(CheckTool, CrashLeftoversAreReportedThenRepaired) {
   auto *node = reinterpret_cast<unsigned char *>(bytes.data()) + first_free_;
   const lfarena::detail::Link link{lfarena::detail::get_le64(node)};
   lfarena::detail::put_le64(node, link.with_mark().raw);
-  lfarena::detail::put_le64(reinterpret_cast<unsigned char *>(bytes.data()) +
-                                lfarena::detail::hdr::open_count,
-                            1);
+  lfarena::detail::put_le64(
+      reinterpret_cast<unsigned char *>(bytes.data()) + lfarena::detail::hdr::open_count, 1);
   spit(path_, bytes);
 
   const ToolRun check = run_tool(path_);

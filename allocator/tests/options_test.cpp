@@ -198,7 +198,8 @@ TEST_P(OptionsTest, UserReservedIsBlamedWhenTheCapacityAloneWouldDo) {
 TEST_P(OptionsTest, UserReservedThatFitsIsValid) {
   Options o;
   o.capacity = 4096;
-  o.user_reserved = 4096 - lfarena::detail::kFixedAreaEnd - 64; // fixed area + reserved + 64 bytes of data fill it
+  o.user_reserved = 4096 - lfarena::detail::kFixedAreaEnd -
+                    64; // fixed area + reserved + 64 bytes of data fill it
   auto r = open(o);
   ASSERT_TRUE(r.ok()) << r.message();
   EXPECT_EQ(r->user_area().size(), o.user_reserved);

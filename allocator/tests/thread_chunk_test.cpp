@@ -88,13 +88,16 @@ TEST_P(ThreadChunk, ThreadsGiveTheirTailsBackWhenTheyExit) {
       start.arrive_and_wait();
       for (int i = 0; i < kBlocks; ++i) {
         auto b = a->allocate(8 + 8 * static_cast<std::uint32_t>((i * 7 + t) % 12));
-        if (!b) return;
-        std::fill_n(a->pointer<unsigned char>(b->offset), b->size, static_cast<unsigned char>(t + 1));
+        if (!b)
+          return;
+        std::fill_n(a->pointer<unsigned char>(b->offset), b->size,
+                    static_cast<unsigned char>(t + 1));
         held[t].push_back(*b);
       }
     });
   }
-  for (auto &th : threads) th.join();
+  for (auto &th : threads)
+    th.join();
   std::vector<Block> all;
   std::uint64_t live = 0;
   for (int t = 0; t < kThreads; ++t) {
@@ -106,8 +109,10 @@ TEST_P(ThreadChunk, ThreadsGiveTheirTailsBackWhenTheyExit) {
         ASSERT_EQ(*a->pointer<unsigned char>(b.offset + i), t + 1) << "another thread wrote here";
     }
   }
-  std::sort(all.begin(), all.end(), [](const Block &x, const Block &y) { return x.offset < y.offset; });
-  for (std::size_t i = 1; i < all.size(); ++i) ASSERT_LE(all[i - 1].offset + all[i - 1].size, all[i].offset);
+  std::sort(all.begin(), all.end(),
+            [](const Block &x, const Block &y) { return x.offset < y.offset; });
+  for (std::size_t i = 1; i < all.size(); ++i)
+    ASSERT_LE(all[i - 1].offset + all[i - 1].size, all[i].offset);
   auto rep = a->check();
   ASSERT_TRUE(rep) << rep.message();
   EXPECT_EQ(rep->chunk_reserved, 0u) << "exited threads returned their chunk tails";
@@ -142,7 +147,8 @@ TEST_P(ThreadChunk, ACrashedOwnersChunkIsCountedAsLeaked) {
   const pid_t pid = ::fork();
   if (pid == 0) {
     auto a = Arena::open_file(path, o);
-    if (!a || !a->allocate(100)) ::_exit(1);
+    if (!a || !a->allocate(100))
+      ::_exit(1);
     ::raise(SIGKILL);
   }
   int status = 0;

@@ -22,10 +22,14 @@ namespace {
 
 const char *kind_name(lfarena::FreelistKind k) {
   switch (k) {
-  case lfarena::FreelistKind::none: return "none";
-  case lfarena::FreelistKind::optimistic: return "optimistic";
-  case lfarena::FreelistKind::pessimistic: return "pessimistic";
-  case lfarena::FreelistKind::segregated: return "segregated";
+  case lfarena::FreelistKind::none:
+    return "none";
+  case lfarena::FreelistKind::optimistic:
+    return "optimistic";
+  case lfarena::FreelistKind::pessimistic:
+    return "pessimistic";
+  case lfarena::FreelistKind::segregated:
+    return "segregated";
   }
   return "unknown";
 }
@@ -33,7 +37,8 @@ const char *kind_name(lfarena::FreelistKind k) {
 std::string json_escape(const std::string &s) {
   std::string out;
   for (const char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
+    if (c == '"' || c == '\\')
+      out += '\\';
     if (static_cast<unsigned char>(c) < 0x20) {
       char buf[8];
       std::snprintf(buf, sizeof buf, "\\u%04x", c);
@@ -68,53 +73,58 @@ int main(int argc, char **argv) {
   bool json = false, repair = false;
   std::string path;
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--json") == 0) json = true;
-    else if (std::strcmp(argv[i], "--repair") == 0) repair = true;
+    if (std::strcmp(argv[i], "--json") == 0)
+      json = true;
+    else if (std::strcmp(argv[i], "--repair") == 0)
+      repair = true;
     else if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
       usage();
       return 0;
-    } else if (argv[i][0] == '-' || !path.empty()) return usage();
-    else path = argv[i];
+    } else if (argv[i][0] == '-' || !path.empty())
+      return usage();
+    else
+      path = argv[i];
   }
-  if (path.empty()) return usage();
+  if (path.empty())
+    return usage();
 
   auto io_or_damage = [](lfarena::errc e) {
     return e == lfarena::errc::io_error || e == lfarena::errc::file_not_found ? 2 : 1;
   };
   auto opts = lfarena::Arena::file_options(path);
-  if (!opts) return fail(json, path, opts.error(), io_or_damage(opts.code()));
+  if (!opts)
+    return fail(json, path, opts.error(), io_or_damage(opts.code()));
   lfarena::Options o = *opts;
   o.open_mode = lfarena::OpenMode::open_existing;
   o.read_only = !repair;
   auto arena = lfarena::Arena::open_file(path, o);
-  if (!arena) return fail(json, path, arena.error(), io_or_damage(arena.code()));
+  if (!arena)
+    return fail(json, path, arena.error(), io_or_damage(arena.code()));
   const lfarena::Stats s = arena->stats();
   const lfarena::RecoveryReport &rec = arena->recovery();
   auto report = arena->check();
-  if (!report) return fail(json, path, report.error(), 1);
+  if (!report)
+    return fail(json, path, report.error(), 1);
   // Fragmentation: the share of free bytes outside the largest free segment.
-  const double frag = report->free_bytes == 0
-                          ? 0.0
-                          : 1.0 - static_cast<double>(report->largest_free) /
-                                      static_cast<double>(report->free_bytes);
+  const double frag = report->free_bytes == 0 ? 0.0
+                                              : 1.0 - static_cast<double>(report->largest_free) /
+                                                          static_cast<double>(report->free_bytes);
   if (json) {
-    std::printf("{\"file\": \"%s\", \"ok\": true, \"format_version\": 1, \"freelist\": \"%s\", "
-                "\"checked\": %s, \"user_version\": %u, \"capacity\": %u, \"data_offset\": %u, "
-                "\"min_segment\": %u, \"max_alignment\": %u, \"allocated\": %llu, "
-                "\"remaining\": %llu, \"discarded\": %llu, \"leaked\": %llu, "
-                "\"free_segments\": %llu, \"free_bytes\": %llu, \"largest_free\": %llu, "
-                "\"live_bytes\": %llu, \"fragmentation\": %.4f, \"repaired\": %s}\n",
-                json_escape(path).c_str(), kind_name(o.freelist), o.checked ? "true" : "false",
-                o.user_version, s.capacity, s.data_offset, o.min_segment, o.max_alignment,
-                static_cast<unsigned long long>(s.allocated),
-                static_cast<unsigned long long>(s.remaining),
-                static_cast<unsigned long long>(s.discarded),
-                static_cast<unsigned long long>(s.leaked),
-                static_cast<unsigned long long>(report->free_segments),
-                static_cast<unsigned long long>(report->free_bytes),
-                static_cast<unsigned long long>(report->largest_free),
-                static_cast<unsigned long long>(report->live_bytes), frag,
-                rec.ran ? "true" : "false");
+    std::printf(
+        "{\"file\": \"%s\", \"ok\": true, \"format_version\": 1, \"freelist\": \"%s\", "
+        "\"checked\": %s, \"user_version\": %u, \"capacity\": %u, \"data_offset\": %u, "
+        "\"min_segment\": %u, \"max_alignment\": %u, \"allocated\": %llu, "
+        "\"remaining\": %llu, \"discarded\": %llu, \"leaked\": %llu, "
+        "\"free_segments\": %llu, \"free_bytes\": %llu, \"largest_free\": %llu, "
+        "\"live_bytes\": %llu, \"fragmentation\": %.4f, \"repaired\": %s}\n",
+        json_escape(path).c_str(), kind_name(o.freelist), o.checked ? "true" : "false",
+        o.user_version, s.capacity, s.data_offset, o.min_segment, o.max_alignment,
+        static_cast<unsigned long long>(s.allocated), static_cast<unsigned long long>(s.remaining),
+        static_cast<unsigned long long>(s.discarded), static_cast<unsigned long long>(s.leaked),
+        static_cast<unsigned long long>(report->free_segments),
+        static_cast<unsigned long long>(report->free_bytes),
+        static_cast<unsigned long long>(report->largest_free),
+        static_cast<unsigned long long>(report->live_bytes), frag, rec.ran ? "true" : "false");
     return 0;
   }
   std::printf("%s: ok\n", path.c_str());

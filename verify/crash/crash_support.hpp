@@ -39,19 +39,22 @@ inline std::uint64_t canary_word(std::uint32_t offset, std::uint64_t tag, std::u
 }
 inline void fill_canary(const lfarena::Arena &a, lfarena::Block b, std::uint64_t tag) {
   auto *w = a.pointer<std::uint64_t>(b.offset);
-  for (std::uint32_t i = 0; i < b.size / 8; ++i) w[i] = canary_word(b.offset, tag, i);
+  for (std::uint32_t i = 0; i < b.size / 8; ++i)
+    w[i] = canary_word(b.offset, tag, i);
 }
 inline bool canary_ok(const lfarena::Arena &a, lfarena::Block b, std::uint64_t tag) {
   const auto *w = a.pointer<std::uint64_t>(b.offset);
   for (std::uint32_t i = 0; i < b.size / 8; ++i)
-    if (w[i] != canary_word(b.offset, tag, i)) return false;
+    if (w[i] != canary_word(b.offset, tag, i))
+      return false;
   return true;
 }
 
 // Writes a whole message; a pipe write of <= PIPE_BUF bytes is atomic.
 inline void send(int fd, Kind k, std::uint32_t offset, std::uint32_t size) {
   const Msg m{k, offset, size};
-  if (::write(fd, &m, sizeof m) != static_cast<ssize_t>(sizeof m)) ::_exit(3);
+  if (::write(fd, &m, sizeof m) != static_cast<ssize_t>(sizeof m))
+    ::_exit(3);
 }
 // Reads one message; false at end of file.
 inline bool receive(int fd, Msg &m) {
@@ -59,7 +62,8 @@ inline bool receive(int fd, Msg &m) {
   auto *p = reinterpret_cast<char *>(&m);
   while (got < sizeof m) {
     const ssize_t n = ::read(fd, p + got, sizeof m - got);
-    if (n <= 0) return false;
+    if (n <= 0)
+      return false;
     got += static_cast<std::size_t>(n);
   }
   return true;

@@ -50,7 +50,8 @@ Options options_for(FreelistKind kind, bool checked) {
 // The child: random allocate/free until killed (or a generous op cap).
 [[noreturn]] void child(const std::string &path, const Options &o, unsigned seed, int out) {
   auto arena = Arena::open_file(path, o);
-  if (!arena) ::_exit(2);
+  if (!arena)
+    ::_exit(2);
   std::mt19937 rng(seed);
   std::vector<Block> live;
   for (int op = 0; op < 2000000; ++op) {
@@ -64,14 +65,16 @@ Options options_for(FreelistKind kind, bool checked) {
         live.push_back(*b);
         continue;
       }
-      if (live.empty()) ::_exit(0); // full and nothing to free: this cycle is over
+      if (live.empty())
+        ::_exit(0); // full and nothing to free: this cycle is over
     }
     const std::size_t i = rng() % live.size();
     const Block b = live[i];
     live[i] = live.back();
     live.pop_back();
     send(out, Kind::freeing, b.offset, b.size);
-    if (!arena->deallocate(b.offset, b.size)) ::_exit(4);
+    if (!arena->deallocate(b.offset, b.size))
+      ::_exit(4);
     send(out, Kind::freed, b.offset, b.size);
   }
   ::_exit(0);
@@ -81,8 +84,8 @@ Options options_for(FreelistKind kind, bool checked) {
 constexpr std::uint64_t kMaxBlock = 408 + 32;
 
 struct CycleResult {
-  std::uint64_t acked_live = 0;   // acknowledged live bytes verified in this cycle
-  std::uint64_t leaked = 0;       // bytes recovery counted as leaked
+  std::uint64_t acked_live = 0;    // acknowledged live bytes verified in this cycle
+  std::uint64_t leaked = 0;        // bytes recovery counted as leaked
   std::uint64_t residual_live = 0; // checked: live bytes nobody acknowledged, carried over
 };
 
@@ -101,23 +104,26 @@ bool cycle(const std::string &path, const Options &o, unsigned seed, CycleResult
   ::close(fds[1]);
   std::mt19937 rng(seed ^ 0x9e3779b9u);
   const unsigned kill_after = 1 + rng() % 3000;
-  std::map<std::uint32_t, Block> live; // acknowledged, not being freed
+  std::map<std::uint32_t, Block> live;  // acknowledged, not being freed
   std::map<std::uint32_t, Block> doubt; // free announced, not acknowledged
   Msg m{};
   unsigned seen = 0;
   auto apply = [&](const Msg &msg) {
-    if (msg.kind == Kind::allocated) live[msg.offset] = Block{msg.offset, msg.size};
+    if (msg.kind == Kind::allocated)
+      live[msg.offset] = Block{msg.offset, msg.size};
     else if (msg.kind == Kind::freeing) {
       live.erase(msg.offset);
       doubt[msg.offset] = Block{msg.offset, msg.size};
-    } else if (msg.kind == Kind::freed) doubt.erase(msg.offset);
+    } else if (msg.kind == Kind::freed)
+      doubt.erase(msg.offset);
   };
   while (seen < kill_after && receive(fds[0], m)) {
     apply(m);
     ++seen;
   }
   ::kill(pid, SIGKILL);
-  while (receive(fds[0], m)) apply(m); // everything in the pipe was acknowledged before death
+  while (receive(fds[0], m))
+    apply(m); // everything in the pipe was acknowledged before death
   ::close(fds[0]);
   int status = 0;
   ::waitpid(pid, &status, 0);
@@ -150,7 +156,8 @@ bool cycle(const std::string &path, const Options &o, unsigned seed, CycleResult
     res.acked_live += b.size;
   }
   std::uint64_t doubt_bytes = 0;
-  for (const auto &[off, b] : doubt) doubt_bytes += b.size;
+  for (const auto &[off, b] : doubt)
+    doubt_bytes += b.size;
   if (o.checked) {
     // Live per the bitmaps: every acknowledged block, plus frees in flight that had not yet
     // taken effect, plus at most one allocation that returned but was not acknowledged, plus
@@ -161,11 +168,13 @@ bool cycle(const std::string &path, const Options &o, unsigned seed, CycleResult
   for (const auto &[off, b] : live) {
     auto freed = arena->deallocate(b.offset, b.size);
     if (!freed) {
-      ADD_FAILURE() << "acknowledged block at " << off << " is not a live block: " << freed.message();
+      ADD_FAILURE() << "acknowledged block at " << off
+                    << " is not a live block: " << freed.message();
       return false;
     }
   }
-  for (const auto &[off, b] : doubt) (void)arena->deallocate(b.offset, b.size); // ok or double_free
+  for (const auto &[off, b] : doubt)
+    (void)arena->deallocate(b.offset, b.size); // ok or double_free
   auto after = arena->check();
   if (!after) {
     ADD_FAILURE() << "check after freeing: " << after.message();
@@ -225,9 +234,12 @@ INSTANTIATE_TEST_SUITE_P(Policies, CrashTest,
                                            FreelistKind::pessimistic),
                          [](const auto &info) {
                            switch (info.param) {
-                           case FreelistKind::none: return std::string("none");
-                           case FreelistKind::optimistic: return std::string("optimistic");
-                           default: return std::string("pessimistic");
+                           case FreelistKind::none:
+                             return std::string("none");
+                           case FreelistKind::optimistic:
+                             return std::string("optimistic");
+                           default:
+                             return std::string("pessimistic");
                            }
                          });
 

@@ -39,12 +39,14 @@ std::uint64_t tag_of(unsigned writer) { return 0xabc000ull + writer; }
 [[noreturn]] void writer(const std::string &path, Options o, unsigned id, unsigned ops, int start,
                          int out) {
   char go = 0;
-  if (::read(start, &go, 1) != 1) ::_exit(5);
+  if (::read(start, &go, 1) != 1)
+    ::_exit(5);
   o.open_mode = OpenMode::open_existing;
   int code = 0;
   {
     auto arena = Arena::open_file(path, o);
-    if (!arena) ::_exit(2);
+    if (!arena)
+      ::_exit(2);
     std::mt19937 rng(id * 7919u + 1);
     std::vector<Block> live;
     for (unsigned op = 0; op < ops && code == 0; ++op) {
@@ -55,16 +57,21 @@ std::uint64_t tag_of(unsigned writer) { return 0xabc000ull + writer; }
           live.push_back(*b);
           continue;
         }
-        if (b.code() != errc::out_of_memory) code = 6;
-        if (live.empty()) continue;
+        if (b.code() != errc::out_of_memory)
+          code = 6;
+        if (live.empty())
+          continue;
       }
       const std::size_t i = rng() % live.size();
-      if (!canary_ok(*arena, live[i], tag_of(id))) code = 7; // someone wrote into our block
-      if (!arena->deallocate(live[i].offset, live[i].size)) code = 8;
+      if (!canary_ok(*arena, live[i], tag_of(id)))
+        code = 7; // someone wrote into our block
+      if (!arena->deallocate(live[i].offset, live[i].size))
+        code = 8;
       live[i] = live.back();
       live.pop_back();
     }
-    for (const Block &b : live) send(out, Kind::allocated, b.offset, b.size);
+    for (const Block &b : live)
+      send(out, Kind::allocated, b.offset, b.size);
   } // clean close
   send(out, Kind::done, 0, 0);
   ::_exit(code);
@@ -72,13 +79,17 @@ std::uint64_t tag_of(unsigned writer) { return 0xabc000ull + writer; }
 
 [[noreturn]] void reader(const std::string &path, Options o, int start, int stop) {
   char go = 0;
-  if (::read(start, &go, 1) != 1) ::_exit(5);
+  if (::read(start, &go, 1) != 1)
+    ::_exit(5);
   o.open_mode = OpenMode::open_existing;
   o.read_only = true;
   auto arena = Arena::open_file(path, o);
-  if (!arena) ::_exit(2);
-  if (arena->allocate(16).code() != errc::read_only) ::_exit(9);
-  if (arena->deallocate(arena->stats().data_offset, 16).code() != errc::read_only) ::_exit(9);
+  if (!arena)
+    ::_exit(2);
+  if (arena->allocate(16).code() != errc::read_only)
+    ::_exit(9);
+  if (arena->deallocate(arena->stats().data_offset, 16).code() != errc::read_only)
+    ::_exit(9);
   // Sample until the parent closes the stop pipe (all writers are done).
   for (;;) {
     const auto s = arena->stats();
@@ -89,7 +100,8 @@ std::uint64_t tag_of(unsigned writer) { return 0xabc000ull + writer; }
     FD_ZERO(&fds);
     FD_SET(stop, &fds);
     timeval zero{};
-    if (::select(stop + 1, &fds, nullptr, nullptr, &zero) > 0 && ::read(stop, &c, 1) == 0) break;
+    if (::select(stop + 1, &fds, nullptr, nullptr, &zero) > 0 && ::read(stop, &c, 1) == 0)
+      break;
   }
   ::_exit(0);
 }
@@ -138,8 +150,10 @@ void run(FreelistKind kind, bool checked) {
   unsigned done = 0;
   std::vector<Block> pending;
   while (done < kWriters && receive(out[0], m)) {
-    if (m.kind == Kind::allocated) pending.push_back({m.offset, m.size});
-    else if (m.kind == Kind::done) ++done;
+    if (m.kind == Kind::allocated)
+      pending.push_back({m.offset, m.size});
+    else if (m.kind == Kind::done)
+      ++done;
   }
   ::close(out[0]);
   for (const pid_t p : pids) {
@@ -169,11 +183,14 @@ void run(FreelistKind kind, bool checked) {
           << "two processes hold overlapping blocks";
     }
     bool intact = false;
-    for (unsigned w = 0; w < kWriters && !intact; ++w) intact = canary_ok(*arena, pending[i], tag_of(w));
+    for (unsigned w = 0; w < kWriters && !intact; ++w)
+      intact = canary_ok(*arena, pending[i], tag_of(w));
     EXPECT_TRUE(intact) << "block at " << pending[i].offset << " lost its canary";
   }
-  if (checked) EXPECT_EQ(report->live_bytes, live);
-  else EXPECT_GE(report->live_bytes, live);
+  if (checked)
+    EXPECT_EQ(report->live_bytes, live);
+  else
+    EXPECT_GE(report->live_bytes, live);
   std::printf("multi-process: %u writers x %u ops, policy %u, checked %d: %zu blocks (%llu bytes) "
               "survive, check ok\n",
               kWriters, ops, static_cast<unsigned>(kind), checked, pending.size(),

@@ -34,14 +34,16 @@ struct exhaustion : ModelTest<exhaustion, 3, 6, Kind::none> {
   void run(unsigned t) {
     for (auto &slot : held[t]) {
       slot = alloc(16, static_cast<int>(t));
-      if (slot.offset == 0) break;
+      if (slot.offset == 0)
+        break;
     }
   }
   void after() {
     ModelTest::after();
     unsigned blocks = 0;
     for (auto &row : held)
-      for (auto &b : row) blocks += b.offset != 0;
+      for (auto &b : row)
+        blocks += b.offset != 0;
     RL_ASSERT(blocks == 3);
     RL_ASSERT(core.top() == decltype(h)::R::kCapacity);
   }
@@ -68,7 +70,8 @@ struct rollback : ModelTest<rollback, 2, 8, Kind::none> {
   }
   void after() {
     ModelTest::after();
-    for (auto &x : held[1]) RL_ASSERT(x.offset + x.size <= core.top()); // nothing above the word
+    for (auto &x : held[1])
+      RL_ASSERT(x.offset + x.size <= core.top()); // nothing above the word
   }
 };
 

@@ -26,7 +26,8 @@ using namespace lfarena::relacy_model;
 using lfarena::errc;
 using Kind = lfarena::detail::FreelistKind;
 
-template <unsigned Threads> struct double_free : ModelTest<double_free<Threads>, Threads, 8, Kind::pessimistic> {
+template <unsigned Threads>
+struct double_free : ModelTest<double_free<Threads>, Threads, 8, Kind::pessimistic> {
   static constexpr bool kChecked = true;
   static constexpr const char *kName = Threads == 2 ? "double_free.two" : "double_free.three";
   Held a, n;
@@ -35,12 +36,15 @@ template <unsigned Threads> struct double_free : ModelTest<double_free<Threads>,
     a = this->alloc(16, 9);
     n = this->alloc(24, 2);
     this->kept[0] = this->alloc(16, 9); // keeps a and n from rolling back into the bump region
-    if (Threads == 2) this->kept[1] = n; // nobody frees n
+    if (Threads == 2)
+      this->kept[1] = n;  // nobody frees n
     this->h.disown(a, 9); // both racing "users" think they own it: the bug we test
   }
   void run(unsigned t) {
-    if (t < 2) result[t] = this->core.deallocate(a.offset, a.size);
-    else this->release(n, 2);
+    if (t < 2)
+      result[t] = this->core.deallocate(a.offset, a.size);
+    else
+      this->release(n, 2);
   }
   void after() {
     this->ModelTest<double_free<Threads>, Threads, 8, Kind::pessimistic>::after();

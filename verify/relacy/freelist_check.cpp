@@ -18,15 +18,16 @@
 
 #include <lfarena/detail/core.hpp>
 
-#include "model.hpp"
 #include "freelist_scenarios.hpp"
+#include "model.hpp"
 #include "relacy_main.hpp"
 
 int main() {
   using namespace lfarena::relacy_model;
-  return lfarena::relacy_check::run<
-      free_free<Kind::optimistic>, free_free<Kind::pessimistic>, take_free<Kind::optimistic>,
-      take_free<Kind::pessimistic>, take_take<Kind::optimistic>, take_take<Kind::pessimistic>,
-      aba<Kind::optimistic>, aba<Kind::pessimistic>, helping<Kind::optimistic>,
-      helping<Kind::pessimistic>>("freelist");
+  return lfarena::relacy_check::run<free_free<Kind::optimistic>, free_free<Kind::pessimistic>,
+                                    take_free<Kind::optimistic>, take_free<Kind::pessimistic>,
+                                    take_take<Kind::optimistic>, take_take<Kind::pessimistic>,
+                                    aba<Kind::optimistic>, aba<Kind::pessimistic>,
+                                    helping<Kind::optimistic>, helping<Kind::pessimistic>>(
+      "freelist");
 }

@@ -12,8 +12,10 @@
 //   6 helping       three threads: two removals and an insert; a remover stalled between mark
 //                   and unlink must be helped, never spun on (sorted policies; for segregated,
 //                   two pops racing a push on the same class)
-// Include after model.hpp.
+// Include after <relacy/relacy.hpp> and lfarena/detail/core.hpp.
 #pragma once
+
+#include "model.hpp"
 
 namespace lfarena::relacy_model {
 using lfarena::errc;
@@ -21,13 +23,13 @@ using Kind = lfarena::detail::FreelistKind;
 
 // "scenario.policy" as a constant string for each policy.
 template <Kind K> struct Names;
-#define LFARENA_POLICY_NAMES(kind, suffix)                                                     \
-  template <> struct Names<Kind::kind> {                                                       \
-    static constexpr const char *free_free = "free_free." suffix;                             \
-    static constexpr const char *take_free = "take_free." suffix;                             \
-    static constexpr const char *take_take = "take_take." suffix;                             \
-    static constexpr const char *aba = "aba." suffix;                                         \
-    static constexpr const char *helping = "helping." suffix;                                 \
+#define LFARENA_POLICY_NAMES(kind, suffix)                                                         \
+  template <> struct Names<Kind::kind> {                                                           \
+    static constexpr const char *free_free = "free_free." suffix;                                  \
+    static constexpr const char *take_free = "take_free." suffix;                                  \
+    static constexpr const char *take_take = "take_take." suffix;                                  \
+    static constexpr const char *aba = "aba." suffix;                                              \
+    static constexpr const char *helping = "helping." suffix;                                      \
   };
 LFARENA_POLICY_NAMES(optimistic, "optimistic")
 LFARENA_POLICY_NAMES(pessimistic, "pessimistic")
@@ -36,8 +38,6 @@ LFARENA_POLICY_NAMES(segregated, "segregated")
 } // namespace lfarena::relacy_model
 
 namespace lfarena::relacy_model {
-
-
 
 // 2. Setup (96 data bytes): a=32 b=16 c=24 d=24, then free a -> list {32}. Threads free b and c.
 template <Kind K> struct free_free : ModelTest<free_free<K>, 2, 12, K> {
@@ -52,8 +52,10 @@ template <Kind K> struct free_free : ModelTest<free_free<K>, 2, 12, K> {
     this->release(a, 9);
   }
   void run(unsigned t) {
-    if (t == 0) this->release(b, 0);
-    else this->release(c, 1);
+    if (t == 0)
+      this->release(b, 0);
+    else
+      this->release(c, 1);
   }
 };
 

@@ -58,7 +58,8 @@ template <unsigned DataWords, d::FreelistKind Kind> struct Harness {
 
   static d::Geometry geometry(bool checked, std::uint32_t min_segment = 16) {
     d::Geometry g;
-    if (Kind == d::FreelistKind::segregated) g.class_table_offset = d::kHeaderSize;
+    if (Kind == d::FreelistKind::segregated)
+      g.class_table_offset = d::kHeaderSize;
     g.capacity = R::kCapacity;
     g.data_offset = kDataOffset;
     g.min_segment = min_segment;
@@ -69,16 +70,19 @@ template <unsigned DataWords, d::FreelistKind Kind> struct Harness {
   }
 
   void init_words() {
-    for (auto &w : region.words) d::store_relaxed(w, 0);
+    for (auto &w : region.words)
+      d::store_relaxed(w, 0);
     d::store_relaxed(region.words[d::hdr::bump / 8], kDataOffset);
-    for (auto &o : owner) o($) = -1;
+    for (auto &o : owner)
+      o($) = -1;
   }
 
   typename R::View view() { return typename R::View{&region}; }
 
   // The user receives a block: claim every granule, and scribble over the node words.
   void own(const Held &b, int who) {
-    for (std::uint32_t g = (b.offset - kDataOffset) / 8; g < (b.offset + b.size - kDataOffset) / 8; ++g) {
+    for (std::uint32_t g = (b.offset - kDataOffset) / 8; g < (b.offset + b.size - kDataOffset) / 8;
+         ++g) {
       RL_ASSERT(owner[g]($) == -1); // handed out twice?
       owner[g]($) = who;
     }
@@ -86,7 +90,8 @@ template <unsigned DataWords, d::FreelistKind Kind> struct Harness {
   }
   // The user is about to free the block: it must still be all ours.
   void disown(const Held &b, int who) {
-    for (std::uint32_t g = (b.offset - kDataOffset) / 8; g < (b.offset + b.size - kDataOffset) / 8; ++g) {
+    for (std::uint32_t g = (b.offset - kDataOffset) / 8; g < (b.offset + b.size - kDataOffset) / 8;
+         ++g) {
       RL_ASSERT(owner[g]($) == who);
       owner[g]($) = -1;
     }
@@ -115,7 +120,8 @@ template <unsigned DataWords, d::FreelistKind Kind> struct Harness {
       prev_size = size;
       prev_off = off;
       free_bytes += size;
-      for (std::uint64_t g = (off - kDataOffset) / 8; g < (off + size - kDataOffset) / 8; ++g) ++cover[g];
+      for (std::uint64_t g = (off - kDataOffset) / 8; g < (off + size - kDataOffset) / 8; ++g)
+        ++cover[g];
       return true;
     };
     const bool walked = Kind == d::FreelistKind::segregated ? core.classes().walk(visit)
@@ -124,13 +130,15 @@ template <unsigned DataWords, d::FreelistKind Kind> struct Harness {
     RL_ASSERT(in_range); // every segment inside [data_offset, bump)
     RL_ASSERT(ordered);  // the sequential spec's order
     for (unsigned i = 0; i < n_live; ++i) {
-      if (live[i].offset == 0) continue;
+      if (live[i].offset == 0)
+        continue;
       live_bytes += live[i].size;
       for (std::uint32_t g = (live[i].offset - kDataOffset) / 8;
            g < (live[i].offset + live[i].size - kDataOffset) / 8; ++g)
         ++cover[g];
     }
-    for (std::uint32_t g = 0; g < kGranules; ++g) RL_ASSERT(cover[g] <= 1); // disjoint
+    for (std::uint32_t g = 0; g < kGranules; ++g)
+      RL_ASSERT(cover[g] <= 1);                                                 // disjoint
     RL_ASSERT(live_bytes + free_bytes + core.discarded() == top - kDataOffset); // accounting
   }
 };
@@ -159,8 +167,10 @@ struct ModelTest : rl::test_suite<Derived, Threads> {
   void before() {
     h.init_words();
     for (auto &row : held)
-      for (auto &b : row) b = {};
-    for (auto &b : kept) b = {};
+      for (auto &b : row)
+        b = {};
+    for (auto &b : kept)
+      b = {};
     static_cast<Derived *>(this)->setup();
   }
   void thread(unsigned index) { static_cast<Derived *>(this)->run(index); }
@@ -168,8 +178,10 @@ struct ModelTest : rl::test_suite<Derived, Threads> {
     Held all[Threads * kSlots + 8];
     unsigned n = 0;
     for (auto &row : held)
-      for (auto &b : row) all[n++] = b;
-    for (auto &b : kept) all[n++] = b;
+      for (auto &b : row)
+        all[n++] = b;
+    for (auto &b : kept)
+      all[n++] = b;
     h.check_quiescent(core, all, n);
   }
 
@@ -178,14 +190,16 @@ struct ModelTest : rl::test_suite<Derived, Threads> {
     d::RawBlock b;
     const errc e = core.allocate(size, 8, b);
     RL_ASSERT(e == errc::ok || e == errc::out_of_memory);
-    if (e != errc::ok) return {};
+    if (e != errc::ok)
+      return {};
     const Held x{b.offset, b.size};
     RL_ASSERT(x.size >= size && x.offset >= kDataOffset && x.offset % 8 == 0);
     h.own(x, who);
     return x;
   }
   void release(Held &x, int who) {
-    if (x.offset == 0) return;
+    if (x.offset == 0)
+      return;
     h.disown(x, who);
     RL_ASSERT(core.deallocate(x.offset, x.size) == errc::ok);
     x = {};

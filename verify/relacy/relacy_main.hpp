@@ -12,8 +12,9 @@
 //            then random search with 2*10^5 iterations
 //   nightly: context-bound search, bound 3, then random search with 10^7 iterations
 // Relacy's report goes to <name>.<test>.<plan>.log in the working directory (an std::ofstream: an
-// std::ostringstream crashes under g++); a failure's log is echoed to stdout. Exit code 0 when every
-// simulation succeeded, 1 when one failed, 2 on usage errors; mutant builds invert 0/1 (see run()).
+// std::ostringstream crashes under g++); a failure's log is echoed to stdout. Exit code 0 when
+// every simulation succeeded, 1 when one failed, 2 on usage errors; mutant builds invert 0/1 (see
+// run()).
 #pragma once
 
 namespace lfarena::relacy_check {
@@ -65,13 +66,14 @@ bool run_one(const std::string &name, const std::string &test_label, const Plan 
     params.progress_stream = &log;
     ok = rl::simulate<Test>(params);
   }
-  std::cout << "relacy " << name << " [" << test_label << ", " << plan.label << "]: "
-            << (ok ? "ok" : "FAILED") << ", result " << rl::test_result_str(params.test_result)
-            << ", stopped at iteration " << params.stop_iteration << ", log " << log_path
-            << std::endl;
+  std::cout << "relacy " << name << " [" << test_label << ", " << plan.label
+            << "]: " << (ok ? "ok" : "FAILED") << ", result "
+            << rl::test_result_str(params.test_result) << ", stopped at iteration "
+            << params.stop_iteration << ", log " << log_path << std::endl;
   if (!ok) {
     std::ifstream in(log_path);
-    std::cout << "---- " << log_path << " ----\n" << in.rdbuf() << "---- end of log ----" << std::endl;
+    std::cout << "---- " << log_path << " ----\n"
+              << in.rdbuf() << "---- end of log ----" << std::endl;
   }
   return ok;
 }

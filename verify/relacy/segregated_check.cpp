@@ -1,8 +1,8 @@
 // verify/relacy/segregated_check.cpp -- model checks of the real size-class freelist
-// (detail/core.hpp, detail/segregated.hpp), policy segregated. Every test ends with the quiescent invariant
-// of model.hpp (sorted, acyclic, in range, disjoint, live + free + discarded == bumped), and the
-// model users' per-granule ownership vars turn a double hand-out or a missing happens-before
-// edge into a Relacy failure.
+// (detail/core.hpp, detail/segregated.hpp), policy segregated. Every test ends with the quiescent
+// invariant of model.hpp (sorted, acyclic, in range, disjoint, live + free + discarded == bumped),
+// and the model users' per-granule ownership vars turn a double hand-out or a missing
+// happens-before edge into a Relacy failure.
 //
 // Scenarios: freelist_scenarios.hpp.
 // Mutants built from this file (each must be caught): TAG_NOT_INCREMENTED, RELAXED_PUBLISH,
@@ -18,8 +18,8 @@
 
 #include <lfarena/detail/core.hpp>
 
-#include "model.hpp"
 #include "freelist_scenarios.hpp"
+#include "model.hpp"
 #include "relacy_main.hpp"
 
 int main() {

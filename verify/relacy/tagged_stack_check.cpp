@@ -50,7 +50,8 @@ Link next_head(Link old, std::uint32_t offset) {
   }
 }
 
-template <unsigned Threads> struct tagged_stack_test : rl::test_suite<tagged_stack_test<Threads>, Threads> {
+template <unsigned Threads>
+struct tagged_stack_test : rl::test_suite<tagged_stack_test<Threads>, Threads> {
   static constexpr const char *kName = Threads == 2 ? "two_threads" : "three_threads";
   static constexpr std::uint32_t kSlots = 3;
 

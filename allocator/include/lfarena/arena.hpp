@@ -76,8 +76,7 @@ struct ArenaState : std::enable_shared_from_this<ArenaState> {
   std::uint32_t chunk_limit;      // thread_chunk / 4: larger blocks skip the chunks
 };
 // Builds the error for a failed core operation (out of line: never on the fast path).
-Error core_error(const ArenaState &s, errc code, const char *op, std::uint64_t a,
-                 std::uint64_t b);
+Error core_error(const ArenaState &s, errc code, const char *op, std::uint64_t a, std::uint64_t b);
 } // namespace detail
 
 class Arena {
@@ -100,21 +99,24 @@ public:
   // The block's size is `size` rounded up to 8, or more if a freelist segment's remainder was
   // too small to keep (free what you were given).
   LFARENA_ALWAYS_INLINE Result<Block> allocate(std::uint32_t size, std::uint32_t align = 8) const {
-    if (Block b = try_allocate_fast(size, align); b.offset != 0) return b;
+    if (Block b = try_allocate_fast(size, align); b.offset != 0)
+      return b;
     return allocate_slow(size, align);
   }
 
   // Like allocate(), but reports failure only as {0, 0} (offset 0 is null), without building
   // an error: the leanest call for hot paths that handle exhaustion themselves.
   LFARENA_ALWAYS_INLINE Block try_allocate(std::uint32_t size, std::uint32_t align = 8) const {
-    if (Block b = try_allocate_fast(size, align); b.offset != 0) return b;
+    if (Block b = try_allocate_fast(size, align); b.offset != 0)
+      return b;
     Result<Block> r = allocate_slow(size, align);
     return r ? *r : Block{};
   }
 
   Result<Block> allocate_zeroed(std::uint32_t size, std::uint32_t align = 8) const {
     Result<Block> r = allocate(size, align);
-    if (r) std::memset(state_->base + r->offset, 0, r->size);
+    if (r)
+      std::memset(state_->base + r->offset, 0, r->size);
     return r;
   }
 
@@ -123,13 +125,15 @@ public:
   template <class T, class... Args> Result<std::uint32_t> create(Args &&...args) const {
     static_assert(alignof(T) <= 4096, "over-aligned type");
     Result<Block> r = allocate_zeroed(sizeof(T), alignof(T) < 8 ? 8 : alignof(T));
-    if (!r) return r.error();
+    if (!r)
+      return r.error();
     ::new (static_cast<void *>(state_->base + r->offset)) T(std::forward<Args>(args)...);
     return r->offset;
   }
 
   Status deallocate(std::uint32_t offset, std::uint32_t size) const {
-    if (state_->read_only) return read_only_error("deallocate");
+    if (state_->read_only)
+      return read_only_error("deallocate");
     if (errc e = state_->core.deallocate(offset, size); e != errc::ok)
       return detail::core_error(*state_, e, "deallocate", offset, size);
     return {};
@@ -181,10 +185,12 @@ private:
     if (size - 1 < s.chunk_limit) {
       // Thread-local chunk: plain arithmetic on this thread's chunk (thread_chunk.hpp).
       detail::ChunkCache &c = detail::tl_chunk;
-      if (c.arena_id != s.id) return {};
+      if (c.arena_id != s.id)
+        return {};
       const std::uint64_t start = detail::align_up(c.cursor, a);
       const std::uint64_t end = start + need;
-      if (end > c.end) return {};
+      if (end > c.end)
+        return {};
       const detail::RegionWords mem{s.base};
       if (start != c.cursor) { // owner-only word: load + store is enough
         detail::atomic_u64 &waste = mem.word(c.slot_at + detail::kSlotWaste);
@@ -199,7 +205,8 @@ private:
       return b;
     }
     detail::RawBlock b;
-    if (!s.core.bump_fast(static_cast<std::uint32_t>(need), a, b)) return {};
+    if (!s.core.bump_fast(static_cast<std::uint32_t>(need), a, b))
+      return {};
     return Block{b.offset, b.size};
   }
   // Everything else: validation and errors, chunk refills, the freelist.

@@ -58,20 +58,24 @@ public:
     return error_ ? error_->message() : empty;
   }
   const Error &error() const {
-    if (!error_) detail::bad_result_access(nullptr);
+    if (!error_)
+      detail::bad_result_access(nullptr);
     return *error_;
   }
 
   T &value() & {
-    if (error_) detail::bad_result_access(error_.get());
+    if (error_)
+      detail::bad_result_access(error_.get());
     return value_;
   }
   const T &value() const & {
-    if (error_) detail::bad_result_access(error_.get());
+    if (error_)
+      detail::bad_result_access(error_.get());
     return value_;
   }
   T &&value() && {
-    if (error_) detail::bad_result_access(error_.get());
+    if (error_)
+      detail::bad_result_access(error_.get());
     return std::move(value_);
   }
   T &operator*() & { return value(); }
@@ -96,7 +100,8 @@ public:
     return error_ ? error_->message() : empty;
   }
   const Error &error() const {
-    if (!error_) detail::bad_result_access(nullptr);
+    if (!error_)
+      detail::bad_result_access(nullptr);
     return *error_;
   }
 

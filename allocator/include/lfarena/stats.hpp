@@ -9,24 +9,24 @@
 namespace lfarena {
 
 struct Stats {
-  std::uint32_t capacity = 0;      // region bytes, header included
-  std::uint32_t data_offset = 0;   // first offset the bump allocator hands out
-  std::uint64_t allocated = 0;     // bytes between data_offset and the bump word
-  std::uint64_t remaining = 0;     // bytes above the bump word
-  std::uint64_t discarded = 0;     // bytes neither live nor free (padding, small pieces)
-  std::uint64_t handle_count = 0;  // Arena handles sharing this mapping in this process
-  std::uint64_t leaked = 0;        // bytes crash recovery found in flight (file arenas; also
-                                   // included in discarded)
+  std::uint32_t capacity = 0;     // region bytes, header included
+  std::uint32_t data_offset = 0;  // first offset the bump allocator hands out
+  std::uint64_t allocated = 0;    // bytes between data_offset and the bump word
+  std::uint64_t remaining = 0;    // bytes above the bump word
+  std::uint64_t discarded = 0;    // bytes neither live nor free (padding, small pieces)
+  std::uint64_t handle_count = 0; // Arena handles sharing this mapping in this process
+  std::uint64_t leaked = 0;       // bytes crash recovery found in flight (file arenas; also
+                                  // included in discarded)
 };
 
 // What the crash recovery pass did when this handle's file was opened (file arenas only).
 struct RecoveryReport {
-  bool ran = false;                // an earlier opener had died without closing
-  std::uint64_t nodes_unmarked = 0; // freelist nodes whose remover died before unlinking
-  std::uint64_t blocks_dropped = 0; // checked mode: allocations in flight (no end mark)
-  std::uint64_t stray_ends = 0;     // checked mode: end marks of frees in flight
-  std::uint64_t leaked_bytes = 0;   // bytes neither live, free nor discarded (checked mode:
-                                    // all of them; unchecked: thread-chunk tails only)
+  bool ran = false;                  // an earlier opener had died without closing
+  std::uint64_t nodes_unmarked = 0;  // freelist nodes whose remover died before unlinking
+  std::uint64_t blocks_dropped = 0;  // checked mode: allocations in flight (no end mark)
+  std::uint64_t stray_ends = 0;      // checked mode: end marks of frees in flight
+  std::uint64_t leaked_bytes = 0;    // bytes neither live, free nor discarded (checked mode:
+                                     // all of them; unchecked: thread-chunk tails only)
   std::uint64_t chunks_released = 0; // thread-chunk slots of dead owners
 };
 
@@ -35,9 +35,9 @@ struct CheckReport {
   std::uint64_t free_segments = 0;
   std::uint64_t free_bytes = 0;
   std::uint64_t largest_free = 0;
-  std::uint64_t live_blocks = 0; // checked mode only (else 0)
-  std::uint64_t live_bytes = 0;  // checked mode: counted; otherwise allocated - free - discarded
-                                 // - chunk_reserved
+  std::uint64_t live_blocks = 0;    // checked mode only (else 0)
+  std::uint64_t live_bytes = 0;     // checked mode: counted; otherwise allocated - free - discarded
+                                    // - chunk_reserved
   std::uint64_t chunk_reserved = 0; // unused bytes of thread-local chunks (and their padding)
 };
 

@@ -30,12 +30,12 @@ namespace lfarena::detail {
 
 // Under Relacy the helpers take the caller's location as defaulted arguments so that Relacy's
 // execution histories point at the algorithm's own lines, not at this file.
-#define LFARENA_SITE_PARAMS                                                                   \
-  , const char *site_file_ = __builtin_FILE(), unsigned site_line_ = __builtin_LINE(),        \
-    const char *site_fn_ = __builtin_FUNCTION()
-#define LFARENA_SITE_PARAMS_FIRST                                                             \
-  const char *site_file_ = __builtin_FILE(), unsigned site_line_ = __builtin_LINE(),          \
-  const char *site_fn_ = __builtin_FUNCTION()
+#define LFARENA_SITE_PARAMS                                                                        \
+  , const char *site_file_ = __builtin_FILE(), unsigned site_line_ = __builtin_LINE(),             \
+               const char *site_fn_ = __builtin_FUNCTION()
+#define LFARENA_SITE_PARAMS_FIRST                                                                  \
+  const char *site_file_ = __builtin_FILE(), unsigned site_line_ = __builtin_LINE(),               \
+             const char *site_fn_ = __builtin_FUNCTION()
 #define LFARENA_SITE ::rl::debug_info(site_fn_, site_file_, site_line_)
 
 struct atomic_u64 {

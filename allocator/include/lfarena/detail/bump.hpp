@@ -40,7 +40,8 @@ public:
     for (;;) {
       const std::uint64_t start = align_up(cur, align);
       const std::uint64_t end = start + size; // < 2^33: cannot wrap in 64 bits
-      if (end > capacity_) return {};
+      if (end > capacity_)
+        return {};
       // acq_rel: acquire pairs with the release of a rollback CAS, so the bytes the rolled-back
       // block's owner wrote happen-before our user's writes; release orders our previous frees
       // likewise for whoever rolls back next. On failure `cur` is refreshed and we retry.
@@ -56,7 +57,8 @@ public:
     std::uint64_t expected = std::uint64_t{offset} + size;
     if constexpr (mutant::rollback_store) {
       // Seeded bug: check-then-store lets a concurrent bump slip in between.
-      if (load_acquire(top) != expected) return false;
+      if (load_acquire(top) != expected)
+        return false;
       store_release(top, offset);
       return true;
     }

@@ -50,7 +50,8 @@ public:
     std::uint64_t word = load_relaxed(state_word(g));
     for (;;) {
       const std::uint64_t desired = (word & ~(std::uint64_t{3} << shift2(g))) | kLive << shift2(g);
-      if (cas_acq_rel(state_word(g), word, desired)) break;
+      if (cas_acq_rel(state_word(g), word, desired))
+        break;
     }
     clear_states(g + 1, last);
     fetch_or_acq_rel(end_word(last), std::uint64_t{1} << (last % 64));
@@ -60,23 +61,27 @@ public:
     const std::uint32_t g = offset / kGranule, last = g + size / kGranule - 1;
     atomic_u64 &sw = state_word(g);
     std::uint64_t word = load_acquire(sw);
-    if (errc e = classify(word, g); e != errc::ok) return e;
+    if (errc e = classify(word, g); e != errc::ok)
+      return e;
     if (!end_bit(last) || any_end_bit(g, last)) {
       // A concurrent winner clears the end bit after its state CAS; if we saw that, our acquire
       // synchronised with it and this re-read sees the state it left: report the double free.
-      if (errc e = classify(load_acquire(sw), g); e != errc::ok) return e;
+      if (errc e = classify(load_acquire(sw), g); e != errc::ok)
+        return e;
       return errc::wrong_size;
     }
     const std::uint64_t mask = std::uint64_t{3} << shift2(g);
     for (;;) {
-      if (errc e = classify(word, g); e != errc::ok) return e; // lost the race
+      if (errc e = classify(word, g); e != errc::ok)
+        return e; // lost the race
       const std::uint64_t desired = (word & ~mask) | kFreed << shift2(g);
       if constexpr (mutant::double_free_load_store) {
         store_release(sw, desired); // seeded bug: two frees can both pass the check above
         break;
       }
       // acq_rel: the winner's transition is the single point that decides the race.
-      if (cas_acq_rel(sw, word, desired)) break;
+      if (cas_acq_rel(sw, word, desired))
+        break;
     }
     fetch_and_acq_rel(end_word(last), ~(std::uint64_t{1} << (last % 64)));
     return errc::ok;
@@ -87,10 +92,13 @@ public:
   template <class Visit>
   bool for_each_live(std::uint32_t first, std::uint32_t limit, Visit &&visit) const {
     for (std::uint32_t g = first / kGranule; g < limit / kGranule; ++g) {
-      if (state(g) != kLive) continue;
+      if (state(g) != kLive)
+        continue;
       std::uint32_t e = g;
-      while (e < limit / kGranule && !end_bit(e)) ++e;
-      if (e >= limit / kGranule) return false;
+      while (e < limit / kGranule && !end_bit(e))
+        ++e;
+      if (e >= limit / kGranule)
+        return false;
       visit(g * kGranule, (e - g + 1) * kGranule);
       g = e;
     }
@@ -110,7 +118,8 @@ public:
     };
     for (std::uint32_t g = first / kGranule; g < limit / kGranule; ++g) {
       if (state(g) == kLive) {
-        if (open != kNone) drop(open);
+        if (open != kNone)
+          drop(open);
         open = g;
       }
       if (end_bit(g)) {
@@ -122,7 +131,8 @@ public:
         }
       }
     }
-    if (open != kNone) drop(open);
+    if (open != kNone)
+      drop(open);
   }
 
   std::uint64_t state(std::uint32_t g) const {
@@ -133,13 +143,12 @@ private:
   static unsigned shift2(std::uint32_t g) { return (g % 32) * 2; }
   atomic_u64 &state_word(std::uint32_t g) const { return mem_.word(state_at_ + (g / 32) * 8); }
   atomic_u64 &end_word(std::uint32_t g) const { return mem_.word(end_at_ + (g / 64) * 8); }
-  bool end_bit(std::uint32_t g) const {
-    return (load_acquire(end_word(g)) >> (g % 64)) & 1;
-  }
+  bool end_bit(std::uint32_t g) const { return (load_acquire(end_word(g)) >> (g % 64)) & 1; }
 
   static errc classify(std::uint64_t word, std::uint32_t g) {
     const std::uint64_t s = (word >> shift2(g)) & 3;
-    if (s == kLive) return errc::ok;
+    if (s == kLive)
+      return errc::ok;
     return s == kFreed ? errc::double_free : errc::not_block_start;
   }
 
@@ -149,7 +158,8 @@ private:
       const std::uint32_t in_word = 64 - g % 64;
       const std::uint32_t n = to - g < in_word ? to - g : in_word;
       const std::uint64_t bits = n == 64 ? ~std::uint64_t{0} : ((std::uint64_t{1} << n) - 1);
-      if ((load_acquire(end_word(g)) >> (g % 64)) & bits) return true;
+      if ((load_acquire(end_word(g)) >> (g % 64)) & bits)
+        return true;
       g += n;
     }
     return false;
@@ -162,7 +172,8 @@ private:
       const std::uint32_t n = to - g + 1 < in_word ? to - g + 1 : in_word;
       const std::uint64_t bits = n == 32 ? ~std::uint64_t{0} : ((std::uint64_t{1} << (2 * n)) - 1);
       const std::uint64_t mask = bits << shift2(g);
-      if (load_relaxed(state_word(g)) & mask) fetch_and_acq_rel(state_word(g), ~mask);
+      if (load_relaxed(state_word(g)) & mask)
+        fetch_and_acq_rel(state_word(g), ~mask);
       g += n;
     }
   }

@@ -38,41 +38,54 @@ public:
         segregated_(g.freelist_kind == static_cast<std::uint32_t>(FreelistKind::segregated)) {}
 
   errc allocate(std::uint32_t size, std::uint32_t align, RawBlock &out) const {
-    if (size == 0) return errc::zero_size;
+    if (size == 0)
+      return errc::zero_size;
     if (align == 0 || (align & (align - 1)) != 0 || align > geo_.max_alignment)
       return errc::bad_alignment;
-    if (align < kGranule) align = kGranule;
+    if (align < kGranule)
+      align = kGranule;
     const std::uint64_t rounded = align_up(size, kGranule);
-    if (rounded + align > geo_.capacity) return errc::size_overflow;
+    if (rounded + align > geo_.capacity)
+      return errc::size_overflow;
     const auto sz = static_cast<std::uint32_t>(rounded);
 
     const BumpGrab grab = bump_.allocate(sz, align);
     if (grab.offset != 0) {
-      if (grab.pad != 0) (void)give_back(grab.offset - grab.pad, grab.pad);
+      if (grab.pad != 0)
+        (void)give_back(grab.offset - grab.pad, grab.pad);
       out = {grab.offset, sz};
     } else {
-      if (!has_freelist()) return errc::out_of_memory;
+      if (!has_freelist())
+        return errc::out_of_memory;
       const Taken t = segregated_ ? classes_.take(sz, align) : freelist_.take(sz, align);
-      if (t.offset == 0) return errc::out_of_memory;
-      if (t.discarded != 0) discard(t.discarded);
+      if (t.offset == 0)
+        return errc::out_of_memory;
+      if (t.discarded != 0)
+        discard(t.discarded);
       out = {t.offset, t.size};
     }
-    if (checked()) map_.on_allocate(out.offset, out.size);
+    if (checked())
+      map_.on_allocate(out.offset, out.size);
     return errc::ok;
   }
 
   errc deallocate(std::uint32_t offset, std::uint32_t size) const {
-    if (offset == 0) return errc::null_offset;
-    if (size == 0) return errc::zero_size;
+    if (offset == 0)
+      return errc::null_offset;
+    if (size == 0)
+      return errc::zero_size;
     const std::uint64_t rounded = align_up(size, kGranule);
     if (offset < geo_.data_offset || offset + rounded > bump_.top())
       return errc::offset_out_of_range;
-    if (offset % kGranule != 0) return errc::not_block_start;
+    if (offset % kGranule != 0)
+      return errc::not_block_start;
     const auto sz = static_cast<std::uint32_t>(rounded);
     if (checked()) {
-      if (errc e = map_.on_free(offset, sz); e != errc::ok) return e;
+      if (errc e = map_.on_free(offset, sz); e != errc::ok)
+        return e;
     }
-    if (bump_.try_rollback(offset, sz)) return errc::ok;
+    if (bump_.try_rollback(offset, sz))
+      return errc::ok;
     return give_back(offset, sz) ? errc::ok : errc::double_free;
   }
 
@@ -80,9 +93,12 @@ public:
   // align a power of two in [kGranule, max_alignment]); false: use allocate().
   bool bump_fast(std::uint32_t size, std::uint32_t align, RawBlock &out) const {
     const BumpGrab grab = bump_.allocate(size, align);
-    if (grab.offset == 0) return false;
-    if (grab.pad != 0) (void)give_back(grab.offset - grab.pad, grab.pad);
-    if (checked()) map_.on_allocate(grab.offset, size);
+    if (grab.offset == 0)
+      return false;
+    if (grab.pad != 0)
+      (void)give_back(grab.offset - grab.pad, grab.pad);
+    if (checked())
+      map_.on_allocate(grab.offset, size);
     out = {grab.offset, size};
     return true;
   }
@@ -91,10 +107,12 @@ public:
   // block handed out of a chunk, give unused bytes back.
   BumpGrab reserve(std::uint32_t size) const { return bump_.allocate(size, kGranule); }
   void note_allocated(std::uint32_t offset, std::uint32_t size) const {
-    if (checked()) map_.on_allocate(offset, size);
+    if (checked())
+      map_.on_allocate(offset, size);
   }
   void release(std::uint32_t offset, std::uint32_t size) const {
-    if (size == 0 || bump_.try_rollback(offset, size)) return;
+    if (size == 0 || bump_.try_rollback(offset, size))
+      return;
     (void)give_back(offset, size);
   }
   // Relaxed: a statistic, read at quiescence (after joins) or as an approximate stat.

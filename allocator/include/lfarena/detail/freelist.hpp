@@ -43,8 +43,7 @@ namespace lfarena::detail {
 template <class Mem> class SortedFreelist {
 public:
   SortedFreelist(Mem mem, const Geometry &g)
-      : mem_(mem), capacity_(g.capacity), data_offset_(g.data_offset),
-        min_segment_(g.min_segment),
+      : mem_(mem), capacity_(g.capacity), data_offset_(g.data_offset), min_segment_(g.min_segment),
         optimistic_(g.freelist_kind == static_cast<std::uint32_t>(FreelistKind::optimistic)),
         max_nodes_((g.capacity - g.data_offset) / g.min_segment + 1) {}
 
@@ -61,11 +60,13 @@ public:
     for (bool retry = false;; retry = true) {
       const Window w = find(
           [&](std::uint32_t s, std::uint32_t o) { return !before(s, o, size, offset); }, retry);
-      if (w.cur == offset) return false; // already on the list (see above)
+      if (w.cur == offset)
+        return false; // already on the list (see above)
       // Release: a thread whose (stale) mark CAS reads this value must also see the size above
       // (take() re-reads the size after marking).
       store_release(link, Link::make(w.cur, own_tag).raw);
-      if (publish(w.pred_at, w.pred, next_link(w.pred, offset))) return true;
+      if (publish(w.pred_at, w.pred, next_link(w.pred, offset)))
+        return true;
       ++own_tag;
     }
   }
@@ -81,7 +82,8 @@ public:
       Window w = optimistic_
                      ? find([](std::uint32_t, std::uint32_t) { return true; }, retry)
                      : find([&](std::uint32_t s, std::uint32_t o) { return fits(s, o); }, retry);
-      if (w.cur == 0 || !fits(w.cur_size, w.cur)) return {}; // optimistic: no scan past the head
+      if (w.cur == 0 || !fits(w.cur_size, w.cur))
+        return {}; // optimistic: no scan past the head
       // Logical removal. acq_rel: acquire makes the segment's earlier contents (written before
       // the release that published it) visible to us, the new owner; release orders the mark
       // before our later unlink for helpers that read it.
@@ -91,14 +93,17 @@ public:
         [[maybe_unused]] Speculative spec; // the node may have been recycled since find()
         marked = cas_acq_rel(mem_.word(w.cur), expected, w.cur_link.with_mark().raw);
       }
-      if (!marked) continue; // someone else took it, or inserted behind it: look again
+      if (!marked)
+        continue; // someone else took it, or inserted behind it: look again
       // We own the node now. Re-read its size: if our view was stale and the mark hit a node
       // reinserted here since, the size may differ (the release store in insert() makes it
       // visible to our acquiring mark CAS).
       const std::uint64_t seg_size = load_relaxed(mem_.word(w.cur + 8));
       // Physically unlink it before handing it out (DESIGN.md 2a).
-      if (!unlink(w.pred_at, w.pred, w.cur_link.offset())) ensure_unlinked(seg_size, w.cur);
-      if (!plausible_size(w.cur, seg_size)) continue; // never a node (see DESIGN.md 2a): drop it
+      if (!unlink(w.pred_at, w.pred, w.cur_link.offset()))
+        ensure_unlinked(seg_size, w.cur);
+      if (!plausible_size(w.cur, seg_size))
+        continue;                   // never a node (see DESIGN.md 2a): drop it
       if (!fits(seg_size, w.cur)) { // only after a stale view: give it back and look again
         insert(w.cur, static_cast<std::uint32_t>(seg_size));
         continue;
@@ -117,10 +122,12 @@ public:
   template <class Visit> bool walk(Visit &&visit) const {
     Link cur{load_acquire(mem_.word(hdr::freelist_head))};
     for (std::uint64_t steps = 0; cur.offset() != 0; ++steps) {
-      if (steps >= max_nodes_ || !plausible_offset(cur.offset())) return false;
+      if (steps >= max_nodes_ || !plausible_offset(cur.offset()))
+        return false;
       const Link next{load_acquire(mem_.word(cur.offset()))};
       const std::uint64_t size = load_relaxed(mem_.word(cur.offset() + 8));
-      if (next.marked() || !visit(cur.offset(), size)) return false;
+      if (next.marked() || !visit(cur.offset(), size))
+        return false;
       cur = next;
     }
     return true;
@@ -128,7 +135,8 @@ public:
 
   // The sequential order: does node (sa, oa) come before node (sb, ob)?
   bool before(std::uint64_t sa, std::uint32_t oa, std::uint64_t sb, std::uint32_t ob) const {
-    if (sa != sb) return optimistic_ ? sa > sb : sa < sb;
+    if (sa != sb)
+      return optimistic_ ? sa > sb : sa < sb;
     return oa < ob;
   }
 
@@ -173,15 +181,18 @@ private:
   }
 
   Link next_link(Link pred, std::uint32_t target) const {
-    if constexpr (mutant::tag_not_incremented) return Link::make(target, pred.tag());
+    if constexpr (mutant::tag_not_incremented)
+      return Link::make(target, pred.tag());
     return pred.redirect(target);
   }
 
   // CAS of a predecessor link that inserts a new node: release publishes the node's words.
   bool publish(std::uint32_t pred_at, Link pred, Link desired) const {
     std::uint64_t expected = pred.raw;
-    [[maybe_unused]] Speculative spec; // pred may be a recycled node (then the tag makes the CAS fail)
-    if constexpr (mutant::relaxed_publish) return cas_relaxed(mem_.word(pred_at), expected, desired.raw);
+    [[maybe_unused]] Speculative
+        spec; // pred may be a recycled node (then the tag makes the CAS fail)
+    if constexpr (mutant::relaxed_publish)
+      return cas_relaxed(mem_.word(pred_at), expected, desired.raw);
     return cas_release(mem_.word(pred_at), expected, desired.raw);
   }
 
@@ -201,7 +212,8 @@ private:
     Window w;
     // Every pass after the first follows a stale read: a plain load might return it again.
     for (;; fresh = true)
-      if (find_once(stop, fresh, w)) return w;
+      if (find_once(stop, fresh, w))
+        return w;
   }
 
   // One traversal; false if it met something stale and must restart from the head.
@@ -215,9 +227,11 @@ private:
         w = {pred_at, pred, 0, Link{}, 0};
         return true;
       }
-      if (steps >= max_nodes_ || !plausible_offset(cur)) return false; // stale
+      if (steps >= max_nodes_ || !plausible_offset(cur))
+        return false; // stale
       NodeView v;
-      if (!read_node(pred_at, pred, cur, v)) return false;
+      if (!read_node(pred_at, pred, cur, v))
+        return false;
       if (v.link.marked()) {
         if constexpr (mutant::no_helping) {
           pred_at = cur; // seeded bug: step over the zombie and hope its remover unlinks it
@@ -226,11 +240,13 @@ private:
         }
         // Helping: unlink the logically removed node ourselves.
         const Link desired = next_link(pred, v.link.offset());
-        if (!unlink(pred_at, pred, v.link.offset())) return false;
+        if (!unlink(pred_at, pred, v.link.offset()))
+          return false;
         pred = desired;
         continue;
       }
-      if (!plausible_size(cur, v.size)) return false;
+      if (!plausible_size(cur, v.size))
+        return false;
       if (stop(static_cast<std::uint32_t>(v.size), cur)) {
         w = {pred_at, pred, cur, v.link, v.size};
         return true;
@@ -243,7 +259,8 @@ private:
   // After a failed unlink of our own marked node: traverse to where (size, offset) sits in the
   // order; find() unlinks every marked node on the way, ours included if it is still linked.
   void ensure_unlinked(std::uint64_t size, std::uint32_t offset) const {
-    if constexpr (mutant::no_helping) return; // seeded bug: hand it out while still linked
+    if constexpr (mutant::no_helping)
+      return; // seeded bug: hand it out while still linked
     find([&](std::uint32_t s, std::uint32_t o) { return !before(s, o, size, offset); }, true);
   }
 

@@ -116,7 +116,8 @@ inline std::uint64_t get_le64(const unsigned char *p) {
   return std::uint64_t{get_le32(p)} | std::uint64_t{get_le32(p + 4)} << 32;
 }
 inline void put_le32(unsigned char *p, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
+  for (int i = 0; i < 4; ++i)
+    p[i] = static_cast<unsigned char>(v >> (8 * i));
 }
 inline void put_le16(unsigned char *p, std::uint16_t v) {
   p[0] = static_cast<unsigned char>(v);

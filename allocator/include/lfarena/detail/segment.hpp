@@ -17,7 +17,12 @@
 
 namespace lfarena::detail {
 
-enum class FreelistKind : std::uint32_t { none = 0, optimistic = 1, pessimistic = 2, segregated = 3 };
+enum class FreelistKind : std::uint32_t {
+  none = 0,
+  optimistic = 1,
+  pessimistic = 2,
+  segregated = 3
+};
 
 // A segment taken off the freelist for an allocation, already split.
 struct Taken {
@@ -34,12 +39,15 @@ Taken split_segment(std::uint32_t seg, std::uint32_t seg_size, std::uint32_t siz
   const auto start = static_cast<std::uint32_t>(align_up(seg, align));
   const std::uint32_t pad = start - seg;
   Taken t{start, seg_size - pad, 0};
-  if (pad >= min_segment) insert(seg, pad);
-  else t.discarded = pad;
+  if (pad >= min_segment)
+    insert(seg, pad);
+  else
+    t.discarded = pad;
   const std::uint32_t rest = t.size - size;
   if (rest >= min_segment) {
     t.size = size;
-    if constexpr (!mutant::drop_remainder) insert(start + size, rest);
+    if constexpr (!mutant::drop_remainder)
+      insert(start + size, rest);
   }
   return t;
 }

@@ -47,13 +47,15 @@ inline constexpr std::uint32_t kBitmapWords = (kClassCount + 63) / 64;
 inline constexpr std::uint32_t kClassTableBytes = (kClassCount + kBitmapWords) * 8;
 
 inline constexpr std::uint32_t floor_class(std::uint64_t size) {
-  if (size < 256) return static_cast<std::uint32_t>(size / 8);
+  if (size < 256)
+    return static_cast<std::uint32_t>(size / 8);
   const auto fl = static_cast<std::uint32_t>(63 - __builtin_clzll(size));
   const auto sl = static_cast<std::uint32_t>(size >> (fl - 3)) & (kSubClasses - 1);
   return kSmallClasses + (fl - 8) * kSubClasses + sl;
 }
 inline constexpr std::uint64_t class_min(std::uint32_t c) {
-  if (c < kSmallClasses) return std::uint64_t{c} * 8;
+  if (c < kSmallClasses)
+    return std::uint64_t{c} * 8;
   const std::uint32_t k = c - kSmallClasses, fl = 8 + k / kSubClasses, sl = k % kSubClasses;
   return (std::uint64_t{1} << fl) + std::uint64_t{sl} * (std::uint64_t{1} << (fl - 3));
 }
@@ -69,9 +71,8 @@ static_assert(floor_class(0xffffffffu) == kClassCount - 1);
 template <class Mem> class SegregatedFreelist {
 public:
   SegregatedFreelist(Mem mem, const Geometry &g)
-      : mem_(mem), table_(g.class_table_offset), capacity_(g.capacity),
-        data_offset_(g.data_offset), min_segment_(g.min_segment),
-        max_nodes_((g.capacity - g.data_offset) / g.min_segment + 1) {}
+      : mem_(mem), table_(g.class_table_offset), capacity_(g.capacity), data_offset_(g.data_offset),
+        min_segment_(g.min_segment), max_nodes_((g.capacity - g.data_offset) / g.min_segment + 1) {}
 
   // Pushes the owned segment [offset, offset+size) (size >= min_segment) on its class. False
   // if it is already the top of that class (an unchecked double free caught cheaply; one deeper
@@ -83,12 +84,14 @@ public:
     store_relaxed(mem_.word(offset + 8), size);
     Link h{load_relaxed(head)};
     for (;;) {
-      if (h.offset() == offset) return false;
+      if (h.offset() == offset)
+        return false;
       store_relaxed(mem_.word(offset), Link::make(h.offset(), 0).raw);
       // Release: publishes the node's words to the popper that acquires the head. On failure
       // `h` is refreshed (the latest head) and we relink.
       if constexpr (mutant::relaxed_publish) {
-        if (cas_relaxed(head, h.raw, next_link(h, offset).raw)) break;
+        if (cas_relaxed(head, h.raw, next_link(h, offset).raw))
+          break;
       } else if (cas_release(head, h.raw, next_link(h, offset).raw)) {
         break;
       }
@@ -100,28 +103,35 @@ public:
 
   Taken take(std::uint32_t size, std::uint32_t align) const {
     const std::uint64_t need = std::uint64_t{size} + (align > kGranule ? align - kGranule : 0);
-    if (need > capacity_) return {};
+    if (need > capacity_)
+      return {};
     const std::uint32_t first = ceil_class(need);
-    if (first >= kClassCount) return {};
+    if (first >= kClassCount)
+      return {};
     // Exact fits first: the class below `first` holds segments that may or may not fit; its top
     // one is taken if it does (uniform sizes then reuse freed blocks as they are, instead of
     // splitting bigger segments into crumbs that nothing coalesces).
     std::uint32_t seg = first > 0 ? pop(first - 1, false, need) : 0;
     for (std::uint32_t w = first / 64; w < kBitmapWords && seg == 0; ++w) {
       std::uint64_t bits = load_acquire(bitmap_word(w * 64));
-      if (w == first / 64) bits &= ~std::uint64_t{0} << (first % 64);
+      if (w == first / 64)
+        bits &= ~std::uint64_t{0} << (first % 64);
       while (bits != 0 && seg == 0) {
         const std::uint32_t c = w * 64 + static_cast<std::uint32_t>(__builtin_ctzll(bits));
         bits &= bits - 1;
         seg = pop(c);
-        if (seg == 0) clear_if_empty(c);
+        if (seg == 0)
+          clear_if_empty(c);
       }
     }
     // Before failing: the floor class may hold a fitting segment below its top (bounded search),
     // and the bitmap may lag a push (banner), so read the heads fresh.
-    if (seg == 0 && first > 0) seg = search(first - 1, need);
-    for (std::uint32_t c = first; c < kClassCount && seg == 0; ++c) seg = pop(c, true);
-    if (seg == 0) return {};
+    if (seg == 0 && first > 0)
+      seg = search(first - 1, need);
+    for (std::uint32_t c = first; c < kClassCount && seg == 0; ++c)
+      seg = pop(c, true);
+    if (seg == 0)
+      return {};
     // We own the popped node; its size was published with it.
     const auto seg_size = static_cast<std::uint32_t>(load_relaxed(mem_.word(seg + 8)));
     return split_segment(seg, seg_size, size, align, min_segment_,
@@ -139,7 +149,8 @@ public:
             std::uint64_t{o} + 16 > capacity_)
           return false;
         const std::uint64_t size = load_relaxed(mem_.word(o + 8));
-        if (size < min_segment_ || floor_class(size) != c || !visit(o, size)) return false;
+        if (size < min_segment_ || floor_class(size) != c || !visit(o, size))
+          return false;
         cur = Link{load_acquire(mem_.word(o))};
       }
     }
@@ -154,7 +165,8 @@ private:
   static std::uint64_t bit(std::uint32_t c) { return std::uint64_t{1} << (c % 64); }
 
   Link next_link(Link head, std::uint32_t target) const {
-    if constexpr (mutant::tag_not_incremented) return Link::make(target, head.tag());
+    if constexpr (mutant::tag_not_incremented)
+      return Link::make(target, head.tag());
     return head.redirect(target);
   }
 
@@ -171,15 +183,18 @@ private:
       {
         [[maybe_unused]] Speculative spec; // the node may have been popped and reused since
         next = Link{load_acquire(mem_.word(h.offset()))};
-        if (min_size != 0) size = load_relaxed(mem_.word(h.offset() + 8));
+        if (min_size != 0)
+          size = load_relaxed(mem_.word(h.offset() + 8));
       }
       // Like `next`, `size` is genuine if the CAS below succeeds; if it was stale and we give
       // up, we only skipped a candidate of a class that is not guaranteed to fit anyway.
-      if (size < min_size) return 0;
+      if (size < min_size)
+        return 0;
       // acq_rel: acquire orders the segment's previous contents before our user's writes;
       // release continues the chain for the next popper. Fails (refreshing h) if anyone pushed
       // or popped since we read h, which is what makes a stale `next` harmless.
-      if (cas_acq_rel(head, h.raw, next_link(h, next.offset()).raw)) return h.offset();
+      if (cas_acq_rel(head, h.raw, next_link(h, next.offset()).raw))
+        return h.offset();
     }
     return 0;
   }
@@ -194,7 +209,8 @@ private:
     std::uint32_t found = 0;
     while (n < kSearchDepth) {
       const std::uint32_t o = pop(c);
-      if (o == 0) break;
+      if (o == 0)
+        break;
       if (load_relaxed(mem_.word(o + 8)) >= need) { // ours now: the size is genuine
         found = o;
         break;
@@ -211,7 +227,8 @@ private:
   void clear_if_empty(std::uint32_t c) const {
     fetch_and_acq_rel(bitmap_word(c), ~bit(c));
     // A push that completed before our clear may have set the bit already: put it back.
-    if (Link{load_acquire(head_word(c))}.offset() != 0) fetch_or_acq_rel(bitmap_word(c), bit(c));
+    if (Link{load_acquire(head_word(c))}.offset() != 0)
+      fetch_or_acq_rel(bitmap_word(c), bit(c));
   }
 
   Mem mem_;

@@ -41,7 +41,9 @@ struct ChunkCache {
 inline thread_local ChunkCache tl_chunk;
 
 // Slot words.
-inline std::uint32_t slot_owner_at(std::uint32_t slot) { return kChunkTableOffset + slot * kChunkSlotBytes; }
+inline std::uint32_t slot_owner_at(std::uint32_t slot) {
+  return kChunkTableOffset + slot * kChunkSlotBytes;
+}
 inline constexpr std::uint32_t kSlotCursorEnd = 8;
 inline constexpr std::uint32_t kSlotWaste = 16;
 
