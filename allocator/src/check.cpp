@@ -80,15 +80,8 @@ Result<CheckReport> Arena::check() const {
 
   // Thread-local chunks: their unused tails and padding are reserved, not yet live.
   const detail::RegionWords mem{state_->base};
-  for (std::uint32_t i = 0; i < detail::kChunkSlots; ++i) {
-    const std::uint32_t at = detail::slot_owner_at(i);
-    if (detail::load_acquire(mem.word(at)) == 0)
-      continue;
-    const std::uint64_t ce = detail::load_relaxed(mem.word(at + detail::kSlotCursorEnd));
-    const std::uint64_t cursor = ce & 0xffffffffu, end = ce >> 32;
-    rep.chunk_reserved +=
-        (end > cursor ? end - cursor : 0) + detail::load_relaxed(mem.word(at + detail::kSlotWaste));
-  }
+  for (std::uint32_t i = 0; i < detail::kChunkSlots; ++i)
+    rep.chunk_reserved += detail::slot_reserved(mem, detail::slot_owner_at(i));
   const std::uint64_t accounted_elsewhere = discarded + rep.chunk_reserved;
 
   if (core.checked()) {

@@ -90,9 +90,7 @@ Result<RecoveryReport> recover(std::byte *base, const Geometry &g, const std::st
     const std::uint32_t at = slot_owner_at(i);
     if (load_acquire(mem.word(at)) == 0)
       continue;
-    const std::uint64_t ce = load_relaxed(mem.word(at + kSlotCursorEnd));
-    const std::uint64_t cursor = ce & 0xffffffffu, end = ce >> 32;
-    chunk_bytes += (end > cursor ? end - cursor : 0) + load_relaxed(mem.word(at + kSlotWaste));
+    chunk_bytes += slot_reserved(mem, at);
     store_relaxed(mem.word(at + kSlotCursorEnd), 0);
     store_relaxed(mem.word(at + kSlotWaste), 0);
     store_release(mem.word(at), 0);

@@ -3,13 +3,14 @@
 // freeable; check() counts live blocks and bytes exactly from the bitmaps; and of two threads
 // freeing the same block at once exactly one succeeds.
 //
-// The double-free race runs 10^4 rounds per freelist kind with LFARENA_SCALE=ci (the default)
-// and 10^6 with LFARENA_SCALE=nightly. Its threads meet at a spin barrier (no sleeps).
+// The double-free race frees 10^4 blocks twice at once per freelist kind with LFARENA_SCALE=ci
+// (the default) and 10^6 with LFARENA_SCALE=nightly. Its threads meet at a spin barrier.
 #include <lfarena/arena.hpp>
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
@@ -237,25 +238,34 @@ int race_rounds() {
   return 10000;
 }
 
-// Each round the main thread gets a 64-byte block that is not the most recent bump block (from
-// the freelist, or with a guard block behind it for kind none), then it and a worker thread meet
-// at a spin barrier and both free the block: exactly one must get ok and the other double_free.
+// Each round the main thread gets kBatch 64-byte blocks that are not the most recent bump block
+// (from the freelist, or with a guard block behind them for kind none); then it and a worker
+// thread meet at a spin barrier and both free all of them, main from the first, the worker from
+// the last, so that wherever their paths cross they free the same block at the same time: for
+// each block exactly one must get ok and the other double_free.
 TEST_P(Checked, ConcurrentDoubleFreeHasExactlyOneWinner) {
+  constexpr int kBatch = 8;
   const Kind kind = GetParam();
-  const int rounds = race_rounds();
-  // Kind none uses 64 fresh bytes per round; the checked-mode bitmaps take 3/64 of the capacity.
+  const int rounds = race_rounds() / kBatch;
+  const int blocks = rounds * kBatch;
+  // Kind none uses 64 fresh bytes per block; the checked-mode bitmaps take 3/64 of the capacity.
   const std::uint32_t capacity =
-      kind == Kind::none ? static_cast<std::uint32_t>(rounds) * 68 + (1u << 16) : 1u << 16;
+      kind == Kind::none ? static_cast<std::uint32_t>(blocks) * 68 + (1u << 16) : 1u << 16;
   const Arena a = make(kind, capacity);
   Block filler{};
   if (kind != Kind::none) {
-    const Block x = alloc(a, 64);
+    std::vector<Block> seed;
+    for (int i = 0; i < kBatch; ++i)
+      seed.push_back(alloc(a, 64));
     filler = fill_rest(a);
-    ASSERT_TRUE(a.deallocate(x.offset, x.size));
+    for (const Block &x : seed)
+      ASSERT_TRUE(a.deallocate(x.offset, x.size));
   }
+  // Plain data, handed over by the barrier (its acq_rel/acquire pairs order it).
+  std::array<std::uint32_t, kBatch> offsets{}; // offsets[0] == 0: stop
+  std::array<errc, kBatch> theirs{};
+  std::uint64_t worker_delay = 0;
   std::atomic<std::uint64_t> ticket{0};
-  std::atomic<std::uint32_t> target{0}; // 0: stop
-  std::atomic<int> worker_code{0};
   auto barrier = [&](std::uint64_t k) { // the k-th meeting of the two threads
     ticket.fetch_add(1, std::memory_order_acq_rel);
     // Busy-wait first so that both threads leave at nearly the same time; yield after a while
@@ -265,24 +275,22 @@ TEST_P(Checked, ConcurrentDoubleFreeHasExactlyOneWinner) {
         std::this_thread::yield();
   };
   // The barrier alone releases the threads microseconds apart, nearly always in the same order,
-  // so one thread would win every round and the frees would rarely overlap. So the habitual
-  // winner is held back by `bias` spins, adjusted after every round (+ when main won, - when
-  // the worker won), plus a little seeded noise: this converges to both threads entering
-  // deallocate at about the same moment. It decides nothing about the outcome we assert.
+  // so one thread would free the whole batch before the other starts. So the thread that won
+  // more than half of a round is held back by `bias` spins in the next, plus a little seeded
+  // noise: this converges to the paths crossing mid-batch. It decides nothing we assert.
   auto spin = [](std::uint64_t n) {
     [[maybe_unused]] volatile std::uint64_t sink = 0; // volatile: the loop stays
     for (; n != 0; --n)
       sink = n;
   };
-  std::atomic<std::uint64_t> worker_delay{0};
   std::thread worker([&] {
     for (std::uint64_t r = 1;; ++r) {
       barrier(2 * r - 1);
-      const std::uint32_t off = target.load(std::memory_order_relaxed);
-      if (off == 0)
+      if (offsets[0] == 0)
         return;
-      spin(worker_delay.load(std::memory_order_relaxed));
-      worker_code.store(static_cast<int>(a.deallocate(off, 64).code()), std::memory_order_relaxed);
+      spin(worker_delay);
+      for (int i = kBatch - 1; i >= 0; --i)
+        theirs[i] = a.deallocate(offsets[i], 64).code();
       barrier(2 * r);
     }
   });
@@ -290,45 +298,54 @@ TEST_P(Checked, ConcurrentDoubleFreeHasExactlyOneWinner) {
   std::string first_bad;
   std::int64_t bias = 0;
   std::mt19937_64 noise(0xdf);
-  for (std::uint64_t r = 1; r <= static_cast<std::uint64_t>(rounds); ++r) {
-    const auto x = a.allocate(64);
-    const auto guard = kind == Kind::none ? a.allocate(8) : lfarena::Result<Block>(Block{});
-    if (!x || !guard || (kind != Kind::none && x->size != 64)) {
-      first_bad = "round " + std::to_string(r) + ": allocate: " + x.message() + guard.message();
-      ++bad;
-      target.store(0, std::memory_order_relaxed);
+  for (std::uint64_t r = 1;; ++r) {
+    const bool done = r > static_cast<std::uint64_t>(rounds);
+    std::string failed;
+    lfarena::Result<Block> guard = Block{};
+    for (int i = 0; i < kBatch && !done; ++i) {
+      const auto x = a.allocate(64);
+      if (!x || x->size != 64)
+        failed = "round " + std::to_string(r) + ": allocate: " + x.message();
+      offsets[i] = x ? x->offset : 0;
+    }
+    if (kind == Kind::none && !done)
+      guard = a.allocate(8);
+    if (done || !failed.empty() || !guard) {
+      if (!done && bad++ == 0)
+        first_bad = failed + guard.message();
+      offsets[0] = 0;
       barrier(2 * r - 1);
       break;
     }
-    target.store(x->offset, std::memory_order_relaxed);
-    worker_delay.store((bias < 0 ? -bias : 0) + noise() % 64, std::memory_order_relaxed);
+    worker_delay = (bias < 0 ? -bias : 0) + noise() % 64;
     barrier(2 * r - 1);
     spin((bias > 0 ? bias : 0) + noise() % 64);
-    const errc mine = a.deallocate(x->offset, 64).code();
+    std::array<errc, kBatch> mine{};
+    for (int i = 0; i < kBatch; ++i)
+      mine[i] = a.deallocate(offsets[i], 64).code();
     barrier(2 * r);
-    const auto theirs = static_cast<errc>(worker_code.load(std::memory_order_relaxed));
-    if (mine == errc::ok && theirs == errc::double_free) {
-      ++main_wins;
-      bias = std::min<std::int64_t>(bias + 32, 1 << 12);
-    } else if (mine == errc::double_free && theirs == errc::ok) {
-      ++worker_wins;
-      bias = std::max<std::int64_t>(bias - 32, -(1 << 12));
-    } else if (bad++ == 0) {
-      first_bad = "round " + std::to_string(r) + ": main " + lfarena::to_string(mine) +
-                  ", worker " + lfarena::to_string(theirs);
+    int won = 0;
+    for (int i = 0; i < kBatch; ++i) {
+      if (mine[i] == errc::ok && theirs[i] == errc::double_free)
+        ++won;
+      else if (mine[i] == errc::double_free && theirs[i] == errc::ok)
+        ++worker_wins;
+      else if (bad++ == 0)
+        first_bad = "round " + std::to_string(r) + ", block " + std::to_string(offsets[i]) +
+                    ": main " + lfarena::to_string(mine[i]) + ", worker " +
+                    lfarena::to_string(theirs[i]);
     }
+    main_wins += won;
+    if (2 * won != kBatch)
+      bias = std::clamp<std::int64_t>(bias + (2 * won > kBatch ? 64 : -64), -(1 << 14), 1 << 14);
     if (kind == Kind::none && !a.deallocate(guard->offset, guard->size) && bad++ == 0)
       first_bad = "round " + std::to_string(r) + ": the guard could not be freed";
-    if (r == static_cast<std::uint64_t>(rounds)) {
-      target.store(0, std::memory_order_relaxed);
-      barrier(2 * r + 1);
-    }
   }
   worker.join();
   EXPECT_EQ(bad, 0) << first_bad;
-  EXPECT_EQ(main_wins + worker_wins, rounds);
-  std::printf("[          ] %s: %d rounds, main won %d, worker won %d\n", kind_name(kind).c_str(),
-              rounds, main_wins, worker_wins);
+  EXPECT_EQ(main_wins + worker_wins, blocks);
+  std::printf("[          ] %s: %d blocks freed twice at once, main won %d, worker won %d\n",
+              kind_name(kind).c_str(), blocks, main_wins, worker_wins);
   expect_live(a, filler.size != 0 ? 1 : 0, filler.size);
 }
 

@@ -47,6 +47,16 @@ inline std::uint32_t slot_owner_at(std::uint32_t slot) {
 inline constexpr std::uint32_t kSlotCursorEnd = 8;
 inline constexpr std::uint32_t kSlotWaste = 16;
 
+// Bytes a slot holds back at quiescence: its chunk's unused tail plus alignment waste (0 for a
+// free slot).
+inline std::uint64_t slot_reserved(const RegionWords &mem, std::uint32_t slot_at) {
+  if (load_acquire(mem.word(slot_at)) == 0)
+    return 0;
+  const std::uint64_t ce = load_relaxed(mem.word(slot_at + kSlotCursorEnd));
+  const std::uint64_t cursor = ce & 0xffffffffu, end = ce >> 32;
+  return (end > cursor ? end - cursor : 0) + load_relaxed(mem.word(slot_at + kSlotWaste));
+}
+
 // Slow path: refills (or claims) the chunk, then allocates; false if no chunk can be had (the
 // caller then uses the shared path).
 bool chunk_refill_allocate(ArenaState &s, std::uint32_t size, std::uint32_t align,
