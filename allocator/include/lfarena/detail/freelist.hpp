@@ -54,10 +54,15 @@ public:
     atomic_u64 &link = mem_.word(offset);
     // Relaxed stores: the node is private until the publishing CAS below (release).
     store_relaxed(mem_.word(offset + 8), size);
-    // Continue the tag sequence of whatever this word held, so a stale CAS from an earlier
-    // life of a node here (expecting an older tag) cannot succeed on the new node.
-    std::uint32_t own_tag = Link{load_relaxed(link)}.tag() + 1;
+    // A tag no earlier node at this offset had, so a stale CAS prepared against an earlier life
+    // of a node here (on its link, or with it as predecessor) cannot succeed on the new node.
+    // It cannot come from the word itself: its user may have overwritten it with anything, the
+    // same value every time (a canary derived from the offset did exactly that, and Relacy
+    // cannot see it because its model users write garbage that never repeats a tag). Relaxed:
+    // only the RMW's atomicity matters (each tag is handed out once).
     for (bool retry = false;; retry = true) {
+      const auto own_tag =
+          static_cast<std::uint32_t>(fetch_add_relaxed(mem_.word(hdr::node_tags), 1));
       const Window w = find(
           [&](std::uint32_t s, std::uint32_t o) { return !before(s, o, size, offset); }, retry);
       if (w.cur == offset)
@@ -67,7 +72,6 @@ public:
       store_release(link, Link::make(w.cur, own_tag).raw);
       if (publish(w.pred_at, w.pred, next_link(w.pred, offset)))
         return true;
-      ++own_tag;
     }
   }
 

@@ -29,6 +29,7 @@
 //                                      non-zero value seen by a sole opener means a crash
 //      208    8  leaked                atomic: bytes recovery found in flight after a crash
 //                                      (also counted in discarded)
+//      216    8  node_tags             atomic: the next tag for a new freelist node's link
 //   256..        end of header (kHeaderSize)
 //   256  2048  thread-chunk slots     kChunkSlots x 32 bytes, in every region (thread_chunk.hpp):
 //                                      owner, {cursor:32, end:32}, alignment waste, 0
@@ -82,6 +83,7 @@ inline constexpr std::uint32_t freelist_head = 128;
 inline constexpr std::uint32_t discarded = 192;
 inline constexpr std::uint32_t open_count = 200;
 inline constexpr std::uint32_t leaked = 208;
+inline constexpr std::uint32_t node_tags = 216;
 } // namespace hdr
 
 // The immutable geometry every algorithm needs, decoded once from the header.
