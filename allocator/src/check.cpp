@@ -85,6 +85,15 @@ Result<CheckReport> Arena::check() const {
   const std::uint64_t accounted_elsewhere = discarded + rep.chunk_reserved;
 
   if (core.checked()) {
+    const std::uint32_t stray = core.block_map().first_stray(
+        static_cast<std::uint32_t>(top / detail::kGranule), g.capacity / detail::kGranule);
+    if (stray != ~std::uint32_t{0})
+      return Error(errc::accounting_mismatch,
+                   name + ": check: the checked-mode bitmaps mark granule at offset " +
+                       std::to_string(std::uint64_t{stray} * detail::kGranule) +
+                       (stray * std::uint64_t{detail::kGranule} >= top
+                            ? " at or above the bump offset " + std::to_string(top)
+                            : " with an impossible state"));
     std::vector<Range> live;
     const bool ends = core.block_map().for_each_live(g.data_offset, static_cast<std::uint32_t>(top),
                                                      [&](std::uint32_t off, std::uint32_t size) {

@@ -54,6 +54,9 @@ public:
         break;
     }
     clear_states(g + 1, last);
+    // Stray end marks inside the block (a damaged file, or a crash between a free's two steps)
+    // would make its correct size look wrong; the block owns these granules now.
+    clear_ends(g, last);
     fetch_or_acq_rel(end_word(last), std::uint64_t{1} << (last % 64));
   }
 
@@ -135,6 +138,19 @@ public:
       drop(open);
   }
 
+  // Quiescent: the first granule at or above `from` (a granule index) with a live start or an
+  // end mark, or any granule with the impossible state 3; ~0u if the maps are clean. Above the
+  // bump offset nothing is allocated, so those marks are damage; a "freed" start may be there
+  // legitimately (a rolled-back block leaves one) and is harmless.
+  std::uint32_t first_stray(std::uint32_t from, std::uint32_t granules) const {
+    for (std::uint32_t g = 0; g < granules; ++g) {
+      const std::uint64_t st = state(g);
+      if (st == 3 || (g >= from && (st == kLive || end_bit(g))))
+        return g;
+    }
+    return ~std::uint32_t{0};
+  }
+
   std::uint64_t state(std::uint32_t g) const {
     return (load_acquire(state_word(g)) >> shift2(g)) & 3;
   }
@@ -166,6 +182,19 @@ private:
   }
 
   // Clears the states of granules [from, to] (to inclusive; from > to means none).
+  // Clears the end marks of granules [from, to).
+  void clear_ends(std::uint32_t from, std::uint32_t to) const {
+    for (std::uint32_t g = from; g < to;) {
+      const std::uint32_t in_word = 64 - g % 64;
+      const std::uint32_t n = to - g < in_word ? to - g : in_word;
+      const std::uint64_t bits = n == 64 ? ~std::uint64_t{0} : ((std::uint64_t{1} << n) - 1);
+      const std::uint64_t mask = bits << (g % 64);
+      if (load_relaxed(end_word(g)) & mask)
+        fetch_and_acq_rel(end_word(g), ~mask);
+      g += n;
+    }
+  }
+
   void clear_states(std::uint32_t from, std::uint32_t to) const {
     for (std::uint32_t g = from; g <= to && from <= to;) {
       const std::uint32_t in_word = 32 - g % 32;

@@ -1,0 +1,279 @@
+// fuzz/threads_fuzz.cpp -- fuzz target `threads`: two threads run short operation sequences
+// decoded from the input against one shared arena, then the final invariant is checked.
+//
+// The input chooses the arena (backing heap/anonymous/file in a unique temporary path, policy
+// none/optimistic/pessimistic/segregated,
+// capacity 4..64 KiB, min_segment, checked mode) and, for each thread, up to kMaxOpsPerThread
+// operations: allocate(size, align), allocate_zeroed, free of its own i-th block. Before the
+// threads start a few shared blocks are allocated; after both finished phase 1 (a barrier), both
+// threads race to free the same shared blocks: in checked mode exactly one free per block
+// succeeds and the other gets errc::double_free (or offset_out_of_range when the winner's free
+// rolled the bump offset back below the block); unchecked, only one thread frees each.
+// Nothing is allocated in phase 2, so a shared offset cannot be reused under the racers.
+// Interleavings are not deterministic, so no exact model here (ops_fuzz has one); what must hold:
+//  - every block lies in the data area and overlaps no block held by either thread, and keeps
+//    its canary (derived from its offset) until its owner frees it;
+//  - no error other than out_of_memory (size_overflow exactly when size+align > capacity, and
+//    double_free / offset_out_of_range for the losing racer);
+//  - at quiescence check() passes, live_bytes equals the bytes the threads still hold (checked:
+//    live_blocks equals their count), and after freeing everything live_bytes is 0.
+// Useful under TSan (the tsan preset replays the corpus) as well as ASan/UBSan.
+#include <lfarena/arena.hpp>
+
+#include <FuzzedDataProvider.h> // -isystem .../clang/<v>/include/fuzzer (fuzz/CMakeLists.txt)
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using lfarena::Arena;
+using lfarena::errc;
+using lfarena::FreelistKind;
+using lfarena::Options;
+
+constexpr int kMaxOpsPerThread = 200;
+constexpr int kShared = 6;
+
+[[noreturn]] void fail(const char *what, unsigned long long a = 0, unsigned long long b = 0) {
+  std::fprintf(stderr, "threads_fuzz: FAILURE: %s (%llu, %llu)\n", what, a, b);
+  std::fflush(stderr);
+  std::abort();
+}
+
+std::byte canary(std::uint32_t block, std::uint32_t i) {
+  const std::uint32_t x = block * 2246822519u + i * 3266489917u;
+  return static_cast<std::byte>((x >> 16) ^ i);
+}
+// Ends of the block plus a sparse middle: overlaps show up without O(size) work per op.
+template <class F> void for_canary(std::uint32_t size, F &&f) {
+  for (std::uint32_t i = 0; i < size; i += (i < 32 || i + 32 >= size) ? 1 : 29) f(i);
+}
+
+struct Op {
+  std::uint8_t kind; // 0 allocate, 1 allocate_zeroed, 2 free
+  std::uint32_t size;
+  std::uint32_t align;
+};
+
+struct Held {
+  std::uint32_t offset, size;
+};
+
+struct Worker {
+  std::vector<Op> ops;
+  std::vector<Held> held;
+  std::vector<int> shared_order; // phase 2: order in which this thread frees the shared blocks
+  int shared_won = 0;
+  int shared_lost = 0;
+};
+
+class Barrier { // std::barrier is C++20 but missing from some libc++ builds; two threads only
+public:
+  void arrive_and_wait() {
+    const int gen = gen_.load(std::memory_order_acquire);
+    if (count_.fetch_add(1, std::memory_order_acq_rel) == 1) {
+      count_.store(0, std::memory_order_relaxed);
+      gen_.fetch_add(1, std::memory_order_acq_rel);
+    } else {
+      while (gen_.load(std::memory_order_acquire) == gen) std::this_thread::yield();
+    }
+  }
+
+private:
+  std::atomic<int> count_{0};
+  std::atomic<int> gen_{0};
+};
+
+void run(const Arena &a, Worker &w, const std::vector<Held> &shared, bool checked,
+         Barrier &barrier) {
+  const std::uint32_t data_offset = a.stats().data_offset, capacity = a.stats().capacity;
+  for (const Op &op : w.ops) {
+    if (op.kind == 2) {
+      if (w.held.empty()) continue;
+      const std::size_t i = op.size % w.held.size();
+      const Held h = w.held[i];
+      for_canary(h.size, [&](std::uint32_t k) {
+        if (a.base()[h.offset + k] != canary(h.offset, k)) fail("canary mismatch", h.offset, k);
+      });
+      if (lfarena::Status s = a.deallocate(h.offset, h.size); !s) {
+        std::fprintf(stderr, "threads_fuzz: %s\n", s.message().c_str());
+        fail("free of a held block failed", h.offset, h.size);
+      }
+      w.held[i] = w.held.back();
+      w.held.pop_back();
+      continue;
+    }
+    lfarena::Result<lfarena::Block> r =
+        op.kind == 1 ? a.allocate_zeroed(op.size, op.align) : a.allocate(op.size, op.align);
+    if (!r) {
+      const bool too_big = std::uint64_t{(op.size + 7u) & ~7u} + op.align > capacity;
+      if (r.code() != (too_big ? errc::size_overflow : errc::out_of_memory)) {
+        std::fprintf(stderr, "threads_fuzz: %s\n", r.message().c_str());
+        fail("allocate failed with an unexpected error", op.size, op.align);
+      }
+      continue;
+    }
+    const lfarena::Block b = *r;
+    if (b.offset % op.align != 0 || b.size < op.size || b.offset < data_offset ||
+        std::uint64_t{b.offset} + b.size > capacity)
+      fail("bad block", b.offset, b.size);
+    if (op.kind == 1) {
+      for (std::uint32_t k = 0; k < b.size; ++k)
+        if (a.base()[b.offset + k] != std::byte{0}) fail("allocate_zeroed: non-zero", b.offset, k);
+    }
+    for_canary(b.size, [&](std::uint32_t k) { a.base()[b.offset + k] = canary(b.offset, k); });
+    w.held.push_back({b.offset, b.size});
+  }
+  barrier.arrive_and_wait();
+  // Phase 2: race on the shared blocks (checked mode), no allocation.
+  for (int i : w.shared_order) {
+    const Held h = shared[static_cast<std::size_t>(i)];
+    lfarena::Status s = a.deallocate(h.offset, h.size);
+    if (s) ++w.shared_won;
+    // The loser sees double_free, or offset_out_of_range if the winner's free rolled the bump
+    // offset back below the block (the range check comes first).
+    else if (checked && (s.code() == errc::double_free || s.code() == errc::offset_out_of_range))
+      ++w.shared_lost;
+    else {
+      std::fprintf(stderr, "threads_fuzz: %s\n", s.message().c_str());
+      fail("shared free: unexpected result", h.offset, static_cast<unsigned>(s.code()));
+    }
+  }
+}
+
+std::string temp_path() {
+  static std::atomic<unsigned> counter{0};
+  std::error_code ec;
+  std::filesystem::path dir = std::filesystem::is_directory("/dev/shm", ec)
+                                  ? std::filesystem::path("/dev/shm")
+                                  : std::filesystem::temp_directory_path(ec);
+  return (dir / ("lfarena-threads-fuzz-" + std::to_string(::getpid()) + "-" +
+                 std::to_string(counter++) + ".arena"))
+      .string();
+}
+
+void check_quiescent(const Arena &a, const std::vector<Held> &held, bool checked) {
+  lfarena::Result<lfarena::CheckReport> c = a.check();
+  if (!c) {
+    std::fprintf(stderr, "threads_fuzz: check: %s\n", c.message().c_str());
+    fail("check() failed at quiescence");
+  }
+  std::uint64_t bytes = 0;
+  for (const Held &h : held) bytes += h.size;
+  if (c->live_bytes != bytes) fail("live_bytes differs from the bytes held", c->live_bytes, bytes);
+  if (checked && c->live_blocks != held.size())
+    fail("live_blocks differs from the blocks held", c->live_blocks, held.size());
+  const lfarena::Stats st = a.stats();
+  if (c->live_bytes + c->free_bytes + st.discarded != st.allocated)
+    fail("live + free + discarded != allocated", c->live_bytes + c->free_bytes + st.discarded,
+         st.allocated);
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
+  FuzzedDataProvider fdp(data, size);
+  const int backing = fdp.ConsumeIntegralInRange<int>(0, 2);
+  Options o;
+  o.freelist = static_cast<FreelistKind>(fdp.ConsumeIntegralInRange<std::uint32_t>(0, 3));
+  o.capacity = fdp.ConsumeIntegralInRange<std::uint32_t>(4096, 64 * 1024) & ~7u;
+  o.min_segment = 16 + 8 * fdp.ConsumeIntegralInRange<std::uint32_t>(0, 6);
+  o.max_alignment = 64;
+  o.checked = fdp.ConsumeBool();
+
+  Worker w[2];
+  std::vector<Held> shared;
+  const int nwanted = fdp.ConsumeIntegralInRange<int>(0, kShared);
+  std::vector<std::uint32_t> shared_sizes;
+  for (int i = 0; i < nwanted; ++i)
+    shared_sizes.push_back(fdp.ConsumeIntegralInRange<std::uint32_t>(1, 512));
+  for (Worker &wk : w) {
+    const int n = fdp.ConsumeIntegralInRange<int>(0, kMaxOpsPerThread);
+    for (int i = 0; i < n && fdp.remaining_bytes() > 0; ++i) {
+      Op op{};
+      op.kind = fdp.ConsumeIntegralInRange<std::uint8_t>(0, 4);
+      if (op.kind >= 3) op.kind = 2; // frees as often as allocations
+      op.size = op.kind == 2 ? fdp.ConsumeIntegral<std::uint32_t>()
+                : fdp.ConsumeBool() ? fdp.ConsumeIntegralInRange<std::uint32_t>(1, 4096)
+                                    : fdp.ConsumeIntegralInRange<std::uint32_t>(1, 128);
+      op.align = 8u << fdp.ConsumeIntegralInRange<int>(0, 3);
+      wk.ops.push_back(op);
+    }
+  }
+
+  std::string path;
+  lfarena::Result<Arena> r = Arena();
+  if (backing == 0) r = Arena::heap(o);
+  else if (backing == 1) r = Arena::anonymous(o);
+  else {
+    path = temp_path();
+    Options c = o;
+    c.open_mode = lfarena::OpenMode::create_new;
+    r = Arena::open_file(path, c);
+  }
+  // A small capacity may not hold the fixed area, class table and bitmaps: a clean refusal.
+  if (!r && r.code() == errc::invalid_capacity && o.capacity < 16384) return 0;
+  if (!r) fail("creating the arena failed", o.capacity, static_cast<unsigned>(r.code()));
+  const Arena arena = *r;
+
+  for (std::uint32_t s : shared_sizes) {
+    lfarena::Result<lfarena::Block> b = arena.allocate(s, 8);
+    if (!b && b.code() == errc::out_of_memory) continue; // a small arena: fewer shared blocks
+    if (!b) fail("allocating a shared block failed", s, static_cast<unsigned>(b.code()));
+    shared.push_back({b->offset, b->size});
+  }
+  const int nshared = static_cast<int>(shared.size());
+  // Phase 2 order: checked mode, both threads free every shared block (opposite orders);
+  // unchecked, each shared block is freed by one thread only (a second free would be UB).
+  for (int i = 0; i < nshared; ++i) {
+    const bool second = fdp.ConsumeBool();
+    if (o.checked) {
+      w[0].shared_order.push_back(i);
+      w[1].shared_order.insert(w[1].shared_order.begin(), i);
+    } else {
+      w[second ? 1 : 0].shared_order.push_back(i);
+    }
+  }
+
+  Barrier barrier;
+  std::thread t([&] { run(arena, w[1], shared, o.checked, barrier); });
+  run(arena, w[0], shared, o.checked, barrier);
+  t.join();
+
+  const int won = w[0].shared_won + w[1].shared_won;
+  const int lost = w[0].shared_lost + w[1].shared_lost;
+  if (won != nshared || lost != (o.checked ? nshared : 0))
+    fail("shared frees: wrong number of winners/losers", static_cast<unsigned>(won),
+         static_cast<unsigned>(lost));
+
+  std::vector<Held> all = w[0].held;
+  all.insert(all.end(), w[1].held.begin(), w[1].held.end());
+  std::sort(all.begin(), all.end(), [](const Held &x, const Held &y) { return x.offset < y.offset; });
+  for (std::size_t i = 1; i < all.size(); ++i)
+    if (all[i - 1].offset + std::uint64_t{all[i - 1].size} > all[i].offset)
+      fail("blocks of the two threads overlap", all[i - 1].offset, all[i].offset);
+  for (const Held &h : all)
+    for_canary(h.size, [&](std::uint32_t k) {
+      if (arena.base()[h.offset + k] != canary(h.offset, k)) fail("canary mismatch at the end", h.offset, k);
+    });
+  check_quiescent(arena, all, o.checked);
+  for (const Held &h : all)
+    if (!arena.deallocate(h.offset, h.size)) fail("final free failed", h.offset, h.size);
+  check_quiescent(arena, {}, o.checked);
+  if (!path.empty()) {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+  }
+  return 0;
+}
