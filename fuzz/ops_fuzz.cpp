@@ -302,17 +302,18 @@ struct Harness {
     Block want{};
     const std::uint32_t align = alignof(T) < 8 ? 8 : alignof(T);
     const errc e = m.allocate(sizeof(T), align, want);
-    lfarena::Result<std::uint32_t> r = arena.create<T>(value);
+    lfarena::Result<Block> r = arena.create<T>(value);
     expect_code(r, e, "create");
     if (!r) return;
-    expect(*r == want.offset, "create at the wrong offset", *r, want.offset);
-    T *t = arena.pointer<T>(*r);
-    expect(t != nullptr, "pointer<T> of a created object is null", *r);
-    expect(t->ok(value), "created object has the wrong value", *r);
+    expect(r->offset == want.offset && r->size == want.size, "create gave the wrong block", r->offset,
+           want.offset);
+    T *t = arena.pointer<T>(r->offset);
+    expect(t != nullptr, "pointer<T> of a created object is null", r->offset);
+    expect(t->ok(value), "created object has the wrong value", r->offset);
     // The bytes past sizeof(T) (a kept tail) were zeroed as well.
     const std::byte *p = arena.base() + want.offset;
     for (std::uint32_t i = sizeof(T); i < want.size; ++i)
-      expect(p[i] == std::byte{0}, "create left a non-zero byte after the object", *r, i);
+      expect(p[i] == std::byte{0}, "create left a non-zero byte after the object", r->offset, i);
     t->~T();
     fill(want.offset, want.size);
   }

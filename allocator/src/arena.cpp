@@ -36,7 +36,7 @@ ArenaState::ArenaState(AnyBacking b, std::byte *base_, bool ro, const Geometry &
                        std::string n)
     : backing(std::move(b)), base(base_), read_only(ro), core(RegionWords{base_}, g), options(o),
       name(std::move(n)), id(g_next_arena_id.fetch_add(1, std::memory_order_relaxed)),
-      chunk_size(o.thread_chunk), fast_size_limit(ro ? 0 : g.capacity),
+      chunk_size(o.thread_chunk), fast_size_limit(ro ? 0 : g.capacity & ~(kGranule - 1)),
       fast_align_limit(ro ? 0 : g.max_alignment), chunk_limit(ro ? 0 : o.thread_chunk / 4) {}
 
 ArenaState::~ArenaState() {

@@ -18,12 +18,16 @@ namespace {
 std::atomic<std::uint32_t> g_next_thread{1};
 thread_local std::uint32_t t_thread_number = 0;
 
-// Unique among live owners: the pid, and a thread number unique in the process.
-std::uint64_t my_owner_id() {
+// The owner word of a slot: the pid (high 32 bits), the claiming ArenaState's id (16 bits: so
+// closing one of two handles on the same file in a process gives back only its own chunks) and
+// a thread number unique in the process (16 bits). Never 0.
+std::uint64_t owner_id(const ArenaState &s) {
   if (t_thread_number == 0)
     t_thread_number = g_next_thread.fetch_add(1, std::memory_order_relaxed);
-  return std::uint64_t{static_cast<std::uint32_t>(::getpid())} << 32 | t_thread_number;
+  return std::uint64_t{static_cast<std::uint32_t>(::getpid())} << 32 | (s.id & 0xffff) << 16 |
+         (t_thread_number & 0xffff) | 1u << 15;
 }
+constexpr std::uint64_t kOwnerArenaMask = ~std::uint64_t{0xffff}; // pid and arena id
 
 struct Entry {
   std::weak_ptr<ArenaState> arena;
@@ -33,14 +37,18 @@ struct Entry {
   std::uint32_t retry_in = 0; // no slot: allocations to wait before scanning again
 };
 
+// Gives back a chunk's unused tail and its alignment waste. The slot is cleared first: a crash
+// after that under-counts (the bytes look live, or are leaked in checked mode); the other order
+// would let recovery count them a second time.
 void give_back_tail(const ArenaState &s, std::uint32_t slot_at, std::uint32_t cursor,
                     std::uint32_t end) {
   const RegionWords mem{s.base};
-  s.core.release(cursor, end - cursor);
   atomic_u64 &waste = mem.word(slot_at + kSlotWaste);
-  s.core.discard(static_cast<std::uint32_t>(load_relaxed(waste)));
-  store_relaxed(waste, 0);
+  const std::uint64_t pad = load_relaxed(waste);
   store_relaxed(mem.word(slot_at + kSlotCursorEnd), 0);
+  store_relaxed(waste, 0);
+  s.core.release(cursor, end - cursor);
+  s.core.discard(static_cast<std::uint32_t>(pad));
 }
 
 void free_slot(const ArenaState &s, std::uint32_t slot_at) {
@@ -86,7 +94,7 @@ thread_local Registry t_registry;
 
 std::uint32_t claim_slot(const ArenaState &s) {
   const RegionWords mem{s.base};
-  const std::uint64_t me = my_owner_id();
+  const std::uint64_t me = owner_id(s);
   for (std::uint32_t i = 0; i < kChunkSlots; ++i) {
     atomic_u64 &owner = mem.word(slot_owner_at(i));
     std::uint64_t expected = 0;
@@ -140,12 +148,14 @@ bool chunk_refill_allocate(ArenaState &s, std::uint32_t size, std::uint32_t alig
     start = align_up(e->cursor, a);
   }
   const RegionWords mem{s.base};
-  if (start != e->cursor) {
-    atomic_u64 &waste = mem.word(e->slot_at + kSlotWaste);
-    store_relaxed(waste, load_relaxed(waste) + (start - e->cursor));
-  }
+  const std::uint64_t pad = start - e->cursor;
   e->cursor = static_cast<std::uint32_t>(start + need);
+  // Cursor first, then the waste: a crash between them under-counts, never double-counts.
   store_relaxed(mem.word(e->slot_at + kSlotCursorEnd), e->cursor | std::uint64_t{e->end} << 32);
+  if (pad != 0) {
+    atomic_u64 &waste = mem.word(e->slot_at + kSlotWaste);
+    store_relaxed(waste, load_relaxed(waste) + pad);
+  }
   tl_chunk = ChunkCache{s.id, e->cursor, e->end, e->slot_at};
   offset = static_cast<std::uint32_t>(start);
   block = static_cast<std::uint32_t>(need);
@@ -155,17 +165,15 @@ bool chunk_refill_allocate(ArenaState &s, std::uint32_t size, std::uint32_t alig
 
 void release_process_chunks(ArenaState &s) {
   const RegionWords mem{s.base};
-  const std::uint64_t pid = static_cast<std::uint32_t>(::getpid());
+  const std::uint64_t mine = owner_id(s) & kOwnerArenaMask;
   for (std::uint32_t i = 0; i < kChunkSlots; ++i) {
     const std::uint32_t at = slot_owner_at(i);
-    if (load_acquire(mem.word(at)) >> 32 != pid)
+    const std::uint64_t owner = load_acquire(mem.word(at));
+    if (owner == 0 || (owner & kOwnerArenaMask) != mine)
       continue;
     const std::uint64_t ce = load_relaxed(mem.word(at + kSlotCursorEnd));
     const auto cursor = static_cast<std::uint32_t>(ce), end = static_cast<std::uint32_t>(ce >> 32);
-    if (end != 0)
-      give_back_tail(s, at, cursor, end);
-    else
-      give_back_tail(s, at, 0, 0);
+    give_back_tail(s, at, end != 0 ? cursor : 0, end);
     free_slot(s, at);
   }
 }

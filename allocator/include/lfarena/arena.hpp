@@ -45,8 +45,9 @@
 
 namespace lfarena {
 
-// A block handed out by allocate(): free it with deallocate(offset, size) (size may also be the
-// size that was requested: both round to the same granule).
+// A block handed out by allocate(): free it with deallocate(offset, size) using this size. It
+// is the requested size rounded up to 8, or more when a freelist segment's remainder was too
+// small to keep and came with the block.
 struct Block {
   std::uint32_t offset = 0;
   std::uint32_t size = 0;
@@ -120,15 +121,14 @@ public:
     return r;
   }
 
-  // Constructs a T in zeroed arena memory; returns its offset. Destroy it yourself
-  // (pointer<T>(offset)->~T()) before deallocate(offset, sizeof(T)).
-  template <class T, class... Args> Result<std::uint32_t> create(Args &&...args) const {
+  // Constructs a T in zeroed arena memory and returns its block. Destroy it yourself
+  // (pointer<T>(b.offset)->~T()) before deallocate(b.offset, b.size).
+  template <class T, class... Args> Result<Block> create(Args &&...args) const {
     static_assert(alignof(T) <= 4096, "over-aligned type");
     Result<Block> r = allocate_zeroed(sizeof(T), alignof(T) < 8 ? 8 : alignof(T));
-    if (!r)
-      return r.error();
-    ::new (static_cast<void *>(state_->base + r->offset)) T(std::forward<Args>(args)...);
-    return r->offset;
+    if (r)
+      ::new (static_cast<void *>(state_->base + r->offset)) T(std::forward<Args>(args)...);
+    return r;
   }
 
   Status deallocate(std::uint32_t offset, std::uint32_t size) const {
@@ -192,14 +192,16 @@ private:
       if (end > c.end)
         return {};
       const detail::RegionWords mem{s.base};
-      if (start != c.cursor) { // owner-only word: load + store is enough
-        detail::atomic_u64 &waste = mem.word(c.slot_at + detail::kSlotWaste);
-        detail::store_relaxed(waste, detail::load_relaxed(waste) + (start - c.cursor));
-      }
+      const std::uint64_t pad = start - c.cursor;
       c.cursor = static_cast<std::uint32_t>(end);
-      // Relaxed: read by others only at quiescence (check(), close, recovery).
+      // Relaxed: read by others only at quiescence (check(), close, recovery). The cursor goes
+      // first: a crash before the waste update under-counts rather than double-counts.
       detail::store_relaxed(mem.word(c.slot_at + detail::kSlotCursorEnd),
                             end | std::uint64_t{c.end} << 32);
+      if (pad != 0) { // owner-only word: load + store is enough
+        detail::atomic_u64 &waste = mem.word(c.slot_at + detail::kSlotWaste);
+        detail::store_relaxed(waste, detail::load_relaxed(waste) + pad);
+      }
       const Block b{static_cast<std::uint32_t>(start), static_cast<std::uint32_t>(need)};
       s.core.note_allocated(b.offset, b.size);
       return b;

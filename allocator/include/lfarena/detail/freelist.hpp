@@ -70,7 +70,7 @@ public:
       // Release: a thread whose (stale) mark CAS reads this value must also see the size above
       // (take() re-reads the size after marking).
       store_release(link, Link::make(w.cur, own_tag).raw);
-      if (publish(w.pred_at, w.pred, next_link(w.pred, offset)))
+      if (publish(w.pred_at, w.pred, next_link(w.pred_at, w.pred, offset)))
         return true;
     }
   }
@@ -92,19 +92,19 @@ public:
       // the release that published it) visible to us, the new owner; release orders the mark
       // before our later unlink for helpers that read it.
       std::uint64_t expected = w.cur_link.raw;
-      bool marked;
+      bool won;
       {
         [[maybe_unused]] Speculative spec; // the node may have been recycled since find()
-        marked = cas_acq_rel(mem_.word(w.cur), expected, w.cur_link.with_mark().raw);
+        won = cas_acq_rel(mem_.word(w.cur), expected, marked(w.cur_link).raw);
       }
-      if (!marked)
+      if (!won)
         continue; // someone else took it, or inserted behind it: look again
       // We own the node now. Re-read its size: if our view was stale and the mark hit a node
       // reinserted here since, the size may differ (the release store in insert() makes it
       // visible to our acquiring mark CAS).
       const std::uint64_t seg_size = load_relaxed(mem_.word(w.cur + 8));
       // Physically unlink it before handing it out (DESIGN.md 2a).
-      if (!unlink(w.pred_at, w.pred, w.cur_link.offset()))
+      if (!unlink(w.pred_at, w.pred, next_link(w.pred_at, w.pred, w.cur_link.offset())))
         ensure_unlinked(seg_size, w.cur);
       if (!plausible_size(w.cur, seg_size))
         continue;                   // never a node (see DESIGN.md 2a): drop it
@@ -184,10 +184,29 @@ private:
     return s >= min_segment_ && s % kGranule == 0 && o + s <= capacity_;
   }
 
-  Link next_link(Link pred, std::uint32_t target) const {
+  // A tag no earlier value of any node link word had: from the header's counter (relaxed: only
+  // the RMW's atomicity matters). Node link words live in recyclable memory, so their tags
+  // cannot just count up: a word's next life starts from a counter value, and if changes in
+  // this life only added 1 each, the two lives' tags could meet (ABA on a recycled node).
+  std::uint32_t fresh_tag() const {
+    return static_cast<std::uint32_t>(fetch_add_relaxed(mem_.word(hdr::node_tags), 1));
+  }
+
+  // The value that makes the link word at `pred_at` (holding `pred`) point to `target`. The
+  // head is never recycled, so counting its tag up is enough; a node's link gets a fresh tag.
+  Link next_link(std::uint32_t pred_at, Link pred, std::uint32_t target) const {
     if constexpr (mutant::tag_not_incremented)
       return Link::make(target, pred.tag());
-    return pred.redirect(target);
+    if (pred_at == hdr::freelist_head)
+      return pred.redirect(target);
+    return Link::make(target, fresh_tag());
+  }
+
+  // `link` logically deleted, with a fresh tag (see fresh_tag()).
+  Link marked(Link link) const {
+    if constexpr (mutant::tag_not_incremented)
+      return Link::make(link.offset(), link.tag(), true);
+    return Link::make(link.offset(), fresh_tag(), true);
   }
 
   // CAS of a predecessor link that inserts a new node: release publishes the node's words.
@@ -203,10 +222,10 @@ private:
   // CAS of a predecessor link past a marked node. acq_rel: release keeps the successor's
   // publication visible to later readers of pred (it continues the chain of releases); acquire
   // orders the unlink before the owner's reuse of the segment.
-  bool unlink(std::uint32_t pred_at, Link pred, std::uint32_t next) const {
+  bool unlink(std::uint32_t pred_at, Link pred, Link desired) const {
     std::uint64_t expected = pred.raw;
     [[maybe_unused]] Speculative spec;
-    return cas_acq_rel(mem_.word(pred_at), expected, next_link(pred, next).raw);
+    return cas_acq_rel(mem_.word(pred_at), expected, desired.raw);
   }
 
   // Traverses from the head, unlinking every marked node it meets, and returns the window at
@@ -243,8 +262,8 @@ private:
           continue;
         }
         // Helping: unlink the logically removed node ourselves.
-        const Link desired = next_link(pred, v.link.offset());
-        if (!unlink(pred_at, pred, v.link.offset()))
+        const Link desired = next_link(pred_at, pred, v.link.offset());
+        if (!unlink(pred_at, pred, desired))
           return false;
         pred = desired;
         continue;
