@@ -96,8 +96,10 @@ public:
         break;
       }
     }
-    // Acq_rel: a hint for takers; see the banner for why a late bit is harmless.
-    fetch_or_acq_rel(bitmap_word(c), bit(c));
+    // Acq_rel: a hint for takers; see the banner for why a late bit is harmless. Set only when
+    // clear: the bitmap line is shared by every class, and an RMW per push would bounce it.
+    if ((load_relaxed(bitmap_word(c)) & bit(c)) == 0)
+      fetch_or_acq_rel(bitmap_word(c), bit(c));
     return true;
   }
 
