@@ -231,13 +231,15 @@ TEST_P(CrashTest, UncheckedKillReopenKeepsAcknowledgedBlocks) {
 
 INSTANTIATE_TEST_SUITE_P(Policies, CrashTest,
                          ::testing::Values(FreelistKind::none, FreelistKind::optimistic,
-                                           FreelistKind::pessimistic),
+                                           FreelistKind::pessimistic, FreelistKind::segregated),
                          [](const auto &info) {
                            switch (info.param) {
                            case FreelistKind::none:
                              return std::string("none");
                            case FreelistKind::optimistic:
                              return std::string("optimistic");
+                           case FreelistKind::segregated:
+                             return std::string("segregated");
                            default:
                              return std::string("pessimistic");
                            }

@@ -205,5 +205,6 @@ TEST(MultiProcess, OptimisticChecked) { run(FreelistKind::optimistic, true); }
 TEST(MultiProcess, PessimisticChecked) { run(FreelistKind::pessimistic, true); }
 TEST(MultiProcess, PessimisticUnchecked) { run(FreelistKind::pessimistic, false); }
 TEST(MultiProcess, NoneChecked) { run(FreelistKind::none, true); }
+TEST(MultiProcess, SegregatedChecked) { run(FreelistKind::segregated, true); }
 
 } // namespace
