@@ -18,8 +18,12 @@
 //    (helping), so a failed unlink never leaves a zombie and nobody spins on one.
 //  - the thread that marked a node owns the segment, but only hands it out after the node is
 //    physically unlinked (by itself or a helper): ensure_unlinked() guarantees it.
-//  - every CAS'd link carries a tag that every change bumps, so a CAS prepared from a stale read
-//    (ABA: the segment was removed, handed out, freed and reinserted) fails.
+//  - every CAS'd link carries a tag that changes with every write: the head's counts up; a
+//    node link word (recyclable memory) gets a fresh value from the header's node_tags counter
+//    each time (fresh_tag()), so no two lives of a word share a tag, and a CAS prepared from a
+//    stale read (ABA: the segment was removed, handed out, freed and reinserted) fails.
+//  - a node's words are read speculatively and confirmed by re-reading the predecessor's link
+//    (read_node()): a traverser never acts on a recycled segment's user bytes.
 //  - any offset read from a node may be stale (the segment may have been handed out and
 //    overwritten since): it is bounds- and alignment-checked before use, traversals are bounded
 //    by the largest possible node count, and nonsense restarts the traversal from the head.

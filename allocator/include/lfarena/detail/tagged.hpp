@@ -1,9 +1,11 @@
 // lfarena/detail/tagged.hpp -- the tagged link word: {offset:32, tag:31, mark:1} in 64 bits.
 //
 // Every link that can be recycled (the freelist head and the link word inside each free segment)
-// is one of these words, changed only by a single 64-bit CAS. Each successful change bumps the
-// tag, so a CAS prepared from a stale read (the ABA shape: the node was removed, handed out,
-// freed and reinserted meanwhile) fails even if the offset is the same again (DESIGN.md 2a).
+// is one of these words, changed only by a single 64-bit CAS. Each successful change gives it a
+// new tag (redirect() counts up, for words that are never recycled; node words in recyclable
+// memory take fresh tags from a counter, see freelist.hpp), so a CAS prepared from a stale read
+// (the ABA shape: the node was removed, handed out, freed and reinserted meanwhile) fails even
+// if the offset is the same again (DESIGN.md 2a).
 // The mark bit is Harris-style logical deletion of the node that owns the link.
 //
 // Pure value arithmetic: no shared state, thread-safe.
