@@ -204,6 +204,8 @@ Result<Arena> open_existing(int fd, const std::string &path, const Options &o) {
   auto mapped = detail::FileBacking::map(fd, path, l->geometry.capacity, o.read_only);
   if (!mapped)
     return mapped.error();
+  if (Status s = detail::validate_class_heads(mapped->base(), l->geometry, path); !s)
+    return s.error();
   RecoveryReport rep;
   if (!o.read_only) {
     Result<RecoveryReport> joined = join_file(*mapped, l->geometry, path);

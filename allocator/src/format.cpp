@@ -79,7 +79,9 @@ Result<Layout> plan_layout(const Options &o) {
                "min_segment " + num(o.min_segment) + " is not a multiple of 8 in [16, 2^30]");
   Layout l;
   std::uint64_t at = kFixedAreaEnd;
-  if (o.freelist == FreelistKind::segregated) {
+  const bool sorted = o.freelist == FreelistKind::optimistic ||
+                      o.freelist == FreelistKind::pessimistic;
+  if (o.freelist == FreelistKind::segregated || (sorted && o.size_index)) {
     l.geometry.class_table_offset = static_cast<std::uint32_t>(at);
     at += kClassTableBytes;
   }
@@ -147,10 +149,11 @@ Result<Layout> validate_header(const unsigned char *h, std::uint64_t file_size, 
                "magic bytes " + hex(h, 8) + " are not \"LFARENA\\0\" (" + hex(kMagic, 8) + ")");
   // 3. format version.
   const std::uint32_t version = get_le32(h + hdr::format_version);
-  if (version != kFormatVersion)
+  if (version < kOldestFormatVersion || version > kFormatVersion)
     return bad(errc::unsupported_version, path,
-               "format version " + num(version) + ", this build reads version " +
-                   num(kFormatVersion) + (version > kFormatVersion ? " (file is newer)" : ""));
+               "format version " + num(version) + ", this build reads versions " +
+                   num(kOldestFormatVersion) + " to " + num(kFormatVersion) +
+                   (version > kFormatVersion ? " (file is newer)" : ""));
   // 4. feature flags.
   const std::uint32_t features = get_le32(h + hdr::feature_flags);
   if ((features & ~kKnownFeatures) != 0)
@@ -198,6 +201,7 @@ Result<Layout> validate_header(const unsigned char *h, std::uint64_t file_size, 
   stored.max_alignment = g.max_alignment;
   stored.checked = (features & kFeatureChecked) != 0;
   stored.user_reserved = l.user_size;
+  stored.size_index = g.class_table_offset != 0;
   Result<Layout> expect = plan_layout(stored);
   if (!expect || get_le16(h + hdr::header_size) != kHeaderSize ||
       expect->geometry.data_offset != g.data_offset ||
@@ -217,6 +221,11 @@ Result<Layout> validate_header(const unsigned char *h, std::uint64_t file_size, 
                    num(g.capacity) + "]");
   const Link head{get_le64(h + hdr::freelist_head)};
   const std::uint32_t first = head.offset();
+  if (first != 0 && g.class_table_offset != 0)
+    return bad(errc::freelist_head_out_of_range, path,
+               "freelist head " + num(first) +
+                   " is not 0 although the free segments live in the size-class table at " +
+                   num(g.class_table_offset));
   if (head.marked() || (first != 0 && (kind == 0 || first < g.data_offset ||
                                        first % kGranule != 0 || first + 16ull > bump)))
     return bad(errc::freelist_head_out_of_range, path,
@@ -228,6 +237,24 @@ Result<Layout> validate_header(const unsigned char *h, std::uint64_t file_size, 
                "discarded bytes " + num(discarded) + " exceed the allocated " +
                    num(bump - g.data_offset));
   return l;
+}
+
+Status validate_class_heads(const std::byte *region, const Geometry &g, const std::string &path) {
+  if (g.class_table_offset == 0)
+    return {};
+  const auto *h = reinterpret_cast<const unsigned char *>(region);
+  const std::uint64_t bump = get_le64(h + hdr::bump);
+  for (std::uint32_t c = 0; c < kClassCount; ++c) {
+    const Link head{get_le64(h + g.class_table_offset + c * 8)};
+    const std::uint32_t first = head.offset();
+    if (head.marked() || (first != 0 && (first < g.data_offset || first % kGranule != 0 ||
+                                         first + 16ull > bump)))
+      return bad(errc::freelist_head_out_of_range, path,
+                 "size class " + num(c) + " head " + num(first) +
+                     (head.marked() ? " is marked" : "") + " is outside the allocated range [" +
+                     num(g.data_offset) + ", " + num(bump) + ")");
+  }
+  return {};
 }
 
 } // namespace lfarena::detail

@@ -8,6 +8,7 @@
 #include "lfarena/detail/checked.hpp"
 #include "lfarena/detail/memory.hpp"
 #include "lfarena/detail/segregated.hpp"
+#include "lfarena/detail/sorted_index.hpp"
 #include "lfarena/detail/tagged.hpp"
 #include "lfarena/detail/thread_chunk.hpp"
 
@@ -45,30 +46,36 @@ Result<RecoveryReport> recover(std::byte *base, const Geometry &g, const std::st
     return Error(errc::corrupt_freelist, path + ": recovery: " + what);
   };
 
-  // 1. The freelist: validate the whole list first (a failed recovery must not have written
+  // 1. The freelist: validate every list first (a failed recovery must not have written
   // anything), then unmark the nodes whose remover died between mark and unlink.
   std::uint64_t free_bytes = 0;
   std::vector<std::uint32_t> marked;
-  std::uint32_t at = hdr::freelist_head;
   const std::uint64_t max_nodes = (g.capacity - g.data_offset) / g.min_segment + 1;
-  for (std::uint64_t steps = 0;; ++steps) {
-    const std::uint32_t cur = Link{load_acquire(mem.word(at))}.offset();
-    if (cur == 0)
-      break;
-    if (steps >= max_nodes)
-      return corrupt("the freelist has a cycle");
-    if (cur < g.data_offset || cur % kGranule != 0 || cur + 16ull > top)
-      return corrupt("freelist node " + num(cur) + " is outside [" + num(g.data_offset) + ", " +
-                     num(top) + ")");
-    const std::uint64_t size = load_relaxed(mem.word(cur + 8));
-    if (size < g.min_segment || size % kGranule != 0 || cur + size > top)
-      return corrupt("freelist node " + num(cur) + " has size " + num(size));
-    if (Link{load_acquire(mem.word(cur))}.marked())
-      marked.push_back(cur);
-    free_bytes += size;
-    at = cur;
+  const bool segregated = g.freelist_kind == static_cast<std::uint32_t>(FreelistKind::segregated);
+  const SortedIndex<RegionWords> lists(mem, g);
+  std::uint64_t steps = 0;
+  for (std::uint32_t list = 0; !segregated && list < lists.list_count(); ++list) {
+    for (std::uint32_t at = lists.head_at(list);; ++steps) {
+      const std::uint32_t cur = Link{load_acquire(mem.word(at))}.offset();
+      if (cur == 0)
+        break;
+      if (steps >= max_nodes)
+        return corrupt("the freelist has a cycle");
+      if (cur < g.data_offset || cur % kGranule != 0 || cur + 16ull > top)
+        return corrupt("freelist node " + num(cur) + " is outside [" + num(g.data_offset) +
+                       ", " + num(top) + ")");
+      const std::uint64_t size = load_relaxed(mem.word(cur + 8));
+      if (size < g.min_segment || size % kGranule != 0 || cur + size > top ||
+          (lists.indexed() && floor_class(size) != list))
+        return corrupt("freelist node " + num(cur) + " has size " + num(size) +
+                       (lists.indexed() ? " in size class " + num(list) : std::string()));
+      if (Link{load_acquire(mem.word(cur))}.marked())
+        marked.push_back(cur);
+      free_bytes += size;
+      at = cur;
+    }
   }
-  if (g.class_table_offset != 0) { // segregated: stacks have no marks, only validate and count
+  if (segregated) { // stacks have no marks, only validate and count
     const SegregatedFreelist<RegionWords> classes(mem, g);
     if (!classes.walk([&](std::uint32_t off, std::uint64_t size) {
           free_bytes += size;
@@ -81,6 +88,9 @@ Result<RecoveryReport> recover(std::byte *base, const Geometry &g, const std::st
     store_release(mem.word(cur), Link::make(next.offset(), next.tag() + 1).raw);
   }
   rep.nodes_unmarked = marked.size();
+  // A crash between a push and its bit update leaves a non-empty class with a clear bit.
+  if (g.class_table_offset != 0)
+    ClassTable<RegionWords>(mem, g.class_table_offset).rebuild();
 
   // 2. Thread-chunk slots: every owner is dead (we are alone). Their tails and padding were
   // never handed out: leaked. Unchecked mode counts them here; checked mode counts every

@@ -1,5 +1,6 @@
 // Seeded random single-thread sequences against the sequential spec, per freelist policy (none,
-// optimistic, pessimistic) and checked mode off/on: 10^5 allocate/deallocate operations each
+// optimistic, pessimistic), checked mode off/on and size index on/off (same results either way):
+// 10^5 allocate/deallocate operations each
 // (sizes 1..128, a quarter 1..512; an eighth aligned to 16..64) on a 64 KiB arena, whose bump
 // region runs out after a few hundred blocks, so the freelist does most of the work.
 //
@@ -110,17 +111,18 @@ private:
   Kind kind_;
 };
 
-class FreelistRandom : public ::testing::TestWithParam<std::tuple<Kind, bool>> {};
+class FreelistRandom : public ::testing::TestWithParam<std::tuple<Kind, bool, bool>> {};
 INSTANTIATE_TEST_SUITE_P(KindsChecked, FreelistRandom,
                          ::testing::Combine(::testing::Values(Kind::none, Kind::optimistic,
                                                               Kind::pessimistic),
-                                            ::testing::Bool()),
+                                            ::testing::Bool(), ::testing::Bool()),
                          [](const auto &info) {
                            const Kind k = std::get<0>(info.param);
                            return std::string(k == Kind::none         ? "none"
                                               : k == Kind::optimistic ? "optimistic"
                                                                       : "pessimistic") +
-                                  (std::get<1>(info.param) ? "_checked" : "_unchecked");
+                                  (std::get<1>(info.param) ? "_checked" : "_unchecked") +
+                                  (std::get<2>(info.param) ? "_indexed" : "_linear");
                          });
 
 struct Live {
@@ -131,8 +133,11 @@ struct Live {
 TEST_P(FreelistRandom, MatchesTheSequentialSpecAndAccountingHolds) {
   const Kind kind = std::get<0>(GetParam());
   const bool checked = std::get<1>(GetParam());
-  auto made = Arena::heap(
-      {.capacity = kCapacity, .min_segment = kMinSegment, .freelist = kind, .checked = checked});
+  auto made = Arena::heap({.capacity = kCapacity,
+                           .min_segment = kMinSegment,
+                           .freelist = kind,
+                           .checked = checked,
+                           .size_index = std::get<2>(GetParam())});
   ASSERT_TRUE(made) << made.message();
   const Arena a = std::move(*made);
   const std::uint64_t seed = 0x5eed00 + 2 * static_cast<unsigned>(kind) + (checked ? 1 : 0);

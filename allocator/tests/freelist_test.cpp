@@ -36,9 +36,12 @@ using lfarena_test::Seg;
 using lfarena_test::walk;
 
 Arena make(Kind kind, std::uint32_t min_segment = 32, bool checked = false,
-           std::uint32_t capacity = 1u << 16) {
-  auto r = Arena::heap(
-      {.capacity = capacity, .min_segment = min_segment, .freelist = kind, .checked = checked});
+           std::uint32_t capacity = 1u << 16, bool size_index = true) {
+  auto r = Arena::heap({.capacity = capacity,
+                        .min_segment = min_segment,
+                        .freelist = kind,
+                        .checked = checked,
+                        .size_index = size_index});
   EXPECT_TRUE(r) << r.message();
   return std::move(*r);
 }
@@ -181,15 +184,26 @@ TEST(FreelistExample, PessimisticRounded) {
                .after = {{-1, 32}, {0, 48}, {2, 104}}});
 }
 
-class FreelistPolicy : public ::testing::TestWithParam<Kind> {};
+// Every policy test runs on both layouts (size_index): the results must be the same.
+class FreelistPolicy : public ::testing::TestWithParam<std::tuple<Kind, bool>> {
+protected:
+  Kind kind() const { return std::get<0>(GetParam()); }
+  Arena make_p(std::uint32_t min_segment = 32) const {
+    return make(kind(), min_segment, false, 1u << 16, std::get<1>(GetParam()));
+  }
+};
 INSTANTIATE_TEST_SUITE_P(Kinds, FreelistPolicy,
-                         ::testing::Values(Kind::optimistic, Kind::pessimistic),
+                         ::testing::Combine(::testing::Values(Kind::optimistic, Kind::pessimistic),
+                                            ::testing::Bool()),
                          [](const auto &info) {
-                           return info.param == Kind::optimistic ? "optimistic" : "pessimistic";
+                           return std::string(std::get<0>(info.param) == Kind::optimistic
+                                                  ? "optimistic"
+                                                  : "pessimistic") +
+                                  (std::get<1>(info.param) ? "_indexed" : "_linear");
                          });
 
 TEST_P(FreelistPolicy, EqualSizesAreOrderedByOffset) {
-  const Arena a = make(GetParam());
+  const Arena a = make_p();
   const auto b = fill(a, {64, 64, 64, 64});
   for (int i : {3, 1, 0, 2})
     release(a, b[i]);
@@ -200,13 +214,13 @@ TEST_P(FreelistPolicy, EqualSizesAreOrderedByOffset) {
 }
 
 TEST_P(FreelistPolicy, PoliciesChooseDifferentSegments) {
-  const Arena a = make(GetParam());
+  const Arena a = make_p();
   const auto b = fill(a, {64, 200, 120});
   for (int i : {0, 1, 2})
     release(a, b[i]);
   const Block got = alloc(a, 64);
   EXPECT_EQ(got.size, 64u);
-  if (GetParam() == Kind::optimistic) { // the largest, split: [136, 120, 64]
+  if (kind() == Kind::optimistic) { // the largest, split: [136, 120, 64]
     EXPECT_EQ(got.offset, b[1].offset);
     EXPECT_EQ(walk(a),
               (std::vector<Seg>{{b[1].offset + 64, 136}, {b[2].offset, 120}, {b[0].offset, 64}}));
@@ -219,7 +233,7 @@ TEST_P(FreelistPolicy, PoliciesChooseDifferentSegments) {
 TEST_P(FreelistPolicy, SplitRemainderBelowMinSegmentGoesWithTheBlock) {
   for (std::uint32_t request : {72u, 65u, 88u, 96u}) { // remainders 24, 24, 8, 0 (< 32)
     SCOPED_TRACE(request);
-    const Arena a = make(GetParam(), 32);
+    const Arena a = make_p(32);
     const auto b = fill(a, {96});
     release(a, b[0]);
     const std::uint64_t discarded = a.stats().discarded;
@@ -236,7 +250,7 @@ TEST_P(FreelistPolicy, SplitRemainderBelowMinSegmentGoesWithTheBlock) {
 TEST_P(FreelistPolicy, SplitRemainderOfMinSegmentIsReinserted) {
   for (std::uint32_t min_segment : {16u, 32u, 48u}) {
     SCOPED_TRACE(min_segment);
-    const Arena a = make(GetParam(), min_segment);
+    const Arena a = make_p(min_segment);
     const auto b = fill(a, {96});
     release(a, b[0]);
     const Block got = alloc(a, 96 - min_segment);
@@ -248,7 +262,7 @@ TEST_P(FreelistPolicy, SplitRemainderOfMinSegmentIsReinserted) {
 }
 
 TEST_P(FreelistPolicy, FreedBlockBelowMinSegmentIsDiscardedUnlessItIsTheLastBumpBlock) {
-  const Arena a = make(GetParam(), 32);
+  const Arena a = make_p(32);
   const Block small = alloc(a, 24), next = alloc(a, 8);
   const auto before = a.stats();
   release(a, small);
@@ -261,7 +275,7 @@ TEST_P(FreelistPolicy, FreedBlockBelowMinSegmentIsDiscardedUnlessItIsTheLastBump
 }
 
 TEST_P(FreelistPolicy, ExactFitEmptiesTheList) {
-  const Arena a = make(GetParam());
+  const Arena a = make_p();
   const auto b = fill(a, {96});
   release(a, b[0]);
   const Block got = alloc(a, 96);
@@ -272,7 +286,7 @@ TEST_P(FreelistPolicy, ExactFitEmptiesTheList) {
 }
 
 TEST_P(FreelistPolicy, EmptyListIsOutOfMemory) {
-  const Arena a = make(GetParam());
+  const Arena a = make_p();
   fill(a, {});
   const auto r = a.allocate(8);
   EXPECT_EQ(r.code(), errc::out_of_memory);
@@ -281,7 +295,7 @@ TEST_P(FreelistPolicy, EmptyListIsOutOfMemory) {
 }
 
 TEST_P(FreelistPolicy, RequestLargerThanEverySegmentChangesNothing) {
-  const Arena a = make(GetParam());
+  const Arena a = make_p();
   const auto b = fill(a, {96, 64, 48, 8});
   for (int i : {0, 1, 2})
     release(a, b[i]);
@@ -306,7 +320,7 @@ TEST_P(FreelistPolicy, RequestLargerThanEverySegmentChangesNothing) {
 TEST_P(FreelistPolicy, AlignmentThatOnlyOneSegmentSatisfies) {
   for (const auto &[h, s] : {std::pair{72u, 64u}, std::pair{64u, 72u}}) {
     SCOPED_TRACE(h);
-    const Arena a = make(GetParam());
+    const Arena a = make_p();
     ASSERT_EQ(a.stats().data_offset % 64, 0u);
     const auto b = fill(a, {8, h, 128 - 8 - h, s}); // H at base+8, S at base+128
     ASSERT_EQ(b[1].offset % 64, 8u);
@@ -315,7 +329,7 @@ TEST_P(FreelistPolicy, AlignmentThatOnlyOneSegmentSatisfies) {
     release(a, b[3]);
     const auto list = walk(a);
     const auto r = a.allocate(64, 64);
-    if (GetParam() == Kind::optimistic && h > s) {
+    if (kind() == Kind::optimistic && h > s) {
       EXPECT_EQ(r.code(), errc::out_of_memory); // no scan past the head
       EXPECT_EQ(walk(a), list);
       continue;
@@ -338,7 +352,7 @@ TEST_P(FreelistPolicy, AlignedRequestKeepsOrDiscardsThePadding) {
                        Case{40, 96, 24, false, 72}, Case{0, 256, 0, false, 64}}) {
     SCOPED_TRACE(c.lead);
     SCOPED_TRACE(c.seg);
-    const Arena a = make(GetParam());
+    const Arena a = make_p();
     std::vector<std::uint32_t> sizes = {c.seg};
     if (c.lead)
       sizes.insert(sizes.begin(), c.lead);
@@ -358,7 +372,7 @@ TEST_P(FreelistPolicy, AlignedRequestKeepsOrDiscardsThePadding) {
       expect.push_back({got.offset + c.size, rest});
     if (c.pad_kept)
       expect.push_back({seg.offset, c.pad});
-    if (GetParam() == Kind::pessimistic && expect.size() == 2)
+    if (kind() == Kind::pessimistic && expect.size() == 2)
       std::swap(expect[0], expect[1]);
     EXPECT_EQ(walk(a), expect);
     expect_consistent(a, filler_bytes(a, b) + c.lead + c.size);
@@ -371,7 +385,7 @@ TEST_P(FreelistPolicy, AlignedRequestKeepsOrDiscardsThePadding) {
 // least commit 2c231b6 the second insert links the node to itself: check() reports
 // corrupt_freelist and the next allocation reaching the node loops forever; the test stops first.)
 TEST_P(FreelistPolicy, UncheckedImmediateDoubleFreeKeepsTheListIntact) {
-  const Arena a = make(GetParam());
+  const Arena a = make_p();
   const auto b = fill(a, {64, 8});
   release(a, b[0]);
   (void)a.deallocate(b[0].offset, b[0].size); // ok or an error, but no corruption

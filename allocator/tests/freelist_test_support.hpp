@@ -1,6 +1,7 @@
 // Test support for the freelist tests: a quiescent walk of the sorted freelist as persisted in
-// the region (detail/header.hpp: the head Link at hdr::freelist_head; detail/freelist.hpp: a
-// node's link at its offset, its size 8 bytes after), for the optimistic and pessimistic kinds.
+// the region, for the optimistic and pessimistic kinds, in the policy's order: the one list at
+// hdr::freelist_head (size_index off) or the per-class lists concatenated in class order
+// (detail/sorted_index.hpp), decoded from the header alone.
 #pragma once
 
 #include <lfarena/arena.hpp>
@@ -20,21 +21,25 @@ struct Seg {
   }
 };
 
-// The freelist in list order (no concurrent use). A link outside the region ends it with {0, 0}.
+// The freelist in order (no concurrent use). A broken list (offset out of range, cycle, node
+// in the wrong class) ends it with {0, 0}.
 inline std::vector<Seg> walk(const lfarena::Arena &a) {
   namespace d = lfarena::detail;
-  const d::RegionWords mem{a.base()};
-  const std::uint32_t cap = a.stats().capacity;
+  const auto *h = reinterpret_cast<const unsigned char *>(a.base());
+  d::Geometry g;
+  g.capacity = d::get_le32(h + d::hdr::capacity);
+  g.data_offset = d::get_le32(h + d::hdr::data_offset);
+  g.min_segment = d::get_le32(h + d::hdr::min_segment);
+  g.max_alignment = d::get_le32(h + d::hdr::max_alignment);
+  g.class_table_offset = d::get_le32(h + d::hdr::class_table_offset);
+  g.freelist_kind = d::get_le32(h + d::hdr::freelist_kind);
+  const d::SortedIndex<d::RegionWords> lists(d::RegionWords{a.base()}, g);
   std::vector<Seg> out;
-  d::Link cur{d::load_acquire(mem.word(d::hdr::freelist_head))};
-  while (cur.offset() != 0 && out.size() < 100000) {
-    if (cur.offset() % 8 != 0 || std::uint64_t{cur.offset()} + 16 > cap) {
-      out.push_back({0, 0});
-      break;
-    }
-    out.push_back({cur.offset(), d::load_acquire(mem.word(cur.offset() + 8))});
-    cur = d::Link{d::load_acquire(mem.word(cur.offset()))};
-  }
+  if (!lists.walk([&](std::uint32_t o, std::uint64_t s) {
+        out.push_back({o, s});
+        return true;
+      }))
+    out.push_back({0, 0});
   return out;
 }
 

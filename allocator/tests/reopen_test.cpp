@@ -292,7 +292,7 @@ const Corruption kCorruptions[] = {
      "65535"},
     {"GrownByOneByte", kNone, [](Bytes &b) { b.push_back(0); }, errc::bad_geometry, "65537"},
     {"WrongMagic", kNone, [](Bytes &b) { b[0] = 'X'; }, errc::bad_magic, "magic"},
-    {"NewerVersion", kNone, set32(hdr::format_version, 2), errc::unsupported_version, "newer"},
+    {"NewerVersion", kNone, set32(hdr::format_version, lfarena::detail::kFormatVersion + 1), errc::unsupported_version, "newer"},
     {"VersionZero", kNone, set32(hdr::format_version, 0), errc::unsupported_version, "version 0"},
     {"UnknownFeatureBit5", kNone, set32(hdr::feature_flags, 1u << 5), errc::unknown_features,
      "0x00000020"},

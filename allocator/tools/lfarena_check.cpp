@@ -101,6 +101,11 @@ int main(int argc, char **argv) {
   if (!arena)
     return fail(json, path, arena.error(), io_or_damage(arena.code()));
   const lfarena::Stats s = arena->stats();
+  const std::uint32_t version = lfarena::detail::get_le32(
+      reinterpret_cast<const unsigned char *>(arena->base()) + lfarena::detail::hdr::format_version);
+  const bool sorted = o.freelist == lfarena::FreelistKind::optimistic ||
+                      o.freelist == lfarena::FreelistKind::pessimistic;
+  const char *index = !sorted ? "" : o.size_index ? ", size-indexed" : ", one list";
   const lfarena::RecoveryReport &rec = arena->recovery();
   auto report = arena->check();
   if (!report)
@@ -111,13 +116,15 @@ int main(int argc, char **argv) {
                                                           static_cast<double>(report->free_bytes);
   if (json) {
     std::printf(
-        "{\"file\": \"%s\", \"ok\": true, \"format_version\": 1, \"freelist\": \"%s\", "
+        "{\"file\": \"%s\", \"ok\": true, \"format_version\": %u, \"freelist\": \"%s\", "
+        "\"size_index\": %s, "
         "\"checked\": %s, \"user_version\": %u, \"capacity\": %u, \"data_offset\": %u, "
         "\"min_segment\": %u, \"max_alignment\": %u, \"allocated\": %llu, "
         "\"remaining\": %llu, \"discarded\": %llu, \"leaked\": %llu, "
         "\"free_segments\": %llu, \"free_bytes\": %llu, \"largest_free\": %llu, "
         "\"live_bytes\": %llu, \"fragmentation\": %.4f, \"repaired\": %s}\n",
-        json_escape(path).c_str(), kind_name(o.freelist), o.checked ? "true" : "false",
+        json_escape(path).c_str(), version, kind_name(o.freelist),
+        sorted && o.size_index ? "true" : "false", o.checked ? "true" : "false",
         o.user_version, s.capacity, s.data_offset, o.min_segment, o.max_alignment,
         static_cast<unsigned long long>(s.allocated), static_cast<unsigned long long>(s.remaining),
         static_cast<unsigned long long>(s.discarded), static_cast<unsigned long long>(s.leaked),
@@ -128,8 +135,8 @@ int main(int argc, char **argv) {
     return 0;
   }
   std::printf("%s: ok\n", path.c_str());
-  std::printf("  format        lfarena v1, freelist %s, %s mode, user version %u\n",
-              kind_name(o.freelist), o.checked ? "checked" : "unchecked", o.user_version);
+  std::printf("  format        lfarena v%u, freelist %s%s, %s mode, user version %u\n", version,
+              kind_name(o.freelist), index, o.checked ? "checked" : "unchecked", o.user_version);
   std::printf("  capacity      %u bytes (data from offset %u; min segment %u, max alignment %u)\n",
               s.capacity, s.data_offset, o.min_segment, o.max_alignment);
   std::printf("  allocated     %llu bytes, remaining %llu\n",

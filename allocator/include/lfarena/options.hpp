@@ -35,6 +35,12 @@ struct Options {
   // Checked mode: detect double free, free of a non-block offset and free with the wrong size
   // (side bitmaps of capacity/21 bytes). Unchecked, those are undefined behaviour.
   bool checked = false;
+  // Optimistic and pessimistic only: keep one sorted list per size class with a bitmap of the
+  // non-empty ones (detail/sorted_index.hpp), so best fit and ordered insert walk only the
+  // segments of one size class instead of all of them. Same allocation results either way.
+  // false: one list (linear; the format v1 layout). A file keeps the layout it was created
+  // with: on reopen this option is taken from the file.
+  bool size_index = true;
   // Thread-local bump chunks: each thread reserves this many bytes of the bump region with one
   // atomic operation and then allocates blocks up to thread_chunk/4 bytes inside them without
   // atomics (0: off, the default, which keeps exact exhaustion and rollback semantics; 64 KiB

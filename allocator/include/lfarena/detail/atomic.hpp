@@ -46,6 +46,7 @@ inline constexpr ::rl::memory_order relaxed = ::rl::mo_relaxed;
 inline constexpr ::rl::memory_order acquire = ::rl::mo_acquire;
 inline constexpr ::rl::memory_order release = ::rl::mo_release;
 inline constexpr ::rl::memory_order acq_rel = ::rl::mo_acq_rel;
+inline constexpr ::rl::memory_order seq_cst = ::rl::mo_seq_cst;
 } // namespace mo
 #define LFARENA_MO_ARGS(order) order, LFARENA_SITE
 
@@ -67,6 +68,7 @@ inline constexpr std::memory_order relaxed = std::memory_order_relaxed;
 inline constexpr std::memory_order acquire = std::memory_order_acquire;
 inline constexpr std::memory_order release = std::memory_order_release;
 inline constexpr std::memory_order acq_rel = std::memory_order_acq_rel;
+inline constexpr std::memory_order seq_cst = std::memory_order_seq_cst;
 } // namespace mo
 
 #endif
@@ -83,6 +85,23 @@ inline void store_relaxed(atomic_u64 &a, std::uint64_t x LFARENA_SITE_PARAMS) {
 }
 inline void store_release(atomic_u64 &a, std::uint64_t x LFARENA_SITE_PARAMS) {
   a.v.store(x, LFARENA_MO_ARGS(mo::release));
+}
+
+// Seq_cst flavours: only for the size-class bitmap protocol (size_class.hpp), whose
+// correctness needs a single total order over head updates and bitmap reads (a store-buffering
+// pattern that acquire/release allows). On x86 they compile to the same instructions.
+inline std::uint64_t load_seq_cst(const atomic_u64 &a LFARENA_SITE_PARAMS) {
+  return a.v.load(LFARENA_MO_ARGS(mo::seq_cst));
+}
+inline bool cas_seq_cst(atomic_u64 &a, std::uint64_t &expected,
+                        std::uint64_t desired LFARENA_SITE_PARAMS) {
+  return a.v.compare_exchange_strong(expected, desired, LFARENA_MO_ARGS(mo::seq_cst));
+}
+inline std::uint64_t fetch_or_seq_cst(atomic_u64 &a, std::uint64_t x LFARENA_SITE_PARAMS) {
+  return a.v.fetch_or(x, LFARENA_MO_ARGS(mo::seq_cst));
+}
+inline std::uint64_t fetch_and_seq_cst(atomic_u64 &a, std::uint64_t x LFARENA_SITE_PARAMS) {
+  return a.v.fetch_and(x, LFARENA_MO_ARGS(mo::seq_cst));
 }
 
 // ---- compare-and-swap (strong; `expected` is updated on failure, with acquire on failure

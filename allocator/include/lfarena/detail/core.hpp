@@ -7,7 +7,7 @@
 // Accounting (DESIGN.md 2a): every byte below the bump word and above data_offset is exactly one
 // of live (handed out, not freed), free (on the freelist) or discarded (counted in
 // hdr::discarded: alignment padding and freed pieces the freelist does not keep). The split in
-// SortedFreelist::split() and the cases below are the only places that move bytes between them.
+// split_segment() (segment.hpp) and the cases below are the only places that move bytes between them.
 //
 // Thread-safety: allocate/deallocate are lock-free and may run concurrently from any thread or
 // process mapping the region.
@@ -18,9 +18,9 @@
 #include "lfarena/detail/atomic.hpp"
 #include "lfarena/detail/bump.hpp"
 #include "lfarena/detail/checked.hpp"
-#include "lfarena/detail/freelist.hpp"
 #include "lfarena/detail/header.hpp"
 #include "lfarena/detail/segregated.hpp"
+#include "lfarena/detail/sorted_index.hpp"
 #include "lfarena/errc.hpp"
 
 namespace lfarena::detail {
@@ -125,7 +125,7 @@ public:
   std::uint64_t discarded() const { return load_relaxed(mem_.word(hdr::discarded)); }
   std::uint64_t top() const { return bump_.top(); }
   bool segregated() const { return segregated_; }
-  const SortedFreelist<Mem> &freelist() const { return freelist_; }
+  const SortedIndex<Mem> &freelist() const { return freelist_; }
   const SegregatedFreelist<Mem> &classes() const { return classes_; }
   const BlockMap<Mem> &block_map() const { return map_; }
   const Geometry &geometry() const { return geo_; }
@@ -143,7 +143,7 @@ private:
   Mem mem_;
   Geometry geo_;
   Bump<Mem> bump_;
-  SortedFreelist<Mem> freelist_;    // optimistic, pessimistic
+  SortedIndex<Mem> freelist_;       // optimistic, pessimistic
   SegregatedFreelist<Mem> classes_; // segregated
   BlockMap<Mem> map_;
   bool segregated_;

@@ -1,4 +1,5 @@
-// lfarena/detail/freelist.hpp -- the lock-free sorted freelist (policies optimistic, pessimistic).
+// lfarena/detail/freelist.hpp -- one lock-free sorted list of free segments (the building block
+// of the optimistic and pessimistic policies; sorted_index.hpp keeps one per size class).
 //
 // Sequential spec: free segments form one list sorted by a total order on (size, offset):
 //   optimistic  -- size descending, then offset ascending; allocation takes the head if it fits;
@@ -9,8 +10,9 @@
 // Representation: a free segment at offset `o` holds its own node in its first 16 bytes:
 //   word(o)     link  -- Link {next offset, tag, mark}   (detail/tagged.hpp)
 //   word(o + 8) size  -- segment size in bytes (multiple of kGranule, >= min_segment)
-// The head is a Link in the header (hdr::freelist_head). A node's size never changes while the
-// node is linked; a split removes the node and inserts the remainder as a fresh node.
+// The head is a Link at `head_at`: hdr::freelist_head (one list, format v1) or a size class's
+// head in the class table. A node's size never changes while the node is linked; a split
+// removes the node and the caller inserts the remainder as a fresh node (in its own class).
 //
 // Algorithm (Harris list with tags and helping):
 //  - remove = mark the victim's link (logical), then CAS the predecessor's link past it
@@ -18,6 +20,8 @@
 //    (helping), so a failed unlink never leaves a zombie and nobody spins on one.
 //  - the thread that marked a node owns the segment, but only hands it out after the node is
 //    physically unlinked (by itself or a helper): ensure_unlinked() guarantees it.
+//  - every CAS of the head is seq_cst (the size-class bitmap protocol, size_class.hpp, needs
+//    all head updates in one total order); other link CASes are acquire/release as commented.
 //  - every CAS'd link carries a tag that changes with every write: the head's counts up; a
 //    node link word (recyclable memory) gets a fresh value from the header's node_tags counter
 //    each time (fresh_tag()), so no two lives of a word share a tag, and a CAS prepared from a
@@ -46,8 +50,8 @@ namespace lfarena::detail {
 
 template <class Mem> class SortedFreelist {
 public:
-  SortedFreelist(Mem mem, const Geometry &g)
-      : mem_(mem), capacity_(g.capacity), data_offset_(g.data_offset), min_segment_(g.min_segment),
+  SortedFreelist(Mem mem, const Geometry &g, std::uint32_t head_at)
+      : mem_(mem), head_at_(head_at), capacity_(g.capacity), data_offset_(g.data_offset), min_segment_(g.min_segment),
         optimistic_(g.freelist_kind == static_cast<std::uint32_t>(FreelistKind::optimistic)),
         max_nodes_((g.capacity - g.data_offset) / g.min_segment + 1) {}
 
@@ -80,9 +84,11 @@ public:
   }
 
   // Takes a segment that can hold `size` bytes at alignment `align` (size: multiple of kGranule,
-  // align: power of two >= kGranule), splits it, reinserts the remainder if it is at least
-  // min_segment, and returns the block. {0,0,0} if no segment fits.
-  Taken take(std::uint32_t size, std::uint32_t align) const {
+  // align: power of two >= kGranule), splits it, gives the remainder to give_back(offset, size)
+  // if it is at least min_segment, and returns the block. {0,0,0} if no segment of this list
+  // fits. give_back() also receives a segment taken on a stale view that turned out not to
+  // fit: the caller files it (its size class may differ from this list's).
+  template <class GiveBack> Taken take(std::uint32_t size, std::uint32_t align, GiveBack &&give_back) const {
     auto fits = [&](std::uint64_t s, std::uint64_t o) {
       return align_up(o, align) - o + size <= s;
     };
@@ -113,10 +119,11 @@ public:
       if (!plausible_size(w.cur, seg_size))
         continue;                   // never a node (see DESIGN.md 2a): drop it
       if (!fits(seg_size, w.cur)) { // only after a stale view: give it back and look again
-        insert(w.cur, static_cast<std::uint32_t>(seg_size));
+        give_back(w.cur, static_cast<std::uint32_t>(seg_size));
         continue;
       }
-      const Taken t = split(w.cur, static_cast<std::uint32_t>(seg_size), size, align);
+      const Taken t = split_segment(w.cur, static_cast<std::uint32_t>(seg_size), size, align,
+                                    min_segment_, give_back);
       // Release fence before the user's first write: orders the unlink (ours, or the helper's
       // we observed) before those writes for a traverser's validating re-read (read_node()).
       fence_release();
@@ -128,7 +135,7 @@ public:
   // returns false (and stops) if visit does, if an offset is out of range, or if the walk is
   // longer than the largest possible node count (a cycle).
   template <class Visit> bool walk(Visit &&visit) const {
-    Link cur{load_acquire(mem_.word(hdr::freelist_head))};
+    Link cur{load_acquire(mem_.word(head_at_))};
     for (std::uint64_t steps = 0; cur.offset() != 0; ++steps) {
       if (steps >= max_nodes_ || !plausible_offset(cur.offset()))
         return false;
@@ -201,7 +208,7 @@ private:
   Link next_link(std::uint32_t pred_at, Link pred, std::uint32_t target) const {
     if constexpr (mutant::tag_not_incremented)
       return Link::make(target, pred.tag());
-    if (pred_at == hdr::freelist_head)
+    if (pred_at == head_at_)
       return pred.redirect(target);
     return Link::make(target, fresh_tag());
   }
@@ -220,6 +227,8 @@ private:
         spec; // pred may be a recycled node (then the tag makes the CAS fail)
     if constexpr (mutant::relaxed_publish)
       return cas_relaxed(mem_.word(pred_at), expected, desired.raw);
+    if (pred_at == head_at_) // seq_cst: see the banner
+      return cas_seq_cst(mem_.word(pred_at), expected, desired.raw);
     return cas_release(mem_.word(pred_at), expected, desired.raw);
   }
 
@@ -229,6 +238,8 @@ private:
   bool unlink(std::uint32_t pred_at, Link pred, Link desired) const {
     std::uint64_t expected = pred.raw;
     [[maybe_unused]] Speculative spec;
+    if (pred_at == head_at_) // seq_cst: see the banner
+      return cas_seq_cst(mem_.word(pred_at), expected, desired.raw);
     return cas_acq_rel(mem_.word(pred_at), expected, desired.raw);
   }
 
@@ -245,7 +256,7 @@ private:
 
   // One traversal; false if it met something stale and must restart from the head.
   template <class Stop> bool find_once(Stop &stop, bool fresh, Window &w) const {
-    std::uint32_t pred_at = hdr::freelist_head;
+    std::uint32_t pred_at = head_at_;
     // Acquire: pairs with the release CAS that linked the first node, so its words are visible.
     Link pred{fresh ? load_latest_acq_rel(mem_.word(pred_at)) : load_acquire(mem_.word(pred_at))};
     for (std::uint64_t steps = 0;; ++steps) {
@@ -291,13 +302,8 @@ private:
     find([&](std::uint32_t s, std::uint32_t o) { return !before(s, o, size, offset); }, true);
   }
 
-  Taken split(std::uint32_t seg, std::uint32_t seg_size, std::uint32_t size,
-              std::uint32_t align) const {
-    return split_segment(seg, seg_size, size, align, min_segment_,
-                         [this](std::uint32_t o, std::uint32_t s) { insert(o, s); });
-  }
-
   Mem mem_;
+  std::uint32_t head_at_;
   std::uint32_t capacity_;
   std::uint32_t data_offset_;
   std::uint32_t min_segment_;

@@ -8,7 +8,8 @@
 //   offset size  field                 notes
 //   ------ ----  --------------------  --------------------------------------------------------
 //        0    8  magic                 "LFARENA\0"
-//        8    4  format_version        kFormatVersion; a newer file is refused
+//        8    4  format_version        kFormatVersion (2); 1 is read too (v1 sorted policies
+//                                      keep one list at freelist_head); others are refused
 //       12    4  feature_flags         bit 0: checked mode (block-start/end bitmaps present)
 //       16    4  freelist_kind         0 none, 1 optimistic, 2 pessimistic, 3 segregated
 //       20    2  user_version          the user's own magic version
@@ -20,10 +21,12 @@
 //       40    4  bitmap_offset         start of the checked-mode bitmaps (0 if none)
 //       44    4  user_reserved_offset  start of the bytes reserved for the user
 //       48    4  user_reserved_size
-//       52    4  class_table_offset    segregated policy: its class heads + bitmap (else 0)
+//       52    4  class_table_offset    size classes (size_class.hpp): heads + bitmap; for the
+//                                      segregated policy and (v2) size-indexed sorted ones, else 0
 //       56    8  checksum              FNV-1a 64 of bytes 0..55
 //       64    8  bump                  atomic: next free offset of the bump region
-//      128    8  freelist_head         atomic: Link {first segment, tag}
+//      128    8  freelist_head         atomic: Link {first segment, tag} of the one sorted list
+//                                      of a policy without class table (else 0)
 //      192    8  discarded             atomic: bytes counted as discarded
 //      200    8  open_count            atomic: read-write openers that have not closed yet; a
 //                                      non-zero value seen by a sole opener means a crash
@@ -34,7 +37,7 @@
 //   256  2048  thread-chunk slots     kChunkSlots x 32 bytes, in every region (thread_chunk.hpp):
 //                                      owner, {cursor:32, end:32}, alignment waste, 0
 //
-// After the slots come, when present: the segregated class table, the checked-mode bitmaps, the
+// After the slots come, when present: the size-class table, the checked-mode bitmaps, the
 // user's reserved bytes, then (64-aligned) the data area.
 //
 // Thread-safety: the immutable fields are plain data, read after validation only; the atomics
@@ -46,7 +49,10 @@
 
 namespace lfarena::detail {
 
-inline constexpr std::uint32_t kFormatVersion = 1;
+// v2: optimistic/pessimistic files may have a class table (Options::size_index). v1 files
+// (no class table for them) are read as they are.
+inline constexpr std::uint32_t kFormatVersion = 2;
+inline constexpr std::uint32_t kOldestFormatVersion = 1;
 inline constexpr std::uint32_t kChunkSlots = 64;
 inline constexpr std::uint32_t kChunkSlotBytes = 32;
 inline constexpr std::uint32_t kChunkTableOffset = 256; // == kHeaderSize
@@ -93,7 +99,7 @@ struct Geometry {
   std::uint32_t min_segment = 0;
   std::uint32_t max_alignment = 0;
   std::uint32_t bitmap_offset = 0;      // 0: unchecked mode
-  std::uint32_t class_table_offset = 0; // 0: not the segregated policy
+  std::uint32_t class_table_offset = 0; // 0: no size classes (none, or one sorted list)
   std::uint32_t freelist_kind = 0;
 };
 

@@ -25,6 +25,9 @@ namespace lfarena::detail::mutant {
 #ifndef LFARENA_MUTANT_ROLLBACK_STORE
 #define LFARENA_MUTANT_ROLLBACK_STORE 0
 #endif
+#ifndef LFARENA_MUTANT_BITMAP_ACQ_REL
+#define LFARENA_MUTANT_BITMAP_ACQ_REL 0
+#endif
 
 // Links are rewritten with the same tag (the ABA guard is gone).
 inline constexpr bool tag_not_incremented = LFARENA_MUTANT_TAG_NOT_INCREMENTED != 0;
@@ -38,5 +41,7 @@ inline constexpr bool drop_remainder = LFARENA_MUTANT_DROP_REMAINDER != 0;
 inline constexpr bool double_free_load_store = LFARENA_MUTANT_DOUBLE_FREE_LOAD_STORE != 0;
 // Bump rollback is a check-then-store instead of a CAS.
 inline constexpr bool rollback_store = LFARENA_MUTANT_ROLLBACK_STORE != 0;
+// The size-class bitmap protocol uses acquire/release instead of seq_cst (size_class.hpp).
+inline constexpr bool bitmap_acq_rel = LFARENA_MUTANT_BITMAP_ACQ_REL != 0;
 
 } // namespace lfarena::detail::mutant

@@ -9,9 +9,8 @@
 // class above the smallest that fits, i.e. at most 8 bytes (small) or 1/8 (large) bigger than
 // needed before splitting; the split (segment.hpp) returns any remainder >= min_segment.
 //
-// Representation: a stack head per class, a Link {top offset, tag} in the class table (at
-// Geometry::class_table_offset, kClassCount words, then kBitmapWords words of the non-empty
-// bitmap). Nodes are the first 16 bytes of a free segment, like the sorted list's:
+// Representation: a stack head per class, a Link {top offset, tag} in the class table
+// (size_class.hpp). Nodes are the first 16 bytes of a free segment, like the sorted list's:
 // word(o) = Link{next}, word(o+8) = size. Only heads are ever CAS'd.
 //
 // Why pop is safe although the node's `next` may be read after the node was popped, handed out
@@ -20,10 +19,11 @@
 // succeeds no pop happened in between and `next` was the node's genuine link (published by the
 // pusher's release, which our acquire load of the head synchronised with).
 //
-// The bitmap is a hint: a push sets its bit after the push, a pop that finds a class empty
-// clears the bit and re-sets it if the class turned non-empty meanwhile. A class that is
-// non-empty with its bit still clear (a push between its CAS and its fetch_or) is found by the
-// fallback scan, which runs only before reporting failure, so no allocation fails spuriously.
+// The bitmap is a hint (protocol and its seq_cst argument: size_class.hpp): a push sets its bit
+// after the push, a pop that finds a class empty clears the bit and re-sets it if the class
+// turned non-empty meanwhile. A class that is non-empty with its bit still clear (a push between
+// its CAS and its bit update) is found by the fallback scan, which runs only before reporting
+// failure, so no allocation fails spuriously.
 //
 // Thread-safety: insert() and take() are lock-free and may run concurrently from any thread or
 // process; walk() is for quiescent checks.
@@ -36,42 +36,15 @@
 #include "lfarena/detail/memory.hpp"
 #include "lfarena/detail/mutant.hpp"
 #include "lfarena/detail/segment.hpp"
+#include "lfarena/detail/size_class.hpp"
 #include "lfarena/detail/tagged.hpp"
 
 namespace lfarena::detail {
 
-inline constexpr std::uint32_t kSmallClasses = 32; // sizes 0..255, one class per 8 bytes
-inline constexpr std::uint32_t kSubClasses = 8;    // per power of two from 256 up
-inline constexpr std::uint32_t kClassCount = kSmallClasses + (32 - 8) * kSubClasses; // 224
-inline constexpr std::uint32_t kBitmapWords = (kClassCount + 63) / 64;
-inline constexpr std::uint32_t kClassTableBytes = (kClassCount + kBitmapWords) * 8;
-
-inline constexpr std::uint32_t floor_class(std::uint64_t size) {
-  if (size < 256)
-    return static_cast<std::uint32_t>(size / 8);
-  const auto fl = static_cast<std::uint32_t>(63 - __builtin_clzll(size));
-  const auto sl = static_cast<std::uint32_t>(size >> (fl - 3)) & (kSubClasses - 1);
-  return kSmallClasses + (fl - 8) * kSubClasses + sl;
-}
-inline constexpr std::uint64_t class_min(std::uint32_t c) {
-  if (c < kSmallClasses)
-    return std::uint64_t{c} * 8;
-  const std::uint32_t k = c - kSmallClasses, fl = 8 + k / kSubClasses, sl = k % kSubClasses;
-  return (std::uint64_t{1} << fl) + std::uint64_t{sl} * (std::uint64_t{1} << (fl - 3));
-}
-// The first class all of whose segments hold at least `need` bytes.
-inline constexpr std::uint32_t ceil_class(std::uint64_t need) {
-  const std::uint32_t c = floor_class(need);
-  return class_min(c) < need ? c + 1 : c;
-}
-static_assert(floor_class(255) == 31 && floor_class(256) == 32 && floor_class(288) == 33);
-static_assert(class_min(floor_class(1000)) <= 1000 && class_min(ceil_class(1000)) >= 1000);
-static_assert(floor_class(0xffffffffu) == kClassCount - 1);
-
 template <class Mem> class SegregatedFreelist {
 public:
   SegregatedFreelist(Mem mem, const Geometry &g)
-      : mem_(mem), table_(g.class_table_offset), capacity_(g.capacity), data_offset_(g.data_offset),
+      : mem_(mem), table_(mem, g.class_table_offset), capacity_(g.capacity), data_offset_(g.data_offset),
         min_segment_(g.min_segment), max_nodes_((g.capacity - g.data_offset) / g.min_segment + 1) {}
 
   // Pushes the owned segment [offset, offset+size) (size >= min_segment) on its class. False
@@ -79,27 +52,25 @@ public:
   // in the stack is not detected: unchecked double frees are undefined behaviour).
   bool insert(std::uint32_t offset, std::uint32_t size) const {
     const std::uint32_t c = floor_class(size);
-    atomic_u64 &head = head_word(c);
-    // Relaxed: published by the release CAS below.
+    atomic_u64 &head = table_.head(c);
+    // Relaxed: published by the seq_cst CAS below.
     store_relaxed(mem_.word(offset + 8), size);
     Link h{load_relaxed(head)};
     for (;;) {
       if (h.offset() == offset)
         return false;
       store_relaxed(mem_.word(offset), Link::make(h.offset(), 0).raw);
-      // Release: publishes the node's words to the popper that acquires the head. On failure
-      // `h` is refreshed (the latest head) and we relink.
+      // Seq_cst (release would do for the node's words, which the popper acquires): the bitmap
+      // protocol orders this push before the bit read below (size_class.hpp). On failure `h`
+      // is refreshed (the latest head) and we relink.
       if constexpr (mutant::relaxed_publish) {
         if (cas_relaxed(head, h.raw, next_link(h, offset).raw))
           break;
-      } else if (cas_release(head, h.raw, next_link(h, offset).raw)) {
+      } else if (cas_seq_cst(head, h.raw, next_link(h, offset).raw)) {
         break;
       }
     }
-    // Acq_rel: a hint for takers; see the banner for why a late bit is harmless. Set only when
-    // clear: the bitmap line is shared by every class, and an RMW per push would bounce it.
-    if ((load_relaxed(bitmap_word(c)) & bit(c)) == 0)
-      fetch_or_acq_rel(bitmap_word(c), bit(c));
+    table_.note_nonempty(c);
     return true;
   }
 
@@ -114,17 +85,11 @@ public:
     // one is taken if it does (uniform sizes then reuse freed blocks as they are, instead of
     // splitting bigger segments into crumbs that nothing coalesces).
     std::uint32_t seg = first > 0 ? pop(first - 1, false, need) : 0;
-    for (std::uint32_t w = first / 64; w < kBitmapWords && seg == 0; ++w) {
-      std::uint64_t bits = load_acquire(bitmap_word(w * 64));
-      if (w == first / 64)
-        bits &= ~std::uint64_t{0} << (first % 64);
-      while (bits != 0 && seg == 0) {
-        const std::uint32_t c = w * 64 + static_cast<std::uint32_t>(__builtin_ctzll(bits));
-        bits &= bits - 1;
-        seg = pop(c);
-        if (seg == 0)
-          clear_if_empty(c);
-      }
+    for (std::uint32_t c = table_.next_set(first); c < kClassCount && seg == 0;
+         c = table_.next_set(c + 1)) {
+      seg = pop(c);
+      if (seg == 0)
+        table_.clear_if_empty(c);
     }
     // Before failing: the floor class may hold a fitting segment below its top (bounded search),
     // and the bitmap may lag a push (banner), so read the heads fresh.
@@ -145,7 +110,7 @@ public:
   template <class Visit> bool walk(Visit &&visit) const {
     std::uint64_t steps = 0;
     for (std::uint32_t c = 0; c < kClassCount; ++c) {
-      for (Link cur{load_acquire(head_word(c))}; cur.offset() != 0; ++steps) {
+      for (Link cur{load_acquire(table_.head(c))}; cur.offset() != 0; ++steps) {
         const std::uint32_t o = cur.offset();
         if (steps >= max_nodes_ || o < data_offset_ || o % kGranule != 0 ||
             std::uint64_t{o} + 16 > capacity_)
@@ -160,12 +125,6 @@ public:
   }
 
 private:
-  atomic_u64 &head_word(std::uint32_t c) const { return mem_.word(table_ + c * 8); }
-  atomic_u64 &bitmap_word(std::uint32_t c) const {
-    return mem_.word(table_ + (kClassCount + c / 64) * 8);
-  }
-  static std::uint64_t bit(std::uint32_t c) { return std::uint64_t{1} << (c % 64); }
-
   Link next_link(Link head, std::uint32_t target) const {
     if constexpr (mutant::tag_not_incremented)
       return Link::make(target, head.tag());
@@ -176,7 +135,7 @@ private:
   // smaller than min_size. `fresh`: read the head's latest value (an RMW) instead of a load
   // that may return an older one.
   std::uint32_t pop(std::uint32_t c, bool fresh = false, std::uint64_t min_size = 0) const {
-    atomic_u64 &head = head_word(c);
+    atomic_u64 &head = table_.head(c);
     // Acquire: pairs with the pusher's release CAS, so the node's words are visible.
     Link h{fresh ? load_latest_acq_rel(head) : load_acquire(head)};
     while (h.offset() != 0) {
@@ -226,15 +185,8 @@ private:
     return found;
   }
 
-  void clear_if_empty(std::uint32_t c) const {
-    fetch_and_acq_rel(bitmap_word(c), ~bit(c));
-    // A push that completed before our clear may have set the bit already: put it back.
-    if (Link{load_acquire(head_word(c))}.offset() != 0)
-      fetch_or_acq_rel(bitmap_word(c), bit(c));
-  }
-
   Mem mem_;
-  std::uint32_t table_;
+  ClassTable<Mem> table_;
   std::uint32_t capacity_;
   std::uint32_t data_offset_;
   std::uint32_t min_segment_;

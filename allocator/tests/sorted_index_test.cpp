@@ -1,0 +1,182 @@
+// The size index of the sorted policies (detail/sorted_index.hpp): its layout on disk, format v1
+// files without it, the non-empty-class bitmap promise (check() and recovery), and bad class
+// heads refused on reopen. That it allocates exactly like one sorted list is shown by
+// freelist_test.cpp and freelist_random_test.cpp, which run every case on both layouts.
+#include <lfarena/arena.hpp>
+
+#include <gtest/gtest.h>
+
+#include "arena_test_support.hpp"
+#include "freelist_test_support.hpp"
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace d = lfarena::detail;
+using lfarena::Arena;
+using lfarena::errc;
+using lfarena::OpenMode;
+using lfarena::Options;
+using Kind = lfarena::FreelistKind;
+using Bytes = std::vector<unsigned char>;
+
+class SortedIndex : public ::testing::Test {
+protected:
+  Options opts(Kind kind, bool size_index = true) const {
+    return {.capacity = 1u << 16,
+            .min_segment = 32,
+            .freelist = kind,
+            .size_index = size_index,
+            .open_mode = OpenMode::open_or_create};
+  }
+  // Creates the file and leaves free segments of sizes 64, 64, 512 and 2048 (classes 8, 8,
+  // 40 and 56) between live blocks.
+  void populate(const Options &o) {
+    auto a = Arena::open_file(path_, o);
+    ASSERT_TRUE(a) << a.message();
+    std::vector<lfarena::Block> keep, drop;
+    for (std::uint32_t size : {64u, 64u, 512u, 2048u}) {
+      auto b = a->allocate(size);
+      ASSERT_TRUE(b) << b.message();
+      drop.push_back(*b);
+      auto k = a->allocate(16);
+      ASSERT_TRUE(k) << k.message();
+      keep.push_back(*k);
+    }
+    for (const auto &b : drop)
+      ASSERT_TRUE(a->deallocate(b.offset, b.size));
+  }
+  Bytes image() const { return lfarena_test::read_all(path_); }
+  std::uint32_t table(const Bytes &b) const { return d::get_le32(&b[d::hdr::class_table_offset]); }
+
+  lfarena_test::ScratchDir dir_;
+  std::string path_ = dir_.file("indexed.arena");
+};
+
+TEST_F(SortedIndex, FilesEachSegmentUnderItsSizeClassAndSetsItsBit) {
+  populate(opts(Kind::pessimistic));
+  const Bytes b = image();
+  EXPECT_EQ(d::get_le32(&b[d::hdr::format_version]), d::kFormatVersion);
+  const std::uint32_t t = table(b);
+  ASSERT_NE(t, 0u) << "a size-indexed file has a class table";
+  EXPECT_EQ(d::get_le64(&b[d::hdr::freelist_head]), 0u) << "the single-list head stays unused";
+  const std::uint64_t bitmap0 = d::get_le64(&b[t + d::kClassCount * 8]);
+  for (std::uint32_t c : {8u, 40u, 56u}) {
+    EXPECT_NE(d::Link{d::get_le64(&b[t + c * 8])}.offset(), 0u) << "class " << c;
+    EXPECT_NE(bitmap0 & (std::uint64_t{1} << c), 0u) << "class " << c;
+  }
+  EXPECT_EQ(bitmap0 & ~((1ull << 8) | (1ull << 40) | (1ull << 56)), 0u);
+  auto a = Arena::open_file(path_, opts(Kind::pessimistic));
+  ASSERT_TRUE(a) << a.message();
+  const std::vector<lfarena_test::Seg> order = lfarena_test::walk(*a);
+  ASSERT_EQ(order.size(), 4u);
+  EXPECT_EQ(order[0].size, 64u);
+  EXPECT_EQ(order[1].size, 64u);
+  EXPECT_LT(order[0].offset, order[1].offset) << "equal sizes in offset order";
+  EXPECT_EQ(order[2].size, 512u);
+  EXPECT_EQ(order[3].size, 2048u);
+  ASSERT_TRUE(a->check()) << a->check().message();
+}
+
+TEST_F(SortedIndex, OptimisticWalksClassesLargestFirstAndTakesTheLargest) {
+  populate(opts(Kind::optimistic));
+  auto a = Arena::open_file(path_, opts(Kind::optimistic));
+  ASSERT_TRUE(a) << a.message();
+  const auto order = lfarena_test::walk(*a);
+  ASSERT_EQ(order.size(), 4u);
+  EXPECT_EQ(order[0].size, 2048u);
+  EXPECT_EQ(order[3].size, 64u);
+  auto rest = a->allocate(static_cast<std::uint32_t>(a->stats().remaining)); // bump comes first
+  ASSERT_TRUE(rest) << rest.message();
+  auto b = a->allocate(40);
+  ASSERT_TRUE(b) << b.message();
+  EXPECT_EQ(b->offset, order[0].offset) << "optimistic takes the largest segment";
+  ASSERT_TRUE(a->check()) << a->check().message();
+}
+
+TEST_F(SortedIndex, LinearLayoutIsKeptOnReopenWhateverTheOptionsSay) {
+  populate(opts(Kind::pessimistic, false));
+  const Bytes b = image();
+  EXPECT_EQ(table(b), 0u);
+  EXPECT_NE(d::Link{d::get_le64(&b[d::hdr::freelist_head])}.offset(), 0u);
+  auto a = Arena::open_file(path_, opts(Kind::pessimistic, true));
+  ASSERT_TRUE(a) << a.message();
+  EXPECT_FALSE(a->options().size_index) << "the file's layout wins";
+  EXPECT_EQ(lfarena_test::walk(*a).size(), 4u);
+  ASSERT_TRUE(a->check()) << a->check().message();
+}
+
+TEST_F(SortedIndex, FormatVersion1FilesStillOpen) {
+  populate(opts(Kind::optimistic, false));
+  Bytes b = image();
+  d::put_le32(&b[d::hdr::format_version], 1);
+  d::put_le64(&b[d::hdr::checksum], d::fnv1a64(b.data(), d::hdr::checksummed_bytes));
+  lfarena_test::write_all(path_, b);
+  auto a = Arena::open_file(path_, opts(Kind::optimistic));
+  ASSERT_TRUE(a) << a.message();
+  EXPECT_FALSE(a->options().size_index);
+  auto blk = a->allocate(100);
+  ASSERT_TRUE(blk) << blk.message();
+  ASSERT_TRUE(a->check()) << a->check().message();
+}
+
+TEST_F(SortedIndex, CheckReportsANonEmptyClassWithAClearBit) {
+  populate(opts(Kind::pessimistic));
+  Bytes b = image();
+  const std::uint32_t bitmap_at = table(b) + d::kClassCount * 8;
+  d::put_le64(&b[bitmap_at], d::get_le64(&b[bitmap_at]) & ~(std::uint64_t{1} << 40));
+  lfarena_test::write_all(path_, b);
+  auto a = Arena::open_file(path_, opts(Kind::pessimistic));
+  ASSERT_TRUE(a) << a.message();
+  auto r = a->check();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.code(), errc::corrupt_freelist);
+  EXPECT_NE(r.message().find("size class 40"), std::string::npos) << r.message();
+}
+
+TEST_F(SortedIndex, RecoveryRebuildsTheBitmap) {
+  populate(opts(Kind::pessimistic));
+  Bytes b = image();
+  const std::uint32_t bitmap_at = table(b) + d::kClassCount * 8;
+  d::put_le64(&b[bitmap_at], 1ull << 3); // bits of the classes lost, one stale bit set
+  d::put_le64(&b[d::hdr::open_count], 1); // an opener died without closing
+  lfarena_test::write_all(path_, b);
+  auto a = Arena::open_file(path_, opts(Kind::pessimistic));
+  ASSERT_TRUE(a) << a.message();
+  EXPECT_TRUE(a->recovery().ran);
+  ASSERT_TRUE(a->check()) << a->check().message();
+  const std::uint64_t bits = d::load_acquire(d::RegionWords{a->base()}.word(bitmap_at));
+  EXPECT_EQ(bits, (1ull << 8) | (1ull << 40) | (1ull << 56));
+}
+
+TEST_F(SortedIndex, ABadClassHeadIsRefusedOnReopen) {
+  for (const std::uint64_t head : {std::uint64_t{8}, std::uint64_t{60000}, std::uint64_t{1} << 63}) {
+    populate(opts(Kind::pessimistic));
+    Bytes b = image();
+    d::put_le64(&b[table(b) + 100 * 8], head);
+    lfarena_test::write_all(path_, b);
+    auto a = Arena::open_file(path_, opts(Kind::pessimistic));
+    ASSERT_FALSE(a) << "head " << head;
+    EXPECT_EQ(a.code(), errc::freelist_head_out_of_range) << a.message();
+    EXPECT_NE(a.message().find("size class 100"), std::string::npos) << a.message();
+    EXPECT_EQ(lfarena_test::read_all(path_), b) << "a refused open must not write";
+    std::remove(path_.c_str());
+  }
+}
+
+TEST_F(SortedIndex, TheSingleListHeadMustBeZeroWithAClassTable) {
+  populate(opts(Kind::optimistic));
+  Bytes b = image();
+  const std::uint32_t some_node = d::Link{d::get_le64(&b[table(b) + 8 * 8])}.offset();
+  d::put_le64(&b[d::hdr::freelist_head], some_node);
+  lfarena_test::write_all(path_, b);
+  auto a = Arena::open_file(path_, opts(Kind::optimistic));
+  ASSERT_FALSE(a);
+  EXPECT_EQ(a.code(), errc::freelist_head_out_of_range) << a.message();
+}
+
+} // namespace
