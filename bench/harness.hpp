@@ -131,8 +131,9 @@ public:
   static constexpr bool kOwnsMemory = true;
   // File arenas live on /dev/shm (tmpfs) when it exists: we measure the allocator, not the disk.
   // thread_chunk != 0: thread-local bump chunks of that size (subject `lfarena-heap-tlc`).
+  // size_index false: the sorted policies keep one list (subjects `lfarena-*-linear`).
   LfArena(Setup s, Backing b, lfarena::FreelistKind kind, std::uint32_t min_segment = 32,
-          std::uint32_t thread_chunk = 0) {
+          std::uint32_t thread_chunk = 0, bool size_index = true) {
     // Chunks waste at most a block's size at each chunk's end (the tail is discarded when it is
     // not at the bump top): 1/8 extra covers 4 KiB blocks in 64 KiB chunks.
     const std::uint64_t slack =
@@ -146,6 +147,7 @@ public:
     o.min_segment = min_segment;
     o.max_alignment = 64;
     o.thread_chunk = thread_chunk;
+    o.size_index = size_index;
     lfarena::Result<lfarena::Arena> r = lfarena::Arena::heap(o);
     if (b == Backing::anonymous) r = lfarena::Arena::anonymous(o);
     if (b == Backing::file) {

@@ -6,7 +6,8 @@
 // pessimistic: the ones with a sequential spec; segregated is covered by the threads and reopen
 // targets), capacity 4..256 KiB
 // (any value, not only multiples of 8), min_segment 16..128 (multiple of 8), max_alignment
-// 8..4096, user_reserved 0..1 KiB, user_version, checked on/off -- then at most kMaxOps operations:
+// 8..4096, user_reserved 0..1 KiB, user_version (its low bit: size_index off), checked on/off --
+// then at most kMaxOps operations:
 // allocate(size, align), allocate_zeroed, create<T>, free of the i-th live block, bad frees,
 // flush/flush_range/flush_async, reopen (file backing: drop the handle, reopen read-only or
 // read-write; non-file backings just verify), check(), and bytes()/pointer() bounds.
@@ -457,6 +458,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
   o.user_reserved = fdp.ConsumeBool() ? fdp.ConsumeIntegralInRange<std::uint32_t>(0, 1024) : 0;
   o.user_version = fdp.ConsumeIntegral<std::uint16_t>();
   o.checked = fdp.ConsumeBool();
+  // The sorted policies' layout (one list or one per size class) must not change any result:
+  // both run against the same model. Taken from a bit already consumed so the committed
+  // corpus keeps decoding as it did.
+  o.size_index = (o.user_version & 1) == 0;
 
   Model &m = h.m;
   m.capacity = o.capacity;

@@ -117,6 +117,45 @@ def headline(ix):
     return "\n".join(out) + "\n"
 
 
+def targets_section(ix):
+    """The speed targets (issue 9), each a ratio of two subjects of this run, with a verdict."""
+    rows = []
+
+    def add(name, value, target, better, how):
+        if value is None:
+            rows.append([name, "n/a", target, "not measured", how])
+            return
+        ok = value >= target if better == "higher" else value <= target
+        sign = ">=" if better == "higher" else "<="
+        rows.append([name, f"{value:.2f}x", f"{sign} {target}x", "met" if ok else "MISSED", how])
+
+    def div(a, b):
+        return a / b if a and b else None
+
+    tlc1 = ix.ns("bump", "lfarena-heap-tlc", 1, size=64, align=8)
+    tlc2 = ix.ns("bump", "lfarena-heap-tlc", 2, size=64, align=8)
+    add("thread-local chunks vs mimalloc, 1 thread, 64 B", div(ix.ns("bump", "mimalloc", 1, size=64, align=8), tlc1),
+        3, "higher", "mimalloc ns / lfarena-heap-tlc ns")
+    add("thread-local chunks vs per-thread plain pointer, 1 thread, 64 B",
+        div(tlc1, ix.ns("bump", "raw-local", 1, size=64, align=8)), 2, "lower", "lfarena-heap-tlc ns / raw-local ns")
+    add("two threads vs one, thread-local chunks, 64 B", div(tlc1, tlc2), 1.7, "higher",
+        "aggregate throughput ratio (1-thread ns / 2-thread ns per op)")
+    seg = {s: ix.ns("churn", "lfarena-segregated", 1, size="mixed", segments=s) for s in ("1000", "20000", "100000")}
+    add("segregated churn vs mimalloc, mixed, 20k segments",
+        div(ix.ns("churn", "mimalloc", 1, size="mixed", segments="20000"), seg["20000"]), 2, "higher",
+        "mimalloc ns / lfarena-segregated ns")
+    add("segregated churn flatness, mixed, 100k vs 1k segments", div(seg["100000"], seg["1000"]), 1.5, "lower",
+        "lfarena-segregated ns at 100k / at 1k")
+    for pol in ("optimistic", "pessimistic"):
+        add(f"{pol} size index vs linear scan, mixed, 100k segments",
+            div(ix.ns("churn", f"lfarena-{pol}-linear", 1, size="mixed", segments="100000"),
+                ix.ns("churn", f"lfarena-{pol}", 1, size="mixed", segments="100000")), 10, "higher",
+            f"lfarena-{pol}-linear ns / lfarena-{pol} ns")
+    return ("## Speed targets\n\nEach target is a ratio of two subjects measured side by side in this "
+            "run on this machine (2 cores: see above), single-threaded unless stated.\n\n"
+            + table(["target", "measured", "target", "verdict", "ratio of"], rows) + "\n")
+
+
 def bump_section(ix):
     text = ("## Bump allocation\n\nEach thread allocates a fixed number of blocks from one shared "
             "region (pre-faulted; nothing freed or written while timed); ns/op is wall-clock time "
@@ -155,9 +194,10 @@ def churn_section(ix):
     text = ("## Freelist churn\n\nThe region is filled until its bump part is exhausted, S random "
             "blocks are freed (S = free segments), then each timed operation frees a random live "
             "block and allocates a new one, so every allocation is served by the freelist. "
-            "`optimistic` and `pessimistic` keep one sorted lock-free list: insert and best-fit "
-            "are O(n) traversals, so their cost per operation grows with the number of free "
-            "segments (the `growth` column). `segregated` keeps size classes of lock-free stacks. "
+            "`optimistic` and `pessimistic` keep one sorted lock-free list per size class (the "
+            "`-linear` subjects: one list for all): insert and best-fit traverse one class (all "
+            "segments), so their cost per operation grows with the number of free segments in a "
+            "class (the `growth` column). `segregated` keeps size classes of lock-free stacks. "
             "`none` cannot reuse memory: it allocates from bump headroom and discards every free. "
             "Peers run the same shape (2S blocks, S freed). Caveat for the 64 B shape on the sorted "
             "lists: every allocation takes the lowest-offset segment, so free segments drift above "
@@ -237,7 +277,7 @@ def report_md(res, charts):
     ix = Index([r for r in res["results"] if r["ns_per_op"]])
     m = res.get("machine", {})
     text = f"# lfarena benchmark report: {res['report']}\n\n"
-    text += machine_section(res) + headline(ix)
+    text += machine_section(res) + headline(ix) + targets_section(ix)
     for chart, title in (("bump_threads.png", "Bump throughput vs threads"),
                          ("churn_segments.png", "Churn cost vs free segments"),
                          ("frag.png", "Fragmentation per policy")):

@@ -49,6 +49,7 @@ class GenerateTest(unittest.TestCase):
 
     def test_ratios(self):
         self.assertIn("**1.50x** (MISSES the 1.25x target)", self.md)  # 9 ns vs 6 ns
+        self.assertIn("## Speed targets", self.md)
         self.assertIn("| lfarena-heap | 64 | 8 | 2 | 20.00 ns | 10.00 ns | 2.00x |", self.md)
         self.assertIn("7.50 ns (1.20x)", self.md)  # lfarena-heap / glibc
         self.assertIn("(125x from 1k to 100k segments)", self.md)

@@ -12,6 +12,9 @@
 //   6 helping       three threads: two removals and an insert; a remover stalled between mark
 //                   and unlink must be helped, never spun on (sorted policies; for segregated,
 //                   two pops racing a push on the same class)
+//   7 bitmap        (size classes) a taker finds a class empty and clears its bit while a free
+//                   makes the class non-empty again: the bit must end up set (size_class.hpp)
+// Sorted policies run each scenario on both layouts (I: one list per size class, or one list).
 // Include after <relacy/relacy.hpp> and lfarena/detail/core.hpp.
 #pragma once
 
@@ -21,28 +24,31 @@ namespace lfarena::relacy_model {
 using lfarena::errc;
 using Kind = lfarena::detail::FreelistKind;
 
-// "scenario.policy" as a constant string for each policy.
-template <Kind K> struct Names;
-#define LFARENA_POLICY_NAMES(kind, suffix)                                                         \
-  template <> struct Names<Kind::kind> {                                                           \
+// "scenario.policy" as a constant string for each policy and layout (I: size-indexed).
+template <Kind K, bool I> struct Names;
+#define LFARENA_POLICY_NAMES(kind, indexed, suffix)                                                \
+  template <> struct Names<Kind::kind, indexed> {                                                  \
     static constexpr const char *free_free = "free_free." suffix;                                  \
     static constexpr const char *take_free = "take_free." suffix;                                  \
     static constexpr const char *take_take = "take_take." suffix;                                  \
     static constexpr const char *aba = "aba." suffix;                                              \
     static constexpr const char *helping = "helping." suffix;                                      \
+    static constexpr const char *bitmap = "bitmap." suffix;                                        \
   };
-LFARENA_POLICY_NAMES(optimistic, "optimistic")
-LFARENA_POLICY_NAMES(pessimistic, "pessimistic")
-LFARENA_POLICY_NAMES(segregated, "segregated")
+LFARENA_POLICY_NAMES(optimistic, false, "optimistic")
+LFARENA_POLICY_NAMES(pessimistic, false, "pessimistic")
+LFARENA_POLICY_NAMES(optimistic, true, "optimistic-indexed")
+LFARENA_POLICY_NAMES(pessimistic, true, "pessimistic-indexed")
+LFARENA_POLICY_NAMES(segregated, false, "segregated")
 #undef LFARENA_POLICY_NAMES
 } // namespace lfarena::relacy_model
 
 namespace lfarena::relacy_model {
 
 // 2. Setup (96 data bytes): a=32 b=16 c=24 d=24, then free a -> list {32}. Threads free b and c.
-template <Kind K> struct free_free : ModelTest<free_free<K>, 2, 12, K> {
+template <Kind K, bool I = false> struct free_free : ModelTest<free_free<K, I>, 2, 12, K, I> {
   static constexpr bool kChecked = false;
-  static constexpr const char *kName = Names<K>::free_free;
+  static constexpr const char *kName = Names<K, I>::free_free;
   Held b, c;
   void setup() {
     Held a = this->alloc(32, 9);
@@ -62,9 +68,9 @@ template <Kind K> struct free_free : ModelTest<free_free<K>, 2, 12, K> {
 // 3. Setup: a=32 b=24 c=16 d=24; free a and c -> list {32, 16}. Thread 0 allocates 16 from the
 // freelist (optimistic splits the 32, pessimistic takes the 16); thread 1 frees b (24), which
 // lands between them.
-template <Kind K> struct take_free : ModelTest<take_free<K>, 2, 12, K> {
+template <Kind K, bool I = false> struct take_free : ModelTest<take_free<K, I>, 2, 12, K, I> {
   static constexpr bool kChecked = false;
-  static constexpr const char *kName = Names<K>::take_free;
+  static constexpr const char *kName = Names<K, I>::take_free;
   Held b;
   void setup() {
     Held a = this->alloc(32, 9);
@@ -87,9 +93,9 @@ template <Kind K> struct take_free : ModelTest<take_free<K>, 2, 12, K> {
 // 4. Setup: a=48 b=48; free a -> list {48}. Both threads allocate 16: one splits the 48 and
 // reinserts the 32 remainder, the other gets a piece of it or (if it looks while the remainder
 // is in flight) out_of_memory. Nothing may be lost (DROP_REMAINDER breaks the accounting).
-template <Kind K> struct take_take : ModelTest<take_take<K>, 2, 12, K> {
+template <Kind K, bool I = false> struct take_take : ModelTest<take_take<K, I>, 2, 12, K, I> {
   static constexpr bool kChecked = false;
-  static constexpr const char *kName = Names<K>::take_take;
+  static constexpr const char *kName = Names<K, I>::take_take;
   void setup() {
     Held a = this->alloc(48, 9);
     this->kept[0] = this->alloc(48, 9);
@@ -97,7 +103,7 @@ template <Kind K> struct take_take : ModelTest<take_take<K>, 2, 12, K> {
   }
   void run(unsigned t) { this->held[t][0] = this->alloc(16, static_cast<int>(t)); }
   void after() {
-    ModelTest<take_take<K>, 2, 12, K>::after();
+    ModelTest<take_take<K, I>, 2, 12, K, I>::after();
     RL_ASSERT(this->held[0][0].offset != 0 || this->held[1][0].offset != 0); // someone won
   }
 };
@@ -105,9 +111,9 @@ template <Kind K> struct take_take : ModelTest<take_take<K>, 2, 12, K> {
 // 5. Setup: a=16 b=32 c=16 d=32; free a and b -> list {32, 16} (optimistic) / {16, 32}.
 // Thread 0 allocates 16 once. Thread 1 allocates 16, frees it, allocates 16 again: the segment
 // thread 0 may be looking at is removed, handed out, overwritten, freed and reinserted.
-template <Kind K> struct aba : ModelTest<aba<K>, 2, 12, K> {
+template <Kind K, bool I = false> struct aba : ModelTest<aba<K, I>, 2, 12, K, I> {
   static constexpr bool kChecked = false;
-  static constexpr const char *kName = Names<K>::aba;
+  static constexpr const char *kName = Names<K, I>::aba;
   void setup() {
     Held a = this->alloc(16, 9);
     Held b = this->alloc(32, 9);
@@ -129,9 +135,9 @@ template <Kind K> struct aba : ModelTest<aba<K>, 2, 12, K> {
 
 // 6. Setup: a=16 b=24 c=16 d=24 e=16; free a, c, e -> list of three 16s ({24}s live). Threads
 // 0 and 1 each allocate 16 (removals racing at the head); thread 2 frees b (an insert).
-template <Kind K> struct helping : ModelTest<helping<K>, 3, 13, K> {
+template <Kind K, bool I = false> struct helping : ModelTest<helping<K, I>, 3, 13, K, I> {
   static constexpr bool kChecked = false;
-  static constexpr const char *kName = Names<K>::helping;
+  static constexpr const char *kName = Names<K, I>::helping;
   Held b;
   void setup() {
     Held a = this->alloc(16, 9);
@@ -150,6 +156,33 @@ template <Kind K> struct helping : ModelTest<helping<K>, 3, 13, K> {
       RL_ASSERT(this->held[t][0].offset != 0); // three segments for two takers
     } else {
       this->release(b, 2);
+    }
+  }
+};
+
+// 7. Setup: x=24 y=24 k=48 (the bump region is full); free x -> class 3 holds x, its bit set.
+// Thread 0 allocates 24 (takes x: class 3 empty, bit still set), then 16 (finds class 3 empty
+// and clears its bit, unless y is there). Thread 1 frees y into class 3. Whatever the order,
+// at the end class 3 is empty or its bit is set (BITMAP_ACQ_REL: store buffering leaves y in
+// class 3 with its bit clear: the pusher reads the bit before the clear, the clearer reads the
+// head before the push).
+template <Kind K, bool I = false> struct bitmap : ModelTest<bitmap<K, I>, 2, 12, K, I> {
+  static constexpr bool kChecked = false;
+  static constexpr const char *kName = Names<K, I>::bitmap;
+  Held y;
+  void setup() {
+    Held x = this->alloc(24, 9);
+    y = this->alloc(24, 1);
+    this->kept[0] = this->alloc(48, 9);
+    this->release(x, 9);
+  }
+  void run(unsigned t) {
+    if (t == 0) {
+      this->held[0][0] = this->alloc(24, 0);
+      RL_ASSERT(this->held[0][0].offset != 0); // x was free all along
+      this->held[0][1] = this->alloc(16, 0);   // y, or out of memory
+    } else {
+      this->release(y, 1);
     }
   }
 };

@@ -22,10 +22,13 @@ namespace d = lfarena::detail;
 
 inline constexpr std::uint32_t kBitmapOffset = 224; // unused header tail (model only)
 
-// The data area starts after the header, or after the size-class table for `segregated`.
-constexpr std::uint32_t data_offset_for(d::FreelistKind kind) {
-  return kind == d::FreelistKind::segregated ? d::kHeaderSize + d::kClassTableBytes
-                                             : d::kHeaderSize;
+// Does the policy use the size-class table (segregated; sorted with the size index)?
+constexpr bool has_classes(d::FreelistKind kind, bool indexed) {
+  return kind == d::FreelistKind::segregated || (indexed && kind != d::FreelistKind::none);
+}
+// The data area starts after the header, or after the size-class table.
+constexpr std::uint32_t data_offset_for(d::FreelistKind kind, bool indexed) {
+  return has_classes(kind, indexed) ? d::kHeaderSize + d::kClassTableBytes : d::kHeaderSize;
 }
 
 template <unsigned DataWords, std::uint32_t kDataOffset> struct Region {
@@ -48,8 +51,9 @@ struct Held {
 };
 
 // The common body of a model test: the region, the real Core over it, per-granule ownership.
-template <unsigned DataWords, d::FreelistKind Kind> struct Harness {
-  static constexpr std::uint32_t kDataOffset = data_offset_for(Kind);
+template <unsigned DataWords, d::FreelistKind Kind, bool Indexed> struct Harness {
+  static constexpr bool kClasses = has_classes(Kind, Indexed);
+  static constexpr std::uint32_t kDataOffset = data_offset_for(Kind, Indexed);
   using R = Region<DataWords, kDataOffset>;
   static constexpr std::uint32_t kGranules = DataWords;
 
@@ -58,7 +62,7 @@ template <unsigned DataWords, d::FreelistKind Kind> struct Harness {
 
   static d::Geometry geometry(bool checked, std::uint32_t min_segment = 16) {
     d::Geometry g;
-    if (Kind == d::FreelistKind::segregated)
+    if (kClasses)
       g.class_table_offset = d::kHeaderSize;
     g.capacity = R::kCapacity;
     g.data_offset = kDataOffset;
@@ -140,6 +144,11 @@ template <unsigned DataWords, d::FreelistKind Kind> struct Harness {
     for (std::uint32_t g = 0; g < kGranules; ++g)
       RL_ASSERT(cover[g] <= 1);                                                 // disjoint
     RL_ASSERT(live_bytes + free_bytes + core.discarded() == top - kDataOffset); // accounting
+    if constexpr (kClasses) { // size_class.hpp: every non-empty class has its bit set
+      const d::ClassTable<typename R::View> table(view(), d::kHeaderSize);
+      for (std::uint32_t c = 0; c < d::kClassCount; ++c)
+        RL_ASSERT(d::Link{d::load_acquire(table.head(c))}.offset() == 0 || table.bit_set(c));
+    }
   }
 };
 
@@ -152,10 +161,11 @@ namespace lfarena::relacy_model {
 //   void setup();               -- single-threaded, builds the initial state with alloc/release
 //   void run(unsigned thread);  -- the racing part
 // Blocks a thread still holds at the end go in held[thread][...]; setup blocks in kept[].
-template <class Derived, unsigned Threads, unsigned DataWords, d::FreelistKind Kind>
+template <class Derived, unsigned Threads, unsigned DataWords, d::FreelistKind Kind,
+          bool Indexed = false>
 struct ModelTest : rl::test_suite<Derived, Threads> {
   static constexpr unsigned kSlots = 4;
-  using H = Harness<DataWords, Kind>;
+  using H = Harness<DataWords, Kind, Indexed>;
   using View = typename H::R::View;
   static constexpr std::uint32_t kDataOffset = H::kDataOffset;
 

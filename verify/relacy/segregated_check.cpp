@@ -6,7 +6,7 @@
 //
 // Scenarios: freelist_scenarios.hpp.
 // Mutants built from this file (each must be caught): TAG_NOT_INCREMENTED, RELAXED_PUBLISH,
-// DROP_REMAINDER (NO_HELPING does not apply: stacks have no logical deletion).
+// DROP_REMAINDER, BITMAP_ACQ_REL (NO_HELPING does not apply: stacks have no logical deletion).
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
@@ -24,7 +24,8 @@
 
 int main() {
   using namespace lfarena::relacy_model;
-  return lfarena::relacy_check::run<free_free<Kind::segregated>, take_free<Kind::segregated>,
+  return lfarena::relacy_check::run<bitmap<Kind::segregated>, free_free<Kind::segregated>,
+                                    take_free<Kind::segregated>,
                                     take_take<Kind::segregated>, aba<Kind::segregated>,
                                     helping<Kind::segregated>>("segregated");
 }
