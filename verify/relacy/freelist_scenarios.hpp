@@ -160,27 +160,38 @@ template <Kind K, bool I = false> struct helping : ModelTest<helping<K, I>, 3, 1
   }
 };
 
-// 7. Setup: x=24 y=24 k=48 (the bump region is full); free x -> class 3 holds x, its bit set.
-// Thread 0 allocates 24 (takes x: class 3 empty, bit still set), then 16 (finds class 3 empty
-// and clears its bit, unless y is there). Thread 1 frees y into class 3. Whatever the order,
-// at the end class 3 is empty or its bit is set (BITMAP_ACQ_REL: store buffering leaves y in
-// class 3 with its bit clear: the pusher reads the bit before the clear, the clearer reads the
+// 7. Setup: x=24 y=24 z=48 k=16 (the bump region is full); free x (class 3, its bit set) and,
+// except for optimistic, z (class 6). Thread 0 allocates 24 (takes x: class 3 empty, its bit
+// still set), then finds class 3 empty and clears its bit, unless y is there: optimistic by
+// asking for 32 (the walk down from the largest class meets class 3; nothing fits), the others
+// by asking for 16 (class 3 is met on the way up to z, which serves it). Thread 1 frees y into
+// class 3. Whatever the order, at the end class 3 is empty or its bit is set. The second
+// allocation must not end in the fallback's fresh re-read of class 3 (an RMW that would order
+// the clear before the push and hide the race). BITMAP_ACQ_REL: store buffering leaves y in
+// class 3 with its bit clear (the pusher reads the bit before the clear, the clearer reads the
 // head before the push).
-template <Kind K, bool I = false> struct bitmap : ModelTest<bitmap<K, I>, 2, 12, K, I> {
+template <Kind K, bool I = false> struct bitmap : ModelTest<bitmap<K, I>, 2, 14, K, I> {
   static constexpr bool kChecked = false;
   static constexpr const char *kName = Names<K, I>::bitmap;
+  static constexpr bool kOptimistic = K == Kind::optimistic;
   Held y;
   void setup() {
     Held x = this->alloc(24, 9);
     y = this->alloc(24, 1);
-    this->kept[0] = this->alloc(48, 9);
+    Held z = this->alloc(48, 9);
+    this->kept[0] = this->alloc(16, 9);
     this->release(x, 9);
+    if (kOptimistic)
+      this->kept[1] = z;
+    else
+      this->release(z, 9);
   }
   void run(unsigned t) {
     if (t == 0) {
       this->held[0][0] = this->alloc(24, 0);
       RL_ASSERT(this->held[0][0].offset != 0); // x was free all along
-      this->held[0][1] = this->alloc(16, 0);   // y, or out of memory
+      this->held[0][1] = this->alloc(kOptimistic ? 32 : 16, 0);
+      RL_ASSERT(kOptimistic ? this->held[0][1].offset == 0 : this->held[0][1].offset != 0);
     } else {
       this->release(y, 1);
     }
