@@ -137,7 +137,11 @@ void run(FreelistKind kind, bool checked) {
   }
   const pid_t reader_pid = ::fork();
   if (reader_pid == 0) {
+    // Every end it does not use: if the reader kept out[1], a writer that died without its
+    // `done` message would leave the parent waiting for output forever (and the reader
+    // sampling forever, as it waits for the parent).
     ::close(out[0]);
+    ::close(out[1]);
     ::close(start[1]);
     ::close(stop[1]);
     reader(path, o, start[0], stop[0]);
