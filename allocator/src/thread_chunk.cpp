@@ -95,7 +95,11 @@ thread_local Registry t_registry;
 std::uint32_t claim_slot(const ArenaState &s) {
   const RegionWords mem{s.base};
   const std::uint64_t me = owner_id(s);
-  for (std::uint32_t i = 0; i < kChunkSlots; ++i) {
+  // Even slots first: two slots share a 64-byte line, and the owner stores its cursor there on
+  // every allocation, so neighbours would false-share the line (two threads scaled 1.25x
+  // instead of ~2x). Odd slots only once 32 threads hold the even ones.
+  for (std::uint32_t n = 0; n < kChunkSlots; ++n) {
+    const std::uint32_t i = n < kChunkSlots / 2 ? 2 * n : 2 * (n - kChunkSlots / 2) + 1;
     atomic_u64 &owner = mem.word(slot_owner_at(i));
     std::uint64_t expected = 0;
     // acq_rel: acquire pairs with the previous owner's release in free_slot().

@@ -119,6 +119,38 @@ TEST_P(ThreadChunk, ThreadsGiveTheirTailsBackWhenTheyExit) {
   EXPECT_EQ(rep->live_bytes, live);
 }
 
+// The owner stores its cursor in its slot on every allocation: two live owners must not share a
+// cache line (two slots per 64-byte line: even slots are claimed first).
+TEST_P(ThreadChunk, LiveOwnersHoldSlotsOnDistinctCacheLines) {
+  auto a = Arena::heap(chunked(GetParam()));
+  ASSERT_TRUE(a);
+  constexpr int kThreads = 4;
+  std::latch claimed(kThreads + 1), release(1);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&] {
+      EXPECT_TRUE(a->allocate(16).ok());
+      claimed.count_down();
+      release.wait(); // keep the slot while the main thread looks
+    });
+  ASSERT_TRUE(a->allocate(16).ok());
+  claimed.arrive_and_wait();
+  const lfarena::detail::RegionWords mem{a->base()};
+  std::vector<std::uint32_t> lines;
+  for (std::uint32_t i = 0; i < lfarena::detail::kChunkSlots; ++i) {
+    const std::uint32_t at = lfarena::detail::slot_owner_at(i);
+    if (lfarena::detail::load_acquire(mem.word(at)) != 0)
+      lines.push_back(at / 64);
+  }
+  release.count_down();
+  for (auto &th : threads)
+    th.join();
+  ASSERT_EQ(lines.size(), static_cast<std::size_t>(kThreads + 1));
+  std::sort(lines.begin(), lines.end());
+  EXPECT_EQ(std::adjacent_find(lines.begin(), lines.end()), lines.end())
+      << "two owners share a cache line";
+}
+
 TEST_P(ThreadChunk, ClosingTheArenaReturnsTheCallersChunk) {
   const std::string path = ::testing::TempDir() + "lfarena_tlc_" + std::to_string(::getpid());
   std::remove(path.c_str());
