@@ -3,8 +3,7 @@
 //
 // Input (FuzzedDataProvider): first the arena configuration -- backing (heap, anonymous, or a file
 // under a unique temporary path that is removed at the end), freelist policy (none, optimistic,
-// pessimistic: the ones with a sequential spec; segregated is covered by the threads and reopen
-// targets), capacity 4..256 KiB
+// pessimistic, segregated), capacity 4..256 KiB
 // (any value, not only multiples of 8), min_segment 16..128 (multiple of 8), max_alignment
 // 8..4096, user_reserved 0..1 KiB, user_version (its low bit: size_index off), checked on/off --
 // then at most kMaxOps operations:
@@ -19,7 +18,8 @@
 //  - then the freelist, a list of (offset, size) in the policy's order: optimistic takes the head
 //    if it fits, pessimistic the first that fits; the block is cut from the front of the segment,
 //    front padding >= min_segment is reinserted else discarded, a tail >= min_segment is
-//    reinserted else handed out with the block (Block.size grows);
+//    reinserted else handed out with the block (Block.size grows); segregated: one LIFO stack per
+//    size class, the choice of detail/segregated.hpp (Model::take_segregated);
 //  - deallocate: argument errors in the order null_offset, zero_size, offset_out_of_range,
 //    not_block_start; in checked mode the bitmap states (live / freed / nothing, plus end marks)
 //    decide not_block_start / double_free / wrong_size; then a rollback if the block ends at the
@@ -116,7 +116,9 @@ struct Model {
   FreelistKind kind = FreelistKind::none;
   bool checked = false;
   std::uint64_t bump = 0, discarded = 0;
-  std::vector<Seg> freelist;                   // in the policy's order
+  std::vector<Seg> freelist;                   // in the policy's order (sorted policies)
+  // segregated (detail/segregated.hpp): one LIFO stack per size class, top at the back.
+  std::vector<std::vector<Seg>> classes = std::vector<std::vector<Seg>>(lfarena::detail::kClassCount);
   std::map<std::uint32_t, std::uint32_t> live; // offset -> size
   // Checked mode: the block map, per granule: state 0 nothing, 1 live start, 2 freed start;
   // end mark on the last granule of a live block.
@@ -129,6 +131,10 @@ struct Model {
   }
   void insert(std::uint32_t off, std::uint32_t size) {
     const Seg s{off, size};
+    if (kind == FreelistKind::segregated) {
+      classes[lfarena::detail::floor_class(size)].push_back(s);
+      return;
+    }
     auto it = std::find_if(freelist.begin(), freelist.end(),
                            [&](const Seg &x) { return !before(x, s); });
     freelist.insert(it, s);
@@ -139,6 +145,32 @@ struct Model {
   }
   static bool fits(const Seg &s, std::uint32_t size, std::uint32_t align) {
     return align_up(s.offset, align) - s.offset + size <= s.size;
+  }
+
+  // The segregated policy's choice: the top of the class below the first sure fit if it fits,
+  // else the top of the first non-empty class from the first sure fit up, else a fitting one
+  // among the 8 topmost of the class below (order of the others kept). Removes it.
+  bool take_segregated(std::uint32_t size, std::uint32_t align, Seg &out) {
+    namespace d = lfarena::detail;
+    const std::uint64_t need = std::uint64_t{size} + (align > kGranule ? align - kGranule : 0);
+    if (need > capacity) return false;
+    const std::uint32_t first = d::ceil_class(need);
+    if (first >= d::kClassCount) return false;
+    auto take = [&](std::vector<Seg> &st, std::size_t i) {
+      out = st[i];
+      st.erase(st.begin() + static_cast<std::ptrdiff_t>(i));
+      return true;
+    };
+    if (first > 0 && !classes[first - 1].empty() && classes[first - 1].back().size >= need)
+      return take(classes[first - 1], classes[first - 1].size() - 1);
+    for (std::uint32_t c = first; c < d::kClassCount; ++c)
+      if (!classes[c].empty()) return take(classes[c], classes[c].size() - 1);
+    if (first > 0) {
+      std::vector<Seg> &st = classes[first - 1];
+      for (std::size_t k = 0; k < 8 && k < st.size(); ++k)
+        if (st[st.size() - 1 - k].size >= need) return take(st, st.size() - 1 - k);
+    }
+    return false;
   }
 
   // Predicts allocate(size, align): the error, or the block.
@@ -158,15 +190,20 @@ struct Model {
       out = {static_cast<std::uint32_t>(start), sz};
     } else {
       if (kind == FreelistKind::none) return errc::out_of_memory;
-      std::size_t i = 0;
-      if (kind == FreelistKind::optimistic) {
-        if (freelist.empty() || !fits(freelist[0], sz, align)) return errc::out_of_memory;
+      Seg s{};
+      if (kind == FreelistKind::segregated) {
+        if (!take_segregated(sz, align, s)) return errc::out_of_memory;
       } else {
-        while (i < freelist.size() && !fits(freelist[i], sz, align)) ++i;
-        if (i == freelist.size()) return errc::out_of_memory;
+        std::size_t i = 0;
+        if (kind == FreelistKind::optimistic) {
+          if (freelist.empty() || !fits(freelist[0], sz, align)) return errc::out_of_memory;
+        } else {
+          while (i < freelist.size() && !fits(freelist[i], sz, align)) ++i;
+          if (i == freelist.size()) return errc::out_of_memory;
+        }
+        s = freelist[i];
+        freelist.erase(freelist.begin() + static_cast<std::ptrdiff_t>(i));
       }
-      const Seg s = freelist[i];
-      freelist.erase(freelist.begin() + static_cast<std::ptrdiff_t>(i));
       const auto at = static_cast<std::uint32_t>(align_up(s.offset, align));
       const std::uint32_t pad = at - s.offset;
       std::uint32_t got = s.size - pad;
@@ -221,14 +258,24 @@ struct Model {
     else give_back(off, sz);
   }
 
+  template <class F> void for_each_free(F &&f) const {
+    for (const Seg &s : freelist) f(s);
+    for (const auto &st : classes)
+      for (const Seg &s : st) f(s);
+  }
   std::uint64_t free_bytes() const {
     std::uint64_t n = 0;
-    for (const Seg &s : freelist) n += s.size;
+    for_each_free([&](const Seg &s) { n += s.size; });
     return n;
   }
   std::uint64_t largest_free() const {
     std::uint64_t n = 0;
-    for (const Seg &s : freelist) n = std::max<std::uint64_t>(n, s.size);
+    for_each_free([&](const Seg &s) { n = std::max<std::uint64_t>(n, s.size); });
+    return n;
+  }
+  std::uint64_t free_segments() const {
+    std::uint64_t n = 0;
+    for_each_free([&](const Seg &) { ++n; });
     return n;
   }
   std::uint64_t live_bytes() const {
@@ -334,8 +381,8 @@ struct Harness {
       std::fprintf(stderr, "ops_fuzz: check() failed: %s\n", r.message().c_str());
       fail("check failed");
     }
-    expect(r->free_segments == m.freelist.size(), "check: free_segments", r->free_segments,
-           m.freelist.size());
+    expect(r->free_segments == m.free_segments(), "check: free_segments", r->free_segments,
+           m.free_segments());
     expect(r->free_bytes == m.free_bytes(), "check: free_bytes", r->free_bytes, m.free_bytes());
     expect(r->largest_free == m.largest_free(), "check: largest_free", r->largest_free,
            m.largest_free());
@@ -450,7 +497,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
   Harness h;
   h.backing = fdp.ConsumeIntegralInRange<int>(0, 2);
   Options &o = h.opts;
-  o.freelist = static_cast<FreelistKind>(fdp.ConsumeIntegralInRange<std::uint32_t>(0, 2));
+  o.freelist = static_cast<FreelistKind>(fdp.ConsumeIntegralInRange<std::uint32_t>(0, 3));
   o.capacity = fdp.ConsumeIntegralInRange<std::uint32_t>(4096, 256 * 1024);
   if (fdp.ConsumeBool()) o.capacity &= ~7u; // mostly granule multiples; odd sizes too
   o.min_segment = 16 + 8 * fdp.ConsumeIntegralInRange<std::uint32_t>(0, 14);
