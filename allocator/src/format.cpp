@@ -79,8 +79,8 @@ Result<Layout> plan_layout(const Options &o) {
                "min_segment " + num(o.min_segment) + " is not a multiple of 8 in [16, 2^30]");
   Layout l;
   std::uint64_t at = kFixedAreaEnd;
-  const bool sorted = o.freelist == FreelistKind::optimistic ||
-                      o.freelist == FreelistKind::pessimistic;
+  const bool sorted =
+      o.freelist == FreelistKind::optimistic || o.freelist == FreelistKind::pessimistic;
   if (o.freelist == FreelistKind::segregated || (sorted && o.size_index)) {
     l.geometry.class_table_offset = static_cast<std::uint32_t>(at);
     at += kClassTableBytes;
@@ -247,8 +247,8 @@ Status validate_class_heads(const std::byte *region, const Geometry &g, const st
   for (std::uint32_t c = 0; c < kClassCount; ++c) {
     const Link head{get_le64(h + g.class_table_offset + c * 8)};
     const std::uint32_t first = head.offset();
-    if (head.marked() || (first != 0 && (first < g.data_offset || first % kGranule != 0 ||
-                                         first + 16ull > bump)))
+    if (head.marked() ||
+        (first != 0 && (first < g.data_offset || first % kGranule != 0 || first + 16ull > bump)))
       return bad(errc::freelist_head_out_of_range, path,
                  "size class " + num(c) + " head " + num(first) +
                      (head.marked() ? " is marked" : "") + " is outside the allocated range [" +

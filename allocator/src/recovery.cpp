@@ -62,8 +62,8 @@ Result<RecoveryReport> recover(std::byte *base, const Geometry &g, const std::st
       if (steps >= max_nodes)
         return corrupt("the freelist has a cycle");
       if (cur < g.data_offset || cur % kGranule != 0 || cur + 16ull > top)
-        return corrupt("freelist node " + num(cur) + " is outside [" + num(g.data_offset) +
-                       ", " + num(top) + ")");
+        return corrupt("freelist node " + num(cur) + " is outside [" + num(g.data_offset) + ", " +
+                       num(top) + ")");
       const std::uint64_t size = load_relaxed(mem.word(cur + 8));
       if (size < g.min_segment || size % kGranule != 0 || cur + size > top ||
           (lists.indexed() && floor_class(size) != list))

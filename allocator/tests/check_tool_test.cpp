@@ -78,7 +78,9 @@ TEST_F(CheckTool, HealthyFilePrintsHeaderAndExitsZero) {
   const ToolRun r = run_tool(path_);
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("ok"), std::string::npos);
-  EXPECT_NE(r.out.find("lfarena v2, freelist pessimistic, size-indexed, checked mode, user version 7"), std::string::npos)
+  EXPECT_NE(
+      r.out.find("lfarena v2, freelist pessimistic, size-indexed, checked mode, user version 7"),
+      std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("200 bytes in 1 segments"), std::string::npos) << r.out;
   EXPECT_EQ(slurp(path_), before) << "a read-only check wrote to the file";
@@ -88,7 +90,10 @@ TEST_F(CheckTool, JsonReportsTheCounters) {
   const ToolRun r = run_tool("--json " + path_);
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("\"ok\": true"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("\"format_version\": 2, \"freelist\": \"pessimistic\", \"size_index\": true"), std::string::npos) << r.out;
+  EXPECT_NE(
+      r.out.find("\"format_version\": 2, \"freelist\": \"pessimistic\", \"size_index\": true"),
+      std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("\"free_bytes\": 200"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"live_bytes\": 160"), std::string::npos) << r.out; // 104 + 56
 }

@@ -142,7 +142,7 @@ TEST_F(SortedIndex, RecoveryRebuildsTheBitmap) {
   populate(opts(Kind::pessimistic));
   Bytes b = image();
   const std::uint32_t bitmap_at = table(b) + d::kClassCount * 8;
-  d::put_le64(&b[bitmap_at], 1ull << 3); // bits of the classes lost, one stale bit set
+  d::put_le64(&b[bitmap_at], 1ull << 3);  // bits of the classes lost, one stale bit set
   d::put_le64(&b[d::hdr::open_count], 1); // an opener died without closing
   lfarena_test::write_all(path_, b);
   auto a = Arena::open_file(path_, opts(Kind::pessimistic));
@@ -154,7 +154,8 @@ TEST_F(SortedIndex, RecoveryRebuildsTheBitmap) {
 }
 
 TEST_F(SortedIndex, ABadClassHeadIsRefusedOnReopen) {
-  for (const std::uint64_t head : {std::uint64_t{8}, std::uint64_t{60000}, std::uint64_t{1} << 63}) {
+  for (const std::uint64_t head :
+       {std::uint64_t{8}, std::uint64_t{60000}, std::uint64_t{1} << 63}) {
     populate(opts(Kind::pessimistic));
     Bytes b = image();
     d::put_le64(&b[table(b) + 100 * 8], head);

@@ -101,8 +101,9 @@ int main(int argc, char **argv) {
   if (!arena)
     return fail(json, path, arena.error(), io_or_damage(arena.code()));
   const lfarena::Stats s = arena->stats();
-  const std::uint32_t version = lfarena::detail::get_le32(
-      reinterpret_cast<const unsigned char *>(arena->base()) + lfarena::detail::hdr::format_version);
+  const std::uint32_t version =
+      lfarena::detail::get_le32(reinterpret_cast<const unsigned char *>(arena->base()) +
+                                lfarena::detail::hdr::format_version);
   const bool sorted = o.freelist == lfarena::FreelistKind::optimistic ||
                       o.freelist == lfarena::FreelistKind::pessimistic;
   const char *index = !sorted ? "" : o.size_index ? ", size-indexed" : ", one list";
@@ -124,8 +125,8 @@ int main(int argc, char **argv) {
         "\"free_segments\": %llu, \"free_bytes\": %llu, \"largest_free\": %llu, "
         "\"live_bytes\": %llu, \"fragmentation\": %.4f, \"repaired\": %s}\n",
         json_escape(path).c_str(), version, kind_name(o.freelist),
-        sorted && o.size_index ? "true" : "false", o.checked ? "true" : "false",
-        o.user_version, s.capacity, s.data_offset, o.min_segment, o.max_alignment,
+        sorted && o.size_index ? "true" : "false", o.checked ? "true" : "false", o.user_version,
+        s.capacity, s.data_offset, o.min_segment, o.max_alignment,
         static_cast<unsigned long long>(s.allocated), static_cast<unsigned long long>(s.remaining),
         static_cast<unsigned long long>(s.discarded), static_cast<unsigned long long>(s.leaked),
         static_cast<unsigned long long>(report->free_segments),

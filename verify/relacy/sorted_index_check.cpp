@@ -29,6 +29,6 @@ int main() {
       free_free<Kind::optimistic, true>, free_free<Kind::pessimistic, true>,
       take_free<Kind::optimistic, true>, take_free<Kind::pessimistic, true>,
       take_take<Kind::optimistic, true>, take_take<Kind::pessimistic, true>,
-      aba<Kind::optimistic, true>, aba<Kind::pessimistic, true>,
-      helping<Kind::optimistic, true>, helping<Kind::pessimistic, true>>("sorted_index");
+      aba<Kind::optimistic, true>, aba<Kind::pessimistic, true>, helping<Kind::optimistic, true>,
+      helping<Kind::pessimistic, true>>("sorted_index");
 }

@@ -7,7 +7,8 @@
 // Accounting (DESIGN.md 2a): every byte below the bump word and above data_offset is exactly one
 // of live (handed out, not freed), free (on the freelist) or discarded (counted in
 // hdr::discarded: alignment padding and freed pieces the freelist does not keep). The split in
-// split_segment() (segment.hpp) and the cases below are the only places that move bytes between them.
+// split_segment() (segment.hpp) and the cases below are the only places that move bytes between
+// them.
 //
 // Thread-safety: allocate/deallocate are lock-free and may run concurrently from any thread or
 // process mapping the region.

@@ -51,7 +51,8 @@ namespace lfarena::detail {
 template <class Mem> class SortedFreelist {
 public:
   SortedFreelist(Mem mem, const Geometry &g, std::uint32_t head_at)
-      : mem_(mem), head_at_(head_at), capacity_(g.capacity), data_offset_(g.data_offset), min_segment_(g.min_segment),
+      : mem_(mem), head_at_(head_at), capacity_(g.capacity), data_offset_(g.data_offset),
+        min_segment_(g.min_segment),
         optimistic_(g.freelist_kind == static_cast<std::uint32_t>(FreelistKind::optimistic)),
         max_nodes_((g.capacity - g.data_offset) / g.min_segment + 1) {}
 
@@ -88,7 +89,8 @@ public:
   // if it is at least min_segment, and returns the block. {0,0,0} if no segment of this list
   // fits. give_back() also receives a segment taken on a stale view that turned out not to
   // fit: the caller files it (its size class may differ from this list's).
-  template <class GiveBack> Taken take(std::uint32_t size, std::uint32_t align, GiveBack &&give_back) const {
+  template <class GiveBack>
+  Taken take(std::uint32_t size, std::uint32_t align, GiveBack &&give_back) const {
     auto fits = [&](std::uint64_t s, std::uint64_t o) {
       return align_up(o, align) - o + size <= s;
     };

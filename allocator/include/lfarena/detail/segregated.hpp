@@ -44,8 +44,9 @@ namespace lfarena::detail {
 template <class Mem> class SegregatedFreelist {
 public:
   SegregatedFreelist(Mem mem, const Geometry &g)
-      : mem_(mem), table_(mem, g.class_table_offset), capacity_(g.capacity), data_offset_(g.data_offset),
-        min_segment_(g.min_segment), max_nodes_((g.capacity - g.data_offset) / g.min_segment + 1) {}
+      : mem_(mem), table_(mem, g.class_table_offset), capacity_(g.capacity),
+        data_offset_(g.data_offset), min_segment_(g.min_segment),
+        max_nodes_((g.capacity - g.data_offset) / g.min_segment + 1) {}
 
   // Pushes the owned segment [offset, offset+size) (size >= min_segment) on its class. False
   // if it is already the top of that class (an unchecked double free caught cheaply; one deeper

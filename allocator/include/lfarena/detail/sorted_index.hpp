@@ -74,9 +74,8 @@ public:
       return list(0).walk(visit);
     for (std::uint32_t i = 0; i < kClassCount; ++i) {
       const std::uint32_t c = optimistic_ ? kClassCount - 1 - i : i;
-      const bool ok = list(c).walk([&](std::uint32_t o, std::uint64_t s) {
-        return floor_class(s) == c && visit(o, s);
-      });
+      const bool ok = list(c).walk(
+          [&](std::uint32_t o, std::uint64_t s) { return floor_class(s) == c && visit(o, s); });
       if (!ok)
         return false;
     }
@@ -100,7 +99,9 @@ public:
 private:
   std::uint32_t class_of(std::uint64_t size) const { return indexed() ? floor_class(size) : 0; }
   SortedFreelist<Mem> list(std::uint32_t c) const { return {mem_, geo_, head_at(c)}; }
-  bool empty(std::uint32_t c) const { return Link{load_acquire(mem_.word(head_at(c)))}.offset() == 0; }
+  bool empty(std::uint32_t c) const {
+    return Link{load_acquire(mem_.word(head_at(c)))}.offset() == 0;
+  }
 
   // Pessimistic: the first fit in the first class (upward from floor_class(size)) that has one.
   template <class GiveBack>
@@ -126,11 +127,9 @@ private:
         return {}; // the largest segment does not fit: nothing does (no scan past the head)
       table_.clear_if_empty(c);
     }
-    return fallback(optimistic_first(size), size, align, give_back);
+    // Only classes that could hold `size` at all (lower ones hold smaller segments).
+    return fallback(floor_class(size), size, align, give_back);
   }
-  // Optimistic fallback: only classes that could hold `size` at all.
-  static std::uint32_t optimistic_first(std::uint32_t size) { return floor_class(size); }
-
   // Before failing: every candidate class read afresh (bits may lag a concurrent insert).
   template <class GiveBack>
   Taken fallback(std::uint32_t first, std::uint32_t size, std::uint32_t align,
