@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 
+#include <utility>
 #include <vector>
 
 #include "lfarena/detail/checked.hpp"
@@ -30,6 +31,33 @@ bool ofd_lock(int fd, short type, bool wait) {
 }
 
 std::string num(std::uint64_t v) { return std::to_string(v); }
+
+// Everything recovery may write before its last check (node links it unmarks, the slot table,
+// the class bitmap, the checked-mode bitmaps: all below data_offset but the nodes), saved so a
+// recovery that fails after writing puts the file back as it was (a failed open must not
+// change the file; fuzz finding: a checked image whose accounting only fails after repair).
+class UndoLog {
+public:
+  UndoLog(const RegionWords &mem, std::uint32_t from, std::uint32_t to) : mem_(mem), from_(from) {
+    for (std::uint32_t o = from; o < to; o += 8)
+      area_.push_back(load_relaxed(mem.word(o)));
+  }
+  void save_word(std::uint32_t offset) {
+    words_.emplace_back(offset, load_relaxed(mem_.word(offset)));
+  }
+  void restore() const {
+    for (std::size_t i = 0; i < area_.size(); ++i)
+      store_relaxed(mem_.word(from_ + static_cast<std::uint32_t>(i) * 8), area_[i]);
+    for (const auto &[offset, value] : words_)
+      store_relaxed(mem_.word(offset), value);
+  }
+
+private:
+  RegionWords mem_;
+  std::uint32_t from_;
+  std::vector<std::uint64_t> area_;
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> words_;
+};
 
 } // namespace
 
@@ -83,7 +111,9 @@ Result<RecoveryReport> recover(std::byte *base, const Geometry &g, const std::st
         }))
       return corrupt("a size-class stack is out of range, misfiled or cyclic");
   }
+  UndoLog undo(mem, kChunkTableOffset, g.data_offset);
   for (const std::uint32_t cur : marked) {
+    undo.save_word(cur);
     const Link next{load_acquire(mem.word(cur))};
     store_release(mem.word(cur), Link::make(next.offset(), next.tag() + 1).raw);
   }
@@ -122,10 +152,12 @@ Result<RecoveryReport> recover(std::byte *base, const Geometry &g, const std::st
     const std::uint64_t discarded = load_relaxed(mem.word(hdr::discarded));
     const std::uint64_t accounted = live + free_bytes + discarded;
     const std::uint64_t allocated = top - g.data_offset;
-    if (accounted > allocated)
+    if (accounted > allocated) {
+      undo.restore();
       return Error(errc::accounting_mismatch,
                    path + ": recovery: live " + num(live) + " + free " + num(free_bytes) +
                        " + discarded " + num(discarded) + " exceed allocated " + num(allocated));
+    }
     rep.leaked_bytes = allocated - accounted;
     fetch_add_relaxed(mem.word(hdr::discarded), rep.leaked_bytes);
     fetch_add_relaxed(mem.word(hdr::leaked), rep.leaked_bytes);
