@@ -160,7 +160,12 @@ Result<RecoveryReport> join_file(const detail::FileBacking &f, const detail::Geo
     return sys_error(errc::io_error, path, "lock");
   detail::atomic_u64 &openers = detail::RegionWords{f.base()}.word(detail::hdr::open_count);
   if (detail::try_lock_exclusive(f.fd())) {
-    // Alone: nobody can be allocating. Acquire: see the last closer's writes.
+    // Alone: nobody can be allocating, so the class heads can be checked against the bump
+    // offset (with live openers a head may pass the bump value read a moment before: a
+    // healthy file would be refused). Nothing is written before this.
+    if (Status s = detail::validate_class_heads(f.base(), g, path); !s)
+      return s.error();
+    // Acquire: see the last closer's writes.
     if (detail::load_acquire(openers) != 0) {
       Result<RecoveryReport> r = detail::recover(f.base(), g, path);
       if (!r)
@@ -204,8 +209,6 @@ Result<Arena> open_existing(int fd, const std::string &path, const Options &o) {
   auto mapped = detail::FileBacking::map(fd, path, l->geometry.capacity, o.read_only);
   if (!mapped)
     return mapped.error();
-  if (Status s = detail::validate_class_heads(mapped->base(), l->geometry, path); !s)
-    return s.error();
   RecoveryReport rep;
   if (!o.read_only) {
     Result<RecoveryReport> joined = join_file(*mapped, l->geometry, path);

@@ -52,6 +52,17 @@ const char *kind_name(std::uint32_t k) {
   }
 }
 
+bool sorted_kind(std::uint32_t k) {
+  return k == static_cast<std::uint32_t>(FreelistKind::optimistic) ||
+         k == static_cast<std::uint32_t>(FreelistKind::pessimistic);
+}
+
+// The oldest version that describes the layout, so older builds keep reading what they can:
+// only a size-indexed sorted policy needs v2.
+std::uint32_t format_version_for(const Geometry &g) {
+  return sorted_kind(g.freelist_kind) && g.class_table_offset != 0 ? 2 : 1;
+}
+
 Error bad(errc code, const std::string &path, const std::string &what) {
   return Error(code, path + ": " + what);
 }
@@ -113,7 +124,7 @@ Result<Layout> plan_layout(const Options &o) {
 void write_header(std::byte *region, const Layout &l, const Options &o) {
   auto *h = reinterpret_cast<unsigned char *>(region);
   const Geometry &g = l.geometry;
-  put_le32(h + hdr::format_version, kFormatVersion);
+  put_le32(h + hdr::format_version, format_version_for(g));
   put_le32(h + hdr::feature_flags, g.bitmap_offset != 0 ? kFeatureChecked : 0);
   put_le32(h + hdr::freelist_kind, g.freelist_kind);
   put_le16(h + hdr::user_version, o.user_version);
@@ -202,6 +213,11 @@ Result<Layout> validate_header(const unsigned char *h, std::uint64_t file_size, 
   stored.checked = (features & kFeatureChecked) != 0;
   stored.user_reserved = l.user_size;
   stored.size_index = g.class_table_offset != 0;
+  if (version < format_version_for(g))
+    return bad(errc::bad_geometry, path,
+               "format version " + num(version) + " cannot have a size-class table (offset " +
+                   num(g.class_table_offset) + ") for freelist " + kind_name(kind) +
+                   ": that layout is version " + num(format_version_for(g)));
   Result<Layout> expect = plan_layout(stored);
   if (!expect || get_le16(h + hdr::header_size) != kHeaderSize ||
       expect->geometry.data_offset != g.data_offset ||

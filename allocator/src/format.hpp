@@ -31,8 +31,9 @@ void write_header(std::byte *region, const Layout &layout, const Options &option
 Result<Layout> validate_header(const unsigned char *header, std::uint64_t file_size,
                                const Options &options, const std::string &path, Options &stored);
 
-// After validate_header, on the mapped region: every size-class head (if the layout has a class
-// table) is 0 or an unmarked offset inside [data_offset, bump). Reads only.
+// After validate_header, on the mapped region of a file nobody else has open (the exclusive
+// liveness lock): every size-class head (if the layout has a class table) is 0 or an unmarked
+// offset inside [data_offset, bump). Reads only.
 Status validate_class_heads(const std::byte *region, const Geometry &geometry,
                             const std::string &path);
 

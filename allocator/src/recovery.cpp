@@ -45,11 +45,11 @@ public:
   void save_word(std::uint32_t offset) {
     words_.emplace_back(offset, load_relaxed(mem_.word(offset)));
   }
-  void restore() const {
+  void restore() const { // newest first
+    for (auto it = words_.rbegin(); it != words_.rend(); ++it)
+      store_relaxed(mem_.word(it->first), it->second);
     for (std::size_t i = 0; i < area_.size(); ++i)
       store_relaxed(mem_.word(from_ + static_cast<std::uint32_t>(i) * 8), area_[i]);
-    for (const auto &[offset, value] : words_)
-      store_relaxed(mem_.word(offset), value);
   }
 
 private:
@@ -111,9 +111,15 @@ Result<RecoveryReport> recover(std::byte *base, const Geometry &g, const std::st
         }))
       return corrupt("a size-class stack is out of range, misfiled or cyclic");
   }
-  UndoLog undo(mem, kChunkTableOffset, g.data_offset);
+  // Only checked mode can fail after writing (its accounting check comes last): save from the
+  // slot table to the end of the checked-mode bitmaps (capacity/21 bytes), else nothing.
+  const bool checked = g.bitmap_offset != 0;
+  UndoLog undo(mem, kChunkTableOffset,
+               checked ? g.bitmap_offset + static_cast<std::uint32_t>(checked_map_bytes(g.capacity))
+                       : kChunkTableOffset);
   for (const std::uint32_t cur : marked) {
-    undo.save_word(cur);
+    if (checked)
+      undo.save_word(cur);
     const Link next{load_acquire(mem.word(cur))};
     store_release(mem.word(cur), Link::make(next.offset(), next.tag() + 1).raw);
   }

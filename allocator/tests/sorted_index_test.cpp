@@ -110,9 +110,31 @@ TEST_F(SortedIndex, LinearLayoutIsKeptOnReopenWhateverTheOptionsSay) {
   ASSERT_TRUE(a->check()) << a->check().message();
 }
 
+TEST_F(SortedIndex, LayoutsOlderBuildsCanReadAreWrittenAsVersion1) {
+  for (const Kind kind : {Kind::none, Kind::segregated, Kind::pessimistic}) {
+    populate(opts(kind, false));
+    EXPECT_EQ(d::get_le32(&image()[d::hdr::format_version]), 1u) << static_cast<int>(kind);
+    std::remove(path_.c_str());
+  }
+}
+
+TEST_F(SortedIndex, AVersion1FileCannotHaveASortedClassTable) {
+  populate(opts(Kind::pessimistic));
+  Bytes b = image();
+  d::put_le32(&b[d::hdr::format_version], 1);
+  d::put_le64(&b[d::hdr::checksum], d::fnv1a64(b.data(), d::hdr::checksummed_bytes));
+  lfarena_test::write_all(path_, b);
+  auto a = Arena::open_file(path_, opts(Kind::pessimistic));
+  ASSERT_FALSE(a);
+  EXPECT_EQ(a.code(), errc::bad_geometry) << a.message();
+  EXPECT_NE(a.message().find("format version 1"), std::string::npos) << a.message();
+  EXPECT_EQ(lfarena_test::read_all(path_), b);
+}
+
 TEST_F(SortedIndex, FormatVersion1FilesStillOpen) {
   populate(opts(Kind::optimistic, false));
   Bytes b = image();
+  EXPECT_EQ(d::get_le32(&b[d::hdr::format_version]), 1u);
   d::put_le32(&b[d::hdr::format_version], 1);
   d::put_le64(&b[d::hdr::checksum], d::fnv1a64(b.data(), d::hdr::checksummed_bytes));
   lfarena_test::write_all(path_, b);

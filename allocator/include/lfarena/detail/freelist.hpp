@@ -20,8 +20,10 @@
 //    (helping), so a failed unlink never leaves a zombie and nobody spins on one.
 //  - the thread that marked a node owns the segment, but only hands it out after the node is
 //    physically unlinked (by itself or a helper): ensure_unlinked() guarantees it.
-//  - every CAS of the head is seq_cst (the size-class bitmap protocol, size_class.hpp, needs
-//    all head updates in one total order); other link CASes are acquire/release as commented.
+//  - every CAS of the head is seq_cst: the size-class bitmap protocol (size_class.hpp) needs
+//    the publish that makes a class non-empty in the single total order (the unlinks need not
+//    be, but one rule for the head is simpler; same instructions on x86); other link CASes are
+//    acquire/release as commented.
 //  - every CAS'd link carries a tag that changes with every write: the head's counts up; a
 //    node link word (recyclable memory) gets a fresh value from the header's node_tags counter
 //    each time (fresh_tag()), so no two lives of a word share a tag, and a CAS prepared from a
@@ -88,9 +90,13 @@ public:
   // align: power of two >= kGranule), splits it, gives the remainder to give_back(offset, size)
   // if it is at least min_segment, and returns the block. {0,0,0} if no segment of this list
   // fits. give_back() also receives a segment taken on a stale view that turned out not to
-  // fit: the caller files it (its size class may differ from this list's).
+  // fit: the caller files it (its size class may differ from this list's). `*reached_end`
+  // (optional) tells a failure's reason: true if the traversal found no node to consider (the
+  // list was empty for optimistic, or held no fitting node for pessimistic), false if the head
+  // did not fit (optimistic).
   template <class GiveBack>
-  Taken take(std::uint32_t size, std::uint32_t align, GiveBack &&give_back) const {
+  Taken take(std::uint32_t size, std::uint32_t align, GiveBack &&give_back,
+             bool *reached_end = nullptr) const {
     auto fits = [&](std::uint64_t s, std::uint64_t o) {
       return align_up(o, align) - o + size <= s;
     };
@@ -98,8 +104,11 @@ public:
       Window w = optimistic_
                      ? find([](std::uint32_t, std::uint32_t) { return true; }, retry)
                      : find([&](std::uint32_t s, std::uint32_t o) { return fits(s, o); }, retry);
-      if (w.cur == 0 || !fits(w.cur_size, w.cur))
+      if (w.cur == 0 || !fits(w.cur_size, w.cur)) {
+        if (reached_end != nullptr)
+          *reached_end = w.cur == 0;
         return {}; // optimistic: no scan past the head
+      }
       // Logical removal. acq_rel: acquire makes the segment's earlier contents (written before
       // the release that published it) visible to us, the new owner; release orders the mark
       // before our later unlink for helpers that read it.

@@ -8,8 +8,8 @@
 //   offset size  field                 notes
 //   ------ ----  --------------------  --------------------------------------------------------
 //        0    8  magic                 "LFARENA\0"
-//        8    4  format_version        kFormatVersion (2); 1 is read too (v1 sorted policies
-//                                      keep one list at freelist_head); others are refused
+//        8    4  format_version        1 or 2: the oldest that describes the layout (2 only for
+//                                      size-indexed sorted policies); others are refused
 //       12    4  feature_flags         bit 0: checked mode (block-start/end bitmaps present)
 //       16    4  freelist_kind         0 none, 1 optimistic, 2 pessimistic, 3 segregated
 //       20    2  user_version          the user's own magic version

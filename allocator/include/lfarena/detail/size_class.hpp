@@ -20,11 +20,13 @@
 //    bit if the class is non-empty again.
 // Between a pusher (head CAS, then bitmap read) and a clearer (bitmap RMW, then head read) this
 // is the store-buffering pattern: with acquire/release both could miss the other, leaving a
-// non-empty class with a clear bit forever. So every head update the pusher relies on and the
+// non-empty class with a clear bit forever. A class turns non-empty only by a head publish (an
+// insert behind a node or an unlink never empties or fills a class), so that publish and the
 // four protocol accesses are seq_cst: in the single total order S, either the pusher's bitmap
 // read comes after the clear (it reads 0 and sets the bit) or before it, and then the clearer's
-// head read comes after the push and sees the class non-empty. (x86: same instructions as
-// acquire/release.) Mutant bitmap_acq_rel weakens the four accesses.
+// head read comes after the publish and sees the class non-empty (other head writes -- pops,
+// unlinks, fetch_add(0) re-reads -- are coherence-ordered with it and cannot hide it). (x86:
+// same instructions as acquire/release.) Mutant bitmap_acq_rel weakens the four accesses.
 //
 // Thread-safety: lock-free; any thread or process mapping the region.
 #pragma once

@@ -21,7 +21,8 @@
 // there is one list at hdr::freelist_head and every segment is in "class 0": the linear policy.
 //
 // Bitmap: a hint with the guarantee of size_class.hpp (every non-empty class has its bit set at
-// quiescence); in a sequential run it is exact, so the spec holds exactly. A class found empty
+// quiescence); in a sequential run a clear bit always means an empty class (a set bit may be
+// stale: the class is then found empty and skipped), so the spec holds exactly. A class found empty
 // clears its bit. Before reporting failure, every class is read afresh (a bit may lag a
 // concurrent insert), so no allocation fails spuriously.
 //
@@ -121,9 +122,12 @@ private:
   Taken take_largest(std::uint32_t size, std::uint32_t align, GiveBack &give_back) const {
     for (std::uint32_t c = table_.prev_set(kClassCount - 1); c < kClassCount;
          c = c == 0 ? kClassCount : table_.prev_set(c - 1)) {
-      if (const Taken t = list(c).take(size, align, give_back); t.offset != 0)
+      bool was_empty = false;
+      if (const Taken t = list(c).take(size, align, give_back, &was_empty); t.offset != 0)
         return t;
-      if (!empty(c))
+      // The traversal's own verdict, not a re-read: an insert after it must not turn "this
+      // class was empty" into "its head does not fit" (a spurious failure).
+      if (!was_empty)
         return {}; // the largest segment does not fit: nothing does (no scan past the head)
       table_.clear_if_empty(c);
     }
@@ -138,9 +142,10 @@ private:
       const std::uint32_t c = optimistic_ ? kClassCount - 1 - (i - first) : i;
       if (Link{load_latest_acq_rel(mem_.word(head_at(c)))}.offset() == 0)
         continue;
-      if (const Taken t = list(c).take(size, align, give_back); t.offset != 0)
+      bool was_empty = false;
+      if (const Taken t = list(c).take(size, align, give_back, &was_empty); t.offset != 0)
         return t;
-      if (optimistic_ && !empty(c))
+      if (optimistic_ && !was_empty)
         return {};
     }
     return {};
