@@ -68,10 +68,9 @@ Result<CheckReport> Arena::check() const {
   // The bitmap promise (size_class.hpp): at quiescence every non-empty class has its bit set.
   if (g.class_table_offset != 0) {
     const detail::ClassTable<detail::RegionWords> table({state_->base}, g.class_table_offset);
-    for (std::uint32_t c = 0; c < detail::kClassCount; ++c)
-      if (detail::Link{detail::load_acquire(table.head(c))}.offset() != 0 && !table.bit_set(c))
-        return corrupt("size class " + std::to_string(c) +
-                       " has free segments but its bit in the non-empty bitmap is clear");
+    if (const std::uint32_t c = table.first_unmarked_nonempty(); c != detail::kClassCount)
+      return corrupt("size class " + std::to_string(c) +
+                     " has free segments but its bit in the non-empty bitmap is clear");
   }
   if (!core.has_freelist() && !free.empty())
     return corrupt("freelist kind none but " + std::to_string(free.size()) + " segments listed");

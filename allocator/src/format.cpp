@@ -63,6 +63,13 @@ std::uint32_t format_version_for(const Geometry &g) {
   return sorted_kind(g.freelist_kind) && g.class_table_offset != 0 ? 2 : 1;
 }
 
+// A list head read from a file: null, or an unmarked node offset inside [data_offset, bump).
+bool head_in_range(Link head, const Geometry &g, std::uint64_t bump) {
+  const std::uint32_t first = head.offset();
+  return !head.marked() &&
+         (first == 0 || (first >= g.data_offset && first % kGranule == 0 && first + 16ull <= bump));
+}
+
 Error bad(errc code, const std::string &path, const std::string &what) {
   return Error(code, path + ": " + what);
 }
@@ -90,9 +97,8 @@ Result<Layout> plan_layout(const Options &o) {
                "min_segment " + num(o.min_segment) + " is not a multiple of 8 in [16, 2^30]");
   Layout l;
   std::uint64_t at = kFixedAreaEnd;
-  const bool sorted =
-      o.freelist == FreelistKind::optimistic || o.freelist == FreelistKind::pessimistic;
-  if (o.freelist == FreelistKind::segregated || (sorted && o.size_index)) {
+  if (o.freelist == FreelistKind::segregated ||
+      (sorted_kind(static_cast<std::uint32_t>(o.freelist)) && o.size_index)) {
     l.geometry.class_table_offset = static_cast<std::uint32_t>(at);
     at += kClassTableBytes;
   }
@@ -242,8 +248,7 @@ Result<Layout> validate_header(const unsigned char *h, std::uint64_t file_size, 
                "freelist head " + num(first) +
                    " is not 0 although the free segments live in the size-class table at " +
                    num(g.class_table_offset));
-  if (head.marked() || (first != 0 && (kind == 0 || first < g.data_offset ||
-                                       first % kGranule != 0 || first + 16ull > bump)))
+  if (!head_in_range(head, g, bump) || (first != 0 && kind == 0))
     return bad(errc::freelist_head_out_of_range, path,
                "freelist head " + num(first) + " is outside the allocated range [" +
                    num(g.data_offset) + ", " + num(bump) + ")");
@@ -263,8 +268,7 @@ Status validate_class_heads(const std::byte *region, const Geometry &g, const st
   for (std::uint32_t c = 0; c < kClassCount; ++c) {
     const Link head{get_le64(h + g.class_table_offset + c * 8)};
     const std::uint32_t first = head.offset();
-    if (head.marked() ||
-        (first != 0 && (first < g.data_offset || first % kGranule != 0 || first + 16ull > bump)))
+    if (!head_in_range(head, g, bump))
       return bad(errc::freelist_head_out_of_range, path,
                  "size class " + num(c) + " head " + num(first) +
                      (head.marked() ? " is marked" : "") + " is outside the allocated range [" +

@@ -146,8 +146,7 @@ template <unsigned DataWords, d::FreelistKind Kind, bool Indexed> struct Harness
     RL_ASSERT(live_bytes + free_bytes + core.discarded() == top - kDataOffset); // accounting
     if constexpr (kClasses) { // size_class.hpp: every non-empty class has its bit set
       const d::ClassTable<typename R::View> table(view(), d::kHeaderSize);
-      for (std::uint32_t c = 0; c < d::kClassCount; ++c)
-        RL_ASSERT(d::Link{d::load_acquire(table.head(c))}.offset() == 0 || table.bit_set(c));
+      RL_ASSERT(table.first_unmarked_nonempty() == d::kClassCount);
     }
   }
 };

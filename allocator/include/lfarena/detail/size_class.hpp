@@ -102,6 +102,14 @@ public:
   // Bits of classes 64w .. 64w+63. Acquire: a hint; what the bit leads to is read afresh.
   std::uint64_t bits(std::uint32_t w) const { return load_acquire(mem_.word(bitmap_at(w * 64))); }
   bool bit_set(std::uint32_t c) const { return (bits(c / 64) & bit(c)) != 0; }
+  // Quiescent check of the promise: the first non-empty class whose bit is clear, or
+  // kClassCount if there is none.
+  std::uint32_t first_unmarked_nonempty() const {
+    for (std::uint32_t c = 0; c < kClassCount; ++c)
+      if (Link{load_acquire(head(c))}.offset() != 0 && !bit_set(c))
+        return c;
+    return kClassCount;
+  }
 
   // Quiescent repair (recovery, alone on the region): the bits of exactly the non-empty classes.
   void rebuild() const {

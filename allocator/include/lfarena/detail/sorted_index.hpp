@@ -95,7 +95,6 @@ public:
   std::uint32_t head_at(std::uint32_t c) const {
     return indexed() ? table_.head_at(c) : hdr::freelist_head;
   }
-  const ClassTable<Mem> &table() const { return table_; }
 
 private:
   std::uint32_t class_of(std::uint64_t size) const { return indexed() ? floor_class(size) : 0; }
