@@ -1,32 +1,42 @@
 // fuzz/ops_fuzz.cpp -- fuzz target `ops`: single-threaded operation sequences against one arena,
-// every result predicted exactly by a shadow model.
+// checked against a shadow model (fuzz/ops_model.hpp): exactly without thread-local chunks, by
+// invariants with them.
 //
-// Input (FuzzedDataProvider): first the arena configuration -- backing (heap, anonymous, or a file
-// under a unique temporary path that is removed at the end), freelist policy (none, optimistic,
-// pessimistic, segregated), capacity 4..256 KiB
-// (any value, not only multiples of 8), min_segment 16..128 (multiple of 8), max_alignment
-// 8..4096, user_reserved 0..1 KiB, user_version (its low bit: size_index off), checked on/off --
-// then at most kMaxOps operations:
+// Input (FuzzedDataProvider): first the arena shape -- backing (heap, anonymous, or a file under a
+// unique temporary path that is removed at the end), freelist policy (none, optimistic,
+// pessimistic, segregated), capacity 4..256 KiB (any value, not only multiples of 8), min_segment
+// 16..128 (multiple of 8), max_alignment 8..4096, user_reserved 0..1 KiB, user_version (its low
+// bit: size_index off), then one shape byte:
+//   bit 0      checked mode;
+//   bit 2      thread-local chunks (Options::thread_chunk) on; then
+//   bit 1      large chunks (bit 3: 16 KiB, else 4 KiB; at most capacity/4 rounded down to a
+//              multiple of 8), else small ones (256 bytes, the minimum), and
+//   bit 4      max_alignment 4096 instead of the value decoded above.
+// (The shape byte was the checked flag's byte: older inputs decode as before apart from the chunk
+// bits.) Then at most kMaxOps operations:
 // allocate(size, align), allocate_zeroed, create<T>, free of the i-th live block, bad frees,
 // flush/flush_range/flush_async, reopen (file backing: drop the handle, reopen read-only or
-// read-write; non-file backings just verify), check(), and bytes()/pointer() bounds.
+// read-write, with the same thread_chunk; non-file backings just verify), check(), and
+// bytes()/pointer() bounds. With chunks on, half of the plain alignments are large: any power of
+// two up to max_alignment, or max_alignment itself.
 //
-// The shadow model is the sequential spec (DESIGN.md 1 and the banners of detail/core.hpp,
-// detail/freelist.hpp, detail/checked.hpp):
-//  - bump region first: start = align_up(bump, align); the padding goes to the freelist when the
-//    policy keeps segments and it is >= min_segment, else it is discarded;
-//  - then the freelist, a list of (offset, size) in the policy's order: optimistic takes the head
-//    if it fits, pessimistic the first that fits; the block is cut from the front of the segment,
-//    front padding >= min_segment is reinserted else discarded, a tail >= min_segment is
-//    reinserted else handed out with the block (Block.size grows); segregated: one LIFO stack per
-//    size class, the choice of detail/segregated.hpp (Model::take_segregated);
-//  - deallocate: argument errors in the order null_offset, zero_size, offset_out_of_range,
-//    not_block_start; in checked mode the bitmap states (live / freed / nothing, plus end marks)
-//    decide not_block_start / double_free / wrong_size; then a rollback if the block ends at the
-//    bump offset, else the freelist (policy != none and size >= min_segment) or discarded.
-// Every returned offset and size, every error code, the stats and the check() report are compared
-// with the model; every live block carries a canary derived from its offset, verified on free,
-// on check and after reopen. Any mismatch prints what differed and aborts.
+// Without chunks every returned offset and size, every error code, the stats and the check()
+// report are compared with the model. With chunks (placement inside a chunk is not predicted):
+//  - argument errors (zero_size, bad_alignment, size_overflow) are exactly the model's; any other
+//    failure must be out_of_memory (allowed whenever the arguments are valid);
+//  - every block lies in [data_offset, bump offset after the call) (so inside the data area),
+//    its absolute address base()+offset is aligned to the requested alignment (at least 8), its
+//    size is in [align_up(request, 8), align_up(request, 8) + min_segment), and it overlaps no
+//    live block;
+//  - frees of live blocks succeed; bad frees (argument errors; in checked mode also
+//    not_block_start / double_free / wrong_size) are classified exactly, from a block map built
+//    from the blocks the arena returned, with the model's bump offset synchronised from
+//    stats().allocated first (chunks reserve bump space in advance);
+//  - at every check(): the report passes, live_bytes is the sum of the live blocks' sizes
+//    (checked: live_blocks is their count), chunk_reserved is at most one chunk (one thread),
+//    and allocated + remaining spans the data area.
+// In both modes every live block carries a canary derived from its offset, verified on free, on
+// check and after reopen. Any mismatch prints what differed and aborts.
 //
 // No state is kept between inputs (one model and one arena per call; the file is removed).
 // Unchecked mode never issues a free whose result would be undefined behaviour.
@@ -34,17 +44,19 @@
 
 #include <FuzzedDataProvider.h> // -isystem .../clang/<v>/include/fuzzer (fuzz/CMakeLists.txt)
 
+#include "ops_model.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -55,9 +67,11 @@ using lfarena::Block;
 using lfarena::errc;
 using lfarena::FreelistKind;
 using lfarena::Options;
+using ops_model::align_up;
+using ops_model::kGranule;
+using ops_model::Model;
 
 constexpr int kMaxOps = 2000;
-constexpr std::uint32_t kGranule = 8;
 
 [[noreturn]] void fail(const char *what, unsigned long long a = 0, unsigned long long b = 0,
                        unsigned long long c = 0) {
@@ -67,7 +81,8 @@ constexpr std::uint32_t kGranule = 8;
 }
 void expect(bool ok, const char *what, unsigned long long a = 0, unsigned long long b = 0,
             unsigned long long c = 0) {
-  if (!ok) fail(what, a, b, c);
+  if (!ok)
+    fail(what, a, b, c);
 }
 template <class R> void expect_code(const R &r, errc want, const char *what) {
   if (r.code() != want) {
@@ -77,16 +92,16 @@ template <class R> void expect_code(const R &r, errc want, const char *what) {
   }
 }
 
-std::uint64_t align_up(std::uint64_t x, std::uint64_t a) { return (x + a - 1) / a * a; }
-bool pow2(std::uint64_t a) { return a != 0 && (a & (a - 1)) == 0; }
-
 // Canaries are written sparsely (both ends and every 61st byte) so that large blocks stay cheap.
 template <class F> void for_canary(std::uint32_t size, F &&f) {
   std::uint32_t i = 0;
-  for (; i < size && i < 64; ++i) f(i);
+  for (; i < size && i < 64; ++i)
+    f(i);
   const std::uint32_t tail = size > 64 ? size - 64 : 0;
-  for (i = (i + 60) / 61 * 61; i < tail; i += 61) f(i);
-  for (i = std::max<std::uint32_t>(tail, 64); i < size; ++i) f(i);
+  for (i = (i + 60) / 61 * 61; i < tail; i += 61)
+    f(i);
+  for (i = std::max<std::uint32_t>(tail, 64); i < size; ++i)
+    f(i);
 }
 std::byte canary(std::uint32_t block, std::uint32_t i) {
   const std::uint32_t x = block * 2654435761u + i * 40503u;
@@ -105,186 +120,6 @@ std::string temp_path() {
       .string();
 }
 
-struct Seg {
-  std::uint32_t offset;
-  std::uint32_t size;
-};
-
-// The sequential spec of the arena.
-struct Model {
-  std::uint32_t capacity = 0, data_offset = 0, min_segment = 0, max_alignment = 0;
-  FreelistKind kind = FreelistKind::none;
-  bool checked = false;
-  std::uint64_t bump = 0, discarded = 0;
-  std::vector<Seg> freelist;                   // in the policy's order (sorted policies)
-  // segregated (detail/segregated.hpp): one LIFO stack per size class, top at the back.
-  std::vector<std::vector<Seg>> classes = std::vector<std::vector<Seg>>(lfarena::detail::kClassCount);
-  std::map<std::uint32_t, std::uint32_t> live; // offset -> size
-  // Checked mode: the block map, per granule: state 0 nothing, 1 live start, 2 freed start;
-  // end mark on the last granule of a live block.
-  std::vector<std::uint8_t> state;
-  std::vector<std::uint8_t> end;
-
-  bool before(const Seg &a, const Seg &b) const {
-    if (a.size != b.size) return kind == FreelistKind::optimistic ? a.size > b.size : a.size < b.size;
-    return a.offset < b.offset;
-  }
-  void insert(std::uint32_t off, std::uint32_t size) {
-    const Seg s{off, size};
-    if (kind == FreelistKind::segregated) {
-      classes[lfarena::detail::floor_class(size)].push_back(s);
-      return;
-    }
-    auto it = std::find_if(freelist.begin(), freelist.end(),
-                           [&](const Seg &x) { return !before(x, s); });
-    freelist.insert(it, s);
-  }
-  void give_back(std::uint32_t off, std::uint32_t size) {
-    if (kind != FreelistKind::none && size >= min_segment) insert(off, size);
-    else discarded += size;
-  }
-  static bool fits(const Seg &s, std::uint32_t size, std::uint32_t align) {
-    return align_up(s.offset, align) - s.offset + size <= s.size;
-  }
-
-  // The segregated policy's choice: the top of the class below the first sure fit if it fits,
-  // else the top of the first non-empty class from the first sure fit up, else a fitting one
-  // among the 8 topmost of the class below (order of the others kept). Removes it.
-  bool take_segregated(std::uint32_t size, std::uint32_t align, Seg &out) {
-    namespace d = lfarena::detail;
-    const std::uint64_t need = std::uint64_t{size} + (align > kGranule ? align - kGranule : 0);
-    if (need > capacity) return false;
-    const std::uint32_t first = d::ceil_class(need);
-    if (first >= d::kClassCount) return false;
-    auto take = [&](std::vector<Seg> &st, std::size_t i) {
-      out = st[i];
-      st.erase(st.begin() + static_cast<std::ptrdiff_t>(i));
-      return true;
-    };
-    if (first > 0 && !classes[first - 1].empty() && classes[first - 1].back().size >= need)
-      return take(classes[first - 1], classes[first - 1].size() - 1);
-    for (std::uint32_t c = first; c < d::kClassCount; ++c)
-      if (!classes[c].empty()) return take(classes[c], classes[c].size() - 1);
-    if (first > 0) {
-      std::vector<Seg> &st = classes[first - 1];
-      for (std::size_t k = 0; k < 8 && k < st.size(); ++k)
-        if (st[st.size() - 1 - k].size >= need) return take(st, st.size() - 1 - k);
-    }
-    return false;
-  }
-
-  // Predicts allocate(size, align): the error, or the block.
-  errc allocate(std::uint32_t size, std::uint32_t align, Block &out) {
-    if (size == 0) return errc::zero_size;
-    if (!pow2(align) || align > max_alignment) return errc::bad_alignment;
-    if (align < kGranule) align = kGranule;
-    const std::uint64_t rounded = align_up(size, kGranule);
-    if (rounded + align > capacity) return errc::size_overflow;
-    const auto sz = static_cast<std::uint32_t>(rounded);
-    const std::uint64_t start = align_up(bump, align);
-    if (start + sz <= capacity) {
-      const auto pad = static_cast<std::uint32_t>(start - bump);
-      const auto pad_at = static_cast<std::uint32_t>(bump);
-      bump = start + sz;
-      if (pad != 0) give_back(pad_at, pad);
-      out = {static_cast<std::uint32_t>(start), sz};
-    } else {
-      if (kind == FreelistKind::none) return errc::out_of_memory;
-      Seg s{};
-      if (kind == FreelistKind::segregated) {
-        if (!take_segregated(sz, align, s)) return errc::out_of_memory;
-      } else {
-        std::size_t i = 0;
-        if (kind == FreelistKind::optimistic) {
-          if (freelist.empty() || !fits(freelist[0], sz, align)) return errc::out_of_memory;
-        } else {
-          while (i < freelist.size() && !fits(freelist[i], sz, align)) ++i;
-          if (i == freelist.size()) return errc::out_of_memory;
-        }
-        s = freelist[i];
-        freelist.erase(freelist.begin() + static_cast<std::ptrdiff_t>(i));
-      }
-      const auto at = static_cast<std::uint32_t>(align_up(s.offset, align));
-      const std::uint32_t pad = at - s.offset;
-      std::uint32_t got = s.size - pad;
-      if (pad >= min_segment) insert(s.offset, pad);
-      else discarded += pad;
-      const std::uint32_t rest = got - sz;
-      if (rest >= min_segment) {
-        got = sz;
-        insert(at + sz, rest);
-      }
-      out = {at, got};
-    }
-    if (checked) {
-      const std::uint32_t g = out.offset / kGranule, last = g + out.size / kGranule - 1;
-      state[g] = 1;
-      for (std::uint32_t x = g + 1; x <= last; ++x) state[x] = 0;
-      end[last] = 1;
-    }
-    live[out.offset] = out.size;
-    return errc::ok;
-  }
-
-  // Predicts deallocate(offset, size) without changing anything (see apply_free).
-  errc classify_free(std::uint32_t off, std::uint32_t size) const {
-    if (off == 0) return errc::null_offset;
-    if (size == 0) return errc::zero_size;
-    const std::uint64_t rounded = align_up(size, kGranule);
-    if (off < data_offset || off + rounded > bump) return errc::offset_out_of_range;
-    if (off % kGranule != 0) return errc::not_block_start;
-    if (checked) {
-      const std::uint32_t g = off / kGranule;
-      const auto last = static_cast<std::uint32_t>(g + rounded / kGranule - 1);
-      auto cls = [&] {
-        return state[g] == 1 ? errc::ok : state[g] == 2 ? errc::double_free : errc::not_block_start;
-      };
-      if (errc e = cls(); e != errc::ok) return e;
-      bool stray = false;
-      for (std::uint32_t x = g; x < last; ++x) stray = stray || end[x];
-      if (!end[last] || stray) return errc::wrong_size;
-    }
-    return errc::ok;
-  }
-  // Applies a free that classify_free() accepted.
-  void apply_free(std::uint32_t off, std::uint32_t size) {
-    const auto sz = static_cast<std::uint32_t>(align_up(size, kGranule));
-    if (checked) {
-      state[off / kGranule] = 2;
-      end[off / kGranule + sz / kGranule - 1] = 0;
-    }
-    live.erase(off);
-    if (off + std::uint64_t{sz} == bump) bump = off;
-    else give_back(off, sz);
-  }
-
-  template <class F> void for_each_free(F &&f) const {
-    for (const Seg &s : freelist) f(s);
-    for (const auto &st : classes)
-      for (const Seg &s : st) f(s);
-  }
-  std::uint64_t free_bytes() const {
-    std::uint64_t n = 0;
-    for_each_free([&](const Seg &s) { n += s.size; });
-    return n;
-  }
-  std::uint64_t largest_free() const {
-    std::uint64_t n = 0;
-    for_each_free([&](const Seg &s) { n = std::max<std::uint64_t>(n, s.size); });
-    return n;
-  }
-  std::uint64_t free_segments() const {
-    std::uint64_t n = 0;
-    for_each_free([&](const Seg &) { ++n; });
-    return n;
-  }
-  std::uint64_t live_bytes() const {
-    std::uint64_t n = 0;
-    for (const auto &[o, s] : live) n += s;
-    return n;
-  }
-};
-
 struct Harness {
   Model m;
   Options opts;
@@ -299,45 +134,90 @@ struct Harness {
   void verify(std::uint32_t off, std::uint32_t size) const {
     const std::byte *p = arena.base() + off;
     for_canary(size, [&](std::uint32_t i) {
-      if (p[i] != canary(off, i)) fail("canary mismatch in block (offset, size, byte)", off, size, i);
+      if (p[i] != canary(off, i))
+        fail("canary mismatch in block (offset, size, byte)", off, size, i);
     });
   }
   void verify_all() const {
-    for (const auto &[o, s] : m.live) verify(o, s);
+    for (const auto &[o, s] : m.live)
+      verify(o, s);
   }
 
-  // A block returned by the arena must be exactly the predicted one and overlap nothing live.
-  void accept(const Block &got, const Block &want, const char *op) {
-    if (got.offset != want.offset || got.size != want.size) {
+  // Chunk mode: the model's bump offset is the arena's (chunks reserve bump space in advance).
+  void sync() {
+    if (!m.exact)
+      m.bump = std::uint64_t{m.data_offset} + arena.stats().allocated;
+  }
+
+  // b overlaps no live block other than itself (`recorded`: the model already holds it).
+  void expect_no_overlap(const Block &b, bool recorded) const {
+    auto next = m.live.lower_bound(b.offset);
+    auto prev = next;
+    if (recorded && next != m.live.end() && next->first == b.offset)
+      ++next;
+    if (next != m.live.end())
+      expect(b.offset + std::uint64_t{b.size} <= next->first, "overlap with next block", b.offset,
+             b.size, next->first);
+    if (prev != m.live.begin()) {
+      --prev;
+      expect(prev->first + std::uint64_t{prev->second} <= b.offset, "overlap with previous block",
+             prev->first, prev->second, b.offset);
+    }
+  }
+
+  // Checks the result of allocate(size, align) (or allocate_zeroed, create) and records its
+  // block in the model; false if it failed, as it had to. Exact mode: the model's prediction.
+  // Chunk mode: the argument errors exactly, otherwise out_of_memory or a plausible block.
+  bool accept(const lfarena::Result<Block> &r, std::uint32_t size, std::uint32_t align,
+              const char *op) {
+    Block want{};
+    errc e = errc::ok;
+    if (m.exact) {
+      e = m.allocate(size, align, want);
+    } else {
+      e = m.arguments(size, align);
+      if (e == errc::ok && !r)
+        e = errc::out_of_memory; // chunk tails and fragmentation are not modelled: allowed
+    }
+    expect_code(r, e, op);
+    if (!r)
+      return false;
+    const Block got = *r;
+    if (m.exact && (got.offset != want.offset || got.size != want.size)) {
       std::fprintf(stderr, "ops_fuzz: %s returned {%u, %u}, model predicts {%u, %u}\n", op,
                    got.offset, got.size, want.offset, want.size);
       fail("wrong block", got.offset, got.size);
     }
-    expect(got.offset >= m.data_offset && std::uint64_t{got.offset} + got.size <= m.capacity,
-           "block outside the data area", got.offset, got.size);
-    auto it = m.live.find(got.offset);
-    if (it != m.live.end()) {
-      // m.live already holds the block (inserted by the model); check its neighbours only.
-      auto next = std::next(it);
-      if (next != m.live.end())
-        expect(got.offset + std::uint64_t{got.size} <= next->first, "overlap with next block",
-               got.offset, next->first);
-      if (it != m.live.begin()) {
-        auto prev = std::prev(it);
-        expect(prev->first + std::uint64_t{prev->second} <= got.offset,
-               "overlap with previous block", prev->first, got.offset);
-      }
-    }
+    sync();
+    auto expect_block = [&](bool ok, const char *what, unsigned long long x) {
+      if (ok)
+        return;
+      std::fprintf(stderr,
+                   "ops_fuzz: %s(%u, %u) returned {%u, %u}; data area [%u, %u), bump offset "
+                   "%llu, thread_chunk %u, max_alignment %u\n",
+                   op, size, align, got.offset, got.size, m.data_offset, m.capacity,
+                   static_cast<unsigned long long>(m.bump), opts.thread_chunk, m.max_alignment);
+      fail(what, got.offset, got.size, x);
+    };
+    expect_block(got.offset >= m.data_offset && got.offset + std::uint64_t{got.size} <= m.bump,
+                 "block outside the allocated data area (offset, size, bump offset)", m.bump);
+    const auto addr = reinterpret_cast<std::uintptr_t>(arena.base()) + got.offset;
+    expect_block(addr % std::max(align, kGranule) == 0, "misaligned block (offset, size, align)",
+                 align);
+    const std::uint64_t rounded = align_up(size, kGranule);
+    expect_block(got.size >= rounded && got.size < rounded + m.min_segment,
+                 "bad block size (offset, size, request)", size);
+    expect_no_overlap(got, m.exact);
+    if (!m.exact)
+      m.record(got);
+    return true;
   }
 
   void do_allocate(std::uint32_t size, std::uint32_t align, int flavour) {
-    Block want{};
-    const errc e = m.allocate(size, align, want);
-    lfarena::Result<Block> r = flavour == 1 ? arena.allocate_zeroed(size, align)
-                                            : arena.allocate(size, align);
-    expect_code(r, e, "allocate");
-    if (!r) return;
-    accept(*r, want, "allocate");
+    lfarena::Result<Block> r =
+        flavour == 1 ? arena.allocate_zeroed(size, align) : arena.allocate(size, align);
+    if (!accept(r, size, align, "allocate"))
+      return;
     if (flavour == 1) {
       const std::byte *p = arena.base() + r->offset;
       for (std::uint32_t i = 0; i < r->size; ++i)
@@ -347,31 +227,30 @@ struct Harness {
   }
 
   template <class T> void do_create(std::uint64_t value) {
-    Block want{};
     const std::uint32_t align = alignof(T) < 8 ? 8 : alignof(T);
-    const errc e = m.allocate(sizeof(T), align, want);
     lfarena::Result<Block> r = arena.create<T>(value);
-    expect_code(r, e, "create");
-    if (!r) return;
-    expect(r->offset == want.offset && r->size == want.size, "create gave the wrong block", r->offset,
-           want.offset);
+    if (!accept(r, sizeof(T), align, "create"))
+      return;
     T *t = arena.pointer<T>(r->offset);
     expect(t != nullptr, "pointer<T> of a created object is null", r->offset);
     expect(t->ok(value), "created object has the wrong value", r->offset);
     // The bytes past sizeof(T) (a kept tail) were zeroed as well.
-    const std::byte *p = arena.base() + want.offset;
-    for (std::uint32_t i = sizeof(T); i < want.size; ++i)
+    const std::byte *p = arena.base() + r->offset;
+    for (std::uint32_t i = sizeof(T); i < r->size; ++i)
       expect(p[i] == std::byte{0}, "create left a non-zero byte after the object", r->offset, i);
     t->~T();
-    fill(want.offset, want.size);
+    fill(r->offset, r->size);
   }
 
   void do_free(std::uint32_t off, std::uint32_t size, const char *what) {
+    sync();
     const errc e = m.classify_free(off, size);
-    if (e == errc::ok) verify(off, m.live.at(off));
+    if (e == errc::ok)
+      verify(off, m.live.at(off));
     lfarena::Status s = arena.deallocate(off, size);
     expect_code(s, e, what);
-    if (e == errc::ok) m.apply_free(off, size);
+    if (e == errc::ok)
+      m.apply_free(off, size);
   }
 
   void do_check() {
@@ -381,28 +260,41 @@ struct Harness {
       std::fprintf(stderr, "ops_fuzz: check() failed: %s\n", r.message().c_str());
       fail("check failed");
     }
-    expect(r->free_segments == m.free_segments(), "check: free_segments", r->free_segments,
-           m.free_segments());
-    expect(r->free_bytes == m.free_bytes(), "check: free_bytes", r->free_bytes, m.free_bytes());
-    expect(r->largest_free == m.largest_free(), "check: largest_free", r->largest_free,
-           m.largest_free());
+    if (m.exact) {
+      expect(r->free_segments == m.free_segments(), "check: free_segments", r->free_segments,
+             m.free_segments());
+      expect(r->free_bytes == m.free_bytes(), "check: free_bytes", r->free_bytes, m.free_bytes());
+      expect(r->largest_free == m.largest_free(), "check: largest_free", r->largest_free,
+             m.largest_free());
+    }
     expect(r->live_bytes == m.live_bytes(), "check: live_bytes", r->live_bytes, m.live_bytes());
-    expect(r->live_blocks == (m.checked ? m.live.size() : 0), "check: live_blocks",
-           r->live_blocks, m.live.size());
+    expect(r->live_blocks == (m.checked ? m.live.size() : 0), "check: live_blocks", r->live_blocks,
+           m.live.size());
+    // One thread holds at most one chunk: its tail plus its alignment waste fit in it.
+    expect(r->chunk_reserved <= opts.thread_chunk, "check: chunk_reserved above one chunk",
+           r->chunk_reserved, opts.thread_chunk);
     check_stats();
   }
 
-  void check_stats() const {
+  void check_stats() {
     const lfarena::Stats st = arena.stats();
     expect(st.capacity == m.capacity, "stats: capacity", st.capacity, m.capacity);
     expect(st.data_offset == m.data_offset, "stats: data_offset", st.data_offset, m.data_offset);
+    expect(st.allocated + st.remaining == m.capacity - m.data_offset,
+           "stats: allocated + remaining", st.allocated, st.remaining);
+    if (!m.exact) {
+      sync();
+      expect(st.allocated >= m.live_bytes(), "stats: allocated below the live bytes", st.allocated,
+             m.live_bytes());
+      return;
+    }
     expect(st.allocated == m.bump - m.data_offset, "stats: allocated", st.allocated, m.bump);
     expect(st.remaining == m.capacity - m.bump, "stats: remaining", st.remaining, m.bump);
     expect(st.discarded == m.discarded, "stats: discarded", st.discarded, m.discarded);
   }
 
   lfarena::Result<Arena> open(bool read_only) {
-    Options o = opts;
+    Options o = opts; // thread_chunk is an opener option: passed again
     o.open_mode = lfarena::OpenMode::open_existing;
     o.read_only = read_only;
     return Arena::open_file(path, o);
@@ -413,7 +305,7 @@ struct Harness {
       verify_all();
       return;
     }
-    arena = Arena();
+    arena = Arena(); // chunk mode: the chunk's tail goes back here
     if (read_only_pass) {
       lfarena::Result<Arena> ro = open(true);
       if (!ro) {
@@ -439,6 +331,8 @@ struct Harness {
     expect(!arena.read_only(), "read-write reopen is read-only");
     expect(arena.options().checked == m.checked, "reopen: checked flag");
     expect(arena.options().min_segment == m.min_segment, "reopen: min_segment");
+    expect(arena.options().thread_chunk == opts.thread_chunk, "reopen: thread_chunk",
+           arena.options().thread_chunk, opts.thread_chunk);
     verify_all();
     check_stats();
   }
@@ -460,7 +354,8 @@ struct alignas(64) Line {
   explicit Line(std::uint64_t x) : n(static_cast<std::uint32_t>(x)), pad{} {}
   bool ok(std::uint64_t x) const {
     for (char c : pad)
-      if (c != 0) return false;
+      if (c != 0)
+        return false;
     return n == static_cast<std::uint32_t>(x);
   }
 };
@@ -470,23 +365,37 @@ struct alignas(256) Big {
   bool ok(std::uint64_t x) const { return words[0] == 0 && words[39] == x; }
 };
 
-std::uint32_t pick_align(FuzzedDataProvider &fdp) {
-  switch (fdp.ConsumeIntegralInRange<int>(0, 7)) {
-  case 0: return fdp.ConsumeIntegral<std::uint32_t>(); // anything, usually bad
-  case 1: return 0;
-  case 2: return 1u << fdp.ConsumeIntegralInRange<int>(0, 31);
-  case 3: return 1u << fdp.ConsumeIntegralInRange<int>(0, 12);
-  default: return 1u << fdp.ConsumeIntegralInRange<int>(0, 4);
+std::uint32_t pick_align(FuzzedDataProvider &fdp, const Model &m) {
+  const int pick = fdp.ConsumeIntegralInRange<int>(0, 7);
+  if (!m.exact && pick >= 6) // chunk mode: large alignments as often as small ones
+    return pick == 7 ? m.max_alignment
+                     : 1u << fdp.ConsumeIntegralInRange<int>(0, std::countr_zero(m.max_alignment));
+  switch (pick) {
+  case 0:
+    return fdp.ConsumeIntegral<std::uint32_t>(); // anything, usually bad
+  case 1:
+    return 0;
+  case 2:
+    return 1u << fdp.ConsumeIntegralInRange<int>(0, 31);
+  case 3:
+    return 1u << fdp.ConsumeIntegralInRange<int>(0, 12);
+  default:
+    return 1u << fdp.ConsumeIntegralInRange<int>(0, 4);
   }
 }
 
 std::uint32_t pick_size(FuzzedDataProvider &fdp, std::uint32_t capacity) {
   switch (fdp.ConsumeIntegralInRange<int>(0, 9)) {
-  case 0: return fdp.ConsumeIntegral<std::uint32_t>();
-  case 1: return fdp.ConsumeIntegralInRange<std::uint32_t>(0, capacity + 64);
-  case 2: return fdp.ConsumeIntegralInRange<std::uint32_t>(capacity - 512, capacity);
-  case 3: return fdp.ConsumeIntegralInRange<std::uint32_t>(1, 4096);
-  default: return fdp.ConsumeIntegralInRange<std::uint32_t>(1, 256);
+  case 0:
+    return fdp.ConsumeIntegral<std::uint32_t>();
+  case 1:
+    return fdp.ConsumeIntegralInRange<std::uint32_t>(0, capacity + 64);
+  case 2:
+    return fdp.ConsumeIntegralInRange<std::uint32_t>(capacity - 512, capacity);
+  case 3:
+    return fdp.ConsumeIntegralInRange<std::uint32_t>(1, 4096);
+  default:
+    return fdp.ConsumeIntegralInRange<std::uint32_t>(1, 256);
   }
 }
 
@@ -499,12 +408,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
   Options &o = h.opts;
   o.freelist = static_cast<FreelistKind>(fdp.ConsumeIntegralInRange<std::uint32_t>(0, 3));
   o.capacity = fdp.ConsumeIntegralInRange<std::uint32_t>(4096, 256 * 1024);
-  if (fdp.ConsumeBool()) o.capacity &= ~7u; // mostly granule multiples; odd sizes too
+  if (fdp.ConsumeBool())
+    o.capacity &= ~7u; // mostly granule multiples; odd sizes too
   o.min_segment = 16 + 8 * fdp.ConsumeIntegralInRange<std::uint32_t>(0, 14);
   o.max_alignment = 8u << fdp.ConsumeIntegralInRange<int>(0, 9);
   o.user_reserved = fdp.ConsumeBool() ? fdp.ConsumeIntegralInRange<std::uint32_t>(0, 1024) : 0;
   o.user_version = fdp.ConsumeIntegral<std::uint16_t>();
-  o.checked = fdp.ConsumeBool();
+  // The shape byte (the checked flag's byte, so the committed corpus keeps its operations).
+  const auto shape = fdp.ConsumeIntegral<std::uint8_t>();
+  o.checked = (shape & 1) != 0;
+  if ((shape & 4) != 0) { // thread-local chunks: small (the minimum) or large
+    const std::uint32_t large = (shape & 8) != 0 ? 16384 : 4096;
+    o.thread_chunk = (shape & 2) == 0 ? 256 : std::min(large, (o.capacity / 4) & ~7u);
+    if ((shape & 16) != 0)
+      o.max_alignment = 4096;
+  }
   // The sorted policies' layout (one list or one per size class) must not change any result:
   // both run against the same model. Taken from a bit already consumed so the committed
   // corpus keeps decoding as it did.
@@ -516,6 +434,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
   m.max_alignment = o.max_alignment;
   m.kind = o.freelist;
   m.checked = o.checked;
+  m.exact = o.thread_chunk == 0;
   const std::uint64_t granules = (o.capacity + 7) / 8;
   if (m.checked) {
     m.state.assign(granules + 1, 0);
@@ -523,8 +442,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
   }
 
   lfarena::Result<Arena> created = Arena();
-  if (h.backing == 0) created = Arena::heap(o);
-  else if (h.backing == 1) created = Arena::anonymous(o);
+  if (h.backing == 0)
+    created = Arena::heap(o);
+  else if (h.backing == 1)
+    created = Arena::anonymous(o);
   else {
     h.path = temp_path();
     Options c = o;
@@ -532,7 +453,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     created = Arena::open_file(h.path, c);
   }
   // A small capacity may not hold the fixed area, bitmaps and user area: a clean refusal.
-  if (!created && (created.code() == errc::invalid_capacity || created.code() == errc::invalid_reserved) &&
+  if (!created &&
+      (created.code() == errc::invalid_capacity || created.code() == errc::invalid_reserved) &&
       o.capacity < 16384) {
     if (!h.path.empty()) {
       std::error_code ec;
@@ -545,6 +467,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     fail("create failed", o.capacity, o.user_reserved);
   }
   h.arena = *created;
+  created = Arena(); // h.arena is the only handle: a reopen really closes the file first
   // The layout (header, thread-chunk slots, bitmaps, user area) is the header unit tests'
   // business; here the data offset only has to be sane and past everything else.
   m.data_offset = h.arena.stats().data_offset;
@@ -561,36 +484,53 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
   }
 
   for (int n = 0; n < kMaxOps && fdp.remaining_bytes() > 0; ++n) {
+    h.sync(); // chunk mode: the bad frees below are chosen relative to the arena's bump offset
     switch (fdp.ConsumeIntegralInRange<int>(0, 15)) {
-    case 0: case 1: case 2: case 3: case 4: { // allocate
+    case 0:
+    case 1:
+    case 2:
+    case 3:
+    case 4: { // allocate
       const std::uint32_t sz = pick_size(fdp, m.capacity);
-      const std::uint32_t al = pick_align(fdp);
+      const std::uint32_t al = pick_align(fdp, m);
       h.do_allocate(sz, al, 0);
       break;
     }
     case 5: { // allocate_zeroed
       const std::uint32_t sz = pick_size(fdp, m.capacity);
-      const std::uint32_t al = pick_align(fdp);
+      const std::uint32_t al = pick_align(fdp, m);
       h.do_allocate(sz, al, 1);
       break;
     }
     case 6: { // create<T>
       const std::uint64_t v = fdp.ConsumeIntegral<std::uint64_t>();
       switch (fdp.ConsumeIntegralInRange<int>(0, 3)) {
-      case 0: h.do_create<Small>(v); break;
-      case 1: h.do_create<Pair>(v); break;
-      case 2: h.do_create<Line>(v); break;
-      default: h.do_create<Big>(v); break;
+      case 0:
+        h.do_create<Small>(v);
+        break;
+      case 1:
+        h.do_create<Pair>(v);
+        break;
+      case 2:
+        h.do_create<Line>(v);
+        break;
+      default:
+        h.do_create<Big>(v);
+        break;
       }
       break;
     }
-    case 7: case 8: case 9: { // free the i-th live block, with its size (or the rounded request)
-      if (m.live.empty()) break;
+    case 7:
+    case 8:
+    case 9: { // free the i-th live block, with its size (or the rounded request)
+      if (m.live.empty())
+        break;
       auto it = m.live.begin();
       std::advance(it, fdp.ConsumeIntegralInRange<std::size_t>(0, m.live.size() - 1));
       const auto [off, sz] = *it;
       std::uint32_t give = sz;
-      if (fdp.ConsumeBool() && sz > 1) give = sz - fdp.ConsumeIntegralInRange<std::uint32_t>(0, 7); // same granules
+      if (fdp.ConsumeBool() && sz > 1)
+        give = sz - fdp.ConsumeIntegralInRange<std::uint32_t>(0, 7); // same granules
       h.do_free(off, give, "free");
       break;
     }
@@ -604,7 +544,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
         sz = fdp.ConsumeIntegral<std::uint32_t>();
         const std::uint64_t r = align_up(sz, 8);
         const bool out = off == 0 || sz == 0 || off < m.data_offset || off + r > m.bump;
-        if (!out && !m.checked) break; // would be undefined behaviour unchecked
+        if (!out && !m.checked)
+          break;              // would be undefined behaviour unchecked
       } else if (kind == 2) { // below the data area
         off = fdp.ConsumeIntegralInRange<std::uint32_t>(1, m.data_offset - 1);
         sz = fdp.ConsumeIntegralInRange<std::uint32_t>(1, 64);
@@ -612,25 +553,32 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
         off = static_cast<std::uint32_t>(m.bump) - fdp.ConsumeIntegralInRange<std::uint32_t>(0, 64);
         sz = fdp.ConsumeIntegralInRange<std::uint32_t>(65, 4096);
       } else { // inside the allocated range: misaligned anywhere; checked mode: any offset/size
-        if (m.bump <= m.data_offset) break;
+        if (m.bump <= m.data_offset)
+          break;
         off = fdp.ConsumeIntegralInRange<std::uint32_t>(m.data_offset,
                                                         static_cast<std::uint32_t>(m.bump) - 1);
-        if (kind == 4) off |= 1u + fdp.ConsumeIntegralInRange<std::uint32_t>(0, 6) % 7;
-        else if (!m.checked) break;
+        if (kind == 4)
+          off |= 1u + fdp.ConsumeIntegralInRange<std::uint32_t>(0, 6) % 7;
+        else if (!m.checked)
+          break;
         if (kind == 6 && !m.live.empty()) { // a live block, wrong size / or a freed start
           auto it = m.live.lower_bound(off);
-          if (it == m.live.end()) it = m.live.begin();
+          if (it == m.live.end())
+            it = m.live.begin();
           off = it->first;
           sz = it->second + 8 * fdp.ConsumeIntegralInRange<std::uint32_t>(1, 8);
-          if (fdp.ConsumeBool() && it->second > 8) sz = it->second - 8;
+          if (fdp.ConsumeBool() && it->second > 8)
+            sz = it->second - 8;
         } else {
           off = off & ~(kind == 4 ? 0u : 7u);
           sz = fdp.ConsumeIntegralInRange<std::uint32_t>(1, 512);
         }
-        if (!m.checked && (off % 8 == 0)) break;
+        if (!m.checked && (off % 8 == 0))
+          break;
       }
       const errc e = m.classify_free(off, sz);
-      if (!m.checked && e == errc::ok) break; // never reached, but never UB either
+      if (!m.checked && e == errc::ok)
+        break; // never reached, but never UB either
       h.do_free(off, sz, "bad free");
       break;
     }
@@ -654,8 +602,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
       const std::uint32_t len = fdp.ConsumeIntegralInRange<std::uint32_t>(0, 512);
       const bool inside = off >= m.data_offset && std::uint64_t{off} + len <= m.capacity;
       expect_code(h.arena.bytes(off, len), inside ? errc::ok : errc::offset_out_of_range, "bytes");
-      const bool pinside = off >= m.data_offset && std::uint64_t{off} + 8 <= m.capacity && off % 8 == 0;
-      expect((h.arena.pointer<std::uint64_t>(off) != nullptr) == pinside, "pointer<u64> bounds", off);
+      const bool pinside =
+          off >= m.data_offset && std::uint64_t{off} + 8 <= m.capacity && off % 8 == 0;
+      expect((h.arena.pointer<std::uint64_t>(off) != nullptr) == pinside, "pointer<u64> bounds",
+             off);
       break;
     }
     default: { // a copied handle sees the same arena

@@ -15,8 +15,8 @@
 // geometry validation.
 //
 // Seeds: `reopen_replay --make-seeds DIR` (or reopen_fuzz) writes valid images the library
-// produced itself (capacity 6..9 KiB, each of the four policies, checked and unchecked, a few allocations and
-// frees each) into DIR and exits; they live in fuzz/corpus/reopen/.
+// produced itself (capacity 6..9 KiB, each of the four policies, checked and unchecked, a few
+// allocations and frees each) into DIR and exits; they live in fuzz/corpus/reopen/.
 #include <lfarena/arena.hpp>
 
 #include <fcntl.h>
@@ -49,7 +49,8 @@ using lfarena::Options;
 
 std::filesystem::path temp_dir() {
   std::error_code ec;
-  if (std::filesystem::is_directory("/dev/shm", ec)) return "/dev/shm";
+  if (std::filesystem::is_directory("/dev/shm", ec))
+    return "/dev/shm";
   return std::filesystem::temp_directory_path(ec);
 }
 
@@ -62,11 +63,13 @@ std::string temp_path(const char *what) {
 
 void write_file(const std::string &path, const std::uint8_t *data, std::size_t size) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail("cannot create", path);
+  if (fd < 0)
+    fail("cannot create", path);
   std::size_t done = 0;
   while (done < size) {
     const ssize_t n = ::write(fd, data + done, size - done);
-    if (n <= 0) fail("cannot write", path);
+    if (n <= 0)
+      fail("cannot write", path);
     done += static_cast<std::size_t>(n);
   }
   ::close(fd);
@@ -74,7 +77,8 @@ void write_file(const std::string &path, const std::uint8_t *data, std::size_t s
 
 std::vector<std::uint8_t> read_file(const std::string &path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) fail("cannot read back", path);
+  if (!in)
+    fail("cannot read back", path);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
@@ -83,7 +87,8 @@ void expect_unchanged(const std::string &path, const std::uint8_t *data, std::si
   const std::vector<std::uint8_t> now = read_file(path);
   if (now.size() != size || (size != 0 && std::memcmp(now.data(), data, size) != 0)) {
     std::size_t at = 0;
-    while (at < size && at < now.size() && now[at] == data[at]) ++at;
+    while (at < size && at < now.size() && now[at] == data[at])
+      ++at;
     fail("file changed", std::string(when) + ": first difference at byte " + std::to_string(at) +
                              " (size " + std::to_string(size) + " -> " +
                              std::to_string(now.size()) + ")");
@@ -106,8 +111,10 @@ void exercise(const Arena &a, std::uint8_t seed) {
         fail("allocate on a checked arena failed", r.message());
       continue;
     }
-    if (r->offset % align != 0) fail("misaligned block", std::to_string(r->offset));
-    if (r->offset < a.stats().data_offset || std::uint64_t{r->offset} + r->size > a.stats().capacity)
+    if (r->offset % align != 0)
+      fail("misaligned block", std::to_string(r->offset));
+    if (r->offset < a.stats().data_offset ||
+        std::uint64_t{r->offset} + r->size > a.stats().capacity)
       fail("block outside the data area", std::to_string(r->offset));
     for (const B &b : held)
       if (r->offset < b.off + b.size && b.off < r->offset + r->size)
@@ -122,12 +129,14 @@ void exercise(const Arena &a, std::uint8_t seed) {
     }
   }
   lfarena::Result<lfarena::CheckReport> c = a.check();
-  if (!c) fail("check() failed after allocations on an arena that passed check()", c.message());
+  if (!c)
+    fail("check() failed after allocations on an arena that passed check()", c.message());
   for (const B &b : held)
     if (lfarena::Status s = a.deallocate(b.off, b.size); !s)
       fail("freeing a block we were given failed", s.message());
   c = a.check();
-  if (!c) fail("check() failed after freeing everything", c.message());
+  if (!c)
+    fail("check() failed after freeing everything", c.message());
 }
 
 void try_open(const std::string &path, const std::uint8_t *data, std::size_t size,
@@ -142,23 +151,28 @@ void try_open(const std::string &path, const std::uint8_t *data, std::size_t siz
     if (!r) {
       if (r.message().find(path) == std::string::npos)
         fail("error message does not name the file", r.message());
-      if (r.code() == errc::ok) fail("failed open without an error code");
+      if (r.code() == errc::ok)
+        fail("failed open without an error code");
       expect_unchanged(path, data, size, "after a failed open");
       return;
     }
     const Arena a = *r;
-    if (a.read_only() != read_only) fail("read_only flag wrong");
+    if (a.read_only() != read_only)
+      fail("read_only flag wrong");
     lfarena::Result<lfarena::CheckReport> c = a.check();
     if (read_only) {
-      if (a.allocate(8).code() != errc::read_only) fail("read-only arena allowed allocate");
+      if (a.allocate(8).code() != errc::read_only)
+        fail("read-only arena allowed allocate");
       if (a.deallocate(a.stats().data_offset, 8).code() != errc::read_only)
         fail("read-only arena allowed deallocate");
     } else if (c) {
       exercise(a, size ? data[size - 1] : 0);
     }
   }
-  if (read_only) expect_unchanged(path, data, size, "after a read-only open");
-  else write_file(path, data, size); // restore the image for the next open
+  if (read_only)
+    expect_unchanged(path, data, size, "after a read-only open");
+  else
+    write_file(path, data, size); // restore the image for the next open
 }
 
 // ---- seed generator ----------------------------------------------------------------------
@@ -180,13 +194,15 @@ void make_seeds(const char *dir) {
         o.open_mode = lfarena::OpenMode::create_new;
         {
           lfarena::Result<Arena> r = Arena::open_file(tmp, o);
-          if (!r) fail("seed: create failed", r.message());
+          if (!r)
+            fail("seed: create failed", r.message());
           const Arena a = *r;
           std::vector<lfarena::Block> blocks;
           static constexpr std::uint32_t sizes[] = {24, 100, 64, 300, 16, 200, 40, 128};
           for (std::uint32_t s : sizes) {
             lfarena::Result<lfarena::Block> b = a.allocate(s, s >= 128 ? 64 : 8);
-            if (!b) fail("seed: allocate failed", b.message());
+            if (!b)
+              fail("seed: allocate failed", b.message());
             std::memset(a.base() + b->offset, 0x5A, b->size);
             blocks.push_back(*b);
           }
@@ -201,7 +217,8 @@ void make_seeds(const char *dir) {
             lfarena::Result<lfarena::Block> c = a.allocate(32, 8);
             (void)c;
           }
-          if (!a.check()) fail("seed: check failed");
+          if (!a.check())
+            fail("seed: check failed");
         }
         const std::vector<std::uint8_t> img = read_file(tmp);
         std::filesystem::remove(tmp);
@@ -235,9 +252,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *input, std::size_t siz
   // it instead of all ending at checksum_mismatch.
   std::vector<std::uint8_t> image(input, input + size);
   if (size >= lfarena::detail::kHeaderSize && (image[size - 1] & 0x80) != 0)
-    lfarena::detail::put_le64(image.data() + lfarena::detail::hdr::checksum,
-                              lfarena::detail::fnv1a64(image.data(),
-                                                       lfarena::detail::hdr::checksummed_bytes));
+    lfarena::detail::put_le64(
+        image.data() + lfarena::detail::hdr::checksum,
+        lfarena::detail::fnv1a64(image.data(), lfarena::detail::hdr::checksummed_bytes));
   const std::uint8_t *data = image.data();
   const std::string path = temp_path("reopen-fuzz");
   write_file(path, data, size);

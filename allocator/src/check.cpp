@@ -25,6 +25,8 @@ std::string range(const Range &r) {
 } // namespace
 
 Result<CheckReport> Arena::check() const {
+  if (state_ == nullptr)
+    return empty_handle_error("check");
   const auto &core = state_->core;
   const auto &g = core.geometry();
   const auto &fl = core.freelist();

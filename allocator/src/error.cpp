@@ -19,6 +19,8 @@ const char *to_string(errc e) noexcept {
     return "invalid_freelist_kind";
   case errc::invalid_thread_chunk:
     return "invalid_thread_chunk";
+  case errc::invalid_open_mode:
+    return "invalid_open_mode";
   case errc::zero_size:
     return "zero_size";
   case errc::size_overflow:
@@ -39,6 +41,8 @@ const char *to_string(errc e) noexcept {
     return "wrong_size";
   case errc::read_only:
     return "read_only";
+  case errc::empty_handle:
+    return "empty_handle";
   case errc::io_error:
     return "io_error";
   case errc::file_exists:
@@ -67,6 +71,8 @@ const char *to_string(errc e) noexcept {
     return "freelist_head_out_of_range";
   case errc::map_failed:
     return "map_failed";
+  case errc::checked_mismatch:
+    return "checked_mismatch";
   case errc::corrupt_freelist:
     return "corrupt_freelist";
   case errc::accounting_mismatch:

@@ -76,7 +76,7 @@ Error bad(errc code, const std::string &path, const std::string &what) {
 
 } // namespace
 
-Result<Layout> plan_layout(const Options &o) {
+Status check_option_values(const Options &o) {
   const std::string who = "options";
   if (!valid_kind(static_cast<std::uint32_t>(o.freelist)))
     return bad(errc::invalid_freelist_kind, who,
@@ -86,15 +86,30 @@ Result<Layout> plan_layout(const Options &o) {
   if (a < kGranule || a > 4096 || (a & (a - 1)) != 0)
     return bad(errc::invalid_alignment_option, who,
                "max_alignment " + num(a) + " is not a power of two in [8, 4096]");
-  if (o.thread_chunk != 0 &&
-      (o.thread_chunk < 256 || o.thread_chunk % kGranule != 0 || o.thread_chunk > o.capacity / 4))
+  if (o.thread_chunk != 0 && (o.thread_chunk < 256 || o.thread_chunk % kGranule != 0))
     return bad(errc::invalid_thread_chunk, who,
                "thread_chunk " + num(o.thread_chunk) +
-                   " is not 0 or a multiple of 8 in [256, capacity/4 = " + num(o.capacity / 4) +
-                   "]");
+                   " is not 0 or a multiple of 8 of at least 256");
   if (o.min_segment < 16 || o.min_segment % kGranule != 0 || o.min_segment > (1u << 30))
     return bad(errc::invalid_min_segment, who,
                "min_segment " + num(o.min_segment) + " is not a multiple of 8 in [16, 2^30]");
+  return {};
+}
+
+Status check_thread_chunk(const Options &o, std::uint32_t capacity) {
+  if (o.thread_chunk > capacity / 4)
+    return bad(errc::invalid_thread_chunk, "options",
+               "thread_chunk " + num(o.thread_chunk) + " is above capacity/4 = " +
+                   num(capacity / 4) + " (capacity " + num(capacity) + ")");
+  return {};
+}
+
+Result<Layout> plan_layout(const Options &o) {
+  const std::string who = "options";
+  if (Status s = check_option_values(o); !s)
+    return s.error();
+  if (Status s = check_thread_chunk(o, o.capacity); !s)
+    return s.error();
   Layout l;
   std::uint64_t at = kFixedAreaEnd;
   if (o.freelist == FreelistKind::segregated ||
@@ -224,7 +239,9 @@ Result<Layout> validate_header(const unsigned char *h, std::uint64_t file_size, 
                "format version " + num(version) + " cannot have a size-class table (offset " +
                    num(g.class_table_offset) + ") for freelist " + kind_name(kind) +
                    ": that layout is version " + num(format_version_for(g)));
-  Result<Layout> expect = plan_layout(stored);
+  Options file_shape = stored; // the opener's thread_chunk is checked by the caller
+  file_shape.thread_chunk = 0;
+  Result<Layout> expect = plan_layout(file_shape);
   if (!expect || get_le16(h + hdr::header_size) != kHeaderSize ||
       expect->geometry.data_offset != g.data_offset ||
       expect->geometry.bitmap_offset != g.bitmap_offset ||
@@ -236,43 +253,48 @@ Result<Layout> validate_header(const unsigned char *h, std::uint64_t file_size, 
                    num(g.max_alignment) + ", bitmap offset " + num(g.bitmap_offset) +
                    ", class table " + num(g.class_table_offset) + ", user area " +
                    num(l.user_offset) + "+" + num(l.user_size));
-  const std::uint64_t bump = get_le64(h + hdr::bump);
+  return l;
+}
+
+Status validate_mutable_fields(const std::byte *region, const Geometry &g, const std::string &path,
+                               bool alone) {
+  const RegionWords mem{const_cast<std::byte *>(region)};
+  // Read before the bump word: discarded only grows while other openers run, and every
+  // discarded byte is below the bump offset at all times, so this pair is consistent.
+  const std::uint64_t discarded = load_acquire(mem.word(hdr::discarded));
+  const std::uint64_t bump = load_acquire(mem.word(hdr::bump));
   if (bump < g.data_offset || bump > g.capacity)
     return bad(errc::bump_out_of_range, path,
                "bump offset " + num(bump) + " is outside [" + num(g.data_offset) + ", " +
                    num(g.capacity) + "]");
-  const Link head{get_le64(h + hdr::freelist_head)};
+  // A head may point past a bump value read a moment before while others allocate; only a
+  // sole opener can hold heads to the bump offset.
+  const std::uint64_t limit = alone ? bump : g.capacity;
+  const Link head{load_acquire(mem.word(hdr::freelist_head))};
   const std::uint32_t first = head.offset();
   if (first != 0 && g.class_table_offset != 0)
     return bad(errc::freelist_head_out_of_range, path,
                "freelist head " + num(first) +
                    " is not 0 although the free segments live in the size-class table at " +
                    num(g.class_table_offset));
-  if (!head_in_range(head, g, bump) || (first != 0 && kind == 0))
+  if (!head_in_range(head, g, limit) || (first != 0 && g.freelist_kind == 0))
     return bad(errc::freelist_head_out_of_range, path,
                "freelist head " + num(first) + " is outside the allocated range [" +
-                   num(g.data_offset) + ", " + num(bump) + ")");
-  const std::uint64_t discarded = get_le64(h + hdr::discarded);
+                   num(g.data_offset) + ", " + num(limit) + ")");
   if (discarded > bump - g.data_offset)
     return bad(errc::bad_geometry, path,
                "discarded bytes " + num(discarded) + " exceed the allocated " +
                    num(bump - g.data_offset));
-  return l;
-}
-
-Status validate_class_heads(const std::byte *region, const Geometry &g, const std::string &path) {
   if (g.class_table_offset == 0)
     return {};
-  const auto *h = reinterpret_cast<const unsigned char *>(region);
-  const std::uint64_t bump = get_le64(h + hdr::bump);
+  const ClassTable<RegionWords> table(mem, g.class_table_offset);
   for (std::uint32_t c = 0; c < kClassCount; ++c) {
-    const Link head{get_le64(h + g.class_table_offset + c * 8)};
-    const std::uint32_t first = head.offset();
-    if (!head_in_range(head, g, bump))
+    const Link h{load_acquire(table.head(c))};
+    if (!head_in_range(h, g, limit))
       return bad(errc::freelist_head_out_of_range, path,
-                 "size class " + num(c) + " head " + num(first) +
-                     (head.marked() ? " is marked" : "") + " is outside the allocated range [" +
-                     num(g.data_offset) + ", " + num(bump) + ")");
+                 "size class " + num(c) + " head " + num(h.offset()) +
+                     (h.marked() ? " is marked" : "") + " is outside the allocated range [" +
+                     num(g.data_offset) + ", " + num(limit) + ")");
   }
   return {};
 }

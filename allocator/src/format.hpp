@@ -17,6 +17,13 @@ struct Layout {
   std::uint32_t user_size = 0;
 };
 
+// The checks of option values that do not depend on the capacity (every factory, and every
+// opener of an existing file, in this order): freelist kind, max_alignment, the form of
+// thread_chunk (0 or a multiple of 8 >= 256), min_segment.
+Status check_option_values(const Options &options);
+// thread_chunk <= capacity / 4 (the capacity of a new region, or the file's on reopen).
+Status check_thread_chunk(const Options &options, std::uint32_t capacity);
+
 // Validates the options and places header, bitmaps, user area and data.
 Result<Layout> plan_layout(const Options &options);
 
@@ -24,17 +31,20 @@ Result<Layout> plan_layout(const Options &options);
 // be zeroed), including the initial atomics (bump = data_offset, empty freelist).
 void write_header(std::byte *region, const Layout &layout, const Options &options);
 
-// Validates a header read from a file of `file_size` bytes, in the fixed order: file size,
-// magic, format version, feature flags, checksum, freelist kind against `options`, user
-// version, geometry (sizes, data offset, bump offset, freelist head). Reads only `header`.
-// On success returns the layout and fills `stored` with the options the file was created with.
+// Validates the immutable part of a header read from a file of `file_size` bytes, in the fixed
+// order: file size, magic, format version, feature flags, checksum, freelist kind against
+// `options`, user version, geometry. Reads only `header`. On success returns the layout and
+// fills `stored` with the options the file was created with.
 Result<Layout> validate_header(const unsigned char *header, std::uint64_t file_size,
                                const Options &options, const std::string &path, Options &stored);
 
-// After validate_header, on the mapped region of a file nobody else has open (the exclusive
-// liveness lock): every size-class head (if the layout has a class table) is 0 or an unmarked
-// offset inside [data_offset, bump). Reads only.
-Status validate_class_heads(const std::byte *region, const Geometry &geometry,
-                            const std::string &path);
+// The mutable header words (bump offset, list heads, discarded bytes) of a mapped file, read
+// with atomic loads. `alone`: no read-write opener can be running (the caller holds the
+// liveness locks that exclude them), so the words are one consistent snapshot and are checked
+// against each other (heads and discarded bytes against the bump offset). Otherwise each word
+// is checked only against what holds at every instant of a healthy file in use (a live file
+// is never reported corrupt). Reads only.
+Status validate_mutable_fields(const std::byte *region, const Geometry &geometry,
+                               const std::string &path, bool alone);
 
 } // namespace lfarena::detail

@@ -1,7 +1,5 @@
-// recovery.cpp -- the crash recovery pass and the liveness lock (see recovery.hpp).
+// recovery.cpp -- the crash recovery pass (see recovery.hpp).
 #include "recovery.hpp"
-
-#include <fcntl.h>
 
 #include <utility>
 #include <vector>
@@ -16,19 +14,6 @@
 namespace lfarena::detail {
 
 namespace {
-
-bool ofd_lock(int fd, short type, bool wait) {
-  struct flock fl {};
-  fl.l_type = type;
-  fl.l_whence = SEEK_SET;
-  fl.l_start = 0;
-  fl.l_len = 1;
-  int rc;
-  do {
-    rc = ::fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
-  } while (rc != 0 && errno == EINTR);
-  return rc == 0;
-}
 
 std::string num(std::uint64_t v) { return std::to_string(v); }
 
@@ -60,10 +45,6 @@ private:
 };
 
 } // namespace
-
-bool lock_shared(int fd) { return ofd_lock(fd, F_RDLCK, true); }
-bool try_lock_exclusive(int fd) { return ofd_lock(fd, F_WRLCK, false); }
-bool downgrade_to_shared(int fd) { return ofd_lock(fd, F_RDLCK, false); }
 
 Result<RecoveryReport> recover(std::byte *base, const Geometry &g, const std::string &path) {
   const RegionWords mem{base};

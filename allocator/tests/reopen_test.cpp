@@ -358,6 +358,71 @@ TEST_F(Reopen, ChecksumFieldFlippedIsChecksumMismatch) {
   }
 }
 
+// The opener's own options are checked as options (each with its own code, naming the value
+// and the file), never reported as damage of a healthy file; a property the file cannot give
+// (checked mode on an unchecked file) is refused with its own code too.
+TEST_F(Reopen, OpenerOptionErrorsAreOptionErrorsNotFileDamage) {
+  populate();
+  struct Case {
+    const char *name;
+    std::function<void(Options &)> tweak;
+    errc code;
+    const char *message_part;
+  };
+  const Case cases[] = {
+      {"thread_chunk above capacity/4", [](Options &o) { o.thread_chunk = 65536; },
+       errc::invalid_thread_chunk, "65536"},
+      {"thread_chunk below 256", [](Options &o) { o.thread_chunk = 100; },
+       errc::invalid_thread_chunk, "100"},
+      {"open mode 7", [](Options &o) { o.open_mode = static_cast<OpenMode>(7); },
+       errc::invalid_open_mode, "7"},
+      {"min_segment 12", [](Options &o) { o.min_segment = 12; }, errc::invalid_min_segment, "12"},
+      {"max_alignment 3", [](Options &o) { o.max_alignment = 3; }, errc::invalid_alignment_option,
+       "3"},
+      {"freelist kind 9", [](Options &o) { o.freelist = static_cast<FreelistKind>(9); },
+       errc::invalid_freelist_kind, "9"},
+      {"checked on an unchecked file", [](Options &o) { o.checked = true; }, errc::checked_mismatch,
+       "checked"},
+  };
+  for (const Case &c : cases) {
+    SCOPED_TRACE(c.name);
+    Options o = opts();
+    c.tweak(o);
+    expect_refused(o, c.code, c.message_part);
+    if (c.code != errc::invalid_open_mode) {
+      o.read_only = true;
+      expect_refused(o, c.code, c.message_part);
+    }
+  }
+  // Valid opener options that differ from the file's geometry are the documented rule: the
+  // file's geometry wins (GeometryComesFromTheFileNotTheOptions), and a checked file stays
+  // checked for an opener that did not ask for it.
+  EXPECT_TRUE(open(opts()).ok());
+}
+
+TEST_F(Reopen, InvalidOpenModeNeverCreatesAFile) {
+  const std::string missing = dir_.file("never-created.arena");
+  Options o = opts();
+  o.open_mode = static_cast<OpenMode>(7);
+  auto r = Arena::open_file(missing, o);
+  EXPECT_EQ(r.code(), errc::invalid_open_mode) << r.message();
+  EXPECT_FALSE(std::filesystem::exists(missing));
+}
+
+TEST_F(Reopen, CheckedFileStaysCheckedForAnUncheckedOpener) {
+  Options create = opts(FreelistKind::pessimistic, OpenMode::create_new);
+  create.checked = true;
+  ASSERT_TRUE(open(create).ok());
+  auto a = open(opts(FreelistKind::pessimistic));
+  ASSERT_TRUE(a.ok()) << a.message();
+  EXPECT_TRUE(a->options().checked);
+  auto b = a->allocate(32);
+  ASSERT_TRUE(b.ok());
+  ASSERT_TRUE(a->allocate(32).ok()); // so that freeing b does not roll the bump offset back
+  ASSERT_TRUE(a->deallocate(b->offset, b->size).ok());
+  EXPECT_EQ(a->deallocate(b->offset, b->size).code(), errc::double_free);
+}
+
 TEST_F(Reopen, BumpAtExactlyCapacityIsAccepted) {
   populate();
   patch(set64(hdr::bump, kCapacity));

@@ -26,9 +26,12 @@ inline constexpr std::uint32_t kBitmapOffset = 224; // unused header tail (model
 constexpr bool has_classes(d::FreelistKind kind, bool indexed) {
   return kind == d::FreelistKind::segregated || (indexed && kind != d::FreelistKind::none);
 }
-// The data area starts after the header, or after the size-class table.
-constexpr std::uint32_t data_offset_for(d::FreelistKind kind, bool indexed) {
-  return has_classes(kind, indexed) ? d::kHeaderSize + d::kClassTableBytes : d::kHeaderSize;
+// The data area starts after the header, or after the size-class table, or after `slots`
+// thread-chunk slots (chunk_check.cpp; production keeps kChunkSlots of them at the same place,
+// detail/header.hpp; the model never has both a class table and slots).
+constexpr std::uint32_t data_offset_for(d::FreelistKind kind, bool indexed, unsigned slots = 0) {
+  return has_classes(kind, indexed) ? d::kHeaderSize + d::kClassTableBytes
+                                    : d::kHeaderSize + slots * d::kChunkSlotBytes;
 }
 
 template <unsigned DataWords, std::uint32_t kDataOffset> struct Region {
@@ -51,23 +54,26 @@ struct Held {
 };
 
 // The common body of a model test: the region, the real Core over it, per-granule ownership.
-template <unsigned DataWords, d::FreelistKind Kind, bool Indexed> struct Harness {
+template <unsigned DataWords, d::FreelistKind Kind, bool Indexed, unsigned ChunkSlots = 0>
+struct Harness {
   static constexpr bool kClasses = has_classes(Kind, Indexed);
-  static constexpr std::uint32_t kDataOffset = data_offset_for(Kind, Indexed);
+  static_assert(!kClasses || ChunkSlots == 0, "the class table and the slots share one place");
+  static constexpr std::uint32_t kDataOffset = data_offset_for(Kind, Indexed, ChunkSlots);
   using R = Region<DataWords, kDataOffset>;
   static constexpr std::uint32_t kGranules = DataWords;
 
   R region;
   rl::var<int> owner[kGranules];
 
-  static d::Geometry geometry(bool checked, std::uint32_t min_segment = 16) {
+  static d::Geometry geometry(bool checked, std::uint32_t min_segment = 16,
+                              std::uint32_t max_alignment = 16) {
     d::Geometry g;
     if (kClasses)
       g.class_table_offset = d::kHeaderSize;
     g.capacity = R::kCapacity;
     g.data_offset = kDataOffset;
     g.min_segment = min_segment;
-    g.max_alignment = 16;
+    g.max_alignment = max_alignment;
     g.bitmap_offset = checked ? kBitmapOffset : 0;
     g.freelist_kind = static_cast<std::uint32_t>(Kind);
     return g;
@@ -85,6 +91,7 @@ template <unsigned DataWords, d::FreelistKind Kind, bool Indexed> struct Harness
 
   // The user receives a block: claim every granule, and scribble over the node words.
   void own(const Held &b, int who) {
+    RL_ASSERT(b.offset >= kDataOffset && b.offset + b.size <= R::kCapacity); // inside the data
     for (std::uint32_t g = (b.offset - kDataOffset) / 8; g < (b.offset + b.size - kDataOffset) / 8;
          ++g) {
       RL_ASSERT(owner[g]($) == -1); // handed out twice?
@@ -161,17 +168,20 @@ namespace lfarena::relacy_model {
 //   void run(unsigned thread);  -- the racing part
 // Blocks a thread still holds at the end go in held[thread][...]; setup blocks in kept[].
 template <class Derived, unsigned Threads, unsigned DataWords, d::FreelistKind Kind,
-          bool Indexed = false>
+          bool Indexed = false, unsigned ChunkSlots = 0>
 struct ModelTest : rl::test_suite<Derived, Threads> {
   static constexpr unsigned kSlots = 4;
-  using H = Harness<DataWords, Kind, Indexed>;
+  using H = Harness<DataWords, Kind, Indexed, ChunkSlots>;
   using View = typename H::R::View;
   static constexpr std::uint32_t kDataOffset = H::kDataOffset;
 
   H h;
-  d::Core<View> core{View{&h.region}, H::geometry(Derived::kChecked)};
+  d::Core<View> core{View{&h.region}, Derived::geometry()};
   Held held[Threads][kSlots];
   Held kept[8];
+
+  // A scenario may override it (chunk_check.cpp: max_alignment 64).
+  static d::Geometry geometry() { return H::geometry(Derived::kChecked); }
 
   void before() {
     h.init_words();
@@ -195,14 +205,14 @@ struct ModelTest : rl::test_suite<Derived, Threads> {
   }
 
   // Allocates through the real path; {0,0} on failure (out_of_memory is the only legal one).
-  Held alloc(std::uint32_t size, int who) {
+  Held alloc(std::uint32_t size, int who, std::uint32_t align = 8) {
     d::RawBlock b;
-    const errc e = core.allocate(size, 8, b);
+    const errc e = core.allocate(size, align, b);
     RL_ASSERT(e == errc::ok || e == errc::out_of_memory);
     if (e != errc::ok)
       return {};
     const Held x{b.offset, b.size};
-    RL_ASSERT(x.size >= size && x.offset >= kDataOffset && x.offset % 8 == 0);
+    RL_ASSERT(x.size >= size && x.offset >= kDataOffset && x.offset % align == 0);
     h.own(x, who);
     return x;
   }

@@ -12,6 +12,9 @@
 //   std::memcpy(arena->pointer<char>(node->offset), "key", 3);
 //   (void)arena->deallocate(node->offset, node->size);
 //
+// An empty handle (default-constructed or moved-from) is safe to use: every member that returns
+// a Result returns errc::empty_handle, the others return empty values (nullptr, zeroed stats).
+//
 // Thread-safety: every member may be called concurrently on the same or on copied handles,
 // except that a handle object itself must not be assigned while another thread uses it.
 // allocate/deallocate are lock-free (DESIGN.md section 2). check() is meant for quiescent use:
@@ -94,7 +97,7 @@ public:
   static Result<Options> file_options(const std::string &path);
 
   bool valid() const { return state_ != nullptr; }
-  bool read_only() const { return state_->read_only; }
+  bool read_only() const { return state_ != nullptr && state_->read_only; }
 
   // Allocates `size` bytes aligned to `align` (a power of two <= Options::max_alignment).
   // The block's size is `size` rounded up to 8, or more if a freelist segment's remainder was
@@ -132,6 +135,8 @@ public:
   }
 
   Status deallocate(std::uint32_t offset, std::uint32_t size) const {
+    if (state_ == nullptr)
+      return empty_handle_error("deallocate");
     if (state_->read_only)
       return read_only_error("deallocate");
     if (errc e = state_->core.deallocate(offset, size); e != errc::ok)
@@ -142,6 +147,8 @@ public:
   // The object at `offset`, or nullptr if [offset, offset+sizeof(T)) is not inside the data
   // area or offset is not aligned for T.
   template <class T> T *pointer(std::uint32_t offset) const {
+    if (state_ == nullptr)
+      return nullptr;
     const auto &g = state_->core.geometry();
     if (offset < g.data_offset || std::uint64_t{offset} + sizeof(T) > g.capacity ||
         offset % alignof(T) != 0)
@@ -166,48 +173,41 @@ public:
   Status flush_async() const;
 
   // What crash recovery did when this file was opened (ran == false: clean or not a file).
-  const RecoveryReport &recovery() const { return state_->recovery; }
+  const RecoveryReport &recovery() const;
 
-  std::byte *base() const { return state_->base; }
-  const Options &options() const { return state_->options; }
-  const std::string &name() const { return state_->name; }
+  // The region's first byte (nullptr for an empty handle).
+  std::byte *base() const { return state_ != nullptr ? state_->base : nullptr; }
+  const Options &options() const;
+  // The file path, "heap" or "anonymous" ("(empty handle)" for an empty one).
+  const std::string &name() const;
 
 private:
   // The inline fast path: a thread-local chunk hit, or one bump CAS. {0, 0} sends the caller
   // to allocate_slow(), which handles everything else (and every error) out of line.
   LFARENA_ALWAYS_INLINE Block try_allocate_fast(std::uint32_t size, std::uint32_t align) const {
-    detail::ArenaState &s = *state_;
+    const detail::ArenaState *sp = state_.get();
+    if (sp == nullptr) // an empty handle: allocate_slow() reports it
+      return {};
+    const detail::ArenaState &s = *sp;
     if (size - 1 >= s.fast_size_limit || (align & (align - 1)) != 0 ||
         align - 1 >= s.fast_align_limit)
       return {};
     const std::uint32_t a = align < detail::kGranule ? detail::kGranule : align;
-    const std::uint64_t need = detail::align_up(size, detail::kGranule);
+    const std::uint32_t need = static_cast<std::uint32_t>(detail::align_up(size, detail::kGranule));
     if (size - 1 < s.chunk_limit) {
-      // Thread-local chunk: plain arithmetic on this thread's chunk (thread_chunk.hpp).
+      // Thread-local chunk: plain arithmetic on this thread's chunk (detail/chunk.hpp).
       detail::ChunkCache &c = detail::tl_chunk;
       if (c.arena_id != s.id)
         return {};
-      const std::uint64_t start = detail::align_up(c.cursor, a);
-      const std::uint64_t end = start + need;
-      if (end > c.end)
+      const std::uint32_t start = detail::chunk_fit(c.chunk.cursor, c.chunk.end, need, a);
+      if (start == 0)
         return {};
-      const detail::RegionWords mem{s.base};
-      const std::uint64_t pad = start - c.cursor;
-      c.cursor = static_cast<std::uint32_t>(end);
-      // Relaxed: read by others only at quiescence (check(), close, recovery). The cursor goes
-      // first: a crash before the waste update under-counts rather than double-counts.
-      detail::store_relaxed(mem.word(c.slot_at + detail::kSlotCursorEnd),
-                            end | std::uint64_t{c.end} << 32);
-      if (pad != 0) { // owner-only word: load + store is enough
-        detail::atomic_u64 &waste = mem.word(c.slot_at + detail::kSlotWaste);
-        detail::store_relaxed(waste, detail::load_relaxed(waste) + pad);
-      }
-      const Block b{static_cast<std::uint32_t>(start), static_cast<std::uint32_t>(need)};
-      s.core.note_allocated(b.offset, b.size);
-      return b;
+      detail::chunk_take(detail::RegionWords{s.base}, c.chunk, start, need);
+      s.core.note_allocated(start, need);
+      return Block{start, need};
     }
     detail::RawBlock b;
-    if (!s.core.bump_fast(static_cast<std::uint32_t>(need), a, b))
+    if (!s.core.bump_fast(need, a, b))
       return {};
     return Block{b.offset, b.size};
   }
@@ -216,6 +216,7 @@ private:
 
   explicit Arena(std::shared_ptr<detail::ArenaState> s) : state_(std::move(s)) {}
   Error read_only_error(const char *op) const;
+  static Error empty_handle_error(const char *op);
   friend struct ArenaFactory;
 
   std::shared_ptr<detail::ArenaState> state_;

@@ -17,6 +17,7 @@ enum class errc : std::uint8_t {
   invalid_reserved,
   invalid_freelist_kind,
   invalid_thread_chunk,
+  invalid_open_mode,
   // allocation
   zero_size = 10,
   size_overflow,
@@ -29,6 +30,7 @@ enum class errc : std::uint8_t {
   double_free,
   wrong_size,
   read_only,
+  empty_handle, // a default-constructed or moved-from Arena
   // files and reopen validation (in validation order)
   io_error = 40,
   file_exists,
@@ -44,6 +46,7 @@ enum class errc : std::uint8_t {
   bump_out_of_range,
   freelist_head_out_of_range,
   map_failed,
+  checked_mismatch, // the options ask for checked mode, the file was created unchecked
   // consistency checks
   corrupt_freelist = 60,
   accounting_mismatch,

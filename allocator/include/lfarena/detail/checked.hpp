@@ -41,23 +41,27 @@ public:
   BlockMap(Mem mem, std::uint32_t bitmap_offset, std::uint32_t capacity)
       : mem_(mem), state_at_(bitmap_offset), end_at_(bitmap_offset + state_map_bytes(capacity)) {}
 
-  // Records a block we now own. Clears stale "freed" marks inside it (from earlier blocks).
+  // Records a block we now own. Clears stale "freed" marks and stray end marks inside it, sets
+  // its end mark, and only then marks its start live: a live start always has its end mark, so
+  // a crash at any point leaves either nothing, or an end mark with no live start, which
+  // recovery clears (repair()). The other order let a crash leave a live start without an end,
+  // which recovery could pair with a later block's stale end mark.
   void on_allocate(std::uint32_t offset, std::uint32_t size) const {
     const std::uint32_t g = offset / kGranule, last = g + size / kGranule - 1;
+    clear_states(g + 1, last);
+    // Stray end marks inside the block (a damaged file, or a crash between a free's two steps)
+    // would make its correct size look wrong; the block owns these granules now.
+    clear_ends(g, last);
     // acq_rel on every bitmap RMW: the bitmap words are shared by neighbouring blocks, and a
     // later free of this block (in another thread, after the user handed the offset over with
     // its own synchronisation) must see these bits.
+    fetch_or_acq_rel(end_word(last), std::uint64_t{1} << (last % 64));
     std::uint64_t word = load_relaxed(state_word(g));
     for (;;) {
       const std::uint64_t desired = (word & ~(std::uint64_t{3} << shift2(g))) | kLive << shift2(g);
       if (cas_acq_rel(state_word(g), word, desired))
         break;
     }
-    clear_states(g + 1, last);
-    // Stray end marks inside the block (a damaged file, or a crash between a free's two steps)
-    // would make its correct size look wrong; the block owns these granules now.
-    clear_ends(g, last);
-    fetch_or_acq_rel(end_word(last), std::uint64_t{1} << (last % 64));
   }
 
   errc on_free(std::uint32_t offset, std::uint32_t size) const {
@@ -109,8 +113,11 @@ public:
   }
 
   // Crash recovery, exclusive access only (src/recovery.hpp): within [first, limit), a live
-  // start with no end mark before the next live start is an allocation that never returned
-  // (dropped: state cleared); an end mark closing no live block is a free in flight (cleared).
+  // start with no end mark before the next block start (live or freed) is an allocation that
+  // never returned (dropped: state cleared); an end mark closing no live block is a free or an
+  // allocation in flight (cleared). A freed start ends the search for an open block's end:
+  // granules inside a live block have no state (on_allocate clears them before its start goes
+  // live), so a freed start belongs to a later block whose stale end mark must not be taken.
   void repair(std::uint32_t first, std::uint32_t limit, std::uint64_t &dropped,
               std::uint64_t &stray) const {
     constexpr std::uint32_t kNone = ~std::uint32_t{0};
@@ -120,10 +127,11 @@ public:
       ++dropped;
     };
     for (std::uint32_t g = first / kGranule; g < limit / kGranule; ++g) {
-      if (state(g) == kLive) {
+      const std::uint64_t st = state(g);
+      if (st == kLive || st == kFreed) {
         if (open != kNone)
           drop(open);
-        open = g;
+        open = st == kLive ? g : kNone;
       }
       if (end_bit(g)) {
         if (open == kNone) {

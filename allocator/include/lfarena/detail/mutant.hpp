@@ -28,6 +28,9 @@ namespace lfarena::detail::mutant {
 #ifndef LFARENA_MUTANT_BITMAP_ACQ_REL
 #define LFARENA_MUTANT_BITMAP_ACQ_REL 0
 #endif
+#ifndef LFARENA_MUTANT_REFILL_UNBOUNDED
+#define LFARENA_MUTANT_REFILL_UNBOUNDED 0
+#endif
 
 // Links are rewritten with the same tag (the ABA guard is gone).
 inline constexpr bool tag_not_incremented = LFARENA_MUTANT_TAG_NOT_INCREMENTED != 0;
@@ -43,5 +46,7 @@ inline constexpr bool double_free_load_store = LFARENA_MUTANT_DOUBLE_FREE_LOAD_S
 inline constexpr bool rollback_store = LFARENA_MUTANT_ROLLBACK_STORE != 0;
 // The size-class bitmap protocol uses acquire/release instead of seq_cst (size_class.hpp).
 inline constexpr bool bitmap_acq_rel = LFARENA_MUTANT_BITMAP_ACQ_REL != 0;
+// A chunk refill trusts the fresh chunk to hold the aligned block (no bounds check).
+inline constexpr bool refill_unbounded = LFARENA_MUTANT_REFILL_UNBOUNDED != 0;
 
 } // namespace lfarena::detail::mutant

@@ -79,9 +79,10 @@ public:
     const std::uint64_t need = std::uint64_t{size} + (align > kGranule ? align - kGranule : 0);
     if (need > capacity_)
       return {};
-    const std::uint32_t first = ceil_class(need);
-    if (first >= kClassCount)
-      return {};
+    // kClassCount when `need` is above the top class's lower bound: then only the top class
+    // (first - 1) can hold it, through the exact-fit pop and the search below.
+    const std::uint32_t ceil = ceil_class(need);
+    const std::uint32_t first = ceil < kClassCount ? ceil : kClassCount;
     // Exact fits first: the class below `first` holds segments that may or may not fit; its top
     // one is taken if it does (uniform sizes then reuse freed blocks as they are, instead of
     // splitting bigger segments into crumbs that nothing coalesces).

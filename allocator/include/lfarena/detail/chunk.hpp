@@ -1,0 +1,170 @@
+// lfarena/detail/chunk.hpp -- thread-local bump chunks (Options::thread_chunk): the slot words,
+// the one fit test, and the owner's allocate / refill / give-back steps.
+//
+// A thread reserves a chunk of the bump region with one atomic operation (the ordinary bump
+// CAS), then bump-allocates small blocks inside it with plain arithmetic. So that other threads,
+// other processes, check() and crash recovery can account for the unused part of a chunk, every
+// chunk lives in a slot of the region's slot table (header.hpp: kChunkTableOffset, in the shared
+// mapping):
+//   word 0  owner        0: free; else the owner token of the opener whose thread holds it
+//   word 1  cursor:32 | end:32   the unused range [cursor, end) of the chunk (0: no chunk)
+//   word 2  waste        alignment padding skipped inside chunks, not yet counted as discarded
+// Accounting: allocated = live + free + discarded + sum over owned slots of
+// (end - cursor) + waste.
+//
+// The owner publishes its cursor with a relaxed store after each allocation (a plain store on
+// x86); readers use it only at quiescence. Only a slot's owner writes words 1 and 2 (and
+// recovery, alone), so they need no read-modify-write. The owner word is claimed with a CAS.
+//
+// This is the model-checked part (verify/relacy/chunk_check.cpp compiles it against Relacy): it
+// knows nothing of threads, tokens or the thread-local cache (thread_chunk.hpp), and reaches the
+// bump region and the freelist through `space`, the allocation core (core.hpp), which provides
+// reserve(size), release(offset, size), discard(bytes) and note_allocated(offset, size).
+//
+// Thread-safety: every function except claim_slot() is called by the slot's owner only.
+#pragma once
+
+#include <cstdint>
+
+#include "lfarena/detail/atomic.hpp"
+#include "lfarena/detail/header.hpp"
+#include "lfarena/detail/memory.hpp"
+#include "lfarena/detail/mutant.hpp"
+
+namespace lfarena::detail {
+
+inline constexpr std::uint32_t kSlotCursorEnd = 8;
+inline constexpr std::uint32_t kSlotWaste = 16;
+
+inline std::uint32_t slot_owner_at(std::uint32_t slot) {
+  return kChunkTableOffset + slot * kChunkSlotBytes;
+}
+
+// A chunk as its owner sees it: its slot and the unused range [cursor, end).
+struct Chunk {
+  std::uint32_t slot_at = 0; // offset of the slot's owner word; 0: no slot
+  std::uint32_t cursor = 0;
+  std::uint32_t end = 0; // 0: no chunk
+};
+
+// The one fit test of the inline fast path and of the refill: where a block of `need` bytes
+// aligned to `align` starts inside [cursor, end), or 0 if it does not fit (an empty chunk,
+// cursor = end = 0, fits nothing).
+inline std::uint32_t chunk_fit(std::uint32_t cursor, std::uint32_t end, std::uint64_t need,
+                               std::uint64_t align) {
+  const std::uint64_t start = align_up(cursor, align);
+  return start + need <= end ? static_cast<std::uint32_t>(start) : 0;
+}
+
+// Records the block [start, start + need) taken from the chunk (start from chunk_fit()): the
+// cursor moves past it, the padding in front of it becomes waste.
+template <class Mem>
+void chunk_take(const Mem &mem, Chunk &c, std::uint32_t start, std::uint32_t need) {
+  const std::uint32_t pad = start - c.cursor;
+  c.cursor = start + need;
+  // Relaxed: read by others only at quiescence (check(), close, recovery). The cursor goes
+  // first: a crash before the waste update under-counts rather than double-counts.
+  store_relaxed(mem.word(c.slot_at + kSlotCursorEnd), c.cursor | std::uint64_t{c.end} << 32);
+  if (pad != 0) { // owner-only word: load + store is enough
+    atomic_u64 &waste = mem.word(c.slot_at + kSlotWaste);
+    store_relaxed(waste, load_relaxed(waste) + pad);
+  }
+}
+
+// Bytes a slot holds back at quiescence: its chunk's unused tail plus its waste (0 for a free
+// slot). A cursor past the end (damage) counts as no tail.
+template <class Mem> std::uint64_t slot_reserved(const Mem &mem, std::uint32_t slot_at) {
+  if (load_acquire(mem.word(slot_at)) == 0)
+    return 0;
+  const std::uint64_t ce = load_relaxed(mem.word(slot_at + kSlotCursorEnd));
+  const std::uint64_t cursor = ce & 0xffffffffu, end = ce >> 32;
+  return (end > cursor ? end - cursor : 0) + load_relaxed(mem.word(slot_at + kSlotWaste));
+}
+
+// Gives back the chunk's unused tail (bump rollback, freelist or discarded) and counts its waste
+// as discarded. The slot words are cleared first: a crash after that under-counts (the bytes
+// look live, or are leaked in checked mode); the other order would let recovery count them a
+// second time.
+template <class Mem, class Space>
+void chunk_give_back(const Mem &mem, const Space &space, Chunk &c) {
+  if (c.end == 0)
+    return;
+  atomic_u64 &waste = mem.word(c.slot_at + kSlotWaste);
+  const std::uint64_t pad = load_relaxed(waste);
+  store_relaxed(mem.word(c.slot_at + kSlotCursorEnd), 0);
+  store_relaxed(waste, 0);
+  if (c.end > c.cursor)
+    space.release(c.cursor, c.end - c.cursor);
+  if (pad != 0)
+    space.discard(static_cast<std::uint32_t>(pad));
+  c.cursor = c.end = 0;
+}
+
+// Gives the old chunk's tail back and reserves a fresh chunk of `chunk_size` bytes for the slot.
+// False if the bump region cannot give one (the chunk is then empty).
+template <class Mem, class Space>
+bool chunk_refill(const Mem &mem, const Space &space, Chunk &c, std::uint32_t chunk_size) {
+  chunk_give_back(mem, space, c);
+  const auto grab = space.reserve(chunk_size);
+  if (grab.offset == 0)
+    return false;
+  if (grab.pad != 0)
+    space.discard(grab.pad);
+  c.cursor = grab.offset;
+  c.end = grab.offset + chunk_size;
+  // Relaxed like chunk_take(): a crash right after the reserve leaks the chunk (counted by
+  // checked-mode recovery), never counts it twice.
+  store_relaxed(mem.word(c.slot_at + kSlotCursorEnd), c.cursor | std::uint64_t{c.end} << 32);
+  return true;
+}
+
+// Allocates `need` bytes (a multiple of kGranule) at `align` (a power of two >= kGranule) from
+// the chunk, refilling it once if the block does not fit. Returns the block's offset, or 0: the
+// request can never fit a chunk of `chunk_size` bytes (its worst-case padding included), or the
+// bump region has no room for a new chunk; the caller then uses the shared path.
+template <class Mem, class Space>
+std::uint32_t chunk_allocate(const Mem &mem, const Space &space, Chunk &c, std::uint32_t chunk_size,
+                             std::uint32_t need, std::uint32_t align) {
+  // A fresh chunk starts kGranule-aligned: at most align - kGranule bytes of padding.
+  if (std::uint64_t{need} + align - kGranule > chunk_size && !mutant::refill_unbounded)
+    return 0;
+  std::uint32_t start = chunk_fit(c.cursor, c.end, need, align);
+  if (start == 0) {
+    if (!chunk_refill(mem, space, c, chunk_size))
+      return 0;
+    start = chunk_fit(c.cursor, c.end, need, align);
+    if constexpr (mutant::refill_unbounded) // seeded bug: trust the fresh chunk to fit
+      start = static_cast<std::uint32_t>(align_up(c.cursor, align));
+    if (start == 0)
+      return 0;
+  }
+  chunk_take(mem, c, start, need);
+  space.note_allocated(start, need);
+  return start;
+}
+
+// Claims a free slot for `owner` (non-zero); the offset of its owner word, or 0 if all are
+// taken. Even slots first: two slots share a 64-byte line, and the owner stores its cursor there
+// on every allocation, so neighbours would false-share the line (two threads scaled 1.25x
+// instead of ~2x). Odd slots only once half the slots are taken.
+template <class Mem>
+std::uint32_t claim_slot(const Mem &mem, std::uint64_t owner, std::uint32_t slots = kChunkSlots) {
+  for (std::uint32_t n = 0; n < slots; ++n) {
+    const std::uint32_t i = n < slots / 2 ? 2 * n : 2 * (n - slots / 2) + 1;
+    atomic_u64 &word = mem.word(slot_owner_at(i));
+    std::uint64_t expected = 0;
+    // acq_rel: acquire pairs with the previous owner's release in free_slot(), so its clearing
+    // of the slot words happens-before our use of them.
+    if (load_relaxed(word) == 0 && cas_acq_rel(word, expected, owner))
+      return slot_owner_at(i);
+  }
+  return 0;
+}
+
+// Frees the owner's slot after chunk_give_back(). Release: the cleared words are settled before
+// another thread may claim the slot.
+template <class Mem> void free_slot(const Mem &mem, std::uint32_t slot_at) {
+  store_release(mem.word(slot_at), 0);
+}
+
+} // namespace lfarena::detail

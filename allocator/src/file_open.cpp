@@ -1,0 +1,320 @@
+// file_open.cpp -- file arenas: create, open, join, and the liveness locks.
+//
+// Creating: the whole file is built unnamed (O_TMPFILE; where the file system has none, under a
+// uniquely named temporary) and linked into place only when its header is complete, so a
+// concurrent opener finds either no file or a valid one, and a creator killed midway leaves
+// nothing that blocks a later create. Two creators racing for one path: link() lets exactly one
+// win; with OpenMode::open_or_create the loser opens the winner's file.
+//
+// Opening: the opener's own options are checked first (each its own option error, naming the
+// file); then the header's immutable part from a private copy (format.hpp: a fixed order, one
+// error per failure), before anything is mapped; then the mutable words from the mapping. A
+// failed open never writes a byte.
+//
+// Liveness locks (OFD locks belong to the open file description; the kernel drops them when its
+// last descriptor closes, even when the process is killed):
+//  - byte 0, the opener lock: every read-write opener holds it shared while it has the file
+//    open, and counts itself in hdr::open_count;
+//  - byte 1, the join lock: a read-write opener holds it exclusive while it joins (validates,
+//    maybe recovers, counts itself); a read-only opener holds it shared while it validates.
+// A joiner that can upgrade byte 0 to exclusive is alone: nobody else has the file open
+// read-write, and nobody can join meanwhile. If it then finds open_count != 0, an earlier
+// opener died without closing, and it runs crash recovery (recovery.hpp) before anything else
+// touches the arena. A read-only opener is alone if no lock is held on byte 0 while it holds the
+// join lock. Only an opener that is alone checks the mutable words against each other (a file
+// in use changes under the reader); the others check what holds at every instant.
+//
+// Thread-safety: factories may run concurrently, in any threads and processes.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "arena_factory.hpp"
+#include "format.hpp"
+#include "process.hpp"
+#include "recovery.hpp"
+
+namespace lfarena {
+
+namespace {
+
+Error sys_error(errc code, const std::string &path, const char *what) {
+  return Error(code, path + ": " + what + ": " + std::strerror(errno));
+}
+
+// ---- liveness locks ---------------------------------------------------------------------------
+constexpr off_t kOpenerByte = 0;
+constexpr off_t kJoinByte = 1;
+
+bool ofd_lock(int fd, off_t byte, short type, bool wait) {
+  struct flock fl {};
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = byte;
+  fl.l_len = 1;
+  int rc;
+  do {
+    rc = ::fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
+  } while (rc != 0 && errno == EINTR);
+  return rc == 0;
+}
+
+// Is any lock held on byte 0 (by a read-write opener)?
+bool opener_lock_held(int fd) {
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = kOpenerByte;
+  fl.l_len = 1;
+  return ::fcntl(fd, F_OFD_GETLK, &fl) != 0 || fl.l_type != F_UNLCK;
+}
+
+// Holds the join lock (byte 1) for one scope.
+class JoinLock {
+public:
+  JoinLock(int fd, bool exclusive) : fd_(fd) {
+    held_ = ofd_lock(fd, kJoinByte, exclusive ? F_WRLCK : F_RDLCK, true);
+  }
+  ~JoinLock() {
+    if (held_)
+      ofd_lock(fd_, kJoinByte, F_UNLCK, false);
+  }
+  JoinLock(const JoinLock &) = delete;
+  JoinLock &operator=(const JoinLock &) = delete;
+  bool held() const { return held_; }
+
+private:
+  int fd_;
+  bool held_;
+};
+
+// ---- creating -------------------------------------------------------------------------------
+// An unnamed file in path's directory (tmp stays empty), or, where O_TMPFILE or /proc is not
+// available, a new file with a unique random name next to path (tmp is its name). -1 on error.
+int open_temporary(const std::string &path, std::string &tmp) {
+  tmp.clear();
+  if (::access("/proc/self/fd", X_OK) == 0) {
+    std::string dir = std::filesystem::path(path).parent_path().string();
+    const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
+    if (fd >= 0)
+      return fd;
+  }
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    char suffix[32];
+    std::snprintf(suffix, sizeof suffix, ".creating.%016llx",
+                  static_cast<unsigned long long>(detail::random_u64()));
+    tmp = path + suffix;
+    const int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0 || errno != EEXIST)
+      return fd;
+  }
+  return -1;
+}
+
+// Gives the finished temporary the name `path`; fails with EEXIST if that name exists.
+bool link_into_place(int fd, const std::string &tmp, const std::string &path) {
+  if (!tmp.empty())
+    return ::link(tmp.c_str(), path.c_str()) == 0;
+  const std::string self = "/proc/self/fd/" + std::to_string(fd);
+  return ::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) == 0;
+}
+
+Result<Arena> create_file(const std::string &path, const detail::Layout &l, const Options &o) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) { // cheap early answer; the link below is the real test
+    errno = EEXIST;
+    return sys_error(errc::file_exists, path, "create");
+  }
+  std::string tmp;
+  const int fd = open_temporary(path, tmp);
+  if (fd < 0)
+    return sys_error(errc::io_error, path, "create a temporary file");
+  auto fail = [&](Error e) {
+    if (!tmp.empty())
+      ::unlink(tmp.c_str());
+    return e;
+  };
+  if (::ftruncate(fd, l.geometry.capacity) != 0) {
+    Error e = sys_error(errc::io_error, path, "ftruncate");
+    ::close(fd);
+    return fail(std::move(e));
+  }
+  auto mapped = detail::FileBacking::map(fd, path, l.geometry.capacity, false);
+  if (!mapped)
+    return fail(mapped.error());
+  std::byte *base = mapped->base();
+  detail::write_header(base, l, o);
+  if (Status s = mapped->flush(0, detail::kHeaderSize, false); !s)
+    return fail(s.error());
+  // Nobody can see the file yet: take the opener lock and count ourselves without joining.
+  if (!ofd_lock(mapped->fd(), kOpenerByte, F_RDLCK, true))
+    return fail(sys_error(errc::io_error, path, "lock"));
+  detail::fetch_add_acq_rel(detail::RegionWords{base}.word(detail::hdr::open_count), 1);
+  if (!link_into_place(mapped->fd(), tmp, path))
+    return fail(sys_error(errno == EEXIST ? errc::file_exists : errc::io_error, path, "create"));
+  if (!tmp.empty())
+    ::unlink(tmp.c_str());
+  return ArenaFactory::make(std::move(*mapped), base, false, l, o, path);
+}
+
+// ---- opening --------------------------------------------------------------------------------
+// A read-write opener joins: validates the mutable words, recovers after a crash if it is
+// alone, and counts itself (see the banner).
+Result<RecoveryReport> join_file(const detail::FileBacking &f, const detail::Geometry &g,
+                                 const std::string &path) {
+  RecoveryReport rep;
+  const JoinLock join(f.fd(), true);
+  if (!join.held() || !ofd_lock(f.fd(), kOpenerByte, F_RDLCK, true))
+    return sys_error(errc::io_error, path, "lock");
+  detail::atomic_u64 &openers = detail::RegionWords{f.base()}.word(detail::hdr::open_count);
+  const bool alone = ofd_lock(f.fd(), kOpenerByte, F_WRLCK, false);
+  // Nothing is written before this.
+  if (Status s = detail::validate_mutable_fields(f.base(), g, path, alone); !s)
+    return s.error();
+  if (alone) {
+    // Acquire: see the last closer's writes.
+    if (detail::load_acquire(openers) != 0) {
+      Result<RecoveryReport> r = detail::recover(f.base(), g, path);
+      if (!r)
+        return r;
+      rep = *r;
+      detail::store_release(openers, 0);
+    }
+    detail::fetch_add_acq_rel(openers, 1);
+    if (!ofd_lock(f.fd(), kOpenerByte, F_RDLCK, false)) // downgrade in place (OFD locks)
+      return sys_error(errc::io_error, path, "lock");
+  } else {
+    detail::fetch_add_acq_rel(openers, 1);
+  }
+  return rep;
+}
+
+// A read-only opener validates the mutable words (consistently if no writer is live).
+Status check_read_only(const detail::FileBacking &f, const detail::Geometry &g,
+                       const std::string &path) {
+  const JoinLock join(f.fd(), false);
+  if (!join.held())
+    return sys_error(errc::io_error, path, "lock");
+  return detail::validate_mutable_fields(f.base(), g, path, !opener_lock_held(f.fd()));
+}
+
+Result<Arena> open_existing(int fd, const std::string &path, const Options &o) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    Error e = sys_error(errc::io_error, path, "fstat");
+    ::close(fd);
+    return e;
+  }
+  // Validate from a private copy of the header: nothing is mapped or written yet.
+  unsigned char header[detail::kHeaderSize] = {};
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  if (size >= detail::kHeaderSize &&
+      ::pread(fd, header, sizeof header, 0) != static_cast<ssize_t>(sizeof header)) {
+    Error e = sys_error(errc::io_error, path, "read header");
+    ::close(fd);
+    return e;
+  }
+  Options stored;
+  Result<detail::Layout> l = detail::validate_header(header, size, o, path, stored);
+  Status wanted = l ? detail::check_thread_chunk(o, l->geometry.capacity) : Status{};
+  if (l && wanted && o.checked && !stored.checked)
+    wanted = Error(errc::checked_mismatch,
+                   "options ask for checked mode, but the file was created unchecked (checked "
+                   "mode needs bitmaps that only a new file can have)");
+  if (!l || !wanted) {
+    ::close(fd);
+    if (!l)
+      return l.error();
+    return Error(wanted.code(), path + ": " + wanted.message());
+  }
+  stored.open_mode = o.open_mode;
+  stored.read_only = o.read_only;
+  stored.thread_chunk = o.thread_chunk;
+  auto mapped = detail::FileBacking::map(fd, path, l->geometry.capacity, o.read_only);
+  if (!mapped)
+    return mapped.error();
+  RecoveryReport rep;
+  if (o.read_only) {
+    if (Status s = check_read_only(*mapped, l->geometry, path); !s)
+      return s.error();
+  } else {
+    Result<RecoveryReport> joined = join_file(*mapped, l->geometry, path);
+    if (!joined)
+      return joined.error();
+    rep = *joined;
+  }
+  std::byte *base = mapped->base();
+  Arena arena = ArenaFactory::make(std::move(*mapped), base, o.read_only, *l, stored, path);
+  ArenaFactory::set_recovery(arena, rep);
+  return arena;
+}
+
+bool valid_open_mode(OpenMode m) {
+  return m == OpenMode::create_new || m == OpenMode::open_existing || m == OpenMode::open_or_create;
+}
+
+} // namespace
+
+Result<Arena> Arena::open_file(const std::string &path, const Options &o) {
+  if (!valid_open_mode(o.open_mode))
+    return Error(errc::invalid_open_mode,
+                 path + ": options: open_mode " +
+                     std::to_string(static_cast<unsigned>(o.open_mode)) +
+                     " is not create_new(0), open_existing(1) or open_or_create(2)");
+  if (Status s = detail::check_option_values(o); !s)
+    return Error(s.code(), path + ": " + s.message());
+  if (o.read_only && o.open_mode == OpenMode::create_new)
+    return Error(errc::read_only, path + ": cannot create a new arena file read-only");
+  if (o.open_mode != OpenMode::create_new) {
+    const int fd = ::open(path.c_str(), (o.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    if (fd >= 0)
+      return open_existing(fd, path, o);
+    if (errno != ENOENT)
+      return sys_error(errc::io_error, path, "open");
+    if (o.open_mode == OpenMode::open_existing || o.read_only)
+      return Error(errc::file_not_found, path + ": no such arena file");
+  }
+  Result<detail::Layout> l = detail::plan_layout(o);
+  if (!l)
+    return Error(l.code(), path + ": " + l.message());
+  Result<Arena> created = create_file(path, *l, o);
+  if (!created && created.code() == errc::file_exists && o.open_mode == OpenMode::open_or_create) {
+    // Lost a creation race (another thread or process): open what the winner created.
+    const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+      return sys_error(errc::io_error, path, "open");
+    return open_existing(fd, path, o);
+  }
+  return created;
+}
+
+Result<Options> Arena::file_options(const std::string &path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return sys_error(errno == ENOENT ? errc::file_not_found : errc::io_error, path, "open");
+  struct stat st {};
+  unsigned char header[detail::kHeaderSize] = {};
+  const bool sized = ::fstat(fd, &st) == 0;
+  const auto size = sized ? static_cast<std::uint64_t>(st.st_size) : 0;
+  const bool read = size >= detail::kHeaderSize &&
+                    ::pread(fd, header, sizeof header, 0) == static_cast<ssize_t>(sizeof header);
+  ::close(fd);
+  if (!sized || (size >= detail::kHeaderSize && !read))
+    return sys_error(errc::io_error, path, "read header");
+  // Take the kind and user version from the file itself, so only those two go unchecked.
+  Options probe;
+  probe.freelist = static_cast<FreelistKind>(detail::get_le32(header + detail::hdr::freelist_kind));
+  probe.user_version = detail::get_le16(header + detail::hdr::user_version);
+  Options stored;
+  Result<detail::Layout> l = detail::validate_header(header, size, probe, path, stored);
+  if (!l)
+    return l.error();
+  return stored;
+}
+
+} // namespace lfarena

@@ -1,0 +1,99 @@
+// process.cpp -- owner tokens and the fork handlers (see process.hpp).
+#include "process.hpp"
+
+#include <pthread.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <vector>
+
+#include "lfarena/arena.hpp"
+
+namespace lfarena::detail {
+
+namespace {
+
+std::uint64_t mix(std::uint64_t x) { // splitmix64's finaliser: a bijection
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+std::uint64_t fresh_nonce() noexcept { return random_u64() | 1; } // never 0: "not chosen"
+
+} // namespace
+
+std::uint64_t random_u64() noexcept {
+  std::uint64_t n = 0;
+  if (::getrandom(&n, sizeof n, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof n)) {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    n = mix(static_cast<std::uint64_t>(ts.tv_nsec) ^ static_cast<std::uint64_t>(ts.tv_sec) << 32 ^
+            static_cast<std::uint64_t>(::getpid()) << 16 ^ reinterpret_cast<std::uintptr_t>(&n));
+  }
+  return n;
+}
+
+namespace {
+
+// 0: not chosen yet. Relaxed: any thread may choose it; all that matters is that every thread
+// ends up with the one value that won the CAS.
+std::atomic<std::uint64_t> g_nonce{0};
+
+std::uint64_t process_nonce() {
+  std::uint64_t n = g_nonce.load(std::memory_order_relaxed);
+  if (n == 0) {
+    std::uint64_t mine = fresh_nonce();
+    n = g_nonce.compare_exchange_strong(n, mine, std::memory_order_relaxed) ? mine : n;
+  }
+  return n;
+}
+
+std::mutex g_arenas_mutex;
+std::vector<ArenaState *> g_arenas;
+
+void before_fork() { g_arenas_mutex.lock(); }
+void after_fork_in_parent() { g_arenas_mutex.unlock(); }
+// Runs in the child, in the forking thread, the only thread there.
+void after_fork_in_child() {
+  g_nonce.store(fresh_nonce(), std::memory_order_relaxed);
+  forget_inherited_chunks();
+  for (ArenaState *s : g_arenas)
+    if (!s->read_only && std::holds_alternative<FileBacking>(s->backing))
+      fetch_add_acq_rel(RegionWords{s->base}.word(hdr::open_count), 1);
+  g_arenas_mutex.unlock();
+}
+
+} // namespace
+
+std::uint64_t owner_token(std::uint64_t arena_id) {
+  // The multiplication by an odd constant is a bijection on 64-bit ids, and so is the xor with
+  // the nonce: distinct ids of one process give distinct tokens.
+  const std::uint64_t t = process_nonce() ^ (arena_id * 0x9e3779b97f4a7c15ull);
+  return t != 0 ? t : 0x9e3779b97f4a7c15ull; // 0 means "free slot"
+}
+
+void register_arena(ArenaState *s) {
+  static const int installed =
+      ::pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
+  (void)installed;
+  const std::lock_guard<std::mutex> lock(g_arenas_mutex);
+  g_arenas.push_back(s);
+}
+
+void unregister_arena(ArenaState *s) {
+  const std::lock_guard<std::mutex> lock(g_arenas_mutex);
+  const auto it = std::find(g_arenas.begin(), g_arenas.end(), s);
+  if (it != g_arenas.end()) {
+    *it = g_arenas.back();
+    g_arenas.pop_back();
+  }
+}
+
+} // namespace lfarena::detail
