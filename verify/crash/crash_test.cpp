@@ -20,6 +20,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -37,8 +38,9 @@ using namespace lfarena_crash;
 
 constexpr std::uint64_t kTag = 0xc0ffee;
 
-Options options_for(FreelistKind kind, bool checked) {
+Options options_for(FreelistKind kind, bool checked, std::uint32_t chunk) {
   Options o;
+  o.thread_chunk = chunk;
   o.capacity = 256 << 10;
   o.freelist = kind;
   o.checked = checked;
@@ -142,6 +144,7 @@ bool cycle(const std::string &path, const Options &o, unsigned seed, CycleResult
   EXPECT_LE(rec.nodes_unmarked, 1u) << "one thread can have at most one removal in flight";
   EXPECT_LE(rec.blocks_dropped, 1u);
   EXPECT_LE(rec.stray_ends, 1u);
+  EXPECT_LE(rec.chunks_released, 1u) << "the child has one thread, so at most one chunk";
   res.leaked += rec.leaked_bytes;
   auto report = arena->check();
   if (!report) {
@@ -192,13 +195,13 @@ bool cycle(const std::string &path, const Options &o, unsigned seed, CycleResult
   return !::testing::Test::HasFailure();
 }
 
-void run_cycles(FreelistKind kind, bool checked, unsigned cycles) {
+void run_cycles(FreelistKind kind, std::uint32_t chunk, bool checked, unsigned cycles) {
   const std::string path = temp_path(checked ? "crash_checked" : "crash_unchecked");
   ::unlink(path.c_str());
-  Options create = options_for(kind, checked);
+  Options create = options_for(kind, checked, chunk);
   create.open_mode = OpenMode::create_new;
   { ASSERT_TRUE(Arena::open_file(path, create).ok()); }
-  const Options o = options_for(kind, checked);
+  const Options o = options_for(kind, checked, chunk);
   CycleResult total;
   std::uint64_t residual = 0;
   for (unsigned c = 0; c < cycles; ++c) {
@@ -217,37 +220,44 @@ void run_cycles(FreelistKind kind, bool checked, unsigned cycles) {
     total.leaked += r.leaked;
     residual = r.residual_live;
   }
-  std::printf("crash cycles: %u, policy %u, checked %d, acknowledged live bytes verified %llu, "
-              "leaked (in flight at the kill) %llu\n",
-              cycles, static_cast<unsigned>(kind), checked,
+  std::printf("crash cycles: %u, policy %u, thread_chunk %u, checked %d, acknowledged live bytes "
+              "verified %llu, leaked (in flight at the kill) %llu\n",
+              cycles, static_cast<unsigned>(kind), chunk, checked,
               static_cast<unsigned long long>(total.acked_live),
               static_cast<unsigned long long>(total.leaked));
   ::unlink(path.c_str());
 }
 
-class CrashTest : public ::testing::TestWithParam<FreelistKind> {};
+// (policy, thread_chunk)
+class CrashTest : public ::testing::TestWithParam<std::tuple<FreelistKind, std::uint32_t>> {};
 
 TEST_P(CrashTest, CheckedKillReopenKeepsAcknowledgedBlocks) {
-  run_cycles(GetParam(), true, scale(200, 10000));
+  run_cycles(std::get<0>(GetParam()), std::get<1>(GetParam()), true, scale(200, 10000));
 }
 TEST_P(CrashTest, UncheckedKillReopenKeepsAcknowledgedBlocks) {
-  run_cycles(GetParam(), false, scale(50, 2500));
+  run_cycles(std::get<0>(GetParam()), std::get<1>(GetParam()), false, scale(50, 2500));
 }
 
-INSTANTIATE_TEST_SUITE_P(Policies, CrashTest,
-                         ::testing::Values(FreelistKind::none, FreelistKind::optimistic,
-                                           FreelistKind::pessimistic, FreelistKind::segregated),
-                         [](const auto &info) {
-                           switch (info.param) {
-                           case FreelistKind::none:
-                             return std::string("none");
-                           case FreelistKind::optimistic:
-                             return std::string("optimistic");
-                           case FreelistKind::segregated:
-                             return std::string("segregated");
-                           default:
-                             return std::string("pessimistic");
-                           }
-                         });
+std::string policy_name(FreelistKind k) {
+  switch (k) {
+  case FreelistKind::none:
+    return "none";
+  case FreelistKind::optimistic:
+    return "optimistic";
+  case FreelistKind::segregated:
+    return "segregated";
+  default:
+    return "pessimistic";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Policies, CrashTest,
+    ::testing::Combine(::testing::Values(FreelistKind::none, FreelistKind::optimistic,
+                                         FreelistKind::pessimistic, FreelistKind::segregated),
+                       ::testing::Values(0u, 4096u)),
+    [](const auto &info) {
+      return policy_name(std::get<0>(info.param)) + (std::get<1>(info.param) != 0 ? "_chunks" : "");
+    });
 
 } // namespace

@@ -1,8 +1,9 @@
 // Seeded multi-thread stress of the freelists, with canaries (DESIGN.md promises 1, 2, 4).
 //
-// Sizes (env LFARENA_SCALE): ci (the default) runs 3000 operations per thread per run, nightly
-// 300000 (100x). There are 18 runs: policy none/optimistic/pessimistic x checked off/on x
-// T = 2, 3, 4 threads, so CI does 162000 operations in all, nightly 16.2 million.
+// Sizes (env LFARENA_SCALE): ci (the default) runs 20000 operations per thread per run, nightly
+// 300000 (15x). There are 48 runs: policy none/optimistic/pessimistic/segregated x checked
+// off/on x thread chunks off/4 KiB x T = 2, 3, 4 threads, so CI does 2.88 million operations in
+// all, nightly 43.2 million.
 //
 // Each thread allocates random sizes 8..512 (an eighth of them aligned to 16..64; seeded per
 // thread) from one 256 KiB arena, so the bump region is gone after about a thousand blocks and
@@ -46,7 +47,7 @@ std::uint64_t ops_per_thread() {
   if (scale == "nightly")
     return 300000;
   EXPECT_TRUE(scale == "ci" || scale.empty()) << "LFARENA_SCALE=" << scale << " (ci|nightly)";
-  return 3000;
+  return 20000;
 }
 
 // A block and the identity its canary is derived from.
@@ -162,30 +163,45 @@ void run_thread(const Arena &a, std::array<std::atomic<std::uint64_t>, kSlots> &
 }
 
 std::string kind_name(Kind k) {
-  return k == Kind::none ? "none" : k == Kind::optimistic ? "optimistic" : "pessimistic";
+  switch (k) {
+  case Kind::none:
+    return "none";
+  case Kind::optimistic:
+    return "optimistic";
+  case Kind::pessimistic:
+    return "pessimistic";
+  default:
+    return "segregated";
+  }
 }
 
-class FreelistStress : public ::testing::TestWithParam<std::tuple<Kind, bool>> {};
-INSTANTIATE_TEST_SUITE_P(KindsChecked, FreelistStress,
+// (policy, checked, thread_chunk)
+class FreelistStress : public ::testing::TestWithParam<std::tuple<Kind, bool, std::uint32_t>> {};
+INSTANTIATE_TEST_SUITE_P(KindsCheckedChunks, FreelistStress,
                          ::testing::Combine(::testing::Values(Kind::none, Kind::optimistic,
-                                                              Kind::pessimistic),
-                                            ::testing::Bool()),
+                                                              Kind::pessimistic, Kind::segregated),
+                                            ::testing::Bool(), ::testing::Values(0u, 4096u)),
                          [](const auto &info) {
                            return kind_name(std::get<0>(info.param)) +
-                                  (std::get<1>(info.param) ? "_checked" : "_unchecked");
+                                  (std::get<1>(info.param) ? "_checked" : "_unchecked") +
+                                  (std::get<2>(info.param) != 0 ? "_chunks" : "");
                          });
 
 TEST_P(FreelistStress, CanariesHoldAndAccountingBalances) {
   const Kind kind = std::get<0>(GetParam());
   const bool checked = std::get<1>(GetParam());
+  const std::uint32_t chunk = std::get<2>(GetParam());
   const std::uint64_t ops = ops_per_thread();
   for (std::uint32_t threads = 2; threads <= 4; ++threads) {
-    auto made = Arena::heap(
-        {.capacity = kCapacity, .min_segment = kMinSegment, .freelist = kind, .checked = checked});
+    auto made = Arena::heap({.capacity = kCapacity,
+                             .min_segment = kMinSegment,
+                             .freelist = kind,
+                             .checked = checked,
+                             .thread_chunk = chunk});
     ASSERT_TRUE(made) << made.message();
     const Arena a = std::move(*made);
-    const std::uint64_t seed =
-        0xF1EE0000u + 64 * static_cast<unsigned>(kind) + (checked ? 32 : 0) + 8 * threads;
+    const std::uint64_t seed = 0xF1EE0000u + 128 * static_cast<unsigned>(kind) +
+                               (chunk != 0 ? 64 : 0) + (checked ? 32 : 0) + 8 * threads;
     SCOPED_TRACE(std::to_string(threads) + " threads, seeds " + std::to_string(seed) + "+id");
 
     std::array<std::atomic<std::uint64_t>, kSlots> slots{};
@@ -226,6 +242,7 @@ TEST_P(FreelistStress, CanariesHoldAndAccountingBalances) {
     const auto st = a.stats();
     EXPECT_EQ(rep->live_bytes, 0u);
     EXPECT_EQ(rep->live_blocks, 0u);
+    EXPECT_EQ(rep->chunk_reserved, 0u) << "exited threads gave their chunks back";
     EXPECT_EQ(rep->free_bytes + st.discarded, st.allocated);
     std::printf(
         "[          ] %s%s, %u threads: %llu ops (%llu allocations, %llu KiB; %llu out of "
