@@ -254,7 +254,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *input, std::size_t siz
   if (size >= lfarena::detail::kHeaderSize && (image[size - 1] & 0x80) != 0)
     lfarena::detail::put_le64(
         image.data() + lfarena::detail::hdr::checksum,
-        lfarena::detail::fnv1a64(image.data(), lfarena::detail::hdr::checksummed_bytes));
+        lfarena::detail::header_checksum(
+            image.data(),
+            lfarena::detail::get_le32(image.data() + lfarena::detail::hdr::format_version)));
   const std::uint8_t *data = image.data();
   const std::string path = temp_path("reopen-fuzz");
   write_file(path, data, size);

@@ -25,10 +25,19 @@ ArenaState::ArenaState(AnyBacking b, std::byte *base_, bool ro, const Geometry &
       chunk_size(o.thread_chunk), fast_size_limit(ro ? 0 : g.capacity & ~(kGranule - 1)),
       fast_align_limit(ro ? 0 : g.max_alignment), chunk_limit(ro ? 0 : o.thread_chunk / 4) {
   register_arena(this);
+  // ASan builds: the bytes above the bump offset were never handed out (memory.hpp).
+  const std::uint64_t top = core.top();
+  poison_bytes(RegionWords{base}, static_cast<std::uint32_t>(top),
+               static_cast<std::uint32_t>(g.capacity - top));
 }
 
 ArenaState::~ArenaState() {
   unregister_arena(this);
+  struct Unpoison { // the memory goes back to the heap or the kernel unpoisoned
+    std::byte *base;
+    std::uint32_t capacity;
+    ~Unpoison() { unpoison_bytes(RegionWords{base}, 0, capacity); }
+  } unpoison{base, core.geometry().capacity};
   if (read_only)
     return;
   // Our threads' chunk tails go back (threads that still cache this arena can no longer reach
@@ -41,7 +50,8 @@ ArenaState::~ArenaState() {
     fetch_add_acq_rel(RegionWords{base}.word(hdr::open_count), ~std::uint64_t{0});
 }
 
-Error core_error(const ArenaState &s, errc code, const char *op, std::uint64_t a, std::uint64_t b) {
+Error core_error(const ArenaState &s, errc code, const char *op, std::uint64_t a, std::uint64_t b,
+                 std::uint32_t damaged) {
   const std::string A = std::to_string(a), B = std::to_string(b);
   const Geometry &g = s.core.geometry();
   std::string what;
@@ -76,6 +86,13 @@ Error core_error(const ArenaState &s, errc code, const char *op, std::uint64_t a
     break;
   case errc::wrong_size:
     what = "size " + B + " is not the size of the block at offset " + A;
+    break;
+  case errc::corrupt_freelist:
+    what = std::string(op == std::string("allocate") ? "(size " + A + ", alignment " + B + ")"
+                                                     : "(offset " + A + ", size " + B + ")") +
+           ": the free node at offset " + std::to_string(damaged) +
+           " is damaged (a write into a freed block, or a damaged file); check() or "
+           "lfarena-check tells more";
     break;
   default:
     what = "failed (" + A + ", " + B + ")";
@@ -129,7 +146,7 @@ Result<Block> Arena::allocate_slow(std::uint32_t size, std::uint32_t align) cons
   }
   detail::RawBlock b;
   if (errc e = s.core.allocate(size, align, b); e != errc::ok)
-    return detail::core_error(s, e, "allocate", size, align);
+    return detail::core_error(s, e, "allocate", size, align, b.offset);
   return Block{b.offset, b.size};
 }
 

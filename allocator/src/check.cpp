@@ -1,6 +1,7 @@
-// check.cpp -- Arena::check(): the quiescent consistency check (DESIGN.md promise 2).
+// check.cpp -- Arena::check(): the quiescent consistency check (docs/DESIGN.md, promise 2).
 //
-// Walks the freelist (range, alignment, order, acyclicity, no overlap) and verifies the
+// Walks the free lists (free_scan.hpp: range, node checks, order, size classes, acyclicity, no
+// overlap) and verifies the
 // accounting: live + free + discarded == allocated. In checked mode the live blocks are counted
 // from the bitmaps, so the equation is checked exactly and live blocks must not overlap free
 // segments; unchecked, live is derived and only free + discarded <= allocated can be checked.
@@ -10,17 +11,15 @@
 #include <string>
 #include <vector>
 
+#include "free_scan.hpp"
 #include "lfarena/arena.hpp"
 
 namespace lfarena {
 
 namespace {
-struct Range {
-  std::uint32_t offset;
-  std::uint64_t size;
-};
-std::string range(const Range &r) {
-  return "[" + std::to_string(r.offset) + ", " + std::to_string(r.offset + r.size) + ")";
+std::string range(const detail::FreeRange &r) {
+  return "[" + std::to_string(r.offset) + ", " + std::to_string(std::uint64_t{r.offset} + r.size) +
+         ")";
 }
 } // namespace
 
@@ -29,7 +28,6 @@ Result<CheckReport> Arena::check() const {
     return empty_handle_error("check");
   const auto &core = state_->core;
   const auto &g = core.geometry();
-  const auto &fl = core.freelist();
   const std::string &name = state_->name;
   const std::uint64_t top = core.top();
   const std::uint64_t allocated = top - g.data_offset;
@@ -39,34 +37,13 @@ Result<CheckReport> Arena::check() const {
   };
 
   CheckReport rep;
-  std::vector<Range> free;
-  std::string problem;
-  bool have_prev = false;
-  Range prev{};
-  auto visit = [&](std::uint32_t off, std::uint64_t size) {
-    const Range r{off, size};
-    if (size < g.min_segment || size % detail::kGranule != 0 || off + size > top) {
-      problem = "free segment " + range(r) + " has a bad size or lies above the bump offset " +
-                std::to_string(top);
-      return false;
-    }
-    if (!core.segregated() && have_prev && !fl.before(prev.size, prev.offset, size, off)) {
-      problem = "free segment " + range(r) + " is out of order after " + range(prev);
-      return false;
-    }
-    prev = r;
-    have_prev = true;
-    free.push_back(r);
-    return true;
-  };
-  // The segregated walk also rejects a node filed under the wrong size class.
-  const bool walked = core.segregated() ? core.classes().walk(visit) : fl.walk(visit);
-  if (!problem.empty())
-    return corrupt(problem);
-  if (!walked)
-    return corrupt("freelist walk stopped after " + std::to_string(free.size()) +
-                   " segments: an offset out of range, a marked node, a node in the wrong size "
-                   "class or a cycle");
+  Result<detail::FreeScan> scan = detail::scan_free_lists(core, top, false, name + ": check");
+  if (!scan)
+    return scan.error();
+  const std::vector<detail::FreeRange> &free = scan->segments;
+  rep.free_segments = free.size();
+  rep.free_bytes = scan->bytes;
+  rep.largest_free = scan->largest;
   // The bitmap promise (size_class.hpp): at quiescence every non-empty class has its bit set.
   if (g.class_table_offset != 0) {
     const detail::ClassTable<detail::RegionWords> table({state_->base}, g.class_table_offset);
@@ -74,18 +51,6 @@ Result<CheckReport> Arena::check() const {
       return corrupt("size class " + std::to_string(c) +
                      " has free segments but its bit in the non-empty bitmap is clear");
   }
-  if (!core.has_freelist() && !free.empty())
-    return corrupt("freelist kind none but " + std::to_string(free.size()) + " segments listed");
-
-  std::sort(free.begin(), free.end(),
-            [](const Range &a, const Range &b) { return a.offset < b.offset; });
-  for (std::size_t i = 0; i < free.size(); ++i) {
-    rep.free_bytes += free[i].size;
-    rep.largest_free = std::max(rep.largest_free, free[i].size);
-    if (i > 0 && free[i - 1].offset + free[i - 1].size > free[i].offset)
-      return corrupt("free segments " + range(free[i - 1]) + " and " + range(free[i]) + " overlap");
-  }
-  rep.free_segments = free.size();
 
   // Thread-local chunks: their unused tails and padding are reserved, not yet live.
   const detail::RegionWords mem{state_->base};
@@ -103,7 +68,7 @@ Result<CheckReport> Arena::check() const {
                        (stray * std::uint64_t{detail::kGranule} >= top
                             ? " at or above the bump offset " + std::to_string(top)
                             : " with an impossible state"));
-    std::vector<Range> live;
+    std::vector<detail::FreeRange> live;
     const bool ends = core.block_map().for_each_live(g.data_offset, static_cast<std::uint32_t>(top),
                                                      [&](std::uint32_t off, std::uint32_t size) {
                                                        live.push_back({off, size});
@@ -111,7 +76,7 @@ Result<CheckReport> Arena::check() const {
     if (!ends)
       return Error(errc::accounting_mismatch, name + ": check: a live block has no end mark");
     std::size_t f = 0;
-    for (const Range &b : live) {
+    for (const detail::FreeRange &b : live) {
       rep.live_bytes += b.size;
       while (f < free.size() && free[f].offset + free[f].size <= b.offset)
         ++f;

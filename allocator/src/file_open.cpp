@@ -36,6 +36,7 @@
 
 #include "arena_factory.hpp"
 #include "format.hpp"
+#include "free_scan.hpp"
 #include "process.hpp"
 #include "recovery.hpp"
 
@@ -163,6 +164,20 @@ Result<Arena> create_file(const std::string &path, const detail::Layout &l, cons
 }
 
 // ---- opening --------------------------------------------------------------------------------
+// A sole opener walks every free list before it returns, so a damaged list is refused here
+// (errc::corrupt_freelist, nothing written) instead of being met by a later allocation.
+// `allow_marked`: a crashed file seen read-only (recovery would unmark those nodes).
+Status validate_free_lists(std::byte *base, const detail::Geometry &g, const std::string &path,
+                           bool allow_marked) {
+  const detail::Core<detail::RegionWords> core(detail::RegionWords{base}, g);
+  Result<detail::FreeScan> scan = detail::scan_free_lists(core, core.top(), allow_marked, path);
+  if (!scan)
+    return scan.error();
+  for (const detail::FreeRange &r : scan->segments) // ASan builds: free bytes are poisoned
+    detail::poison_bytes(core.memory(), r.offset, r.size);
+  return {};
+}
+
 // A read-write opener joins: validates the mutable words, recovers after a crash if it is
 // alone, and counts itself (see the banner).
 Result<RecoveryReport> join_file(const detail::FileBacking &f, const detail::Geometry &g,
@@ -179,11 +194,14 @@ Result<RecoveryReport> join_file(const detail::FileBacking &f, const detail::Geo
   if (alone) {
     // Acquire: see the last closer's writes.
     if (detail::load_acquire(openers) != 0) {
+      // Recovery validates the lists itself before it writes anything.
       Result<RecoveryReport> r = detail::recover(f.base(), g, path);
       if (!r)
         return r;
       rep = *r;
       detail::store_release(openers, 0);
+    } else if (Status s = validate_free_lists(f.base(), g, path, false); !s) {
+      return s.error();
     }
     detail::fetch_add_acq_rel(openers, 1);
     if (!ofd_lock(f.fd(), kOpenerByte, F_RDLCK, false)) // downgrade in place (OFD locks)
@@ -200,7 +218,12 @@ Status check_read_only(const detail::FileBacking &f, const detail::Geometry &g,
   const JoinLock join(f.fd(), false);
   if (!join.held())
     return sys_error(errc::io_error, path, "lock");
-  return detail::validate_mutable_fields(f.base(), g, path, !opener_lock_held(f.fd()));
+  const bool alone = !opener_lock_held(f.fd());
+  if (Status s = detail::validate_mutable_fields(f.base(), g, path, alone); !s || !alone)
+    return s;
+  const bool crashed =
+      detail::load_acquire(detail::RegionWords{f.base()}.word(detail::hdr::open_count)) != 0;
+  return validate_free_lists(f.base(), g, path, crashed);
 }
 
 Result<Arena> open_existing(int fd, const std::string &path, const Options &o) {

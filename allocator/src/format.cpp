@@ -3,6 +3,8 @@
 // one distinct error per failure, each message naming the file and the values seen/expected.
 #include "format.hpp"
 
+#include "process.hpp"
+
 #include <cstring>
 
 #include "lfarena/detail/checked.hpp"
@@ -55,12 +57,6 @@ const char *kind_name(std::uint32_t k) {
 bool sorted_kind(std::uint32_t k) {
   return k == static_cast<std::uint32_t>(FreelistKind::optimistic) ||
          k == static_cast<std::uint32_t>(FreelistKind::pessimistic);
-}
-
-// The oldest version that describes the layout, so older builds keep reading what they can:
-// only a size-indexed sorted policy needs v2.
-std::uint32_t format_version_for(const Geometry &g) {
-  return sorted_kind(g.freelist_kind) && g.class_table_offset != 0 ? 2 : 1;
 }
 
 // A list head read from a file: null, or an unmarked node offset inside [data_offset, bump).
@@ -139,13 +135,14 @@ Result<Layout> plan_layout(const Options &o) {
   l.geometry.min_segment = o.min_segment;
   l.geometry.max_alignment = o.max_alignment;
   l.geometry.freelist_kind = static_cast<std::uint32_t>(o.freelist);
+  l.geometry.node_key = random_u64() | 1; // never 0: 0 means "no key" (node.hpp)
   return l;
 }
 
 void write_header(std::byte *region, const Layout &l, const Options &o) {
   auto *h = reinterpret_cast<unsigned char *>(region);
   const Geometry &g = l.geometry;
-  put_le32(h + hdr::format_version, format_version_for(g));
+  put_le32(h + hdr::format_version, kFormatVersion);
   put_le32(h + hdr::feature_flags, g.bitmap_offset != 0 ? kFeatureChecked : 0);
   put_le32(h + hdr::freelist_kind, g.freelist_kind);
   put_le16(h + hdr::user_version, o.user_version);
@@ -159,7 +156,8 @@ void write_header(std::byte *region, const Layout &l, const Options &o) {
   put_le32(h + hdr::user_reserved_size, l.user_size);
   put_le32(h + hdr::class_table_offset, g.class_table_offset);
   std::memcpy(h + hdr::magic, kMagic, sizeof kMagic);
-  put_le64(h + hdr::checksum, fnv1a64(h, hdr::checksummed_bytes));
+  put_le64(h + hdr::node_key, g.node_key);
+  put_le64(h + hdr::checksum, header_checksum(h, kFormatVersion));
   const RegionWords mem{region};
   store_relaxed(mem.word(hdr::bump), g.data_offset);
   store_relaxed(mem.word(hdr::freelist_head), 0);
@@ -194,7 +192,7 @@ Result<Layout> validate_header(const unsigned char *h, std::uint64_t file_size, 
                    " (known: " + hex32(kKnownFeatures) + ")");
   // 5. checksum of the immutable fields.
   const std::uint64_t want = get_le64(h + hdr::checksum);
-  const std::uint64_t got = fnv1a64(h, hdr::checksummed_bytes);
+  const std::uint64_t got = header_checksum(h, version);
   if (want != got)
     return bad(errc::checksum_mismatch, path,
                "header checksum " + num(got) + " does not match the stored " + num(want));
@@ -219,6 +217,7 @@ Result<Layout> validate_header(const unsigned char *h, std::uint64_t file_size, 
   g.bitmap_offset = get_le32(h + hdr::bitmap_offset);
   g.class_table_offset = get_le32(h + hdr::class_table_offset);
   g.freelist_kind = kind;
+  g.node_key = version >= kFirstKeyedVersion ? get_le64(h + hdr::node_key) : 0;
   l.user_offset = get_le32(h + hdr::user_reserved_offset);
   l.user_size = get_le32(h + hdr::user_reserved_size);
   if (file_size < g.capacity)
@@ -234,11 +233,14 @@ Result<Layout> validate_header(const unsigned char *h, std::uint64_t file_size, 
   stored.checked = (features & kFeatureChecked) != 0;
   stored.user_reserved = l.user_size;
   stored.size_index = g.class_table_offset != 0;
-  if (version < format_version_for(g))
+  if (version < 2 && sorted_kind(kind) && g.class_table_offset != 0)
     return bad(errc::bad_geometry, path,
                "format version " + num(version) + " cannot have a size-class table (offset " +
                    num(g.class_table_offset) + ") for freelist " + kind_name(kind) +
-                   ": that layout is version " + num(format_version_for(g)));
+                   ": that layout is version 2 or later");
+  if (version >= kFirstKeyedVersion && g.node_key == 0)
+    return bad(errc::bad_geometry, path,
+               "format version " + num(version) + " needs a non-zero free-node key");
   Options file_shape = stored; // the opener's thread_chunk is checked by the caller
   file_shape.thread_chunk = 0;
   Result<Layout> expect = plan_layout(file_shape);

@@ -1,6 +1,8 @@
 // recovery.cpp -- the crash recovery pass (see recovery.hpp).
 #include "recovery.hpp"
 
+#include "free_scan.hpp"
+
 #include <utility>
 #include <vector>
 
@@ -51,60 +53,30 @@ Result<RecoveryReport> recover(std::byte *base, const Geometry &g, const std::st
   RecoveryReport rep;
   rep.ran = true;
   const std::uint64_t top = load_acquire(mem.word(hdr::bump));
-  auto corrupt = [&](const std::string &what) {
-    return Error(errc::corrupt_freelist, path + ": recovery: " + what);
-  };
 
-  // 1. The freelist: validate every list first (a failed recovery must not have written
-  // anything), then unmark the nodes whose remover died between mark and unlink.
-  std::uint64_t free_bytes = 0;
-  std::vector<std::uint32_t> marked;
-  const std::uint64_t max_nodes = (g.capacity - g.data_offset) / g.min_segment + 1;
-  const bool segregated = g.freelist_kind == static_cast<std::uint32_t>(FreelistKind::segregated);
-  const SortedIndex<RegionWords> lists(mem, g);
-  std::uint64_t steps = 0;
-  for (std::uint32_t list = 0; !segregated && list < lists.list_count(); ++list) {
-    for (std::uint32_t at = lists.head_at(list);; ++steps) {
-      const std::uint32_t cur = Link{load_acquire(mem.word(at))}.offset();
-      if (cur == 0)
-        break;
-      if (steps >= max_nodes)
-        return corrupt("the freelist has a cycle");
-      if (cur < g.data_offset || cur % kGranule != 0 || cur + 16ull > top)
-        return corrupt("freelist node " + num(cur) + " is outside [" + num(g.data_offset) + ", " +
-                       num(top) + ")");
-      const std::uint64_t size = load_relaxed(mem.word(cur + 8));
-      if (size < g.min_segment || size % kGranule != 0 || cur + size > top ||
-          (lists.indexed() && floor_class(size) != list))
-        return corrupt("freelist node " + num(cur) + " has size " + num(size) +
-                       (lists.indexed() ? " in size class " + num(list) : std::string()));
-      if (Link{load_acquire(mem.word(cur))}.marked())
-        marked.push_back(cur);
-      free_bytes += size;
-      at = cur;
-    }
-  }
-  if (segregated) { // stacks have no marks, only validate and count
-    const SegregatedFreelist<RegionWords> classes(mem, g);
-    if (!classes.walk([&](std::uint32_t off, std::uint64_t size) {
-          free_bytes += size;
-          return off + size <= top;
-        }))
-      return corrupt("a size-class stack is out of range, misfiled or cyclic");
-  }
+  // 1. The free lists: validate them all first (a failed recovery must not have written
+  // anything) through the library's own walk, which also lists the nodes whose remover died
+  // between mark and unlink (they are still linked, and marked).
+  const Core<RegionWords> core(mem, g);
+  Result<FreeScan> scan = scan_free_lists(core, top, true, path + ": recovery");
+  if (!scan)
+    return scan.error();
+  const std::uint64_t free_bytes = scan->bytes;
+  const NodeLayout node(g);
   // Only checked mode can fail after writing (its accounting check comes last): save from the
   // slot table to the end of the checked-mode bitmaps (capacity/21 bytes), else nothing.
   const bool checked = g.bitmap_offset != 0;
   UndoLog undo(mem, kChunkTableOffset,
                checked ? g.bitmap_offset + static_cast<std::uint32_t>(checked_map_bytes(g.capacity))
                        : kChunkTableOffset);
-  for (const std::uint32_t cur : marked) {
+  for (const std::uint32_t cur : scan->marked) {
     if (checked)
-      undo.save_word(cur);
-    const Link next{load_acquire(mem.word(cur))};
-    store_release(mem.word(cur), Link::make(next.offset(), next.tag() + 1).raw);
+      undo.save_word(cur + kNodeLinkWord);
+    const Link next = node.decode_link(load_acquire(mem.word(cur + kNodeLinkWord)));
+    store_release(mem.word(cur + kNodeLinkWord),
+                  node.encode_link(Link::make(next.offset(), next.tag() + 1)));
   }
-  rep.nodes_unmarked = marked.size();
+  rep.nodes_unmarked = scan->marked.size();
   // A crash between a push and its bit update leaves a non-empty class with a clear bit.
   if (g.class_table_offset != 0)
     ClassTable<RegionWords>(mem, g.class_table_offset).rebuild();

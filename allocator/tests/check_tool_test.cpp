@@ -79,7 +79,7 @@ TEST_F(CheckTool, HealthyFilePrintsHeaderAndExitsZero) {
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("ok"), std::string::npos);
   EXPECT_NE(
-      r.out.find("lfarena v2, freelist pessimistic, size-indexed, checked mode, user version 7"),
+      r.out.find("lfarena v3, freelist pessimistic, size-indexed, checked mode, user version 7"),
       std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("200 bytes in 1 segments"), std::string::npos) << r.out;
@@ -91,7 +91,7 @@ TEST_F(CheckTool, JsonReportsTheCounters) {
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("\"ok\": true"), std::string::npos) << r.out;
   EXPECT_NE(
-      r.out.find("\"format_version\": 2, \"freelist\": \"pessimistic\", \"size_index\": true"),
+      r.out.find("\"format_version\": 3, \"freelist\": \"pessimistic\", \"size_index\": true"),
       std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("\"free_bytes\": 200"), std::string::npos) << r.out;
@@ -139,8 +139,11 @@ TEST_F(CheckTool, CrashLeftoversAreReportedThenRepaired) {
   // What a process killed between mark and unlink leaves: the node marked, the opener counted.
   auto bytes = slurp(path_);
   auto *node = reinterpret_cast<unsigned char *>(bytes.data()) + first_free_;
-  const lfarena::detail::Link link{lfarena::detail::get_le64(node)};
-  lfarena::detail::put_le64(node, link.with_mark().raw);
+  // Free-node link words are stored xor the file's node key (lfarena/detail/node.hpp).
+  const std::uint64_t key = lfarena::detail::get_le64(
+      reinterpret_cast<unsigned char *>(bytes.data()) + lfarena::detail::hdr::node_key);
+  const lfarena::detail::Link link{lfarena::detail::get_le64(node) ^ key};
+  lfarena::detail::put_le64(node, link.with_mark().raw ^ key);
   lfarena::detail::put_le64(
       reinterpret_cast<unsigned char *>(bytes.data()) + lfarena::detail::hdr::open_count, 1);
   spit(path_, bytes);

@@ -21,9 +21,8 @@ struct Seg {
   }
 };
 
-// The freelist in order (no concurrent use). A broken list (offset out of range, cycle, node
-// in the wrong class) ends it with {0, 0}.
-inline std::vector<Seg> walk(const lfarena::Arena &a) {
+// The geometry of an arena, decoded from its header (the library keeps its own copy private).
+inline lfarena::detail::Geometry geometry(const lfarena::Arena &a) {
   namespace d = lfarena::detail;
   const auto *h = reinterpret_cast<const unsigned char *>(a.base());
   d::Geometry g;
@@ -31,11 +30,22 @@ inline std::vector<Seg> walk(const lfarena::Arena &a) {
   g.data_offset = d::get_le32(h + d::hdr::data_offset);
   g.min_segment = d::get_le32(h + d::hdr::min_segment);
   g.max_alignment = d::get_le32(h + d::hdr::max_alignment);
+  g.bitmap_offset = d::get_le32(h + d::hdr::bitmap_offset);
   g.class_table_offset = d::get_le32(h + d::hdr::class_table_offset);
   g.freelist_kind = d::get_le32(h + d::hdr::freelist_kind);
-  const d::SortedIndex<d::RegionWords> lists(d::RegionWords{a.base()}, g);
+  g.node_key = d::get_le32(h + d::hdr::format_version) >= d::kFirstKeyedVersion
+                   ? d::get_le64(h + d::hdr::node_key)
+                   : 0;
+  return g;
+}
+
+// The freelist in order (no concurrent use). A broken list (offset out of range, cycle, node
+// in the wrong class, a damaged node) ends it with {0, 0}.
+inline std::vector<Seg> walk(const lfarena::Arena &a) {
+  namespace d = lfarena::detail;
+  const d::SortedIndex<d::RegionWords> lists(d::RegionWords{a.base()}, geometry(a));
   std::vector<Seg> out;
-  if (!lists.walk([&](std::uint32_t o, std::uint64_t s) {
+  if (lists.walk([&](std::uint32_t o, std::uint64_t s) {
         out.push_back({o, s});
         return true;
       }))

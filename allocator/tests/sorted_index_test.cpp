@@ -110,10 +110,11 @@ TEST_F(SortedIndex, LinearLayoutIsKeptOnReopenWhateverTheOptionsSay) {
   ASSERT_TRUE(a->check()) << a->check().message();
 }
 
-TEST_F(SortedIndex, LayoutsOlderBuildsCanReadAreWrittenAsVersion1) {
+TEST_F(SortedIndex, NewFilesAreVersion3WithAFreeNodeKey) {
   for (const Kind kind : {Kind::none, Kind::segregated, Kind::pessimistic}) {
     populate(opts(kind, false));
-    EXPECT_EQ(d::get_le32(&image()[d::hdr::format_version]), 1u) << static_cast<int>(kind);
+    EXPECT_EQ(d::get_le32(&image()[d::hdr::format_version]), 3u) << static_cast<int>(kind);
+    EXPECT_NE(d::get_le64(&image()[d::hdr::node_key]), 0u) << static_cast<int>(kind);
     std::remove(path_.c_str());
   }
 }
@@ -122,7 +123,7 @@ TEST_F(SortedIndex, AVersion1FileCannotHaveASortedClassTable) {
   populate(opts(Kind::pessimistic));
   Bytes b = image();
   d::put_le32(&b[d::hdr::format_version], 1);
-  d::put_le64(&b[d::hdr::checksum], d::fnv1a64(b.data(), d::hdr::checksummed_bytes));
+  d::put_le64(&b[d::hdr::checksum], d::header_checksum(b.data(), 1));
   lfarena_test::write_all(path_, b);
   auto a = Arena::open_file(path_, opts(Kind::pessimistic));
   ASSERT_FALSE(a);
@@ -131,18 +132,39 @@ TEST_F(SortedIndex, AVersion1FileCannotHaveASortedClassTable) {
   EXPECT_EQ(lfarena_test::read_all(path_), b);
 }
 
+// A v1 file (written by an older build: one list, plain node words without a key) opens, keeps
+// its layout, and its new nodes are written plain too.
 TEST_F(SortedIndex, FormatVersion1FilesStillOpen) {
-  populate(opts(Kind::optimistic, false));
+  std::vector<lfarena::Block> blocks;
+  {
+    auto a = Arena::open_file(path_, opts(Kind::optimistic, false));
+    ASSERT_TRUE(a) << a.message();
+    for (std::uint32_t size : {64u, 200u, 64u, 96u, 16u})
+      blocks.push_back(*a->allocate(size));
+  }
   Bytes b = image();
-  EXPECT_EQ(d::get_le32(&b[d::hdr::format_version]), 1u);
   d::put_le32(&b[d::hdr::format_version], 1);
-  d::put_le64(&b[d::hdr::checksum], d::fnv1a64(b.data(), d::hdr::checksummed_bytes));
+  d::put_le64(&b[d::hdr::node_key], 0);
+  d::put_le64(&b[d::hdr::checksum], d::header_checksum(b.data(), 1));
   lfarena_test::write_all(path_, b);
+  {
+    auto a = Arena::open_file(path_, opts(Kind::optimistic));
+    ASSERT_TRUE(a) << a.message();
+    EXPECT_FALSE(a->options().size_index);
+    for (int i : {0, 1, 3})
+      ASSERT_TRUE(a->deallocate(blocks[i].offset, blocks[i].size));
+    ASSERT_TRUE(a->check()) << a->check().message();
+  }
+  b = image();
+  EXPECT_EQ(d::get_le32(&b[d::hdr::format_version]), 1u) << "the file keeps its version";
+  EXPECT_EQ(d::get_le64(&b[blocks[1].offset + 8]), 200u) << "a plain size word, no check";
   auto a = Arena::open_file(path_, opts(Kind::optimistic));
   ASSERT_TRUE(a) << a.message();
-  EXPECT_FALSE(a->options().size_index);
+  EXPECT_EQ(lfarena_test::walk(*a).size(), 3u);
+  ASSERT_TRUE(a->allocate(static_cast<std::uint32_t>(a->stats().remaining))); // bump used up
   auto blk = a->allocate(100);
   ASSERT_TRUE(blk) << blk.message();
+  EXPECT_EQ(blk->offset, blocks[1].offset) << "optimistic takes the largest";
   ASSERT_TRUE(a->check()) << a->check().message();
 }
 

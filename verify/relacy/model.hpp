@@ -11,7 +11,8 @@
 // rl::var per granule, written when a block is received and read back before it is freed, so
 // a block handed out twice, or handed over without a happens-before edge (a release weakened to
 // relaxed), is a data race or an assertion in Relacy. The user also overwrites the first word of
-// its block (the node's link word) like a real user would, so stale traversals meet garbage.
+// its block (the node's words) with plausible values like a real user would, so stale traversals
+// meet garbage that looks like a node.
 //
 // Include after <relacy/relacy.hpp> and the lfarena headers.
 #pragma once
@@ -75,6 +76,7 @@ struct Harness {
     g.min_segment = min_segment;
     g.max_alignment = max_alignment;
     g.bitmap_offset = checked ? kBitmapOffset : 0;
+    g.node_key = 0x9e3779b97f4a7c15ull; // keyed nodes, as in every new region (node.hpp)
     g.freelist_kind = static_cast<std::uint32_t>(Kind);
     return g;
   }
@@ -97,7 +99,12 @@ struct Harness {
       RL_ASSERT(owner[g]($) == -1); // handed out twice?
       owner[g]($) = who;
     }
-    d::store_relaxed(view().word(b.offset), 0x5a5a5a5a5a5a5a5aull);
+    // What a real user writes there: plausible values -- an in-range offset where the link
+    // was, a plausible size where the size word was -- so a stale traversal that trusted
+    // them without confirmation would follow them (and free-node checks must reject them).
+    d::store_relaxed(view().word(b.offset), kDataOffset + 16);
+    if (b.size >= 16)
+      d::store_relaxed(view().word(b.offset + 8), 16);
   }
   // The user is about to free the block: it must still be all ours.
   void disown(const Held &b, int who) {
@@ -135,9 +142,9 @@ struct Harness {
         ++cover[g];
       return true;
     };
-    const bool walked = Kind == d::FreelistKind::segregated ? core.classes().walk(visit)
-                                                            : core.freelist().walk(visit);
-    RL_ASSERT(walked);   // acyclic, no marked node left behind
+    const d::Fault fault = Kind == d::FreelistKind::segregated ? core.classes().walk(visit)
+                                                               : core.freelist().walk(visit);
+    RL_ASSERT(!fault);   // acyclic, in order, node checks pass, no marked node left behind
     RL_ASSERT(in_range); // every segment inside [data_offset, bump)
     RL_ASSERT(ordered);  // the sequential spec's order
     for (unsigned i = 0; i < n_live; ++i) {

@@ -80,7 +80,9 @@ struct ArenaState : std::enable_shared_from_this<ArenaState> {
   std::uint32_t chunk_limit;      // thread_chunk / 4: larger blocks skip the chunks
 };
 // Builds the error for a failed core operation (out of line: never on the fast path).
-Error core_error(const ArenaState &s, errc code, const char *op, std::uint64_t a, std::uint64_t b);
+// `damaged`: for errc::corrupt_freelist, the offset of the damaged free node.
+Error core_error(const ArenaState &s, errc code, const char *op, std::uint64_t a, std::uint64_t b,
+                 std::uint32_t damaged = 0);
 } // namespace detail
 
 class Arena {
@@ -139,8 +141,9 @@ public:
       return empty_handle_error("deallocate");
     if (state_->read_only)
       return read_only_error("deallocate");
-    if (errc e = state_->core.deallocate(offset, size); e != errc::ok)
-      return detail::core_error(*state_, e, "deallocate", offset, size);
+    std::uint32_t damaged = 0;
+    if (errc e = state_->core.deallocate(offset, size, &damaged); e != errc::ok)
+      return detail::core_error(*state_, e, "deallocate", offset, size, damaged);
     return {};
   }
 

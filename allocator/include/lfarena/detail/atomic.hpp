@@ -24,6 +24,22 @@
 #include <atomic>
 #endif
 
+// AddressSanitizer builds poison free and never-allocated arena memory (memory.hpp) so that a
+// user's access to it is reported; the allocator's own accesses to node, bitmap and header
+// words all go through the helpers below, which ASan therefore does not instrument.
+#if defined(__SANITIZE_ADDRESS__)
+#define LFARENA_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LFARENA_ASAN 1
+#endif
+#endif
+#if defined(LFARENA_ASAN) && !defined(LFARENA_RELACY)
+#define LFARENA_NO_ASAN __attribute__((no_sanitize_address))
+#else
+#define LFARENA_NO_ASAN
+#endif
+
 namespace lfarena::detail {
 
 #ifdef LFARENA_RELACY
@@ -74,84 +90,91 @@ inline constexpr std::memory_order seq_cst = std::memory_order_seq_cst;
 #endif
 
 // ---- loads and stores -----------------------------------------------------------------------
-inline std::uint64_t load_relaxed(const atomic_u64 &a LFARENA_SITE_PARAMS) {
+LFARENA_NO_ASAN inline std::uint64_t load_relaxed(const atomic_u64 &a LFARENA_SITE_PARAMS) {
   return a.v.load(LFARENA_MO_ARGS(mo::relaxed));
 }
-inline std::uint64_t load_acquire(const atomic_u64 &a LFARENA_SITE_PARAMS) {
+LFARENA_NO_ASAN inline std::uint64_t load_acquire(const atomic_u64 &a LFARENA_SITE_PARAMS) {
   return a.v.load(LFARENA_MO_ARGS(mo::acquire));
 }
-inline void store_relaxed(atomic_u64 &a, std::uint64_t x LFARENA_SITE_PARAMS) {
+LFARENA_NO_ASAN inline void store_relaxed(atomic_u64 &a, std::uint64_t x LFARENA_SITE_PARAMS) {
   a.v.store(x, LFARENA_MO_ARGS(mo::relaxed));
 }
-inline void store_release(atomic_u64 &a, std::uint64_t x LFARENA_SITE_PARAMS) {
+LFARENA_NO_ASAN inline void store_release(atomic_u64 &a, std::uint64_t x LFARENA_SITE_PARAMS) {
   a.v.store(x, LFARENA_MO_ARGS(mo::release));
 }
 
 // Seq_cst flavours: only for the size-class bitmap protocol (size_class.hpp), whose
 // correctness needs a single total order over head updates and bitmap reads (a store-buffering
 // pattern that acquire/release allows). On x86 they compile to the same instructions.
-inline std::uint64_t load_seq_cst(const atomic_u64 &a LFARENA_SITE_PARAMS) {
+LFARENA_NO_ASAN inline std::uint64_t load_seq_cst(const atomic_u64 &a LFARENA_SITE_PARAMS) {
   return a.v.load(LFARENA_MO_ARGS(mo::seq_cst));
 }
-inline bool cas_seq_cst(atomic_u64 &a, std::uint64_t &expected,
-                        std::uint64_t desired LFARENA_SITE_PARAMS) {
+LFARENA_NO_ASAN inline bool cas_seq_cst(atomic_u64 &a, std::uint64_t &expected,
+                                        std::uint64_t desired LFARENA_SITE_PARAMS) {
   return a.v.compare_exchange_strong(expected, desired, LFARENA_MO_ARGS(mo::seq_cst));
 }
-inline std::uint64_t fetch_or_seq_cst(atomic_u64 &a, std::uint64_t x LFARENA_SITE_PARAMS) {
+LFARENA_NO_ASAN inline std::uint64_t fetch_or_seq_cst(atomic_u64 &a,
+                                                      std::uint64_t x LFARENA_SITE_PARAMS) {
   return a.v.fetch_or(x, LFARENA_MO_ARGS(mo::seq_cst));
 }
-inline std::uint64_t fetch_and_seq_cst(atomic_u64 &a, std::uint64_t x LFARENA_SITE_PARAMS) {
+LFARENA_NO_ASAN inline std::uint64_t fetch_and_seq_cst(atomic_u64 &a,
+                                                       std::uint64_t x LFARENA_SITE_PARAMS) {
   return a.v.fetch_and(x, LFARENA_MO_ARGS(mo::seq_cst));
 }
 
 // ---- compare-and-swap (strong; `expected` is updated on failure, with acquire on failure
 // for the acq_rel/acquire flavours so the caller may follow the value it read) ---------------
-inline bool cas_acq_rel(atomic_u64 &a, std::uint64_t &expected,
-                        std::uint64_t desired LFARENA_SITE_PARAMS) {
+LFARENA_NO_ASAN inline bool cas_acq_rel(atomic_u64 &a, std::uint64_t &expected,
+                                        std::uint64_t desired LFARENA_SITE_PARAMS) {
   return a.v.compare_exchange_strong(expected, desired, LFARENA_MO_ARGS(mo::acq_rel));
 }
-inline bool cas_release(atomic_u64 &a, std::uint64_t &expected,
-                        std::uint64_t desired LFARENA_SITE_PARAMS) {
+LFARENA_NO_ASAN inline bool cas_release(atomic_u64 &a, std::uint64_t &expected,
+                                        std::uint64_t desired LFARENA_SITE_PARAMS) {
   return a.v.compare_exchange_strong(expected, desired, LFARENA_MO_ARGS(mo::release));
 }
-inline bool cas_relaxed(atomic_u64 &a, std::uint64_t &expected,
-                        std::uint64_t desired LFARENA_SITE_PARAMS) {
+LFARENA_NO_ASAN inline bool cas_relaxed(atomic_u64 &a, std::uint64_t &expected,
+                                        std::uint64_t desired LFARENA_SITE_PARAMS) {
   return a.v.compare_exchange_strong(expected, desired, LFARENA_MO_ARGS(mo::relaxed));
 }
 
 // ---- read-modify-write --------------------------------------------------------------------
-inline std::uint64_t fetch_add_relaxed(atomic_u64 &a, std::uint64_t x LFARENA_SITE_PARAMS) {
+LFARENA_NO_ASAN inline std::uint64_t fetch_add_relaxed(atomic_u64 &a,
+                                                       std::uint64_t x LFARENA_SITE_PARAMS) {
   return a.v.fetch_add(x, LFARENA_MO_ARGS(mo::relaxed));
 }
-inline std::uint64_t fetch_add_acq_rel(atomic_u64 &a, std::uint64_t x LFARENA_SITE_PARAMS) {
+LFARENA_NO_ASAN inline std::uint64_t fetch_add_acq_rel(atomic_u64 &a,
+                                                       std::uint64_t x LFARENA_SITE_PARAMS) {
   return a.v.fetch_add(x, LFARENA_MO_ARGS(mo::acq_rel));
 }
-inline std::uint64_t fetch_or_acq_rel(atomic_u64 &a, std::uint64_t x LFARENA_SITE_PARAMS) {
+LFARENA_NO_ASAN inline std::uint64_t fetch_or_acq_rel(atomic_u64 &a,
+                                                      std::uint64_t x LFARENA_SITE_PARAMS) {
   return a.v.fetch_or(x, LFARENA_MO_ARGS(mo::acq_rel));
 }
-inline std::uint64_t fetch_and_acq_rel(atomic_u64 &a, std::uint64_t x LFARENA_SITE_PARAMS) {
+LFARENA_NO_ASAN inline std::uint64_t fetch_and_acq_rel(atomic_u64 &a,
+                                                       std::uint64_t x LFARENA_SITE_PARAMS) {
   return a.v.fetch_and(x, LFARENA_MO_ARGS(mo::acq_rel));
 }
 // A read that returns the latest value in the word's modification order. A plain load may keep
 // returning an older value for a while (and does, forever, under Relacy); after a read proved
 // stale, retrying with plain loads could spin on it. An RMW cannot read a stale value. Used only
 // on restart paths, never on the fast path (it dirties the cache line).
-inline std::uint64_t load_latest_acq_rel(atomic_u64 &a LFARENA_SITE_PARAMS) {
+LFARENA_NO_ASAN inline std::uint64_t load_latest_acq_rel(atomic_u64 &a LFARENA_SITE_PARAMS) {
   return a.v.fetch_add(0, LFARENA_MO_ARGS(mo::acq_rel));
 }
-inline std::uint64_t exchange_acq_rel(atomic_u64 &a, std::uint64_t x LFARENA_SITE_PARAMS) {
+LFARENA_NO_ASAN inline std::uint64_t exchange_acq_rel(atomic_u64 &a,
+                                                      std::uint64_t x LFARENA_SITE_PARAMS) {
   return a.v.exchange(x, LFARENA_MO_ARGS(mo::acq_rel));
 }
 
 // ---- fences ------------------------------------------------------------------------------
-inline void fence_acquire(LFARENA_SITE_PARAMS_FIRST) {
+LFARENA_NO_ASAN inline void fence_acquire(LFARENA_SITE_PARAMS_FIRST) {
 #ifdef LFARENA_RELACY
   ::rl::atomic_thread_fence(::rl::mo_acquire, LFARENA_SITE);
 #else
   std::atomic_thread_fence(std::memory_order_acquire);
 #endif
 }
-inline void fence_release(LFARENA_SITE_PARAMS_FIRST) {
+LFARENA_NO_ASAN inline void fence_release(LFARENA_SITE_PARAMS_FIRST) {
 #ifdef LFARENA_RELACY
   ::rl::atomic_thread_fence(::rl::mo_release, LFARENA_SITE);
 #else

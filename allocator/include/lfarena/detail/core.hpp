@@ -38,6 +38,7 @@ public:
         map_(mem, g.bitmap_offset, g.capacity),
         segregated_(g.freelist_kind == static_cast<std::uint32_t>(FreelistKind::segregated)) {}
 
+  // On errc::corrupt_freelist, out.offset is the offset of the damaged free node.
   errc allocate(std::uint32_t size, std::uint32_t align, RawBlock &out) const {
     if (size == 0)
       return errc::zero_size;
@@ -53,12 +54,18 @@ public:
     const BumpGrab grab = bump_.allocate(sz, align);
     if (grab.offset != 0) {
       if (grab.pad != 0)
-        (void)give_back(grab.offset - grab.pad, grab.pad);
+        keep(grab.offset - grab.pad, grab.pad);
       out = {grab.offset, sz};
     } else {
       if (!has_freelist())
         return errc::out_of_memory;
-      const Taken t = segregated_ ? classes_.take(sz, align) : freelist_.take(sz, align);
+      auto keep_piece = [this](std::uint32_t o, std::uint32_t s) { keep(o, s); };
+      const Taken t = segregated_ ? classes_.take(sz, align, keep_piece)
+                                  : freelist_.take(sz, align, keep_piece);
+      if (t.damaged != 0) {
+        out = {t.damaged, 0};
+        return errc::corrupt_freelist;
+      }
       if (t.offset == 0)
         return errc::out_of_memory;
       if (t.discarded != 0)
@@ -67,10 +74,14 @@ public:
     }
     if (checked())
       map_.on_allocate(out.offset, out.size);
+    unpoison_bytes(mem_, out.offset, out.size);
     return errc::ok;
   }
 
-  errc deallocate(std::uint32_t offset, std::uint32_t size) const {
+  // On errc::corrupt_freelist, *damaged_at (if given) is the offset of the damaged free node;
+  // the freed bytes are then counted as discarded.
+  errc deallocate(std::uint32_t offset, std::uint32_t size,
+                  std::uint32_t *damaged_at = nullptr) const {
     if (offset == 0)
       return errc::null_offset;
     if (size == 0)
@@ -85,9 +96,21 @@ public:
       if (errc e = map_.on_free(offset, sz); e != errc::ok)
         return e;
     }
+    poison_bytes(mem_, offset, sz); // free again: the user's accesses are errors from now on
     if (bump_.try_rollback(offset, sz))
       return errc::ok;
-    return give_back(offset, sz) ? errc::ok : errc::double_free;
+    Fault fault;
+    switch (give_back(offset, sz, fault)) {
+    case Inserted::ok:
+      return errc::ok;
+    case Inserted::duplicate:
+      return errc::double_free;
+    case Inserted::damaged:
+      break;
+    }
+    if (damaged_at != nullptr)
+      *damaged_at = fault.at;
+    return errc::corrupt_freelist;
   }
 
   // The bump-only fast path for validated arguments (size a non-zero multiple of kGranule,
@@ -97,9 +120,10 @@ public:
     if (grab.offset == 0)
       return false;
     if (grab.pad != 0)
-      (void)give_back(grab.offset - grab.pad, grab.pad);
+      keep(grab.offset - grab.pad, grab.pad);
     if (checked())
       map_.on_allocate(grab.offset, size);
+    unpoison_bytes(mem_, grab.offset, size);
     out = {grab.offset, size};
     return true;
   }
@@ -110,11 +134,12 @@ public:
   void note_allocated(std::uint32_t offset, std::uint32_t size) const {
     if (checked())
       map_.on_allocate(offset, size);
+    unpoison_bytes(mem_, offset, size);
   }
   void release(std::uint32_t offset, std::uint32_t size) const {
     if (size == 0 || bump_.try_rollback(offset, size))
       return;
-    (void)give_back(offset, size);
+    keep(offset, size);
   }
   // Relaxed: a statistic, read at quiescence (after joins) or as an approximate stat.
   void discard(std::uint32_t bytes) const { fetch_add_relaxed(mem_.word(hdr::discarded), bytes); }
@@ -130,16 +155,29 @@ public:
   const SegregatedFreelist<Mem> &classes() const { return classes_; }
   const BlockMap<Mem> &block_map() const { return map_; }
   const Geometry &geometry() const { return geo_; }
+  const Mem &memory() const { return mem_; }
 
 private:
-  // Bytes we own and will not hand out: keep them on the freelist if it wants them. False if
-  // the freelist already holds a segment at `offset` (an unchecked double free it caught).
-  bool give_back(std::uint32_t offset, std::uint32_t size) const {
+  // Bytes we own and will not hand out: keep them on the freelist if it wants them, else count
+  // them as discarded. A damaged list cannot take them: they are counted as discarded as well
+  // (the accounting stays exact) and the damage is reported. `duplicate`: the freelist already
+  // holds a segment at `offset` (an unchecked double free it caught); nothing changed.
+  Inserted give_back(std::uint32_t offset, std::uint32_t size, Fault &fault) const {
     if (!has_freelist() || size < geo_.min_segment) {
       discard(size);
-      return true;
+      return Inserted::ok;
     }
-    return segregated_ ? classes_.insert(offset, size) : freelist_.insert(offset, size);
+    const Inserted r =
+        segregated_ ? classes_.insert(offset, size) : freelist_.insert(offset, size, fault);
+    if (r == Inserted::damaged)
+      discard(size);
+    return r;
+  }
+  // give_back() for pieces that are ours for certain (padding, split remainders, chunk tails):
+  // damage found meanwhile is left for the next operation that meets it to report.
+  void keep(std::uint32_t offset, std::uint32_t size) const {
+    Fault fault;
+    (void)give_back(offset, size, fault);
   }
   Mem mem_;
   Geometry geo_;

@@ -7,12 +7,10 @@
 // (Ties on size are broken by offset so that every node has exactly one place in the order; a
 // remover can then find "its" node again, see ensure_unlinked().)
 //
-// Representation: a free segment at offset `o` holds its own node in its first 16 bytes:
-//   word(o)     link  -- Link {next offset, tag, mark}   (detail/tagged.hpp)
-//   word(o + 8) size  -- segment size in bytes (multiple of kGranule, >= min_segment)
-// The head is a Link at `head_at`: hdr::freelist_head (one list, format v1) or a size class's
-// head in the class table. A node's size never changes while the node is linked; a split
-// removes the node and the caller inserts the remainder as a fresh node (in its own class).
+// Representation: a free segment holds its own node (node.hpp: a link word and a checked size
+// word). The head is a plain Link at `head_at`: hdr::freelist_head (one list, format v1) or a
+// size class's head in the class table. A node's size never changes while the node is linked;
+// a split removes the node and the caller inserts the remainder as a fresh node.
 //
 // Algorithm (Harris list with tags and helping):
 //  - remove = mark the victim's link (logical), then CAS the predecessor's link past it
@@ -30,13 +28,21 @@
 //    stale read (ABA: the segment was removed, handed out, freed and reinserted) fails.
 //  - a node's words are read speculatively and confirmed by re-reading the predecessor's link
 //    (read_node()): a traverser never acts on a recycled segment's user bytes.
-//  - any offset read from a node may be stale (the segment may have been handed out and
-//    overwritten since): it is bounds- and alignment-checked before use, traversals are bounded
-//    by the largest possible node count, and nonsense restarts the traversal from the head.
+//
+// Damage (docs/DESIGN.md, "telling damage from concurrency"): a confirmed read is the node's
+// genuine words at that instant, and the list is sorted at every instant, so a confirmed node
+// whose offset, size or check is implausible, or which does not come after the previous node in
+// the order (a cycle always has such a step), is damage: a user's write into a freed block, or
+// a damaged file. The traversal reports the node's offset (errc::corrupt_freelist upstream). A
+// read that fails its confirmation, or a CAS that fails, means the word changed: another thread
+// made progress, and the traversal restarts (lock-freedom keeps its meaning). A walk longer
+// than max_nodes() with the node_tags counter unchanged meanwhile (nothing was inserted or
+// removed anywhere) is damage too; with the counter changed it restarts. So every loop below
+// ends on static memory: restarts need memory that changes.
 //
 // Thread-safety: insert() and take() may run concurrently from any threads/processes. walk()
-// is for quiescent checks only. Lock-free: every restart is caused by a CAS that succeeded in
-// another thread (or by a stale read, which implies one).
+// is for quiescent checks only. Lock-free: every restart is caused by a change of a word, i.e.
+// by a CAS that succeeded in another thread.
 #pragma once
 
 #include <cstdint>
@@ -45,26 +51,28 @@
 #include "lfarena/detail/header.hpp"
 #include "lfarena/detail/memory.hpp"
 #include "lfarena/detail/mutant.hpp"
+#include "lfarena/detail/node.hpp"
 #include "lfarena/detail/segment.hpp"
+#include "lfarena/detail/size_class.hpp"
 #include "lfarena/detail/tagged.hpp"
 
 namespace lfarena::detail {
 
 template <class Mem> class SortedFreelist {
 public:
-  SortedFreelist(Mem mem, const Geometry &g, std::uint32_t head_at)
-      : mem_(mem), head_at_(head_at), capacity_(g.capacity), data_offset_(g.data_offset),
-        min_segment_(g.min_segment),
-        optimistic_(g.freelist_kind == static_cast<std::uint32_t>(FreelistKind::optimistic)),
-        max_nodes_((g.capacity - g.data_offset) / g.min_segment + 1) {}
+  // `size_class`: the class every node of this list belongs to (sorted_index.hpp), or kAnyClass
+  // for the one list of a layout without classes.
+  static constexpr std::uint32_t kAnyClass = ~std::uint32_t{0};
+  SortedFreelist(Mem mem, const Geometry &g, std::uint32_t head_at,
+                 std::uint32_t size_class = kAnyClass)
+      : mem_(mem), node_(g), head_at_(head_at), class_(size_class), min_segment_(g.min_segment),
+        optimistic_(g.freelist_kind == static_cast<std::uint32_t>(FreelistKind::optimistic)) {}
 
   // Inserts the segment [offset, offset+size) in order. The caller owns it (size >= min_segment).
-  // False if a node at `offset` is already linked (an unchecked double free: linking it again
-  // would make a cycle that every traversal would then spin on), in which case nothing changes.
-  bool insert(std::uint32_t offset, std::uint32_t size) const {
-    atomic_u64 &link = mem_.word(offset);
+  Inserted insert(std::uint32_t offset, std::uint32_t size, Fault &fault) const {
+    atomic_u64 &link = mem_.word(offset + kNodeLinkWord);
     // Relaxed stores: the node is private until the publishing CAS below (release).
-    store_relaxed(mem_.word(offset + 8), size);
+    store_relaxed(mem_.word(offset + kNodeSizeWord), node_.encode_size(offset, size));
     // A tag no earlier node at this offset had, so a stale CAS prepared against an earlier life
     // of a node here (on its link, or with it as predecessor) cannot succeed on the new node.
     // It cannot come from the word itself: its user may have overwritten it with anything, the
@@ -72,38 +80,44 @@ public:
     // cannot see it because its model users write garbage that never repeats a tag). Relaxed:
     // only the RMW's atomicity matters (each tag is handed out once).
     for (bool retry = false;; retry = true) {
-      const auto own_tag =
-          static_cast<std::uint32_t>(fetch_add_relaxed(mem_.word(hdr::node_tags), 1));
-      const Window w = find(
-          [&](std::uint32_t s, std::uint32_t o) { return !before(s, o, size, offset); }, retry);
+      const std::uint32_t own_tag = fresh_tag();
+      Window w;
+      if (!find([&](std::uint32_t s, std::uint32_t o) { return !before(s, o, size, offset); },
+                retry, w, fault))
+        return Inserted::damaged;
       if (w.cur == offset)
-        return false; // already on the list (see above)
+        return Inserted::duplicate; // linking it again would make a cycle
       // Release: a thread whose (stale) mark CAS reads this value must also see the size above
       // (take() re-reads the size after marking).
-      store_release(link, Link::make(w.cur, own_tag).raw);
+      store_release(link, node_.encode_link(Link::make(w.cur, own_tag)));
       if (publish(w.pred_at, w.pred, next_link(w.pred_at, w.pred, offset)))
-        return true;
+        return Inserted::ok;
     }
   }
 
   // Takes a segment that can hold `size` bytes at alignment `align` (size: multiple of kGranule,
   // align: power of two >= kGranule), splits it, gives the remainder to give_back(offset, size)
   // if it is at least min_segment, and returns the block. {0,0,0} if no segment of this list
-  // fits. give_back() also receives a segment taken on a stale view that turned out not to
-  // fit: the caller files it (its size class may differ from this list's). `*reached_end`
-  // (optional) tells a failure's reason: true if the traversal found no node to consider (the
-  // list was empty for optimistic, or held no fitting node for pessimistic), false if the head
-  // did not fit (optimistic).
+  // fits, with Taken::damaged set if the list is damaged. give_back() also receives a segment
+  // taken on a stale view that turned out not to fit: the caller files it (its size class may
+  // differ from this list's). `*reached_end` (optional) tells a failure's reason: true if the
+  // traversal found no node to consider (the list was empty for optimistic, or held no fitting
+  // node for pessimistic), false if the head did not fit (optimistic).
   template <class GiveBack>
   Taken take(std::uint32_t size, std::uint32_t align, GiveBack &&give_back,
              bool *reached_end = nullptr) const {
     auto fits = [&](std::uint64_t s, std::uint64_t o) {
       return align_up(o, align) - o + size <= s;
     };
+    Fault fault;
     for (bool retry = false;; retry = true) {
-      Window w = optimistic_
-                     ? find([](std::uint32_t, std::uint32_t) { return true; }, retry)
-                     : find([&](std::uint32_t s, std::uint32_t o) { return fits(s, o); }, retry);
+      Window w;
+      const bool found =
+          optimistic_
+              ? find([](std::uint32_t, std::uint32_t) { return true; }, retry, w, fault)
+              : find([&](std::uint32_t s, std::uint32_t o) { return fits(s, o); }, retry, w, fault);
+      if (!found)
+        return Taken{0, 0, 0, fault.at};
       if (w.cur == 0 || !fits(w.cur_size, w.cur)) {
         if (reached_end != nullptr)
           *reached_end = w.cur == 0;
@@ -112,29 +126,31 @@ public:
       // Logical removal. acq_rel: acquire makes the segment's earlier contents (written before
       // the release that published it) visible to us, the new owner; release orders the mark
       // before our later unlink for helpers that read it.
-      std::uint64_t expected = w.cur_link.raw;
+      std::uint64_t expected = node_.encode_link(w.cur_link);
       bool won;
       {
         [[maybe_unused]] Speculative spec; // the node may have been recycled since find()
-        won = cas_acq_rel(mem_.word(w.cur), expected, marked(w.cur_link).raw);
+        won = cas_acq_rel(mem_.word(w.cur + kNodeLinkWord), expected,
+                          node_.encode_link(marked(w.cur_link)));
       }
       if (!won)
         continue; // someone else took it, or inserted behind it: look again
       // We own the node now. Re-read its size: if our view was stale and the mark hit a node
       // reinserted here since, the size may differ (the release store in insert() makes it
       // visible to our acquiring mark CAS).
-      const std::uint64_t seg_size = load_relaxed(mem_.word(w.cur + 8));
+      const std::uint32_t seg_size =
+          node_.decode_size(w.cur, load_relaxed(mem_.word(w.cur + kNodeSizeWord)));
       // Physically unlink it before handing it out (DESIGN.md 2a).
-      if (!unlink(w.pred_at, w.pred, next_link(w.pred_at, w.pred, w.cur_link.offset())))
-        ensure_unlinked(seg_size, w.cur);
-      if (!plausible_size(w.cur, seg_size))
-        continue;                   // never a node (see DESIGN.md 2a): drop it
-      if (!fits(seg_size, w.cur)) { // only after a stale view: give it back and look again
-        give_back(w.cur, static_cast<std::uint32_t>(seg_size));
+      if (!unlink(w.pred_at, w.pred, next_link(w.pred_at, w.pred, w.cur_link.offset())) &&
+          !ensure_unlinked(seg_size, w.cur, fault))
+        return Taken{0, 0, 0, fault.at}; // still marked in a damaged list: not handed out
+      if (seg_size == 0)
+        return Taken{0, 0, 0, w.cur}; // our own marked node is damaged: drop it
+      if (!fits(seg_size, w.cur)) {   // only after a stale view: give it back and look again
+        give_back(w.cur, seg_size);
         continue;
       }
-      const Taken t = split_segment(w.cur, static_cast<std::uint32_t>(seg_size), size, align,
-                                    min_segment_, give_back);
+      const Taken t = split_segment(w.cur, seg_size, size, align, min_segment_, give_back);
       // Release fence before the user's first write: orders the unlink (ours, or the helper's
       // we observed) before those writes for a traverser's validating re-read (read_node()).
       fence_release();
@@ -142,21 +158,32 @@ public:
     }
   }
 
-  // Quiescent walk for check(): calls visit(offset, size) for each node in list order and
-  // returns false (and stops) if visit does, if an offset is out of range, or if the walk is
-  // longer than the largest possible node count (a cycle).
-  template <class Visit> bool walk(Visit &&visit) const {
+  // Quiescent walk for check(), recovery and open validation: calls visit(offset, size) for each
+  // node in list order. Returns the first damage: an offset out of range, a size word that
+  // fails its check, a node out of order, a cycle, a marked node (unless allow_marked: crash
+  // recovery unmarks them), or a node visit() rejects.
+  template <class Visit> Fault walk(Visit &&visit, bool allow_marked = false) const {
     Link cur{load_acquire(mem_.word(head_at_))};
+    std::uint32_t at = head_at_;
+    bool have_prev = false;
+    std::uint32_t prev_size = 0, prev_off = 0;
     for (std::uint64_t steps = 0; cur.offset() != 0; ++steps) {
-      if (steps >= max_nodes_ || !plausible_offset(cur.offset()))
-        return false;
-      const Link next{load_acquire(mem_.word(cur.offset()))};
-      const std::uint64_t size = load_relaxed(mem_.word(cur.offset() + 8));
-      if (next.marked() || !visit(cur.offset(), size))
-        return false;
+      const std::uint32_t o = cur.offset();
+      if (steps >= node_.max_nodes() || !node_.plausible_offset(o) ||
+          (!allow_marked && cur.marked()))
+        return Fault{steps >= node_.max_nodes() ? o : at};
+      const Link next = node_.decode_link(load_acquire(mem_.word(o + kNodeLinkWord)));
+      const std::uint32_t size = node_.decode_size(o, load_relaxed(mem_.word(o + kNodeSizeWord)));
+      if (size == 0 || !in_class(size) || (have_prev && !before(prev_size, prev_off, size, o)) ||
+          (!allow_marked && next.marked()) || !visit(o, size))
+        return Fault{o};
+      have_prev = true;
+      prev_size = size;
+      prev_off = o;
+      at = o;
       cur = next;
     }
-    return true;
+    return Fault{};
   }
 
   // The sequential order: does node (sa, oa) come before node (sb, ob)?
@@ -173,13 +200,25 @@ private:
     Link pred;
     std::uint32_t cur = 0; // 0: end of list
     Link cur_link;
-    std::uint64_t cur_size = 0;
+    std::uint32_t cur_size = 0;
   };
 
   struct NodeView {
     Link link;
-    std::uint64_t size;
+    std::uint32_t size; // 0: the size word failed its check
   };
+
+  bool is_head(std::uint32_t at) const { return at == head_at_; }
+  bool in_class(std::uint32_t size) const {
+    return class_ == kAnyClass || floor_class(size) == class_;
+  }
+  // The link stored at `at` (a head holds a plain Link, a node an encoded one, node.hpp).
+  Link decode(std::uint32_t at, std::uint64_t word) const {
+    return is_head(at) ? Link{word} : node_.decode_link(word);
+  }
+  std::uint64_t encode(std::uint32_t at, Link l) const {
+    return is_head(at) ? l.raw : node_.encode_link(l);
+  }
 
   // The one speculative read. `cur` was read from the link word at `pred_at` (value `pred`)
   // and may have been removed, handed out and overwritten by its user since: the words we read
@@ -190,20 +229,13 @@ private:
   // pairs with the release that published their targets. False: restart, the view is stale.
   bool read_node(std::uint32_t pred_at, Link pred, std::uint32_t cur, NodeView &v) const {
     [[maybe_unused]] Speculative spec;
-    v.link = Link{load_acquire(mem_.word(cur))};
-    v.size = load_relaxed(mem_.word(cur + 8));
+    v.link = node_.decode_link(load_acquire(mem_.word(cur + kNodeLinkWord)));
+    v.size = node_.decode_size(cur, load_relaxed(mem_.word(cur + kNodeSizeWord)));
     // Acquire fence: if what we read was written by cur's new user, it pairs with the release
     // fence its owner issued before handing it out (take()), so the re-read below sees the
     // unlink that preceded the hand-out and the validation fails as it must.
     fence_acquire();
-    return load_acquire(mem_.word(pred_at)) == pred.raw;
-  }
-
-  bool plausible_offset(std::uint32_t o) const {
-    return o >= data_offset_ && o % kGranule == 0 && std::uint64_t{o} + 16 <= capacity_;
-  }
-  bool plausible_size(std::uint32_t o, std::uint64_t s) const {
-    return s >= min_segment_ && s % kGranule == 0 && o + s <= capacity_;
+    return load_acquire(mem_.word(pred_at)) == encode(pred_at, pred);
   }
 
   // A tag no earlier value of any node link word had: from the header's counter (relaxed: only
@@ -219,7 +251,7 @@ private:
   Link next_link(std::uint32_t pred_at, Link pred, std::uint32_t target) const {
     if constexpr (mutant::tag_not_incremented)
       return Link::make(target, pred.tag());
-    if (pred_at == head_at_)
+    if (is_head(pred_at))
       return pred.redirect(target);
     return Link::make(target, fresh_tag());
   }
@@ -233,54 +265,88 @@ private:
 
   // CAS of a predecessor link that inserts a new node: release publishes the node's words.
   bool publish(std::uint32_t pred_at, Link pred, Link desired) const {
-    std::uint64_t expected = pred.raw;
+    std::uint64_t expected = encode(pred_at, pred);
     [[maybe_unused]] Speculative
         spec; // pred may be a recycled node (then the tag makes the CAS fail)
     if constexpr (mutant::relaxed_publish)
-      return cas_relaxed(mem_.word(pred_at), expected, desired.raw);
-    if (pred_at == head_at_) // seq_cst: see the banner
+      return cas_relaxed(mem_.word(pred_at), expected, encode(pred_at, desired));
+    if (is_head(pred_at)) // seq_cst: see the banner
       return cas_seq_cst(mem_.word(pred_at), expected, desired.raw);
-    return cas_release(mem_.word(pred_at), expected, desired.raw);
+    return cas_release(mem_.word(pred_at), expected, node_.encode_link(desired));
   }
 
   // CAS of a predecessor link past a marked node. acq_rel: release keeps the successor's
   // publication visible to later readers of pred (it continues the chain of releases); acquire
   // orders the unlink before the owner's reuse of the segment.
   bool unlink(std::uint32_t pred_at, Link pred, Link desired) const {
-    std::uint64_t expected = pred.raw;
+    std::uint64_t expected = encode(pred_at, pred);
     [[maybe_unused]] Speculative spec;
-    if (pred_at == head_at_) // seq_cst: see the banner
+    if (is_head(pred_at)) // seq_cst: see the banner
       return cas_seq_cst(mem_.word(pred_at), expected, desired.raw);
-    return cas_acq_rel(mem_.word(pred_at), expected, desired.raw);
+    return cas_acq_rel(mem_.word(pred_at), expected, node_.encode_link(desired));
   }
 
-  // Traverses from the head, unlinking every marked node it meets, and returns the window at
-  // the first unmarked node for which stop(size, offset) holds (or the end of the list).
-  // `fresh`: the caller's previous attempt failed, so read the head's latest value.
-  template <class Stop> Window find(Stop &&stop, bool fresh) const {
-    Window w;
+  enum class Pass : std::uint8_t { found, restart, damaged };
+
+  // Traverses from the head, unlinking every marked node it meets, and fills `w` with the window
+  // at the first unmarked node for which stop(size, offset) holds (or the end of the list).
+  // False if the list is damaged (`fault` says where). `fresh`: the caller's previous attempt
+  // failed, so read the head's latest value.
+  template <class Stop> bool find(Stop &&stop, bool fresh, Window &w, Fault &fault) const {
     // Every pass after the first follows a stale read: a plain load might return it again.
-    for (;; fresh = true)
-      if (find_once(stop, fresh, w))
-        return w;
+    for (;; fresh = true) {
+      switch (find_once(stop, fresh, w, fault)) {
+      case Pass::found:
+        return true;
+      case Pass::damaged:
+        return false;
+      case Pass::restart:
+        break;
+      }
+    }
   }
 
-  // One traversal; false if it met something stale and must restart from the head.
-  template <class Stop> bool find_once(Stop &stop, bool fresh, Window &w) const {
+  // One traversal (see the banner for when a bad node is damage and when it is a restart).
+  template <class Stop> Pass find_once(Stop &stop, bool fresh, Window &w, Fault &fault) const {
     std::uint32_t pred_at = head_at_;
     // Acquire: pairs with the release CAS that linked the first node, so its words are visible.
     Link pred{fresh ? load_latest_acq_rel(mem_.word(pred_at)) : load_acquire(mem_.word(pred_at))};
+    // Relaxed: compared at the end of a long walk only; any insert or removal changes it.
+    const std::uint64_t tags = load_relaxed(mem_.word(hdr::node_tags));
+    bool have_prev = false;
+    std::uint32_t prev_size = 0, prev_off = 0;
     for (std::uint64_t steps = 0;; ++steps) {
       const std::uint32_t cur = pred.offset();
       if (cur == 0) {
         w = {pred_at, pred, 0, Link{}, 0};
-        return true;
+        return Pass::found;
       }
-      if (steps >= max_nodes_ || !plausible_offset(cur))
-        return false; // stale
+      if (steps >= node_.max_nodes()) // a cycle, unless the lists changed meanwhile
+        return load_latest_acq_rel(mem_.word(hdr::node_tags)) == tags ? damaged(fault, cur)
+                                                                      : Pass::restart;
+      // `pred` is a genuine value of the word at pred_at: the head's (heads are never
+      // recycled), or a link confirmed by read_node() and checked there. Only the head's can be
+      // implausible here, and the allocator never writes an implausible one.
+      if (!node_.plausible_offset(cur))
+        return damaged(fault, pred_at);
       NodeView v;
-      if (!read_node(pred_at, pred, cur, v))
-        return false;
+      if (!read_node(pred_at, pred, cur, v)) {
+        if constexpr (mutant::damage_eager) // seeded bug: concurrency taken for damage
+          if (v.size == 0 || !in_class(v.size) ||
+              (v.link.offset() != 0 && !node_.plausible_offset(v.link.offset())))
+            return damaged(fault, cur);
+        return Pass::restart;
+      }
+      // Confirmed: cur is linked and these are its words. Its link is checked here too, so a
+      // bad offset is never installed in another link word by an unlink.
+      const std::uint32_t next = v.link.offset();
+      if (v.size == 0 || !in_class(v.size) ||
+          (have_prev && !before(prev_size, prev_off, v.size, cur)) ||
+          (next != 0 && !node_.plausible_offset(next)))
+        return damaged(fault, cur);
+      have_prev = true;
+      prev_size = v.size;
+      prev_off = cur;
       if (v.link.marked()) {
         if constexpr (mutant::no_helping) {
           pred_at = cur; // seeded bug: step over the zombie and hope its remover unlinks it
@@ -290,36 +356,40 @@ private:
         // Helping: unlink the logically removed node ourselves.
         const Link desired = next_link(pred_at, pred, v.link.offset());
         if (!unlink(pred_at, pred, desired))
-          return false;
+          return Pass::restart;
         pred = desired;
         continue;
       }
-      if (!plausible_size(cur, v.size))
-        return false;
-      if (stop(static_cast<std::uint32_t>(v.size), cur)) {
+      if (stop(v.size, cur)) {
         w = {pred_at, pred, cur, v.link, v.size};
-        return true;
+        return Pass::found;
       }
       pred_at = cur;
       pred = v.link;
     }
   }
+  static Pass damaged(Fault &fault, std::uint32_t at) {
+    fault.at = at;
+    return Pass::damaged;
+  }
 
   // After a failed unlink of our own marked node: traverse to where (size, offset) sits in the
   // order; find() unlinks every marked node on the way, ours included if it is still linked.
-  void ensure_unlinked(std::uint64_t size, std::uint32_t offset) const {
+  // False if the list is damaged on the way (then the node may still be linked).
+  bool ensure_unlinked(std::uint32_t size, std::uint32_t offset, Fault &fault) const {
     if constexpr (mutant::no_helping)
-      return; // seeded bug: hand it out while still linked
-    find([&](std::uint32_t s, std::uint32_t o) { return !before(s, o, size, offset); }, true);
+      return true; // seeded bug: hand it out while still linked
+    Window w;
+    return find([&](std::uint32_t s, std::uint32_t o) { return !before(s, o, size, offset); }, true,
+                w, fault);
   }
 
   Mem mem_;
+  NodeLayout node_;
   std::uint32_t head_at_;
-  std::uint32_t capacity_;
-  std::uint32_t data_offset_;
+  std::uint32_t class_;
   std::uint32_t min_segment_;
   bool optimistic_;
-  std::uint64_t max_nodes_;
 };
 
 } // namespace lfarena::detail

@@ -8,8 +8,9 @@
 //   offset size  field                 notes
 //   ------ ----  --------------------  --------------------------------------------------------
 //        0    8  magic                 "LFARENA\0"
-//        8    4  format_version        1 or 2: the oldest that describes the layout (2 only for
-//                                      size-indexed sorted policies); others are refused
+//        8    4  format_version        1 to 3; new files are written as 3 (v1/v2 files, whose
+//                                      free nodes have no key, are still read and kept as they
+//                                      are); others are refused
 //       12    4  feature_flags         bit 0: checked mode (block-start/end bitmaps present)
 //       16    4  freelist_kind         0 none, 1 optimistic, 2 pessimistic, 3 segregated
 //       20    2  user_version          the user's own magic version
@@ -23,7 +24,7 @@
 //       48    4  user_reserved_size
 //       52    4  class_table_offset    size classes (size_class.hpp): heads + bitmap; for the
 //                                      segregated policy and (v2) size-indexed sorted ones, else 0
-//       56    8  checksum              FNV-1a 64 of bytes 0..55
+//       56    8  checksum              FNV-1a 64 of bytes 0..55 (v3: then of node_key too)
 //       64    8  bump                  atomic: next free offset of the bump region
 //      128    8  freelist_head         atomic: Link {first segment, tag} of the one sorted list
 //                                      of a policy without class table (else 0)
@@ -33,6 +34,8 @@
 //      208    8  leaked                atomic: bytes recovery found in flight after a crash
 //                                      (also counted in discarded)
 //      216    8  node_tags             atomic: the next tag for a new freelist node's link
+//      224    8  node_key              v3: the random key of the free-node words (node.hpp),
+//                                      fixed at creation, never 0; v1/v2: unused (no key)
 //   256..        end of header (kHeaderSize)
 //   256  2048  thread-chunk slots     kChunkSlots x 32 bytes, in every region (thread_chunk.hpp):
 //                                      owner, {cursor:32, end:32}, alignment waste, 0
@@ -49,9 +52,10 @@
 
 namespace lfarena::detail {
 
-// v2: optimistic/pessimistic files may have a class table (Options::size_index). v1 files
-// (no class table for them) are read as they are.
-inline constexpr std::uint32_t kFormatVersion = 2;
+// v2: optimistic/pessimistic files may have a class table (Options::size_index). v3: free
+// nodes are keyed and checked (node.hpp). v1 and v2 files are read as they are.
+inline constexpr std::uint32_t kFormatVersion = 3;
+inline constexpr std::uint32_t kFirstKeyedVersion = 3;
 inline constexpr std::uint32_t kOldestFormatVersion = 1;
 inline constexpr std::uint32_t kChunkSlots = 64;
 inline constexpr std::uint32_t kChunkSlotBytes = 32;
@@ -90,6 +94,7 @@ inline constexpr std::uint32_t discarded = 192;
 inline constexpr std::uint32_t open_count = 200;
 inline constexpr std::uint32_t leaked = 208;
 inline constexpr std::uint32_t node_tags = 216;
+inline constexpr std::uint32_t node_key = 224;
 } // namespace hdr
 
 // The immutable geometry every algorithm needs, decoded once from the header.
@@ -101,6 +106,7 @@ struct Geometry {
   std::uint32_t bitmap_offset = 0;      // 0: unchecked mode
   std::uint32_t class_table_offset = 0; // 0: no size classes (none, or one sorted list)
   std::uint32_t freelist_kind = 0;
+  std::uint64_t node_key = 0; // node.hpp: 0 in format v1/v2 files (plain node words)
 };
 
 inline constexpr std::uint64_t fnv1a64(const unsigned char *p, std::size_t n) {
@@ -113,6 +119,17 @@ inline constexpr std::uint64_t fnv1a64(const unsigned char *p, std::size_t n) {
 }
 
 // Little-endian field access on raw header bytes (never through the atomics).
+inline std::uint64_t get_le64(const unsigned char *p);
+
+// The header checksum of a header of format `version`: FNV-1a 64 of bytes 0..55, and from v3 on
+// mixed with the FNV-1a 64 of the node key.
+inline std::uint64_t header_checksum(const unsigned char *h, std::uint32_t version) {
+  std::uint64_t sum = fnv1a64(h, hdr::checksummed_bytes);
+  if (version >= kFirstKeyedVersion)
+    sum ^= fnv1a64(h + hdr::node_key, 8) * 0x100000001b3ull;
+  return sum;
+}
+
 inline std::uint32_t get_le32(const unsigned char *p) {
   return std::uint32_t{p[0]} | std::uint32_t{p[1]} << 8 | std::uint32_t{p[2]} << 16 |
          std::uint32_t{p[3]} << 24;

@@ -27,6 +27,10 @@
 #endif
 #endif
 
+#if defined(LFARENA_ASAN) && !defined(LFARENA_RELACY)
+#include <sanitizer/asan_interface.h>
+#endif
+
 #if defined(LFARENA_TSAN) && !defined(LFARENA_RELACY)
 extern "C" void AnnotateIgnoreReadsBegin(const char *file, int line);
 extern "C" void AnnotateIgnoreReadsEnd(const char *file, int line);
@@ -44,6 +48,26 @@ struct RegionWords {
     return *reinterpret_cast<atomic_u64 *>(base + offset);
   }
 };
+
+// AddressSanitizer's view of the region (asan builds; no-ops otherwise and for the Relacy
+// model's memory): bytes that are free or were never handed out are poisoned, so a user's read
+// or write after free inside an arena is reported like one on a heap block. The allocator
+// unpoisons a block when it hands it out and poisons it when it is freed; its own accesses to
+// node words inside poisoned bytes go through the uninstrumented helpers of atomic.hpp.
+template <class Mem> void poison_bytes(const Mem &, std::uint32_t, std::uint32_t) {}
+template <class Mem> void unpoison_bytes(const Mem &, std::uint32_t, std::uint32_t) {}
+inline void poison_bytes([[maybe_unused]] const RegionWords &m, [[maybe_unused]] std::uint32_t at,
+                         [[maybe_unused]] std::uint32_t n) {
+#if defined(LFARENA_ASAN) && !defined(LFARENA_RELACY)
+  ASAN_POISON_MEMORY_REGION(m.base + at, n);
+#endif
+}
+inline void unpoison_bytes([[maybe_unused]] const RegionWords &m, [[maybe_unused]] std::uint32_t at,
+                           [[maybe_unused]] std::uint32_t n) {
+#if defined(LFARENA_ASAN) && !defined(LFARENA_RELACY)
+  ASAN_UNPOISON_MEMORY_REGION(m.base + at, n);
+#endif
+}
 
 // RAII scope for speculative node accesses (see the banner). A no-op outside TSan builds.
 struct Speculative {

@@ -31,6 +31,9 @@ namespace lfarena::detail::mutant {
 #ifndef LFARENA_MUTANT_REFILL_UNBOUNDED
 #define LFARENA_MUTANT_REFILL_UNBOUNDED 0
 #endif
+#ifndef LFARENA_MUTANT_DAMAGE_EAGER
+#define LFARENA_MUTANT_DAMAGE_EAGER 0
+#endif
 
 // Links are rewritten with the same tag (the ABA guard is gone).
 inline constexpr bool tag_not_incremented = LFARENA_MUTANT_TAG_NOT_INCREMENTED != 0;
@@ -48,5 +51,8 @@ inline constexpr bool rollback_store = LFARENA_MUTANT_ROLLBACK_STORE != 0;
 inline constexpr bool bitmap_acq_rel = LFARENA_MUTANT_BITMAP_ACQ_REL != 0;
 // A chunk refill trusts the fresh chunk to hold the aligned block (no bounds check).
 inline constexpr bool refill_unbounded = LFARENA_MUTANT_REFILL_UNBOUNDED != 0;
+// A bad node read while others make progress is reported as damage without telling progress
+// from damage (sorted: a failed confirmation; segregated: no fresh re-read of the head).
+inline constexpr bool damage_eager = LFARENA_MUTANT_DAMAGE_EAGER != 0;
 
 } // namespace lfarena::detail::mutant

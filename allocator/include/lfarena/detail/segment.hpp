@@ -29,6 +29,7 @@ struct Taken {
   std::uint32_t offset = 0;    // 0: the freelist could not serve the request
   std::uint32_t size = 0;      // bytes handed out (>= request: a small remainder goes with it)
   std::uint32_t discarded = 0; // alignment padding too small to keep, to be counted
+  std::uint32_t damaged = 0;   // offset 0: the free node found damaged (node.hpp), else 0
 };
 
 // Splits the owned segment [seg, seg+seg_size) for a block of `size` at `align` (which must

@@ -10,8 +10,8 @@
 // needed before splitting; the split (segment.hpp) returns any remainder >= min_segment.
 //
 // Representation: a stack head per class, a Link {top offset, tag} in the class table
-// (size_class.hpp). Nodes are the first 16 bytes of a free segment, like the sorted list's:
-// word(o) = Link{next}, word(o+8) = size. Only heads are ever CAS'd.
+// (size_class.hpp). Nodes are the sorted list's (node.hpp: an encoded link to the next node, a
+// checked size word). Only heads are ever CAS'd.
 //
 // Why pop is safe although the node's `next` may be read after the node was popped, handed out
 // and overwritten by a user: that value is only ever used in a CAS of the head that expects the
@@ -25,6 +25,14 @@
 // its CAS and its bit update) is found by the fallback scan, which runs only before reporting
 // failure, so no allocation fails spuriously.
 //
+// Damage: before the CAS a pop checks the node it read (offset, size word check, class, the
+// next offset's range, no link to itself, no mark: a popped node's link is left marked, so a
+// cycle that leads back to a node already handed out is refused). If the node is bad and the head
+// still holds the value that led to it, the node is the genuine top (nobody popped it, so nobody
+// recycled it) and its words are damaged: the pop reports its offset instead of following it (a
+// stray user write can never send a pop outside the region). If the head changed, another thread
+// made progress: retry.
+//
 // Thread-safety: insert() and take() are lock-free and may run concurrently from any thread or
 // process; walk() is for quiescent checks.
 #pragma once
@@ -35,6 +43,7 @@
 #include "lfarena/detail/header.hpp"
 #include "lfarena/detail/memory.hpp"
 #include "lfarena/detail/mutant.hpp"
+#include "lfarena/detail/node.hpp"
 #include "lfarena/detail/segment.hpp"
 #include "lfarena/detail/size_class.hpp"
 #include "lfarena/detail/tagged.hpp"
@@ -44,23 +53,23 @@ namespace lfarena::detail {
 template <class Mem> class SegregatedFreelist {
 public:
   SegregatedFreelist(Mem mem, const Geometry &g)
-      : mem_(mem), table_(mem, g.class_table_offset), capacity_(g.capacity),
-        data_offset_(g.data_offset), min_segment_(g.min_segment),
-        max_nodes_((g.capacity - g.data_offset) / g.min_segment + 1) {}
+      : mem_(mem), node_(g), table_(mem, g.class_table_offset), capacity_(g.capacity),
+        min_segment_(g.min_segment) {}
 
-  // Pushes the owned segment [offset, offset+size) (size >= min_segment) on its class. False
+  // Pushes the owned segment [offset, offset+size) (size >= min_segment) on its class. `duplicate`
   // if it is already the top of that class (an unchecked double free caught cheaply; one deeper
   // in the stack is not detected: unchecked double frees are undefined behaviour).
-  bool insert(std::uint32_t offset, std::uint32_t size) const {
+  Inserted insert(std::uint32_t offset, std::uint32_t size) const {
     const std::uint32_t c = floor_class(size);
     atomic_u64 &head = table_.head(c);
     // Relaxed: published by the seq_cst CAS below.
-    store_relaxed(mem_.word(offset + 8), size);
+    store_relaxed(mem_.word(offset + kNodeSizeWord), node_.encode_size(offset, size));
     Link h{load_relaxed(head)};
     for (;;) {
       if (h.offset() == offset)
-        return false;
-      store_relaxed(mem_.word(offset), Link::make(h.offset(), 0).raw);
+        return Inserted::duplicate;
+      store_relaxed(mem_.word(offset + kNodeLinkWord),
+                    node_.encode_link(Link::make(h.offset(), 0)));
       // Seq_cst (release would do for the node's words, which the popper acquires): the bitmap
       // protocol orders this push before the bit read below (size_class.hpp). On failure `h`
       // is refreshed (the latest head) and we relink.
@@ -72,10 +81,13 @@ public:
       }
     }
     table_.note_nonempty(c);
-    return true;
+    return Inserted::ok;
   }
 
-  Taken take(std::uint32_t size, std::uint32_t align) const {
+  // Takes a segment for `size` bytes at `align` and splits it, giving pieces worth keeping to
+  // give_back(offset, size). {0,0,0} if none fits; Taken::damaged names a damaged node found.
+  template <class GiveBack>
+  Taken take(std::uint32_t size, std::uint32_t align, GiveBack &&give_back) const {
     const std::uint64_t need = std::uint64_t{size} + (align > kGranule ? align - kGranule : 0);
     if (need > capacity_)
       return {};
@@ -86,113 +98,136 @@ public:
     // Exact fits first: the class below `first` holds segments that may or may not fit; its top
     // one is taken if it does (uniform sizes then reuse freed blocks as they are, instead of
     // splitting bigger segments into crumbs that nothing coalesces).
-    std::uint32_t seg = first > 0 ? pop(first - 1, false, need) : 0;
-    for (std::uint32_t c = table_.next_set(first); c < kClassCount && seg == 0;
+    Popped p = first > 0 ? pop(first - 1, false, need) : Popped{};
+    for (std::uint32_t c = table_.next_set(first); c < kClassCount && p.empty();
          c = table_.next_set(c + 1)) {
-      seg = pop(c);
-      if (seg == 0)
+      p = pop(c);
+      if (p.empty())
         table_.clear_if_empty(c);
     }
     // Before failing: the floor class may hold a fitting segment below its top (bounded search),
     // and the bitmap may lag a push (banner), so read the heads fresh.
-    if (seg == 0 && first > 0)
-      seg = search(first - 1, need);
-    for (std::uint32_t c = first; c < kClassCount && seg == 0; ++c)
-      seg = pop(c, true);
-    if (seg == 0)
+    if (p.empty() && first > 0)
+      p = search(first - 1, need);
+    for (std::uint32_t c = first; c < kClassCount && p.empty(); ++c)
+      p = pop(c, true);
+    if (p.damaged != 0)
+      return Taken{0, 0, 0, p.damaged};
+    if (p.offset == 0)
       return {};
-    // We own the popped node; its size was published with it.
-    const auto seg_size = static_cast<std::uint32_t>(load_relaxed(mem_.word(seg + 8)));
-    return split_segment(seg, seg_size, size, align, min_segment_,
-                         [this](std::uint32_t o, std::uint32_t s) { insert(o, s); });
+    return split_segment(p.offset, p.size, size, align, min_segment_, give_back);
   }
 
-  // Quiescent walk: visit(offset, size, class) for every node of every class; false on an
-  // out-of-range offset, a node in the wrong class, or a cycle.
-  template <class Visit> bool walk(Visit &&visit) const {
+  // Quiescent walk: visit(offset, size) for every node of every class. Returns the first
+  // damage: an offset out of range, a size word failing its check, a node in the wrong class, a
+  // cycle, or a node visit() rejects.
+  template <class Visit> Fault walk(Visit &&visit) const {
     std::uint64_t steps = 0;
     for (std::uint32_t c = 0; c < kClassCount; ++c) {
+      std::uint32_t at = table_.head_at(c);
       for (Link cur{load_acquire(table_.head(c))}; cur.offset() != 0; ++steps) {
         const std::uint32_t o = cur.offset();
-        if (steps >= max_nodes_ || o < data_offset_ || o % kGranule != 0 ||
-            std::uint64_t{o} + 16 > capacity_)
-          return false;
-        const std::uint64_t size = load_relaxed(mem_.word(o + 8));
-        if (size < min_segment_ || floor_class(size) != c || !visit(o, size))
-          return false;
-        cur = Link{load_acquire(mem_.word(o))};
+        if (steps >= node_.max_nodes() || !node_.plausible_offset(o))
+          return Fault{steps >= node_.max_nodes() ? o : at};
+        const std::uint32_t size = node_.decode_size(o, load_relaxed(mem_.word(o + kNodeSizeWord)));
+        if (size == 0 || floor_class(size) != c || !visit(o, size))
+          return Fault{o};
+        at = o;
+        cur = node_.decode_link(load_acquire(mem_.word(o + kNodeLinkWord)));
       }
     }
-    return true;
+    return Fault{};
   }
 
 private:
+  struct Popped {
+    std::uint32_t offset = 0; // 0: nothing popped
+    std::uint32_t size = 0;
+    std::uint32_t damaged = 0; // the damaged node met, if any
+    bool empty() const { return offset == 0 && damaged == 0; }
+  };
+
   Link next_link(Link head, std::uint32_t target) const {
     if constexpr (mutant::tag_not_incremented)
       return Link::make(target, head.tag());
     return head.redirect(target);
   }
 
-  // Pops the top node of class c; 0 if the class is empty or (min_size) its top node is
+  // Pops the top node of class c; empty if the class is empty or (min_size) its top node is
   // smaller than min_size. `fresh`: read the head's latest value (an RMW) instead of a load
   // that may return an older one.
-  std::uint32_t pop(std::uint32_t c, bool fresh = false, std::uint64_t min_size = 0) const {
+  Popped pop(std::uint32_t c, bool fresh = false, std::uint64_t min_size = 0) const {
     atomic_u64 &head = table_.head(c);
     // Acquire: pairs with the pusher's release CAS, so the node's words are visible.
     Link h{fresh ? load_latest_acq_rel(head) : load_acquire(head)};
     while (h.offset() != 0) {
+      const std::uint32_t o = h.offset();
       Link next;
-      std::uint64_t size = 0;
-      {
+      std::uint32_t size = 0;
+      if (node_.plausible_offset(o)) {
         [[maybe_unused]] Speculative spec; // the node may have been popped and reused since
-        next = Link{load_acquire(mem_.word(h.offset()))};
-        if (min_size != 0)
-          size = load_relaxed(mem_.word(h.offset() + 8));
+        next = node_.decode_link(load_acquire(mem_.word(o + kNodeLinkWord)));
+        size = node_.decode_size(o, load_relaxed(mem_.word(o + kNodeSizeWord)));
       }
-      // Like `next`, `size` is genuine if the CAS below succeeds; if it was stale and we give
-      // up, we only skipped a candidate of a class that is not guaranteed to fit anyway.
+      // `next` and `size` are genuine if the head still holds h (checked by the CAS, or by the
+      // re-read below): nobody popped o since, so nobody recycled it.
+      if (size == 0 || floor_class(size) != c || next.marked() || next.offset() == o ||
+          (next.offset() != 0 && !node_.plausible_offset(next.offset()))) {
+        // The latest head (an RMW reads the last value in modification order; a plain load
+        // could return h although a popper already changed it, and then see its mark): still h
+        // means no push or pop since we read h, so o is still the top and these are its words.
+        const std::uint64_t now =
+            mutant::damage_eager ? load_acquire(head) : load_latest_acq_rel(head); // seeded bug
+        if (now == h.raw)
+          return Popped{0, 0, o}; // the top node itself is damaged
+        h = Link{now};
+        continue;
+      }
+      // If it was stale and we give up, we only skipped a candidate of a class that is not
+      // guaranteed to fit anyway.
       if (size < min_size)
-        return 0;
+        return {};
       // acq_rel: acquire orders the segment's previous contents before our user's writes;
       // release continues the chain for the next popper. Fails (refreshing h) if anyone pushed
       // or popped since we read h, which is what makes a stale `next` harmless.
-      if (cas_acq_rel(head, h.raw, next_link(h, next.offset()).raw))
-        return h.offset();
+      if (cas_acq_rel(head, h.raw, next_link(h, next.offset()).raw)) {
+        // Ours. A popped node's link is left marked (never valid in a stack): if damage ever
+        // leads a pop here again (a cycle), the node is refused instead of handed out twice.
+        store_relaxed(mem_.word(o + kNodeLinkWord), node_.encode_link(Link::make(0, 0, true)));
+        return Popped{o, size, 0};
+      }
     }
-    return 0;
+    return {};
   }
 
   // Pops up to kSearchDepth nodes of class c looking for one of at least `need` bytes, and
   // pushes the others back. Bounded work; meanwhile the held nodes are invisible to others
   // (they may see the class emptier than it is), and after a crash they are in flight (leaked).
   static constexpr unsigned kSearchDepth = 8;
-  std::uint32_t search(std::uint32_t c, std::uint64_t need) const {
-    std::uint32_t held[kSearchDepth];
+  Popped search(std::uint32_t c, std::uint64_t need) const {
+    Popped held[kSearchDepth];
     unsigned n = 0;
-    std::uint32_t found = 0;
+    Popped found;
     while (n < kSearchDepth) {
-      const std::uint32_t o = pop(c);
-      if (o == 0)
-        break;
-      if (load_relaxed(mem_.word(o + 8)) >= need) { // ours now: the size is genuine
-        found = o;
+      const Popped p = pop(c);
+      if (p.empty() || p.damaged != 0 || p.size >= need) { // ours now: the size is genuine
+        found = p;
         break;
       }
-      held[n++] = o;
+      held[n++] = p;
     }
     while (n > 0) {
-      const std::uint32_t o = held[--n];
-      (void)insert(o, static_cast<std::uint32_t>(load_relaxed(mem_.word(o + 8))));
+      const Popped &p = held[--n];
+      (void)insert(p.offset, p.size);
     }
     return found;
   }
 
   Mem mem_;
+  NodeLayout node_;
   ClassTable<Mem> table_;
   std::uint32_t capacity_;
-  std::uint32_t data_offset_;
   std::uint32_t min_segment_;
-  std::uint64_t max_nodes_;
 };
 
 } // namespace lfarena::detail

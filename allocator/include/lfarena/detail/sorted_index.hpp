@@ -26,6 +26,9 @@
 // clears its bit. Before reporting failure, every class is read afresh (a bit may lag a
 // concurrent insert), so no allocation fails spuriously.
 //
+// Damage met in any list is reported at once (Inserted::damaged, Taken::damaged): a damaged class
+// is never skipped silently, since its segments would look lost.
+//
 // Thread-safety: insert() and take() are lock-free and may run concurrently from any thread or
 // process; walk() is for quiescent checks.
 #pragma once
@@ -50,37 +53,36 @@ public:
   bool indexed() const { return geo_.class_table_offset != 0; }
 
   // Inserts the owned segment [offset, offset+size) (size >= min_segment) in order in its class.
-  // False if a node at `offset` is already linked there (an unchecked double free).
-  bool insert(std::uint32_t offset, std::uint32_t size) const {
+  Inserted insert(std::uint32_t offset, std::uint32_t size, Fault &fault) const {
     const std::uint32_t c = class_of(size);
-    if (!list(c).insert(offset, size))
-      return false;
-    if (indexed())
+    const Inserted r = list(c).insert(offset, size, fault);
+    if (r == Inserted::ok && indexed())
       table_.note_nonempty(c);
-    return true;
+    return r;
   }
 
-  Taken take(std::uint32_t size, std::uint32_t align) const {
-    auto give_back = [this](std::uint32_t o, std::uint32_t s) { (void)insert(o, s); };
+  // Takes a segment for `size` bytes at `align` (the spec's choice) and splits it, giving pieces
+  // worth keeping to give_back(offset, size). Taken::damaged names a damaged node met.
+  template <class GiveBack>
+  Taken take(std::uint32_t size, std::uint32_t align, GiveBack &&give_back) const {
     if (!indexed())
       return list(0).take(size, align, give_back);
     return optimistic_ ? take_largest(size, align, give_back)
                        : take_best_fit(size, align, give_back);
   }
 
-  // Quiescent walk in the spec's order: visit(offset, size) for every node; false if visit
-  // does, on an out-of-range offset, a marked node, a node filed in the wrong class, or a cycle.
-  template <class Visit> bool walk(Visit &&visit) const {
+  // Quiescent walk in the spec's order: visit(offset, size) for every node. Returns the first
+  // damage (SortedFreelist::walk(), which also rejects a node filed in the wrong class).
+  template <class Visit> Fault walk(Visit &&visit, bool allow_marked = false) const {
     if (!indexed())
-      return list(0).walk(visit);
+      return list(0).walk(visit, allow_marked);
     for (std::uint32_t i = 0; i < kClassCount; ++i) {
       const std::uint32_t c = optimistic_ ? kClassCount - 1 - i : i;
-      const bool ok = list(c).walk(
-          [&](std::uint32_t o, std::uint64_t s) { return floor_class(s) == c && visit(o, s); });
-      if (!ok)
-        return false;
+      const Fault f = list(c).walk(visit, allow_marked);
+      if (f)
+        return f;
     }
-    return true;
+    return Fault{};
   }
 
   // The spec's order: does node (sa, oa) come before node (sb, ob)?
@@ -98,7 +100,9 @@ public:
 
 private:
   std::uint32_t class_of(std::uint64_t size) const { return indexed() ? floor_class(size) : 0; }
-  SortedFreelist<Mem> list(std::uint32_t c) const { return {mem_, geo_, head_at(c)}; }
+  SortedFreelist<Mem> list(std::uint32_t c) const {
+    return {mem_, geo_, head_at(c), indexed() ? c : SortedFreelist<Mem>::kAnyClass};
+  }
   bool empty(std::uint32_t c) const {
     return Link{load_acquire(mem_.word(head_at(c)))}.offset() == 0;
   }
@@ -108,7 +112,7 @@ private:
   Taken take_best_fit(std::uint32_t size, std::uint32_t align, GiveBack &give_back) const {
     const std::uint32_t first = floor_class(size);
     for (std::uint32_t c = table_.next_set(first); c < kClassCount; c = table_.next_set(c + 1)) {
-      if (const Taken t = list(c).take(size, align, give_back); t.offset != 0)
+      if (const Taken t = list(c).take(size, align, give_back); t.offset != 0 || t.damaged != 0)
         return t;
       if (empty(c))
         table_.clear_if_empty(c);
@@ -122,7 +126,8 @@ private:
     for (std::uint32_t c = table_.prev_set(kClassCount - 1); c < kClassCount;
          c = c == 0 ? kClassCount : table_.prev_set(c - 1)) {
       bool was_empty = false;
-      if (const Taken t = list(c).take(size, align, give_back, &was_empty); t.offset != 0)
+      if (const Taken t = list(c).take(size, align, give_back, &was_empty);
+          t.offset != 0 || t.damaged != 0)
         return t;
       // The traversal's own verdict, not a re-read: an insert after it must not turn "this
       // class was empty" into "its head does not fit" (a spurious failure).
@@ -142,7 +147,8 @@ private:
       if (Link{load_latest_acq_rel(mem_.word(head_at(c)))}.offset() == 0)
         continue;
       bool was_empty = false;
-      if (const Taken t = list(c).take(size, align, give_back, &was_empty); t.offset != 0)
+      if (const Taken t = list(c).take(size, align, give_back, &was_empty);
+          t.offset != 0 || t.damaged != 0)
         return t;
       if (optimistic_ && !was_empty)
         return {};

@@ -1,0 +1,98 @@
+// lfarena/detail/node.hpp -- the one free-node layout: how a free segment describes itself, how
+// its words are checked, and the longest list a region can hold. Every list and stack
+// (freelist.hpp, segregated.hpp), crash recovery, open-time validation and check() read nodes
+// through this header only.
+//
+// A free segment at offset `o` (8-aligned, at least min_segment bytes) holds its node in its
+// first 16 bytes:
+//   word(o)      link  -- Link {next offset, tag, mark} (tagged.hpp), stored as raw ^ key
+//   word(o + 8)  size  -- size in the low 32 bits, check(o, size) in the high 32 bits
+// `key` is a random 64-bit value chosen when the region is created (hdr::node_key, covered by
+// the header checksum). A user's stray write into a freed block (zeros, ones, an offset, a
+// pointer, a copy of another word) then fails the size check, or decodes to a link that fails
+// the range, order or size checks of whatever it leads to, instead of passing as a plausible
+// node (docs/DESIGN.md, "telling damage from concurrency"). Format v1/v2 files have no key
+// (key 0): plain words, no check (the format table in header.hpp).
+//
+// List heads (hdr::freelist_head, the class table) hold plain Links: they live in the header
+// area, which users never hand out, and are validated on open.
+//
+// Pure arithmetic on words the caller reads: no shared state, thread-safe.
+#pragma once
+
+#include <cstdint>
+
+#include "lfarena/detail/header.hpp"
+#include "lfarena/detail/tagged.hpp"
+
+namespace lfarena::detail {
+
+inline constexpr std::uint32_t kNodeLinkWord = 0; // offsets of the node words in a segment
+inline constexpr std::uint32_t kNodeSizeWord = 8;
+inline constexpr std::uint32_t kNodeBytes = 16;
+
+// What inserting a node did.
+enum class Inserted : std::uint8_t {
+  ok,
+  duplicate, // a node at this offset is already linked: an unchecked double free, caught
+  damaged    // the list is damaged (a Fault says where); nothing was inserted
+};
+
+// Where a list is damaged: the offset of the node found bad (or of the word holding a bad link).
+struct Fault {
+  std::uint32_t at = 0; // 0: no damage found
+  explicit operator bool() const { return at != 0; }
+};
+
+class NodeLayout {
+public:
+  NodeLayout(const Geometry &g)
+      : key_(g.node_key), data_offset_(g.data_offset), capacity_(g.capacity),
+        min_segment_(g.min_segment) {}
+
+  // Link words of nodes (never of heads).
+  std::uint64_t encode_link(Link l) const { return l.raw ^ key_; }
+  Link decode_link(std::uint64_t word) const { return Link{word ^ key_}; }
+
+  // The size word of a node of `size` bytes at `offset`.
+  std::uint64_t encode_size(std::uint32_t offset, std::uint32_t size) const {
+    return size | std::uint64_t{check(offset, size)} << 32;
+  }
+  // The size a node's size word states, or 0 if the word fails its check or the size is not a
+  // plausible segment at `offset` (a multiple of 8, >= min_segment, inside the region).
+  std::uint32_t decode_size(std::uint32_t offset, std::uint64_t word) const {
+    const auto size = static_cast<std::uint32_t>(word);
+    if (word >> 32 != check(offset, size) || size < min_segment_ || size % kGranule != 0 ||
+        std::uint64_t{offset} + size > capacity_)
+      return 0;
+    return size;
+  }
+
+  // Where a node can be: 8-aligned, its 16 bytes inside the data area.
+  bool plausible_offset(std::uint32_t o) const {
+    return o >= data_offset_ && o % kGranule == 0 && std::uint64_t{o} + kNodeBytes <= capacity_;
+  }
+  // More nodes than this cannot be free at once: a longer walk of a list that nobody changed
+  // meanwhile has a cycle.
+  std::uint64_t max_nodes() const { return (capacity_ - data_offset_) / min_segment_ + 1; }
+
+  std::uint64_t key() const { return key_; }
+
+private:
+  // 32 bits that depend on every bit of (offset, size) and of the key: the product of the
+  // 64-bit word (offset, size) with an odd multiplier derived from the key is a bijection whose
+  // high half mixes all input bits. 0 without a key (v1/v2 files).
+  std::uint32_t check(std::uint32_t offset, std::uint32_t size) const {
+    if (key_ == 0)
+      return 0;
+    const std::uint64_t x = (std::uint64_t{offset} << 32 | size) * (key_ | 1);
+    return static_cast<std::uint32_t>(x >> 32) ^ static_cast<std::uint32_t>(key_ >> 32);
+  }
+
+  std::uint64_t key_;
+  std::uint32_t data_offset_;
+  std::uint32_t capacity_;
+  std::uint32_t min_segment_;
+};
+
+} // namespace lfarena::detail

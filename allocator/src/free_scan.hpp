@@ -1,0 +1,38 @@
+// free_scan.hpp (private) -- the one quiescent walk of every free list of a region, shared by
+// check(), crash recovery, open-time validation and lfarena-check --repair.
+//
+// It follows the lists through the library's own code (SortedIndex::walk, SegregatedFreelist::
+// walk: node.hpp's layout and checks) and adds what only a whole-region view can check: every
+// segment below the bump offset, no two segments overlapping.
+//
+// Thread-safety: reads only; meaningful only while nobody allocates or frees.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lfarena/detail/core.hpp"
+#include "lfarena/error.hpp"
+
+namespace lfarena::detail {
+
+struct FreeRange {
+  std::uint32_t offset = 0;
+  std::uint32_t size = 0;
+};
+
+struct FreeScan {
+  std::vector<FreeRange> segments; // sorted by offset
+  std::uint64_t bytes = 0;
+  std::uint64_t largest = 0;
+  std::vector<std::uint32_t> marked; // nodes whose link is marked (allow_marked only)
+};
+
+// Walks every list. Fails with errc::corrupt_freelist and a message "<who>: ..." naming the
+// node and what is wrong with it. `allow_marked`: crash recovery's view (a node whose remover
+// died is still linked and marked; such nodes are listed in FreeScan::marked).
+Result<FreeScan> scan_free_lists(const Core<RegionWords> &core, std::uint64_t top,
+                                 bool allow_marked, const std::string &who);
+
+} // namespace lfarena::detail
