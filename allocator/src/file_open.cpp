@@ -39,6 +39,7 @@
 #include "free_scan.hpp"
 #include "process.hpp"
 #include "recovery.hpp"
+#include "salvage.hpp"
 
 namespace lfarena {
 
@@ -314,6 +315,36 @@ Result<Arena> Arena::open_file(const std::string &path, const Options &o) {
     return open_existing(fd, path, o);
   }
   return created;
+}
+
+Result<SalvageReport> Arena::salvage_file(const std::string &path) {
+  Result<Options> o = file_options(path);
+  if (!o)
+    return o.error();
+  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    return sys_error(errno == ENOENT ? errc::file_not_found : errc::io_error, path, "open");
+  unsigned char header[detail::kHeaderSize] = {};
+  if (::pread(fd, header, sizeof header, 0) != static_cast<ssize_t>(sizeof header)) {
+    Error e = sys_error(errc::io_error, path, "read header");
+    ::close(fd);
+    return e;
+  }
+  Options stored;
+  Result<detail::Layout> l = detail::validate_header(header, o->capacity, *o, path, stored);
+  if (!l) {
+    ::close(fd);
+    return l.error();
+  }
+  auto mapped = detail::FileBacking::map(fd, path, l->geometry.capacity, false);
+  if (!mapped)
+    return mapped.error();
+  const JoinLock join(mapped->fd(), true);
+  if (!join.held() || !ofd_lock(mapped->fd(), kOpenerByte, F_WRLCK, false))
+    return Error(errc::io_error, path + ": salvage: the file is in use by another opener");
+  if (Status s = detail::validate_mutable_fields(mapped->base(), l->geometry, path, true); !s)
+    return s.error();
+  return detail::salvage_lists(mapped->base(), l->geometry, path);
 }
 
 Result<Options> Arena::file_options(const std::string &path) {

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -159,6 +160,27 @@ TEST_F(CheckTool, CrashLeftoversAreReportedThenRepaired) {
   const ToolRun again = run_tool(path_);
   EXPECT_EQ(again.status, 0) << again.out;
   EXPECT_NE(again.out.find("200 bytes in 1 segments"), std::string::npos) << again.out;
+}
+
+// A write into a freed block of a closed file: reported as damage, salvaged by --repair.
+TEST_F(CheckTool, DamagedFreeListIsSalvagedByRepair) {
+  auto bytes = slurp(path_);
+  std::memset(bytes.data() + first_free_, 0, 16); // zeros over the free node
+  spit(path_, bytes);
+
+  const ToolRun check = run_tool(path_);
+  EXPECT_EQ(check.status, 1) << check.out;
+  EXPECT_NE(check.out.find("corrupt_freelist"), std::string::npos) << check.out;
+  EXPECT_NE(check.out.find(std::to_string(first_free_)), std::string::npos) << check.out;
+  EXPECT_EQ(slurp(path_), bytes) << "only --repair may write";
+
+  const ToolRun repair = run_tool("--repair " + path_);
+  EXPECT_EQ(repair.status, 0) << repair.out;
+  EXPECT_NE(repair.out.find("salvaged"), std::string::npos) << repair.out;
+  EXPECT_NE(repair.out.find("1 lists cut"), std::string::npos) << repair.out;
+  const ToolRun again = run_tool(path_);
+  EXPECT_EQ(again.status, 0) << again.out;
+  EXPECT_NE(again.out.find("0 bytes in 0 segments"), std::string::npos) << again.out;
 }
 
 TEST_F(CheckTool, UsageErrors) {

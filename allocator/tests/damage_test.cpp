@@ -247,6 +247,25 @@ TEST_P(DamagedFreeNode, IsAnErrorNeverAHangOrACrash) {
       expect_damage_error(r.error(), s);
       EXPECT_EQ(lfarena_test::read_all(path), before) << "a refused open changed the file";
     }
+    // lfarena-check --repair's salvage: the file opens again, consistent, live blocks kept.
+    auto salvaged = Arena::salvage_file(path);
+    ASSERT_TRUE(salvaged) << salvaged.message();
+    EXPECT_GE(salvaged->nodes_dropped, 1u);
+    EXPECT_EQ(salvaged->bytes_counted, checked);
+    again.read_only = false;
+    auto healed = Arena::open_file(path, again);
+    ASSERT_TRUE(healed) << healed.message();
+    auto rep = healed->check();
+    ASSERT_TRUE(rep) << rep.message();
+    if (checked) {
+      EXPECT_EQ(rep->live_blocks, s.live.size()) << "salvage never drops a live block";
+    }
+    EXPECT_EQ(rep->free_bytes, salvaged->bytes_kept);
+    for (const auto &[off, b] : s.live) {
+      auto r = healed->deallocate(b.offset, b.size);
+      EXPECT_TRUE(r) << r.message();
+    }
+    EXPECT_TRUE(healed->check()) << healed->check().message();
     return;
   }
   }

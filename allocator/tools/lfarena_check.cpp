@@ -7,8 +7,10 @@
 // Exit status: 0 healthy, 1 damaged (the message names what and where), 2 usage or I/O error.
 // It never writes to the file unless --repair is given; --repair opens it read-write, which
 // runs the crash recovery pass (unmarks nodes whose remover died, repairs checked-mode bitmaps,
-// counts in-flight bytes as leaked), then checks again. It can only repair what a crash leaves;
-// a file whose header or freelist is damaged otherwise is reported, not rewritten.
+// counts in-flight bytes as leaked), then checks again. If the free lists are damaged (the open
+// fails with corrupt_freelist) --repair salvages them (Arena::salvage_file: keeps the nodes
+// that validate, prints what it dropped) and opens again. A damaged header is reported, never
+// rewritten.
 //
 // Thread-safety: a single-threaded program; a concurrent writer in another process makes the
 // read-only report approximate (it says so only if check() then fails).
@@ -61,6 +63,24 @@ int fail(bool json, const std::string &path, const lfarena::Error &e, int code) 
   return code;
 }
 
+// What --repair's salvage did, before the usual report (to stderr with --json, whose stdout
+// stays one JSON object).
+void print_salvage(bool json, const lfarena::SalvageReport &r, const std::string &why) {
+  std::FILE *out = json ? stderr : stdout;
+  std::fprintf(out, "salvaged: %s\n", why.c_str());
+  std::fprintf(out,
+               "  kept          %llu free segments (%llu bytes); dropped %llu damaged or "
+               "overlapping nodes, %llu lists cut (first damage at offset %u)\n",
+               static_cast<unsigned long long>(r.segments_kept),
+               static_cast<unsigned long long>(r.bytes_kept),
+               static_cast<unsigned long long>(r.nodes_dropped),
+               static_cast<unsigned long long>(r.lists_cut), r.first_damage);
+  std::fprintf(out, "  dropped bytes %s\n",
+               r.bytes_counted
+                   ? "counted as discarded (checked mode: see leaked below)"
+                   : "not countable in unchecked mode: they stay counted as live (a leak)");
+}
+
 int usage() {
   std::fprintf(stderr, "usage: lfarena-check [--json] [--repair] FILE\n"
                        "exit 0: healthy, 1: damaged, 2: usage or I/O error\n");
@@ -98,6 +118,14 @@ int main(int argc, char **argv) {
   o.open_mode = lfarena::OpenMode::open_existing;
   o.read_only = !repair;
   auto arena = lfarena::Arena::open_file(path, o);
+  if (!arena && repair && arena.code() == lfarena::errc::corrupt_freelist) {
+    // Damaged free lists: rebuild them from the nodes that still validate, then open again.
+    auto salvaged = lfarena::Arena::salvage_file(path);
+    if (!salvaged)
+      return fail(json, path, salvaged.error(), io_or_damage(salvaged.code()));
+    print_salvage(json, *salvaged, arena.message());
+    arena = lfarena::Arena::open_file(path, o);
+  }
   if (!arena)
     return fail(json, path, arena.error(), io_or_damage(arena.code()));
   const lfarena::Stats s = arena->stats();

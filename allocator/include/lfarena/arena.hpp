@@ -97,6 +97,11 @@ public:
   // The options an existing arena file was created with (header validated up to the checksum;
   // the freelist kind and user version are taken from the file, not checked). For tools.
   static Result<Options> file_options(const std::string &path);
+  // Rebuilds the damaged free lists of an arena file nobody has open (lfarena-check --repair):
+  // keeps every free segment whose node still validates, drops the rest (checked mode counts
+  // their bytes as discarded), then runs crash recovery. errc::io_error if the file is in use;
+  // header damage is reported, not repaired.
+  static Result<SalvageReport> salvage_file(const std::string &path);
 
   bool valid() const { return state_ != nullptr; }
   bool read_only() const { return state_ != nullptr && state_->read_only; }

@@ -30,6 +30,18 @@ struct RecoveryReport {
   std::uint64_t chunks_released = 0; // thread-chunk slots of dead owners
 };
 
+// What Arena::salvage_file() (lfarena-check --repair) did to a file with damaged free lists.
+struct SalvageReport {
+  std::uint64_t segments_kept = 0; // free segments that validated and were relisted
+  std::uint64_t bytes_kept = 0;
+  std::uint64_t lists_cut = 0;     // lists that ended at a damaged node
+  std::uint64_t nodes_dropped = 0; // damaged or overlapping nodes met (what lay behind a cut
+                                   // was not reachable and is not counted here)
+  std::uint32_t first_damage = 0;  // offset of the first damaged node met (0: none)
+  bool bytes_counted = false;      // checked mode: the dropped bytes are counted as discarded
+  RecoveryReport recovery;         // the crash recovery pass that followed
+};
+
 // What check() found, at quiescence.
 struct CheckReport {
   std::uint64_t free_segments = 0;

@@ -1,0 +1,158 @@
+// salvage.cpp -- rebuilding damaged free lists (see salvage.hpp).
+#include "salvage.hpp"
+
+#include <algorithm>
+#include <vector>
+
+#include "lfarena/detail/checked.hpp"
+#include "lfarena/detail/core.hpp"
+#include "lfarena/detail/node.hpp"
+#include "recovery.hpp"
+
+namespace lfarena::detail {
+
+namespace {
+
+struct Kept {
+  std::uint32_t offset;
+  std::uint32_t size;
+  std::uint32_t list;
+};
+
+struct Lists {
+  const RegionWords mem;
+  const Geometry &g;
+  const SortedIndex<RegionWords> index{mem, g};
+  const ClassTable<RegionWords> table{mem, g.class_table_offset};
+  bool segregated() const {
+    return g.freelist_kind == static_cast<std::uint32_t>(FreelistKind::segregated);
+  }
+  std::uint32_t count() const { return segregated() ? kClassCount : index.list_count(); }
+  std::uint32_t head_at(std::uint32_t l) const {
+    return segregated() ? table.head_at(l) : index.head_at(l);
+  }
+  // The class every node of list l must be in (kClassCount: any, the one linear list).
+  std::uint32_t class_of(std::uint32_t l) const {
+    return segregated() || index.indexed() ? l : kClassCount;
+  }
+};
+
+// Live blocks (checked mode) sorted by offset, for the overlap test.
+bool overlaps_live(const std::vector<Kept> &live, std::uint32_t o, std::uint32_t size) {
+  auto it = std::upper_bound(live.begin(), live.end(), o,
+                             [](std::uint32_t x, const Kept &b) { return x < b.offset; });
+  if (it != live.end() && it->offset < std::uint64_t{o} + size)
+    return true;
+  return it != live.begin() && std::uint64_t{std::prev(it)->offset} + std::prev(it)->size > o;
+}
+
+} // namespace
+
+Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const std::string &path) {
+  const RegionWords mem{base};
+  const NodeLayout node(g);
+  const Lists lists{mem, g};
+  const std::uint64_t top = load_acquire(mem.word(hdr::bump));
+  const bool crashed = load_acquire(mem.word(hdr::open_count)) != 0;
+  SalvageReport rep;
+  const bool has_lists = g.freelist_kind != static_cast<std::uint32_t>(FreelistKind::none);
+
+  // Checked mode: the bitmaps first (what a crash left), then the live blocks.
+  std::vector<Kept> live;
+  std::uint64_t repaired_drops = 0, repaired_strays = 0;
+  if (g.bitmap_offset != 0) {
+    const BlockMap<RegionWords> map(mem, g.bitmap_offset, g.capacity);
+    map.repair(g.data_offset, static_cast<std::uint32_t>(top), repaired_drops, repaired_strays);
+    map.for_each_live(g.data_offset, static_cast<std::uint32_t>(top),
+                      [&](std::uint32_t o, std::uint32_t s) {
+                        live.push_back({o, s, 0});
+                      });
+    rep.bytes_counted = true;
+  }
+
+  // 1. Follow every list while its nodes validate.
+  std::vector<Kept> kept;
+  std::vector<bool> seen(g.capacity / kGranule + 1);
+  for (std::uint32_t l = 0; has_lists && l < lists.count(); ++l) {
+    bool have_prev = false;
+    std::uint32_t prev_size = 0, prev_off = 0;
+    Link cur{load_acquire(mem.word(lists.head_at(l)))};
+    for (std::uint64_t steps = 0; cur.offset() != 0; ++steps) {
+      const std::uint32_t o = cur.offset();
+      bool good = node.plausible_offset(o) && !seen[o / kGranule] && steps < node.max_nodes();
+      std::uint32_t size = 0;
+      Link next;
+      if (good) {
+        size = node.decode_size(o, load_relaxed(mem.word(o + kNodeSizeWord)));
+        next = node.decode_link(load_relaxed(mem.word(o + kNodeLinkWord)));
+        const std::uint32_t c = lists.class_of(l);
+        good = size != 0 && o + std::uint64_t{size} <= top &&
+               (c == kClassCount || floor_class(size) == c) &&
+               (lists.segregated() || !have_prev ||
+                lists.index.before(prev_size, prev_off, size, o)) &&
+               (crashed || !next.marked()) && !overlaps_live(live, o, size);
+      }
+      if (!good) { // the list is cut here: this node and what lies behind it are dropped
+        ++rep.lists_cut;
+        ++rep.nodes_dropped;
+        if (rep.first_damage == 0)
+          rep.first_damage = o;
+        break;
+      }
+      seen[o / kGranule] = true;
+      kept.push_back({o, size, l});
+      have_prev = true;
+      prev_size = size;
+      prev_off = o;
+      cur = next;
+    }
+  }
+  // 2. Segments that overlap an earlier kept one.
+  std::sort(kept.begin(), kept.end(),
+            [](const Kept &a, const Kept &b) { return a.offset < b.offset; });
+  std::vector<Kept> good;
+  for (const Kept &k : kept) {
+    if (!good.empty() && std::uint64_t{good.back().offset} + good.back().size > k.offset) {
+      ++rep.nodes_dropped;
+      continue;
+    }
+    good.push_back(k);
+    rep.bytes_kept += k.size;
+  }
+  rep.segments_kept = good.size();
+
+  // 3. The lists anew: per list in its order (a stack in any), fresh node words and tags.
+  if (has_lists) {
+    std::stable_sort(good.begin(), good.end(), [&](const Kept &a, const Kept &b) {
+      if (a.list != b.list)
+        return a.list < b.list;
+      return !lists.segregated() && lists.index.before(a.size, a.offset, b.size, b.offset);
+    });
+    for (std::uint32_t l = 0; l < lists.count(); ++l)
+      store_relaxed(mem.word(lists.head_at(l)), 0);
+    store_relaxed(mem.word(hdr::freelist_head), 0);
+    for (std::size_t i = good.size(); i-- > 0;) {
+      const Kept &k = good[i];
+      const bool last_of_list = i + 1 == good.size() || good[i + 1].list != k.list;
+      const std::uint32_t next = last_of_list ? 0 : good[i + 1].offset;
+      const auto tag = static_cast<std::uint32_t>(fetch_add_relaxed(mem.word(hdr::node_tags), 1));
+      store_relaxed(mem.word(k.offset + kNodeSizeWord), node.encode_size(k.offset, k.size));
+      store_relaxed(mem.word(k.offset + kNodeLinkWord), node.encode_link(Link::make(next, tag)));
+      if (i == 0 || good[i - 1].list != k.list)
+        store_release(mem.word(lists.head_at(k.list)), Link::make(k.offset, tag).raw);
+    }
+  }
+
+  // 4. Crash recovery on the rebuilt lists: dead owners' chunks, the class bitmap, checked-mode
+  // accounting (the dropped bytes become leaked).
+  Result<RecoveryReport> r = recover(base, g, path);
+  if (!r)
+    return r.error();
+  rep.recovery = *r;
+  rep.recovery.blocks_dropped += repaired_drops;
+  rep.recovery.stray_ends += repaired_strays;
+  store_release(mem.word(hdr::open_count), 0);
+  return rep;
+}
+
+} // namespace lfarena::detail
