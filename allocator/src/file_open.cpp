@@ -325,13 +325,16 @@ Result<SalvageReport> Arena::salvage_file(const std::string &path) {
   if (fd < 0)
     return sys_error(errno == ENOENT ? errc::file_not_found : errc::io_error, path, "open");
   unsigned char header[detail::kHeaderSize] = {};
-  if (::pread(fd, header, sizeof header, 0) != static_cast<ssize_t>(sizeof header)) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 ||
+      ::pread(fd, header, sizeof header, 0) != static_cast<ssize_t>(sizeof header)) {
     Error e = sys_error(errc::io_error, path, "read header");
     ::close(fd);
     return e;
   }
   Options stored;
-  Result<detail::Layout> l = detail::validate_header(header, o->capacity, *o, path, stored);
+  Result<detail::Layout> l = detail::validate_header(
+      header, static_cast<std::uint64_t>(st.st_size), *o, path, stored);
   if (!l) {
     ::close(fd);
     return l.error();

@@ -63,6 +63,22 @@ Result<RecoveryReport> recover(std::byte *base, const Geometry &g, const std::st
     return scan.error();
   const std::uint64_t free_bytes = scan->bytes;
   const NodeLayout node(g);
+  // The slot table too: a dead owner's chunk must lie below the bump offset (only damage can
+  // put it elsewhere, and its bytes would be counted as leaked without bound).
+  for (std::uint32_t i = 0; i < kChunkSlots; ++i) {
+    const std::uint32_t at = slot_owner_at(i);
+    if (load_acquire(mem.word(at)) == 0)
+      continue;
+    const std::uint64_t ce = load_relaxed(mem.word(at + kSlotCursorEnd));
+    const std::uint64_t cursor = ce & 0xffffffffu, end = ce >> 32;
+    const std::uint64_t waste = load_relaxed(mem.word(at + kSlotWaste));
+    if ((end != 0 && (cursor < g.data_offset || cursor > end || end > top)) ||
+        waste > top - g.data_offset)
+      return Error(errc::accounting_mismatch,
+                   path + ": recovery: thread-chunk slot " + num(i) + " is damaged (cursor " +
+                       num(cursor) + ", end " + num(end) + ", waste " + num(waste) +
+                       ", bump offset " + num(top) + ")");
+  }
   // Only checked mode can fail after writing (its accounting check comes last): save from the
   // slot table to the end of the checked-mode bitmaps (capacity/21 bytes), else nothing.
   const bool checked = g.bitmap_offset != 0;

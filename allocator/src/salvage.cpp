@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "lfarena/detail/checked.hpp"
+#include "lfarena/detail/chunk.hpp"
 #include "lfarena/detail/core.hpp"
 #include "lfarena/detail/node.hpp"
 #include "recovery.hpp"
@@ -140,6 +141,20 @@ Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const st
       store_relaxed(mem.word(k.offset + kNodeLinkWord), node.encode_link(Link::make(next, tag)));
       if (i == 0 || good[i - 1].list != k.list)
         store_release(mem.word(lists.head_at(k.list)), Link::make(k.offset, tag).raw);
+    }
+  }
+
+  // Damaged thread-chunk slots (recovery refuses them): forgotten; their bytes stay unaccounted
+  // (checked mode: counted as leaked by the recovery below).
+  for (std::uint32_t i = 0; i < kChunkSlots; ++i) {
+    const std::uint32_t at = slot_owner_at(i);
+    const std::uint64_t ce = load_relaxed(mem.word(at + kSlotCursorEnd));
+    const std::uint64_t cursor = ce & 0xffffffffu, end = ce >> 32;
+    if ((end != 0 && (cursor < g.data_offset || cursor > end || end > top)) ||
+        load_relaxed(mem.word(at + kSlotWaste)) > top - g.data_offset) {
+      for (std::uint32_t w = 0; w < kChunkSlotBytes; w += 8)
+        store_relaxed(mem.word(at + w), 0);
+      ++rep.slots_cleared;
     }
   }
 

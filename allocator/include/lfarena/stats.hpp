@@ -38,6 +38,7 @@ struct SalvageReport {
   std::uint64_t nodes_dropped = 0; // damaged or overlapping nodes met (what lay behind a cut
                                    // was not reachable and is not counted here)
   std::uint32_t first_damage = 0;  // offset of the first damaged node met (0: none)
+  std::uint64_t slots_cleared = 0; // damaged thread-chunk slots forgotten
   bool bytes_counted = false;      // checked mode: the dropped bytes are counted as discarded
   RecoveryReport recovery;         // the crash recovery pass that followed
 };

@@ -120,7 +120,7 @@ public:
 
   // Quiescent walk: visit(offset, size) for every node of every class. Returns the first
   // damage: an offset out of range, a size word failing its check, a node in the wrong class, a
-  // cycle, or a node visit() rejects.
+  // marked link, a cycle, or a node visit() rejects.
   template <class Visit> Fault walk(Visit &&visit) const {
     std::uint64_t steps = 0;
     for (std::uint32_t c = 0; c < kClassCount; ++c) {
@@ -130,10 +130,12 @@ public:
         if (steps >= node_.max_nodes() || !node_.plausible_offset(o))
           return Fault{steps >= node_.max_nodes() ? o : at};
         const std::uint32_t size = node_.decode_size(o, load_relaxed(mem_.word(o + kNodeSizeWord)));
-        if (size == 0 || floor_class(size) != c || !visit(o, size))
+        const Link next = node_.decode_link(load_acquire(mem_.word(o + kNodeLinkWord)));
+        // A linked stack node is never marked (only a popped one is: pop()).
+        if (size == 0 || floor_class(size) != c || next.marked() || !visit(o, size))
           return Fault{o};
         at = o;
-        cur = node_.decode_link(load_acquire(mem_.word(o + kNodeLinkWord)));
+        cur = next;
       }
     }
     return Fault{};
