@@ -3,7 +3,7 @@
 # Configures the relacy, default and asan presets a second time with LFARENA_SCALE=nightly into
 # build/nightly-<preset> (so the CI trees keep their short sizes), runs the relacy, stress and
 # crash labels there, then ci/fuzz-nightly.sh with the given budget (default 1800 s per target).
-# Nightly sizes: Relacy bound-3 search + 10^7 random iterations per scenario; stress about 100x
+# Nightly sizes: Relacy bound-3 search + 10^7 random iterations per scenario; stress 15x
 # the CI operation counts; crash 10^4 kill/reopen cycles per policy; multi-process 10^6 ops per
 # writer. Prints one line per step and exits non-zero if any failed.
 set -uo pipefail

@@ -45,7 +45,7 @@ ArenaState::~ArenaState() {
   release_opener_chunks(*this);
   // A clean close of a read-write file: uncount ourselves (acq_rel: all our writes to the
   // mapping come before the count drops), then the backing syncs, unmaps and closes the fd,
-  // which drops our liveness lock (recovery.hpp).
+  // which drops our liveness lock (file_open.cpp).
   if (std::holds_alternative<FileBacking>(backing))
     fetch_add_acq_rel(RegionWords{base}.word(hdr::open_count), ~std::uint64_t{0});
 }

@@ -1,4 +1,4 @@
-// check.cpp -- Arena::check(): the quiescent consistency check (docs/DESIGN.md, promise 2).
+// check.cpp -- Arena::check(): the quiescent consistency check (docs/DESIGN.md §4 promise 2, §1.6).
 //
 // Walks the free lists (free_scan.hpp: range, node checks, order, size classes, acyclicity, no
 // overlap) and verifies the

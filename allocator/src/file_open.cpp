@@ -333,8 +333,8 @@ Result<SalvageReport> Arena::salvage_file(const std::string &path) {
     return e;
   }
   Options stored;
-  Result<detail::Layout> l = detail::validate_header(
-      header, static_cast<std::uint64_t>(st.st_size), *o, path, stored);
+  Result<detail::Layout> l =
+      detail::validate_header(header, static_cast<std::uint64_t>(st.st_size), *o, path, stored);
   if (!l) {
     ::close(fd);
     return l.error();

@@ -1,6 +1,6 @@
 // process.hpp (private) -- what an arena needs to know about the process it lives in: owner
 // tokens that stay unique across processes, PID namespaces and forks, and the fork child's
-// handling of inherited arenas (docs/DESIGN.md, promise 9).
+// handling of inherited arenas (docs/DESIGN.md §4 promise 9, §5.10).
 //
 // Owner token: the owner word of a thread-chunk slot (chunk.hpp). It must differ between any two
 // openers of one file, in any processes: pids repeat across PID namespaces (two containers on

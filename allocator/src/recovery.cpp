@@ -74,10 +74,10 @@ Result<RecoveryReport> recover(std::byte *base, const Geometry &g, const std::st
     const std::uint64_t waste = load_relaxed(mem.word(at + kSlotWaste));
     if ((end != 0 && (cursor < g.data_offset || cursor > end || end > top)) ||
         waste > top - g.data_offset)
-      return Error(errc::accounting_mismatch,
-                   path + ": recovery: thread-chunk slot " + num(i) + " is damaged (cursor " +
-                       num(cursor) + ", end " + num(end) + ", waste " + num(waste) +
-                       ", bump offset " + num(top) + ")");
+      return Error(errc::accounting_mismatch, path + ": recovery: thread-chunk slot " + num(i) +
+                                                  " is damaged (cursor " + num(cursor) + ", end " +
+                                                  num(end) + ", waste " + num(waste) +
+                                                  ", bump offset " + num(top) + ")");
   }
   // Only checked mode can fail after writing (its accounting check comes last): save from the
   // slot table to the end of the checked-mode bitmaps (capacity/21 bytes), else nothing.

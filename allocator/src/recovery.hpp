@@ -12,8 +12,10 @@
 //    counted; a node written but not yet published): neither live, free nor discarded.
 //    Checked mode counts them exactly (live blocks come from the bitmaps) and recovery adds
 //    them to discarded and to hdr::leaked; unchecked mode cannot tell them from live bytes;
-//  - checked mode: a live start whose end bit was never set (allocation in flight): dropped and
-//    leaked; an end bit with no live block (free in flight): cleared.
+//  - checked mode: an end bit with no live start (an allocation or a free in flight: the
+//    allocation sets the end bit before the start goes live): cleared; a live start whose end
+//    bit was never set (only files written by older builds, which set the start first): dropped
+//    and leaked.
 // Thread-safety: recover() runs with the exclusive liveness lock held, before the arena is
 // shared.
 #pragma once

@@ -35,8 +35,8 @@ TEST(AsanPoisonDeathTest, ReadAfterFreeInsideTheArenaIsReported) {
 #if !defined(LFARENA_ASAN)
   GTEST_SKIP() << "AddressSanitizer builds only (the asan preset)";
 #else
-  for (const FreelistKind kind : {FreelistKind::none, FreelistKind::pessimistic,
-                                  FreelistKind::segregated}) {
+  for (const FreelistKind kind :
+       {FreelistKind::none, FreelistKind::pessimistic, FreelistKind::segregated}) {
     EXPECT_DEATH(
         {
           const Arena a = make(kind);

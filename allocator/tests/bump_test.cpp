@@ -1,7 +1,7 @@
 // Unit tests of single-threaded bump allocation through lfarena::Arena, on every backing (heap,
 // anonymous mmap, file mmap): offsets, rounding, absolute alignment, argument errors, exhaustion,
 // rollback of the most recent block, discarding with freelist policy none, typed construction,
-// bounds-checked access, stats, flushing and the user area (DESIGN.md sections 1 and 2).
+// bounds-checked access, stats, flushing and the user area (docs/DESIGN.md §1, §4).
 #include <lfarena/arena.hpp>
 
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
-// damage_test.cpp -- damaged memory is an error, never a hang or a crash (docs/DESIGN.md,
-// promise 8): a user's write into a freed block, a damaged file, garbage frees.
+// damage_test.cpp -- damaged memory is an error, never a hang or a crash (docs/DESIGN.md
+// §4 promise 8, §5.8): a user's write into a freed block, a damaged file, garbage frees.
 //
 // The matrix: every policy x checked on/off x a damage pattern written into one free node (the
 // one the next allocation meets first) x an operation (allocate from the freelist, deallocate of

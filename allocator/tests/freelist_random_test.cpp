@@ -4,9 +4,9 @@
 // (sizes 1..128, a quarter 1..512; an eighth aligned to 16..64) on a 64 KiB arena, whose bump
 // region runs out after a few hundred blocks, so the freelist does most of the work.
 //
-// Model is DESIGN.md section 1 written as plainly as possible: bump first (its alignment padding
-// is given back like a freed piece), then the policy's segment (optimistic: the head of a list
-// sorted by size desc, offset asc, or nothing; pessimistic: the first that fits in size asc,
+// Model is docs/DESIGN.md §1.3-1.5 written as plainly as possible: bump first (its alignment
+// padding is given back like a freed piece), then the policy's segment (optimistic: the head of a
+// list sorted by size desc, offset asc, or nothing; pessimistic: the first that fits in size asc,
 // offset asc), the block cut from the front, padding and remainder kept if >= min_segment; a free
 // of the most recent block rolls the bump back, other frees go to the list or are discarded.
 // Every allocation must return exactly the model's block (or out_of_memory exactly when the model

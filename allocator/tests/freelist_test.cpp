@@ -1,4 +1,4 @@
-// Unit tests of the sorted freelist policies (DESIGN.md 1, 2, 2a), single-threaded.
+// Unit tests of the sorted freelist policies (docs/DESIGN.md §1.4, §1.5, §5.2), single-threaded.
 //
 // Exact freelist states are built by exhausting the bump region (fill(): the listed blocks, then
 // one filler block for everything that remains, so every later allocation must come from the
@@ -6,7 +6,8 @@
 // States are observed through allocation outcomes, check(), and walk() (freelist_test_support.hpp:
 // a quiescent read of the list as persisted in the region).
 //
-// DESIGN.md's examples use sizes that are not multiples of 8; each is tested twice:
+// The spec's examples (docs/DESIGN.md §1.4) use sizes that are not multiples of 8; each is tested
+// twice:
 //  - scaled by 8 (exact): optimistic 800 -> 768 -> 400, request 160 gives 768 -> 640 -> 400;
 //    pessimistic 336 -> 672 -> 800, request 400 gives 272 -> 336 -> 800;
 //  - rounded up to 8 as the arena rounds them (100->104, 50->56, 20->24, 42->48, 84->88,
@@ -379,9 +380,9 @@ TEST_P(FreelistPolicy, AlignedRequestKeepsOrDiscardsThePadding) {
   }
 }
 
-// DESIGN.md section 7 lists "a double free that makes insertion loop forever" among the faults
-// not to repeat. Unchecked mode cannot catch every double free (options.hpp: undefined
-// behaviour), but freeing the same block twice in a row must not corrupt the list. (Up to at
+// A double free must never make insertion loop forever. Unchecked mode cannot catch every
+// double free (options.hpp: undefined behaviour), but freeing the same block twice in a row
+// must not corrupt the list. (Up to at
 // least commit 2c231b6 the second insert links the node to itself: check() reports
 // corrupt_freelist and the next allocation reaching the node loops forever; the test stops first.)
 TEST_P(FreelistPolicy, UncheckedImmediateDoubleFreeKeepsTheListIntact) {

@@ -1,5 +1,5 @@
 // lifecycle_test.cpp -- process and thread lifecycles around thread-local chunks (the contract in
-// docs/DESIGN.md, promise 9): arena ids never alias however many arenas a process makes, a fork
+// docs/DESIGN.md §4 promise 9): arena ids never alias however many arenas a process makes, a fork
 // child never releases or allocates from its parent's chunks, thread exit works in any
 // thread_local destruction order, and chunk owners stay unique across PID namespaces (two
 // containers whose programs both run as PID 1 on one shared file).

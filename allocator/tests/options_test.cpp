@@ -1,4 +1,4 @@
-// Unit tests of lfarena::Options validation (DESIGN.md section 2, promise 5): every invalid
+// Unit tests of lfarena::Options validation (docs/DESIGN.md §4 promise 5): every invalid
 // option is refused by every factory (heap, anonymous, file) with its own errc and a message
 // naming the offending value, and nothing is created on disk; the defaults are valid everywhere.
 #include <lfarena/arena.hpp>

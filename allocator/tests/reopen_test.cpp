@@ -1,4 +1,4 @@
-// Unit tests of file arenas across open/close (DESIGN.md section 1 "Header", section 2 promise 5):
+// Unit tests of file arenas across open/close (docs/DESIGN.md §3.2, §4 promise 5):
 // round trips read-write and read-only, the open modes, and reopen validation. Every refused
 // open has its own errc, a message naming the file, and leaves the file byte-for-byte unchanged.
 // The header layout used to corrupt files is the table in lfarena/detail/header.hpp.

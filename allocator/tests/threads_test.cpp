@@ -1,4 +1,4 @@
-// Unit tests of concurrent bump allocation (DESIGN.md section 2, promises 1 and 2; 2a last
+// Unit tests of concurrent bump allocation (docs/DESIGN.md §4 promises 1 and 2; §5.1
 // point): several threads allocate from one arena until it is exhausted; every block handed out
 // is unique and disjoint, stays inside the data area, and the accounting adds up. A fixed-size
 // workload always ends with the same total, whatever the interleaving. Rollback of the most

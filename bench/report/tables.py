@@ -118,7 +118,7 @@ def headline(ix):
 
 
 def targets_section(ix):
-    """The speed targets (issue 9), each a ratio of two subjects of this run, with a verdict."""
+    """The speed targets (README "Headline numbers"), each a ratio of two subjects of this run, with a verdict."""
     rows = []
 
     def add(name, value, target, better, how):

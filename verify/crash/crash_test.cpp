@@ -1,5 +1,5 @@
 // verify/crash/crash_test.cpp -- kill -9 at a random moment, reopen, nothing acknowledged is lost
-// (DESIGN.md promise 6).
+// (docs/DESIGN.md §4 promise 6).
 //
 // Each cycle forks a child that opens the file arena and runs random allocate/free with
 // canaries, acknowledging every completed allocation and free over a pipe. The parent lets it

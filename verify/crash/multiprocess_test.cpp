@@ -1,5 +1,5 @@
 // verify/crash/multiprocess_test.cpp -- several processes map one file arena read-write and
-// allocate/free concurrently (DESIGN.md promise 7); a read-only process reads meanwhile.
+// allocate/free concurrently (docs/DESIGN.md §4 promise 7); a read-only process reads meanwhile.
 //
 // The parent creates the file, forks N writers and one reader, and releases them together
 // through a start pipe (no sleeps). Each writer runs a seeded random allocate/free mix with

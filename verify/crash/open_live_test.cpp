@@ -1,5 +1,5 @@
 // verify/crash/open_live_test.cpp -- a healthy file in use is never refused on open
-// (docs/DESIGN.md, promise 5: reopen validation must not mistake concurrent change for damage).
+// (docs/DESIGN.md §4 promise 5: reopen validation must not mistake concurrent change for damage).
 //
 // Two writer processes allocate and free on one file arena without pause (random sizes, frees in
 // random order: bump rollbacks, discarded bytes, freelist heads all change all the time), while

@@ -6,7 +6,7 @@
 //
 // Scenarios: freelist_scenarios.hpp.
 // Mutants built from this file (each must be caught): TAG_NOT_INCREMENTED, RELAXED_PUBLISH,
-// NO_HELPING, DROP_REMAINDER.
+// NO_HELPING, DROP_REMAINDER, DAMAGE_EAGER (concurrency reported as corrupt_freelist).
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>

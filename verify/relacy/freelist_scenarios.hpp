@@ -1,8 +1,8 @@
-// verify/relacy/freelist_scenarios.hpp -- the freelist scenarios of issue 5, templated on the
-// policy, shared by freelist_check.cpp (optimistic, pessimistic) and segregated_check.cpp.
-// Every test ends with the quiescent invariant of model.hpp (for the sorted policies also the
-// order), and the model users' per-granule ownership vars turn a double hand-out or a missing
-// happens-before edge into a Relacy failure.
+// verify/relacy/freelist_scenarios.hpp -- the freelist scenarios (docs/DESIGN.md §5.2-5.4, §6),
+// templated on the policy, shared by freelist_check.cpp (optimistic, pessimistic) and
+// segregated_check.cpp. Every test ends with the quiescent invariant of model.hpp (for the sorted
+// policies also the order), and the model users' per-granule ownership vars turn a double hand-out
+// or a missing happens-before edge into a Relacy failure.
 //
 //   2 free_free     two frees insert concurrently into a non-empty freelist
 //   3 take_free     allocation from the freelist races an insert next to the segment it takes

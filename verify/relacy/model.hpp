@@ -21,7 +21,9 @@ namespace lfarena::relacy_model {
 
 namespace d = lfarena::detail;
 
-inline constexpr std::uint32_t kBitmapOffset = 224; // unused header tail (model only)
+// The model's checked-mode bitmaps sit in the header's tail (production: after the slot table);
+// the model's region never reads its node key from there (it is in Geometry).
+inline constexpr std::uint32_t kBitmapOffset = 224;
 
 // Does the policy use the size-class table (segregated; sorted with the size index)?
 constexpr bool has_classes(d::FreelistKind kind, bool indexed) {

@@ -6,7 +6,8 @@
 //
 // Scenarios: freelist_scenarios.hpp.
 // Mutants built from this file (each must be caught): TAG_NOT_INCREMENTED, RELAXED_PUBLISH,
-// DROP_REMAINDER, BITMAP_ACQ_REL (NO_HELPING does not apply: stacks have no logical deletion).
+// DROP_REMAINDER, BITMAP_ACQ_REL, DAMAGE_EAGER (NO_HELPING does not apply: stacks have no
+// logical deletion).
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>

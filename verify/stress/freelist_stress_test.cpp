@@ -1,4 +1,4 @@
-// Seeded multi-thread stress of the freelists, with canaries (DESIGN.md promises 1, 2, 4).
+// Seeded multi-thread stress of the freelists, with canaries (docs/DESIGN.md §4 promises 1, 2, 4).
 //
 // Sizes (env LFARENA_SCALE): ci (the default) runs 20000 operations per thread per run, nightly
 // 300000 (15x). There are 48 runs: policy none/optimistic/pessimistic/segregated x checked

@@ -17,7 +17,7 @@
 //
 // Thread-safety: every member may be called concurrently on the same or on copied handles,
 // except that a handle object itself must not be assigned while another thread uses it.
-// allocate/deallocate are lock-free (DESIGN.md section 2). check() is meant for quiescent use:
+// allocate/deallocate are lock-free (docs/DESIGN.md §4). check() is meant for quiescent use:
 // run concurrently it may report transient inconsistencies.
 #pragma once
 
@@ -94,8 +94,9 @@ public:
   // Creates or reopens a file arena according to options.open_mode / options.read_only.
   // Opening read-write after a crash runs the recovery pass (see recovery()).
   static Result<Arena> open_file(const std::string &path, const Options &options);
-  // The options an existing arena file was created with (header validated up to the checksum;
-  // the freelist kind and user version are taken from the file, not checked). For tools.
+  // The options an existing arena file was created with (its header validated, geometry
+  // included; the freelist kind and user version are taken from the file, not checked). For
+  // tools.
   static Result<Options> file_options(const std::string &path);
   // Rebuilds the damaged free lists of an arena file nobody has open (lfarena-check --repair):
   // keeps every free segment whose node still validates, drops the rest (checked mode counts

@@ -73,7 +73,7 @@ inline constexpr ::rl::memory_order seq_cst = ::rl::mo_seq_cst;
 #define LFARENA_MO_ARGS(order) order
 
 // std::atomic<uint64_t> is lock-free and address-free on every platform we support, so one can
-// live in a file mapping shared by several processes (DESIGN.md promise 7).
+// live in a file mapping shared by several processes (docs/DESIGN.md §4 promise 7).
 struct atomic_u64 {
   std::atomic<std::uint64_t> v;
 };

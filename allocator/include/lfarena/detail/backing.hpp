@@ -67,8 +67,8 @@ private:
   std::uint32_t size_ = 0;
 };
 
-// A MAP_SHARED mapping of a whole file. Opening validation happens before mapping (header.cpp);
-// this class only maps, syncs and unmaps.
+// A MAP_SHARED mapping of a whole file. Opening and validation are src/file_open.cpp's and
+// src/format.cpp's; this class only maps, syncs and unmaps.
 class FileBacking {
 public:
   // Maps `size` bytes of the already open `fd` (takes ownership of fd).

@@ -8,7 +8,7 @@
 //
 // Rollback: freeing the most recent block (its end equals the bump word) moves the word back to
 // the block's start with one CAS; a concurrent allocation that read the old value then fails its
-// own CAS and retries, so the same bytes are never handed out twice (DESIGN.md 2a, last point).
+// own CAS and retries, so the same bytes are never handed out twice (docs/DESIGN.md §5.1).
 //
 // Thread-safety: all functions may be called concurrently from any thread or process that maps
 // the region. Lock-free: a CAS fails only because another thread's CAS succeeded.

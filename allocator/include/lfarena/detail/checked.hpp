@@ -189,7 +189,6 @@ private:
     return false;
   }
 
-  // Clears the states of granules [from, to] (to inclusive; from > to means none).
   // Clears the end marks of granules [from, to).
   void clear_ends(std::uint32_t from, std::uint32_t to) const {
     for (std::uint32_t g = from; g < to;) {

@@ -4,8 +4,8 @@
 // model checks compile exactly this code (verify/relacy/). It knows nothing of backings, files
 // or messages: it returns an errc and the arena (src/arena.cpp) words the message.
 //
-// Accounting (DESIGN.md 2a): every byte below the bump word and above data_offset is exactly one
-// of live (handed out, not freed), free (on the freelist) or discarded (counted in
+// Accounting (docs/DESIGN.md §1.6): every byte below the bump word and above data_offset is exactly
+// one of live (handed out, not freed), free (on the freelist) or discarded (counted in
 // hdr::discarded: alignment padding and freed pieces the freelist does not keep). The split in
 // split_segment() (segment.hpp) and the cases below are the only places that move bytes between
 // them.

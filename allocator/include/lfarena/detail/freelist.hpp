@@ -8,8 +8,9 @@
 // remover can then find "its" node again, see ensure_unlinked().)
 //
 // Representation: a free segment holds its own node (node.hpp: a link word and a checked size
-// word). The head is a plain Link at `head_at`: hdr::freelist_head (one list, format v1) or a
-// size class's head in the class table. A node's size never changes while the node is linked;
+// word). The head is a plain Link at `head_at`: hdr::freelist_head (the one list of a layout
+// without size classes: format v1 files, or Options::size_index off) or a size class's head in
+// the class table. A node's size never changes while the node is linked;
 // a split removes the node and the caller inserts the remainder as a fresh node.
 //
 // Algorithm (Harris list with tags and helping):
@@ -29,7 +30,7 @@
 //  - a node's words are read speculatively and confirmed by re-reading the predecessor's link
 //    (read_node()): a traverser never acts on a recycled segment's user bytes.
 //
-// Damage (docs/DESIGN.md, "telling damage from concurrency"): a confirmed read is the node's
+// Damage (docs/DESIGN.md §5.8): a confirmed read is the node's
 // genuine words at that instant, and the list is sorted at every instant, so a confirmed node
 // whose offset, size or check is implausible, or which does not come after the previous node in
 // the order (a cycle always has such a step), is damage: a user's write into a freed block, or
@@ -140,7 +141,7 @@ public:
       // visible to our acquiring mark CAS).
       const std::uint32_t seg_size =
           node_.decode_size(w.cur, load_relaxed(mem_.word(w.cur + kNodeSizeWord)));
-      // Physically unlink it before handing it out (DESIGN.md 2a).
+      // Physically unlink it before handing it out (docs/DESIGN.md §5.2).
       if (!unlink(w.pred_at, w.pred, next_link(w.pred_at, w.pred, w.cur_link.offset())) &&
           !ensure_unlinked(seg_size, w.cur, fault))
         return Taken{0, 0, 0, fault.at}; // still marked in a damaged list: not handed out

@@ -2,8 +2,10 @@
 //
 // All fields have fixed width and are stored little-endian (the only byte order this build
 // supports; see the static_assert). The immutable part (bytes 0..63) is written once when the
-// region is created and is covered by a 64-bit FNV-1a checksum; the mutable part holds the
-// shared atomics, each on its own 64-byte line so that bumping never false-shares with freeing.
+// region is created and is covered by a 64-bit FNV-1a checksum (v3: with the node key); the
+// mutable part holds the shared atomics: the bump word and the single-list head each on its own
+// 64-byte line, so that bumping never false-shares with freeing; the rarely written counters
+// share the line at 192.
 //
 //   offset size  field                 notes
 //   ------ ----  --------------------  --------------------------------------------------------

@@ -2,7 +2,8 @@
 //
 // Each flag is false in every real build. A Relacy mutant target defines exactly one
 // LFARENA_MUTANT_<NAME>=1, which switches one known bug class on in the production code path
-// (never in a copy), and ctest expects that target to FAIL (verify/relacy/CMakeLists.txt).
+// (never in a copy); the check program inverts its verdict in that build and exits 0 only if
+// Relacy reported the seeded bug (verify/relacy/relacy_main.hpp, CMakeLists.txt).
 #pragma once
 
 namespace lfarena::detail::mutant {

@@ -11,7 +11,7 @@
 // the header checksum). A user's stray write into a freed block (zeros, ones, an offset, a
 // pointer, a copy of another word) then fails the size check, or decodes to a link that fails
 // the range, order or size checks of whatever it leads to, instead of passing as a plausible
-// node (docs/DESIGN.md, "telling damage from concurrency"). Format v1/v2 files have no key
+// node (docs/DESIGN.md §5.8). Format v1/v2 files have no key
 // (key 0): plain words, no check (the format table in header.hpp).
 //
 // List heads (hdr::freelist_head, the class table) hold plain Links: they live in the header

@@ -1,7 +1,7 @@
 // lfarena/detail/segment.hpp -- what every freelist policy shares: the policy names, the result
 // of taking a segment, and the one place a taken segment is split.
 //
-// Splitting (DESIGN.md 2a): the block is cut from the front of the segment at the requested
+// Splitting (docs/DESIGN.md §1.5): the block is cut from the front of the segment at the requested
 // alignment. Front padding of at least min_segment goes back to the freelist, smaller padding
 // is reported as discarded; a tail remainder of at least min_segment goes back to the freelist,
 // a smaller one is handed out with the block (Taken::size says so). So the bytes of the segment

@@ -5,7 +5,7 @@
 // new tag (redirect() counts up, for words that are never recycled; node words in recyclable
 // memory take fresh tags from a counter, see freelist.hpp), so a CAS prepared from a stale read
 // (the ABA shape: the node was removed, handed out, freed and reinserted meanwhile) fails even
-// if the offset is the same again (DESIGN.md 2a).
+// if the offset is the same again (docs/DESIGN.md §5.2).
 // The mark bit is Harris-style logical deletion of the node that owns the link.
 //
 // Pure value arithmetic: no shared state, thread-safe.

@@ -7,9 +7,9 @@
 // are kept in a per-thread registry (src/thread_chunk.cpp) that gives them back when the thread
 // exits, whatever the order in which thread_local objects are destroyed.
 //
-// Lifecycles (docs/DESIGN.md, promise 9): a slot's owner word is the owner token of the Arena
-// handle's state (src/process.hpp), unique among every opener of the file in every process, so
-// closing one opener gives back only its own chunks. A fork child forgets the chunks it
+// Lifecycles (docs/DESIGN.md §4 promise 9, §5.10): a slot's owner word is the owner token of the
+// Arena handle's state (src/process.hpp), unique among every opener of the file in every process,
+// so closing one opener gives back only its own chunks. A fork child forgets the chunks it
 // inherited without giving them back (its parent keeps using them) and claims its own.
 //
 // Thread-safety: tl_chunk is this thread's; the functions below are called by the owner thread.
