@@ -5,7 +5,9 @@
 # build/fuzz/fuzz/<target>_fuzz, in turn:
 #   1. fuzzes a scratch copy of fuzz/corpus/<target>/ for the budget (default 180 s) with
 #      -jobs/-workers = the number of cores (2 here), a per-target -max_len, fuzz/<target>.dict
-#      when present, -timeout and -rss_limit_mb so a hang or a memory blow-up is a finding;
+#      when present, -timeout (FUZZ_TIMEOUT seconds per input, default 10) and -rss_limit_mb so
+#      a hang or a memory blow-up is a finding (every libFuzzer invocation below passes
+#      -timeout, including the artifact rerun, the minimisation and the merge);
 #   2. keeps every crash/leak/timeout/oom artifact, its stack trace (a rerun of the artifact)
 #      and a minimised reproducer (-minimize_crash=1) under build/fuzz-results/<date>/<target>/;
 #   3. merges the new inputs into fuzz/corpus/<target>/ with -merge=1 (into a temporary
@@ -17,7 +19,9 @@
 #
 # Environment: FUZZ_JOBS (default: nproc), FUZZ_TARGETS (default: all), FUZZ_NO_BUILD=1 (skip
 # the build), FUZZ_NO_MERGE=1 (leave fuzz/corpus/ alone), FUZZ_RESULTS (results directory),
-# FUZZ_CORPUS_MAX (inputs kept per target besides the named seeds, default 40).
+# FUZZ_CORPUS_MAX (inputs kept per target besides the named seeds, default 40), FUZZ_TIMEOUT
+# (seconds one input may take before it counts as a hang, default 10).
+# Targets: every build/fuzz/fuzz/<target>_fuzz (ops, threads, reopen, link, damage).
 set -uo pipefail
 
 budget="${1:-180}"
@@ -29,6 +33,11 @@ fi
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root" || exit 2
 jobs="${FUZZ_JOBS:-$(nproc)}"
+timeout="${FUZZ_TIMEOUT:-10}"
+if ! [[ "$timeout" =~ ^[0-9]+$ ]] || [ "$timeout" -lt 1 ]; then
+  echo "FUZZ_TIMEOUT must be a positive number of seconds" >&2
+  exit 2
+fi
 stamp="$(date +%Y%m%d-%H%M%S)"
 results="${FUZZ_RESULTS:-$root/build/fuzz-results/$stamp}"
 mkdir -p "$results"
@@ -40,13 +49,15 @@ if [ -z "${FUZZ_NO_BUILD:-}" ]; then
   cmake --build --preset fuzz >"$results/build.log" 2>&1 || { tail -50 "$results/build.log"; exit 2; }
 fi
 
-# Per-target input size limits (bytes). reopen inputs are whole file images (seeds 4..9 KiB).
+# Per-target input size limits (bytes). reopen inputs are whole file images (seeds 4..9 KiB),
+# optionally followed by an operation trailer; damage inputs are a 3-byte shape + operations.
 max_len_for() {
   case "$1" in
     ops) echo 4096 ;;
     threads) echo 2048 ;;
     reopen) echo 16384 ;;
     link) echo 256 ;;
+    damage) echo 4096 ;;
     *) echo 4096 ;;
   esac
 }
@@ -86,7 +97,7 @@ for t in "${targets[@]}"; do
   fi
   [ -d "$corpus" ] && cp -a "$corpus/." "$out/work/"
   max_len="$(max_len_for "$t")"
-  args=(-max_total_time="$budget" -max_len="$max_len" -timeout=25 -rss_limit_mb=2048
+  args=(-max_total_time="$budget" -max_len="$max_len" -timeout="$timeout" -rss_limit_mb=2048
         -print_final_stats=1 -artifact_prefix="$out/artifacts/")
   [ -f "$root/fuzz/$t.dict" ] && args+=(-dict="$root/fuzz/$t.dict")
 
@@ -117,18 +128,20 @@ for t in "${targets[@]}"; do
     case "$name" in min-*|*.log) continue ;; esac
     findings=$((findings + 1))
     echo "   finding: $a"
-    "$bin" "$a" >"$out/artifacts/$name.log" 2>&1
-    grep -E 'ERROR|FAILURE|MISMATCH|SUMMARY|ops_fuzz:|reopen_fuzz:|threads_fuzz:' \
+    # -timeout: a hang's artifact must not hang its rerun.
+    "$bin" -timeout="$timeout" -rss_limit_mb=2048 "$a" >"$out/artifacts/$name.log" 2>&1
+    grep -E 'ERROR|FAILURE|MISMATCH|SUMMARY|ALARM|ops_fuzz:|reopen_fuzz:|threads_fuzz:|damage_fuzz:' \
       "$out/artifacts/$name.log" | head -5 | sed 's/^/     /'
     case "$name" in
-      crash-*|leak-*)
+      crash-*|leak-*|timeout-*)
         "$bin" -minimize_crash=1 -runs=20000 -max_total_time=60 -max_len="$max_len" \
+          -timeout="$timeout" \
           -exact_artifact_path="$out/artifacts/min-$name" "$a" >"$out/artifacts/min-$name.log" 2>&1
         [ -f "$out/artifacts/min-$name" ] && echo "     minimised: $out/artifacts/min-$name" ;;
     esac
   done
   # A sanitizer report or libFuzzer error without an artifact is a finding too.
-  if grep -qE '^==[0-9]+==ERROR|^SUMMARY: |libFuzzer: (deadly signal|run interrupted)' \
+  if grep -qE '^==[0-9]+== ?ERROR|^SUMMARY: |libFuzzer: (deadly signal|run interrupted|timeout)' \
       "$out"/fuzz-*.log 2>/dev/null && [ "$findings" -eq 0 ]; then
     echo "   a job reported an error without an artifact: see $out/fuzz-*.log"
     findings=1
@@ -146,7 +159,7 @@ for t in "${targets[@]}"; do
     # greedy set cover picks at most FUZZ_CORPUS_MAX files (named seeds forced in first, then
     # repeatedly the input adding the most features), so the committed corpus stays small.
     control="$out/merge.control"
-    if "$bin" -merge=1 -merge_control_file="$control" -max_len="$max_len" -timeout=25 \
+    if "$bin" -merge=1 -merge_control_file="$control" -max_len="$max_len" -timeout="$timeout" \
         -rss_limit_mb=2048 "$merged" "$named" "$corpus" "$out/work" >"$out/merge.log" 2>&1; then
       python3 - "$control" "$named" "$corpus" "${FUZZ_CORPUS_MAX:-40}" 16384 <<'PY'
 import hashlib, os, shutil, sys

@@ -74,13 +74,14 @@ Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const st
   // 1. Follow every list while its nodes validate.
   std::vector<Kept> kept;
   std::vector<bool> seen(g.capacity / kGranule + 1);
+  const std::uint64_t limit = node.max_nodes();
   for (std::uint32_t l = 0; has_lists && l < lists.count(); ++l) {
     bool have_prev = false;
     std::uint32_t prev_size = 0, prev_off = 0;
     Link cur{load_acquire(mem.word(lists.head_at(l)))};
     for (std::uint64_t steps = 0; cur.offset() != 0; ++steps) {
       const std::uint32_t o = cur.offset();
-      bool good = node.plausible_offset(o) && !seen[o / kGranule] && steps < node.max_nodes();
+      bool good = node.plausible_offset(o) && !seen[o / kGranule] && steps < limit;
       std::uint32_t size = 0;
       Link next;
       if (good) {

@@ -104,7 +104,13 @@ public:
     case Inserted::ok:
       return errc::ok;
     case Inserted::duplicate:
-      return errc::double_free;
+      if (!checked())
+        return errc::double_free; // unchecked: a real double free, caught by luck
+      // Checked mode ruled a double free out above: a list that holds this live block (a
+      // damaged link installed it) is damage. The bytes are ours: counted as discarded.
+      discard(sz);
+      fault.at = offset;
+      break;
     case Inserted::damaged:
       break;
     }
@@ -169,8 +175,11 @@ private:
     }
     const Inserted r =
         segregated_ ? classes_.insert(offset, size) : freelist_.insert(offset, size, fault);
-    if (r == Inserted::damaged)
+    if (r == Inserted::damaged) {
       discard(size);
+      if (fault.at == 0) // the stack's top is the segment itself (segregated.hpp)
+        fault.at = offset;
+    }
     return r;
   }
   // give_back() for pieces that are ours for certain (padding, split remainders, chunk tails):

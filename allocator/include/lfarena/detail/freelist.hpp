@@ -72,8 +72,6 @@ public:
   // Inserts the segment [offset, offset+size) in order. The caller owns it (size >= min_segment).
   Inserted insert(std::uint32_t offset, std::uint32_t size, Fault &fault) const {
     atomic_u64 &link = mem_.word(offset + kNodeLinkWord);
-    // Relaxed stores: the node is private until the publishing CAS below (release).
-    store_relaxed(mem_.word(offset + kNodeSizeWord), node_.encode_size(offset, size));
     // A tag no earlier node at this offset had, so a stale CAS prepared against an earlier life
     // of a node here (on its link, or with it as predecessor) cannot succeed on the new node.
     // It cannot come from the word itself: its user may have overwritten it with anything, the
@@ -86,10 +84,19 @@ public:
       if (!find([&](std::uint32_t s, std::uint32_t o) { return !before(s, o, size, offset); },
                 retry, w, fault))
         return Inserted::damaged;
-      if (w.cur == offset)
-        return Inserted::duplicate; // linking it again would make a cycle
-      // Release: a thread whose (stale) mark CAS reads this value must also see the size above
-      // (take() re-reads the size after marking).
+      if (w.cur == offset) { // linking it again would make a cycle
+        // A real (unchecked) double free finds its node's words valid; damage (a stale link
+        // that leads to this live block) finds its size word scrubbed or user data.
+        if (node_.decode_size(offset, w.cur_size_word) != 0)
+          return Inserted::duplicate;
+        fault.at = offset;
+        return Inserted::damaged;
+      }
+      // The node's words, written only now that no node at this offset is linked where this
+      // one goes (a double free must not change a linked node). Relaxed: the node is private
+      // until the publishing CAS below; release on the link: a thread whose (stale) mark CAS
+      // reads it must also see the size (take() re-reads the size after marking).
+      store_relaxed(mem_.word(offset + kNodeSizeWord), node_.encode_size(offset, size));
       store_release(link, node_.encode_link(Link::make(w.cur, own_tag)));
       if (publish(w.pred_at, w.pred, next_link(w.pred_at, w.pred, offset)))
         return Inserted::ok;
@@ -119,7 +126,12 @@ public:
               : find([&](std::uint32_t s, std::uint32_t o) { return fits(s, o); }, retry, w, fault);
       if (!found)
         return Taken{0, 0, 0, fault.at};
-      if (w.cur == 0 || !fits(w.cur_size, w.cur)) {
+      // The node we would act on: its size word must pass its check (a damaged node is
+      // reported and left where it is, for check() and lfarena-check to find).
+      const std::uint32_t cur_size = w.cur == 0 ? 0 : node_.decode_size(w.cur, w.cur_size_word);
+      if (w.cur != 0 && cur_size == 0)
+        return Taken{0, 0, 0, w.cur};
+      if (w.cur == 0 || !fits(cur_size, w.cur)) {
         if (reached_end != nullptr)
           *reached_end = w.cur == 0;
         return {}; // optimistic: no scan past the head
@@ -155,6 +167,13 @@ public:
       // Release fence before the user's first write: orders the unlink (ours, or the helper's
       // we observed) before those writes for a traverser's validating re-read (read_node()).
       fence_release();
+      // Then, like a user's write (after the fence, for the same reason), scrub the old size
+      // word if it lies in the block handed out: a user must never find a valid one there (it
+      // could write it back after a free and pass the check with a stale size). Not if front
+      // padding became a fresh node here.
+      const std::uint64_t size_word = std::uint64_t{w.cur} + kNodeSizeWord;
+      if (size_word >= t.offset && size_word + 8 <= std::uint64_t{t.offset} + t.size)
+        store_relaxed(mem_.word(w.cur + kNodeSizeWord), 0);
       return t;
     }
   }
@@ -168,11 +187,11 @@ public:
     std::uint32_t at = head_at_;
     bool have_prev = false;
     std::uint32_t prev_size = 0, prev_off = 0;
+    const std::uint64_t limit = node_.max_nodes();
     for (std::uint64_t steps = 0; cur.offset() != 0; ++steps) {
       const std::uint32_t o = cur.offset();
-      if (steps >= node_.max_nodes() || !node_.plausible_offset(o) ||
-          (!allow_marked && cur.marked()))
-        return Fault{steps >= node_.max_nodes() ? o : at};
+      if (steps >= limit || !node_.plausible_offset(o) || (!allow_marked && cur.marked()))
+        return Fault{steps >= limit ? o : at};
       const Link next = node_.decode_link(load_acquire(mem_.word(o + kNodeLinkWord)));
       const std::uint32_t size = node_.decode_size(o, load_relaxed(mem_.word(o + kNodeSizeWord)));
       if (size == 0 || !in_class(size) || (have_prev && !before(prev_size, prev_off, size, o)) ||
@@ -201,12 +220,13 @@ private:
     Link pred;
     std::uint32_t cur = 0; // 0: end of list
     Link cur_link;
-    std::uint32_t cur_size = 0;
+    std::uint64_t cur_size_word = 0; // as stored (checked by take() only)
   };
 
   struct NodeView {
     Link link;
-    std::uint32_t size; // 0: the size word failed its check
+    std::uint64_t size_word; // as stored: the size in the low half, its check in the high half
+    std::uint32_t raw_size() const { return static_cast<std::uint32_t>(size_word); }
   };
 
   bool is_head(std::uint32_t at) const { return at == head_at_; }
@@ -231,7 +251,7 @@ private:
   bool read_node(std::uint32_t pred_at, Link pred, std::uint32_t cur, NodeView &v) const {
     [[maybe_unused]] Speculative spec;
     v.link = node_.decode_link(load_acquire(mem_.word(cur + kNodeLinkWord)));
-    v.size = node_.decode_size(cur, load_relaxed(mem_.word(cur + kNodeSizeWord)));
+    v.size_word = load_relaxed(mem_.word(cur + kNodeSizeWord));
     // Acquire fence: if what we read was written by cur's new user, it pairs with the release
     // fence its owner issued before handing it out (take()), so the re-read below sees the
     // unlink that preceded the hand-out and the validation fails as it must.
@@ -314,40 +334,38 @@ private:
     Link pred{fresh ? load_latest_acq_rel(mem_.word(pred_at)) : load_acquire(mem_.word(pred_at))};
     // Relaxed: compared at the end of a long walk only; any insert or removal changes it.
     const std::uint64_t tags = load_relaxed(mem_.word(hdr::node_tags));
-    bool have_prev = false;
-    std::uint32_t prev_size = 0, prev_off = 0;
     for (std::uint64_t steps = 0;; ++steps) {
       const std::uint32_t cur = pred.offset();
       if (cur == 0) {
         w = {pred_at, pred, 0, Link{}, 0};
         return Pass::found;
       }
-      if (steps >= node_.max_nodes()) // a cycle, unless the lists changed meanwhile
-        return load_latest_acq_rel(mem_.word(hdr::node_tags)) == tags ? damaged(fault, cur)
-                                                                      : Pass::restart;
+      if (steps >= NodeLayout::kWalkFreeSteps && steps >= node_.max_nodes()) // a cycle, unless
+        return load_latest_acq_rel(mem_.word(hdr::node_tags)) == tags        // the lists changed
+                   ? damaged(fault, cur)
+                   : Pass::restart;
       // `pred` is a genuine value of the word at pred_at: the head's (heads are never
-      // recycled), or a link confirmed by read_node() and checked there. Only the head's can be
-      // implausible here, and the allocator never writes an implausible one.
-      if (!node_.plausible_offset(cur))
+      // recycled), or a link confirmed by read_node() and checked there. Only the head's is
+      // left to check, and the allocator never writes an implausible one.
+      if (steps == 0 && !node_.plausible_offset(cur))
         return damaged(fault, pred_at);
       NodeView v;
       if (!read_node(pred_at, pred, cur, v)) {
         if constexpr (mutant::damage_eager) // seeded bug: concurrency taken for damage
-          if (v.size == 0 || !in_class(v.size) ||
+          if (node_.decode_size(cur, v.size_word) == 0 ||
               (v.link.offset() != 0 && !node_.plausible_offset(v.link.offset())))
             return damaged(fault, cur);
         return Pass::restart;
       }
-      // Confirmed: cur is linked and these are its words. Its link is checked here too, so a
-      // bad offset is never installed in another link word by an unlink.
+      // Confirmed: cur is linked and these are its words. Its link is checked at once, so a
+      // bad offset is never followed nor installed in another link word by an unlink; its size
+      // word only by take(), on the node it marks: a node passed over with a damaged size can
+      // only misplace a decision, never make us touch memory outside the region. (Order and
+      // size class are checked by walk(), on open and by check(): a stray write cannot produce
+      // a well-formed keyed link, and a cycle ends at the max_nodes bound above.)
       const std::uint32_t next = v.link.offset();
-      if (v.size == 0 || !in_class(v.size) ||
-          (have_prev && !before(prev_size, prev_off, v.size, cur)) ||
-          (next != 0 && !node_.plausible_offset(next)))
+      if (next != 0 && !node_.plausible_offset(next))
         return damaged(fault, cur);
-      have_prev = true;
-      prev_size = v.size;
-      prev_off = cur;
       if (v.link.marked()) {
         if constexpr (mutant::no_helping) {
           pred_at = cur; // seeded bug: step over the zombie and hope its remover unlinks it
@@ -361,8 +379,10 @@ private:
         pred = desired;
         continue;
       }
-      if (stop(v.size, cur)) {
-        w = {pred_at, pred, cur, v.link, v.size};
+      if (stop(v.raw_size(), cur)) {
+        // Not checked here: take() checks the size word of the node it takes, insert() and
+        // ensure_unlinked() never use it.
+        w = {pred_at, pred, cur, v.link, v.size_word};
         return Pass::found;
       }
       pred_at = cur;

@@ -47,8 +47,10 @@ struct Fault {
 class NodeLayout {
 public:
   NodeLayout(const Geometry &g)
-      : key_(g.node_key), data_offset_(g.data_offset), capacity_(g.capacity),
-        min_segment_(g.min_segment) {}
+      : key_(g.node_key), data_offset_(g.data_offset),
+        span_(g.capacity >= g.data_offset + kNodeBytes ? g.capacity - g.data_offset - kNodeBytes
+                                                       : 0),
+        capacity_(g.capacity), min_segment_(g.min_segment) {}
 
   // Link words of nodes (never of heads).
   std::uint64_t encode_link(Link l) const { return l.raw ^ key_; }
@@ -56,13 +58,16 @@ public:
 
   // The size word of a node of `size` bytes at `offset`.
   std::uint64_t encode_size(std::uint32_t offset, std::uint32_t size) const {
-    return size | std::uint64_t{check(offset, size)} << 32;
+    return key_ == 0 ? size : size | std::uint64_t{check(offset, size)} << 32;
   }
   // The size a node's size word states, or 0 if the word fails its check or the size is not a
   // plausible segment at `offset` (a multiple of 8, >= min_segment, inside the region).
   std::uint32_t decode_size(std::uint32_t offset, std::uint64_t word) const {
     const auto size = static_cast<std::uint32_t>(word);
-    if (word >> 32 != check(offset, size) || size < min_segment_ || size % kGranule != 0 ||
+    const std::uint32_t want = key_ != 0 ? check(offset, size) : 0;
+    // The range test stays even with a key: a deliberately forged word (a damaged file written
+    // with the key) must still never send a split outside the region.
+    if (word >> 32 != want || size < min_segment_ || size % kGranule != 0 ||
         std::uint64_t{offset} + size > capacity_)
       return 0;
     return size;
@@ -70,27 +75,31 @@ public:
 
   // Where a node can be: 8-aligned, its 16 bytes inside the data area.
   bool plausible_offset(std::uint32_t o) const {
-    return o >= data_offset_ && o % kGranule == 0 && std::uint64_t{o} + kNodeBytes <= capacity_;
+    // One unsigned compare for the range (below data_offset wraps to a huge value); data_offset
+    // is 64-aligned, so o's alignment is the difference's.
+    const std::uint32_t d = o - data_offset_;
+    return d <= span_ && d % kGranule == 0;
   }
   // More nodes than this cannot be free at once: a longer walk of a list that nobody changed
-  // meanwhile has a cycle.
+  // meanwhile has a cycle. (A division: callers test a cheap lower bound first.)
   std::uint64_t max_nodes() const { return (capacity_ - data_offset_) / min_segment_ + 1; }
+  // No region holds fewer possible nodes than this many steps need to be checked against.
+  static constexpr std::uint64_t kWalkFreeSteps = 64;
 
   std::uint64_t key() const { return key_; }
 
 private:
   // 32 bits that depend on every bit of (offset, size) and of the key: the product of the
   // 64-bit word (offset, size) with an odd multiplier derived from the key is a bijection whose
-  // high half mixes all input bits. 0 without a key (v1/v2 files).
+  // high half mixes all input bits. (Without a key, v1/v2 files, size words hold 0 there.)
   std::uint32_t check(std::uint32_t offset, std::uint32_t size) const {
-    if (key_ == 0)
-      return 0;
     const std::uint64_t x = (std::uint64_t{offset} << 32 | size) * (key_ | 1);
     return static_cast<std::uint32_t>(x >> 32) ^ static_cast<std::uint32_t>(key_ >> 32);
   }
 
   std::uint64_t key_;
   std::uint32_t data_offset_;
+  std::uint32_t span_; // the last plausible node offset minus data_offset
   std::uint32_t capacity_;
   std::uint32_t min_segment_;
 };

@@ -25,9 +25,10 @@
 // its CAS and its bit update) is found by the fallback scan, which runs only before reporting
 // failure, so no allocation fails spuriously.
 //
-// Damage: before the CAS a pop checks the node it read (offset, size word check, class, the
-// next offset's range, no link to itself, no mark: a popped node's link is left marked, so a
-// cycle that leads back to a node already handed out is refused). If the node is bad and the head
+// Damage: before the CAS a pop checks the node it read (offset, size word check, the next
+// offset's range, no link to itself, no mark: a popped node's link is left marked, so a cycle
+// that leads back to a node already handed out is refused; the size class is checked by walk(),
+// on open and by check()). If the node is bad and the head
 // still holds the value that led to it, the node is the genuine top (nobody popped it, so nobody
 // recycled it) and its words are damaged: the pop reports its offset instead of following it (a
 // stray user write can never send a pop outside the region). If the head changed, another thread
@@ -62,12 +63,14 @@ public:
   Inserted insert(std::uint32_t offset, std::uint32_t size) const {
     const std::uint32_t c = floor_class(size);
     atomic_u64 &head = table_.head(c);
+    Link h{load_relaxed(head)};
+    if (h.offset() == offset) // before writing anything: the top node's words tell
+      return duplicate_or_damaged(offset);
     // Relaxed: published by the seq_cst CAS below.
     store_relaxed(mem_.word(offset + kNodeSizeWord), node_.encode_size(offset, size));
-    Link h{load_relaxed(head)};
     for (;;) {
       if (h.offset() == offset)
-        return Inserted::duplicate;
+        return duplicate_or_damaged(offset);
       store_relaxed(mem_.word(offset + kNodeLinkWord),
                     node_.encode_link(Link::make(h.offset(), 0)));
       // Seq_cst (release would do for the node's words, which the popper acquires): the bitmap
@@ -123,12 +126,13 @@ public:
   // marked link, a cycle, or a node visit() rejects.
   template <class Visit> Fault walk(Visit &&visit) const {
     std::uint64_t steps = 0;
+    const std::uint64_t limit = node_.max_nodes();
     for (std::uint32_t c = 0; c < kClassCount; ++c) {
       std::uint32_t at = table_.head_at(c);
       for (Link cur{load_acquire(table_.head(c))}; cur.offset() != 0; ++steps) {
         const std::uint32_t o = cur.offset();
-        if (steps >= node_.max_nodes() || !node_.plausible_offset(o))
-          return Fault{steps >= node_.max_nodes() ? o : at};
+        if (steps >= limit || !node_.plausible_offset(o))
+          return Fault{steps >= limit ? o : at};
         const std::uint32_t size = node_.decode_size(o, load_relaxed(mem_.word(o + kNodeSizeWord)));
         const Link next = node_.decode_link(load_acquire(mem_.word(o + kNodeLinkWord)));
         // A linked stack node is never marked (only a popped one is: pop()).
@@ -148,6 +152,14 @@ private:
     std::uint32_t damaged = 0; // the damaged node met, if any
     bool empty() const { return offset == 0 && damaged == 0; }
   };
+
+  // The top of a stack is the segment being freed: a real (unchecked) double free leaves its
+  // node words valid; a live block installed as the top by damage (a stale link written into a
+  // free node) has its size word scrubbed by the pop that handed it out, or user data there.
+  Inserted duplicate_or_damaged(std::uint32_t offset) const {
+    const std::uint64_t word = load_relaxed(mem_.word(offset + kNodeSizeWord));
+    return node_.decode_size(offset, word) != 0 ? Inserted::duplicate : Inserted::damaged;
+  }
 
   Link next_link(Link head, std::uint32_t target) const {
     if constexpr (mutant::tag_not_incremented)
@@ -173,7 +185,7 @@ private:
       }
       // `next` and `size` are genuine if the head still holds h (checked by the CAS, or by the
       // re-read below): nobody popped o since, so nobody recycled it.
-      if (size == 0 || floor_class(size) != c || next.marked() || next.offset() == o ||
+      if (size == 0 || next.marked() || next.offset() == o ||
           (next.offset() != 0 && !node_.plausible_offset(next.offset()))) {
         // The latest head (an RMW reads the last value in modification order; a plain load
         // could return h although a popper already changed it, and then see its mark): still h
@@ -195,7 +207,10 @@ private:
       if (cas_acq_rel(head, h.raw, next_link(h, next.offset()).raw)) {
         // Ours. A popped node's link is left marked (never valid in a stack): if damage ever
         // leads a pop here again (a cycle), the node is refused instead of handed out twice.
+        // Its size word is scrubbed, so the user never finds a valid one in its block (and
+        // could write it back after a free, passing the check with a stale size).
         store_relaxed(mem_.word(o + kNodeLinkWord), node_.encode_link(Link::make(0, 0, true)));
+        store_relaxed(mem_.word(o + kNodeSizeWord), 0);
         return Popped{o, size, 0};
       }
     }
