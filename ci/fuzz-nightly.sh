@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ci/fuzz-nightly.sh [seconds-per-target] -- the nightly fuzzing job (issue 6).
+# ci/fuzz-nightly.sh [seconds-per-target] -- the nightly fuzzing job.
 #
 # Builds the `fuzz` preset (clang++-14, libFuzzer + ASan + UBSan), then for every fuzz target
 # build/fuzz/fuzz/<target>_fuzz, in turn:

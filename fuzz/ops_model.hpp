@@ -1,5 +1,5 @@
 // fuzz/ops_model.hpp -- the shadow model of fuzz/ops_fuzz.cpp: the sequential spec of one arena
-// (DESIGN.md 1 and the banners of detail/core.hpp, detail/freelist.hpp, detail/checked.hpp).
+// (docs/DESIGN.md §1 and the banners of detail/core.hpp, detail/freelist.hpp, detail/checked.hpp).
 //
 // Exact mode (Options::thread_chunk == 0) predicts every allocation, free, stat and check()
 // report:

@@ -12,7 +12,7 @@
 // in the image, plus once with a different user version and once with a policy chosen from the
 // image's last byte. Each open must end in
 //  - a clean error, and then the file is byte-for-byte unchanged (reopen validates before it
-//    writes anything, DESIGN.md promise 5), or
+//    writes anything, docs/DESIGN.md §4, promise 5), or
 //  - a valid arena. check() then passes or fails with corrupt_freelist / accounting_mismatch,
 //    and -- whether or not it passed, read-write or read-only -- the operations run (at most
 //    kMaxOpsPerOpen; fuzz_bytes::Reader, front to back), each an opcode byte:

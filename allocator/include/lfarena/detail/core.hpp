@@ -39,7 +39,8 @@ public:
         segregated_(g.freelist_kind == static_cast<std::uint32_t>(FreelistKind::segregated)) {}
 
   // On errc::corrupt_freelist, out.offset is the offset of the damaged free node.
-  errc allocate(std::uint32_t size, std::uint32_t align, RawBlock &out) const {
+  [[gnu::always_inline]] errc allocate(std::uint32_t size, std::uint32_t align,
+                                       RawBlock &out) const {
     if (size == 0)
       return errc::zero_size;
     if (align == 0 || (align & (align - 1)) != 0 || align > geo_.max_alignment)
@@ -168,7 +169,8 @@ private:
   // them as discarded. A damaged list cannot take them: they are counted as discarded as well
   // (the accounting stays exact) and the damage is reported. `duplicate`: the freelist already
   // holds a segment at `offset` (an unchecked double free it caught); nothing changed.
-  Inserted give_back(std::uint32_t offset, std::uint32_t size, Fault &fault) const {
+  [[gnu::always_inline]] Inserted give_back(std::uint32_t offset, std::uint32_t size,
+                                            Fault &fault) const {
     if (!has_freelist() || size < geo_.min_segment) {
       discard(size);
       return Inserted::ok;

@@ -334,16 +334,21 @@ private:
     Link pred{fresh ? load_latest_acq_rel(mem_.word(pred_at)) : load_acquire(mem_.word(pred_at))};
     // Relaxed: compared at the end of a long walk only; any insert or removal changes it.
     const std::uint64_t tags = load_relaxed(mem_.word(hdr::node_tags));
+    // The step bound: kWalkFreeSteps first, max_nodes() (a division) only for a walk that long.
+    std::uint64_t limit = NodeLayout::kWalkFreeSteps;
     for (std::uint64_t steps = 0;; ++steps) {
       const std::uint32_t cur = pred.offset();
       if (cur == 0) {
         w = {pred_at, pred, 0, Link{}, 0};
         return Pass::found;
       }
-      if (steps >= NodeLayout::kWalkFreeSteps && steps >= node_.max_nodes()) // a cycle, unless
-        return load_latest_acq_rel(mem_.word(hdr::node_tags)) == tags        // the lists changed
-                   ? damaged(fault, cur)
-                   : Pass::restart;
+      if (steps == limit) {
+        if (const std::uint64_t most = node_.max_nodes(); steps < most)
+          limit = most;
+        else // a cycle, unless the lists changed
+          return load_latest_acq_rel(mem_.word(hdr::node_tags)) == tags ? damaged(fault, cur)
+                                                                        : Pass::restart;
+      }
       // `pred` is a genuine value of the word at pred_at: the head's (heads are never
       // recycled), or a link confirmed by read_node() and checked there. Only the head's is
       // left to check, and the allocator never writes an implausible one.

@@ -98,10 +98,14 @@ public:
     // (first - 1) can hold it, through the exact-fit pop and the search below.
     const std::uint32_t ceil = ceil_class(need);
     const std::uint32_t first = ceil < kClassCount ? ceil : kClassCount;
-    // Exact fits first: the class below `first` holds segments that may or may not fit; its top
-    // one is taken if it does (uniform sizes then reuse freed blocks as they are, instead of
-    // splitting bigger segments into crumbs that nothing coalesces).
-    Popped p = first > 0 ? pop(first - 1, false, need) : Popped{};
+    // The class below `first` holds segments that may or may not fit, unless `need` is its
+    // upper neighbour's lower bound (then floor == first: none of them fits, skip it).
+    const std::uint32_t floor = floor_class(need);
+    const bool floor_may_fit = floor < first;
+    // Exact fits first: the floor class's top segment is taken if it fits (uniform sizes then
+    // reuse freed blocks as they are, instead of splitting bigger segments into crumbs that
+    // nothing coalesces).
+    Popped p = floor_may_fit ? pop(floor, false, need) : Popped{};
     for (std::uint32_t c = table_.next_set(first); c < kClassCount && p.empty();
          c = table_.next_set(c + 1)) {
       p = pop(c);
@@ -110,8 +114,8 @@ public:
     }
     // Before failing: the floor class may hold a fitting segment below its top (bounded search),
     // and the bitmap may lag a push (banner), so read the heads fresh.
-    if (p.empty() && first > 0)
-      p = search(first - 1, need);
+    if (p.empty() && floor_may_fit)
+      p = search(floor, need);
     for (std::uint32_t c = first; c < kClassCount && p.empty(); ++c)
       p = pop(c, true);
     if (p.damaged != 0)
