@@ -7,7 +7,9 @@
 #include <vector>
 
 #include "lfarena/detail/checked.hpp"
+#include "lfarena/detail/crash_point.hpp"
 #include "lfarena/detail/memory.hpp"
+#include "lfarena/detail/mutant.hpp"
 #include "lfarena/detail/segregated.hpp"
 #include "lfarena/detail/sorted_index.hpp"
 #include "lfarena/detail/tagged.hpp"
@@ -45,6 +47,22 @@ private:
   std::vector<std::uint64_t> area_;
   std::vector<std::pair<std::uint32_t, std::uint64_t>> words_;
 };
+
+// The seeded recovery bug (mutant RECOVERY_DROPS_SEGMENT): unlinks the first node of the first
+// non-empty list, so its bytes are neither free nor counted. The crash-point test must catch it.
+void drop_first_segment(const RegionWords &mem, const Geometry &g, const NodeLayout &node) {
+  const std::uint32_t heads = g.class_table_offset != 0 ? kClassCount : 1;
+  for (std::uint32_t i = 0; i < heads; ++i) {
+    atomic_u64 &head = mem.word(g.class_table_offset != 0 ? g.class_table_offset + i * 8
+                                                          : std::uint32_t{hdr::freelist_head});
+    const Link h{load_relaxed(head)};
+    if (h.offset() == 0)
+      continue;
+    const Link next = node.decode_link(load_relaxed(mem.word(h.offset() + kNodeLinkWord)));
+    store_relaxed(head, h.redirect(next.offset()).raw);
+    return;
+  }
+}
 
 } // namespace
 
@@ -91,8 +109,11 @@ Result<RecoveryReport> recover(std::byte *base, const Geometry &g, const std::st
     const Link next = node.decode_link(load_acquire(mem.word(cur + kNodeLinkWord)));
     store_release(mem.word(cur + kNodeLinkWord),
                   node.encode_link(Link::make(next.offset(), next.tag() + 1)));
+    LFARENA_CRASH_POINT(recovery_node_unmarked);
   }
   rep.nodes_unmarked = scan->marked.size();
+  if constexpr (mutant::recovery_drops_segment) // seeded bug: the first free segment is lost
+    drop_first_segment(mem, g, node);
   // A crash between a push and its bit update leaves a non-empty class with a clear bit.
   if (g.class_table_offset != 0)
     ClassTable<RegionWords>(mem, g.class_table_offset).rebuild();
@@ -110,6 +131,7 @@ Result<RecoveryReport> recover(std::byte *base, const Geometry &g, const std::st
     store_relaxed(mem.word(at + kSlotWaste), 0);
     store_release(mem.word(at), 0);
     ++rep.chunks_released;
+    LFARENA_CRASH_POINT(recovery_slot_released);
   }
   if (g.bitmap_offset == 0) {
     rep.leaked_bytes = chunk_bytes;
@@ -137,6 +159,7 @@ Result<RecoveryReport> recover(std::byte *base, const Geometry &g, const std::st
     fetch_add_relaxed(mem.word(hdr::discarded), rep.leaked_bytes);
     fetch_add_relaxed(mem.word(hdr::leaked), rep.leaked_bytes);
   }
+  LFARENA_CRASH_POINT(recovery_leak_counted);
   return rep;
 }
 

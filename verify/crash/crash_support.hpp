@@ -25,6 +25,7 @@ struct Msg {
   Kind kind;
   std::uint32_t offset;
   std::uint32_t size;
+  std::uint32_t seq; // the allocation's sequence number (its canary tag); 0 if unused
 };
 
 // ci (default) or nightly multiplier for cycle counts.
@@ -51,8 +52,8 @@ inline bool canary_ok(const lfarena::Arena &a, lfarena::Block b, std::uint64_t t
 }
 
 // Writes a whole message; a pipe write of <= PIPE_BUF bytes is atomic.
-inline void send(int fd, Kind k, std::uint32_t offset, std::uint32_t size) {
-  const Msg m{k, offset, size};
+inline void send(int fd, Kind k, std::uint32_t offset, std::uint32_t size, std::uint32_t seq = 0) {
+  const Msg m{k, offset, size, seq};
   if (::write(fd, &m, sizeof m) != static_cast<ssize_t>(sizeof m))
     ::_exit(3);
 }

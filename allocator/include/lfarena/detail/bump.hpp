@@ -17,6 +17,7 @@
 #include <cstdint>
 
 #include "lfarena/detail/atomic.hpp"
+#include "lfarena/detail/crash_point.hpp"
 #include "lfarena/detail/header.hpp"
 #include "lfarena/detail/memory.hpp"
 #include "lfarena/detail/mutant.hpp"
@@ -46,6 +47,7 @@ public:
       // block's owner wrote happen-before our user's writes; release orders our previous frees
       // likewise for whoever rolls back next. On failure `cur` is refreshed and we retry.
       if (cas_acq_rel(top, cur, end)) {
+        LFARENA_CRASH_POINT(bump_taken);
         return {static_cast<std::uint32_t>(start), static_cast<std::uint32_t>(start - cur)};
       }
     }
@@ -64,7 +66,10 @@ public:
     }
     // acq_rel: release publishes the freed block's last writes to the next allocator of these
     // bytes (which acquires in allocate()); acquire keeps the pairing symmetric.
-    return cas_acq_rel(top, expected, offset);
+    if (!cas_acq_rel(top, expected, offset))
+      return false;
+    LFARENA_CRASH_POINT(bump_rolled_back);
+    return true;
   }
 
   std::uint64_t top() const { return load_acquire(mem_.word(hdr::bump)); }

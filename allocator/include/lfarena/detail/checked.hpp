@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "lfarena/detail/atomic.hpp"
+#include "lfarena/detail/crash_point.hpp"
 #include "lfarena/detail/header.hpp"
 #include "lfarena/detail/mutant.hpp"
 #include "lfarena/errc.hpp"
@@ -56,12 +57,14 @@ public:
     // later free of this block (in another thread, after the user handed the offset over with
     // its own synchronisation) must see these bits.
     fetch_or_acq_rel(end_word(last), std::uint64_t{1} << (last % 64));
+    LFARENA_CRASH_POINT(checked_end_marked);
     std::uint64_t word = load_relaxed(state_word(g));
     for (;;) {
       const std::uint64_t desired = (word & ~(std::uint64_t{3} << shift2(g))) | kLive << shift2(g);
       if (cas_acq_rel(state_word(g), word, desired))
         break;
     }
+    LFARENA_CRASH_POINT(checked_allocated);
   }
 
   errc on_free(std::uint32_t offset, std::uint32_t size) const {
@@ -90,7 +93,9 @@ public:
       if (cas_acq_rel(sw, word, desired))
         break;
     }
+    LFARENA_CRASH_POINT(checked_start_freed);
     fetch_and_acq_rel(end_word(last), ~(std::uint64_t{1} << (last % 64)));
+    LFARENA_CRASH_POINT(checked_freed);
     return errc::ok;
   }
 

@@ -27,6 +27,7 @@
 #include <cstdint>
 
 #include "lfarena/detail/atomic.hpp"
+#include "lfarena/detail/crash_point.hpp"
 #include "lfarena/detail/header.hpp"
 #include "lfarena/detail/memory.hpp"
 #include "lfarena/detail/mutant.hpp"
@@ -65,6 +66,7 @@ void chunk_take(const Mem &mem, Chunk &c, std::uint32_t start, std::uint32_t nee
   // Relaxed: read by others only at quiescence (check(), close, recovery). The cursor goes
   // first: a crash before the waste update under-counts rather than double-counts.
   store_relaxed(mem.word(c.slot_at + kSlotCursorEnd), c.cursor | std::uint64_t{c.end} << 32);
+  LFARENA_CRASH_POINT(chunk_cursor_moved);
   if (pad != 0) { // owner-only word: load + store is enough
     atomic_u64 &waste = mem.word(c.slot_at + kSlotWaste);
     store_relaxed(waste, load_relaxed(waste) + pad);
@@ -93,8 +95,11 @@ void chunk_give_back(const Mem &mem, const Space &space, Chunk &c) {
   const std::uint64_t pad = load_relaxed(waste);
   store_relaxed(mem.word(c.slot_at + kSlotCursorEnd), 0);
   store_relaxed(waste, 0);
-  if (c.end > c.cursor)
+  LFARENA_CRASH_POINT(chunk_slot_cleared);
+  if (c.end > c.cursor) {
     space.release(c.cursor, c.end - c.cursor);
+    LFARENA_CRASH_POINT(chunk_tail_released);
+  }
   if (pad != 0)
     space.discard(static_cast<std::uint32_t>(pad));
   c.cursor = c.end = 0;
@@ -108,6 +113,7 @@ bool chunk_refill(const Mem &mem, const Space &space, Chunk &c, std::uint32_t ch
   const auto grab = space.reserve(chunk_size);
   if (grab.offset == 0)
     return false;
+  LFARENA_CRASH_POINT(chunk_reserved);
   if (grab.pad != 0)
     space.discard(grab.pad);
   c.cursor = grab.offset;
@@ -115,6 +121,7 @@ bool chunk_refill(const Mem &mem, const Space &space, Chunk &c, std::uint32_t ch
   // Relaxed like chunk_take(): a crash right after the reserve leaks the chunk (counted by
   // checked-mode recovery), never counts it twice.
   store_relaxed(mem.word(c.slot_at + kSlotCursorEnd), c.cursor | std::uint64_t{c.end} << 32);
+  LFARENA_CRASH_POINT(chunk_refilled);
   return true;
 }
 
@@ -155,8 +162,10 @@ std::uint32_t claim_slot(const Mem &mem, std::uint64_t owner, std::uint32_t slot
     std::uint64_t expected = 0;
     // acq_rel: acquire pairs with the previous owner's release in free_slot(), so its clearing
     // of the slot words happens-before our use of them.
-    if (load_relaxed(word) == 0 && cas_acq_rel(word, expected, owner))
+    if (load_relaxed(word) == 0 && cas_acq_rel(word, expected, owner)) {
+      LFARENA_CRASH_POINT(chunk_slot_claimed);
       return slot_owner_at(i);
+    }
   }
   return 0;
 }

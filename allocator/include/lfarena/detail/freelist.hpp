@@ -49,6 +49,7 @@
 #include <cstdint>
 
 #include "lfarena/detail/atomic.hpp"
+#include "lfarena/detail/crash_point.hpp"
 #include "lfarena/detail/header.hpp"
 #include "lfarena/detail/memory.hpp"
 #include "lfarena/detail/mutant.hpp"
@@ -98,8 +99,11 @@ public:
       // reads it must also see the size (take() re-reads the size after marking).
       store_relaxed(mem_.word(offset + kNodeSizeWord), node_.encode_size(offset, size));
       store_release(link, node_.encode_link(Link::make(w.cur, own_tag)));
-      if (publish(w.pred_at, w.pred, next_link(w.pred_at, w.pred, offset)))
+      LFARENA_CRASH_POINT(sorted_node_written);
+      if (publish(w.pred_at, w.pred, next_link(w.pred_at, w.pred, offset))) {
+        LFARENA_CRASH_POINT(sorted_published);
         return Inserted::ok;
+      }
     }
   }
 
@@ -148,6 +152,7 @@ public:
       }
       if (!won)
         continue; // someone else took it, or inserted behind it: look again
+      LFARENA_CRASH_POINT(sorted_marked);
       // We own the node now. Re-read its size: if our view was stale and the mark hit a node
       // reinserted here since, the size may differ (the release store in insert() makes it
       // visible to our acquiring mark CAS).
@@ -157,6 +162,7 @@ public:
       if (!unlink(w.pred_at, w.pred, next_link(w.pred_at, w.pred, w.cur_link.offset())) &&
           !ensure_unlinked(seg_size, w.cur, fault))
         return Taken{0, 0, 0, fault.at}; // still marked in a damaged list: not handed out
+      LFARENA_CRASH_POINT(sorted_unlinked);
       if (seg_size == 0)
         return Taken{0, 0, 0, w.cur}; // our own marked node is damaged: drop it
       if (!fits(seg_size, w.cur)) {   // only after a stale view: give it back and look again

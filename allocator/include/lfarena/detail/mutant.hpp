@@ -35,6 +35,9 @@ namespace lfarena::detail::mutant {
 #ifndef LFARENA_MUTANT_DAMAGE_EAGER
 #define LFARENA_MUTANT_DAMAGE_EAGER 0
 #endif
+#ifndef LFARENA_MUTANT_RECOVERY_DROPS_SEGMENT
+#define LFARENA_MUTANT_RECOVERY_DROPS_SEGMENT 0
+#endif
 
 // Links are rewritten with the same tag (the ABA guard is gone).
 inline constexpr bool tag_not_incremented = LFARENA_MUTANT_TAG_NOT_INCREMENTED != 0;
@@ -55,5 +58,8 @@ inline constexpr bool refill_unbounded = LFARENA_MUTANT_REFILL_UNBOUNDED != 0;
 // A bad node read while others make progress is reported as damage without telling progress
 // from damage (sorted: a failed confirmation; segregated: no fresh re-read of the head).
 inline constexpr bool damage_eager = LFARENA_MUTANT_DAMAGE_EAGER != 0;
+// Crash recovery loses the first free segment of the first non-empty list (src/recovery.cpp;
+// caught by the crash-point test, verify/crash_points/, not by Relacy).
+inline constexpr bool recovery_drops_segment = LFARENA_MUTANT_RECOVERY_DROPS_SEGMENT != 0;
 
 } // namespace lfarena::detail::mutant

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 
+#include "lfarena/detail/crash_point.hpp"
 #include "lfarena/detail/memory.hpp"
 #include "lfarena/detail/mutant.hpp"
 
@@ -40,15 +41,18 @@ Taken split_segment(std::uint32_t seg, std::uint32_t seg_size, std::uint32_t siz
   const auto start = static_cast<std::uint32_t>(align_up(seg, align));
   const std::uint32_t pad = start - seg;
   Taken t{start, seg_size - pad, 0};
-  if (pad >= min_segment)
+  if (pad >= min_segment) {
     insert(seg, pad);
-  else
+    LFARENA_CRASH_POINT(split_padding_kept);
+  } else {
     t.discarded = pad;
+  }
   const std::uint32_t rest = t.size - size;
   if (rest >= min_segment) {
     t.size = size;
     if constexpr (!mutant::drop_remainder)
       insert(start + size, rest);
+    LFARENA_CRASH_POINT(split_remainder_kept);
   }
   return t;
 }

@@ -41,6 +41,7 @@
 #include <cstdint>
 
 #include "lfarena/detail/atomic.hpp"
+#include "lfarena/detail/crash_point.hpp"
 #include "lfarena/detail/header.hpp"
 #include "lfarena/detail/memory.hpp"
 #include "lfarena/detail/mutant.hpp"
@@ -83,6 +84,7 @@ public:
         break;
       }
     }
+    LFARENA_CRASH_POINT(segregated_pushed);
     table_.note_nonempty(c);
     return Inserted::ok;
   }
@@ -209,6 +211,7 @@ private:
       // release continues the chain for the next popper. Fails (refreshing h) if anyone pushed
       // or popped since we read h, which is what makes a stale `next` harmless.
       if (cas_acq_rel(head, h.raw, next_link(h, next.offset()).raw)) {
+        LFARENA_CRASH_POINT(segregated_popped);
         // Ours. A popped node's link is left marked (never valid in a stack): if damage ever
         // leads a pop here again (a cycle), the node is refused instead of handed out twice.
         // Its size word is scrubbed, so the user never finds a valid one in its block (and
