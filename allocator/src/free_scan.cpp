@@ -42,6 +42,18 @@ Result<FreeScan> scan_free_lists(const Core<RegionWords> &core, std::uint64_t to
   };
   FreeScan scan;
   const RegionWords &mem = core.memory();
+  // Checked mode: nothing is allocated above the bump offset, so a mark there means the bump
+  // word (or the bitmaps) are damaged; trusting it would hand those live blocks out again.
+  if (core.checked()) {
+    const Geometry &g = core.geometry();
+    const auto from = static_cast<std::uint32_t>((top + kGranule - 1) / kGranule);
+    if (const std::uint32_t at = core.block_map().first_mark_from(from, g.capacity / kGranule);
+        at != ~std::uint32_t{0})
+      return Error(errc::accounting_mismatch,
+                   who + ": the checked-mode bitmaps mark a block at offset " +
+                       num(std::uint64_t{at} * kGranule) + ", at or above the bump offset " +
+                       num(top) + ": the bump word or the bitmaps are damaged");
+  }
   const NodeLayout node(core.geometry());
   std::string problem;
   auto visit = [&](std::uint32_t off, std::uint64_t size) {

@@ -50,7 +50,8 @@ private:
 
 // The seeded recovery bug (mutant RECOVERY_DROPS_SEGMENT): unlinks the first node of the first
 // non-empty list, so its bytes are neither free nor counted. The crash-point test must catch it.
-void drop_first_segment(const RegionWords &mem, const Geometry &g, const NodeLayout &node) {
+[[maybe_unused]] void drop_first_segment(const RegionWords &mem, const Geometry &g,
+                                         const NodeLayout &node) {
   const std::uint32_t heads = g.class_table_offset != 0 ? kClassCount : 1;
   for (std::uint32_t i = 0; i < heads; ++i) {
     atomic_u64 &head = mem.word(g.class_table_offset != 0 ? g.class_table_offset + i * 8

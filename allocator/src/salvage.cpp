@@ -2,6 +2,9 @@
 #include "salvage.hpp"
 
 #include <algorithm>
+#include <array>
+#include <cstring>
+#include <string>
 #include <vector>
 
 #include "lfarena/detail/checked.hpp"
@@ -47,6 +50,77 @@ bool overlaps_live(const std::vector<Kept> &live, std::uint32_t o, std::uint32_t
   return it != live.begin() && std::uint64_t{std::prev(it)->offset} + std::prev(it)->size > o;
 }
 
+std::string num(std::uint64_t v) { return std::to_string(v); }
+
+// Before anything is written: evidence that the bump word itself is damaged (lowered below
+// blocks that exist). Salvage keeps the bump offset, so it refuses such a file instead of
+// dropping the free segments above it and handing the live blocks there out again.
+Status check_bump(const RegionWords &mem, const Geometry &g, const Lists &lists, std::uint64_t top,
+                  const std::string &path) {
+  auto damaged = [&](const std::string &what) {
+    return Error(errc::bump_out_of_range, path + ": salvage: " + what +
+                                              " lies above the bump offset " + num(top) +
+                                              ": the bump word is damaged, not repaired");
+  };
+  if (g.bitmap_offset != 0) {
+    const BlockMap<RegionWords> map(mem, g.bitmap_offset, g.capacity);
+    const auto from = static_cast<std::uint32_t>((top + kGranule - 1) / kGranule);
+    if (const std::uint32_t at = map.first_mark_from(from, g.capacity / kGranule);
+        at != ~std::uint32_t{0})
+      return damaged("a block the checked-mode bitmaps mark at offset " +
+                     num(std::uint64_t{at} * kGranule));
+  }
+  if (g.freelist_kind == static_cast<std::uint32_t>(FreelistKind::none))
+    return {};
+  const NodeLayout node(g);
+  const std::uint64_t limit = node.max_nodes();
+  for (std::uint32_t l = 0; l < lists.count(); ++l) {
+    Link cur{load_acquire(mem.word(lists.head_at(l)))};
+    for (std::uint64_t steps = 0; cur.offset() != 0 && steps < limit; ++steps) {
+      const std::uint32_t o = cur.offset();
+      if (!node.plausible_offset(o))
+        break;
+      const std::uint32_t size = node.decode_size(o, load_relaxed(mem.word(o + kNodeSizeWord)));
+      if (size == 0)
+        break;
+      if (o + std::uint64_t{size} > top)
+        return damaged("the well-formed free segment [" + num(o) + ", " +
+                       num(o + std::uint64_t{size}) + ")");
+      cur = node.decode_link(load_relaxed(mem.word(o + kNodeLinkWord)));
+    }
+  }
+  return {};
+}
+
+// What salvage writes, saved so that a salvage that fails (in the recovery at its end) leaves
+// the file as it was: the area below the data offset (header, slots, class table, bitmaps) and
+// the words of the nodes it rewrites.
+class Snapshot {
+public:
+  Snapshot(const RegionWords &mem, std::uint32_t data_offset) : mem_(mem), below_(data_offset / 8) {
+    for (std::uint32_t i = 0; i < below_.size(); ++i)
+      below_[i] = load_relaxed(mem.word(i * 8));
+  }
+  void save_node(std::uint32_t o) {
+    nodes_.push_back(
+        {o,
+         {load_relaxed(mem_.word(o + kNodeLinkWord)), load_relaxed(mem_.word(o + kNodeSizeWord))}});
+  }
+  void restore() const {
+    for (const auto &[o, w] : nodes_) {
+      store_relaxed(mem_.word(o + kNodeLinkWord), w[0]);
+      store_relaxed(mem_.word(o + kNodeSizeWord), w[1]);
+    }
+    for (std::uint32_t i = 0; i < below_.size(); ++i)
+      store_relaxed(mem_.word(i * 8), below_[i]);
+  }
+
+private:
+  RegionWords mem_;
+  std::vector<std::uint64_t> below_;
+  std::vector<std::pair<std::uint32_t, std::array<std::uint64_t, 2>>> nodes_;
+};
+
 } // namespace
 
 Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const std::string &path) {
@@ -57,6 +131,9 @@ Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const st
   const bool crashed = load_acquire(mem.word(hdr::open_count)) != 0;
   SalvageReport rep;
   const bool has_lists = g.freelist_kind != static_cast<std::uint32_t>(FreelistKind::none);
+  if (Status s = check_bump(mem, g, lists, top, path); !s)
+    return s.error();
+  Snapshot before(mem, g.data_offset);
 
   // Checked mode: the bitmaps first (what a crash left), then the live blocks.
   std::vector<Kept> live;
@@ -130,6 +207,8 @@ Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const st
         return a.list < b.list;
       return !lists.segregated() && lists.index.before(a.size, a.offset, b.size, b.offset);
     });
+    for (const Kept &k : good)
+      before.save_node(k.offset);
     for (std::uint32_t l = 0; l < lists.count(); ++l)
       store_relaxed(mem.word(lists.head_at(l)), 0);
     store_relaxed(mem.word(hdr::freelist_head), 0);
@@ -162,8 +241,10 @@ Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const st
   // 4. Crash recovery on the rebuilt lists: dead owners' chunks, the class bitmap, checked-mode
   // accounting (the dropped bytes become leaked).
   Result<RecoveryReport> r = recover(base, g, path);
-  if (!r)
+  if (!r) {
+    before.restore();
     return r.error();
+  }
   rep.recovery = *r;
   rep.recovery.blocks_dropped += repaired_drops;
   rep.recovery.stray_ends += repaired_strays;

@@ -1,7 +1,7 @@
 // verify/crash_points/crash_point_test.cpp -- a process dies exactly at each named crash point
 // (allocator/include/lfarena/detail/crash_point.hpp), for every policy x checked mode x thread
 // chunks on/off; the file must reopen, recover and keep every acknowledged block
-// (docs/DESIGN.md §4 promise 6, §6.4).
+// (docs/DESIGN.md §4 promise 6, §6.3).
 //
 // A child opens the file, arms one point for its nth hit (n = 1 and 3) and runs a fixed
 // allocate/free workload, acknowledging each completed operation over a pipe (crash_support.hpp)

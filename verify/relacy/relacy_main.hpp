@@ -11,10 +11,11 @@
 //   ci:      context-bound search, bound 2 (exhaustive within the bound; ABA needs 2 preemptions),
 //            then random search with 2*10^5 iterations
 //   nightly: context-bound search, bound 3, then random search with 10^7 iterations
-// Relacy's report goes to <name>.<test>.<plan>.log in the working directory (an std::ofstream: an
-// std::ostringstream crashes under g++); a failure's log is echoed to stdout. Exit code 0 when
-// every simulation succeeded, 1 when one failed, 2 on usage errors; mutant builds invert 0/1 (see
-// run()).
+// Relacy's report goes to <name>[.mutant.<M>].<test>.<plan>.log in the working directory (an
+// std::ofstream: an std::ostringstream crashes under g++); a failure's log is echoed to stdout.
+// Exit code 0 when every simulation succeeded, 1 when one failed, 2 on usage errors. A mutant
+// build (LFARENA_MUTANT_NAME, LFARENA_EXPECT_RESULT: the rl::test_result_e it must produce) exits
+// 0 only if Relacy reported exactly that verdict (see run()).
 #pragma once
 
 namespace lfarena::relacy_check {
@@ -51,7 +52,8 @@ template <class Test> std::string test_label([[maybe_unused]] int index) {
 }
 
 template <class Test>
-bool run_one(const std::string &name, const std::string &test_label, const Plan &plan) {
+bool run_one(const std::string &name, const std::string &test_label, const Plan &plan,
+             rl::test_result_e &result) {
   const std::string log_path = name + "." + test_label + "." + plan.label + ".log";
   rl::test_params params;
   params.search_type = plan.search;
@@ -66,6 +68,7 @@ bool run_one(const std::string &name, const std::string &test_label, const Plan 
     params.progress_stream = &log;
     ok = rl::simulate<Test>(params);
   }
+  result = params.test_result;
   std::cout << "relacy " << name << " [" << test_label << ", " << plan.label
             << "]: " << (ok ? "ok" : "FAILED") << ", result "
             << rl::test_result_str(params.test_result) << ", stopped at iteration "
@@ -79,27 +82,41 @@ bool run_one(const std::string &name, const std::string &test_label, const Plan 
 }
 
 // run<T1, T2, ...>(name): every test type under every plan of the current scale; stops at the
-// first failure. In a mutant build (LFARENA_EXPECT_CAUGHT) the verdict is inverted here, not by
-// ctest: exit 0 only if Relacy itself reported the seeded bug (a crash or a clean run fails).
-template <class... Tests> int run(const char *name) {
+// first failure. In a mutant build the verdict is decided here, not by ctest: exit 0 only if
+// Relacy itself reported the seeded bug with the verdict the mutant declares
+// (LFARENA_EXPECT_RESULT, CMakeLists.txt); another verdict, a crash or a clean run fails.
+template <class... Tests> int run(const char *base_name) {
   std::vector<Plan> plans;
   if (!scale_plans(plans)) {
     return 2;
   }
+#ifdef LFARENA_MUTANT_NAME
+  const std::string name = std::string(base_name) + ".mutant." + LFARENA_MUTANT_NAME;
+#else
+  const std::string name = base_name;
+#endif
   for (const Plan &plan : plans) {
     bool ok = true;
     int index = 0;
-    ((ok = ok && run_one<Tests>(name, test_label<Tests>(index++), plan)), ...);
+    rl::test_result_e result = rl::test_result_success;
+    ((ok = ok && run_one<Tests>(name, test_label<Tests>(index++), plan, result)), ...);
     if (!ok) {
-#ifdef LFARENA_EXPECT_CAUGHT
-      std::cout << "mutant caught by " << name << " (" << plan.label << ")" << std::endl;
+#ifdef LFARENA_EXPECT_RESULT
+      if (result != LFARENA_EXPECT_RESULT) {
+        std::cout << "MUTANT WRONG VERDICT: " << name << " must produce "
+                  << rl::test_result_str(LFARENA_EXPECT_RESULT) << ", Relacy reported "
+                  << rl::test_result_str(result) << std::endl;
+        return 1;
+      }
+      std::cout << "mutant caught by " << name << " (" << plan.label << "): "
+                << rl::test_result_str(result) << ", as declared" << std::endl;
       return 0;
 #else
       return 1;
 #endif
     }
   }
-#ifdef LFARENA_EXPECT_CAUGHT
+#ifdef LFARENA_EXPECT_RESULT
   std::cout << "MUTANT SURVIVED: no check of " << name << " caught the seeded bug" << std::endl;
   return 1;
 #else

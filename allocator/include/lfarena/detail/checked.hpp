@@ -164,6 +164,23 @@ public:
     return ~std::uint32_t{0};
   }
 
+  // Quiescent: the first granule at or above `from` with a live start or an end mark; ~0u if
+  // none. Skips clean 64-granule stretches a word at a time: every sole open of a checked file
+  // runs it from the bump offset to the end of the region (free_scan.cpp).
+  std::uint32_t first_mark_from(std::uint32_t from, std::uint32_t granules) const {
+    for (std::uint32_t g = from; g < granules;) {
+      if (g % 64 == 0 && granules - g >= 64 && load_acquire(end_word(g)) == 0 &&
+          load_acquire(state_word(g)) == 0 && load_acquire(state_word(g + 32)) == 0) {
+        g += 64;
+        continue;
+      }
+      if (state(g) == kLive || end_bit(g))
+        return g;
+      ++g;
+    }
+    return ~std::uint32_t{0};
+  }
+
   std::uint64_t state(std::uint32_t g) const {
     return (load_acquire(state_word(g)) >> shift2(g)) & 3;
   }

@@ -1,5 +1,5 @@
 // lfarena/detail/crash_point.hpp -- named crash points: test-only hooks at every atomic step of
-// allocate, free, split, chunk refill and give-back, and crash recovery (docs/DESIGN.md §6.4).
+// allocate, free, split, chunk refill and give-back, and crash recovery (docs/DESIGN.md §6.3).
 //
 // LFARENA_CRASH_POINT(name) marks the moment right after one atomic step, where a process that
 // dies leaves the region in an intermediate state that crash recovery must handle. In every

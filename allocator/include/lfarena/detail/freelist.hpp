@@ -338,8 +338,11 @@ private:
     std::uint32_t pred_at = head_at_;
     // Acquire: pairs with the release CAS that linked the first node, so its words are visible.
     Link pred{fresh ? load_latest_acq_rel(mem_.word(pred_at)) : load_acquire(mem_.word(pred_at))};
-    // Relaxed: compared at the end of a long walk only; any insert or removal changes it.
+    // Relaxed: compared at the end of a long walk only; any insert or removal changes it. Our
+    // own helping takes tags too (`own`): a walk that only helps itself round a cycle of marked
+    // nodes must still end as damage.
     const std::uint64_t tags = load_relaxed(mem_.word(hdr::node_tags));
+    std::uint64_t own = 0;
     // The step bound: kWalkFreeSteps first, max_nodes() (a division) only for a walk that long.
     std::uint64_t limit = NodeLayout::kWalkFreeSteps;
     for (std::uint64_t steps = 0;; ++steps) {
@@ -351,9 +354,9 @@ private:
       if (steps == limit) {
         if (const std::uint64_t most = node_.max_nodes(); steps < most)
           limit = most;
-        else // a cycle, unless the lists changed
-          return load_latest_acq_rel(mem_.word(hdr::node_tags)) == tags ? damaged(fault, cur)
-                                                                        : Pass::restart;
+        else // a cycle, unless others changed the lists
+          return load_latest_acq_rel(mem_.word(hdr::node_tags)) - tags == own ? damaged(fault, cur)
+                                                                              : Pass::restart;
       }
       // `pred` is a genuine value of the word at pred_at: the head's (heads are never
       // recycled), or a link confirmed by read_node() and checked there. Only the head's is
@@ -375,7 +378,7 @@ private:
       // size class are checked by walk(), on open and by check(): a stray write cannot produce
       // a well-formed keyed link, and a cycle ends at the max_nodes bound above.)
       const std::uint32_t next = v.link.offset();
-      if (next != 0 && !node_.plausible_offset(next))
+      if (next == cur || (next != 0 && !node_.plausible_offset(next))) // no node links to itself
         return damaged(fault, cur);
       if (v.link.marked()) {
         if constexpr (mutant::no_helping) {
@@ -384,6 +387,7 @@ private:
           continue;
         }
         // Helping: unlink the logically removed node ourselves.
+        own += is_head(pred_at) ? 0 : 1; // next_link() takes a fresh tag for a node's link
         const Link desired = next_link(pred_at, pred, v.link.offset());
         if (!unlink(pred_at, pred, desired))
           return Pass::restart;

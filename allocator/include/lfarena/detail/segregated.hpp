@@ -25,10 +25,10 @@
 // its CAS and its bit update) is found by the fallback scan, which runs only before reporting
 // failure, so no allocation fails spuriously.
 //
-// Damage: before the CAS a pop checks the node it read (offset, size word check, the next
-// offset's range, no link to itself, no mark: a popped node's link is left marked, so a cycle
-// that leads back to a node already handed out is refused; the size class is checked by walk(),
-// on open and by check()). If the node is bad and the head
+// Damage: before the CAS a pop checks the node it read (offset, size word check, its size class:
+// a copied link can lead into another class's stack, the next offset's range, no link to
+// itself, no mark: a popped node's link is left marked, so a cycle that leads back to a node
+// already handed out is refused). If the node is bad and the head
 // still holds the value that led to it, the node is the genuine top (nobody popped it, so nobody
 // recycled it) and its words are damaged: the pop reports its offset instead of following it (a
 // stray user write can never send a pop outside the region). If the head changed, another thread
@@ -191,7 +191,7 @@ private:
       }
       // `next` and `size` are genuine if the head still holds h (checked by the CAS, or by the
       // re-read below): nobody popped o since, so nobody recycled it.
-      if (size == 0 || next.marked() || next.offset() == o ||
+      if (size == 0 || floor_class(size) != c || next.marked() || next.offset() == o ||
           (next.offset() != 0 && !node_.plausible_offset(next.offset()))) {
         // The latest head (an RMW reads the last value in modification order; a plain load
         // could return h although a popper already changed it, and then see its mark): still h

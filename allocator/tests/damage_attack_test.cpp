@@ -1,0 +1,205 @@
+// damage_attack_test.cpp -- damage an outside attack found after the damage matrix
+// (damage_test.cpp) was green (docs/DESIGN.md §5.8): each case hung, handed out live bytes or
+// was accepted on the code before its fix.
+//  - A freed node's link replaced by a copy of its predecessor's link word with the mark bit
+//    flipped (two keyless writes): the node is marked and links to itself, so helping "unlinked"
+//    it onto itself forever with a fresh tag each time, and the cycle bound, which needs the
+//    tag counter to stay still, never fired (sorted policies: deallocate hung).
+//  - Segregated: a freed node's link replaced by a copy of a node of a smaller class: the pop
+//    handed the small segment out for the big request (live bytes handed out and overwritten).
+//  - A file whose bump word was lowered while the checked-mode bitmaps mark live blocks above
+//    it: opened read-write, it handed live blocks out again; --repair rewrote it and kept it.
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <lfarena/arena.hpp>
+#include <lfarena/detail/header.hpp>
+
+#include "arena_test_support.hpp"
+
+namespace {
+
+using lfarena::Arena;
+using lfarena::Block;
+using lfarena::errc;
+using lfarena::FreelistKind;
+using lfarena::OpenMode;
+using lfarena::Options;
+using lfarena_test::ScratchDir;
+
+// Exhausts the bump region so the freelist serves every later allocation.
+void exhaust(const Arena &a) {
+  while (a.try_allocate(4096).offset != 0) {
+  }
+  while (a.try_allocate(8).offset != 0) {
+  }
+}
+
+std::uint64_t *word(const Arena &a, std::uint32_t offset) {
+  return reinterpret_cast<std::uint64_t *>(a.base() + offset);
+}
+
+// (policy, checked, size_index)
+class MarkedSelfLink : public ::testing::TestWithParam<std::tuple<FreelistKind, bool, bool>> {};
+
+TEST_P(MarkedSelfLink, IsReportedNotFollowedForever) {
+  Options o;
+  o.capacity = 1 << 16;
+  o.freelist = std::get<0>(GetParam());
+  o.checked = std::get<1>(GetParam());
+  o.size_index = std::get<2>(GetParam());
+  auto arena = Arena::heap(o);
+  ASSERT_TRUE(arena.ok()) << arena.message();
+  const Arena &a = *arena;
+  std::vector<Block> b; // 64-byte blocks with 8-byte guards between them
+  for (int i = 0; i < 4; ++i) {
+    b.push_back(*a.allocate(64));
+    ASSERT_TRUE(a.allocate(8).ok());
+  }
+  exhaust(a);
+  // Same size, ordered by offset: b0 -> b1 -> b2.
+  for (int i : {0, 1, 2})
+    ASSERT_TRUE(a.deallocate(b[i].offset, 64).ok());
+  // The user's two writes into freed b2: b1's link word (-> b2), then the mark bit flipped.
+  *word(a, b[2].offset) = *word(a, b[1].offset) ^ (std::uint64_t{1} << 63);
+  // b3's insert walks past b1 to b2 (a marked node linking to itself).
+  auto freed = a.deallocate(b[3].offset, 64);
+  ASSERT_FALSE(freed.ok());
+  EXPECT_EQ(freed.code(), errc::corrupt_freelist);
+  EXPECT_NE(freed.message().find(std::to_string(b[2].offset)), std::string::npos)
+      << freed.message();
+  EXPECT_EQ(a.check().code(), errc::corrupt_freelist);
+  for (int i = 0; i < 3; ++i) { // later operations return (an error or a valid block)
+    auto r = a.allocate(64);
+    if (!r) {
+      EXPECT_EQ(r.code(), errc::corrupt_freelist);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Sorted, MarkedSelfLink,
+                         ::testing::Combine(::testing::Values(FreelistKind::optimistic,
+                                                              FreelistKind::pessimistic),
+                                            ::testing::Bool(), ::testing::Bool()));
+
+class SegregatedCopiedLink : public ::testing::TestWithParam<bool> {};
+
+TEST_P(SegregatedCopiedLink, NeverHandsOutASmallerClassSegment) {
+  Options o;
+  o.capacity = 1 << 16;
+  o.freelist = FreelistKind::segregated;
+  o.checked = GetParam();
+  auto arena = Arena::heap(o);
+  ASSERT_TRUE(arena.ok()) << arena.message();
+  const Arena &a = *arena;
+  const Block A = *a.allocate(64), L = *a.allocate(64), B = *a.allocate(64);
+  const Block G1 = *a.allocate(64), C = *a.allocate(192), G2 = *a.allocate(64);
+  std::memset(a.base() + L.offset, 0x5a, 64);
+  std::memset(a.base() + G1.offset, 0x5a, 64);
+  exhaust(a);
+  for (const Block &x : {A, B, C}) // class 64: B -> A; class 192: C
+    ASSERT_TRUE(a.deallocate(x.offset, x.size).ok());
+  std::memcpy(a.base() + C.offset, a.base() + B.offset, 8); // C's link now leads to A (64 B)
+  std::map<std::uint32_t, std::uint32_t> live{{L.offset, 64}, {G1.offset, 64}, {G2.offset, 64}};
+  for (int i = 0; i < 3; ++i) {
+    auto r = a.allocate(192);
+    if (!r) {
+      EXPECT_EQ(r.code(), errc::corrupt_freelist) << r.message();
+      continue;
+    }
+    for (const auto &[off, size] : live)
+      EXPECT_TRUE(r->offset + r->size <= off || off + size <= r->offset)
+          << "block [" << r->offset << ", +" << r->size << ") overlaps live block " << off;
+    live[r->offset] = r->size;
+  }
+  for (const Block &x : {L, G1})
+    for (std::uint32_t i = 0; i < 64; ++i)
+      ASSERT_EQ(static_cast<unsigned char>(a.base()[x.offset + i]), 0x5a)
+          << "the allocator wrote into live block " << x.offset;
+  EXPECT_EQ(a.check().code(), errc::corrupt_freelist);
+}
+
+INSTANTIATE_TEST_SUITE_P(CheckedOrNot, SegregatedCopiedLink, ::testing::Bool());
+
+// A checked file whose bump word was lowered below live blocks: refused on open (read-write and
+// read-only) and by --repair, and left unchanged.
+class LoweredBump : public ::testing::TestWithParam<FreelistKind> {};
+
+TEST_P(LoweredBump, CheckedFileIsRefusedAndNotRepaired) {
+  ScratchDir dir;
+  const std::string path = dir.file("bump.arena");
+  Options o;
+  o.capacity = 1 << 16;
+  o.freelist = GetParam();
+  o.checked = true;
+  std::uint64_t lowered = 0;
+  {
+    auto a = Arena::open_file(path, o);
+    ASSERT_TRUE(a.ok()) << a.message();
+    std::vector<Block> blocks;
+    for (int i = 0; i < 40; ++i)
+      blocks.push_back(*a->allocate(64));
+    for (int i = 0; i < 40; i += 4) // some free segments, some live blocks everywhere
+      ASSERT_TRUE(a->deallocate(blocks[i].offset, 64).ok());
+    lowered = blocks[20].offset;
+  }
+  std::vector<unsigned char> bytes = lfarena_test::read_all(path);
+  std::memcpy(bytes.data() + lfarena::detail::hdr::bump, &lowered, 8);
+  lfarena_test::write_all(path, bytes);
+  for (const bool read_only : {false, true}) {
+    Options reopen = o;
+    reopen.open_mode = OpenMode::open_existing;
+    reopen.read_only = read_only;
+    auto a = Arena::open_file(path, reopen);
+    ASSERT_FALSE(a.ok()) << "a file with live blocks above its bump offset was opened";
+    EXPECT_NE(a.message().find("bump"), std::string::npos) << a.message();
+    EXPECT_EQ(lfarena_test::read_all(path), bytes) << "a refused open changed the file";
+  }
+  auto salvaged = Arena::salvage_file(path);
+  EXPECT_FALSE(salvaged.ok()) << "salvage kept a file whose bump offset is damaged";
+  EXPECT_EQ(lfarena_test::read_all(path), bytes) << "a refused salvage changed the file";
+}
+
+// Unchecked: the live blocks above the lowered bump are invisible, but free segments above it
+// are evidence: salvage refuses instead of dropping them and keeping the damaged bump offset.
+TEST_P(LoweredBump, UncheckedSalvageRefusesFreeSegmentsAboveTheBump) {
+  if (GetParam() == FreelistKind::none)
+    GTEST_SKIP() << "no free lists";
+  ScratchDir dir;
+  const std::string path = dir.file("bump.arena");
+  Options o;
+  o.capacity = 1 << 16;
+  o.freelist = GetParam();
+  std::uint64_t lowered = 0;
+  {
+    auto a = Arena::open_file(path, o);
+    ASSERT_TRUE(a.ok()) << a.message();
+    std::vector<Block> blocks;
+    for (int i = 0; i < 40; ++i)
+      blocks.push_back(*a->allocate(64));
+    for (int i = 0; i < 40; i += 4)
+      ASSERT_TRUE(a->deallocate(blocks[i].offset, 64).ok());
+    lowered = blocks[20].offset;
+  }
+  std::vector<unsigned char> bytes = lfarena_test::read_all(path);
+  std::memcpy(bytes.data() + lfarena::detail::hdr::bump, &lowered, 8);
+  lfarena_test::write_all(path, bytes);
+  auto salvaged = Arena::salvage_file(path);
+  ASSERT_FALSE(salvaged.ok()) << "salvage dropped valid free segments above a damaged bump";
+  EXPECT_NE(salvaged.message().find("bump"), std::string::npos) << salvaged.message();
+  EXPECT_EQ(lfarena_test::read_all(path), bytes) << "a refused salvage changed the file";
+}
+
+INSTANTIATE_TEST_SUITE_P(Policies, LoweredBump,
+                         ::testing::Values(FreelistKind::none, FreelistKind::optimistic,
+                                           FreelistKind::pessimistic, FreelistKind::segregated));
+
+} // namespace
