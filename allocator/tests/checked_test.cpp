@@ -238,112 +238,102 @@ int race_rounds() {
   return 10000;
 }
 
-// Each round the main thread gets kBatch 64-byte blocks that are not the most recent bump block
-// (from the freelist, or with a guard block behind them for kind none); then it and a worker
-// thread meet at a spin barrier and both free all of them, main from the first, the worker from
-// the last, so that wherever their paths cross they free the same block at the same time: for
-// each block exactly one must get ok and the other double_free.
+// Lockstep: for each block, the main thread allocates it (a 64-byte block that is not the most
+// recent bump block: from the freelist, or with a guard block behind it for kind none), then it
+// and a worker meet at a spin barrier and both free that same block at once: exactly one must
+// get ok and the other double_free. A barrier releases its two threads microseconds apart,
+// nearly always in the same order, so the thread that won the last block is held back by `bias`
+// spins in the next (plus a little seeded noise): this converges to the two frees crossing, so
+// either may win. It waits for nothing and decides nothing we assert except that, over the
+// rounds, both threads won some blocks (else the frees never overlapped and the test proved
+// nothing).
 TEST_P(Checked, ConcurrentDoubleFreeHasExactlyOneWinner) {
-  constexpr int kBatch = 8;
   const Kind kind = GetParam();
-  const int rounds = race_rounds() / kBatch;
-  const int blocks = rounds * kBatch;
-  // Kind none uses 64 fresh bytes per block; the checked-mode bitmaps take 3/64 of the capacity.
+  const int blocks = race_rounds();
+  // Kind none uses 64 fresh bytes (plus an 8-byte guard) per block; the checked-mode bitmaps
+  // take 3/64 of the capacity.
   const std::uint32_t capacity =
-      kind == Kind::none ? static_cast<std::uint32_t>(blocks) * 68 + (1u << 16) : 1u << 16;
+      kind == Kind::none ? static_cast<std::uint32_t>(blocks) * 80 + (1u << 16) : 1u << 16;
   const Arena a = make(kind, capacity);
   Block filler{};
-  if (kind != Kind::none) {
-    std::vector<Block> seed;
-    for (int i = 0; i < kBatch; ++i)
-      seed.push_back(alloc(a, 64));
+  if (kind != Kind::none) { // one free 64-byte segment, reused every round
+    const Block seed = alloc(a, 64);
     filler = fill_rest(a);
-    for (const Block &x : seed)
-      ASSERT_TRUE(a.deallocate(x.offset, x.size));
+    ASSERT_TRUE(a.deallocate(seed.offset, seed.size));
   }
   // Plain data, handed over by the barrier (its acq_rel/acquire pairs order it).
-  std::array<std::uint32_t, kBatch> offsets{}; // offsets[0] == 0: stop
-  std::array<errc, kBatch> theirs{};
-  std::uint64_t worker_delay = 0;
+  std::uint32_t offset = 0; // 0: stop
+  errc theirs = errc::ok;
   std::atomic<std::uint64_t> ticket{0};
   auto barrier = [&](std::uint64_t k) { // the k-th meeting of the two threads
     ticket.fetch_add(1, std::memory_order_acq_rel);
-    // Busy-wait first so that both threads leave at nearly the same time; yield after a while
-    // in case the machine is oversubscribed.
+    // Busy-wait so that both threads leave at nearly the same time; yield after a while in
+    // case the machine is oversubscribed.
     for (int spins = 0; ticket.load(std::memory_order_acquire) < 2 * k; ++spins)
       if (spins > 256)
         std::this_thread::yield();
   };
-  // The barrier alone releases the threads microseconds apart, nearly always in the same order,
-  // so one thread would free the whole batch before the other starts. So the thread that won
-  // more than half of a round is held back by `bias` spins in the next, plus a little seeded
-  // noise: this converges to the paths crossing mid-batch. It decides nothing we assert.
+  // A long hold-back also yields: on an oversubscribed machine (ctest -j2 on 2 cores) the other
+  // thread may be waiting for this CPU, and spinning would only keep it off.
   auto spin = [](std::uint64_t n) {
     [[maybe_unused]] volatile std::uint64_t sink = 0; // volatile: the loop stays
-    for (; n != 0; --n)
-      sink = n;
+    for (std::uint64_t i = n; i != 0; --i)
+      sink = i;
+    if (n >= 2048)
+      std::this_thread::yield();
   };
+  std::uint64_t worker_delay = 0; // plain, handed over by the barrier like `offset`
   std::thread worker([&] {
     for (std::uint64_t r = 1;; ++r) {
       barrier(2 * r - 1);
-      if (offsets[0] == 0)
+      if (offset == 0)
         return;
       spin(worker_delay);
-      for (int i = kBatch - 1; i >= 0; --i)
-        theirs[i] = a.deallocate(offsets[i], 64).code();
+      theirs = a.deallocate(offset, 64).code();
       barrier(2 * r);
     }
   });
   int main_wins = 0, worker_wins = 0, bad = 0;
   std::string first_bad;
-  std::int64_t bias = 0;
   std::mt19937_64 noise(0xdf);
+  std::int64_t bias = 0; // > 0: main waits, < 0: the worker waits
   for (std::uint64_t r = 1;; ++r) {
-    const bool done = r > static_cast<std::uint64_t>(rounds);
-    std::string failed;
-    lfarena::Result<Block> guard = Block{};
-    for (int i = 0; i < kBatch && !done; ++i) {
-      const auto x = a.allocate(64);
-      if (!x || x->size != 64)
-        failed = "round " + std::to_string(r) + ": allocate: " + x.message();
-      offsets[i] = x ? x->offset : 0;
+    lfarena::Result<Block> x = Block{}, guard = Block{};
+    if (r <= static_cast<std::uint64_t>(blocks)) {
+      x = a.allocate(64);
+      if (kind == Kind::none)
+        guard = a.allocate(8);
     }
-    if (kind == Kind::none && !done)
-      guard = a.allocate(8);
-    if (done || !failed.empty() || !guard) {
-      if (!done && bad++ == 0)
-        first_bad = failed + guard.message();
-      offsets[0] = 0;
+    if (r > static_cast<std::uint64_t>(blocks) || !x || x->size != 64 || !guard) {
+      if (r <= static_cast<std::uint64_t>(blocks) && bad++ == 0)
+        first_bad = "round " + std::to_string(r) + ": allocate: " + x.message() + guard.message();
+      offset = 0;
       barrier(2 * r - 1);
       break;
     }
-    worker_delay = (bias < 0 ? -bias : 0) + noise() % 64;
+    offset = x->offset;
+    worker_delay = static_cast<std::uint64_t>(bias < 0 ? -bias : 0) + noise() % 32;
     barrier(2 * r - 1);
-    spin((bias > 0 ? bias : 0) + noise() % 64);
-    std::array<errc, kBatch> mine{};
-    for (int i = 0; i < kBatch; ++i)
-      mine[i] = a.deallocate(offsets[i], 64).code();
+    spin(static_cast<std::uint64_t>(bias > 0 ? bias : 0) + noise() % 32);
+    const errc mine = a.deallocate(offset, 64).code();
     barrier(2 * r);
-    int won = 0;
-    for (int i = 0; i < kBatch; ++i) {
-      if (mine[i] == errc::ok && theirs[i] == errc::double_free)
-        ++won;
-      else if (mine[i] == errc::double_free && theirs[i] == errc::ok)
-        ++worker_wins;
-      else if (bad++ == 0)
-        first_bad = "round " + std::to_string(r) + ", block " + std::to_string(offsets[i]) +
-                    ": main " + lfarena::to_string(mine[i]) + ", worker " +
-                    lfarena::to_string(theirs[i]);
-    }
-    main_wins += won;
-    if (2 * won != kBatch)
-      bias = std::clamp<std::int64_t>(bias + (2 * won > kBatch ? 64 : -64), -(1 << 14), 1 << 14);
+    if (mine == errc::ok && theirs == errc::double_free) {
+      ++main_wins;
+      bias = std::min<std::int64_t>(bias + 64, 1 << 14);
+    } else if (mine == errc::double_free && theirs == errc::ok) {
+      ++worker_wins;
+      bias = std::max<std::int64_t>(bias - 64, -(1 << 14));
+    } else if (bad++ == 0)
+      first_bad = "round " + std::to_string(r) + ", block " + std::to_string(offset) + ": main " +
+                  lfarena::to_string(mine) + ", worker " + lfarena::to_string(theirs);
     if (kind == Kind::none && !a.deallocate(guard->offset, guard->size) && bad++ == 0)
       first_bad = "round " + std::to_string(r) + ": the guard could not be freed";
   }
   worker.join();
   EXPECT_EQ(bad, 0) << first_bad;
   EXPECT_EQ(main_wins + worker_wins, blocks);
+  EXPECT_GT(main_wins, 0) << "the frees never overlapped: the worker always came first";
+  EXPECT_GT(worker_wins, 0) << "the frees never overlapped: the main thread always came first";
   std::printf("[          ] %s: %d blocks freed twice at once, main won %d, worker won %d\n",
               kind_name(kind).c_str(), blocks, main_wins, worker_wins);
   expect_live(a, filler.size != 0 ? 1 : 0, filler.size);

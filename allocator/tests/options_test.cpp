@@ -213,11 +213,22 @@ TEST_P(OptionsTest, FirstInvalidOptionInValidationOrderIsReported) {
   o.max_alignment = 3;
   o.min_segment = 1;
   o.user_reserved = 0xffffffffu;
-  auto r = open(o);
-  ASSERT_FALSE(r.ok());
-  EXPECT_TRUE(r.code() == errc::invalid_alignment_option || r.code() == errc::invalid_min_segment ||
-              r.code() == errc::invalid_capacity || r.code() == errc::invalid_reserved)
-      << r.message();
+  // The order of format.cpp (check_option_values, then plan_layout): alignment, min_segment,
+  // then a capacity too small even without reserved bytes, then the reserved bytes that leave
+  // no data area. Each fix reveals exactly the next one.
+  const std::pair<errc, void (*)(Options &)> order[] = {
+      {errc::invalid_alignment_option, [](Options &x) { x.max_alignment = 8; }},
+      {errc::invalid_min_segment, [](Options &x) { x.min_segment = 16; }},
+      {errc::invalid_capacity, [](Options &x) { x.capacity = 1 << 16; }},
+      {errc::invalid_reserved, [](Options &x) { x.user_reserved = 0; }},
+  };
+  for (const auto &[code, fix] : order) {
+    auto r = open(o);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.code(), code) << r.message();
+    fix(o);
+  }
+  EXPECT_TRUE(open(o).ok()) << "all four fixed";
 }
 
 INSTANTIATE_TEST_SUITE_P(Backings, OptionsTest, testing::ValuesIn(lfarena_test::kAllBackings),
