@@ -25,6 +25,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -101,24 +102,24 @@ bool in_recovery(CrashPoint p) {
   return std::string(kCrashPointNames[static_cast<unsigned>(p)]).rfind("recovery_", 0) == 0;
 }
 
-// The child: arm, open, run the fixed workload, close. Exits 0 if the point never fired.
-[[noreturn]] void workload(const std::string &path, const Options &o, CrashPoint p,
-                           std::uint64_t nth, int out) {
-  lfarena::detail::arm_crash_point(p, nth);
-  auto arena = Arena::open_file(path, o);
-  if (!arena)
-    ::_exit(2);
-  std::mt19937 rng(12345);
+// The fixed workload of one thread: random allocate/free, then small blocks at alignment 64.
+// Sequence numbers step by `stride` from `first_seq`, so two threads never share one.
+void run_ops(const Arena &arena, unsigned seed, int out, std::uint32_t first_seq,
+             std::uint32_t stride) {
+  std::mt19937 rng(seed);
   std::vector<std::pair<Block, std::uint32_t>> live;
-  std::uint32_t seq = 0;
+  std::uint32_t seq = first_seq;
+  auto acknowledge = [&](const Block &b) {
+    fill_canary(arena, b, seq);
+    send(out, Kind::allocated, b.offset, b.size, seq);
+    live.emplace_back(b, seq);
+    seq += stride;
+  };
   for (int op = 0; op < 700; ++op) {
     if (live.empty() || rng() % 5 < 3) {
       const std::uint32_t size = 8 + rng() % 300;
-      auto b = arena->allocate(size, 8u << (rng() % 4));
-      if (b) {
-        fill_canary(*arena, *b, ++seq);
-        send(out, Kind::allocated, b->offset, b->size, seq);
-        live.emplace_back(*b, seq);
+      if (auto b = arena.allocate(size, 8u << (rng() % 4)); b) {
+        acknowledge(*b);
         continue;
       }
       if (live.empty())
@@ -129,26 +130,57 @@ bool in_recovery(CrashPoint p) {
     live[i] = live.back();
     live.pop_back();
     send(out, Kind::freeing, b.offset, b.size);
-    if (!arena->deallocate(b.offset, b.size))
+    if (!arena.deallocate(b.offset, b.size))
       ::_exit(4);
     send(out, Kind::freed, b.offset, b.size);
   }
   // Then small blocks at alignment 64 from a freelist of many small segments: best fit, too,
   // meets front padding big enough to keep (split_padding_kept).
   for (int i = 0; i < 60; ++i) {
-    auto b = arena->allocate(8, 64);
+    auto b = arena.allocate(8, 64);
     if (!b)
       break;
-    fill_canary(*arena, *b, ++seq);
-    send(out, Kind::allocated, b->offset, b->size, seq);
+    acknowledge(*b);
   }
-  ::_exit(0); // the arena is not closed: only the first kill of a file is tested per run
+}
+
+int g_ack_fd = -1; // the child's acknowledgement pipe, for on_pair()
+// Called by the thread that completes an armed pair, just before the kill.
+void on_pair() { send(g_ack_fd, Kind::done, 0, 0); }
+
+// What a child arms: one point at its nth hit, or a pair (point, second) on two threads.
+struct Arm {
+  CrashPoint point;
+  std::uint64_t nth = 0;
+  CrashPoint second = CrashPoint::count; // count: no pair
+};
+
+// The child: arm, open, run the workload (two threads for a pair). Exits 0 if nothing fired
+// (the arena is not closed: only the first kill of a file is tested per run).
+[[noreturn]] void workload(const std::string &path, const Options &o, const Arm &arm, int out) {
+  g_ack_fd = out;
+  if (arm.second == CrashPoint::count)
+    lfarena::detail::arm_crash_point(arm.point, arm.nth);
+  else
+    lfarena::detail::arm_crash_pair(arm.point, arm.second, on_pair);
+  auto arena = Arena::open_file(path, o);
+  if (!arena)
+    ::_exit(2);
+  if (arm.second == CrashPoint::count) {
+    run_ops(*arena, 12345, out, 1, 1);
+  } else {
+    std::thread other([&] { run_ops(*arena, 777, out, 2, 2); });
+    run_ops(*arena, 12345, out, 1, 2);
+    other.join();
+  }
+  ::_exit(0);
 }
 
 // What the parent learned from the acknowledgements.
 struct Acks {
   std::map<std::uint32_t, std::pair<Block, std::uint32_t>> live; // offset -> block, seq
   std::map<std::uint32_t, Block> doubt;                          // free announced, not acked
+  bool paired = false; // an armed pair fired with both operations in flight
 };
 
 // Applies one acknowledgement; false (with a failure) if an allocation overlaps a live block.
@@ -174,13 +206,14 @@ bool apply(Acks &a, const Msg &m) {
     a.doubt[m.offset] = Block{m.offset, m.size};
   } else if (m.kind == Kind::freed) {
     a.doubt.erase(m.offset);
+  } else if (m.kind == Kind::done) {
+    a.paired = true;
   }
   return true;
 }
 
 // Forks a workload child and collects its acknowledgements. True if the point killed it.
-bool run_child(const std::string &path, const Options &o, CrashPoint p, std::uint64_t nth,
-               Acks &acks) {
+bool run_child(const std::string &path, const Options &o, const Arm &arm, Acks &acks) {
   int fds[2];
   if (::pipe(fds) != 0) {
     ADD_FAILURE() << "pipe failed";
@@ -189,7 +222,7 @@ bool run_child(const std::string &path, const Options &o, CrashPoint p, std::uin
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::close(fds[0]);
-    workload(path, o, p, nth, fds[1]);
+    workload(path, o, arm, fds[1]);
   }
   ::close(fds[1]);
   Msg m{};
@@ -201,15 +234,15 @@ bool run_child(const std::string &path, const Options &o, CrashPoint p, std::uin
   ::waitpid(pid, &status, 0);
   const bool killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
   if (!killed && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
-    ADD_FAILURE() << "child failed on its own at " << kCrashPointNames[static_cast<unsigned>(p)]
-                  << ": status " << status;
+    ADD_FAILURE() << "child failed on its own at "
+                  << kCrashPointNames[static_cast<unsigned>(arm.point)] << ": status " << status;
   return killed && ok;
 }
 
 // Opens the file a child was killed in (only this process touches it now), then verifies and
 // frees everything it acknowledged. Returns false after recording failures.
 bool verify_after_kill(const std::string &path, const Config &c, const Acks &acks,
-                       const std::string &where) {
+                       const std::string &where, unsigned in_flight = 1) {
   auto arena = Arena::open_file(path, options_for(c, OpenMode::open_existing));
   if (!arena) {
     ADD_FAILURE() << where << ": reopen after the kill failed: " << arena.message();
@@ -217,12 +250,15 @@ bool verify_after_kill(const std::string &path, const Config &c, const Acks &ack
   }
   const auto &rec = arena->recovery();
   EXPECT_TRUE(rec.ran) << where << ": a killed opener must trigger recovery";
-  EXPECT_LE(rec.nodes_unmarked, 1u) << where;
-  EXPECT_LE(rec.blocks_dropped, 1u) << where;
-  EXPECT_LE(rec.chunks_released, 1u) << where;
-  // One operation in flight holds at most one segment and its padding; a dead thread's chunk
-  // at most its tail. Everything recovery counts as leaked must come from these.
-  const std::uint64_t bound = kMaxSegment + kMaxPad + (c.chunk != 0 ? c.chunk : 0);
+  EXPECT_LE(rec.nodes_unmarked, in_flight) << where;
+  EXPECT_LE(rec.blocks_dropped, in_flight) << where;
+  EXPECT_LE(rec.chunks_released, in_flight) << where;
+  // One operation in flight holds at most one segment and its padding (segregated: the
+  // segments its bounded search holds, segregated.hpp); a dead thread's chunk at most its tail.
+  // Everything recovery counts as leaked must come from these.
+  const std::uint64_t held = c.kind == FreelistKind::segregated ? 9 : 1;
+  const std::uint64_t bound =
+      in_flight * (held * kMaxSegment + kMaxPad + (c.chunk != 0 ? c.chunk : 0));
   EXPECT_LE(arena->stats().leaked, bound) << where << ": leak bound exceeded";
   auto report = arena->check();
   if (!report) {
@@ -258,7 +294,7 @@ bool verify_after_kill(const std::string &path, const Config &c, const Acks &ack
     return false;
   }
   if (c.checked) { // at most one allocation returned without its acknowledgement
-    EXPECT_LE(after->live_bytes, kMaxRequest + kMinSegment) << where;
+    EXPECT_LE(after->live_bytes, in_flight * (kMaxRequest + kMinSegment)) << where;
   }
   // Still an allocator: a round of allocations and frees, then a clean check.
   std::vector<Block> again;
@@ -299,7 +335,8 @@ TEST_P(CrashPoints, KillAtEachPointThenRecover) {
     for (const std::uint64_t nth : {1u, 3u}) {
       create(path, c);
       Acks acks;
-      const bool killed = run_child(path, options_for(c, OpenMode::open_existing), p, nth, acks);
+      const bool killed =
+          run_child(path, options_for(c, OpenMode::open_existing), Arm{p, nth}, acks);
       ++runs;
       if (::testing::Test::HasFailure())
         return;
@@ -334,10 +371,10 @@ TEST_P(CrashPoints, KillInsideRecoveryThenRecoverAgain) {
       continue;
     create(path, c);
     Acks acks;
-    ASSERT_TRUE(run_child(path, options_for(c, OpenMode::open_existing), first, 3, acks))
+    ASSERT_TRUE(run_child(path, options_for(c, OpenMode::open_existing), Arm{first, 3}, acks))
         << "the first child must die at " << kCrashPointNames[static_cast<unsigned>(first)];
     Acks none; // the second child dies in open_file, before its workload
-    const bool killed = run_child(path, options_for(c, OpenMode::open_existing), p, 1, none);
+    const bool killed = run_child(path, options_for(c, OpenMode::open_existing), Arm{p, 1}, none);
     ASSERT_FALSE(::testing::Test::HasFailure());
     EXPECT_EQ(killed, reachable(p, c)) << kCrashPointNames[i];
     if (!killed) {
@@ -349,6 +386,49 @@ TEST_P(CrashPoints, KillInsideRecoveryThenRecoverAgain) {
       return;
   }
   ::unlink(path.c_str());
+}
+
+// Two operations in flight at the kill, one per thread, at chosen pairs of points: among them
+// an allocation and a free of the checked bitmaps at once (the state in which checked-mode
+// recovery used to leave a file that never opened again).
+TEST_P(CrashPoints, TwoOperationsInFlightThenRecover) {
+  const Config c = GetParam();
+  const std::string path = temp_path(("cp2_" + config_name(c)).c_str());
+  using P = CrashPoint;
+  const std::pair<P, P> pairs[] = {
+      {P::checked_end_marked, P::checked_start_freed},
+      {P::sorted_marked, P::checked_start_freed},
+      {P::sorted_unlinked, P::sorted_node_written},
+      {P::sorted_marked, P::sorted_marked},
+      {P::segregated_popped, P::segregated_pushed},
+      {P::segregated_popped, P::segregated_popped},
+      {P::bump_taken, P::bump_taken},
+      {P::chunk_reserved, P::chunk_cursor_moved},
+      {P::chunk_cursor_moved, P::bump_taken},
+      {P::split_remainder_kept, P::checked_allocated},
+  };
+  unsigned runs = 0, paired = 0;
+  for (const auto &[first, second] : pairs) {
+    if (!reachable(first, c) || !reachable(second, c))
+      continue;
+    create(path, c);
+    Acks acks;
+    const bool killed =
+        run_child(path, options_for(c, OpenMode::open_existing), Arm{first, 0, second}, acks);
+    ++runs;
+    ASSERT_FALSE(::testing::Test::HasFailure());
+    if (!killed)
+      continue;
+    paired += acks.paired ? 1 : 0;
+    const std::string where = std::string(kCrashPointNames[static_cast<unsigned>(first)]) + " + " +
+                              kCrashPointNames[static_cast<unsigned>(second)];
+    if (!verify_after_kill(path, c, acks, where, 2))
+      return;
+  }
+  ::unlink(path.c_str());
+  std::printf("crash point pairs: %s, runs %u, killed with both in flight %u\n",
+              config_name(c).c_str(), runs, paired);
+  EXPECT_GT(paired, 0u) << "no pair ever had both operations in flight";
 }
 
 std::vector<Config> all_configs() {

@@ -61,6 +61,10 @@ void crash_point_reached(CrashPoint p);
 // The process SIGKILLs itself at the nth (1-based) time `p` is reached from now on (every
 // count restarts at 0). Replaces any earlier arm.
 void arm_crash_point(CrashPoint p, std::uint64_t nth);
+// Two operations in flight at once: the first thread to reach `first` waits there (yielding,
+// up to about a second) until another thread reaches `second`; that thread calls `on_pair`
+// (if given) and SIGKILLs the process. A partner that never comes: the waiter kills anyway.
+void arm_crash_pair(CrashPoint first, CrashPoint second, void (*on_pair)());
 // How often `p` was reached in this process.
 std::uint64_t crash_point_hits(CrashPoint p);
 #define LFARENA_CRASH_POINT(name)                                                                  \
