@@ -5,16 +5,21 @@
 //    flipped (two keyless writes): the node is marked and links to itself, so helping "unlinked"
 //    it onto itself forever with a fresh tag each time, and the cycle bound, which needs the
 //    tag counter to stay still, never fired (sorted policies: deallocate hung).
+//  - Two freed nodes' links made a cycle of marked nodes (a copied link word, two mark bits
+//    flipped), walked by several threads at once: each one's helping tags looked like the
+//    others' progress and every thread restarted forever (a second attack, 4 threads).
 //  - Segregated: a freed node's link replaced by a copy of a node of a smaller class: the pop
 //    handed the small segment out for the big request (live bytes handed out and overwritten).
 //  - A file whose bump word was lowered while the checked-mode bitmaps mark live blocks above
 //    it: opened read-write, it handed live blocks out again; --repair rewrote it and kept it.
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <map>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -83,6 +88,44 @@ TEST_P(MarkedSelfLink, IsReportedNotFollowedForever) {
       EXPECT_EQ(r.code(), errc::corrupt_freelist);
     }
   }
+}
+
+TEST_P(MarkedSelfLink, CycleOfMarkedNodesEndsForEveryThreadAtOnce) {
+  Options o;
+  o.capacity = 1 << 20;
+  o.freelist = std::get<0>(GetParam());
+  o.checked = std::get<1>(GetParam());
+  o.size_index = std::get<2>(GetParam());
+  auto arena = Arena::heap(o);
+  ASSERT_TRUE(arena.ok()) << arena.message();
+  const Arena &a = *arena;
+  constexpr int kThreads = 4;
+  std::vector<Block> n, freeing; // 64-byte blocks with 8-byte guards between them
+  for (int i = 0; i < 4 + kThreads; ++i) {
+    (i < 4 ? n : freeing).push_back(*a.allocate(64));
+    ASSERT_TRUE(a.allocate(8).ok());
+  }
+  exhaust(a);
+  for (const Block &x : n) // same size, ordered by offset: n0 -> n1 -> n2 -> n3
+    ASSERT_TRUE(a.deallocate(x.offset, 64).ok());
+  *word(a, n[2].offset) = *word(a, n[0].offset);   // n2 -> n1: a copy of n0's link word
+  *word(a, n[1].offset) ^= std::uint64_t{1} << 63; // and both marked
+  *word(a, n[2].offset) ^= std::uint64_t{1} << 63;
+  std::atomic<int> ready{0};
+  std::vector<lfarena::errc> got(kThreads, errc::ok);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      ready.fetch_add(1, std::memory_order_acq_rel);
+      while (ready.load(std::memory_order_acquire) < kThreads)
+        std::this_thread::yield();
+      got[static_cast<std::size_t>(t)] =
+          a.deallocate(freeing[static_cast<std::size_t>(t)].offset, 64).code();
+    });
+  for (std::thread &t : threads)
+    t.join();
+  for (int t = 0; t < kThreads; ++t)
+    EXPECT_EQ(got[static_cast<std::size_t>(t)], errc::corrupt_freelist) << "thread " << t;
 }
 
 INSTANTIATE_TEST_SUITE_P(Sorted, MarkedSelfLink,

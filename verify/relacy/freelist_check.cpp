@@ -24,10 +24,10 @@
 
 int main() {
   using namespace lfarena::relacy_model;
-  return lfarena::relacy_check::run<free_free<Kind::optimistic>, free_free<Kind::pessimistic>,
-                                    take_free<Kind::optimistic>, take_free<Kind::pessimistic>,
-                                    take_take<Kind::optimistic>, take_take<Kind::pessimistic>,
-                                    aba<Kind::optimistic>, aba<Kind::pessimistic>,
-                                    helping<Kind::optimistic>, helping<Kind::pessimistic>>(
+  return lfarena::relacy_check::run<
+      free_free<Kind::optimistic>, free_free<Kind::pessimistic>, take_free<Kind::optimistic>,
+      take_free<Kind::pessimistic>, take_take<Kind::optimistic>, take_take<Kind::pessimistic>,
+      aba<Kind::optimistic>, aba<Kind::pessimistic>, helping<Kind::optimistic>,
+      helping<Kind::pessimistic>, padding<Kind::optimistic>, padding<Kind::pessimistic>>(
       "freelist");
 }

@@ -34,6 +34,7 @@ template <Kind K, bool I> struct Names;
     static constexpr const char *aba = "aba." suffix;                                              \
     static constexpr const char *helping = "helping." suffix;                                      \
     static constexpr const char *bitmap = "bitmap." suffix;                                        \
+    static constexpr const char *padding = "padding." suffix;                                      \
   };
 LFARENA_POLICY_NAMES(optimistic, false, "optimistic")
 LFARENA_POLICY_NAMES(pessimistic, false, "pessimistic")
@@ -48,6 +49,7 @@ namespace lfarena::relacy_model {
 // 2. Setup (96 data bytes): a=32 b=16 c=24 d=24, then free a -> list {32}. Threads free b and c.
 template <Kind K, bool I = false> struct free_free : ModelTest<free_free<K, I>, 2, 12, K, I> {
   static constexpr bool kChecked = false;
+  static constexpr bool kNoDiscard = true;
   static constexpr const char *kName = Names<K, I>::free_free;
   Held b, c;
   void setup() {
@@ -70,6 +72,7 @@ template <Kind K, bool I = false> struct free_free : ModelTest<free_free<K, I>, 
 // lands between them.
 template <Kind K, bool I = false> struct take_free : ModelTest<take_free<K, I>, 2, 12, K, I> {
   static constexpr bool kChecked = false;
+  static constexpr bool kNoDiscard = true;
   static constexpr const char *kName = Names<K, I>::take_free;
   Held b;
   void setup() {
@@ -95,6 +98,7 @@ template <Kind K, bool I = false> struct take_free : ModelTest<take_free<K, I>, 
 // is in flight) out_of_memory. Nothing may be lost (DROP_REMAINDER breaks the accounting).
 template <Kind K, bool I = false> struct take_take : ModelTest<take_take<K, I>, 2, 12, K, I> {
   static constexpr bool kChecked = false;
+  static constexpr bool kNoDiscard = true;
   static constexpr const char *kName = Names<K, I>::take_take;
   void setup() {
     Held a = this->alloc(48, 9);
@@ -113,6 +117,7 @@ template <Kind K, bool I = false> struct take_take : ModelTest<take_take<K, I>, 
 // thread 0 may be looking at is removed, handed out, overwritten, freed and reinserted.
 template <Kind K, bool I = false> struct aba : ModelTest<aba<K, I>, 2, 12, K, I> {
   static constexpr bool kChecked = false;
+  static constexpr bool kNoDiscard = true;
   static constexpr const char *kName = Names<K, I>::aba;
   void setup() {
     Held a = this->alloc(16, 9);
@@ -137,6 +142,7 @@ template <Kind K, bool I = false> struct aba : ModelTest<aba<K, I>, 2, 12, K, I>
 // 0 and 1 each allocate 16 (removals racing at the head); thread 2 frees b (an insert).
 template <Kind K, bool I = false> struct helping : ModelTest<helping<K, I>, 3, 13, K, I> {
   static constexpr bool kChecked = false;
+  static constexpr bool kNoDiscard = true;
   static constexpr const char *kName = Names<K, I>::helping;
   Held b;
   void setup() {
@@ -172,6 +178,7 @@ template <Kind K, bool I = false> struct helping : ModelTest<helping<K, I>, 3, 1
 // head before the push).
 template <Kind K, bool I = false> struct bitmap : ModelTest<bitmap<K, I>, 2, 14, K, I> {
   static constexpr bool kChecked = false;
+  static constexpr bool kNoDiscard = true;
   static constexpr const char *kName = Names<K, I>::bitmap;
   static constexpr bool kOptimistic = K == Kind::optimistic;
   Held y;
@@ -194,6 +201,44 @@ template <Kind K, bool I = false> struct bitmap : ModelTest<bitmap<K, I>, 2, 14,
       RL_ASSERT(kOptimistic ? this->held[0][1].offset == 0 : this->held[0][1].offset != 0);
     } else {
       this->release(y, 1);
+    }
+  }
+};
+
+// 8. Alignment padding: max_alignment 32. Setup: a lead block that puts `a` at 8 mod 32, a=56,
+// b=24, k=8; free a -> list {56}. Thread 0 allocates 16 at alignment 32 from a: the 24 bytes
+// of padding in front and the 16-byte remainder behind both become fresh nodes (the split's
+// padding path) while thread 1 frees b (pessimistic may take b instead, if it is back first).
+// Nothing is discarded.
+template <Kind K, bool I = false> struct padding : ModelTest<padding<K, I>, 2, 16, K, I> {
+  static constexpr bool kChecked = false;
+  static constexpr bool kNoDiscard = true;
+  static constexpr const char *kName = Names<K, I>::padding;
+  using Base = ModelTest<padding<K, I>, 2, 16, K, I>;
+  static d::Geometry geometry() { return Base::H::geometry(false, 16, 32); }
+  static constexpr std::uint32_t kLead =
+      (8 + 32 - Base::kDataOffset % 32) % 32 == 0 ? 32 : (8 + 32 - Base::kDataOffset % 32) % 32;
+  Held b;
+  void setup() {
+    this->kept[0] = this->alloc(kLead, 9);
+    Held a = this->alloc(56, 9);
+    RL_ASSERT(a.offset % 32 == 8);
+    b = this->alloc(24, 1);
+    this->kept[1] = this->alloc(8, 9);
+    // The rest of the bump region too, so thread 0's allocation comes from the freelist.
+    const std::uint64_t rest = Base::H::R::kCapacity - this->core.top();
+    if (rest != 0)
+      this->kept[2] = this->alloc(static_cast<std::uint32_t>(rest), 9);
+    this->release(a, 9);
+  }
+  void run(unsigned t) {
+    if (t == 0) {
+      this->held[0][0] = this->alloc(16, 0, 32);
+      // From a (16 bytes, padding and remainder kept) or, best fit, from b if it is back first
+      // (32-aligned, 24 bytes: the 8-byte remainder goes with the block).
+      RL_ASSERT(this->held[0][0].offset != 0 && this->held[0][0].size >= 16);
+    } else {
+      this->release(b, 1);
     }
   }
 };

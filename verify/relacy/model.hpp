@@ -101,12 +101,20 @@ struct Harness {
       RL_ASSERT(owner[g]($) == -1); // handed out twice?
       owner[g]($) = who;
     }
-    // What a real user writes there: plausible values -- an in-range offset where the link
-    // was, a plausible size where the size word was -- so a stale traversal that trusted
-    // them without confirmation would follow them (and free-node checks must reject them).
-    d::store_relaxed(view().word(b.offset), kDataOffset + 16);
+    // What a real user writes there. Users with an even id write words that pass every node
+    // check (a link to an in-range node and a size word valid for this offset, encoded with
+    // the region's key), so only the protocol's confirmations (a re-read predecessor, a head
+    // CAS with its tag) keep a stale traversal from trusting them; odd ids write plain
+    // in-range values that fail the checks, which is what a damage report must not be
+    // confused with under contention (mutant DAMAGE_EAGER).
+    const d::NodeLayout node(geometry(false));
+    const bool plausible = who % 2 == 0;
+    d::store_relaxed(view().word(b.offset),
+                     plausible ? node.encode_link(d::Link::make(kDataOffset + 16, 1))
+                               : std::uint64_t{kDataOffset + 16});
     if (b.size >= 16)
-      d::store_relaxed(view().word(b.offset + 8), 16);
+      d::store_relaxed(view().word(b.offset + 8),
+                       plausible ? node.encode_size(b.offset, 16) : std::uint64_t{16});
   }
   // The user is about to free the block: it must still be all ours.
   void disown(const Held &b, int who) {
@@ -211,6 +219,10 @@ struct ModelTest : rl::test_suite<Derived, Threads> {
     for (auto &b : kept)
       all[n++] = b;
     h.check_quiescent(core, all, n);
+    // Where every freed piece is at least min_segment and every block is a multiple of it,
+    // nothing may be counted as discarded (a scenario says so with kNoDiscard).
+    if constexpr (requires { Derived::kNoDiscard; })
+      RL_ASSERT(!Derived::kNoDiscard || core.discarded() == 0);
   }
 
   // Allocates through the real path; {0,0} on failure (out_of_memory is the only legal one).

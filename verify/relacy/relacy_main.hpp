@@ -108,8 +108,8 @@ template <class... Tests> int run(const char *base_name) {
                   << rl::test_result_str(result) << std::endl;
         return 1;
       }
-      std::cout << "mutant caught by " << name << " (" << plan.label << "): "
-                << rl::test_result_str(result) << ", as declared" << std::endl;
+      std::cout << "mutant caught by " << name << " (" << plan.label
+                << "): " << rl::test_result_str(result) << ", as declared" << std::endl;
       return 0;
 #else
       return 1;

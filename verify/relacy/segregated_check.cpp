@@ -27,5 +27,6 @@ int main() {
   using namespace lfarena::relacy_model;
   return lfarena::relacy_check::run<bitmap<Kind::segregated>, free_free<Kind::segregated>,
                                     take_free<Kind::segregated>, take_take<Kind::segregated>,
-                                    aba<Kind::segregated>, helping<Kind::segregated>>("segregated");
+                                    aba<Kind::segregated>, helping<Kind::segregated>,
+                                    padding<Kind::segregated>>("segregated");
 }

@@ -30,5 +30,6 @@ int main() {
       take_free<Kind::optimistic, true>, take_free<Kind::pessimistic, true>,
       take_take<Kind::optimistic, true>, take_take<Kind::pessimistic, true>,
       aba<Kind::optimistic, true>, aba<Kind::pessimistic, true>, helping<Kind::optimistic, true>,
-      helping<Kind::pessimistic, true>>("sorted_index");
+      helping<Kind::pessimistic, true>, padding<Kind::optimistic, true>,
+      padding<Kind::pessimistic, true>>("sorted_index");
 }

@@ -343,6 +343,13 @@ private:
     // nodes must still end as damage.
     const std::uint64_t tags = load_relaxed(mem_.word(hdr::node_tags));
     std::uint64_t own = 0;
+    // Brent's cycle check: the node and link word met at step 2^k. A pass meets nodes in
+    // strictly increasing order (each confirmed as its predecessor's successor in a list sorted
+    // at every instant), and a node's link word never takes a value twice (fresh tags), so
+    // meeting the same node with the same link word again within one pass is a cycle, however
+    // many threads help round it (their tags would keep the counter test above restarting).
+    std::uint32_t seen_at = 0;
+    std::uint64_t seen_link = 0, next_seen = 1;
     // The step bound: kWalkFreeSteps first, max_nodes() (a division) only for a walk that long.
     std::uint64_t limit = NodeLayout::kWalkFreeSteps;
     for (std::uint64_t steps = 0;; ++steps) {
@@ -380,6 +387,13 @@ private:
       const std::uint32_t next = v.link.offset();
       if (next == cur || (next != 0 && !node_.plausible_offset(next))) // no node links to itself
         return damaged(fault, cur);
+      if (cur == seen_at && v.link.raw == seen_link)
+        return damaged(fault, cur);
+      if (steps + 1 == next_seen) {
+        seen_at = cur;
+        seen_link = v.link.raw;
+        next_seen *= 2;
+      }
       if (v.link.marked()) {
         if constexpr (mutant::no_helping) {
           pred_at = cur; // seeded bug: step over the zombie and hope its remover unlinks it
