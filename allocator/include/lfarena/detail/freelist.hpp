@@ -32,14 +32,16 @@
 //
 // Damage (docs/DESIGN.md §5.8): a confirmed read is the node's
 // genuine words at that instant, and the list is sorted at every instant, so a confirmed node
-// whose offset, size or check is implausible, or which does not come after the previous node in
-// the order (a cycle always has such a step), is damage: a user's write into a freed block, or
-// a damaged file. The traversal reports the node's offset (errc::corrupt_freelist upstream). A
-// read that fails its confirmation, or a CAS that fails, means the word changed: another thread
-// made progress, and the traversal restarts (lock-freedom keeps its meaning). A walk longer
-// than max_nodes() with the node_tags counter unchanged meanwhile (nothing was inserted or
-// removed anywhere) is damage too; with the counter changed it restarts. So every loop below
-// ends on static memory: restarts need memory that changes.
+// whose next offset is implausible or itself, or the node taken whose size word fails its
+// check, is damage: a user's write into a freed block, or a damaged file. The traversal reports
+// the node's offset (errc::corrupt_freelist upstream). A read that fails its confirmation, or a
+// CAS that fails, means the word changed: another thread made progress, and the traversal
+// restarts (lock-freedom keeps its meaning). A pass meets nodes in increasing order and no link
+// word takes a value twice, so meeting a node with the same link word again in one pass is a
+// cycle (Brent's check in find_once()); as a backstop, a walk longer than max_nodes() while the
+// node_tags counter grew only by its own helping is damage too, otherwise it restarts. So every
+// loop below ends on static memory, and on a cycle however many threads help round it
+// (docs/DESIGN.md §5.8).
 //
 // Thread-safety: insert() and take() may run concurrently from any threads/processes. walk()
 // is for quiescent checks only. Lock-free: every restart is caused by a change of a word, i.e.
@@ -383,7 +385,8 @@ private:
       // word only by take(), on the node it marks: a node passed over with a damaged size can
       // only misplace a decision, never make us touch memory outside the region. (Order and
       // size class are checked by walk(), on open and by check(): a stray write cannot produce
-      // a well-formed keyed link, and a cycle ends at the max_nodes bound above.)
+      // a well-formed keyed link, and a cycle ends at the repeat check below, or at the
+      // max_nodes bound above.)
       const std::uint32_t next = v.link.offset();
       if (next == cur || (next != 0 && !node_.plausible_offset(next))) // no node links to itself
         return damaged(fault, cur);
