@@ -48,7 +48,12 @@ void exhaust(const Arena &a) {
   }
 }
 
+// A word of arena memory as a buggy user reaches it, free or not (ASan builds: free bytes are
+// poisoned, so the test unpoisons them first, as only a test may).
 std::uint64_t *word(const Arena &a, std::uint32_t offset) {
+#if defined(LFARENA_ASAN)
+  ASAN_UNPOISON_MEMORY_REGION(a.base() + offset, 8);
+#endif
   return reinterpret_cast<std::uint64_t *>(a.base() + offset);
 }
 
@@ -150,7 +155,7 @@ TEST_P(SegregatedCopiedLink, NeverHandsOutASmallerClassSegment) {
   exhaust(a);
   for (const Block &x : {A, B, C}) // class 64: B -> A; class 192: C
     ASSERT_TRUE(a.deallocate(x.offset, x.size).ok());
-  std::memcpy(a.base() + C.offset, a.base() + B.offset, 8); // C's link now leads to A (64 B)
+  *word(a, C.offset) = *word(a, B.offset); // C's link now leads to A (64 B)
   std::map<std::uint32_t, std::uint32_t> live{{L.offset, 64}, {G1.offset, 64}, {G2.offset, 64}};
   for (int i = 0; i < 3; ++i) {
     auto r = a.allocate(192);
