@@ -70,6 +70,22 @@ inline bool receive(int fd, Msg &m) {
   return true;
 }
 
+// Forks a child that runs child(write_fd) and must not return (it _exits); the parent gets
+// the read end of the pipe between them (-1 if pipe() failed) and the child's pid.
+template <class Child> int fork_with_pipe(pid_t &pid, Child &&child) {
+  int fds[2];
+  if (::pipe(fds) != 0)
+    return -1;
+  pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    child(fds[1]);
+    ::_exit(5); // not reached: the child exits by itself
+  }
+  ::close(fds[1]);
+  return fds[0];
+}
+
 inline std::string temp_path(const char *stem) {
   const char *dir = std::getenv("TMPDIR");
   return std::string(dir != nullptr && *dir != '\0' ? dir : "/tmp") + "/lfarena_" + stem + "_" +

@@ -100,17 +100,12 @@ struct CycleResult {
 
 // One fork/kill/reopen/verify cycle. Returns false after recording a gtest failure.
 bool cycle(const std::string &path, const Options &o, unsigned seed, CycleResult &res) {
-  int fds[2];
-  if (::pipe(fds) != 0) {
+  pid_t pid = 0;
+  const int in = fork_with_pipe(pid, [&](int out) { child(path, o, seed, out); });
+  if (in < 0) {
     ADD_FAILURE() << "pipe failed";
     return false;
   }
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::close(fds[0]);
-    child(path, o, seed, fds[1]);
-  }
-  ::close(fds[1]);
   std::mt19937 rng(seed ^ 0x9e3779b9u);
   const unsigned kill_after = 1 + rng() % 3000;
   std::map<std::uint32_t, Block> live;         // acknowledged, not being freed
@@ -137,14 +132,14 @@ bool cycle(const std::string &path, const Options &o, unsigned seed, CycleResult
     } else if (msg.kind == Kind::freed)
       doubt.erase(msg.offset);
   };
-  while (seen < kill_after && receive(fds[0], m)) {
+  while (seen < kill_after && receive(in, m)) {
     apply(m);
     ++seen;
   }
   ::kill(pid, SIGKILL);
-  while (receive(fds[0], m))
+  while (receive(in, m))
     apply(m); // everything in the pipe was acknowledged before death
-  ::close(fds[0]);
+  ::close(in);
   int status = 0;
   ::waitpid(pid, &status, 0);
   if (!WIFSIGNALED(status) && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {

@@ -214,22 +214,17 @@ bool apply(Acks &a, const Msg &m) {
 
 // Forks a workload child and collects its acknowledgements. True if the point killed it.
 bool run_child(const std::string &path, const Options &o, const Arm &arm, Acks &acks) {
-  int fds[2];
-  if (::pipe(fds) != 0) {
+  pid_t pid = 0;
+  const int in = fork_with_pipe(pid, [&](int out) { workload(path, o, arm, out); });
+  if (in < 0) {
     ADD_FAILURE() << "pipe failed";
     return false;
   }
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::close(fds[0]);
-    workload(path, o, arm, fds[1]);
-  }
-  ::close(fds[1]);
   Msg m{};
   bool ok = true;
-  while (receive(fds[0], m))
+  while (receive(in, m))
     ok = apply(acks, m) && ok;
-  ::close(fds[0]);
+  ::close(in);
   int status = 0;
   ::waitpid(pid, &status, 0);
   const bool killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
