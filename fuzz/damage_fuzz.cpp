@@ -79,6 +79,7 @@
 #include <lfarena/detail/tagged.hpp>
 
 #include "fuzz_bytes.hpp"
+#include "fuzz_temp.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -166,17 +167,6 @@ std::byte canary(std::uint32_t block, std::uint32_t i) {
 template <class F> void for_canary(std::uint32_t size, F &&f) {
   for (std::uint32_t i = 0; i < size; i += (i < 32 || i + 32 >= size) ? 1 : 37)
     f(i);
-}
-
-std::string temp_path() {
-  static std::atomic<unsigned> counter{0};
-  std::error_code ec;
-  std::filesystem::path dir = std::filesystem::is_directory("/dev/shm", ec)
-                                  ? std::filesystem::path("/dev/shm")
-                                  : std::filesystem::temp_directory_path(ec);
-  return (dir / ("lfarena-damage-fuzz-" + std::to_string(::getpid()) + "-" +
-                 std::to_string(counter++) + ".arena"))
-      .string();
 }
 
 std::vector<char> read_all(const std::string &path) {
@@ -576,7 +566,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
 
   lfarena::Result<Arena> made = Arena();
   if (run.file) {
-    run.path = temp_path();
+    run.path = fuzz_files::temp_path("damage");
     Options c = o;
     c.open_mode = lfarena::OpenMode::create_new;
     made = Arena::open_file(run.path, c);

@@ -44,6 +44,7 @@
 
 #include <FuzzedDataProvider.h> // -isystem .../clang/<v>/include/fuzzer (fuzz/CMakeLists.txt)
 
+#include "fuzz_temp.hpp"
 #include "ops_model.hpp"
 
 #include <unistd.h>
@@ -106,18 +107,6 @@ template <class F> void for_canary(std::uint32_t size, F &&f) {
 std::byte canary(std::uint32_t block, std::uint32_t i) {
   const std::uint32_t x = block * 2654435761u + i * 40503u;
   return static_cast<std::byte>((x >> 13) ^ (x >> 24) ^ i);
-}
-
-// A unique path for this process and call (several fuzzing jobs may share the directory).
-std::string temp_path() {
-  static std::atomic<unsigned> counter{0};
-  std::error_code ec;
-  std::filesystem::path dir = std::filesystem::is_directory("/dev/shm", ec)
-                                  ? std::filesystem::path("/dev/shm")
-                                  : std::filesystem::temp_directory_path(ec);
-  return (dir / ("lfarena-ops-fuzz-" + std::to_string(::getpid()) + "-" +
-                 std::to_string(counter++) + ".arena"))
-      .string();
 }
 
 struct Harness {
@@ -447,7 +436,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
   else if (h.backing == 1)
     created = Arena::anonymous(o);
   else {
-    h.path = temp_path();
+    h.path = fuzz_files::temp_path("ops");
     Options c = o;
     c.open_mode = lfarena::OpenMode::create_new;
     created = Arena::open_file(h.path, c);

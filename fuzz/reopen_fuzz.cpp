@@ -50,6 +50,7 @@
 #include <lfarena/arena.hpp>
 
 #include "fuzz_bytes.hpp"
+#include "fuzz_temp.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -82,20 +83,6 @@ constexpr std::uint8_t kOpsMarker[4] = {'L', 'F', 'O', 'P'};
   std::fprintf(stderr, "reopen_fuzz: FAILURE: %s %s\n", what, detail.c_str());
   std::fflush(stderr);
   std::abort();
-}
-
-std::filesystem::path temp_dir() {
-  std::error_code ec;
-  if (std::filesystem::is_directory("/dev/shm", ec))
-    return "/dev/shm";
-  return std::filesystem::temp_directory_path(ec);
-}
-
-std::string temp_path(const char *what) {
-  static std::atomic<unsigned> counter{0};
-  return (temp_dir() / ("lfarena-" + std::string(what) + "-" + std::to_string(::getpid()) + "-" +
-                        std::to_string(counter++) + ".arena"))
-      .string();
 }
 
 void write_file(const std::string &path, const std::uint8_t *data, std::size_t size) {
@@ -420,7 +407,7 @@ void make_seeds(const char *dir) {
   for (int kind = 0; kind < 4; ++kind) {
     for (int checked = 0; checked < 2; ++checked) {
       for (int variant = 0; variant < 2; ++variant) {
-        const std::string tmp = temp_path("seed");
+        const std::string tmp = fuzz_files::temp_path("reopen-seed");
         Options o;
         o.capacity = variant == 0 ? 6144 : 8192 + 8 * 37;
         o.freelist = static_cast<FreelistKind>(kind);
@@ -514,7 +501,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *input, std::size_t siz
   const std::uint8_t sel = size ? data[size - 1] : 0;
   if (!trailer)
     ops = default_ops(sel);
-  const std::string path = temp_path("reopen-fuzz");
+  const std::string path = fuzz_files::temp_path("reopen");
   write_file(path, data, size);
   const std::uint16_t stored_uv =
       size >= 22 ? static_cast<std::uint16_t>(data[20] | data[21] << 8) : 0;

@@ -33,6 +33,8 @@
 
 #include <FuzzedDataProvider.h> // -isystem .../clang/<v>/include/fuzzer (fuzz/CMakeLists.txt)
 
+#include "fuzz_temp.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -181,17 +183,6 @@ void run(const Arena &a, Worker &w, const std::vector<Held> &shared, bool checke
   }
 }
 
-std::string temp_path() {
-  static std::atomic<unsigned> counter{0};
-  std::error_code ec;
-  std::filesystem::path dir = std::filesystem::is_directory("/dev/shm", ec)
-                                  ? std::filesystem::path("/dev/shm")
-                                  : std::filesystem::temp_directory_path(ec);
-  return (dir / ("lfarena-threads-fuzz-" + std::to_string(::getpid()) + "-" +
-                 std::to_string(counter++) + ".arena"))
-      .string();
-}
-
 void check_quiescent(const Arena &a, const std::vector<Held> &held, bool checked,
                      std::uint32_t thread_chunk) {
   lfarena::Result<lfarena::CheckReport> c = a.check();
@@ -266,7 +257,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
   else if (backing == 1)
     r = Arena::anonymous(o);
   else {
-    path = temp_path();
+    path = fuzz_files::temp_path("threads");
     Options c = o;
     c.open_mode = lfarena::OpenMode::create_new;
     r = Arena::open_file(path, c);

@@ -58,15 +58,20 @@ std::uint64_t *word(const Arena &a, std::uint32_t offset) {
 }
 
 // (policy, checked, size_index)
-class MarkedSelfLink : public ::testing::TestWithParam<std::tuple<FreelistKind, bool, bool>> {};
+class MarkedSelfLink : public ::testing::TestWithParam<std::tuple<FreelistKind, bool, bool>> {
+protected:
+  lfarena::Result<Arena> make(std::uint32_t capacity) const {
+    Options o;
+    o.capacity = capacity;
+    o.freelist = std::get<0>(GetParam());
+    o.checked = std::get<1>(GetParam());
+    o.size_index = std::get<2>(GetParam());
+    return Arena::heap(o);
+  }
+};
 
 TEST_P(MarkedSelfLink, IsReportedNotFollowedForever) {
-  Options o;
-  o.capacity = 1 << 16;
-  o.freelist = std::get<0>(GetParam());
-  o.checked = std::get<1>(GetParam());
-  o.size_index = std::get<2>(GetParam());
-  auto arena = Arena::heap(o);
+  auto arena = make(1 << 16);
   ASSERT_TRUE(arena.ok()) << arena.message();
   const Arena &a = *arena;
   std::vector<Block> b; // 64-byte blocks with 8-byte guards between them
@@ -96,12 +101,7 @@ TEST_P(MarkedSelfLink, IsReportedNotFollowedForever) {
 }
 
 TEST_P(MarkedSelfLink, CycleOfMarkedNodesEndsForEveryThreadAtOnce) {
-  Options o;
-  o.capacity = 1 << 20;
-  o.freelist = std::get<0>(GetParam());
-  o.checked = std::get<1>(GetParam());
-  o.size_index = std::get<2>(GetParam());
-  auto arena = Arena::heap(o);
+  auto arena = make(1 << 20);
   ASSERT_TRUE(arena.ok()) << arena.message();
   const Arena &a = *arena;
   constexpr int kThreads = 4;
@@ -181,6 +181,28 @@ INSTANTIATE_TEST_SUITE_P(CheckedOrNot, SegregatedCopiedLink, ::testing::Bool());
 // read-only) and by --repair, and left unchanged.
 class LoweredBump : public ::testing::TestWithParam<FreelistKind> {};
 
+// Creates the file with 40 64-byte blocks, every 4th freed (free segments and live blocks
+// everywhere), closes it, lowers its bump word to the 21st block, and returns the file's bytes.
+std::vector<unsigned char> lower_bump(const std::string &path, const Options &o) {
+  std::uint64_t lowered = 0;
+  {
+    auto a = Arena::open_file(path, o);
+    EXPECT_TRUE(a.ok()) << a.message();
+    if (!a)
+      return {};
+    std::vector<Block> blocks;
+    for (int i = 0; i < 40; ++i)
+      blocks.push_back(*a->allocate(64));
+    for (int i = 0; i < 40; i += 4)
+      EXPECT_TRUE(a->deallocate(blocks[i].offset, 64).ok());
+    lowered = blocks[20].offset;
+  }
+  std::vector<unsigned char> bytes = lfarena_test::read_all(path);
+  std::memcpy(bytes.data() + lfarena::detail::hdr::bump, &lowered, 8);
+  lfarena_test::write_all(path, bytes);
+  return bytes;
+}
+
 TEST_P(LoweredBump, CheckedFileIsRefusedAndNotRepaired) {
   ScratchDir dir;
   const std::string path = dir.file("bump.arena");
@@ -188,20 +210,8 @@ TEST_P(LoweredBump, CheckedFileIsRefusedAndNotRepaired) {
   o.capacity = 1 << 16;
   o.freelist = GetParam();
   o.checked = true;
-  std::uint64_t lowered = 0;
-  {
-    auto a = Arena::open_file(path, o);
-    ASSERT_TRUE(a.ok()) << a.message();
-    std::vector<Block> blocks;
-    for (int i = 0; i < 40; ++i)
-      blocks.push_back(*a->allocate(64));
-    for (int i = 0; i < 40; i += 4) // some free segments, some live blocks everywhere
-      ASSERT_TRUE(a->deallocate(blocks[i].offset, 64).ok());
-    lowered = blocks[20].offset;
-  }
-  std::vector<unsigned char> bytes = lfarena_test::read_all(path);
-  std::memcpy(bytes.data() + lfarena::detail::hdr::bump, &lowered, 8);
-  lfarena_test::write_all(path, bytes);
+  const std::vector<unsigned char> bytes = lower_bump(path, o);
+  ASSERT_FALSE(bytes.empty());
   for (const bool read_only : {false, true}) {
     Options reopen = o;
     reopen.open_mode = OpenMode::open_existing;
@@ -226,20 +236,8 @@ TEST_P(LoweredBump, UncheckedSalvageRefusesFreeSegmentsAboveTheBump) {
   Options o;
   o.capacity = 1 << 16;
   o.freelist = GetParam();
-  std::uint64_t lowered = 0;
-  {
-    auto a = Arena::open_file(path, o);
-    ASSERT_TRUE(a.ok()) << a.message();
-    std::vector<Block> blocks;
-    for (int i = 0; i < 40; ++i)
-      blocks.push_back(*a->allocate(64));
-    for (int i = 0; i < 40; i += 4)
-      ASSERT_TRUE(a->deallocate(blocks[i].offset, 64).ok());
-    lowered = blocks[20].offset;
-  }
-  std::vector<unsigned char> bytes = lfarena_test::read_all(path);
-  std::memcpy(bytes.data() + lfarena::detail::hdr::bump, &lowered, 8);
-  lfarena_test::write_all(path, bytes);
+  const std::vector<unsigned char> bytes = lower_bump(path, o);
+  ASSERT_FALSE(bytes.empty());
   auto salvaged = Arena::salvage_file(path);
   ASSERT_FALSE(salvaged.ok()) << "salvage dropped valid free segments above a damaged bump";
   EXPECT_NE(salvaged.message().find("bump"), std::string::npos) << salvaged.message();
