@@ -84,8 +84,7 @@ public:
     for (bool retry = false;; retry = true) {
       const std::uint32_t own_tag = fresh_tag();
       Window w;
-      if (!find([&](std::uint32_t s, std::uint32_t o) { return !before(s, o, size, offset); },
-                retry, w, fault))
+      if (!find(not_before(size, offset), retry, w, fault))
         return Inserted::damaged;
       if (w.cur == offset) { // linking it again would make a cycle
         // A real (unchecked) double free finds its node's words valid; damage (a stale link
@@ -120,16 +119,17 @@ public:
   template <class GiveBack>
   Taken take(std::uint32_t size, std::uint32_t align, GiveBack &&give_back,
              bool *reached_end = nullptr) const {
-    auto fits = [&](std::uint64_t s, std::uint64_t o) {
+    // By value (as every stop predicate here): find_once() copies it into a local, whose
+    // fields then stay in registers across the walk's acquire loads.
+    auto fits = [size, align](std::uint64_t s, std::uint64_t o) {
       return align_up(o, align) - o + size <= s;
     };
     Fault fault;
     for (bool retry = false;; retry = true) {
       Window w;
       const bool found =
-          optimistic_
-              ? find([](std::uint32_t, std::uint32_t) { return true; }, retry, w, fault)
-              : find([&](std::uint32_t s, std::uint32_t o) { return fits(s, o); }, retry, w, fault);
+          optimistic_ ? find([](std::uint32_t, std::uint32_t) { return true; }, retry, w, fault)
+                      : find(fits, retry, w, fault);
       if (!found)
         return Taken{0, 0, 0, fault.at};
       // The node we would act on: its size word must pass its check (a damaged node is
@@ -216,8 +216,12 @@ public:
 
   // The sequential order: does node (sa, oa) come before node (sb, ob)?
   bool before(std::uint64_t sa, std::uint32_t oa, std::uint64_t sb, std::uint32_t ob) const {
+    return before(optimistic_, sa, oa, sb, ob);
+  }
+  static bool before(bool optimistic, std::uint64_t sa, std::uint32_t oa, std::uint64_t sb,
+                     std::uint32_t ob) {
     if (sa != sb)
-      return optimistic_ ? sa > sb : sa < sb;
+      return optimistic ? sa > sb : sa < sb;
     return oa < ob;
   }
 
@@ -232,10 +236,18 @@ private:
   };
 
   struct NodeView {
-    Link link;
+    std::uint64_t link_word; // as stored (encoded)
+    Link link;               // decoded
     std::uint64_t size_word; // as stored: the size in the low half, its check in the high half
     std::uint32_t raw_size() const { return static_cast<std::uint32_t>(size_word); }
   };
+
+  // The stop predicate "(s, o) is not before (size, offset)": where a node (size, offset) goes.
+  auto not_before(std::uint32_t size, std::uint32_t offset) const {
+    return [optimistic = optimistic_, size, offset](std::uint32_t s, std::uint32_t o) {
+      return !before(optimistic, s, o, size, offset);
+    };
+  }
 
   bool is_head(std::uint32_t at) const { return at == head_at_; }
   bool in_class(std::uint32_t size) const {
@@ -249,22 +261,24 @@ private:
     return is_head(at) ? l.raw : node_.encode_link(l);
   }
 
-  // The one speculative read. `cur` was read from the link word at `pred_at` (value `pred`)
-  // and may have been removed, handed out and overwritten by its user since: the words we read
-  // may be user bytes, which could even look like a valid link (and a CAS expecting them would
-  // succeed on the user's block). So after reading them we re-read pred's link: unchanged
+  // The one speculative read. `cur` was read from the link word at `pred_at` (stored value
+  // `pred_word`) and may have been removed, handed out and overwritten by its user since: the words
+  // we read may be user bytes, which could even look like a valid link (and a CAS expecting them
+  // would succeed on the user's block). So after reading them we re-read pred's link: unchanged
   // (offset, tag and mark; every change bumps the tag) means cur was linked during the whole
   // read, so the view is cur's genuine node. Atomic accesses throughout; acquire on the links
   // pairs with the release that published their targets. False: restart, the view is stale.
-  bool read_node(std::uint32_t pred_at, Link pred, std::uint32_t cur, NodeView &v) const {
+  bool read_node(std::uint32_t pred_at, std::uint64_t pred_word, std::uint32_t cur,
+                 NodeView &v) const {
     [[maybe_unused]] Speculative spec;
-    v.link = node_.decode_link(load_acquire(mem_.word(cur + kNodeLinkWord)));
+    v.link_word = load_acquire(mem_.word(cur + kNodeLinkWord));
+    v.link = node_.decode_link(v.link_word);
     v.size_word = load_relaxed(mem_.word(cur + kNodeSizeWord));
     // Acquire fence: if what we read was written by cur's new user, it pairs with the release
     // fence its owner issued before handing it out (take()), so the re-read below sees the
     // unlink that preceded the hand-out and the validation fails as it must.
     fence_acquire();
-    return load_acquire(mem_.word(pred_at)) == encode(pred_at, pred);
+    return load_acquire(mem_.word(pred_at)) == pred_word;
   }
 
   // A tag no earlier value of any node link word had: from the header's counter (relaxed: only
@@ -335,11 +349,33 @@ private:
     }
   }
 
-  // One traversal (see the banner for when a bad node is damage and when it is a restart).
-  template <class Stop> Pass find_once(Stop &stop, bool fresh, Window &w, Fault &fault) const {
+  // One traversal. The walk runs on local copies of the list (region base, key, bounds) and of
+  // the predicate: fields of *this would be reloaded after every acquire load of the walk (the
+  // compiler must assume another thread changed them); locals stay in registers. This keeps
+  // the per-step cost of the damage checks within budget (docs/DESIGN.md §5.8).
+  template <class Stop>
+  Pass find_once(const Stop &stop, bool fresh, Window &w, Fault &fault) const {
+    const SortedFreelist self = *this;
+    Stop local_stop = stop;
+    return self.find_once_local(local_stop, fresh, w, fault);
+  }
+
+  // find_once() on a local copy (see there). See the banner for when a bad node is damage and
+  // when it is a restart.
+  template <class Stop>
+  [[gnu::always_inline]] Pass find_once_local(Stop &stop, bool fresh, Window &w,
+                                              Fault &fault) const {
     std::uint32_t pred_at = head_at_;
     // Acquire: pairs with the release CAS that linked the first node, so its words are visible.
-    Link pred{fresh ? load_latest_acq_rel(mem_.word(pred_at)) : load_acquire(mem_.word(pred_at))};
+    // `pred_word` is the word at pred_at as stored (a head's plain Link, a node's encoded one):
+    // read_node() compares it as is.
+    std::uint64_t pred_word =
+        fresh ? load_latest_acq_rel(mem_.word(pred_at)) : load_acquire(mem_.word(pred_at));
+    Link pred{pred_word};
+    // The head's link is checked once here (the allocator never writes an implausible one);
+    // every later link is a node's, confirmed by read_node() and checked below.
+    if (pred.offset() != 0 && !node_.plausible_offset(pred.offset()))
+      return damaged(fault, pred_at);
     // Relaxed: compared at the end of a long walk only; any insert or removal changes it. Our
     // own helping takes tags too (`own`): a walk that only helps itself round a cycle of marked
     // nodes must still end as damage.
@@ -349,31 +385,21 @@ private:
     // strictly increasing order (each confirmed as its predecessor's successor in a list sorted
     // at every instant), and a node's link word never takes a value twice (fresh tags), so
     // meeting the same node with the same link word again within one pass is a cycle, however
-    // many threads help round it (their tags would keep the counter test above restarting).
+    // many threads help round it (their tags would keep the counter test below restarting).
+    // A node linking to itself is the cycle of length 1. The step bound is tested at the same
+    // checkpoints (2^k >= max_nodes(), a division, so only from kWalkFreeSteps on): one compare
+    // per step for both.
     std::uint32_t seen_at = 0;
-    std::uint64_t seen_link = 0, next_seen = 1;
-    // The step bound: kWalkFreeSteps first, max_nodes() (a division) only for a walk that long.
-    std::uint64_t limit = NodeLayout::kWalkFreeSteps;
-    for (std::uint64_t steps = 0;; ++steps) {
+    std::uint64_t seen_word = 0;
+    std::uint64_t steps = 0, checkpoint = 1;
+    for (;;) {
       const std::uint32_t cur = pred.offset();
       if (cur == 0) {
         w = {pred_at, pred, 0, Link{}, 0};
         return Pass::found;
       }
-      if (steps == limit) {
-        if (const std::uint64_t most = node_.max_nodes(); steps < most)
-          limit = most;
-        else // a cycle, unless others changed the lists
-          return load_latest_acq_rel(mem_.word(hdr::node_tags)) - tags == own ? damaged(fault, cur)
-                                                                              : Pass::restart;
-      }
-      // `pred` is a genuine value of the word at pred_at: the head's (heads are never
-      // recycled), or a link confirmed by read_node() and checked there. Only the head's is
-      // left to check, and the allocator never writes an implausible one.
-      if (steps == 0 && !node_.plausible_offset(cur))
-        return damaged(fault, pred_at);
       NodeView v;
-      if (!read_node(pred_at, pred, cur, v)) {
+      if (!read_node(pred_at, pred_word, cur, v)) {
         if constexpr (mutant::damage_eager) // seeded bug: concurrency taken for damage
           if (node_.decode_size(cur, v.size_word) == 0 ||
               (v.link.offset() != 0 && !node_.plausible_offset(v.link.offset())))
@@ -386,21 +412,26 @@ private:
       // only misplace a decision, never make us touch memory outside the region. (Order and
       // size class are checked by walk(), on open and by check(): a stray write cannot produce
       // a well-formed keyed link, and a cycle ends at the repeat check below, or at the
-      // max_nodes bound above.)
+      // max_nodes bound.)
       const std::uint32_t next = v.link.offset();
-      if (next == cur || (next != 0 && !node_.plausible_offset(next))) // no node links to itself
+      if (!node_.plausible_offset(next) && next != 0) // 0 (the end) is rare: tested second
         return damaged(fault, cur);
-      if (cur == seen_at && v.link.raw == seen_link)
+      if (cur == seen_at && v.link_word == seen_word)
         return damaged(fault, cur);
-      if (steps + 1 == next_seen) {
+      if (++steps == checkpoint) {
         seen_at = cur;
-        seen_link = v.link.raw;
-        next_seen *= 2;
+        seen_word = v.link_word;
+        checkpoint *= 2;
+        if (steps >= NodeLayout::kWalkFreeSteps && steps >= node_.max_nodes())
+          // Too long: a cycle, unless others changed the lists meanwhile.
+          return load_latest_acq_rel(mem_.word(hdr::node_tags)) - tags == own ? damaged(fault, cur)
+                                                                              : Pass::restart;
       }
       if (v.link.marked()) {
         if constexpr (mutant::no_helping) {
           pred_at = cur; // seeded bug: step over the zombie and hope its remover unlinks it
           pred = Link::make(v.link.offset(), v.link.tag());
+          pred_word = node_.encode_link(pred);
           continue;
         }
         // Helping: unlink the logically removed node ourselves.
@@ -409,6 +440,7 @@ private:
         if (!unlink(pred_at, pred, desired))
           return Pass::restart;
         pred = desired;
+        pred_word = encode(pred_at, desired);
         continue;
       }
       if (stop(v.raw_size(), cur)) {
@@ -419,6 +451,7 @@ private:
       }
       pred_at = cur;
       pred = v.link;
+      pred_word = v.link_word;
     }
   }
   static Pass damaged(Fault &fault, std::uint32_t at) {
@@ -433,8 +466,7 @@ private:
     if constexpr (mutant::no_helping)
       return true; // seeded bug: hand it out while still linked
     Window w;
-    return find([&](std::uint32_t s, std::uint32_t o) { return !before(s, o, size, offset); }, true,
-                w, fault);
+    return find(not_before(size, offset), true, w, fault);
   }
 
   Mem mem_;
