@@ -2,8 +2,13 @@
 // allocate/free concurrently (docs/DESIGN.md §4 promise 7); a read-only process reads meanwhile.
 //
 // The parent creates the file, forks N writers and one reader, and releases them together
-// through a start pipe (no sleeps). Each writer runs a seeded random allocate/free mix with
-// per-process canaries, then reports the blocks it still holds and closes cleanly. The reader
+// through a start pipe (no sleeps). Each writer first allocates kHeld long-lived blocks (all
+// writers at once; the parent waits for every writer's `ready` byte before releasing the next
+// phase, so with `none`, where nothing is reused, the mix cannot exhaust the region first), then
+// runs a seeded random allocate/free mix with per-process canaries, checks its long-lived
+// blocks, and reports every block it still holds and closes cleanly. So every policy ends with
+// at least N x kHeld surviving blocks to examine (the mix alone leaves few: with `none` or
+// `optimistic` the region fills up and the mix frees nearly everything). The reader
 // opens read-only, checks every mutator returns read_only, and samples stats() until the
 // writers are done. Afterwards the parent reopens and verifies: no crash recovery was needed,
 // check() passes, the writers' surviving blocks are pairwise disjoint, keep their canaries, and
@@ -33,13 +38,18 @@ using lfarena::Options;
 using namespace lfarena_crash;
 
 constexpr unsigned kWriters = 3;
+constexpr unsigned kHeld = 128; // long-lived blocks per writer
 
 std::uint64_t tag_of(unsigned writer) { return 0xabc000ull + writer; }
 
-[[noreturn]] void writer(const std::string &path, Options o, unsigned id, unsigned ops, int start,
-                         int out) {
+struct WriterPipes {
+  int start, ready, mix, out;
+};
+
+[[noreturn]] void writer(const std::string &path, Options o, unsigned id, unsigned ops,
+                         WriterPipes p) {
   char go = 0;
-  if (::read(start, &go, 1) != 1)
+  if (::read(p.start, &go, 1) != 1)
     ::_exit(5);
   o.open_mode = OpenMode::open_existing;
   int code = 0;
@@ -48,6 +58,16 @@ std::uint64_t tag_of(unsigned writer) { return 0xabc000ull + writer; }
     if (!arena)
       ::_exit(2);
     std::mt19937 rng(id * 7919u + 1);
+    std::vector<Block> held;
+    while (held.size() < kHeld) {
+      auto b = arena->allocate(8 + rng() % 300, 8);
+      if (!b)
+        ::_exit(11); // the region has room for every writer's long-lived blocks
+      fill_canary(*arena, *b, tag_of(id));
+      held.push_back(*b);
+    }
+    if (::write(p.ready, "r", 1) != 1 || ::read(p.mix, &go, 1) != 1)
+      ::_exit(5);
     std::vector<Block> live;
     for (unsigned op = 0; op < ops && code == 0; ++op) {
       if (live.empty() || rng() % 2 == 0) {
@@ -70,10 +90,15 @@ std::uint64_t tag_of(unsigned writer) { return 0xabc000ull + writer; }
       live[i] = live.back();
       live.pop_back();
     }
+    for (const Block &b : held)
+      if (!canary_ok(*arena, b, tag_of(id)))
+        code = 12; // someone wrote into a long-lived block during the mix
+    for (const Block &b : held)
+      send(p.out, Kind::allocated, b.offset, b.size);
     for (const Block &b : live)
-      send(out, Kind::allocated, b.offset, b.size);
+      send(p.out, Kind::allocated, b.offset, b.size);
   } // clean close
-  send(out, Kind::done, 0, 0);
+  send(p.out, Kind::done, 0, 0);
   ::_exit(code);
 }
 
@@ -120,10 +145,12 @@ void run(FreelistKind kind, bool checked) {
   { ASSERT_TRUE(Arena::open_file(path, o).ok()); }
   const unsigned ops = scale(20000, 1000000);
 
-  int start[2], stop[2], out[2];
+  int start[2], stop[2], out[2], ready[2], mix[2];
   ASSERT_EQ(::pipe(start), 0);
   ASSERT_EQ(::pipe(stop), 0);
   ASSERT_EQ(::pipe(out), 0);
+  ASSERT_EQ(::pipe(ready), 0);
+  ASSERT_EQ(::pipe(mix), 0);
   std::vector<pid_t> pids;
   for (unsigned w = 0; w < kWriters; ++w) {
     const pid_t p = ::fork();
@@ -131,10 +158,14 @@ void run(FreelistKind kind, bool checked) {
       ::close(out[0]);
       ::close(start[1]);
       ::close(stop[1]);
-      writer(path, o, w, ops, start[0], out[1]);
+      ::close(ready[0]);
+      ::close(mix[1]);
+      writer(path, o, w, ops, WriterPipes{start[0], ready[1], mix[0], out[1]});
     }
     pids.push_back(p);
   }
+  ::close(ready[1]);
+  ::close(mix[0]);
   const pid_t reader_pid = ::fork();
   if (reader_pid == 0) {
     // Every end it does not use: if the reader kept out[1], a writer that died without its
@@ -144,6 +175,8 @@ void run(FreelistKind kind, bool checked) {
     ::close(out[1]);
     ::close(start[1]);
     ::close(stop[1]);
+    ::close(ready[0]);
+    ::close(mix[1]);
     reader(path, o, start[0], stop[0]);
   }
   ::close(out[1]);
@@ -152,6 +185,16 @@ void run(FreelistKind kind, bool checked) {
   const char go[kWriters + 1] = {};
   ASSERT_EQ(::write(start[1], go, sizeof go), static_cast<ssize_t>(sizeof go)); // release all
   ::close(start[1]);
+  // Every writer holds its long-lived blocks: release the mix. (A writer that died first
+  // closes its end early: the read then ends short and the mix is released anyway; its exit
+  // status fails the test below.)
+  char r[kWriters];
+  std::size_t got = 0;
+  for (ssize_t n; got < kWriters && (n = ::read(ready[0], r + got, kWriters - got)) > 0;)
+    got += static_cast<std::size_t>(n);
+  ::close(ready[0]);
+  ASSERT_EQ(::write(mix[1], go, kWriters), static_cast<ssize_t>(kWriters));
+  ::close(mix[1]);
 
   Msg m{};
   unsigned done = 0;
@@ -194,6 +237,7 @@ void run(FreelistKind kind, bool checked) {
       intact = canary_ok(*arena, pending[i], tag_of(w));
     EXPECT_TRUE(intact) << "block at " << pending[i].offset << " lost its canary";
   }
+  EXPECT_GE(pending.size(), std::size_t{kWriters} * kHeld) << "every long-lived block reported";
   if (checked)
     EXPECT_EQ(report->live_bytes, live);
   else
@@ -206,9 +250,12 @@ void run(FreelistKind kind, bool checked) {
 }
 
 TEST(MultiProcess, OptimisticChecked) { run(FreelistKind::optimistic, true); }
+TEST(MultiProcess, OptimisticUnchecked) { run(FreelistKind::optimistic, false); }
 TEST(MultiProcess, PessimisticChecked) { run(FreelistKind::pessimistic, true); }
 TEST(MultiProcess, PessimisticUnchecked) { run(FreelistKind::pessimistic, false); }
 TEST(MultiProcess, NoneChecked) { run(FreelistKind::none, true); }
+TEST(MultiProcess, NoneUnchecked) { run(FreelistKind::none, false); }
 TEST(MultiProcess, SegregatedChecked) { run(FreelistKind::segregated, true); }
+TEST(MultiProcess, SegregatedUnchecked) { run(FreelistKind::segregated, false); }
 
 } // namespace

@@ -69,7 +69,12 @@ public:
   static constexpr std::uint32_t kAnyClass = ~std::uint32_t{0};
   SortedFreelist(Mem mem, const Geometry &g, std::uint32_t head_at,
                  std::uint32_t size_class = kAnyClass)
-      : mem_(mem), node_(g), head_at_(head_at), class_(size_class), min_segment_(g.min_segment),
+      : SortedFreelist(mem, NodeLayout(g), g, head_at, size_class) {}
+  // With the region's node layout made once by the caller (sorted_index.hpp makes a list object
+  // per operation: the layout's bounds are not worth recomputing each time).
+  SortedFreelist(Mem mem, const NodeLayout &node, const Geometry &g, std::uint32_t head_at,
+                 std::uint32_t size_class)
+      : mem_(mem), node_(node), head_at_(head_at), class_(size_class), min_segment_(g.min_segment),
         optimistic_(g.freelist_kind == static_cast<std::uint32_t>(FreelistKind::optimistic)) {}
 
   // Inserts the segment [offset, offset+size) in order. The caller owns it (size >= min_segment).
@@ -158,8 +163,10 @@ public:
       // We own the node now. Re-read its size: if our view was stale and the mark hit a node
       // reinserted here since, the size may differ (the release store in insert() makes it
       // visible to our acquiring mark CAS).
+      // (Decoded again only if it changed: the check costs a multiply.)
+      const std::uint64_t size_word = load_relaxed(mem_.word(w.cur + kNodeSizeWord));
       const std::uint32_t seg_size =
-          node_.decode_size(w.cur, load_relaxed(mem_.word(w.cur + kNodeSizeWord)));
+          size_word == w.cur_size_word ? cur_size : node_.decode_size(w.cur, size_word);
       // Physically unlink it before handing it out (docs/DESIGN.md §5.2).
       if (!unlink(w.pred_at, w.pred, next_link(w.pred_at, w.pred, w.cur_link.offset())) &&
           !ensure_unlinked(seg_size, w.cur, fault))
@@ -179,8 +186,8 @@ public:
       // word if it lies in the block handed out: a user must never find a valid one there (it
       // could write it back after a free and pass the check with a stale size). Not if front
       // padding became a fresh node here.
-      const std::uint64_t size_word = std::uint64_t{w.cur} + kNodeSizeWord;
-      if (size_word >= t.offset && size_word + 8 <= std::uint64_t{t.offset} + t.size)
+      const std::uint64_t size_at = std::uint64_t{w.cur} + kNodeSizeWord;
+      if (size_at >= t.offset && size_at + 8 <= std::uint64_t{t.offset} + t.size)
         store_relaxed(mem_.word(w.cur + kNodeSizeWord), 0);
       return t;
     }

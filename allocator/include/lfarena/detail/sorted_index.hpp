@@ -38,6 +38,7 @@
 #include "lfarena/detail/atomic.hpp"
 #include "lfarena/detail/freelist.hpp"
 #include "lfarena/detail/header.hpp"
+#include "lfarena/detail/node.hpp"
 #include "lfarena/detail/segment.hpp"
 #include "lfarena/detail/size_class.hpp"
 #include "lfarena/detail/tagged.hpp"
@@ -47,7 +48,7 @@ namespace lfarena::detail {
 template <class Mem> class SortedIndex {
 public:
   SortedIndex(Mem mem, const Geometry &g)
-      : mem_(mem), geo_(g), table_(mem, g.class_table_offset),
+      : mem_(mem), geo_(g), node_(g), table_(mem, g.class_table_offset),
         optimistic_(g.freelist_kind == static_cast<std::uint32_t>(FreelistKind::optimistic)) {}
 
   bool indexed() const { return geo_.class_table_offset != 0; }
@@ -101,7 +102,7 @@ public:
 private:
   std::uint32_t class_of(std::uint64_t size) const { return indexed() ? floor_class(size) : 0; }
   SortedFreelist<Mem> list(std::uint32_t c) const {
-    return {mem_, geo_, head_at(c), indexed() ? c : SortedFreelist<Mem>::kAnyClass};
+    return {mem_, node_, geo_, head_at(c), indexed() ? c : SortedFreelist<Mem>::kAnyClass};
   }
   bool empty(std::uint32_t c) const {
     return Link{load_acquire(mem_.word(head_at(c)))}.offset() == 0;
@@ -158,6 +159,7 @@ private:
 
   Mem mem_;
   Geometry geo_;
+  NodeLayout node_;
   ClassTable<Mem> table_;
   bool optimistic_;
 };
