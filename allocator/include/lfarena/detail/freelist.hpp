@@ -151,11 +151,12 @@ public:
       // the release that published it) visible to us, the new owner; release orders the mark
       // before our later unlink for helpers that read it.
       std::uint64_t expected = node_.encode_link(w.cur_link);
+      const std::uint64_t desired = node_.encode_link(marked(w.cur_link)); // (a header RMW)
       bool won;
       {
-        [[maybe_unused]] Speculative spec; // the node may have been recycled since find()
-        won = cas_acq_rel(mem_.word(w.cur + kNodeLinkWord), expected,
-                          node_.encode_link(marked(w.cur_link)));
+        // The node may have been recycled since find(): only this CAS is speculative.
+        [[maybe_unused]] Speculative spec;
+        won = cas_acq_rel(mem_.word(w.cur + kNodeLinkWord), expected, desired);
       }
       if (!won)
         continue; // someone else took it, or inserted behind it: look again
@@ -316,13 +317,16 @@ private:
   // CAS of a predecessor link that inserts a new node: release publishes the node's words.
   bool publish(std::uint32_t pred_at, Link pred, Link desired) const {
     std::uint64_t expected = encode(pred_at, pred);
-    [[maybe_unused]] Speculative
-        spec; // pred may be a recycled node (then the tag makes the CAS fail)
-    if constexpr (mutant::relaxed_publish)
+    if constexpr (mutant::relaxed_publish) { // seeded bug
+      [[maybe_unused]] Speculative spec;
       return cas_relaxed(mem_.word(pred_at), expected, encode(pred_at, desired));
-    if (is_head(pred_at)) // seq_cst: see the banner
+    }
+    if (is_head(pred_at)) // seq_cst: see the banner. A head is never recycled: not speculative.
       return cas_seq_cst(mem_.word(pred_at), expected, desired.raw);
-    return cas_release(mem_.word(pred_at), expected, node_.encode_link(desired));
+    const std::uint64_t word = node_.encode_link(desired);
+    // pred may be a recycled node (then the tag makes the CAS fail): speculative.
+    [[maybe_unused]] Speculative spec;
+    return cas_release(mem_.word(pred_at), expected, word);
   }
 
   // CAS of a predecessor link past a marked node. acq_rel: release keeps the successor's
@@ -330,10 +334,12 @@ private:
   // orders the unlink before the owner's reuse of the segment.
   bool unlink(std::uint32_t pred_at, Link pred, Link desired) const {
     std::uint64_t expected = encode(pred_at, pred);
-    [[maybe_unused]] Speculative spec;
-    if (is_head(pred_at)) // seq_cst: see the banner
+    if (is_head(pred_at)) // seq_cst: see the banner. A head is never recycled: not speculative.
       return cas_seq_cst(mem_.word(pred_at), expected, desired.raw);
-    return cas_acq_rel(mem_.word(pred_at), expected, node_.encode_link(desired));
+    const std::uint64_t word = node_.encode_link(desired);
+    // pred may be a recycled node (then the tag makes the CAS fail): speculative.
+    [[maybe_unused]] Speculative spec;
+    return cas_acq_rel(mem_.word(pred_at), expected, word);
   }
 
   enum class Pass : std::uint8_t { found, restart, damaged };
