@@ -1,5 +1,6 @@
 // fuzz/ops_model.hpp -- the shadow model of fuzz/ops_fuzz.cpp: the sequential spec of one arena
-// (docs/DESIGN.md §1 and the banners of detail/core.hpp, detail/freelist.hpp, detail/checked.hpp).
+// (docs/DESIGN.md §1 and the banners of detail/core.hpp, detail/sorted_list.hpp,
+// detail/checked.hpp).
 //
 // Exact mode (Options::thread_chunk == 0) predicts every allocation, free, stat and check()
 // report:
@@ -9,7 +10,7 @@
 //    if it fits, pessimistic the first that fits; the block is cut from the front of the segment,
 //    front padding >= min_segment is reinserted else discarded, a tail >= min_segment is
 //    reinserted else handed out with the block (Block.size grows); segregated: one LIFO stack per
-//    size class, the choice of detail/segregated.hpp (Model::take_segregated);
+//    size class, the choice of detail/segregated_policy.hpp (Model::take_segregated);
 //  - deallocate: argument errors in the order null_offset, zero_size, offset_out_of_range,
 //    not_block_start; in checked mode the bitmap states (live / freed / nothing, plus end marks)
 //    decide not_block_start / double_free / wrong_size; then a rollback if the block ends at the
@@ -54,7 +55,7 @@ struct Model {
   bool exact = true; // false: thread chunks, only live blocks and the block map are modelled
   std::uint64_t bump = 0, discarded = 0;
   std::vector<Seg> freelist; // in the policy's order (sorted policies)
-  // segregated (detail/segregated.hpp): one LIFO stack per size class, top at the back.
+  // segregated (detail/segregated_policy.hpp): one LIFO stack per size class, top at the back.
   std::vector<std::vector<Seg>> classes =
       std::vector<std::vector<Seg>>(lfarena::detail::kClassCount);
   std::map<std::uint32_t, std::uint32_t> live; // offset -> size

@@ -9,7 +9,7 @@
 
 #include "lfarena/detail/checked.hpp"
 #include "lfarena/detail/memory.hpp"
-#include "lfarena/detail/segregated.hpp"
+#include "lfarena/detail/segregated_policy.hpp"
 #include "lfarena/detail/tagged.hpp"
 
 namespace lfarena::detail {
@@ -134,7 +134,7 @@ Result<Layout> plan_layout(const Options &o) {
   l.geometry.data_offset = static_cast<std::uint32_t>(data);
   l.geometry.min_segment = o.min_segment;
   l.geometry.max_alignment = o.max_alignment;
-  l.geometry.freelist_kind = static_cast<std::uint32_t>(o.freelist);
+  l.geometry.freelist_kind = o.freelist;
   l.geometry.node_key = random_u64() | 1; // never 0: 0 means "no key" (node.hpp)
   return l;
 }
@@ -144,7 +144,7 @@ void write_header(std::byte *region, const Layout &l, const Options &o) {
   const Geometry &g = l.geometry;
   put_le32(h + hdr::format_version, kFormatVersion);
   put_le32(h + hdr::feature_flags, g.bitmap_offset != 0 ? kFeatureChecked : 0);
-  put_le32(h + hdr::freelist_kind, g.freelist_kind);
+  put_le32(h + hdr::freelist_kind, static_cast<std::uint32_t>(g.freelist_kind));
   put_le16(h + hdr::user_version, o.user_version);
   put_le16(h + hdr::header_size, static_cast<std::uint16_t>(kHeaderSize));
   put_le32(h + hdr::capacity, g.capacity);
@@ -216,7 +216,7 @@ Result<Layout> validate_header(const unsigned char *h, std::uint64_t file_size, 
   g.max_alignment = get_le32(h + hdr::max_alignment);
   g.bitmap_offset = get_le32(h + hdr::bitmap_offset);
   g.class_table_offset = get_le32(h + hdr::class_table_offset);
-  g.freelist_kind = kind;
+  g.freelist_kind = o.freelist; // equal to the stored kind (step 6)
   g.node_key = version >= kFirstKeyedVersion ? get_le64(h + hdr::node_key) : 0;
   l.user_offset = get_le32(h + hdr::user_reserved_offset);
   l.user_size = get_le32(h + hdr::user_reserved_size);
@@ -279,7 +279,7 @@ Status validate_mutable_fields(const std::byte *region, const Geometry &g, const
                "freelist head " + num(first) +
                    " is not 0 although the free segments live in the size-class table at " +
                    num(g.class_table_offset));
-  if (!head_in_range(head, g, limit) || (first != 0 && g.freelist_kind == 0))
+  if (!head_in_range(head, g, limit) || (first != 0 && g.freelist_kind == FreelistKind::none))
     return bad(errc::freelist_head_out_of_range, path,
                "freelist head " + num(first) + " is outside the allocated range [" +
                    num(g.data_offset) + ", " + num(limit) + ")");

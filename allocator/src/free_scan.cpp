@@ -67,8 +67,8 @@ Result<FreeScan> scan_free_lists(const Core<RegionWords> &core, std::uint64_t to
     scan.segments.push_back(r);
     return true;
   };
-  const Fault fault =
-      core.segregated() ? core.classes().walk(visit) : core.freelist().walk(visit, allow_marked);
+  const Fault fault = core.uses_segregated() ? core.segregated().walk(visit)
+                                             : core.sorted().walk(visit, allow_marked);
   if (!problem.empty())
     return corrupt(problem);
   if (fault)

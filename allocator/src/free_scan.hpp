@@ -1,7 +1,7 @@
 // free_scan.hpp (private) -- the one quiescent walk of every free list of a region, shared by
 // check(), crash recovery, open-time validation and lfarena-check --repair.
 //
-// It follows the lists through the library's own code (SortedIndex::walk, SegregatedFreelist::
+// It follows the lists through the library's own code (SortedPolicy::walk, SegregatedPolicy::
 // walk: node.hpp's layout and checks) and adds what only a whole-region view can check: every
 // segment below the bump offset, no two segments overlapping.
 //

@@ -10,8 +10,8 @@
 #include "lfarena/detail/crash_point.hpp"
 #include "lfarena/detail/memory.hpp"
 #include "lfarena/detail/mutant.hpp"
-#include "lfarena/detail/segregated.hpp"
-#include "lfarena/detail/sorted_index.hpp"
+#include "lfarena/detail/segregated_policy.hpp"
+#include "lfarena/detail/sorted_policy.hpp"
 #include "lfarena/detail/tagged.hpp"
 #include "lfarena/detail/thread_chunk.hpp"
 

@@ -26,11 +26,9 @@ struct Kept {
 struct Lists {
   const RegionWords mem;
   const Geometry &g;
-  const SortedIndex<RegionWords> index{mem, g};
+  const SortedPolicy<RegionWords> index{mem, g};
   const ClassTable<RegionWords> table{mem, g.class_table_offset};
-  bool segregated() const {
-    return g.freelist_kind == static_cast<std::uint32_t>(FreelistKind::segregated);
-  }
+  bool segregated() const { return g.freelist_kind == FreelistKind::segregated; }
   std::uint32_t count() const { return segregated() ? kClassCount : index.list_count(); }
   std::uint32_t head_at(std::uint32_t l) const {
     return segregated() ? table.head_at(l) : index.head_at(l);
@@ -70,7 +68,7 @@ Status check_bump(const RegionWords &mem, const Geometry &g, const Lists &lists,
       return damaged("a block the checked-mode bitmaps mark at offset " +
                      num(std::uint64_t{at} * kGranule));
   }
-  if (g.freelist_kind == static_cast<std::uint32_t>(FreelistKind::none))
+  if (g.freelist_kind == FreelistKind::none)
     return {};
   const NodeLayout node(g);
   const std::uint64_t limit = node.max_nodes();
@@ -130,7 +128,7 @@ Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const st
   const std::uint64_t top = load_acquire(mem.word(hdr::bump));
   const bool crashed = load_acquire(mem.word(hdr::open_count)) != 0;
   SalvageReport rep;
-  const bool has_lists = g.freelist_kind != static_cast<std::uint32_t>(FreelistKind::none);
+  const bool has_lists = g.freelist_kind != FreelistKind::none;
   if (Status s = check_bump(mem, g, lists, top, path); !s)
     return s.error();
   Snapshot before(mem, g.data_offset);

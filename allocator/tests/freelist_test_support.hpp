@@ -1,7 +1,7 @@
 // Test support for the freelist tests: a quiescent walk of the sorted freelist as persisted in
 // the region, for the optimistic and pessimistic kinds, in the policy's order: the one list at
 // hdr::freelist_head (size_index off) or the per-class lists concatenated in class order
-// (detail/sorted_index.hpp), decoded from the header alone.
+// (detail/sorted_policy.hpp), decoded from the header alone.
 #pragma once
 
 #include <lfarena/arena.hpp>
@@ -32,7 +32,7 @@ inline lfarena::detail::Geometry geometry(const lfarena::Arena &a) {
   g.max_alignment = d::get_le32(h + d::hdr::max_alignment);
   g.bitmap_offset = d::get_le32(h + d::hdr::bitmap_offset);
   g.class_table_offset = d::get_le32(h + d::hdr::class_table_offset);
-  g.freelist_kind = d::get_le32(h + d::hdr::freelist_kind);
+  g.freelist_kind = static_cast<lfarena::FreelistKind>(d::get_le32(h + d::hdr::freelist_kind));
   g.node_key = d::get_le32(h + d::hdr::format_version) >= d::kFirstKeyedVersion
                    ? d::get_le64(h + d::hdr::node_key)
                    : 0;
@@ -43,7 +43,7 @@ inline lfarena::detail::Geometry geometry(const lfarena::Arena &a) {
 // in the wrong class, a damaged node) ends it with {0, 0}.
 inline std::vector<Seg> walk(const lfarena::Arena &a) {
   namespace d = lfarena::detail;
-  const d::SortedIndex<d::RegionWords> lists(d::RegionWords{a.base()}, geometry(a));
+  const d::SortedPolicy<d::RegionWords> lists(d::RegionWords{a.base()}, geometry(a));
   std::vector<Seg> out;
   if (lists.walk([&](std::uint32_t o, std::uint64_t s) {
         out.push_back({o, s});

@@ -1,5 +1,5 @@
-// segregated_test.cpp -- the segregated policy (detail/segregated.hpp): size classes up to the
-// largest block a region can hold. A request above the last class boundary must still reuse a
+// segregated_test.cpp -- the segregated policy (detail/segregated_policy.hpp): size classes up to
+// the largest block a region can hold. A request above the last class boundary must still reuse a
 // free segment of the top class (the exact-fit pop and the bounded search run for it too).
 #include <cstdint>
 

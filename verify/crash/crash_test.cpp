@@ -164,7 +164,7 @@ bool cycle(const std::string &path, const Options &o, unsigned seed, CycleResult
   res.leaked += rec.leaked_bytes;
   // One operation in flight holds at most one segment (segments never merge: the largest is a
   // block with its remainder, or a chunk tail) and its padding, or for segregated the segments
-  // its bounded search holds (segregated.hpp: kSearchDepth = 8, plus the one it takes); the
+  // its bounded search holds (segregated_policy.hpp: kSearchDepth = 8, plus the one it takes); the
   // dead thread's chunk at most its tail.
   const std::uint64_t chunk = o.thread_chunk;
   const std::uint64_t segments = o.freelist == FreelistKind::segregated ? 9 : 1;

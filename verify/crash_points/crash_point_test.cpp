@@ -249,8 +249,8 @@ bool verify_after_kill(const std::string &path, const Config &c, const Acks &ack
   EXPECT_LE(rec.blocks_dropped, in_flight) << where;
   EXPECT_LE(rec.chunks_released, in_flight) << where;
   // One operation in flight holds at most one segment and its padding (segregated: the
-  // segments its bounded search holds, segregated.hpp); a dead thread's chunk at most its tail.
-  // Everything recovery counts as leaked must come from these.
+  // segments its bounded search holds, segregated_policy.hpp); a dead thread's chunk at most its
+  // tail. Everything recovery counts as leaked must come from these.
   const std::uint64_t held = c.kind == FreelistKind::segregated ? 9 : 1;
   const std::uint64_t bound =
       in_flight * (held * kMaxSegment + kMaxPad + (c.chunk != 0 ? c.chunk : 0));

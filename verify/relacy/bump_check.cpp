@@ -24,7 +24,7 @@ namespace {
 
 using namespace lfarena::relacy_model;
 using lfarena::errc;
-using Kind = lfarena::detail::FreelistKind;
+using Kind = lfarena::FreelistKind;
 
 // 1. 48 data bytes: three 16-byte blocks in all, whatever the interleaving.
 struct exhaustion : ModelTest<exhaustion, 3, 6, Kind::none> {

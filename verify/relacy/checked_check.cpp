@@ -24,7 +24,7 @@ namespace {
 
 using namespace lfarena::relacy_model;
 using lfarena::errc;
-using Kind = lfarena::detail::FreelistKind;
+using Kind = lfarena::FreelistKind;
 
 template <unsigned Threads>
 struct double_free : ModelTest<double_free<Threads>, Threads, 8, Kind::pessimistic> {

@@ -37,7 +37,7 @@ namespace {
 
 using namespace lfarena::relacy_model;
 using lfarena::errc;
-using Kind = lfarena::detail::FreelistKind;
+using Kind = lfarena::FreelistKind;
 namespace d = lfarena::detail;
 
 constexpr unsigned kModelSlots = 2;

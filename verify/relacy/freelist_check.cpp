@@ -1,5 +1,5 @@
 // verify/relacy/freelist_check.cpp -- model checks of the real sorted freelist (detail/core.hpp,
-// detail/freelist.hpp) under both ordered policies. Every test ends with the quiescent invariant
+// detail/sorted_list.hpp) under both ordered policies. Every test ends with the quiescent invariant
 // of model.hpp (sorted, acyclic, in range, disjoint, live + free + discarded == bumped), and the
 // model users' per-granule ownership vars turn a double hand-out or a missing happens-before
 // edge into a Relacy failure.

@@ -22,7 +22,7 @@
 
 namespace lfarena::relacy_model {
 using lfarena::errc;
-using Kind = lfarena::detail::FreelistKind;
+using Kind = lfarena::FreelistKind;
 
 // "scenario.policy" as a constant string for each policy and layout (I: size-indexed).
 template <Kind K, bool I> struct Names;

@@ -1,7 +1,7 @@
 // verify/relacy/model.hpp -- the model region and the invariants shared by the freelist, bump
 // and checked-mode model checks.
 //
-// The production allocation path (detail::Core: bump.hpp, freelist.hpp, checked.hpp) is a
+// The production allocation path (detail::Core: bump.hpp, sorted_list.hpp, checked.hpp) is a
 // template over a memory view; here the view is an array of rl::atomic words, so Relacy
 // explores the real code, never a copy. The region is tiny: the 256-byte header (whose fixed
 // offsets hold the bump word, the freelist head and the discarded counter), the checked-mode
@@ -26,13 +26,15 @@ namespace d = lfarena::detail;
 inline constexpr std::uint32_t kBitmapOffset = 224;
 
 // Does the policy use the size-class table (segregated; sorted with the size index)?
-constexpr bool has_classes(d::FreelistKind kind, bool indexed) {
-  return kind == d::FreelistKind::segregated || (indexed && kind != d::FreelistKind::none);
+constexpr bool has_classes(lfarena::FreelistKind kind, bool indexed) {
+  return kind == lfarena::FreelistKind::segregated ||
+         (indexed && kind != lfarena::FreelistKind::none);
 }
 // The data area starts after the header, or after the size-class table, or after `slots`
 // thread-chunk slots (chunk_check.cpp; production keeps kChunkSlots of them at the same place,
 // detail/header.hpp; the model never has both a class table and slots).
-constexpr std::uint32_t data_offset_for(d::FreelistKind kind, bool indexed, unsigned slots = 0) {
+constexpr std::uint32_t data_offset_for(lfarena::FreelistKind kind, bool indexed,
+                                        unsigned slots = 0) {
   return has_classes(kind, indexed) ? d::kHeaderSize + d::kClassTableBytes
                                     : d::kHeaderSize + slots * d::kChunkSlotBytes;
 }
@@ -57,7 +59,7 @@ struct Held {
 };
 
 // The common body of a model test: the region, the real Core over it, per-granule ownership.
-template <unsigned DataWords, d::FreelistKind Kind, bool Indexed, unsigned ChunkSlots = 0>
+template <unsigned DataWords, lfarena::FreelistKind Kind, bool Indexed, unsigned ChunkSlots = 0>
 struct Harness {
   static constexpr bool kClasses = has_classes(Kind, Indexed);
   static_assert(!kClasses || ChunkSlots == 0, "the class table and the slots share one place");
@@ -79,7 +81,7 @@ struct Harness {
     g.max_alignment = max_alignment;
     g.bitmap_offset = checked ? kBitmapOffset : 0;
     g.node_key = 0x9e3779b97f4a7c15ull; // keyed nodes, as in every new region (node.hpp)
-    g.freelist_kind = static_cast<std::uint32_t>(Kind);
+    g.freelist_kind = Kind;
     return g;
   }
 
@@ -141,8 +143,8 @@ struct Harness {
         in_range = false;
         return false;
       }
-      if (Kind != d::FreelistKind::segregated && have_prev &&
-          !core.freelist().before(prev_size, prev_off, size, off))
+      if (Kind != lfarena::FreelistKind::segregated && have_prev &&
+          !core.sorted().before(prev_size, prev_off, size, off))
         ordered = false;
       have_prev = true;
       prev_size = size;
@@ -152,8 +154,8 @@ struct Harness {
         ++cover[g];
       return true;
     };
-    const d::Fault fault = Kind == d::FreelistKind::segregated ? core.classes().walk(visit)
-                                                               : core.freelist().walk(visit);
+    const d::Fault fault = Kind == lfarena::FreelistKind::segregated ? core.segregated().walk(visit)
+                                                                     : core.sorted().walk(visit);
     RL_ASSERT(!fault);   // acyclic, in order, node checks pass, no marked node left behind
     RL_ASSERT(in_range); // every segment inside [data_offset, bump)
     RL_ASSERT(ordered);  // the sequential spec's order
@@ -184,7 +186,7 @@ namespace lfarena::relacy_model {
 //   void setup();               -- single-threaded, builds the initial state with alloc/release
 //   void run(unsigned thread);  -- the racing part
 // Blocks a thread still holds at the end go in held[thread][...]; setup blocks in kept[].
-template <class Derived, unsigned Threads, unsigned DataWords, d::FreelistKind Kind,
+template <class Derived, unsigned Threads, unsigned DataWords, lfarena::FreelistKind Kind,
           bool Indexed = false, unsigned ChunkSlots = 0>
 struct ModelTest : rl::test_suite<Derived, Threads> {
   static constexpr unsigned kSlots = 4;

@@ -1,7 +1,7 @@
 // verify/relacy/segregated_check.cpp -- model checks of the real size-class freelist
-// (detail/core.hpp, detail/segregated.hpp), policy segregated. Every test ends with the quiescent
-// invariant of model.hpp (sorted, acyclic, in range, disjoint, live + free + discarded == bumped),
-// and the model users' per-granule ownership vars turn a double hand-out or a missing
+// (detail/core.hpp, detail/segregated_policy.hpp), policy segregated. Every test ends with the
+// quiescent invariant of model.hpp (sorted, acyclic, in range, disjoint, live + free + discarded ==
+// bumped), and the model users' per-granule ownership vars turn a double hand-out or a missing
 // happens-before edge into a Relacy failure.
 //
 // Scenarios: freelist_scenarios.hpp.

@@ -1,5 +1,5 @@
 // verify/relacy/sorted_index_check.cpp -- model checks of the size-indexed sorted policies
-// (detail/core.hpp, detail/sorted_index.hpp over detail/freelist.hpp and the class bitmap of
+// (detail/core.hpp, detail/sorted_policy.hpp over detail/sorted_list.hpp and the class bitmap of
 // detail/size_class.hpp): the freelist scenarios on one list per size class, and the bitmap
 // scenario. Every test ends with the quiescent invariant of model.hpp (the spec's order across
 // classes, acyclic, in range, disjoint, accounting, and every non-empty class has its bit set).

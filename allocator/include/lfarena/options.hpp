@@ -6,15 +6,9 @@
 
 #include <cstdint>
 
-#include "lfarena/detail/segment.hpp"
+#include "lfarena/freelist_kind.hpp"
 
 namespace lfarena {
-
-// none: freed bytes are only counted as discarded (or rolled back into the bump region);
-// optimistic: take the largest free segment (list sorted descending, take the head);
-// pessimistic: best fit (list sorted ascending, take the first that fits);
-// segregated: O(1) size classes (TLSF-style), good fit within one class (detail/segregated.hpp).
-using FreelistKind = detail::FreelistKind;
 
 enum class OpenMode : std::uint8_t { create_new, open_existing, open_or_create };
 
@@ -36,7 +30,7 @@ struct Options {
   // (side bitmaps of capacity/21 bytes). Unchecked, those are undefined behaviour.
   bool checked = false;
   // Optimistic and pessimistic only: keep one sorted list per size class with a bitmap of the
-  // non-empty ones (detail/sorted_index.hpp), so best fit and ordered insert walk only the
+  // non-empty ones (detail/sorted_policy.hpp), so best fit and ordered insert walk only the
   // segments of one size class instead of all of them. Same allocation results either way.
   // false: one list (linear; the format v1 layout). A file keeps the layout it was created
   // with: on reopen this option is taken from the file.

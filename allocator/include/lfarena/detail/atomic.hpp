@@ -5,7 +5,7 @@
 // That keeps each ordering greppable and reviewable, and lets the very same algorithm code be
 // compiled against Relacy's `rl::atomic` when LFARENA_RELACY is defined (see verify/relacy/).
 //
-// Rules for code that the Relacy build compiles (bump.hpp, freelist.hpp, checked.hpp, ...):
+// Rules for code that the Relacy build compiles (bump.hpp, sorted_list.hpp, checked.hpp, ...):
 //  - include only <cstdint>, <cstddef>, <type_traits>, <bit> and <limits> (Relacy's macros
 //    redefine `new`, `delete`, `assert`, `memory_order_*`; the Relacy test includes the standard
 //    headers before <relacy/relacy.hpp>);

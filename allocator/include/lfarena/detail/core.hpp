@@ -20,8 +20,8 @@
 #include "lfarena/detail/bump.hpp"
 #include "lfarena/detail/checked.hpp"
 #include "lfarena/detail/header.hpp"
-#include "lfarena/detail/segregated.hpp"
-#include "lfarena/detail/sorted_index.hpp"
+#include "lfarena/detail/segregated_policy.hpp"
+#include "lfarena/detail/sorted_policy.hpp"
 #include "lfarena/errc.hpp"
 
 namespace lfarena::detail {
@@ -34,9 +34,9 @@ struct RawBlock {
 template <class Mem> class Core {
 public:
   Core(Mem mem, const Geometry &g)
-      : mem_(mem), geo_(g), bump_(mem, g.capacity), freelist_(mem, g), classes_(mem, g),
+      : mem_(mem), geo_(g), bump_(mem, g.capacity), sorted_(mem, g), segregated_(mem, g),
         map_(mem, g.bitmap_offset, g.capacity),
-        segregated_(g.freelist_kind == static_cast<std::uint32_t>(FreelistKind::segregated)) {}
+        uses_segregated_(g.freelist_kind == FreelistKind::segregated) {}
 
   // On errc::corrupt_freelist, out.offset is the offset of the damaged free node.
   [[gnu::always_inline]] errc allocate(std::uint32_t size, std::uint32_t align,
@@ -61,8 +61,8 @@ public:
       if (!has_freelist())
         return errc::out_of_memory;
       auto keep_piece = [this](std::uint32_t o, std::uint32_t s) { keep(o, s); };
-      const Taken t = segregated_ ? classes_.take(sz, align, keep_piece)
-                                  : freelist_.take(sz, align, keep_piece);
+      const Taken t = uses_segregated_ ? segregated_.take(sz, align, keep_piece)
+                                       : sorted_.take(sz, align, keep_piece);
       if (t.damaged != 0) {
         out = {t.damaged, 0};
         return errc::corrupt_freelist;
@@ -152,14 +152,12 @@ public:
   void discard(std::uint32_t bytes) const { fetch_add_relaxed(mem_.word(hdr::discarded), bytes); }
 
   bool checked() const { return geo_.bitmap_offset != 0; }
-  bool has_freelist() const {
-    return geo_.freelist_kind != static_cast<std::uint32_t>(FreelistKind::none);
-  }
+  bool has_freelist() const { return geo_.freelist_kind != FreelistKind::none; }
   std::uint64_t discarded() const { return load_relaxed(mem_.word(hdr::discarded)); }
   std::uint64_t top() const { return bump_.top(); }
-  bool segregated() const { return segregated_; }
-  const SortedIndex<Mem> &freelist() const { return freelist_; }
-  const SegregatedFreelist<Mem> &classes() const { return classes_; }
+  bool uses_segregated() const { return uses_segregated_; }
+  const SortedPolicy<Mem> &sorted() const { return sorted_; }
+  const SegregatedPolicy<Mem> &segregated() const { return segregated_; }
   const BlockMap<Mem> &block_map() const { return map_; }
   const Geometry &geometry() const { return geo_; }
   const Mem &memory() const { return mem_; }
@@ -176,10 +174,10 @@ private:
       return Inserted::ok;
     }
     const Inserted r =
-        segregated_ ? classes_.insert(offset, size) : freelist_.insert(offset, size, fault);
+        uses_segregated_ ? segregated_.insert(offset, size) : sorted_.insert(offset, size, fault);
     if (r == Inserted::damaged) {
       discard(size);
-      if (fault.at == 0) // the stack's top is the segment itself (segregated.hpp)
+      if (fault.at == 0) // the stack's top is the segment itself (segregated_policy.hpp)
         fault.at = offset;
     }
     return r;
@@ -193,10 +191,10 @@ private:
   Mem mem_;
   Geometry geo_;
   Bump<Mem> bump_;
-  SortedIndex<Mem> freelist_;       // optimistic, pessimistic
-  SegregatedFreelist<Mem> classes_; // segregated
+  SortedPolicy<Mem> sorted_;         // optimistic, pessimistic
+  SegregatedPolicy<Mem> segregated_; // segregated
   BlockMap<Mem> map_;
-  bool segregated_;
+  bool uses_segregated_;
 };
 
 } // namespace lfarena::detail

@@ -52,6 +52,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "lfarena/freelist_kind.hpp"
+
 namespace lfarena::detail {
 
 // v2: optimistic/pessimistic files may have a class table (Options::size_index). v3: free
@@ -107,7 +109,7 @@ struct Geometry {
   std::uint32_t max_alignment = 0;
   std::uint32_t bitmap_offset = 0;      // 0: unchecked mode
   std::uint32_t class_table_offset = 0; // 0: no size classes (none, or one sorted list)
-  std::uint32_t freelist_kind = 0;
+  FreelistKind freelist_kind = FreelistKind::none;
   std::uint64_t node_key = 0; // node.hpp: 0 in format v1/v2 files (plain node words)
 };
 

@@ -5,10 +5,10 @@
 // mapped region itself (RegionWords below); the Relacy model checks pass an array of
 // rl::atomic words instead, so the same algorithm code runs under the model checker.
 //
-// Also here: the guard of every *speculative* access (made in freelist.hpp and segregated.hpp
-// only), i.e. an atomic access to a node word of a segment that may have been handed out and
-// overwritten by its user since we read the link that led us to it (docs/DESIGN.md §4 promise
-// 4, §5.2). Those accesses are atomic on our side and every decision made from them is
+// Also here: the guard of every *speculative* access (made in sorted_list.hpp and
+// segregated_policy.hpp only), i.e. an atomic access to a node word of a segment that may have been
+// handed out and overwritten by its user since we read the link that led us to it (docs/DESIGN.md
+// §4 promise 4, §5.2). Those accesses are atomic on our side and every decision made from them is
 // validated by a tagged re-read or CAS, so a stale value can never commit; but the user's plain
 // writes to the same bytes are, formally, a race with them. The `Speculative` guard tells
 // ThreadSanitizer to ignore exactly these accesses: the node-word loads of a traversal or pop,

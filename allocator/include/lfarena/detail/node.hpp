@@ -1,7 +1,7 @@
 // lfarena/detail/node.hpp -- the one free-node layout: how a free segment describes itself, how
 // its words are checked, and the longest list a region can hold. Every list and stack
-// (freelist.hpp, segregated.hpp), crash recovery, open-time validation and check() read nodes
-// through this header only.
+// (sorted_list.hpp, segregated_policy.hpp), crash recovery, open-time validation and check() read
+// nodes through this header only.
 //
 // A free segment at offset `o` (8-aligned, at least min_segment bytes) holds its node in its
 // first 16 bytes:

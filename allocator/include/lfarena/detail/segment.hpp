@@ -1,5 +1,5 @@
-// lfarena/detail/segment.hpp -- what every freelist policy shares: the policy names, the result
-// of taking a segment, and the one place a taken segment is split.
+// lfarena/detail/segment.hpp -- what every freelist policy shares: the result of taking a
+// segment, and the one place a taken segment is split.
 //
 // Splitting (docs/DESIGN.md §1.5): the block is cut from the front of the segment at the requested
 // alignment. Front padding of at least min_segment goes back to the freelist, smaller padding
@@ -17,13 +17,6 @@
 #include "lfarena/detail/mutant.hpp"
 
 namespace lfarena::detail {
-
-enum class FreelistKind : std::uint32_t {
-  none = 0,
-  optimistic = 1,
-  pessimistic = 2,
-  segregated = 3
-};
 
 // A segment taken off the freelist for an allocation, already split.
 struct Taken {

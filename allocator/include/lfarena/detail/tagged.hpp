@@ -3,7 +3,7 @@
 // Every link that can be recycled (the freelist head and the link word inside each free segment)
 // is one of these words, changed only by a single 64-bit CAS. Each successful change gives it a
 // new tag (redirect() counts up, for words that are never recycled; node words in recyclable
-// memory take fresh tags from a counter, see freelist.hpp), so a CAS prepared from a stale read
+// memory take fresh tags from a counter, see sorted_list.hpp), so a CAS prepared from a stale read
 // (the ABA shape: the node was removed, handed out, freed and reinserted meanwhile) fails even
 // if the offset is the same again (docs/DESIGN.md §5.2).
 // The mark bit is Harris-style logical deletion of the node that owns the link.

@@ -1,5 +1,5 @@
-// lfarena/detail/freelist.hpp -- one lock-free sorted list of free segments (the building block
-// of the optimistic and pessimistic policies; sorted_index.hpp keeps one per size class).
+// lfarena/detail/sorted_list.hpp -- one lock-free sorted list of free segments (the building block
+// of the optimistic and pessimistic policies; sorted_policy.hpp keeps one per size class).
 //
 // Sequential spec: free segments form one list sorted by a total order on (size, offset):
 //   optimistic  -- size descending, then offset ascending; allocation takes the head if it fits;
@@ -62,20 +62,20 @@
 
 namespace lfarena::detail {
 
-template <class Mem> class SortedFreelist {
+template <class Mem> class SortedList {
 public:
-  // `size_class`: the class every node of this list belongs to (sorted_index.hpp), or kAnyClass
+  // `size_class`: the class every node of this list belongs to (sorted_policy.hpp), or kAnyClass
   // for the one list of a layout without classes.
   static constexpr std::uint32_t kAnyClass = ~std::uint32_t{0};
-  SortedFreelist(Mem mem, const Geometry &g, std::uint32_t head_at,
-                 std::uint32_t size_class = kAnyClass)
-      : SortedFreelist(mem, NodeLayout(g), g, head_at, size_class) {}
-  // With the region's node layout made once by the caller (sorted_index.hpp makes a list object
+  SortedList(Mem mem, const Geometry &g, std::uint32_t head_at,
+             std::uint32_t size_class = kAnyClass)
+      : SortedList(mem, NodeLayout(g), g, head_at, size_class) {}
+  // With the region's node layout made once by the caller (sorted_policy.hpp makes a list object
   // per operation: the layout's bounds are not worth recomputing each time).
-  SortedFreelist(Mem mem, const NodeLayout &node, const Geometry &g, std::uint32_t head_at,
-                 std::uint32_t size_class)
+  SortedList(Mem mem, const NodeLayout &node, const Geometry &g, std::uint32_t head_at,
+             std::uint32_t size_class)
       : mem_(mem), node_(node), head_at_(head_at), class_(size_class), min_segment_(g.min_segment),
-        optimistic_(g.freelist_kind == static_cast<std::uint32_t>(FreelistKind::optimistic)) {}
+        optimistic_(g.freelist_kind == FreelistKind::optimistic) {}
 
   // Inserts the segment [offset, offset+size) in order. The caller owns it (size >= min_segment).
   Inserted insert(std::uint32_t offset, std::uint32_t size, Fault &fault) const {
@@ -368,7 +368,7 @@ private:
   // the per-step cost of the damage checks within budget (docs/DESIGN.md §5.8).
   template <class Stop>
   Pass find_once(const Stop &stop, bool fresh, Window &w, Fault &fault) const {
-    const SortedFreelist self = *this;
+    const SortedList self = *this;
     Stop local_stop = stop;
     return self.find_once_local(local_stop, fresh, w, fault);
   }

@@ -1,4 +1,4 @@
-// lfarena/detail/segregated.hpp -- the `segregated` freelist policy: O(1) size classes.
+// lfarena/detail/segregated_policy.hpp -- the `segregated` freelist policy: O(1) size classes.
 //
 // Free segments live in kClassCount lock-free stacks (TLSF-style classes): sizes below 256 have
 // one class per 8 bytes; from 256 up, each power of two is cut into 8 sub-classes. A segment of
@@ -52,9 +52,9 @@
 
 namespace lfarena::detail {
 
-template <class Mem> class SegregatedFreelist {
+template <class Mem> class SegregatedPolicy {
 public:
-  SegregatedFreelist(Mem mem, const Geometry &g)
+  SegregatedPolicy(Mem mem, const Geometry &g)
       : mem_(mem), node_(g), table_(mem, g.class_table_offset), capacity_(g.capacity),
         min_segment_(g.min_segment) {}
 

@@ -1,13 +1,13 @@
-// lfarena/detail/sorted_index.hpp -- the optimistic and pessimistic policies: sorted free lists,
+// lfarena/detail/sorted_policy.hpp -- the optimistic and pessimistic policies: sorted free lists,
 // indexed by size class so that neither best fit nor ordered insert walks every free segment.
 //
-// Sequential spec (unchanged by the index; freelist.hpp): all free segments in one order on
+// Sequential spec (unchanged by the index; sorted_list.hpp): all free segments in one order on
 // (size, offset) -- optimistic: size descending, allocation takes the first segment (the
 // largest) if it fits, else fails; pessimistic: size ascending, allocation takes the first
 // segment that fits (best fit).
 //
 // Representation (format v2, Options::size_index, the default): one sorted Harris list
-// (freelist.hpp) per size class (size_class.hpp), heads and the bitmap of non-empty classes in
+// (sorted_list.hpp) per size class (size_class.hpp), heads and the bitmap of non-empty classes in
 // the class table. Classes are size ranges in size order, so the lists concatenated in class
 // order (descending for optimistic) are exactly the one sorted list of the spec, and:
 //  - insert walks only the segments of its own class;
@@ -36,20 +36,20 @@
 #include <cstdint>
 
 #include "lfarena/detail/atomic.hpp"
-#include "lfarena/detail/freelist.hpp"
 #include "lfarena/detail/header.hpp"
 #include "lfarena/detail/node.hpp"
 #include "lfarena/detail/segment.hpp"
 #include "lfarena/detail/size_class.hpp"
+#include "lfarena/detail/sorted_list.hpp"
 #include "lfarena/detail/tagged.hpp"
 
 namespace lfarena::detail {
 
-template <class Mem> class SortedIndex {
+template <class Mem> class SortedPolicy {
 public:
-  SortedIndex(Mem mem, const Geometry &g)
+  SortedPolicy(Mem mem, const Geometry &g)
       : mem_(mem), geo_(g), node_(g), table_(mem, g.class_table_offset),
-        optimistic_(g.freelist_kind == static_cast<std::uint32_t>(FreelistKind::optimistic)) {}
+        optimistic_(g.freelist_kind == FreelistKind::optimistic) {}
 
   bool indexed() const { return geo_.class_table_offset != 0; }
 
@@ -73,7 +73,7 @@ public:
   }
 
   // Quiescent walk in the spec's order: visit(offset, size) for every node. Returns the first
-  // damage (SortedFreelist::walk(), which also rejects a node filed in the wrong class).
+  // damage (SortedList::walk(), which also rejects a node filed in the wrong class).
   template <class Visit> Fault walk(Visit &&visit, bool allow_marked = false) const {
     if (!indexed())
       return list(0).walk(visit, allow_marked);
@@ -101,8 +101,8 @@ public:
 
 private:
   std::uint32_t class_of(std::uint64_t size) const { return indexed() ? floor_class(size) : 0; }
-  SortedFreelist<Mem> list(std::uint32_t c) const {
-    return {mem_, node_, geo_, head_at(c), indexed() ? c : SortedFreelist<Mem>::kAnyClass};
+  SortedList<Mem> list(std::uint32_t c) const {
+    return {mem_, node_, geo_, head_at(c), indexed() ? c : SortedList<Mem>::kAnyClass};
   }
   bool empty(std::uint32_t c) const {
     return Link{load_acquire(mem_.word(head_at(c)))}.offset() == 0;

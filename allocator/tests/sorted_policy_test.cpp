@@ -1,4 +1,4 @@
-// The size index of the sorted policies (detail/sorted_index.hpp): its layout on disk, format v1
+// The size index of the sorted policies (detail/sorted_policy.hpp): its layout on disk, format v1
 // files without it, the non-empty-class bitmap promise (check() and recovery), and bad class
 // heads refused on reopen. That it allocates exactly like one sorted list is shown by
 // freelist_test.cpp and freelist_random_test.cpp, which run every case on both layouts.
@@ -24,7 +24,7 @@ using lfarena::Options;
 using Kind = lfarena::FreelistKind;
 using Bytes = std::vector<unsigned char>;
 
-class SortedIndex : public ::testing::Test {
+class SortedPolicy : public ::testing::Test {
 protected:
   Options opts(Kind kind, bool size_index = true) const {
     return {.capacity = 1u << 16,
@@ -57,7 +57,7 @@ protected:
   std::string path_ = dir_.file("indexed.arena");
 };
 
-TEST_F(SortedIndex, FilesEachSegmentUnderItsSizeClassAndSetsItsBit) {
+TEST_F(SortedPolicy, FilesEachSegmentUnderItsSizeClassAndSetsItsBit) {
   populate(opts(Kind::pessimistic));
   const Bytes b = image();
   EXPECT_EQ(d::get_le32(&b[d::hdr::format_version]), d::kFormatVersion);
@@ -82,7 +82,7 @@ TEST_F(SortedIndex, FilesEachSegmentUnderItsSizeClassAndSetsItsBit) {
   ASSERT_TRUE(a->check()) << a->check().message();
 }
 
-TEST_F(SortedIndex, OptimisticWalksClassesLargestFirstAndTakesTheLargest) {
+TEST_F(SortedPolicy, OptimisticWalksClassesLargestFirstAndTakesTheLargest) {
   populate(opts(Kind::optimistic));
   auto a = Arena::open_file(path_, opts(Kind::optimistic));
   ASSERT_TRUE(a) << a.message();
@@ -98,7 +98,7 @@ TEST_F(SortedIndex, OptimisticWalksClassesLargestFirstAndTakesTheLargest) {
   ASSERT_TRUE(a->check()) << a->check().message();
 }
 
-TEST_F(SortedIndex, LinearLayoutIsKeptOnReopenWhateverTheOptionsSay) {
+TEST_F(SortedPolicy, LinearLayoutIsKeptOnReopenWhateverTheOptionsSay) {
   populate(opts(Kind::pessimistic, false));
   const Bytes b = image();
   EXPECT_EQ(table(b), 0u);
@@ -110,7 +110,7 @@ TEST_F(SortedIndex, LinearLayoutIsKeptOnReopenWhateverTheOptionsSay) {
   ASSERT_TRUE(a->check()) << a->check().message();
 }
 
-TEST_F(SortedIndex, NewFilesAreVersion3WithAFreeNodeKey) {
+TEST_F(SortedPolicy, NewFilesAreVersion3WithAFreeNodeKey) {
   for (const Kind kind : {Kind::none, Kind::segregated, Kind::pessimistic}) {
     populate(opts(kind, false));
     EXPECT_EQ(d::get_le32(&image()[d::hdr::format_version]), 3u) << static_cast<int>(kind);
@@ -119,7 +119,7 @@ TEST_F(SortedIndex, NewFilesAreVersion3WithAFreeNodeKey) {
   }
 }
 
-TEST_F(SortedIndex, AVersion1FileCannotHaveASortedClassTable) {
+TEST_F(SortedPolicy, AVersion1FileCannotHaveASortedClassTable) {
   populate(opts(Kind::pessimistic));
   Bytes b = image();
   d::put_le32(&b[d::hdr::format_version], 1);
@@ -134,7 +134,7 @@ TEST_F(SortedIndex, AVersion1FileCannotHaveASortedClassTable) {
 
 // A v1 file (written by an older build: one list, plain node words without a key) opens, keeps
 // its layout, and its new nodes are written plain too.
-TEST_F(SortedIndex, FormatVersion1FilesStillOpen) {
+TEST_F(SortedPolicy, FormatVersion1FilesStillOpen) {
   std::vector<lfarena::Block> blocks;
   {
     auto a = Arena::open_file(path_, opts(Kind::optimistic, false));
@@ -168,7 +168,7 @@ TEST_F(SortedIndex, FormatVersion1FilesStillOpen) {
   ASSERT_TRUE(a->check()) << a->check().message();
 }
 
-TEST_F(SortedIndex, CheckReportsANonEmptyClassWithAClearBit) {
+TEST_F(SortedPolicy, CheckReportsANonEmptyClassWithAClearBit) {
   populate(opts(Kind::pessimistic));
   Bytes b = image();
   const std::uint32_t bitmap_at = table(b) + d::kClassCount * 8;
@@ -182,7 +182,7 @@ TEST_F(SortedIndex, CheckReportsANonEmptyClassWithAClearBit) {
   EXPECT_NE(r.message().find("size class 40"), std::string::npos) << r.message();
 }
 
-TEST_F(SortedIndex, RecoveryRebuildsTheBitmap) {
+TEST_F(SortedPolicy, RecoveryRebuildsTheBitmap) {
   populate(opts(Kind::pessimistic));
   Bytes b = image();
   const std::uint32_t bitmap_at = table(b) + d::kClassCount * 8;
@@ -197,7 +197,7 @@ TEST_F(SortedIndex, RecoveryRebuildsTheBitmap) {
   EXPECT_EQ(bits, (1ull << 8) | (1ull << 40) | (1ull << 56));
 }
 
-TEST_F(SortedIndex, ABadClassHeadIsRefusedOnReopen) {
+TEST_F(SortedPolicy, ABadClassHeadIsRefusedOnReopen) {
   for (const std::uint64_t head :
        {std::uint64_t{8}, std::uint64_t{60000}, std::uint64_t{1} << 63}) {
     populate(opts(Kind::pessimistic));
@@ -213,7 +213,7 @@ TEST_F(SortedIndex, ABadClassHeadIsRefusedOnReopen) {
   }
 }
 
-TEST_F(SortedIndex, TheSingleListHeadMustBeZeroWithAClassTable) {
+TEST_F(SortedPolicy, TheSingleListHeadMustBeZeroWithAClassTable) {
   populate(opts(Kind::optimistic));
   Bytes b = image();
   const std::uint32_t some_node = d::Link{d::get_le64(&b[table(b) + 8 * 8])}.offset();
