@@ -113,7 +113,8 @@ Result<RecoveryReport> recover(std::byte *base, const Geometry &g, const std::st
     LFARENA_CRASH_POINT(recovery_node_unmarked);
   }
   rep.nodes_unmarked = scan->marked.size();
-  if constexpr (mutant::recovery_drops_segment) // seeded bug: the first free segment is lost
+  if constexpr (LFARENA_SEEDED_BUG(
+                    recovery_drops_segment)) // seeded bug: the first free segment is lost
     drop_first_segment(mem, g, node);
   // A crash between a push and its bit update leaves a non-empty class with a clear bit.
   if (g.class_table_offset != 0)

@@ -57,7 +57,7 @@ public:
   bool try_rollback(std::uint32_t offset, std::uint32_t size) const {
     atomic_u64 &top = mem_.word(hdr::bump);
     std::uint64_t expected = std::uint64_t{offset} + size;
-    if constexpr (mutant::rollback_store) {
+    if constexpr (LFARENA_SEEDED_BUG(rollback_store)) {
       // Seeded bug: check-then-store lets a concurrent bump slip in between.
       if (load_acquire(top) != expected)
         return false;

@@ -85,7 +85,7 @@ public:
       if (errc e = classify(word, g); e != errc::ok)
         return e; // lost the race
       const std::uint64_t desired = (word & ~mask) | kFreed << shift2(g);
-      if constexpr (mutant::double_free_load_store) {
+      if constexpr (LFARENA_SEEDED_BUG(double_free_load_store)) {
         store_release(sw, desired); // seeded bug: two frees can both pass the check above
         break;
       }

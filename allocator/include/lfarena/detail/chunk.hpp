@@ -133,14 +133,14 @@ template <class Mem, class Space>
 std::uint32_t chunk_allocate(const Mem &mem, const Space &space, Chunk &c, std::uint32_t chunk_size,
                              std::uint32_t need, std::uint32_t align) {
   // A fresh chunk starts kGranule-aligned: at most align - kGranule bytes of padding.
-  if (std::uint64_t{need} + align - kGranule > chunk_size && !mutant::refill_unbounded)
+  if (std::uint64_t{need} + align - kGranule > chunk_size && !LFARENA_SEEDED_BUG(refill_unbounded))
     return 0;
   std::uint32_t start = chunk_fit(c.cursor, c.end, need, align);
   if (start == 0) {
     if (!chunk_refill(mem, space, c, chunk_size))
       return 0;
     start = chunk_fit(c.cursor, c.end, need, align);
-    if constexpr (mutant::refill_unbounded) // seeded bug: trust the fresh chunk to fit
+    if constexpr (LFARENA_SEEDED_BUG(refill_unbounded)) // seeded bug: trust the fresh chunk to fit
       start = static_cast<std::uint32_t>(align_up(c.cursor, align));
     if (start == 0)
       return 0;

@@ -4,7 +4,13 @@
 // LFARENA_MUTANT_<NAME>=1, which switches one known bug class on in the production code path
 // (never in a copy); the check program inverts its verdict in that build and exits 0 only if
 // Relacy reported the seeded bug (verify/relacy/relacy_main.hpp, CMakeLists.txt).
+//
+// The production code reads a flag only through LFARENA_SEEDED_BUG(name), so a mutant branch
+// reads as a seeded bug at a glance and a search for the macro finds every one of them:
+//   if constexpr (LFARENA_SEEDED_BUG(tag_not_incremented)) ...  // the bug, never taken for real
 #pragma once
+
+#define LFARENA_SEEDED_BUG(name) (::lfarena::detail::mutant::name)
 
 namespace lfarena::detail::mutant {
 

@@ -43,7 +43,7 @@ Taken split_segment(std::uint32_t seg, std::uint32_t seg_size, std::uint32_t siz
   const std::uint32_t rest = t.size - size;
   if (rest >= min_segment) {
     t.size = size;
-    if constexpr (!mutant::drop_remainder)
+    if constexpr (!LFARENA_SEEDED_BUG(drop_remainder))
       insert(start + size, rest);
     LFARENA_CRASH_POINT(split_remainder_kept);
   }

@@ -77,7 +77,7 @@ public:
       // Seq_cst (release would do for the node's words, which the popper acquires): the bitmap
       // protocol orders this push before the bit read below (size_class.hpp). On failure `h`
       // is refreshed (the latest head) and we relink.
-      if constexpr (mutant::relaxed_publish) {
+      if constexpr (LFARENA_SEEDED_BUG(relaxed_publish)) {
         if (cas_relaxed(head, h.raw, next_link(h, offset).raw))
           break;
       } else if (cas_seq_cst(head, h.raw, next_link(h, offset).raw)) {
@@ -168,7 +168,7 @@ private:
   }
 
   Link next_link(Link head, std::uint32_t target) const {
-    if constexpr (mutant::tag_not_incremented)
+    if constexpr (LFARENA_SEEDED_BUG(tag_not_incremented))
       return Link::make(target, head.tag());
     return head.redirect(target);
   }
@@ -197,7 +197,7 @@ private:
         // could return h although a popper already changed it, and then see its mark): still h
         // means no push or pop since we read h, so o is still the top and these are its words.
         const std::uint64_t now =
-            mutant::damage_eager ? load_acquire(head) : load_latest_acq_rel(head); // seeded bug
+            LFARENA_SEEDED_BUG(damage_eager) ? load_acquire(head) : load_latest_acq_rel(head);
         if (now == h.raw)
           return Popped{0, 0, o}; // the top node itself is damaged
         h = Link{now};

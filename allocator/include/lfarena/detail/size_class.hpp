@@ -77,7 +77,7 @@ public:
   // After a push made class c non-empty (its head CAS was seq_cst): see the banner. Set only
   // when clear: the bitmap line is shared by every class, an RMW per push would bounce it.
   void note_nonempty(std::uint32_t c) const {
-    if constexpr (mutant::bitmap_acq_rel) {
+    if constexpr (LFARENA_SEEDED_BUG(bitmap_acq_rel)) {
       if ((load_acquire(bitmap_word(c)) & bit(c)) == 0)
         fetch_or_acq_rel(bitmap_word(c), bit(c));
       return;
@@ -88,7 +88,7 @@ public:
 
   // A taker found class c empty: clear its bit, and put it back if a push came in meanwhile.
   void clear_if_empty(std::uint32_t c) const {
-    if constexpr (mutant::bitmap_acq_rel) {
+    if constexpr (LFARENA_SEEDED_BUG(bitmap_acq_rel)) {
       fetch_and_acq_rel(bitmap_word(c), ~bit(c));
       if (Link{load_acquire(head(c))}.offset() != 0)
         fetch_or_acq_rel(bitmap_word(c), bit(c));

@@ -300,7 +300,7 @@ private:
   // The value that makes the link word at `pred_at` (holding `pred`) point to `target`. The
   // head is never recycled, so counting its tag up is enough; a node's link gets a fresh tag.
   Link next_link(std::uint32_t pred_at, Link pred, std::uint32_t target) const {
-    if constexpr (mutant::tag_not_incremented)
+    if constexpr (LFARENA_SEEDED_BUG(tag_not_incremented))
       return Link::make(target, pred.tag());
     if (is_head(pred_at))
       return pred.redirect(target);
@@ -309,7 +309,7 @@ private:
 
   // `link` logically deleted, with a fresh tag (see fresh_tag()).
   Link marked(Link link) const {
-    if constexpr (mutant::tag_not_incremented)
+    if constexpr (LFARENA_SEEDED_BUG(tag_not_incremented))
       return Link::make(link.offset(), link.tag(), true);
     return Link::make(link.offset(), fresh_tag(), true);
   }
@@ -317,7 +317,7 @@ private:
   // CAS of a predecessor link that inserts a new node: release publishes the node's words.
   bool publish(std::uint32_t pred_at, Link pred, Link desired) const {
     std::uint64_t expected = encode(pred_at, pred);
-    if constexpr (mutant::relaxed_publish) { // seeded bug
+    if constexpr (LFARENA_SEEDED_BUG(relaxed_publish)) {
       [[maybe_unused]] Speculative spec;
       return cas_relaxed(mem_.word(pred_at), expected, encode(pred_at, desired));
     }
@@ -413,7 +413,7 @@ private:
       }
       NodeView v;
       if (!read_node(pred_at, pred_word, cur, v)) {
-        if constexpr (mutant::damage_eager) // seeded bug: concurrency taken for damage
+        if constexpr (LFARENA_SEEDED_BUG(damage_eager)) // seeded bug: concurrency taken for damage
           if (node_.decode_size(cur, v.size_word) == 0 ||
               (v.link.offset() != 0 && !node_.plausible_offset(v.link.offset())))
             return damaged(fault, cur);
@@ -441,7 +441,7 @@ private:
                                                                               : Pass::restart;
       }
       if (v.link.marked()) {
-        if constexpr (mutant::no_helping) {
+        if constexpr (LFARENA_SEEDED_BUG(no_helping)) {
           pred_at = cur; // seeded bug: step over the zombie and hope its remover unlinks it
           pred = Link::make(v.link.offset(), v.link.tag());
           pred_word = node_.encode_link(pred);
@@ -476,7 +476,7 @@ private:
   // order; find() unlinks every marked node on the way, ours included if it is still linked.
   // False if the list is damaged on the way (then the node may still be linked).
   bool ensure_unlinked(std::uint32_t size, std::uint32_t offset, Fault &fault) const {
-    if constexpr (mutant::no_helping)
+    if constexpr (LFARENA_SEEDED_BUG(no_helping))
       return true; // seeded bug: hand it out while still linked
     Window w;
     return find(not_before(size, offset), true, w, fault);
