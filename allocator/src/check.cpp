@@ -1,13 +1,17 @@
 // check.cpp -- Arena::check(): the quiescent consistency check (docs/DESIGN.md §4 promise 2, §1.6).
 //
-// Walks the free lists (free_scan.hpp: range, node checks, order, size classes, acyclicity, no
-// overlap) and verifies the
-// accounting: live + free + discarded == allocated. In checked mode the live blocks are counted
-// from the bitmaps, so the equation is checked exactly and live blocks must not overlap free
-// segments; unchecked, live is derived and only free + discarded <= allocated can be checked.
+// Steps, one function each, in this order (the first failure is reported):
+//  1. walk the free lists (free_scan.hpp: range, node checks, order, size classes, acyclicity,
+//     no overlap) and total them;
+//  2. the bitmap promise (size_class.hpp): every non-empty size class has its bit set;
+//  3. thread-chunk tails: reserved bytes, neither live nor free;
+//  4. checked mode: no bitmap mark at or above the bump offset, every live block has its end
+//     mark, and no live block overlaps a free segment;
+//  5. accounting: live + free + discarded + chunk tails == allocated (checked mode, live counted
+//     from the bitmaps), or free + discarded + chunk tails <= allocated (unchecked: live is what
+//     is left).
 //
 // Thread-safety: read-only, but only meaningful at quiescence (no concurrent allocate/free).
-#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -17,90 +21,129 @@
 namespace lfarena {
 
 namespace {
+
 std::string range(const detail::FreeRange &r) {
   return "[" + std::to_string(r.offset) + ", " + std::to_string(std::uint64_t{r.offset} + r.size) +
          ")";
 }
+
+class Checker {
+public:
+  Checker(const detail::ArenaState &s)
+      : state_(s), core_(s.core), g_(core_.geometry()), top_(core_.top()),
+        allocated_(top_ - g_.data_offset), discarded_(core_.discarded()) {}
+
+  Status free_lists() { // step 1
+    Result<detail::FreeScan> scan =
+        detail::scan_free_lists(core_, top_, false, state_.name + ": check");
+    if (!scan)
+      return scan.error();
+    free_ = scan->segments;
+    rep_.free_segments = free_.size();
+    rep_.free_bytes = scan->bytes;
+    rep_.largest_free = scan->largest;
+    return {};
+  }
+
+  Status class_bits() const { // step 2
+    if (g_.class_table_offset == 0)
+      return {};
+    const detail::ClassTable<detail::RegionWords> table({state_.base}, g_.class_table_offset);
+    if (const std::uint32_t c = table.first_unmarked_nonempty(); c != detail::kClassCount)
+      return corrupt("size class " + std::to_string(c) +
+                     " has free segments but its bit in the non-empty bitmap is clear");
+    return {};
+  }
+
+  void chunk_tails() { // step 3
+    const detail::RegionWords mem{state_.base};
+    for (std::uint32_t i = 0; i < detail::kChunkSlots; ++i)
+      rep_.chunk_reserved += detail::slot_reserved(mem, detail::slot_owner_at(i));
+  }
+
+  Status live_blocks() { // step 4 (checked mode)
+    const std::uint32_t stray = core_.block_map().first_stray(
+        static_cast<std::uint32_t>(top_ / detail::kGranule), g_.capacity / detail::kGranule);
+    if (stray != ~std::uint32_t{0})
+      return mismatch("the checked-mode bitmaps mark granule at offset " +
+                      std::to_string(std::uint64_t{stray} * detail::kGranule) +
+                      (stray * std::uint64_t{detail::kGranule} >= top_
+                           ? " at or above the bump offset " + std::to_string(top_)
+                           : " with an impossible state"));
+    std::vector<detail::FreeRange> live;
+    const bool ends =
+        core_.block_map().for_each_live(g_.data_offset, static_cast<std::uint32_t>(top_),
+                                        [&](std::uint32_t off, std::uint32_t size) {
+                                          live.push_back({off, size});
+                                        });
+    if (!ends)
+      return mismatch("a live block has no end mark");
+    std::size_t f = 0; // both sorted by offset: one merge pass
+    for (const detail::FreeRange &b : live) {
+      rep_.live_bytes += b.size;
+      while (f < free_.size() && free_[f].offset + free_[f].size <= b.offset)
+        ++f;
+      if (f < free_.size() && free_[f].offset < b.offset + b.size)
+        return corrupt("free segment " + range(free_[f]) + " overlaps live block " + range(b));
+    }
+    rep_.live_blocks = live.size();
+    return {};
+  }
+
+  Status accounting() { // step 5
+    const std::uint64_t elsewhere = discarded_ + rep_.chunk_reserved;
+    const std::string parts = "free " + std::to_string(rep_.free_bytes) + " + discarded " +
+                              std::to_string(discarded_) + " + chunk tails " +
+                              std::to_string(rep_.chunk_reserved);
+    if (core_.checked()) {
+      if (rep_.live_bytes + rep_.free_bytes + elsewhere != allocated_)
+        return mismatch("live " + std::to_string(rep_.live_bytes) + " + " + parts +
+                        " != allocated " + std::to_string(allocated_));
+      return {};
+    }
+    if (rep_.free_bytes + elsewhere > allocated_)
+      return mismatch(parts + " > allocated " + std::to_string(allocated_));
+    rep_.live_bytes = allocated_ - rep_.free_bytes - elsewhere;
+    return {};
+  }
+
+  const CheckReport &report() const { return rep_; }
+
+private:
+  Error corrupt(const std::string &what) const {
+    return Error(errc::corrupt_freelist, state_.name + ": check: " + what);
+  }
+  Error mismatch(const std::string &what) const {
+    return Error(errc::accounting_mismatch, state_.name + ": check: " + what);
+  }
+
+  const detail::ArenaState &state_;
+  const detail::Core<detail::RegionWords> &core_;
+  const detail::Geometry &g_;
+  const std::uint64_t top_;
+  const std::uint64_t allocated_;
+  const std::uint64_t discarded_;
+  std::vector<detail::FreeRange> free_; // sorted by offset (free_scan.hpp)
+  CheckReport rep_;
+};
+
 } // namespace
 
 Result<CheckReport> Arena::check() const {
   if (state_ == nullptr)
     return empty_handle_error("check");
-  const auto &core = state_->core;
-  const auto &g = core.geometry();
-  const std::string &name = state_->name;
-  const std::uint64_t top = core.top();
-  const std::uint64_t allocated = top - g.data_offset;
-  const std::uint64_t discarded = core.discarded();
-  auto corrupt = [&](const std::string &what) {
-    return Error(errc::corrupt_freelist, name + ": check: " + what);
-  };
-
-  CheckReport rep;
-  Result<detail::FreeScan> scan = detail::scan_free_lists(core, top, false, name + ": check");
-  if (!scan)
-    return scan.error();
-  const std::vector<detail::FreeRange> &free = scan->segments;
-  rep.free_segments = free.size();
-  rep.free_bytes = scan->bytes;
-  rep.largest_free = scan->largest;
-  // The bitmap promise (size_class.hpp): at quiescence every non-empty class has its bit set.
-  if (g.class_table_offset != 0) {
-    const detail::ClassTable<detail::RegionWords> table({state_->base}, g.class_table_offset);
-    if (const std::uint32_t c = table.first_unmarked_nonempty(); c != detail::kClassCount)
-      return corrupt("size class " + std::to_string(c) +
-                     " has free segments but its bit in the non-empty bitmap is clear");
-  }
-
-  // Thread-local chunks: their unused tails and padding are reserved, not yet live.
-  const detail::RegionWords mem{state_->base};
-  for (std::uint32_t i = 0; i < detail::kChunkSlots; ++i)
-    rep.chunk_reserved += detail::slot_reserved(mem, detail::slot_owner_at(i));
-  const std::uint64_t accounted_elsewhere = discarded + rep.chunk_reserved;
-
-  if (core.checked()) {
-    const std::uint32_t stray = core.block_map().first_stray(
-        static_cast<std::uint32_t>(top / detail::kGranule), g.capacity / detail::kGranule);
-    if (stray != ~std::uint32_t{0})
-      return Error(errc::accounting_mismatch,
-                   name + ": check: the checked-mode bitmaps mark granule at offset " +
-                       std::to_string(std::uint64_t{stray} * detail::kGranule) +
-                       (stray * std::uint64_t{detail::kGranule} >= top
-                            ? " at or above the bump offset " + std::to_string(top)
-                            : " with an impossible state"));
-    std::vector<detail::FreeRange> live;
-    const bool ends = core.block_map().for_each_live(g.data_offset, static_cast<std::uint32_t>(top),
-                                                     [&](std::uint32_t off, std::uint32_t size) {
-                                                       live.push_back({off, size});
-                                                     });
-    if (!ends)
-      return Error(errc::accounting_mismatch, name + ": check: a live block has no end mark");
-    std::size_t f = 0;
-    for (const detail::FreeRange &b : live) {
-      rep.live_bytes += b.size;
-      while (f < free.size() && free[f].offset + free[f].size <= b.offset)
-        ++f;
-      if (f < free.size() && free[f].offset < b.offset + b.size)
-        return corrupt("free segment " + range(free[f]) + " overlaps live block " + range(b));
-    }
-    rep.live_blocks = live.size();
-    if (rep.live_bytes + rep.free_bytes + accounted_elsewhere != allocated)
-      return Error(errc::accounting_mismatch, name + ": check: live " +
-                                                  std::to_string(rep.live_bytes) + " + free " +
-                                                  std::to_string(rep.free_bytes) + " + discarded " +
-                                                  std::to_string(discarded) + " + chunk tails " +
-                                                  std::to_string(rep.chunk_reserved) +
-                                                  " != allocated " + std::to_string(allocated));
-  } else {
-    if (rep.free_bytes + accounted_elsewhere > allocated)
-      return Error(errc::accounting_mismatch, name + ": check: free " +
-                                                  std::to_string(rep.free_bytes) + " + discarded " +
-                                                  std::to_string(discarded) + " + chunk tails " +
-                                                  std::to_string(rep.chunk_reserved) +
-                                                  " > allocated " + std::to_string(allocated));
-    rep.live_bytes = allocated - rep.free_bytes - accounted_elsewhere;
-  }
-  return rep;
+  Checker c(*state_);
+  if (Status s = c.free_lists(); !s)
+    return s.error();
+  if (Status s = c.class_bits(); !s)
+    return s.error();
+  c.chunk_tails();
+  if (state_->core.checked())
+    if (Status s = c.live_blocks(); !s)
+      return s.error();
+  if (Status s = c.accounting(); !s)
+    return s.error();
+  return c.report();
 }
 
 } // namespace lfarena
