@@ -166,96 +166,139 @@ void write_header(std::byte *region, const Layout &l, const Options &o) {
   store_release(mem.word(hdr::open_count), 0);
 }
 
+namespace {
+
+// validate_header()'s steps, in order (docs/DESIGN.md §5.9); each returns the first failure.
+class HeaderCheck {
+public:
+  HeaderCheck(const unsigned char *h, std::uint64_t file_size, const std::string &path)
+      : h_(h), file_size_(file_size), path_(path) {}
+
+  // Steps 1-5: is this an lfarena header this build can read, intact?
+  Status identity() {
+    if (file_size_ < kHeaderSize) // 1. file size: at least a header
+      return bad(errc::file_truncated, path_,
+                 "file is " + num(file_size_) + " bytes, smaller than the " + num(kHeaderSize) +
+                     "-byte header");
+    if (std::memcmp(h_ + hdr::magic, kMagic, sizeof kMagic) != 0) // 2. magic
+      return bad(errc::bad_magic, path_,
+                 "magic bytes " + hex(h_, 8) + " are not \"LFARENA\\0\" (" + hex(kMagic, 8) + ")");
+    version_ = get_le32(h_ + hdr::format_version); // 3. format version
+    if (version_ < kOldestFormatVersion || version_ > kFormatVersion)
+      return bad(errc::unsupported_version, path_,
+                 "format version " + num(version_) + ", this build reads versions " +
+                     num(kOldestFormatVersion) + " to " + num(kFormatVersion) +
+                     (version_ > kFormatVersion ? " (file is newer)" : ""));
+    features_ = get_le32(h_ + hdr::feature_flags); // 4. feature flags
+    if ((features_ & ~kKnownFeatures) != 0)
+      return bad(errc::unknown_features, path_,
+                 "unknown feature flags " + hex32(features_ & ~kKnownFeatures) +
+                     " (known: " + hex32(kKnownFeatures) + ")");
+    const std::uint64_t want = get_le64(h_ + hdr::checksum); // 5. checksum (immutable fields)
+    const std::uint64_t got = header_checksum(h_, version_);
+    if (want != got)
+      return bad(errc::checksum_mismatch, path_,
+                 "header checksum " + num(got) + " does not match the stored " + num(want));
+    return {};
+  }
+
+  // Steps 6-7: is it the arena the options ask for?
+  Status matches(const Options &o) {
+    kind_ = get_le32(h_ + hdr::freelist_kind); // 6. freelist kind
+    if (kind_ != static_cast<std::uint32_t>(o.freelist))
+      return bad(errc::freelist_kind_mismatch, path_,
+                 std::string("file has freelist kind ") + kind_name(kind_) + "(" + num(kind_) +
+                     "), options ask for " + kind_name(static_cast<std::uint32_t>(o.freelist)));
+    const std::uint16_t user_version = get_le16(h_ + hdr::user_version); // 7. user version
+    if (user_version != o.user_version)
+      return bad(errc::user_version_mismatch, path_,
+                 "user version " + num(user_version) + ", expected " + num(o.user_version));
+    return {};
+  }
+
+  // Step 8a: the stored geometry, against the file's size; fills `stored` with the file's shape.
+  Status geometry(const Options &o, Options &stored) {
+    Geometry &g = l_.geometry;
+    g.capacity = get_le32(h_ + hdr::capacity);
+    g.data_offset = get_le32(h_ + hdr::data_offset);
+    g.min_segment = get_le32(h_ + hdr::min_segment);
+    g.max_alignment = get_le32(h_ + hdr::max_alignment);
+    g.bitmap_offset = get_le32(h_ + hdr::bitmap_offset);
+    g.class_table_offset = get_le32(h_ + hdr::class_table_offset);
+    g.freelist_kind = o.freelist; // equal to the stored kind (step 6)
+    g.node_key = version_ >= kFirstKeyedVersion ? get_le64(h_ + hdr::node_key) : 0;
+    l_.user_offset = get_le32(h_ + hdr::user_reserved_offset);
+    l_.user_size = get_le32(h_ + hdr::user_reserved_size);
+    if (file_size_ < g.capacity)
+      return bad(errc::file_truncated, path_,
+                 "file is " + num(file_size_) + " bytes, header says capacity " + num(g.capacity));
+    if (file_size_ > g.capacity)
+      return bad(errc::bad_geometry, path_,
+                 "file is " + num(file_size_) + " bytes, larger than capacity " + num(g.capacity));
+    stored = o;
+    stored.capacity = g.capacity;
+    stored.min_segment = g.min_segment;
+    stored.max_alignment = g.max_alignment;
+    stored.checked = (features_ & kFeatureChecked) != 0;
+    stored.user_reserved = l_.user_size;
+    stored.size_index = g.class_table_offset != 0;
+    return {};
+  }
+
+  // Step 8b: the geometry is the one this version would lay out for the stored shape.
+  Status consistent(const Options &stored) const {
+    const Geometry &g = l_.geometry;
+    if (version_ < 2 && sorted_kind(kind_) && g.class_table_offset != 0)
+      return bad(errc::bad_geometry, path_,
+                 "format version " + num(version_) + " cannot have a size-class table (offset " +
+                     num(g.class_table_offset) + ") for freelist " + kind_name(kind_) +
+                     ": that layout is version 2 or later");
+    if (version_ >= kFirstKeyedVersion && g.node_key == 0)
+      return bad(errc::bad_geometry, path_,
+                 "format version " + num(version_) + " needs a non-zero free-node key");
+    Options file_shape = stored; // the opener's thread_chunk is checked by the caller
+    file_shape.thread_chunk = 0;
+    Result<Layout> expect = plan_layout(file_shape);
+    if (!expect || get_le16(h_ + hdr::header_size) != kHeaderSize ||
+        expect->geometry.data_offset != g.data_offset ||
+        expect->geometry.bitmap_offset != g.bitmap_offset ||
+        expect->geometry.class_table_offset != g.class_table_offset ||
+        expect->user_offset != l_.user_offset)
+      return bad(errc::bad_geometry, path_,
+                 "inconsistent geometry: capacity " + num(g.capacity) + ", data offset " +
+                     num(g.data_offset) + ", min segment " + num(g.min_segment) +
+                     ", max alignment " + num(g.max_alignment) + ", bitmap offset " +
+                     num(g.bitmap_offset) + ", class table " + num(g.class_table_offset) +
+                     ", user area " + num(l_.user_offset) + "+" + num(l_.user_size));
+    return {};
+  }
+
+  const Layout &layout() const { return l_; }
+
+private:
+  const unsigned char *h_;
+  std::uint64_t file_size_;
+  const std::string &path_;
+  std::uint32_t version_ = 0;
+  std::uint32_t features_ = 0;
+  std::uint32_t kind_ = 0;
+  Layout l_;
+};
+
+} // namespace
+
 Result<Layout> validate_header(const unsigned char *h, std::uint64_t file_size, const Options &o,
                                const std::string &path, Options &stored) {
-  // 1. file size: at least a header.
-  if (file_size < kHeaderSize)
-    return bad(errc::file_truncated, path,
-               "file is " + num(file_size) + " bytes, smaller than the " + num(kHeaderSize) +
-                   "-byte header");
-  // 2. magic.
-  if (std::memcmp(h + hdr::magic, kMagic, sizeof kMagic) != 0)
-    return bad(errc::bad_magic, path,
-               "magic bytes " + hex(h, 8) + " are not \"LFARENA\\0\" (" + hex(kMagic, 8) + ")");
-  // 3. format version.
-  const std::uint32_t version = get_le32(h + hdr::format_version);
-  if (version < kOldestFormatVersion || version > kFormatVersion)
-    return bad(errc::unsupported_version, path,
-               "format version " + num(version) + ", this build reads versions " +
-                   num(kOldestFormatVersion) + " to " + num(kFormatVersion) +
-                   (version > kFormatVersion ? " (file is newer)" : ""));
-  // 4. feature flags.
-  const std::uint32_t features = get_le32(h + hdr::feature_flags);
-  if ((features & ~kKnownFeatures) != 0)
-    return bad(errc::unknown_features, path,
-               "unknown feature flags " + hex32(features & ~kKnownFeatures) +
-                   " (known: " + hex32(kKnownFeatures) + ")");
-  // 5. checksum of the immutable fields.
-  const std::uint64_t want = get_le64(h + hdr::checksum);
-  const std::uint64_t got = header_checksum(h, version);
-  if (want != got)
-    return bad(errc::checksum_mismatch, path,
-               "header checksum " + num(got) + " does not match the stored " + num(want));
-  // 6. freelist kind against the options.
-  const std::uint32_t kind = get_le32(h + hdr::freelist_kind);
-  if (kind != static_cast<std::uint32_t>(o.freelist))
-    return bad(errc::freelist_kind_mismatch, path,
-               std::string("file has freelist kind ") + kind_name(kind) + "(" + num(kind) +
-                   "), options ask for " + kind_name(static_cast<std::uint32_t>(o.freelist)));
-  // 7. user version.
-  const std::uint16_t user_version = get_le16(h + hdr::user_version);
-  if (user_version != o.user_version)
-    return bad(errc::user_version_mismatch, path,
-               "user version " + num(user_version) + ", expected " + num(o.user_version));
-  // 8. geometry.
-  Layout l;
-  Geometry &g = l.geometry;
-  g.capacity = get_le32(h + hdr::capacity);
-  g.data_offset = get_le32(h + hdr::data_offset);
-  g.min_segment = get_le32(h + hdr::min_segment);
-  g.max_alignment = get_le32(h + hdr::max_alignment);
-  g.bitmap_offset = get_le32(h + hdr::bitmap_offset);
-  g.class_table_offset = get_le32(h + hdr::class_table_offset);
-  g.freelist_kind = o.freelist; // equal to the stored kind (step 6)
-  g.node_key = version >= kFirstKeyedVersion ? get_le64(h + hdr::node_key) : 0;
-  l.user_offset = get_le32(h + hdr::user_reserved_offset);
-  l.user_size = get_le32(h + hdr::user_reserved_size);
-  if (file_size < g.capacity)
-    return bad(errc::file_truncated, path,
-               "file is " + num(file_size) + " bytes, header says capacity " + num(g.capacity));
-  if (file_size > g.capacity)
-    return bad(errc::bad_geometry, path,
-               "file is " + num(file_size) + " bytes, larger than capacity " + num(g.capacity));
-  stored = o;
-  stored.capacity = g.capacity;
-  stored.min_segment = g.min_segment;
-  stored.max_alignment = g.max_alignment;
-  stored.checked = (features & kFeatureChecked) != 0;
-  stored.user_reserved = l.user_size;
-  stored.size_index = g.class_table_offset != 0;
-  if (version < 2 && sorted_kind(kind) && g.class_table_offset != 0)
-    return bad(errc::bad_geometry, path,
-               "format version " + num(version) + " cannot have a size-class table (offset " +
-                   num(g.class_table_offset) + ") for freelist " + kind_name(kind) +
-                   ": that layout is version 2 or later");
-  if (version >= kFirstKeyedVersion && g.node_key == 0)
-    return bad(errc::bad_geometry, path,
-               "format version " + num(version) + " needs a non-zero free-node key");
-  Options file_shape = stored; // the opener's thread_chunk is checked by the caller
-  file_shape.thread_chunk = 0;
-  Result<Layout> expect = plan_layout(file_shape);
-  if (!expect || get_le16(h + hdr::header_size) != kHeaderSize ||
-      expect->geometry.data_offset != g.data_offset ||
-      expect->geometry.bitmap_offset != g.bitmap_offset ||
-      expect->geometry.class_table_offset != g.class_table_offset ||
-      expect->user_offset != l.user_offset)
-    return bad(errc::bad_geometry, path,
-               "inconsistent geometry: capacity " + num(g.capacity) + ", data offset " +
-                   num(g.data_offset) + ", min segment " + num(g.min_segment) + ", max alignment " +
-                   num(g.max_alignment) + ", bitmap offset " + num(g.bitmap_offset) +
-                   ", class table " + num(g.class_table_offset) + ", user area " +
-                   num(l.user_offset) + "+" + num(l.user_size));
-  return l;
+  HeaderCheck c(h, file_size, path);
+  if (Status s = c.identity(); !s)
+    return s.error();
+  if (Status s = c.matches(o); !s)
+    return s.error();
+  if (Status s = c.geometry(o, stored); !s)
+    return s.error();
+  if (Status s = c.consistent(stored); !s)
+    return s.error();
+  return c.layout();
 }
 
 Status validate_mutable_fields(const std::byte *region, const Geometry &g, const std::string &path,
