@@ -65,104 +65,154 @@ private:
   }
 }
 
-} // namespace
+// recover()'s steps, one function each, in order. Steps 1 and 2 only read: a recovery that
+// fails there has written nothing. From step 3 on it writes; only checked mode can still fail
+// (step 5, the accounting check), and then the undo log puts the file back as it was.
+class Recovery {
+public:
+  Recovery(std::byte *base, const Geometry &g, const std::string &path)
+      : mem_{base}, g_(g), path_(path), node_(g), top_(load_acquire(mem_.word(hdr::bump))),
+        checked_(g.bitmap_offset != 0) {
+    rep_.ran = true;
+  }
 
-Result<RecoveryReport> recover(std::byte *base, const Geometry &g, const std::string &path) {
-  const RegionWords mem{base};
-  RecoveryReport rep;
-  rep.ran = true;
-  const std::uint64_t top = load_acquire(mem.word(hdr::bump));
+  // 1. The free lists, validated through the library's own walk, which also lists the nodes
+  // whose remover died between mark and unlink (still linked, and marked).
+  Status scan_lists() {
+    const Core<RegionWords> core(mem_, g_);
+    Result<FreeScan> scan = scan_free_lists(core, top_, true, path_ + ": recovery");
+    if (!scan)
+      return scan.error();
+    free_bytes_ = scan->bytes;
+    marked_ = std::move(scan->marked);
+    return {};
+  }
 
-  // 1. The free lists: validate them all first (a failed recovery must not have written
-  // anything) through the library's own walk, which also lists the nodes whose remover died
-  // between mark and unlink (they are still linked, and marked).
-  const Core<RegionWords> core(mem, g);
-  Result<FreeScan> scan = scan_free_lists(core, top, true, path + ": recovery");
-  if (!scan)
-    return scan.error();
-  const std::uint64_t free_bytes = scan->bytes;
-  const NodeLayout node(g);
-  // The slot table too: a dead owner's chunk must lie below the bump offset (only damage can
+  // 2. The slot table: a dead owner's chunk must lie below the bump offset (only damage can
   // put it elsewhere, and its bytes would be counted as leaked without bound).
-  for (std::uint32_t i = 0; i < kChunkSlots; ++i) {
-    const std::uint32_t at = slot_owner_at(i);
-    if (load_acquire(mem.word(at)) == 0)
-      continue;
-    const std::uint64_t ce = load_relaxed(mem.word(at + kSlotCursorEnd));
-    const std::uint64_t cursor = ce & 0xffffffffu, end = ce >> 32;
-    const std::uint64_t waste = load_relaxed(mem.word(at + kSlotWaste));
-    if ((end != 0 && (cursor < g.data_offset || cursor > end || end > top)) ||
-        waste > top - g.data_offset)
-      return Error(errc::accounting_mismatch, path + ": recovery: thread-chunk slot " + num(i) +
-                                                  " is damaged (cursor " + num(cursor) + ", end " +
-                                                  num(end) + ", waste " + num(waste) +
-                                                  ", bump offset " + num(top) + ")");
-  }
-  // Only checked mode can fail after writing (its accounting check comes last): save from the
-  // slot table to the end of the checked-mode bitmaps (capacity/21 bytes), else nothing.
-  const bool checked = g.bitmap_offset != 0;
-  UndoLog undo(mem, kChunkTableOffset,
-               checked ? g.bitmap_offset + static_cast<std::uint32_t>(checked_map_bytes(g.capacity))
-                       : kChunkTableOffset);
-  for (const std::uint32_t cur : scan->marked) {
-    if (checked)
-      undo.save_word(cur + kNodeLinkWord);
-    const Link next = node.decode_link(load_acquire(mem.word(cur + kNodeLinkWord)));
-    store_release(mem.word(cur + kNodeLinkWord),
-                  node.encode_link(Link::make(next.offset(), next.tag() + 1)));
-    LFARENA_CRASH_POINT(recovery_node_unmarked);
-  }
-  rep.nodes_unmarked = scan->marked.size();
-  if constexpr (LFARENA_SEEDED_BUG(
-                    recovery_drops_segment)) // seeded bug: the first free segment is lost
-    drop_first_segment(mem, g, node);
-  // A crash between a push and its bit update leaves a non-empty class with a clear bit.
-  if (g.class_table_offset != 0)
-    ClassTable<RegionWords>(mem, g.class_table_offset).rebuild();
-
-  // 2. Thread-chunk slots: every owner is dead (we are alone). Their tails and padding were
-  // never handed out: leaked. Unchecked mode counts them here; checked mode counts every
-  // unaccounted byte below, these included.
-  std::uint64_t chunk_bytes = 0;
-  for (std::uint32_t i = 0; i < kChunkSlots; ++i) {
-    const std::uint32_t at = slot_owner_at(i);
-    if (load_acquire(mem.word(at)) == 0)
-      continue;
-    chunk_bytes += slot_reserved(mem, at);
-    store_relaxed(mem.word(at + kSlotCursorEnd), 0);
-    store_relaxed(mem.word(at + kSlotWaste), 0);
-    store_release(mem.word(at), 0);
-    ++rep.chunks_released;
-    LFARENA_CRASH_POINT(recovery_slot_released);
-  }
-  if (g.bitmap_offset == 0) {
-    rep.leaked_bytes = chunk_bytes;
-    fetch_add_relaxed(mem.word(hdr::discarded), chunk_bytes);
-    fetch_add_relaxed(mem.word(hdr::leaked), chunk_bytes);
+  Status check_slots() const {
+    for (std::uint32_t i = 0; i < kChunkSlots; ++i) {
+      const std::uint32_t at = slot_owner_at(i);
+      if (load_acquire(mem_.word(at)) == 0)
+        continue;
+      const std::uint64_t ce = load_relaxed(mem_.word(at + kSlotCursorEnd));
+      const std::uint64_t cursor = ce & 0xffffffffu, end = ce >> 32;
+      const std::uint64_t waste = load_relaxed(mem_.word(at + kSlotWaste));
+      if ((end != 0 && (cursor < g_.data_offset || cursor > end || end > top_)) ||
+          waste > top_ - g_.data_offset)
+        return Error(errc::accounting_mismatch, path_ + ": recovery: thread-chunk slot " + num(i) +
+                                                    " is damaged (cursor " + num(cursor) +
+                                                    ", end " + num(end) + ", waste " + num(waste) +
+                                                    ", bump offset " + num(top_) + ")");
+    }
+    return {};
   }
 
-  // 3. Checked mode: repair the bitmaps, then count what is neither live, free nor discarded.
-  if (g.bitmap_offset != 0) {
-    const BlockMap<RegionWords> map(mem, g.bitmap_offset, g.capacity);
-    map.repair(g.data_offset, static_cast<std::uint32_t>(top), rep.blocks_dropped, rep.stray_ends);
+  // 3. Repair the lists: finish the unlinks of dead removers' marked nodes by unmarking them
+  // (they are free segments), and set the bit of every non-empty class (a crash between a push
+  // and its bit update leaves it clear).
+  void repair_lists(UndoLog &undo) {
+    for (const std::uint32_t cur : marked_) {
+      if (checked_)
+        undo.save_word(cur + kNodeLinkWord);
+      const Link next = node_.decode_link(load_acquire(mem_.word(cur + kNodeLinkWord)));
+      store_release(mem_.word(cur + kNodeLinkWord),
+                    node_.encode_link(Link::make(next.offset(), next.tag() + 1)));
+      LFARENA_CRASH_POINT(recovery_node_unmarked);
+    }
+    rep_.nodes_unmarked = marked_.size();
+    if constexpr (LFARENA_SEEDED_BUG(recovery_drops_segment))
+      drop_first_segment(mem_, g_, node_); // the first free segment is lost
+    if (g_.class_table_offset != 0)
+      ClassTable<RegionWords>(mem_, g_.class_table_offset).rebuild();
+  }
+
+  // 4. Release every thread-chunk slot: every owner is dead (we are alone). Their tails and
+  // padding were never handed out: leaked. Unchecked mode counts them here; checked mode
+  // counts every unaccounted byte in step 5, these included.
+  void release_slots() {
+    std::uint64_t chunk_bytes = 0;
+    for (std::uint32_t i = 0; i < kChunkSlots; ++i) {
+      const std::uint32_t at = slot_owner_at(i);
+      if (load_acquire(mem_.word(at)) == 0)
+        continue;
+      chunk_bytes += slot_reserved(mem_, at);
+      store_relaxed(mem_.word(at + kSlotCursorEnd), 0);
+      store_relaxed(mem_.word(at + kSlotWaste), 0);
+      store_release(mem_.word(at), 0);
+      ++rep_.chunks_released;
+      LFARENA_CRASH_POINT(recovery_slot_released);
+    }
+    if (!checked_)
+      count_leaked(chunk_bytes);
+  }
+
+  // 5. Checked mode: repair the bitmaps, then count what is neither live, free nor discarded.
+  Status checked_accounting(const UndoLog &undo) {
+    const BlockMap<RegionWords> map(mem_, g_.bitmap_offset, g_.capacity);
+    map.repair(g_.data_offset, static_cast<std::uint32_t>(top_), rep_.blocks_dropped,
+               rep_.stray_ends);
     std::uint64_t live = 0;
-    map.for_each_live(g.data_offset, static_cast<std::uint32_t>(top),
+    map.for_each_live(g_.data_offset, static_cast<std::uint32_t>(top_),
                       [&](std::uint32_t, std::uint32_t size) { live += size; });
-    const std::uint64_t discarded = load_relaxed(mem.word(hdr::discarded));
-    const std::uint64_t accounted = live + free_bytes + discarded;
-    const std::uint64_t allocated = top - g.data_offset;
+    const std::uint64_t discarded = load_relaxed(mem_.word(hdr::discarded));
+    const std::uint64_t accounted = live + free_bytes_ + discarded;
+    const std::uint64_t allocated = top_ - g_.data_offset;
     if (accounted > allocated) {
       undo.restore();
       return Error(errc::accounting_mismatch,
-                   path + ": recovery: live " + num(live) + " + free " + num(free_bytes) +
+                   path_ + ": recovery: live " + num(live) + " + free " + num(free_bytes_) +
                        " + discarded " + num(discarded) + " exceed allocated " + num(allocated));
     }
-    rep.leaked_bytes = allocated - accounted;
-    fetch_add_relaxed(mem.word(hdr::discarded), rep.leaked_bytes);
-    fetch_add_relaxed(mem.word(hdr::leaked), rep.leaked_bytes);
+    count_leaked(allocated - accounted);
+    return {};
   }
+
+  // Only checked mode can fail after writing: the undo log saves from the slot table to the
+  // end of the checked-mode bitmaps (capacity/21 bytes), else nothing.
+  UndoLog undo_log() const {
+    return UndoLog(mem_, kChunkTableOffset,
+                   checked_ ? g_.bitmap_offset +
+                                  static_cast<std::uint32_t>(checked_map_bytes(g_.capacity))
+                            : kChunkTableOffset);
+  }
+  bool checked() const { return checked_; }
+  const RecoveryReport &report() const { return rep_; }
+
+private:
+  void count_leaked(std::uint64_t bytes) {
+    rep_.leaked_bytes = bytes;
+    fetch_add_relaxed(mem_.word(hdr::discarded), bytes);
+    fetch_add_relaxed(mem_.word(hdr::leaked), bytes);
+  }
+
+  RegionWords mem_;
+  const Geometry &g_;
+  const std::string &path_;
+  NodeLayout node_;
+  std::uint64_t top_;
+  bool checked_;
+  std::uint64_t free_bytes_ = 0;
+  std::vector<std::uint32_t> marked_;
+  RecoveryReport rep_;
+};
+
+} // namespace
+
+Result<RecoveryReport> recover(std::byte *base, const Geometry &g, const std::string &path) {
+  Recovery r(base, g, path);
+  if (Status s = r.scan_lists(); !s) // 1
+    return s.error();
+  if (Status s = r.check_slots(); !s) // 2
+    return s.error();
+  UndoLog undo = r.undo_log();
+  r.repair_lists(undo); // 3
+  r.release_slots();    // 4
+  if (r.checked())
+    if (Status s = r.checked_accounting(undo); !s) // 5
+      return s.error();
   LFARENA_CRASH_POINT(recovery_leak_counted);
-  return rep;
+  return r.report();
 }
 
 } // namespace lfarena::detail
