@@ -20,9 +20,9 @@ std::atomic<std::uint64_t> g_next_arena_id{1};
 
 ArenaState::ArenaState(AnyBacking b, std::byte *base_, bool ro, const Geometry &g, Options o,
                        std::string n)
-    : backing(std::move(b)), base(base_), read_only(ro), core(RegionWords{base_}, g), options(o),
-      name(std::move(n)), id(g_next_arena_id.fetch_add(1, std::memory_order_relaxed)),
-      chunk_size(o.thread_chunk), fast_size_limit(ro ? 0 : g.capacity & ~(kGranule - 1)),
+    : ChunkHost(base_, g_next_arena_id.fetch_add(1, std::memory_order_relaxed), o.thread_chunk),
+      backing(std::move(b)), read_only(ro), core(RegionWords{base_}, g), options(o),
+      name(std::move(n)), fast_size_limit(ro ? 0 : g.capacity & ~(kGranule - 1)),
       fast_align_limit(ro ? 0 : g.max_alignment), chunk_limit(ro ? 0 : o.thread_chunk / 4) {
   register_arena(this);
   // ASan builds: the bytes above the bump offset were never handed out (memory.hpp).

@@ -6,7 +6,7 @@
 #include <memory>
 #include <vector>
 
-#include "lfarena/arena.hpp"
+#include "lfarena/detail/thread_chunk.hpp"
 #include "process.hpp"
 
 namespace lfarena::detail {
@@ -14,7 +14,7 @@ namespace lfarena::detail {
 namespace {
 
 struct Entry {
-  std::weak_ptr<ArenaState> arena;
+  std::weak_ptr<const ChunkHost> arena;
   std::uint64_t id = 0;
   Chunk chunk;                // slot_at 0: no slot yet (or none free)
   std::uint32_t retry_in = 0; // no slot: allocations to wait before scanning again
@@ -57,9 +57,9 @@ Registry::~Registry() {
   for (Entry &e : entries) {
     if (e.chunk.slot_at == 0)
       continue;
-    if (std::shared_ptr<ArenaState> s = e.arena.lock()) {
+    if (std::shared_ptr<const ChunkHost> s = e.arena.lock()) {
       const RegionWords mem{s->base};
-      chunk_give_back(mem, s->core, e.chunk);
+      chunk_give_back(mem, s->chunk_space(), e.chunk);
       free_slot(mem, e.chunk.slot_at);
     }
   }
@@ -67,7 +67,7 @@ Registry::~Registry() {
 
 } // namespace
 
-std::uint32_t chunk_refill_allocate(ArenaState &s, std::uint32_t need, std::uint32_t align) {
+std::uint32_t chunk_refill_allocate(const ChunkHost &s, std::uint32_t need, std::uint32_t align) {
   if (t_registry_gone)
     return 0;
   Registry &reg = t_registry;
@@ -76,7 +76,7 @@ std::uint32_t chunk_refill_allocate(ArenaState &s, std::uint32_t need, std::uint
   Entry *e = reg.find(s.id);
   if (e == nullptr) {
     reg.forget_dead();
-    reg.entries.push_back(Entry{s.weak_from_this(), s.id, Chunk{}, 0});
+    reg.entries.push_back(Entry{s.weak_host(), s.id, Chunk{}, 0});
     e = &reg.entries.back();
   }
   const RegionWords mem{s.base};
@@ -91,12 +91,13 @@ std::uint32_t chunk_refill_allocate(ArenaState &s, std::uint32_t need, std::uint
       return 0;
     }
   }
-  const std::uint32_t offset = chunk_allocate(mem, s.core, e->chunk, s.chunk_size, need, align);
+  const std::uint32_t offset =
+      chunk_allocate(mem, s.chunk_space(), e->chunk, s.chunk_size, need, align);
   tl_chunk = ChunkCache{s.id, e->chunk};
   return offset;
 }
 
-void release_opener_chunks(ArenaState &s) {
+void release_opener_chunks(const ChunkHost &s) {
   const RegionWords mem{s.base};
   const std::uint64_t mine = owner_token(s.id);
   for (std::uint32_t i = 0; i < kChunkSlots; ++i) {
@@ -107,7 +108,7 @@ void release_opener_chunks(ArenaState &s) {
       continue;
     const std::uint64_t ce = load_relaxed(mem.word(at + kSlotCursorEnd));
     Chunk c{at, static_cast<std::uint32_t>(ce), static_cast<std::uint32_t>(ce >> 32)};
-    chunk_give_back(mem, s.core, c);
+    chunk_give_back(mem, s.chunk_space(), c);
     free_slot(mem, at);
   }
 }

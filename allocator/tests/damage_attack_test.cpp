@@ -10,6 +10,8 @@
 //    others' progress and every thread restarted forever (a second attack, 4 threads).
 //  - Segregated: a freed node's link replaced by a copy of a node of a smaller class: the pop
 //    handed the small segment out for the big request (live bytes handed out and overwritten).
+//  - An unmarked node linking to itself where a walk stops: handed out, or linked in front of
+//    (a third attack, after the cycle check moved to Brent's checkpoints).
 //  - A file whose bump word was lowered while the checked-mode bitmaps mark live blocks above
 //    it: opened read-write, it handed live blocks out again; --repair rewrote it and kept it.
 #include <unistd.h>
@@ -131,6 +133,41 @@ TEST_P(MarkedSelfLink, CycleOfMarkedNodesEndsForEveryThreadAtOnce) {
     t.join();
   for (int t = 0; t < kThreads; ++t)
     EXPECT_EQ(got[static_cast<std::size_t>(t)], errc::corrupt_freelist) << "thread " << t;
+}
+
+// A third attack: an unmarked node linking to itself (its predecessor's genuine link word
+// copied into it) at the node where a walk stops, so a cycle check that needs a second visit
+// never sees it: the take handed the node out (still linked to itself) and an insert linked a
+// new node in front of it, both with ok.
+TEST_P(MarkedSelfLink, UnmarkedSelfLinkWhereTheWalkStopsIsReported) {
+  auto arena = make(1 << 16);
+  ASSERT_TRUE(arena.ok()) << arena.message();
+  const Arena &a = *arena;
+  std::vector<Block> b; // b0, d, b1, b2: 64-byte blocks with 8-byte guards between them
+  for (int i = 0; i < 4; ++i) {
+    b.push_back(*a.allocate(64));
+    ASSERT_TRUE(a.allocate(8).ok());
+  }
+  exhaust(a);
+  const Block b0 = b[0], d = b[1], b1 = b[2], b2 = b[3];
+  for (const Block &x : {b0, b1, b2}) // same size, ordered by offset: b0 -> b1 -> b2
+    ASSERT_TRUE(a.deallocate(x.offset, 64).ok());
+  *word(a, b1.offset) = *word(a, b0.offset); // b1 -> b1
+  // d goes between b0 and b1: the insert stops at b1.
+  auto freed = a.deallocate(d.offset, 64);
+  ASSERT_FALSE(freed.ok()) << "linked in front of a self-linked node";
+  EXPECT_EQ(freed.code(), errc::corrupt_freelist);
+  EXPECT_NE(freed.message().find(std::to_string(b1.offset)), std::string::npos) << freed.message();
+  // Both policies take b0 first (largest first and best fit: equal sizes, lowest offset), then
+  // stop at b1.
+  auto first = a.allocate(64);
+  ASSERT_TRUE(first.ok()) << first.message();
+  EXPECT_EQ(first->offset, b0.offset);
+  auto second = a.allocate(64);
+  ASSERT_FALSE(second.ok()) << "handed out the self-linked node at " << second->offset;
+  EXPECT_EQ(second.code(), errc::corrupt_freelist);
+  EXPECT_NE(second.message().find(std::to_string(b1.offset)), std::string::npos)
+      << second.message();
 }
 
 INSTANTIATE_TEST_SUITE_P(Sorted, MarkedSelfLink,

@@ -58,21 +58,21 @@ struct Block {
 
 namespace detail {
 using AnyBacking = std::variant<HeapBacking, AnonymousBacking, FileBacking>;
-struct ArenaState : std::enable_shared_from_this<ArenaState> {
+struct ArenaState final : ChunkHost, std::enable_shared_from_this<ArenaState> {
   ArenaState(AnyBacking b, std::byte *base_, bool ro, const Geometry &g, Options o, std::string n);
   ArenaState(const ArenaState &) = delete;
   ArenaState &operator=(const ArenaState &) = delete;
   ~ArenaState();
 
-  AnyBacking backing;
-  std::byte *base;
+  const Core<RegionWords> &chunk_space() const override { return core; }
+  std::weak_ptr<const ChunkHost> weak_host() const override { return weak_from_this(); }
+
+  AnyBacking backing; // (base, id and chunk_size: ChunkHost)
   bool read_only;
   Core<RegionWords> core;
   Options options;  // as stored in the header (for reopened files) or as given
   std::string name; // file path, or "heap"/"anonymous" for messages
   RecoveryReport recovery;
-  std::uint64_t id;         // unique in the process, never reused (thread-chunk caches)
-  std::uint32_t chunk_size; // Options::thread_chunk (0: off)
   // Precomputed bounds of Arena::allocate's inline fast path (size - 1 and align - 1 must be
   // below them): 0 for a read-only arena, so every call takes the slow path and its error.
   std::uint32_t fast_size_limit;  // capacity
@@ -208,11 +208,10 @@ private:
       detail::ChunkCache &c = detail::tl_chunk;
       if (c.arena_id != s.id)
         return {};
-      const std::uint32_t start = detail::chunk_fit(c.chunk.cursor, c.chunk.end, need, a);
+      const std::uint32_t start =
+          detail::chunk_bump(detail::RegionWords{s.base}, s.core, c.chunk, need, a);
       if (start == 0)
         return {};
-      detail::chunk_take(detail::RegionWords{s.base}, c.chunk, start, need);
-      s.core.note_allocated(start, need);
       return Block{start, need};
     }
     detail::RawBlock b;

@@ -73,6 +73,20 @@ void chunk_take(const Mem &mem, Chunk &c, std::uint32_t start, std::uint32_t nee
   }
 }
 
+// The one chunk bump, used by the inline fast path (Arena::allocate) and by chunk_allocate():
+// the block of `need` bytes at `align` from the chunk if it fits (taken and counted as
+// allocated), else 0 and nothing changes.
+template <class Mem, class Space>
+[[gnu::always_inline]] inline std::uint32_t chunk_bump(const Mem &mem, const Space &space, Chunk &c,
+                                                       std::uint32_t need, std::uint32_t align) {
+  const std::uint32_t start = chunk_fit(c.cursor, c.end, need, align);
+  if (start != 0) {
+    chunk_take(mem, c, start, need);
+    space.note_allocated(start, need);
+  }
+  return start;
+}
+
 // Bytes a slot holds back at quiescence: its chunk's unused tail plus its waste (0 for a free
 // slot). A cursor past the end (damage) counts as no tail.
 template <class Mem> std::uint64_t slot_reserved(const Mem &mem, std::uint32_t slot_at) {
@@ -135,19 +149,17 @@ std::uint32_t chunk_allocate(const Mem &mem, const Space &space, Chunk &c, std::
   // A fresh chunk starts kGranule-aligned: at most align - kGranule bytes of padding.
   if (std::uint64_t{need} + align - kGranule > chunk_size && !LFARENA_SEEDED_BUG(refill_unbounded))
     return 0;
-  std::uint32_t start = chunk_fit(c.cursor, c.end, need, align);
-  if (start == 0) {
-    if (!chunk_refill(mem, space, c, chunk_size))
-      return 0;
-    start = chunk_fit(c.cursor, c.end, need, align);
-    if constexpr (LFARENA_SEEDED_BUG(refill_unbounded)) // seeded bug: trust the fresh chunk to fit
-      start = static_cast<std::uint32_t>(align_up(c.cursor, align));
-    if (start == 0)
-      return 0;
+  if (const std::uint32_t start = chunk_bump(mem, space, c, need, align); start != 0)
+    return start;
+  if (!chunk_refill(mem, space, c, chunk_size))
+    return 0;
+  if constexpr (LFARENA_SEEDED_BUG(refill_unbounded)) { // trust the fresh chunk to fit
+    const auto start = static_cast<std::uint32_t>(align_up(c.cursor, align));
+    chunk_take(mem, c, start, need);
+    space.note_allocated(start, need);
+    return start;
   }
-  chunk_take(mem, c, start, need);
-  space.note_allocated(start, need);
-  return start;
+  return chunk_bump(mem, space, c, need, align);
 }
 
 // Claims a free slot for `owner` (non-zero); the offset of its owner word, or 0 if all are

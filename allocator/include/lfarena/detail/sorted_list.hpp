@@ -399,9 +399,9 @@ private:
     // at every instant), and a node's link word never takes a value twice (fresh tags), so
     // meeting the same node with the same link word again within one pass is a cycle, however
     // many threads help round it (their tags would keep the counter test below restarting).
-    // A node linking to itself is the cycle of length 1. The step bound is tested at the same
-    // checkpoints (2^k >= max_nodes(), a division, so only from kWalkFreeSteps on): one compare
-    // per step for both.
+    // (A node linking to itself is tested directly: see below.) The step bound is tested at the
+    // same checkpoints (2^k >= max_nodes(), a division, so only from kWalkFreeSteps on): one
+    // compare per step for both.
     std::uint32_t seen_at = 0;
     std::uint64_t seen_word = 0;
     std::uint64_t steps = 0, checkpoint = 1;
@@ -427,7 +427,9 @@ private:
       // a well-formed keyed link, and a cycle ends at the repeat check below, or at the
       // max_nodes bound.)
       const std::uint32_t next = v.link.offset();
-      if (!node_.plausible_offset(next) && next != 0) // 0 (the end) is rare: tested second
+      // No node links to itself. (Brent's check below would find it too, but only on a second
+      // visit: a walk that stops at this node, a take or an insert position, never makes one.)
+      if (next == cur || (!node_.plausible_offset(next) && next != 0)) // 0 (the end): rare
         return damaged(fault, cur);
       if (cur == seen_at && v.link_word == seen_word)
         return damaged(fault, cur);

@@ -15,26 +15,47 @@
 // Thread-safety: tl_chunk is this thread's; the functions below are called by the owner thread.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "lfarena/detail/chunk.hpp"
+#include "lfarena/detail/core.hpp"
 
 namespace lfarena::detail {
 
-struct ArenaState;
+// What the thread-chunk code may use of an arena, and nothing more: the region, the arena's
+// process-unique id, the chunk size, the bump region chunks are carved from, and a reference
+// that expires when the arena closes. ArenaState (arena.hpp) is the one implementation.
+class ChunkHost {
+public:
+  std::byte *const base;
+  const std::uint64_t id;         // unique in the process, never reused (0: none)
+  const std::uint32_t chunk_size; // Options::thread_chunk (0: off)
+  // reserve / discard / release / note_allocated for chunk.hpp.
+  virtual const Core<RegionWords> &chunk_space() const = 0;
+  // Held by the thread's registry, which gives the chunk back at thread exit if still alive.
+  virtual std::weak_ptr<const ChunkHost> weak_host() const = 0;
+
+protected:
+  ChunkHost(std::byte *b, std::uint64_t i, std::uint32_t size) : base(b), id(i), chunk_size(size) {}
+  ChunkHost(const ChunkHost &) = delete;
+  ChunkHost &operator=(const ChunkHost &) = delete;
+  ~ChunkHost() = default;
+};
 
 // The calling thread's chunk in the arena it used last.
 struct ChunkCache {
-  std::uint64_t arena_id = 0; // ArenaState::id (unique in the process, never reused); 0: none
+  std::uint64_t arena_id = 0; // ChunkHost::id (unique in the process, never reused); 0: none
   Chunk chunk;
 };
 inline thread_local ChunkCache tl_chunk;
 
 // Slow path: claims a slot or refills the chunk, then allocates; 0 if no chunk can serve the
 // request (the caller then uses the shared path).
-std::uint32_t chunk_refill_allocate(ArenaState &s, std::uint32_t need, std::uint32_t align);
-// Gives back every chunk this opener (this ArenaState) holds in the arena (at close).
-void release_opener_chunks(ArenaState &s);
+std::uint32_t chunk_refill_allocate(const ChunkHost &host, std::uint32_t need, std::uint32_t align);
+// Gives back every chunk this opener (this arena handle's state) holds in the region (at close).
+void release_opener_chunks(const ChunkHost &host);
 // In a fork child: forget the calling thread's inherited chunks without giving them back.
 void forget_inherited_chunks() noexcept;
 
