@@ -4,7 +4,8 @@
 //  1. walk the free lists (free_scan.hpp: range, node checks, order, size classes, acyclicity,
 //     no overlap) and total them;
 //  2. the bitmap promise (size_class.hpp): every non-empty size class has its bit set;
-//  3. thread-chunk tails: reserved bytes, neither live nor free;
+//  3. thread-chunk tails (free_scan.hpp): in the allocated area, apart from each other and from
+//     free segments, and within the allocated bytes with free and discarded;
 //  4. checked mode: no bitmap mark at or above the bump offset, every live block has its end
 //     mark, and no live block overlaps a free segment;
 //  5. accounting: live + free + discarded + chunk tails == allocated (checked mode, live counted
@@ -13,6 +14,7 @@
 //
 // Thread-safety: read-only, but only meaningful at quiescence (no concurrent allocate/free).
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "free_scan.hpp"
@@ -38,10 +40,10 @@ public:
         detail::scan_free_lists(core_, top_, false, state_.name + ": check");
     if (!scan)
       return scan.error();
-    free_ = scan->segments;
-    rep_.free_segments = free_.size();
-    rep_.free_bytes = scan->bytes;
-    rep_.largest_free = scan->largest;
+    scan_ = std::move(*scan);
+    rep_.free_segments = scan_.segments.size();
+    rep_.free_bytes = scan_.bytes;
+    rep_.largest_free = scan_.largest;
     return {};
   }
 
@@ -55,10 +57,13 @@ public:
     return {};
   }
 
-  void chunk_tails() { // step 3
-    const detail::RegionWords mem{state_.base};
-    for (std::uint32_t i = 0; i < detail::kChunkSlots; ++i)
-      rep_.chunk_reserved += detail::slot_reserved(mem, detail::slot_owner_at(i));
+  Status chunk_tails() { // step 3
+    Result<std::uint64_t> reserved =
+        detail::scan_chunk_slots(core_, scan_, top_, state_.name + ": check");
+    if (!reserved)
+      return reserved.error();
+    rep_.chunk_reserved = *reserved;
+    return {};
   }
 
   Status live_blocks() { // step 4 (checked mode)
@@ -79,12 +84,13 @@ public:
     if (!ends)
       return mismatch("a live block has no end mark");
     std::size_t f = 0; // both sorted by offset: one merge pass
+    const std::vector<detail::FreeRange> &free = scan_.segments; // sorted by offset
     for (const detail::FreeRange &b : live) {
       rep_.live_bytes += b.size;
-      while (f < free_.size() && free_[f].offset + free_[f].size <= b.offset)
+      while (f < free.size() && free[f].offset + free[f].size <= b.offset)
         ++f;
-      if (f < free_.size() && free_[f].offset < b.offset + b.size)
-        return corrupt("free segment " + range(free_[f]) + " overlaps live block " + range(b));
+      if (f < free.size() && free[f].offset < b.offset + b.size)
+        return corrupt("free segment " + range(free[f]) + " overlaps live block " + range(b));
     }
     rep_.live_blocks = live.size();
     return {};
@@ -123,7 +129,7 @@ private:
   const std::uint64_t top_;
   const std::uint64_t allocated_;
   const std::uint64_t discarded_;
-  std::vector<detail::FreeRange> free_; // sorted by offset (free_scan.hpp)
+  detail::FreeScan scan_; // step 1's result
   CheckReport rep_;
 };
 
@@ -137,7 +143,8 @@ Result<CheckReport> Arena::check() const {
     return s.error();
   if (Status s = c.class_bits(); !s)
     return s.error();
-  c.chunk_tails();
+  if (Status s = c.chunk_tails(); !s)
+    return s.error();
   if (state_->core.checked())
     if (Status s = c.live_blocks(); !s)
       return s.error();

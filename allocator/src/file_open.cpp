@@ -165,15 +165,18 @@ Result<Arena> create_file(const std::string &path, const detail::Layout &l, cons
 }
 
 // ---- opening --------------------------------------------------------------------------------
-// A sole opener walks every free list before it returns, so a damaged list is refused here
-// (errc::corrupt_freelist, nothing written) instead of being met by a later allocation.
-// `allow_marked`: a crashed file seen read-only (recovery would unmark those nodes).
-Status validate_free_lists(std::byte *base, const detail::Geometry &g, const std::string &path,
+// A sole opener walks every free list and the chunk slot table before it returns, so damage is
+// refused here (errc::corrupt_freelist or accounting_mismatch, nothing written) instead of
+// being met by a later allocation or close. `allow_marked`: a crashed file seen read-only
+// (recovery would unmark those nodes).
+Status validate_free_space(std::byte *base, const detail::Geometry &g, const std::string &path,
                            bool allow_marked) {
   const detail::Core<detail::RegionWords> core(detail::RegionWords{base}, g);
   Result<detail::FreeScan> scan = detail::scan_free_lists(core, core.top(), allow_marked, path);
   if (!scan)
     return scan.error();
+  if (Result<std::uint64_t> slots = detail::scan_chunk_slots(core, *scan, core.top(), path); !slots)
+    return slots.error();
   for (const detail::FreeRange &r : scan->segments) // ASan builds: free bytes are poisoned
     detail::poison_bytes(core.memory(), r.offset, r.size);
   return {};
@@ -201,7 +204,7 @@ Result<RecoveryReport> join_file(const detail::FileBacking &f, const detail::Geo
         return r;
       rep = *r;
       detail::store_release(openers, 0);
-    } else if (Status s = validate_free_lists(f.base(), g, path, false); !s) {
+    } else if (Status s = validate_free_space(f.base(), g, path, false); !s) {
       return s.error();
     }
     detail::fetch_add_acq_rel(openers, 1);
@@ -224,7 +227,7 @@ Status check_read_only(const detail::FileBacking &f, const detail::Geometry &g,
     return s;
   const bool crashed =
       detail::load_acquire(detail::RegionWords{f.base()}.word(detail::hdr::open_count)) != 0;
-  return validate_free_lists(f.base(), g, path, crashed);
+  return validate_free_space(f.base(), g, path, crashed);
 }
 
 Result<Arena> open_existing(int fd, const std::string &path, const Options &o) {

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "lfarena/detail/chunk.hpp"
+
 namespace lfarena::detail {
 
 namespace {
@@ -86,6 +88,69 @@ Result<FreeScan> scan_free_lists(const Core<RegionWords> &core, std::uint64_t to
                      " overlap");
   }
   return scan;
+}
+
+Result<std::uint64_t> scan_chunk_slots(const Core<RegionWords> &core, const FreeScan &free,
+                                       std::uint64_t top, const std::string &who,
+                                       std::uint32_t *culprit) {
+  auto mismatch = [&](std::uint32_t slot, const std::string &what) {
+    if (culprit != nullptr)
+      *culprit = slot;
+    return Error(errc::accounting_mismatch, who + ": " + what);
+  };
+  const RegionWords &mem = core.memory();
+  const std::uint64_t data = core.geometry().data_offset;
+  struct Tail {
+    FreeRange r;
+    std::uint32_t slot;
+  };
+  std::vector<Tail> tails;
+  std::uint64_t reserved = 0, most = 0;
+  std::uint32_t most_at = 0; // the slot holding the most bytes
+  for (std::uint32_t i = 0; i < kChunkSlots; ++i) {
+    const std::uint32_t at = slot_owner_at(i);
+    if (load_acquire(mem.word(at)) == 0)
+      continue;
+    const std::uint64_t ce = load_relaxed(mem.word(at + kSlotCursorEnd));
+    const std::uint64_t cursor = ce & 0xffffffffu, end = ce >> 32;
+    const std::uint64_t waste = load_relaxed(mem.word(at + kSlotWaste));
+    if ((end != 0 && (cursor < data || cursor > end || end > top)) || waste > top - data)
+      return mismatch(i, "thread-chunk slot " + num(i) + " is damaged (cursor " + num(cursor) +
+                             ", end " + num(end) + ", waste " + num(waste) + ", bump offset " +
+                             num(top) + ")");
+    if (end > cursor)
+      tails.push_back(
+          {{static_cast<std::uint32_t>(cursor), static_cast<std::uint32_t>(end - cursor)}, i});
+    const std::uint64_t held = (end > cursor ? end - cursor : 0) + waste;
+    reserved += held;
+    if (held >= most) {
+      most = held;
+      most_at = i;
+    }
+  }
+  std::sort(tails.begin(), tails.end(),
+            [](const Tail &a, const Tail &b) { return a.r.offset < b.r.offset; });
+  std::size_t f = 0; // tails and free segments both sorted by offset: one merge pass
+  for (std::size_t i = 0; i < tails.size(); ++i) {
+    const FreeRange &t = tails[i].r;
+    if (i > 0 && std::uint64_t{tails[i - 1].r.offset} + tails[i - 1].r.size > t.offset)
+      return mismatch(tails[i].slot, "thread-chunk slots " + num(tails[i - 1].slot) + " and " +
+                                         num(tails[i].slot) + " hold overlapping tails " +
+                                         range(tails[i - 1].r) + " and " + range(t));
+    while (f < free.segments.size() &&
+           std::uint64_t{free.segments[f].offset} + free.segments[f].size <= t.offset)
+      ++f;
+    if (f < free.segments.size() && free.segments[f].offset < std::uint64_t{t.offset} + t.size)
+      return mismatch(tails[i].slot, "thread-chunk slot " + num(tails[i].slot) + " holds tail " +
+                                         range(t) + ", which overlaps free segment " +
+                                         range(free.segments[f]));
+  }
+  const std::uint64_t discarded = core.discarded(), allocated = top - data;
+  if (reserved + free.bytes + discarded > allocated)
+    return mismatch(most_at, "thread-chunk slots hold " + num(reserved) + " bytes; with free " +
+                                 num(free.bytes) + " and discarded " + num(discarded) +
+                                 " that exceeds allocated " + num(allocated));
+  return reserved;
 }
 
 } // namespace lfarena::detail

@@ -5,6 +5,10 @@
 // walk: node.hpp's layout and checks) and adds what only a whole-region view can check: every
 // segment below the bump offset, no two segments overlapping.
 //
+// It also checks the thread-chunk slot table against the lists (scan_chunk_slots): the bytes
+// chunks hold back must be neither free nor held twice, or accounting (and crash recovery,
+// which counts a dead owner's tail as leaked) would count them twice.
+//
 // Thread-safety: reads only; meaningful only while nobody allocates or frees.
 #pragma once
 
@@ -34,5 +38,14 @@ struct FreeScan {
 // died is still linked and marked; such nodes are listed in FreeScan::marked).
 Result<FreeScan> scan_free_lists(const Core<RegionWords> &core, std::uint64_t top,
                                  bool allow_marked, const std::string &who);
+
+// The slot table (chunk.hpp) at quiescence: every owned slot's unused tail [cursor, end) lies
+// in the allocated data area, no two tails overlap, no tail overlaps a free segment of `free`,
+// and tails + waste + free + discarded bytes do not exceed the allocated bytes. Returns the
+// bytes the slots hold back (tails + waste), or errc::accounting_mismatch naming the slot; then
+// `*culprit` (if given) is a slot without which the check may pass (salvage forgets it).
+Result<std::uint64_t> scan_chunk_slots(const Core<RegionWords> &core, const FreeScan &free,
+                                       std::uint64_t top, const std::string &who,
+                                       std::uint32_t *culprit = nullptr);
 
 } // namespace lfarena::detail

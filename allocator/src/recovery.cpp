@@ -83,28 +83,19 @@ public:
     Result<FreeScan> scan = scan_free_lists(core, top_, true, path_ + ": recovery");
     if (!scan)
       return scan.error();
-    free_bytes_ = scan->bytes;
-    marked_ = std::move(scan->marked);
+    scan_ = std::move(*scan);
     return {};
   }
 
-  // 2. The slot table: a dead owner's chunk must lie below the bump offset (only damage can
-  // put it elsewhere, and its bytes would be counted as leaked without bound).
+  // 2. The slot table: a dead owner's chunk tail must lie below the bump offset, apart from
+  // the free segments and from other tails, and all of them together within the allocated
+  // bytes (free_scan.hpp); else damage would make step 4 count bytes as leaked twice or
+  // without bound.
   Status check_slots() const {
-    for (std::uint32_t i = 0; i < kChunkSlots; ++i) {
-      const std::uint32_t at = slot_owner_at(i);
-      if (load_acquire(mem_.word(at)) == 0)
-        continue;
-      const std::uint64_t ce = load_relaxed(mem_.word(at + kSlotCursorEnd));
-      const std::uint64_t cursor = ce & 0xffffffffu, end = ce >> 32;
-      const std::uint64_t waste = load_relaxed(mem_.word(at + kSlotWaste));
-      if ((end != 0 && (cursor < g_.data_offset || cursor > end || end > top_)) ||
-          waste > top_ - g_.data_offset)
-        return Error(errc::accounting_mismatch, path_ + ": recovery: thread-chunk slot " + num(i) +
-                                                    " is damaged (cursor " + num(cursor) +
-                                                    ", end " + num(end) + ", waste " + num(waste) +
-                                                    ", bump offset " + num(top_) + ")");
-    }
+    const Core<RegionWords> core(mem_, g_);
+    Result<std::uint64_t> reserved = scan_chunk_slots(core, scan_, top_, path_ + ": recovery");
+    if (!reserved)
+      return reserved.error();
     return {};
   }
 
@@ -112,7 +103,7 @@ public:
   // (they are free segments), and set the bit of every non-empty class (a crash between a push
   // and its bit update leaves it clear).
   void repair_lists(UndoLog &undo) {
-    for (const std::uint32_t cur : marked_) {
+    for (const std::uint32_t cur : scan_.marked) {
       if (checked_)
         undo.save_word(cur + kNodeLinkWord);
       const Link next = node_.decode_link(load_acquire(mem_.word(cur + kNodeLinkWord)));
@@ -120,7 +111,7 @@ public:
                     node_.encode_link(Link::make(next.offset(), next.tag() + 1)));
       LFARENA_CRASH_POINT(recovery_node_unmarked);
     }
-    rep_.nodes_unmarked = marked_.size();
+    rep_.nodes_unmarked = scan_.marked.size();
     if constexpr (LFARENA_SEEDED_BUG(recovery_drops_segment))
       drop_first_segment(mem_, g_, node_); // the first free segment is lost
     if (g_.class_table_offset != 0)
@@ -156,12 +147,12 @@ public:
     map.for_each_live(g_.data_offset, static_cast<std::uint32_t>(top_),
                       [&](std::uint32_t, std::uint32_t size) { live += size; });
     const std::uint64_t discarded = load_relaxed(mem_.word(hdr::discarded));
-    const std::uint64_t accounted = live + free_bytes_ + discarded;
+    const std::uint64_t accounted = live + scan_.bytes + discarded;
     const std::uint64_t allocated = top_ - g_.data_offset;
     if (accounted > allocated) {
       undo.restore();
       return Error(errc::accounting_mismatch,
-                   path_ + ": recovery: live " + num(live) + " + free " + num(free_bytes_) +
+                   path_ + ": recovery: live " + num(live) + " + free " + num(scan_.bytes) +
                        " + discarded " + num(discarded) + " exceed allocated " + num(allocated));
     }
     count_leaked(allocated - accounted);
@@ -192,8 +183,7 @@ private:
   NodeLayout node_;
   std::uint64_t top_;
   bool checked_;
-  std::uint64_t free_bytes_ = 0;
-  std::vector<std::uint32_t> marked_;
+  FreeScan scan_; // step 1's result
   RecoveryReport rep_;
 };
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "free_scan.hpp"
 #include "lfarena/detail/checked.hpp"
 #include "lfarena/detail/chunk.hpp"
 #include "lfarena/detail/core.hpp"
@@ -222,17 +223,18 @@ Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const st
     }
   }
 
-  // Damaged thread-chunk slots (recovery refuses them): forgotten; their bytes stay unaccounted
-  // (checked mode: counted as leaked by the recovery below).
-  for (std::uint32_t i = 0; i < kChunkSlots; ++i) {
-    const std::uint32_t at = slot_owner_at(i);
-    const std::uint64_t ce = load_relaxed(mem.word(at + kSlotCursorEnd));
-    const std::uint64_t cursor = ce & 0xffffffffu, end = ce >> 32;
-    if ((end != 0 && (cursor < g.data_offset || cursor > end || end > top)) ||
-        load_relaxed(mem.word(at + kSlotWaste)) > top - g.data_offset) {
+  // Thread-chunk slots the recovery below would refuse (free_scan.hpp: out of range, tails
+  // overlapping each other or a free segment, more bytes held than allocated): forgotten, one
+  // culprit at a time; their bytes stay unaccounted (checked mode: counted as leaked by the
+  // recovery below).
+  const Core<RegionWords> core(mem, g);
+  if (Result<FreeScan> rebuilt = scan_free_lists(core, top, false, path); rebuilt) {
+    std::uint32_t bad = kChunkSlots;
+    while (!scan_chunk_slots(core, *rebuilt, top, path, &bad) && bad < kChunkSlots) {
       for (std::uint32_t w = 0; w < kChunkSlotBytes; w += 8)
-        store_relaxed(mem.word(at + w), 0);
+        store_relaxed(mem.word(slot_owner_at(bad) + w), 0);
       ++rep.slots_cleared;
+      bad = kChunkSlots;
     }
   }
 

@@ -103,4 +103,19 @@ inline lfarena::Result<lfarena::Arena> make_arena(BackingKind k, lfarena::Option
 inline const BackingKind kAllBackings[] = {BackingKind::heap, BackingKind::anonymous,
                                            BackingKind::file};
 
+// The policy's public name, for test names and traces.
+inline std::string kind_name(lfarena::FreelistKind k) {
+  switch (k) {
+  case lfarena::FreelistKind::optimistic:
+    return "optimistic";
+  case lfarena::FreelistKind::pessimistic:
+    return "pessimistic";
+  case lfarena::FreelistKind::segregated:
+    return "segregated";
+  case lfarena::FreelistKind::none:
+    break;
+  }
+  return "none";
+}
+
 } // namespace lfarena_test

@@ -7,6 +7,8 @@
 // (the default) and 10^6 with LFARENA_SCALE=nightly. Its threads meet at a spin barrier.
 #include <lfarena/arena.hpp>
 
+#include "arena_test_support.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -28,9 +30,7 @@ using lfarena::Block;
 using lfarena::errc;
 using Kind = lfarena::FreelistKind;
 
-std::string kind_name(Kind k) {
-  return k == Kind::none ? "none" : k == Kind::optimistic ? "optimistic" : "pessimistic";
-}
+using lfarena_test::kind_name;
 
 Arena make(Kind kind, std::uint32_t capacity = 1u << 16) {
   auto r =

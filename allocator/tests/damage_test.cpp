@@ -68,18 +68,7 @@ const char *op_name(Op op) {
   }
   return "?";
 }
-const char *kind_name(FreelistKind k) {
-  switch (k) {
-  case FreelistKind::optimistic:
-    return "optimistic";
-  case FreelistKind::pessimistic:
-    return "pessimistic";
-  case FreelistKind::segregated:
-    return "segregated";
-  default:
-    return "none";
-  }
-}
+using lfarena_test::kind_name;
 
 // Writes `n` bytes into arena memory the way a buggy user would (ASan builds: the bytes are
 // poisoned while free, so the test unpoisons them first, as only a test may).
@@ -296,9 +285,8 @@ TEST_P(DamagedFreeNode, IsAnErrorNeverAHangOrACrash) {
 }
 
 std::string param_name(const testing::TestParamInfo<Param> &i) {
-  return std::string(kind_name(std::get<0>(i.param))) +
-         (std::get<1>(i.param) ? "_checked_" : "_unchecked_") + damage_name(std::get<2>(i.param)) +
-         "_" + op_name(std::get<3>(i.param));
+  return kind_name(std::get<0>(i.param)) + (std::get<1>(i.param) ? "_checked_" : "_unchecked_") +
+         damage_name(std::get<2>(i.param)) + "_" + op_name(std::get<3>(i.param));
 }
 
 INSTANTIATE_TEST_SUITE_P(
