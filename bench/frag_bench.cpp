@@ -31,6 +31,7 @@ std::uint64_t frag_ops() {
 void frag_run(benchmark::State &st, FreelistKind kind) {
   constexpr std::uint32_t kCap = 8u << 20;
   const std::uint64_t ops = frag_ops();
+  long faults = 0; // minor page faults while timed, all iterations (FaultMeter)
   for (auto _ : st) {
     st.PauseTiming();
     lfarena::Options o;
@@ -51,6 +52,7 @@ void frag_run(benchmark::State &st, FreelistKind kind) {
     std::uint64_t live_bytes = 0, peak_live = 0, peak_region = 0, failures = 0, with_free = 0;
     double stranded_sum = 0;
     const double two_pi = 6.283185307179586;
+    const long faults_before = FaultMeter::minor(); // timed part only: creation zero-fills
     st.ResumeTiming();
     for (std::uint64_t op = 0; op < ops; ++op) {
       const double wave = std::sin(two_pi * 5.0 * static_cast<double>(op) / ops);
@@ -82,9 +84,11 @@ void frag_run(benchmark::State &st, FreelistKind kind) {
         live[i] = live.back();
         live.pop_back();
       }
-      if ((op & 63) == 0) peak_region = std::max(peak_region, arena.stats().allocated);
+      if ((op & 63) == 0)
+        peak_region = std::max(peak_region, arena.stats().allocated);
     }
     st.PauseTiming();
+    faults += FaultMeter::minor() - faults_before;
     peak_region = std::max(peak_region, arena.stats().allocated);
     const auto rep = arena.check();
     const auto stats = arena.stats();
@@ -93,13 +97,15 @@ void frag_run(benchmark::State &st, FreelistKind kind) {
     c["stranded_free_bytes"] = with_free ? stranded_sum / static_cast<double>(with_free) : 0.0;
     c["fail_with_free"] = static_cast<double>(with_free);
     c["failures"] = static_cast<double>(failures);
+    c["minor_faults"] = static_cast<double>(faults);
     c["peak_region_bytes"] = static_cast<double>(peak_region);
     c["peak_live_bytes"] = static_cast<double>(peak_live);
     c["region_bytes"] = static_cast<double>(stats.capacity - stats.data_offset);
     c["free_bytes_end"] = rep ? static_cast<double>(rep->free_bytes) : -1.0;
     c["free_segments_end"] = rep ? static_cast<double>(rep->free_segments) : -1.0;
     c["largest_free_end"] = rep ? static_cast<double>(rep->largest_free) : -1.0;
-    if (!rep) st.SkipWithError(rep.message().c_str());
+    if (!rep)
+      st.SkipWithError(rep.message().c_str());
     st.ResumeTiming();
   }
   st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations() * ops));

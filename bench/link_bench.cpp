@@ -1,6 +1,8 @@
 // bench/link_bench.cpp -- cost of the tagged link word operations (lfarena::detail::Link) and of
 // a CAS on an atomic_u64 through the atomics policy, single-threaded. A baseline for the freelist
 // benchmarks that follow. Names: link/<op>/threads:1 (the bench/ naming scheme).
+#include "workloads.hpp" // FaultMeter
+
 #include <lfarena/detail/atomic.hpp>
 #include <lfarena/detail/tagged.hpp>
 
@@ -16,26 +18,31 @@ using lfarena::detail::Link;
 void BM_LinkRedirect(benchmark::State &state) {
   Link l = Link::make(8, 0);
   std::uint32_t off = 8;
+  lfb::FaultMeter faults;
+  faults.start();
   for (auto _ : state) {
     off += 8;
     l = l.redirect(off);
     benchmark::DoNotOptimize(l);
   }
   state.SetItemsProcessed(state.iterations());
+  faults.report(state);
 }
 
 void BM_LinkCasRedirect(benchmark::State &state) {
   atomic_u64 word;
   lfarena::detail::store_relaxed(word, Link::make(8, 0).raw);
   std::uint32_t off = 8;
+  lfb::FaultMeter faults;
+  faults.start();
   for (auto _ : state) {
     std::uint64_t expected = lfarena::detail::load_acquire(word);
     off += 8;
-    const bool ok =
-        lfarena::detail::cas_acq_rel(word, expected, Link{expected}.redirect(off).raw);
+    const bool ok = lfarena::detail::cas_acq_rel(word, expected, Link{expected}.redirect(off).raw);
     benchmark::DoNotOptimize(ok);
   }
   state.SetItemsProcessed(state.iterations());
+  faults.report(state);
 }
 
 } // namespace
@@ -44,7 +51,8 @@ int main(int argc, char **argv) {
   benchmark::RegisterBenchmark("link/redirect", BM_LinkRedirect)->Threads(1);
   benchmark::RegisterBenchmark("link/cas-redirect", BM_LinkCasRedirect)->Threads(1);
   benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  if (benchmark::ReportUnrecognizedArguments(argc, argv))
+    return 1;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

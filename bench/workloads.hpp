@@ -9,14 +9,19 @@
 //        region is sized exactly and pre-faulted, so it never fills and no page is first touched
 //        while timed. Nothing is freed or written while timed.
 // churn: fill (a region until its bump part is exhausted, or 2*S blocks), free S blocks chosen at
-//        random (S = segments), then time pairs "free a random live block of mine, allocate a new
-//        one and write its first word". Built once per (subject, shape, threads) and reused by later runs (iteration
-//        ramp-up, repetitions): with 100k segments the build costs more than the measurement.
+//        random (S = segments), then time a fixed number of pairs "free a random live block of
+//        mine, allocate a new one and write its first word" (churn_iterations(): the same for
+//        every subject, no time-driven ramp-up in which a fast subject would run longer and
+//        drift into a cheaper state). Every run (every repetition) starts from a fresh build
+//        with the same seeds, so repetitions repeat the same work and their median is honest.
+//        Failed allocations are counted (`failures`), never passed off as completed pairs.
+// Every run reports `minor_faults` (FaultMeter): page faults taken while timed.
 #pragma once
 
 #include "harness.hpp"
 
 #include <benchmark/benchmark.h>
+#include <sys/resource.h>
 
 #include <chrono>
 #include <climits>
@@ -38,7 +43,8 @@ inline std::string size_name(std::uint32_t size) {
 inline std::uint64_t bump_iterations(std::uint32_t size, std::uint32_t align, int threads) {
   const SizeTable t = bump_sizes(size);
   double stride = 0;
-  for (auto s : t) stride += static_cast<double>(align_up(s, align));
+  for (auto s : t)
+    stride += static_cast<double>(align_up(s, align));
   stride /= kTable;
   return std::max<std::uint64_t>(64, static_cast<std::uint64_t>(bump_bytes() / stride / threads));
 }
@@ -53,7 +59,8 @@ inline void setup_gate(int threads) {
     arrived.store(0, std::memory_order_relaxed);
     generation.fetch_add(1, std::memory_order_release);
   } else {
-    while (generation.load(std::memory_order_acquire) == g) std::this_thread::yield();
+    while (generation.load(std::memory_order_acquire) == g)
+      std::this_thread::yield();
   }
 }
 
@@ -89,11 +96,32 @@ private:
   }
 };
 
+// Minor page faults of the process (getrusage RUSAGE_SELF: every thread) while a run's loops ran:
+// counter `minor_faults`. Thread 0 starts it after the setup gate and reads it after its loop,
+// which Google Benchmark ends behind a barrier of all threads. A fault while timed is a first
+// touch the pre-faulting missed, or an allocator mapping memory on demand; the report shows it
+// next to the time, so a ratio that includes page faults can be told apart.
+class FaultMeter {
+public:
+  static long minor() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_minflt;
+  }
+  void start() { start_ = minor(); }
+  void report(benchmark::State &st) const {
+    st.counters["minor_faults"] = benchmark::Counter(static_cast<double>(minor() - start_));
+  }
+
+private:
+  long start_ = 0;
+};
+
 // The timed loop is the allocation call only: blocks are not written (a write per block makes
 // every subject memory-bound at one fresh cache line per op), and only general allocators
 // record their blocks (to free them after the loop).
-template <class S> void bump_run(benchmark::State &st, const Make<S> &make, std::uint32_t size,
-                                 std::uint32_t align) {
+template <class S>
+void bump_run(benchmark::State &st, const Make<S> &make, std::uint32_t size, std::uint32_t align) {
   static std::unique_ptr<S> shared; // one subject for all threads of this run
   const SizeTable table = bump_sizes(size);
   const auto tid = static_cast<unsigned>(st.thread_index());
@@ -105,7 +133,8 @@ template <class S> void bump_run(benchmark::State &st, const Make<S> &make, std:
     for (int t = 0; t < threads; ++t) {
       std::uint64_t sum = 0;
       const std::uint32_t f = static_cast<std::uint32_t>(t) * (kTable / threads);
-      for (std::uint64_t i = 0; i < n; ++i) sum += align_up(table[(f + i) & (kTable - 1)], align);
+      for (std::uint64_t i = 0; i < n; ++i)
+        sum += align_up(table[(f + i) & (kTable - 1)], align);
       worst = std::max(worst, sum);
     }
     shared.reset();
@@ -113,16 +142,21 @@ template <class S> void bump_run(benchmark::State &st, const Make<S> &make, std:
     WallRate::reset();
   }
   setup_gate(threads);
+  FaultMeter faults;
   std::vector<std::byte *> slots(S::kOwnsMemory ? 0 : n);
   auto size_at = [&](std::uint64_t i) { return table[(first + i) & (kTable - 1)]; };
   if constexpr (!S::kOwnsMemory) { // warm a general allocator with one round of the same shape
-    for (std::uint64_t j = 0; j < n; ++j) slots[j] = shared->alloc(tid, size_at(j), align).p;
+    for (std::uint64_t j = 0; j < n; ++j)
+      slots[j] = shared->alloc(tid, size_at(j), align).p;
     for (std::uint64_t j = 0; j < n; ++j)
       shared->free(tid, Handle{0, slots[j], size_at(j)}, size_at(j), align);
   }
   std::uint64_t i = 0, bytes = 0;
+  if (tid == 0)
+    faults.start(); // after the warm-up round
   for (auto _ : st) {
-    if (i == 0) WallRate::first_iteration();
+    if (i == 0)
+      WallRate::first_iteration();
     const std::uint32_t sz = size_at(i);
     const Handle h = shared->alloc(tid, sz, align);
     if (h.p == nullptr) {
@@ -130,13 +164,16 @@ template <class S> void bump_run(benchmark::State &st, const Make<S> &make, std:
       break;
     }
     benchmark::DoNotOptimize(h.p);
-    if constexpr (!S::kOwnsMemory) slots[i] = h.p;
+    if constexpr (!S::kOwnsMemory)
+      slots[i] = h.p;
     bytes += sz;
     ++i;
   }
   st.SetItemsProcessed(static_cast<std::int64_t>(i));
   st.SetBytesProcessed(static_cast<std::int64_t>(bytes));
   WallRate::report(st, static_cast<double>(n) * threads);
+  if (tid == 0)
+    faults.report(st);
   if constexpr (!S::kOwnsMemory)
     for (std::uint64_t j = 0; j < i; ++j)
       shared->free(tid, Handle{0, slots[j], size_at(j)}, size_at(j), align);
@@ -156,9 +193,9 @@ void register_bump(const std::string &subject, Make<S> make, std::vector<std::ui
       for (int t : threads) {
         const std::string name =
             "bump/" + subject + "/size:" + size_name(size) + "/align:" + std::to_string(align);
-        benchmark::RegisterBenchmark(name.c_str(), [make, size, align](benchmark::State &st) {
-          bump_run<S>(st, make, size, align);
-        })
+        benchmark::RegisterBenchmark(
+            name.c_str(),
+            [make, size, align](benchmark::State &st) { bump_run<S>(st, make, size, align); })
             ->Iterations(static_cast<benchmark::IterationCount>(bump_iterations(size, align, t)))
             ->UseRealTime()
             ->Threads(t);
@@ -174,42 +211,57 @@ struct ChurnSpec {
   std::uint32_t size;     // 64, or 0 for mixed 24..256
   std::uint32_t segments; // blocks freed before timing
   bool exhaust;           // fill until the bump region is exhausted (lfarena with a freelist)
-  bool rebuild;           // rebuild every run with headroom for its iterations (lfarena `none`)
+  bool headroom;          // bump headroom for every pair of the run (lfarena `none`)
   FreeOrder order;
 };
 
-template <class S> struct ChurnCache {
-  std::string key;
+// Pairs per thread and run: fixed per scale and segment count (fewer with more segments, where
+// the sorted policies' insert walks a long size run: at 100k segments one pair can take 0.3 ms).
+inline std::uint64_t churn_iterations(std::uint32_t segments) {
+  switch (scale()) {
+  case Scale::smoke:
+    return 2000;
+  case Scale::quick:
+    return segments <= 1000 ? 100000 : segments <= 20000 ? 20000 : 5000;
+  case Scale::full:
+    return segments <= 1000 ? 400000 : segments <= 20000 ? 50000 : 10000;
+  }
+  return 0;
+}
+
+template <class S> struct ChurnState {
   std::unique_ptr<S> subject;
   std::vector<std::vector<Handle>> mine; // live blocks per thread
-  std::uint64_t runs = 0;
   void clear() {
     if constexpr (!S::kOwnsMemory)
       for (auto &v : mine)
         for (auto &h : v)
-          if (h.p) subject->free(0, h, h.n, 8);
+          if (h.p)
+            subject->free(0, h, h.n, 8);
     mine.clear();
     subject.reset();
-    key.clear();
   }
 };
 
 template <class S>
-void churn_build(ChurnCache<S> &c, const Make<S> &make, const ChurnSpec &spec, int threads,
+void churn_build(ChurnState<S> &c, const Make<S> &make, const ChurnSpec &spec, int threads,
                  std::uint64_t iterations) {
   const SizeTable table = churn_sizes(spec.size);
   const std::uint32_t biggest = spec.size ? spec.size : 256;
   const double avg = spec.size ? spec.size : 140;
   std::size_t cap = static_cast<std::size_t>(2.0 * spec.segments * avg);
-  if (spec.rebuild) cap = 2ull * spec.segments * biggest + iterations * threads * biggest;
+  if (spec.headroom)
+    cap = 2ull * spec.segments * biggest + iterations * threads * biggest;
   c.subject = make({cap, threads});
   S &s = *c.subject;
   Rng r(0xC4u + spec.segments);
   std::vector<Handle> all;
   for (std::uint64_t i = 0; spec.exhaust || i < 2ull * spec.segments; ++i) {
     Handle h = s.alloc(0, table[r.below(kTable)], 8);
-    if (h.p == nullptr && spec.exhaust) h = s.alloc(0, table[0] < 24 ? table[0] : 24, 8);
-    if (h.p == nullptr) break;
+    if (h.p == nullptr && spec.exhaust)
+      h = s.alloc(0, table[0] < 24 ? table[0] : 24, 8);
+    if (h.p == nullptr)
+      break;
     touch(h, i);
     all.push_back(h);
   }
@@ -218,46 +270,46 @@ void churn_build(ChurnCache<S> &c, const Make<S> &make, const ChurnSpec &spec, i
   const std::size_t nfree = std::min<std::size_t>(spec.segments, all.size() / 2);
   auto freed = all.begin() + static_cast<std::ptrdiff_t>(nfree);
   if (spec.order == FreeOrder::head_ascending) // ascending list: free largest first
-    std::sort(all.begin(), freed, [](const Handle &a, const Handle &b) {
-      return a.n != b.n ? a.n > b.n : a.h > b.h;
-    });
+    std::sort(all.begin(), freed,
+              [](const Handle &a, const Handle &b) { return a.n != b.n ? a.n > b.n : a.h > b.h; });
   if (spec.order == FreeOrder::head_descending) // descending by size, ascending by offset
-    std::sort(all.begin(), freed, [](const Handle &a, const Handle &b) {
-      return a.n != b.n ? a.n < b.n : a.h > b.h;
-    });
-  for (auto it = all.begin(); it != freed; ++it) s.free(0, *it, it->n, 8);
+    std::sort(all.begin(), freed,
+              [](const Handle &a, const Handle &b) { return a.n != b.n ? a.n < b.n : a.h > b.h; });
+  for (auto it = all.begin(); it != freed; ++it)
+    s.free(0, *it, it->n, 8);
   c.mine.assign(static_cast<std::size_t>(threads), {});
   std::size_t k = 0;
-  for (auto it = freed; it != all.end(); ++it, ++k) c.mine[k % threads].push_back(*it);
+  for (auto it = freed; it != all.end(); ++it, ++k)
+    c.mine[k % threads].push_back(*it);
 }
 
-template <class S> void churn_run(benchmark::State &st, const std::string &key,
-                                  const Make<S> &make, const ChurnSpec &spec) {
-  static ChurnCache<S> cache;
+template <class S>
+void churn_run(benchmark::State &st, const Make<S> &make, const ChurnSpec &spec) {
+  static ChurnState<S> state;
   const auto tid = static_cast<unsigned>(st.thread_index());
-  const std::string full_key = key + "/" + std::to_string(st.threads());
-  if (tid == 0) {
-    if (cache.key != full_key || spec.rebuild) {
-      cache.clear();
-      churn_build(cache, make, spec, st.threads(), st.max_iterations);
-      cache.key = full_key;
-    }
-    ++cache.runs;
+  if (tid == 0) { // a fresh state for every run
+    state.clear();
+    churn_build(state, make, spec, st.threads(), st.max_iterations);
     WallRate::reset();
   }
   static const SizeTable tables[2] = {churn_sizes(0), churn_sizes(64)};
   const SizeTable &table = spec.size ? tables[1] : tables[0];
   setup_gate(st.threads());
-  std::vector<Handle> &mine = cache.mine[tid];
-  Rng r(tid + 1 + 131 * cache.runs);
+  FaultMeter faults;
+  if (tid == 0)
+    faults.start();
+  std::vector<Handle> &mine = state.mine[tid];
+  Rng r(tid + 1);
   std::uint64_t fails = 0, bytes = 0, k = tid * 977u;
   bool first = true;
   for (auto _ : st) {
-    if (first) WallRate::first_iteration(), first = false;
+    if (first)
+      WallRate::first_iteration(), first = false;
     Handle &b = mine[r.below(static_cast<std::uint32_t>(mine.size()))];
-    if (b.p) cache.subject->free(tid, b, b.n, 8);
+    if (b.p)
+      state.subject->free(tid, b, b.n, 8);
     const std::uint32_t sz = table[k++ & (kTable - 1)];
-    b = cache.subject->alloc(tid, sz, 8);
+    b = state.subject->alloc(tid, sz, 8);
     if (b.p) {
       touch(b, k);
       bytes += sz;
@@ -269,6 +321,8 @@ template <class S> void churn_run(benchmark::State &st, const std::string &key,
   st.SetBytesProcessed(static_cast<std::int64_t>(bytes));
   st.counters["failures"] = benchmark::Counter(static_cast<double>(fails));
   WallRate::report(st, static_cast<double>(st.iterations()) * st.threads());
+  if (tid == 0)
+    faults.report(st);
 }
 
 inline const std::vector<std::uint32_t> &churn_segment_params() {
@@ -279,29 +333,26 @@ inline const std::vector<std::uint32_t> &churn_segment_params() {
 // Registers churn/<subject>/size:<64|mixed>/segments:<S>/real_time/threads:<t>.
 template <class S>
 void register_churn(const std::string &subject, Make<S> make, bool exhaust, FreeOrder order,
-                    bool rebuild = false, std::vector<int> threads = {1, 2}) {
+                    bool headroom = false, std::vector<int> threads = {1, 2}) {
   for (std::uint32_t size : {64u, 0u})
     for (std::uint32_t segs : churn_segment_params())
       for (int t : threads) {
-        const std::string name = "churn/" + subject + "/size:" + size_name(size) +
-                                 "/segments:" + std::to_string(segs);
-        const ChurnSpec spec{size, segs, exhaust, rebuild, order};
-        auto *b = benchmark::RegisterBenchmark(
-            name.c_str(), [name, make, spec](benchmark::State &st) {
-              churn_run<S>(st, name, make, spec);
-            });
-        if (rebuild) { // headroom is sized from the iteration count: fix it
-          const Scale sc = scale();
-          b->Iterations(sc == Scale::smoke ? 2000 : sc == Scale::quick ? 200000 : 1000000);
-        }
-        b->UseRealTime()->Threads(t);
+        const std::string name =
+            "churn/" + subject + "/size:" + size_name(size) + "/segments:" + std::to_string(segs);
+        const ChurnSpec spec{size, segs, exhaust, headroom, order};
+        benchmark::RegisterBenchmark(
+            name.c_str(), [make, spec](benchmark::State &st) { churn_run<S>(st, make, spec); })
+            ->Iterations(static_cast<benchmark::IterationCount>(churn_iterations(segs)))
+            ->UseRealTime()
+            ->Threads(t);
       }
 }
 
 // Runs the registered benchmarks (after Google Benchmark's own flags).
 inline int run_main(int argc, char **argv) {
   benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  if (benchmark::ReportUnrecognizedArguments(argc, argv))
+    return 1;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -54,9 +54,19 @@ def load_run(run_dir):
             groups.setdefault(b.get("run_name", b["name"]), []).append(b)
         for run_name, entries in groups.items():
             medians = [e for e in entries if e.get("aggregate_name") == "median"]
+            means = [e for e in entries if e.get("aggregate_name") == "mean"]
             iters = [e for e in entries if e.get("run_type", "iteration") == "iteration"]
             pick = medians or iters or entries
-            rows.append(normalise(run_name, pick, binary, len(iters) or None))
+            reps = len(iters) or int(entries[0].get("repetitions", 1) or 1)
+            row = normalise(run_name, pick, binary, reps)
+            # Failed operations over every repetition (a median of 0 can hide failing ones).
+            if iters:
+                row["failed_ops"] = sum(e.get("failures", 0) for e in iters)
+            elif means:
+                row["failed_ops"] = round(means[0].get("failures", 0) * reps)
+            else:
+                row["failed_ops"] = row["counters"].get("failures", 0)
+            rows.append(row)
     return rows, context
 
 
@@ -81,6 +91,7 @@ def normalise(run_name, entries, binary, repetitions):
         "items_per_second": ips,
         "bytes_per_second": counters.get("bytes_per_second"),
         "counters": counters, "binary": binary, "repetitions": repetitions, "error": err,
+        "iterations_total": entries[0].get("iterations"),
     }
 
 

@@ -28,6 +28,13 @@ def fmt_bytes(v):
     return f"{v / 2**20:.2f} MiB" if v >= 2**20 else f"{v / 1024:.1f} KiB" if v >= 1024 else f"{v:.0f} B"
 
 
+def failed(row):
+    """Operations of the row that failed, over every repetition (0 for suites without them)."""
+    if row.get("suite") == "frag":  # failures are the frag workload's result, not an error
+        return 0
+    return int(row.get("failed_ops", row.get("counters", {}).get("failures", 0)) or 0)
+
+
 def table(header, rows):
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
@@ -49,8 +56,10 @@ class Index:
         return self.map.get((suite, subject, p, threads))
 
     def ns(self, *a, **k):
+        """ns/op of a row whose operations all succeeded: a failed allocation is not a completed
+        operation, so a row with failures has no time to compare (None: n/a in every ratio)."""
         r = self.get(*a, **k)
-        return r["ns_per_op"] if r else None
+        return r["ns_per_op"] if r and not failed(r) else None
 
     def subjects(self, suite):
         return sorted({r["subject"] for r in self.rows if r["suite"] == suite})
@@ -92,7 +101,7 @@ def machine_section(res):
                  "numbers are not slowed by it.\n\n")
     text += ("The machine is small and was shared with other jobs (see the load average): "
              "absolute numbers are noisy, ratios measured in the same run are the useful "
-             "output, and `ci/bench.sh --full` (5 repetitions, medians) is the one to cite.\n\n")
+             "output, and `ci/bench.sh --full` (9 repetitions, medians) is the one to cite.\n\n")
     return text
 
 
@@ -193,7 +202,10 @@ def churn_section(ix):
     segs = ix.values("churn", "segments")
     text = ("## Freelist churn\n\nThe region is filled until its bump part is exhausted, S random "
             "blocks are freed (S = free segments), then each timed operation frees a random live "
-            "block and allocates a new one, so every allocation is served by the freelist. "
+            "block and allocates a new one, so every allocation is served by the freelist. Every "
+            "repetition starts from a freshly built state and runs a fixed number of pairs per "
+            "thread (the same for every subject: `churn_iterations()` in bench/workloads.hpp), "
+            "so no subject runs longer because it is fast. "
             "`optimistic` and `pessimistic` keep one sorted lock-free list per size class (the "
             "`-linear` subjects: one list for all): insert and best-fit traverse one class (all "
             "segments), so their cost per operation grows with the number of free segments in a "
@@ -208,11 +220,14 @@ def churn_section(ix):
     for subj in [s for s in ix.subjects("churn") if s.startswith("lfarena")]:
         for size in ix.values("churn", "size"):
             for t in ix.threads("churn"):
+                got = [ix.get("churn", subj, t, size=size, segments=s) for s in segs]
                 vals = [ix.ns("churn", subj, t, size=size, segments=s) for s in segs]
-                fails = [ix.get("churn", subj, t, size=size, segments=s) for s in segs]
-                nfail = sum(int(r["counters"].get("failures", 0)) for r in fails if r)
+                cells = [fmt_ns(r["ns_per_op"]) + (f" ({failed(r)} failed)" if failed(r) else "")
+                         if r else "n/a" for r in got]
                 growth = f"{vals[-1] / vals[0]:.0f}x" if vals and vals[0] and vals[-1] else "n/a"
-                rows.append([subj, size, t] + [fmt_ns(v) for v in vals] + [growth, nfail])
+                rows.append([subj, size, t] + cells + [growth, sum(failed(r) for r in got if r)])
+    text += ("A row whose allocations failed shows its time with the count of failures (over "
+             "every repetition) and takes no part in any ratio or target (n/a).\n\n")
     text += table(["subject", "size", "threads"] + [f"{int(s) // 1000}k segments" for s in segs]
                   + ["growth", "failed allocations"], rows) + "\n"
     peers = [s for s in ix.subjects("churn") if not s.startswith("lfarena")]
@@ -273,6 +288,29 @@ def skiplist_section(ix):
             + table(["subject", "threads", "ns/insert", "vs raw-atomic"], rows) + "\n")
 
 
+def faults_section(ix):
+    rows, quiet = [], 0
+    for r in ix.rows:
+        f = r["counters"].get("minor_faults")
+        if f is None:
+            continue
+        if f < 1:
+            quiet += 1
+            continue
+        per = f"{1e3 * f / r['iterations_total']:.2f}" if r.get("iterations_total") else "n/a"
+        rows.append([r["name"], f"{f:.0f}", per])
+    if not rows and not quiet:
+        return ""
+    text = ("## Page faults while timed\n\nMinor page faults of the whole process during the timed "
+            "loop (getrusage; median over repetitions). Arena subjects pre-fault their region, so a "
+            "fault there is a first touch the benchmark missed; general allocators map memory on "
+            "demand, and their faults are part of their time. "
+            f"The other {quiet} benchmarks took none.\n\n")
+    if rows:
+        text += table(["benchmark", "minor faults", "per 1000 ops"], rows) + "\n"
+    return text
+
+
 def report_md(res, charts):
     ix = Index([r for r in res["results"] if r["ns_per_op"]])
     m = res.get("machine", {})
@@ -283,12 +321,13 @@ def report_md(res, charts):
                          ("frag.png", "Fragmentation per policy")):
         if chart in charts:
             text += f"![{title}]({chart})\n\n"
-    text += bump_section(ix) + churn_section(ix) + frag_section(ix) + skiplist_section(ix)
+    text += (bump_section(ix) + churn_section(ix) + frag_section(ix) + skiplist_section(ix)
+             + faults_section(ix))
     errors = [r for r in res["results"] if r.get("error")]
     if errors:
         text += "## Errors\n\n" + "".join(f"- `{r['name']}`: {r['error']}\n" for r in errors) + "\n"
     text += ("## How to reproduce\n\n```sh\nci/bench.sh          # quick: every suite, 3 repetitions (medians)\n"
-             "ci/bench.sh --full   # 5 repetitions, medians (the published one)\n"
+             "ci/bench.sh --full   # 9 repetitions, medians (the published one)\n"
              "LFARENA_BENCH_SCALE=quick build/bench/bench/churn_bench --benchmark_filter='pessimistic'\n"
              "/usr/bin/python3 bench/report/generate.py --run-dir build/bench/runs/<stamp> --reports-dir reports\n```\n\n"
              f"This run: mode `{m.get('mode', '?')}`, commit `{m.get('git_commit', '?')}`. Raw Google "

@@ -56,6 +56,18 @@ class GenerateTest(unittest.TestCase):
         self.assertIn("2-core VM", self.md)
         self.assertIn("library_build_type: debug", self.md)
 
+    def test_failed_rows_take_no_part_in_ratios(self):
+        # lfarena-optimistic, mixed, 100k segments: 3 failed allocations in the fixture.
+        self.assertIn("375.0 µs (3 failed)", self.md)
+        self.assertNotIn("Churn optimistic, mixed 24..256 B", self.md)  # no growth headline
+        self.assertRegex(self.md, r"\| lfarena-optimistic \| mixed \| 1 \| [^|]+ \| [^|]+ \| "
+                                  r"375.0 µs \(3 failed\) \| n/a \| 3 \|")
+
+    def test_page_faults_are_shown(self):
+        self.assertIn("## Page faults while timed", self.md)
+        self.assertIn("| churn/lfarena-pessimistic/size:mixed/segments:1000/real_time/threads:1 | 12 "
+                      "| 12.00 |", self.md)
+
     def test_results_json_normalised(self):
         with open(os.path.join(self.out, "results.json"), encoding="utf-8") as f:
             res = json.load(f)
