@@ -108,11 +108,14 @@ public:
     // reuse freed blocks as they are, instead of splitting bigger segments into crumbs that
     // nothing coalesces).
     Popped p = floor_may_fit ? pop(floor, false, need) : Popped{};
-    for (std::uint32_t c = table_.next_set(first); c < kClassCount && p.empty();
-         c = table_.next_set(c + 1)) {
+    // The next set bit is looked up only after a pop came back empty (a for-loop increment
+    // would scan the bitmap once more after every successful pop).
+    for (std::uint32_t c = p.empty() ? table_.next_set(first) : kClassCount; c < kClassCount;) {
       p = pop(c);
-      if (p.empty())
-        table_.clear_if_empty(c);
+      if (!p.empty())
+        break;
+      table_.clear_if_empty(c);
+      c = table_.next_set(c + 1);
     }
     // Before failing: the floor class may hold a fitting segment below its top (bounded search),
     // and the bitmap may lag a push (banner), so read the heads fresh.
