@@ -121,8 +121,11 @@ public:
   }
 
   // The bump-only fast path for validated arguments (size a non-zero multiple of kGranule,
-  // align a power of two in [kGranule, max_alignment]); false: use allocate().
-  bool bump_fast(std::uint32_t size, std::uint32_t align, RawBlock &out) const {
+  // align a power of two in [kGranule, max_alignment]); false: use allocate(). Inlined into
+  // the caller's Arena::allocate: a call would cost more than the bump itself, and an exhausted
+  // bump region (every allocation then served by the freelist) would pay it on every one.
+  [[gnu::always_inline]] bool bump_fast(std::uint32_t size, std::uint32_t align,
+                                        RawBlock &out) const {
     const BumpGrab grab = bump_.allocate(size, align);
     if (grab.offset == 0)
       return false;
