@@ -64,19 +64,20 @@ struct Model {
   std::vector<std::uint8_t> state;
   std::vector<std::uint8_t> end;
 
-  bool before(const Seg &a, const Seg &b) const {
-    if (a.size != b.size)
-      return kind == FreelistKind::optimistic ? a.size > b.size : a.size < b.size;
-    return a.offset < b.offset;
+  // Does size a come before size b in the sorted policy's order?
+  bool size_before(std::uint32_t a, std::uint32_t b) const {
+    return kind == FreelistKind::optimistic ? a > b : a < b;
   }
+  // Sorted policies: in front of the first segment whose size does not come before this one's
+  // (equal sizes newest first: detail/sorted_list.hpp; the arenas here are new, format v4).
   void insert(std::uint32_t off, std::uint32_t size) {
     const Seg s{off, size};
     if (kind == FreelistKind::segregated) {
       classes[lfarena::detail::floor_class(size)].push_back(s);
       return;
     }
-    auto it =
-        std::find_if(freelist.begin(), freelist.end(), [&](const Seg &x) { return !before(x, s); });
+    auto it = std::find_if(freelist.begin(), freelist.end(),
+                           [&](const Seg &x) { return !size_before(x.size, s.size); });
     freelist.insert(it, s);
   }
   void give_back(std::uint32_t off, std::uint32_t size) {

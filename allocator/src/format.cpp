@@ -142,7 +142,11 @@ Result<Layout> plan_layout(const Options &o) {
 void write_header(std::byte *region, const Layout &l, const Options &o) {
   auto *h = reinterpret_cast<unsigned char *>(region);
   const Geometry &g = l.geometry;
-  put_le32(h + hdr::format_version, kFormatVersion);
+  // The oldest version that describes this layout, so older builds keep reading what they can.
+  const std::uint32_t version = sorted_kind(static_cast<std::uint32_t>(g.freelist_kind))
+                                    ? kFormatVersion
+                                    : kFirstKeyedVersion;
+  put_le32(h + hdr::format_version, version);
   put_le32(h + hdr::feature_flags, g.bitmap_offset != 0 ? kFeatureChecked : 0);
   put_le32(h + hdr::freelist_kind, static_cast<std::uint32_t>(g.freelist_kind));
   put_le16(h + hdr::user_version, o.user_version);
@@ -157,7 +161,7 @@ void write_header(std::byte *region, const Layout &l, const Options &o) {
   put_le32(h + hdr::class_table_offset, g.class_table_offset);
   std::memcpy(h + hdr::magic, kMagic, sizeof kMagic);
   put_le64(h + hdr::node_key, g.node_key);
-  put_le64(h + hdr::checksum, header_checksum(h, kFormatVersion));
+  put_le64(h + hdr::checksum, header_checksum(h, version));
   const RegionWords mem{region};
   store_relaxed(mem.word(hdr::bump), g.data_offset);
   store_relaxed(mem.word(hdr::freelist_head), 0);
@@ -227,6 +231,7 @@ public:
     g.class_table_offset = get_le32(h_ + hdr::class_table_offset);
     g.freelist_kind = o.freelist; // equal to the stored kind (step 6)
     g.node_key = version_ >= kFirstKeyedVersion ? get_le64(h_ + hdr::node_key) : 0;
+    g.ties_by_offset = version_ < kFirstNewestFirstVersion;
     l_.user_offset = get_le32(h_ + hdr::user_reserved_offset);
     l_.user_size = get_le32(h_ + hdr::user_reserved_size);
     if (file_size_ < g.capacity)

@@ -167,7 +167,7 @@ Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const st
         good = size != 0 && o + std::uint64_t{size} <= top &&
                (c == kClassCount || floor_class(size) == c) &&
                (lists.segregated() || !have_prev ||
-                lists.index.before(prev_size, prev_off, size, o)) &&
+                lists.index.in_order(prev_size, prev_off, size, o)) &&
                (crashed || !next.marked()) && !overlaps_live(live, o, size);
       }
       if (!good) { // the list is cut here: this node and what lies behind it are dropped

@@ -80,7 +80,7 @@ TEST_F(CheckTool, HealthyFilePrintsHeaderAndExitsZero) {
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("ok"), std::string::npos);
   EXPECT_NE(
-      r.out.find("lfarena v3, freelist pessimistic, size-indexed, checked mode, user version 7"),
+      r.out.find("lfarena v4, freelist pessimistic, size-indexed, checked mode, user version 7"),
       std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("200 bytes in 1 segments"), std::string::npos) << r.out;
@@ -92,7 +92,7 @@ TEST_F(CheckTool, JsonReportsTheCounters) {
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("\"ok\": true"), std::string::npos) << r.out;
   EXPECT_NE(
-      r.out.find("\"format_version\": 3, \"freelist\": \"pessimistic\", \"size_index\": true"),
+      r.out.find("\"format_version\": 4, \"freelist\": \"pessimistic\", \"size_index\": true"),
       std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("\"free_bytes\": 200"), std::string::npos) << r.out;

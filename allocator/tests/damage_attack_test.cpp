@@ -70,32 +70,43 @@ protected:
     o.size_index = std::get<2>(GetParam());
     return Arena::heap(o);
   }
+  // The size of the node at position k of a list of distinct sizes in the policy's order, all in
+  // one size class ([512, 576)), so that a walk passes the nodes before position k. (Equal sizes
+  // would not do: a new segment goes in front of its equals, and no walk passes them.)
+  std::uint32_t size_at(int k) const {
+    return std::get<0>(GetParam()) == FreelistKind::pessimistic ? 512 + 8 * k : 568 - 8 * k;
+  }
+  // Blocks of the given sizes with 8-byte guards between them, then the bump region exhausted.
+  static std::vector<Block> blocks(const Arena &a, const std::vector<std::uint32_t> &sizes) {
+    std::vector<Block> b;
+    for (const std::uint32_t s : sizes) {
+      b.push_back(*a.allocate(s));
+      EXPECT_EQ(b.back().size, s);
+      EXPECT_TRUE(a.allocate(8).ok());
+    }
+    exhaust(a);
+    return b;
+  }
 };
 
 TEST_P(MarkedSelfLink, IsReportedNotFollowedForever) {
   auto arena = make(1 << 16);
   ASSERT_TRUE(arena.ok()) << arena.message();
   const Arena &a = *arena;
-  std::vector<Block> b; // 64-byte blocks with 8-byte guards between them
-  for (int i = 0; i < 4; ++i) {
-    b.push_back(*a.allocate(64));
-    ASSERT_TRUE(a.allocate(8).ok());
-  }
-  exhaust(a);
-  // Same size, ordered by offset: b0 -> b1 -> b2.
-  for (int i : {0, 1, 2})
-    ASSERT_TRUE(a.deallocate(b[i].offset, 64).ok());
+  const std::vector<Block> b = blocks(a, {size_at(0), size_at(1), size_at(2), size_at(3)});
+  for (int i : {0, 1, 2}) // the list: b0 -> b1 -> b2
+    ASSERT_TRUE(a.deallocate(b[i].offset, b[i].size).ok());
   // The user's two writes into freed b2: b1's link word (-> b2), then the mark bit flipped.
   *word(a, b[2].offset) = *word(a, b[1].offset) ^ (std::uint64_t{1} << 63);
   // b3's insert walks past b1 to b2 (a marked node linking to itself).
-  auto freed = a.deallocate(b[3].offset, 64);
+  auto freed = a.deallocate(b[3].offset, b[3].size);
   ASSERT_FALSE(freed.ok());
   EXPECT_EQ(freed.code(), errc::corrupt_freelist);
   EXPECT_NE(freed.message().find(std::to_string(b[2].offset)), std::string::npos)
       << freed.message();
   EXPECT_EQ(a.check().code(), errc::corrupt_freelist);
   for (int i = 0; i < 3; ++i) { // later operations return (an error or a valid block)
-    auto r = a.allocate(64);
+    auto r = a.allocate(size_at(2));
     if (!r) {
       EXPECT_EQ(r.code(), errc::corrupt_freelist);
     }
@@ -107,14 +118,13 @@ TEST_P(MarkedSelfLink, CycleOfMarkedNodesEndsForEveryThreadAtOnce) {
   ASSERT_TRUE(arena.ok()) << arena.message();
   const Arena &a = *arena;
   constexpr int kThreads = 4;
-  std::vector<Block> n, freeing; // 64-byte blocks with 8-byte guards between them
-  for (int i = 0; i < 4 + kThreads; ++i) {
-    (i < 4 ? n : freeing).push_back(*a.allocate(64));
-    ASSERT_TRUE(a.allocate(8).ok());
-  }
-  exhaust(a);
-  for (const Block &x : n) // same size, ordered by offset: n0 -> n1 -> n2 -> n3
-    ASSERT_TRUE(a.deallocate(x.offset, 64).ok());
+  std::vector<std::uint32_t> sizes;
+  for (int i = 0; i < 4 + kThreads; ++i)
+    sizes.push_back(size_at(i < 4 ? i : 4)); // the freeing threads' blocks go after n3
+  const std::vector<Block> all = blocks(a, sizes);
+  const std::vector<Block> n(all.begin(), all.begin() + 4), freeing(all.begin() + 4, all.end());
+  for (const Block &x : n) // the list: n0 -> n1 -> n2 -> n3
+    ASSERT_TRUE(a.deallocate(x.offset, x.size).ok());
   *word(a, n[2].offset) = *word(a, n[0].offset);   // n2 -> n1: a copy of n0's link word
   *word(a, n[1].offset) ^= std::uint64_t{1} << 63; // and both marked
   *word(a, n[2].offset) ^= std::uint64_t{1} << 63;
@@ -126,8 +136,8 @@ TEST_P(MarkedSelfLink, CycleOfMarkedNodesEndsForEveryThreadAtOnce) {
       ready.fetch_add(1, std::memory_order_acq_rel);
       while (ready.load(std::memory_order_acquire) < kThreads)
         std::this_thread::yield();
-      got[static_cast<std::size_t>(t)] =
-          a.deallocate(freeing[static_cast<std::size_t>(t)].offset, 64).code();
+      const Block &mine = freeing[static_cast<std::size_t>(t)];
+      got[static_cast<std::size_t>(t)] = a.deallocate(mine.offset, mine.size).code();
     });
   for (std::thread &t : threads)
     t.join();
@@ -143,27 +153,22 @@ TEST_P(MarkedSelfLink, UnmarkedSelfLinkWhereTheWalkStopsIsReported) {
   auto arena = make(1 << 16);
   ASSERT_TRUE(arena.ok()) << arena.message();
   const Arena &a = *arena;
-  std::vector<Block> b; // b0, d, b1, b2: 64-byte blocks with 8-byte guards between them
-  for (int i = 0; i < 4; ++i) {
-    b.push_back(*a.allocate(64));
-    ASSERT_TRUE(a.allocate(8).ok());
-  }
-  exhaust(a);
+  // b0, d, b1, b2; d has b1's size
+  const std::vector<Block> b = blocks(a, {size_at(0), size_at(1), size_at(1), size_at(2)});
   const Block b0 = b[0], d = b[1], b1 = b[2], b2 = b[3];
-  for (const Block &x : {b0, b1, b2}) // same size, ordered by offset: b0 -> b1 -> b2
-    ASSERT_TRUE(a.deallocate(x.offset, 64).ok());
+  for (const Block &x : {b0, b1, b2}) // the list: b0 -> b1 -> b2
+    ASSERT_TRUE(a.deallocate(x.offset, x.size).ok());
   *word(a, b1.offset) = *word(a, b0.offset); // b1 -> b1
-  // d goes between b0 and b1: the insert stops at b1.
-  auto freed = a.deallocate(d.offset, 64);
+  // d goes in front of its equal b1: the insert stops at b1.
+  auto freed = a.deallocate(d.offset, d.size);
   ASSERT_FALSE(freed.ok()) << "linked in front of a self-linked node";
   EXPECT_EQ(freed.code(), errc::corrupt_freelist);
   EXPECT_NE(freed.message().find(std::to_string(b1.offset)), std::string::npos) << freed.message();
-  // Both policies take b0 first (largest first and best fit: equal sizes, lowest offset), then
-  // stop at b1.
-  auto first = a.allocate(64);
+  // Both policies take b0 first (largest first, and best fit for its size), then stop at b1.
+  auto first = a.allocate(b0.size);
   ASSERT_TRUE(first.ok()) << first.message();
   EXPECT_EQ(first->offset, b0.offset);
-  auto second = a.allocate(64);
+  auto second = a.allocate(b1.size);
   ASSERT_FALSE(second.ok()) << "handed out the self-linked node at " << second->offset;
   EXPECT_EQ(second.code(), errc::corrupt_freelist);
   EXPECT_NE(second.message().find(std::to_string(b1.offset)), std::string::npos)

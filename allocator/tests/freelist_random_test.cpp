@@ -100,13 +100,13 @@ private:
     else
       discarded += size;
   }
+  // In front of the first segment whose size does not come before this one's (equal sizes
+  // newest first: detail/sorted_list.hpp).
   void insert(const Seg &s) {
-    auto before = [&](const Seg &a, const Seg &b) {
-      if (a.size != b.size)
-        return kind_ == Kind::optimistic ? a.size > b.size : a.size < b.size;
-      return a.offset < b.offset;
+    auto size_before = [&](const Seg &a, const Seg &b) {
+      return kind_ == Kind::optimistic ? a.size > b.size : a.size < b.size;
     };
-    list.insert(std::lower_bound(list.begin(), list.end(), s, before), s);
+    list.insert(std::lower_bound(list.begin(), list.end(), s, size_before), s);
   }
   Kind kind_;
 };

@@ -203,15 +203,36 @@ INSTANTIATE_TEST_SUITE_P(Kinds, FreelistPolicy,
                                   (std::get<1>(info.param) ? "_indexed" : "_linear");
                          });
 
-TEST_P(FreelistPolicy, EqualSizesAreOrderedByOffset) {
+// Equal sizes newest first: a free goes in front of its equals (no walk past them), and an
+// allocation of that size takes the newest.
+TEST_P(FreelistPolicy, EqualSizesAreNewestFirst) {
   const Arena a = make_p();
   const auto b = fill(a, {64, 64, 64, 64});
   for (int i : {3, 1, 0, 2})
     release(a, b[i]);
   const std::vector<Seg> order = {
-      {b[0].offset, 64}, {b[1].offset, 64}, {b[2].offset, 64}, {b[3].offset, 64}};
+      {b[2].offset, 64}, {b[0].offset, 64}, {b[1].offset, 64}, {b[3].offset, 64}};
   EXPECT_EQ(walk(a), order);
   expect_drains_in_order(a, order);
+}
+
+// Newest first among equals, but sizes still in the policy's order around them.
+TEST_P(FreelistPolicy, EqualSizesStayBetweenTheirNeighbourSizes) {
+  const Arena a = make_p();
+  const auto b = fill(a, {96, 64, 128, 64, 96});
+  for (int i : {0, 1, 2, 3, 4})
+    release(a, b[i]);
+  const std::vector<Seg> asc = {{b[3].offset, 64},
+                                {b[1].offset, 64},
+                                {b[4].offset, 96},
+                                {b[0].offset, 96},
+                                {b[2].offset, 128}};
+  const std::vector<Seg> desc = {{b[2].offset, 128},
+                                 {b[4].offset, 96},
+                                 {b[0].offset, 96},
+                                 {b[3].offset, 64},
+                                 {b[1].offset, 64}};
+  EXPECT_EQ(walk(a), kind() == Kind::optimistic ? desc : asc);
 }
 
 TEST_P(FreelistPolicy, PoliciesChooseDifferentSegments) {

@@ -76,7 +76,7 @@ TEST_F(SortedPolicy, FilesEachSegmentUnderItsSizeClassAndSetsItsBit) {
   ASSERT_EQ(order.size(), 4u);
   EXPECT_EQ(order[0].size, 64u);
   EXPECT_EQ(order[1].size, 64u);
-  EXPECT_LT(order[0].offset, order[1].offset) << "equal sizes in offset order";
+  EXPECT_GT(order[0].offset, order[1].offset) << "equal sizes newest first (the later free)";
   EXPECT_EQ(order[2].size, 512u);
   EXPECT_EQ(order[3].size, 2048u);
   ASSERT_TRUE(a->check()) << a->check().message();
@@ -110,13 +110,74 @@ TEST_F(SortedPolicy, LinearLayoutIsKeptOnReopenWhateverTheOptionsSay) {
   ASSERT_TRUE(a->check()) << a->check().message();
 }
 
-TEST_F(SortedPolicy, NewFilesAreVersion3WithAFreeNodeKey) {
-  for (const Kind kind : {Kind::none, Kind::segregated, Kind::pessimistic}) {
+// The oldest version that describes the layout: 4 for the sorted policies (equal sizes newest
+// first), 3 for the others, so older builds keep reading those.
+TEST_F(SortedPolicy, NewFilesCarryTheOldestVersionOfTheirLayoutAndAFreeNodeKey) {
+  for (const Kind kind : {Kind::none, Kind::segregated, Kind::pessimistic, Kind::optimistic}) {
     populate(opts(kind, false));
-    EXPECT_EQ(d::get_le32(&image()[d::hdr::format_version]), 3u) << static_cast<int>(kind);
+    const bool sorted = kind == Kind::pessimistic || kind == Kind::optimistic;
+    EXPECT_EQ(d::get_le32(&image()[d::hdr::format_version]), sorted ? 4u : 3u)
+        << static_cast<int>(kind);
     EXPECT_NE(d::get_le64(&image()[d::hdr::node_key]), 0u) << static_cast<int>(kind);
     std::remove(path_.c_str());
   }
+}
+
+// A v3 file (written by an older build, which orders equal sizes by offset and refuses
+// anything else) keeps that order and its version: an older build can still open it.
+TEST_F(SortedPolicy, Version3FilesKeepEqualSizesInOffsetOrder) {
+  for (const bool indexed : {false, true}) {
+    SCOPED_TRACE(indexed);
+    std::vector<lfarena::Block> blocks;
+    {
+      auto a = Arena::open_file(path_, opts(Kind::pessimistic, indexed));
+      ASSERT_TRUE(a) << a.message();
+      for (int i = 0; i < 4; ++i) {
+        blocks.push_back(*a->allocate(64));
+        ASSERT_TRUE(a->allocate(16));
+      }
+    }
+    Bytes b = image();
+    d::put_le32(&b[d::hdr::format_version], 3);
+    d::put_le64(&b[d::hdr::checksum], d::header_checksum(b.data(), 3));
+    lfarena_test::write_all(path_, b);
+    {
+      auto a = Arena::open_file(path_, opts(Kind::pessimistic, indexed));
+      ASSERT_TRUE(a) << a.message();
+      for (int i : {3, 1, 0, 2})
+        ASSERT_TRUE(a->deallocate(blocks[i].offset, blocks[i].size));
+      const std::vector<lfarena_test::Seg> order = lfarena_test::walk(*a);
+      ASSERT_EQ(order.size(), 4u);
+      for (int i = 0; i < 4; ++i)
+        EXPECT_EQ(order[i].offset, blocks[i].offset) << i;
+      ASSERT_TRUE(a->check()) << a->check().message();
+    }
+    EXPECT_EQ(d::get_le32(&image()[d::hdr::format_version]), 3u) << "the file keeps its version";
+    std::remove(path_.c_str());
+  }
+}
+
+// A v3 file whose equal sizes are not in offset order was not written by a v3 build: damage.
+TEST_F(SortedPolicy, Version3FileWithEqualSizesNewestFirstIsRefused) {
+  {
+    auto a = Arena::open_file(path_, opts(Kind::pessimistic));
+    ASSERT_TRUE(a) << a.message();
+    std::vector<lfarena::Block> blocks;
+    for (int i = 0; i < 2; ++i) {
+      blocks.push_back(*a->allocate(64));
+      ASSERT_TRUE(a->allocate(16));
+    }
+    for (const lfarena::Block &x : blocks) // newest first: the higher offset leads
+      ASSERT_TRUE(a->deallocate(x.offset, x.size));
+  }
+  Bytes b = image();
+  d::put_le32(&b[d::hdr::format_version], 3);
+  d::put_le64(&b[d::hdr::checksum], d::header_checksum(b.data(), 3));
+  lfarena_test::write_all(path_, b);
+  auto a = Arena::open_file(path_, opts(Kind::pessimistic));
+  ASSERT_FALSE(a);
+  EXPECT_EQ(a.code(), errc::corrupt_freelist) << a.message();
+  EXPECT_EQ(lfarena_test::read_all(path_), b);
 }
 
 TEST_F(SortedPolicy, AVersion1FileCannotHaveASortedClassTable) {

@@ -144,7 +144,7 @@ struct Harness {
         return false;
       }
       if (Kind != lfarena::FreelistKind::segregated && have_prev &&
-          !core.sorted().before(prev_size, prev_off, size, off))
+          !core.sorted().in_order(prev_size, prev_off, size, off))
         ordered = false;
       have_prev = true;
       prev_size = size;

@@ -10,9 +10,10 @@
 //   offset size  field                 notes
 //   ------ ----  --------------------  --------------------------------------------------------
 //        0    8  magic                 "LFARENA\0"
-//        8    4  format_version        1 to 3; new files are written as 3 (v1/v2 files, whose
-//                                      free nodes have no key, are still read and kept as they
-//                                      are); others are refused
+//        8    4  format_version        1 to 4; new files are written as 4 (optimistic and
+//                                      pessimistic) or 3 (none and segregated, whose layout v3
+//                                      describes: older builds keep reading them); v1-v3 files
+//                                      are read and kept as they are; others are refused
 //       12    4  feature_flags         bit 0: checked mode (block-start/end bitmaps present)
 //       16    4  freelist_kind         0 none, 1 optimistic, 2 pessimistic, 3 segregated
 //       20    2  user_version          the user's own magic version
@@ -57,9 +58,12 @@
 namespace lfarena::detail {
 
 // v2: optimistic/pessimistic files may have a class table (Options::size_index). v3: free
-// nodes are keyed and checked (node.hpp). v1 and v2 files are read as they are.
-inline constexpr std::uint32_t kFormatVersion = 3;
+// nodes are keyed and checked (node.hpp). v4: sorted lists keep equal sizes newest first
+// (sorted_list.hpp), where v1-v3 files order them by offset. Older files are read and written
+// by their own rules.
+inline constexpr std::uint32_t kFormatVersion = 4;
 inline constexpr std::uint32_t kFirstKeyedVersion = 3;
+inline constexpr std::uint32_t kFirstNewestFirstVersion = 4;
 inline constexpr std::uint32_t kOldestFormatVersion = 1;
 inline constexpr std::uint32_t kChunkSlots = 64;
 inline constexpr std::uint32_t kChunkSlotBytes = 32;
@@ -111,6 +115,8 @@ struct Geometry {
   std::uint32_t class_table_offset = 0; // 0: no size classes (none, or one sorted list)
   FreelistKind freelist_kind = FreelistKind::none;
   std::uint64_t node_key = 0; // node.hpp: 0 in format v1/v2 files (plain node words)
+  // Sorted lists order equal sizes by offset (format v1-v3 files) instead of newest first.
+  bool ties_by_offset = false;
 };
 
 inline constexpr std::uint64_t fnv1a64(const unsigned char *p, std::size_t n) {

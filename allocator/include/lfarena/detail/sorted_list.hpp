@@ -1,11 +1,14 @@
 // lfarena/detail/sorted_list.hpp -- one lock-free sorted list of free segments (the building block
 // of the optimistic and pessimistic policies; sorted_policy.hpp keeps one per size class).
 //
-// Sequential spec: free segments form one list sorted by a total order on (size, offset):
-//   optimistic  -- size descending, then offset ascending; allocation takes the head if it fits;
-//   pessimistic -- size ascending,  then offset ascending; allocation takes the first that fits.
-// (Ties on size are broken by offset so that every node has exactly one place in the order; a
-// remover can then find "its" node again, see ensure_unlinked().)
+// Sequential spec: free segments form one list sorted by size:
+//   optimistic  -- size descending; allocation takes the head if it fits;
+//   pessimistic -- size ascending; allocation takes the first that fits.
+// Equal sizes: a new segment goes in front of the segments of its size (newest first), so an
+// insert stops at the first node of its size and a take of that size finds it at once: O(1)
+// however many segments share the size (the common case: uniform node sizes). Files of format
+// v1-v3 order equal sizes by offset instead (Geometry::ties_by_offset), as the builds that wrote
+// them expect; there an insert walks the run of its size to its offset.
 //
 // Representation: a free segment holds its own node (node.hpp: a link word and a checked size
 // word). The head is a plain Link at `head_at`: hdr::freelist_head (the one list of a layout
@@ -75,7 +78,8 @@ public:
   SortedList(Mem mem, const NodeLayout &node, const Geometry &g, std::uint32_t head_at,
              std::uint32_t size_class)
       : mem_(mem), node_(node), head_at_(head_at), class_(size_class), min_segment_(g.min_segment),
-        optimistic_(g.freelist_kind == FreelistKind::optimistic) {}
+        optimistic_(g.freelist_kind == FreelistKind::optimistic),
+        ties_by_offset_(g.ties_by_offset) {}
 
   // Inserts the segment [offset, offset+size) in order. The caller owns it (size >= min_segment).
   Inserted insert(std::uint32_t offset, std::uint32_t size, Fault &fault) const {
@@ -89,9 +93,12 @@ public:
     for (bool retry = false;; retry = true) {
       const std::uint32_t own_tag = fresh_tag();
       Window w;
-      if (!find(not_before(size, offset), retry, w, fault))
+      if (!find(insert_position(size, offset), retry, w, fault))
         return Inserted::damaged;
-      if (w.cur == offset) { // linking it again would make a cycle
+      // A node at this offset where the new one goes: linking it again would make a cycle.
+      // (Newest first, a duplicate is caught only at the front of its size's run; one further
+      // back makes a cycle that the walks report as damage: docs/DESIGN.md §5.8.)
+      if (w.cur == offset) {
         // A real (unchecked) double free finds its node's words valid; damage (a stale link
         // that leads to this live block) finds its size word scrubbed or user data.
         if (node_.decode_size(offset, w.cur_size_word) != 0)
@@ -196,8 +203,8 @@ public:
 
   // Quiescent walk for check(), recovery and open validation: calls visit(offset, size) for each
   // node in list order. Returns the first damage: an offset out of range, a size word that
-  // fails its check, a node out of order, a cycle, a marked node (unless allow_marked: crash
-  // recovery unmarks them), or a node visit() rejects.
+  // fails its check, a node out of order (in_order()), a cycle, a marked node (unless
+  // allow_marked: crash recovery unmarks them), or a node visit() rejects.
   template <class Visit> Fault walk(Visit &&visit, bool allow_marked = false) const {
     Link cur{load_acquire(mem_.word(head_at_))};
     std::uint32_t at = head_at_;
@@ -210,7 +217,7 @@ public:
         return Fault{steps >= limit ? o : at};
       const Link next = node_.decode_link(load_acquire(mem_.word(o + kNodeLinkWord)));
       const std::uint32_t size = node_.decode_size(o, load_relaxed(mem_.word(o + kNodeSizeWord)));
-      if (size == 0 || !in_class(size) || (have_prev && !before(prev_size, prev_off, size, o)) ||
+      if (size == 0 || !in_class(size) || (have_prev && !in_order(prev_size, prev_off, size, o)) ||
           (!allow_marked && next.marked()) || !visit(o, size))
         return Fault{o};
       have_prev = true;
@@ -222,15 +229,16 @@ public:
     return Fault{};
   }
 
-  // The sequential order: does node (sa, oa) come before node (sb, ob)?
-  bool before(std::uint64_t sa, std::uint32_t oa, std::uint64_t sb, std::uint32_t ob) const {
-    return before(optimistic_, sa, oa, sb, ob);
-  }
-  static bool before(bool optimistic, std::uint64_t sa, std::uint32_t oa, std::uint64_t sb,
-                     std::uint32_t ob) {
+  // May node (sb, ob) follow node (sa, oa) in this list? Sizes in the policy's order; equal
+  // sizes in any order (newest first), or by offset in a format v1-v3 file.
+  bool in_order(std::uint64_t sa, std::uint32_t oa, std::uint64_t sb, std::uint32_t ob) const {
     if (sa != sb)
-      return optimistic ? sa > sb : sa < sb;
-    return oa < ob;
+      return size_before(optimistic_, sa, sb);
+    return !ties_by_offset_ || oa < ob;
+  }
+  // Does size a come before size b in the policy's order?
+  static bool size_before(bool optimistic, std::uint64_t a, std::uint64_t b) {
+    return optimistic ? a > b : a < b;
   }
 
 private:
@@ -250,10 +258,21 @@ private:
     std::uint32_t raw_size() const { return static_cast<std::uint32_t>(size_word); }
   };
 
-  // The stop predicate "(s, o) is not before (size, offset)": where a node (size, offset) goes.
-  auto not_before(std::uint32_t size, std::uint32_t offset) const {
-    return [optimistic = optimistic_, size, offset](std::uint32_t s, std::uint32_t o) {
-      return !before(optimistic, s, o, size, offset);
+  // The stop predicate of an insert of (size, offset): the first node whose size does not come
+  // before `size` (the front of its size's run: newest first), or with ties by offset the first
+  // node not before (size, offset).
+  auto insert_position(std::uint32_t size, std::uint32_t offset) const {
+    return [optimistic = optimistic_, by_offset = ties_by_offset_, size, offset](std::uint32_t s,
+                                                                                 std::uint32_t o) {
+      return !size_before(optimistic, s, size) && (!by_offset || s != size || o >= offset);
+    };
+  }
+  // The stop predicate "past every node of `size`" (ties by offset: past (size, offset)), so a
+  // walk with it meets the node (size, offset) wherever it is among its equals.
+  auto past(std::uint32_t size, std::uint32_t offset) const {
+    return [optimistic = optimistic_, by_offset = ties_by_offset_, size, offset](std::uint32_t s,
+                                                                                 std::uint32_t o) {
+      return size_before(optimistic, size, s) || (by_offset && s == size && o > offset);
     };
   }
 
@@ -394,11 +413,13 @@ private:
     // nodes must still end as damage.
     const std::uint64_t tags = load_relaxed(mem_.word(hdr::node_tags));
     std::uint64_t own = 0;
-    // Brent's cycle check: the node and link word met at step 2^k. A pass meets nodes in
-    // strictly increasing order (each confirmed as its predecessor's successor in a list sorted
-    // at every instant), and a node's link word never takes a value twice (fresh tags), so
-    // meeting the same node with the same link word again within one pass is a cycle, however
-    // many threads help round it (their tags would keep the counter test below restarting).
+    // Brent's cycle check: the node and link word met at step 2^k. A node's link word never
+    // takes a value twice (fresh tags), so meeting node X again with the same word means X was
+    // linked, unmoved, all along; and a pass only moves forward from X: each step leaves a node
+    // whose link word is confirmed unchanged, i.e. a node that was not removed or moved since
+    // the pass met it, so it is still behind X, and so is its successor. Coming back to X from
+    // behind it is therefore a cycle, however many threads help round it (their tags would
+    // keep the counter test below restarting). This needs no order among equal sizes.
     // (A node linking to itself is tested directly: see below.) The step bound is tested at the
     // same checkpoints (2^k >= max_nodes(), a division, so only from kWalkFreeSteps on): one
     // compare per step for both.
@@ -474,14 +495,15 @@ private:
     return Pass::damaged;
   }
 
-  // After a failed unlink of our own marked node: traverse to where (size, offset) sits in the
-  // order; find() unlinks every marked node on the way, ours included if it is still linked.
+  // After a failed unlink of our own marked node: traverse past every place (size, offset) can
+  // sit in the order (past its size's whole run, newest first: a rare path); find() unlinks
+  // every marked node on the way, ours included if it is still linked.
   // False if the list is damaged on the way (then the node may still be linked).
   bool ensure_unlinked(std::uint32_t size, std::uint32_t offset, Fault &fault) const {
     if constexpr (LFARENA_SEEDED_BUG(no_helping))
       return true; // seeded bug: hand it out while still linked
     Window w;
-    return find(not_before(size, offset), true, w, fault);
+    return find(past(size, offset), true, w, fault);
   }
 
   Mem mem_;
@@ -490,6 +512,7 @@ private:
   std::uint32_t class_;
   std::uint32_t min_segment_;
   bool optimistic_;
+  bool ties_by_offset_;
 };
 
 } // namespace lfarena::detail

@@ -86,7 +86,15 @@ public:
     return Fault{};
   }
 
-  // The spec's order: does node (sa, oa) come before node (sb, ob)?
+  // May node (sb, ob) follow node (sa, oa) in the spec's order (sizes ordered; equal sizes in
+  // any order, or by offset in a format v1-v3 file)? Every list and check uses it.
+  bool in_order(std::uint64_t sa, std::uint32_t oa, std::uint64_t sb, std::uint32_t ob) const {
+    if (sa != sb)
+      return optimistic_ ? sa > sb : sa < sb;
+    return !geo_.ties_by_offset || oa < ob;
+  }
+  // A strict total order that in_order() accepts for every file: sizes, then offsets (salvage
+  // rebuilds lists in it).
   bool before(std::uint64_t sa, std::uint32_t oa, std::uint64_t sb, std::uint32_t ob) const {
     if (sa != sb)
       return optimistic_ ? sa > sb : sa < sb;
