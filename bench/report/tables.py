@@ -127,7 +127,8 @@ def headline(ix):
 
 
 def targets_section(ix):
-    """The speed targets (README "Headline numbers"), each a ratio of two subjects of this run, with a verdict."""
+    """The speed targets (issue list in README "Headline numbers"), each a ratio of two
+    measurements of this run, with a verdict. A ratio with a failing row is n/a (Index.ns)."""
     rows = []
 
     def add(name, value, target, better, how):
@@ -141,28 +142,73 @@ def targets_section(ix):
     def div(a, b):
         return a / b if a and b else None
 
-    tlc1 = ix.ns("bump", "lfarena-heap-tlc", 1, size=64, align=8)
-    tlc2 = ix.ns("bump", "lfarena-heap-tlc", 2, size=64, align=8)
-    add("thread-local chunks vs mimalloc, 1 thread, 64 B", div(ix.ns("bump", "mimalloc", 1, size=64, align=8), tlc1),
-        3, "higher", "mimalloc ns / lfarena-heap-tlc ns")
-    add("thread-local chunks vs per-thread plain pointer, 1 thread, 64 B",
-        div(tlc1, ix.ns("bump", "raw-local", 1, size=64, align=8)), 2, "lower", "lfarena-heap-tlc ns / raw-local ns")
-    add("two threads vs one, thread-local chunks, 64 B", div(tlc1, tlc2), 1.7, "higher",
-        "aggregate throughput ratio (1-thread ns / 2-thread ns per op)")
-    seg = {s: ix.ns("churn", "lfarena-segregated", 1, size="mixed", segments=s) for s in ("1000", "20000", "100000")}
-    add("segregated churn vs mimalloc, mixed, 20k segments",
-        div(ix.ns("churn", "mimalloc", 1, size="mixed", segments="20000"), seg["20000"]), 2, "higher",
-        "mimalloc ns / lfarena-segregated ns")
-    add("segregated churn flatness, mixed, 100k vs 1k segments", div(seg["100000"], seg["1000"]), 1.5, "lower",
-        "lfarena-segregated ns at 100k / at 1k")
+    bump = lambda subj, t=1: ix.ns("bump", subj, t, size=64, align=8)  # noqa: E731
+    add("bump, 1 thread, 64 B: lfarena-heap vs raw atomic fetch_add",
+        div(bump("lfarena-heap"), bump("raw-atomic")), 1.25, "lower", "lfarena-heap ns / raw-atomic ns")
+    add("bump, 1 thread, 64 B: thread-local chunks vs mimalloc",
+        div(bump("mimalloc"), bump("lfarena-heap-tlc")), 3, "higher", "mimalloc ns / lfarena-heap-tlc ns")
+    add("bump with chunks, 64 B: 2 threads vs 1", div(bump("lfarena-heap-tlc"), bump("lfarena-heap-tlc", 2)),
+        1.7, "higher", "aggregate throughput ratio (1-thread ns / 2-thread ns per op)")
+    for size in ("64", "mixed"):
+        for segs in ("1000", "20000", "100000"):
+            for t in (1, 2):
+                add(f"segregated churn, {size}, {int(segs) // 1000}k segments, {t} thread{'s' if t > 1 else ''}: vs mimalloc",
+                    div(ix.ns("churn", "mimalloc", t, size=size, segments=segs),
+                        ix.ns("churn", "lfarena-segregated", t, size=size, segments=segs)),
+                    1, "higher", "mimalloc ns / lfarena-segregated ns")
+        seg1 = ix.ns("churn", "lfarena-segregated", 1, size=size, segments="1000")
+        seg2 = ix.ns("churn", "lfarena-segregated", 2, size=size, segments="1000")
+        add(f"segregated churn, {size}, 1k segments: 2 threads vs 1", div(seg1, seg2), 1.7, "higher",
+            "aggregate throughput ratio (1-thread ns / 2-thread ns per pair)")
+    for pol in ("optimistic", "pessimistic"):
+        add(f"{pol} churn, 64 B: 100k vs 1k segments",
+            div(ix.ns("churn", f"lfarena-{pol}", 1, size="64", segments="100000"),
+                ix.ns("churn", f"lfarena-{pol}", 1, size="64", segments="1000")),
+            2, "lower", f"lfarena-{pol} ns at 100k / at 1k")
+        for size in ("64", "mixed"):
+            add(f"{pol} cross-thread frees, {size}: vs glibc",
+                div(ix.ns("xthread", "glibc", 2, size=size, batch="4096"),
+                    ix.ns("xthread", f"lfarena-{pol}", 2, size=size, batch="4096")),
+                1, "higher", f"glibc ns / lfarena-{pol} ns per object")
+    for size in ("64", "mixed"):
+        add(f"segregated with chunks, cross-thread frees, {size}: vs mimalloc",
+            div(ix.ns("xthread", "mimalloc", 2, size=size, batch="4096"),
+                ix.ns("xthread", "lfarena-segregated-tlc", 2, size=size, batch="4096")),
+            1, "higher", "mimalloc ns / lfarena-segregated-tlc ns per object")
     for pol in ("optimistic", "pessimistic"):
         add(f"{pol} size index vs linear scan, mixed, 100k segments",
             div(ix.ns("churn", f"lfarena-{pol}-linear", 1, size="mixed", segments="100000"),
                 ix.ns("churn", f"lfarena-{pol}", 1, size="mixed", segments="100000")), 10, "higher",
             f"lfarena-{pol}-linear ns / lfarena-{pol} ns")
-    return ("## Speed targets\n\nEach target is a ratio of two subjects measured side by side in this "
-            "run on this machine (2 cores: see above), single-threaded unless stated.\n\n"
+    return ("## Speed targets\n\nEach target is a ratio of two measurements of this run on this "
+            "machine (2 cores: see above); `met` or `MISSED` as measured, n/a where a subject did "
+            "not run or a row had failed allocations.\n\n"
             + table(["target", "measured", "target", "verdict", "ratio of"], rows) + "\n")
+
+
+def xthread_section(ix):
+    subjects = ix.subjects("xthread")
+    if not subjects:
+        return ""
+    rows = []
+    for size in ix.values("xthread", "size"):
+        glibc = ix.ns("xthread", "glibc", 2, size=size, batch="4096")
+        mi = ix.ns("xthread", "mimalloc", 2, size=size, batch="4096")
+        for s in subjects:
+            r = ix.get("xthread", s, 2, size=size, batch="4096")
+            if not r:
+                continue
+            ns = ix.ns("xthread", s, 2, size=size, batch="4096")
+            rate = f"{1e3 / r['ns_per_op']:.2f}" if r["ns_per_op"] else "n/a"
+            rows.append([s, size, rate, fmt_ns(r["ns_per_op"]), failed(r), ratio(glibc, ns), ratio(mi, ns)])
+    return ("## Cross-thread frees\n\nOne producer thread allocates objects in batches of 4096 and "
+            "hands each batch to one consumer thread, which frees them (every free is of another "
+            "thread's block); the producer stays at most 4 batches ahead. Rate: million objects per "
+            "second through the pair (wall clock). The last two columns are rate ratios (above "
+            "1.00x: lfarena or the subject is faster than the peer). `lfarena-none` only counts its "
+            "frees as discarded.\n\n"
+            + table(["subject", "size", "M objects/s", "ns/object", "failed allocations",
+                     "vs glibc", "vs mimalloc"], rows) + "\n")
 
 
 def bump_section(ix):
@@ -321,8 +367,8 @@ def report_md(res, charts):
                          ("frag.png", "Fragmentation per policy")):
         if chart in charts:
             text += f"![{title}]({chart})\n\n"
-    text += (bump_section(ix) + churn_section(ix) + frag_section(ix) + skiplist_section(ix)
-             + faults_section(ix))
+    text += (bump_section(ix) + churn_section(ix) + xthread_section(ix) + frag_section(ix)
+             + skiplist_section(ix) + faults_section(ix))
     errors = [r for r in res["results"] if r.get("error")]
     if errors:
         text += "## Errors\n\n" + "".join(f"- `{r['name']}`: {r['error']}\n" for r in errors) + "\n"
