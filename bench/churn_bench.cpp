@@ -40,7 +40,8 @@ int main(int argc, char **argv) {
         [kind](Setup s) {
           return std::make_unique<LfArena>(s, Backing::heap, kind, 16, 0, /*size_index=*/false);
         },
-        true, opt ? FreeOrder::head_descending : FreeOrder::head_ascending);
+        true, opt ? FreeOrder::head_descending : FreeOrder::head_ascending, false,
+        /*linear_scan=*/true);
   }
   register_churn<LfArena>(
       "lfarena-segregated",

@@ -11,10 +11,11 @@
 // churn: fill (a region until its bump part is exhausted, or 2*S blocks), free S blocks chosen at
 //        random (S = segments), then time a fixed number of pairs "free a random live block of
 //        mine, allocate a new one and write its first word" (churn_iterations(): the same for
-//        every subject, no time-driven ramp-up in which a fast subject would run longer and
-//        drift into a cheaper state). Every run (every repetition) starts from a fresh build
-//        with the same seeds, so repetitions repeat the same work and their median is honest.
-//        Failed allocations are counted (`failures`), never passed off as completed pairs.
+//        every subject but the linear-scan baselines, no time-driven ramp-up in which a fast
+//        subject would run longer and drift into a cheaper state). Every run (every repetition)
+//        starts from a fresh build with the same seeds, so repetitions repeat the same work and
+//        their median is honest. Failed allocations are counted (`failures`), never passed off as
+//        completed pairs.
 // Every run reports `minor_faults` (FaultMeter): page faults taken while timed.
 #pragma once
 
@@ -216,17 +217,23 @@ struct ChurnSpec {
 };
 
 // Pairs per thread and run: fixed per scale and segment count (fewer with more segments, where
-// the sorted policies' insert walks a long size run: at 100k segments one pair can take 0.3 ms).
-inline std::uint64_t churn_iterations(std::uint32_t segments) {
+// a sorted size class can be long: at 100k mixed segments one pair takes about 0.2 ms).
+// `linear_scan`: a subject whose every operation walks all segments (the sorted policies
+// without the size index, kept as the baseline the index is measured against: about 20 ms per
+// pair at 100k segments) runs 1/50 of that, so one run stays within seconds.
+inline std::uint64_t churn_iterations(std::uint32_t segments, bool linear_scan) {
+  std::uint64_t n = 0;
   switch (scale()) {
   case Scale::smoke:
     return 2000;
   case Scale::quick:
-    return segments <= 1000 ? 100000 : segments <= 20000 ? 20000 : 5000;
+    n = segments <= 1000 ? 100000 : segments <= 20000 ? 20000 : 5000;
+    break;
   case Scale::full:
-    return segments <= 1000 ? 400000 : segments <= 20000 ? 50000 : 10000;
+    n = segments <= 1000 ? 400000 : segments <= 20000 ? 50000 : 10000;
+    break;
   }
-  return 0;
+  return linear_scan && segments > 1000 ? n / 50 : n;
 }
 
 template <class S> struct ChurnState {
@@ -333,7 +340,8 @@ inline const std::vector<std::uint32_t> &churn_segment_params() {
 // Registers churn/<subject>/size:<64|mixed>/segments:<S>/real_time/threads:<t>.
 template <class S>
 void register_churn(const std::string &subject, Make<S> make, bool exhaust, FreeOrder order,
-                    bool headroom = false, std::vector<int> threads = {1, 2}) {
+                    bool headroom = false, bool linear_scan = false,
+                    std::vector<int> threads = {1, 2}) {
   for (std::uint32_t size : {64u, 0u})
     for (std::uint32_t segs : churn_segment_params())
       for (int t : threads) {
@@ -342,7 +350,8 @@ void register_churn(const std::string &subject, Make<S> make, bool exhaust, Free
         const ChurnSpec spec{size, segs, exhaust, headroom, order};
         benchmark::RegisterBenchmark(
             name.c_str(), [make, spec](benchmark::State &st) { churn_run<S>(st, make, spec); })
-            ->Iterations(static_cast<benchmark::IterationCount>(churn_iterations(segs)))
+            ->Iterations(
+                static_cast<benchmark::IterationCount>(churn_iterations(segs, linear_scan)))
             ->UseRealTime()
             ->Threads(t);
       }

@@ -250,7 +250,7 @@ def churn_section(ix):
             "blocks are freed (S = free segments), then each timed operation frees a random live "
             "block and allocates a new one, so every allocation is served by the freelist. Every "
             "repetition starts from a freshly built state and runs a fixed number of pairs per "
-            "thread (the same for every subject: `churn_iterations()` in bench/workloads.hpp), "
+            "thread (the same for every subject but the linear-scan baselines, which run 1/50 of it at 20k and 100k segments: `churn_iterations()` in bench/workloads.hpp), "
             "so no subject runs longer because it is fast. "
             "`optimistic` and `pessimistic` keep one sorted lock-free list per size class (the "
             "`-linear` subjects: one list for all): insert and best-fit traverse one class (all "
