@@ -106,15 +106,24 @@ Result<std::uint64_t> scan_chunk_slots(const Core<RegionWords> &core, const Free
   };
   std::vector<Tail> tails;
   std::uint64_t reserved = 0, most = 0;
-  std::uint32_t most_at = 0; // the slot holding the most bytes
+  std::uint32_t most_at = kChunkSlots; // the slot holding the most bytes (none: no culprit)
   for (std::uint32_t i = 0; i < kChunkSlots; ++i) {
     const std::uint32_t at = slot_owner_at(i);
-    if (load_acquire(mem.word(at)) == 0)
-      continue;
     const std::uint64_t ce = load_relaxed(mem.word(at + kSlotCursorEnd));
     const std::uint64_t cursor = ce & 0xffffffffu, end = ce >> 32;
     const std::uint64_t waste = load_relaxed(mem.word(at + kSlotWaste));
-    if ((end != 0 && (cursor < data || cursor > end || end > top)) || waste > top - data)
+    if (load_acquire(mem.word(at)) == 0) {
+      // A free slot's words are cleared before it is freed (chunk.hpp), and a new owner trusts
+      // them: words left in a free slot are damage (a close would give that "tail" back).
+      if (ce != 0 || waste != 0)
+        return mismatch(i, "thread-chunk slot " + num(i) + " is free but holds cursor " +
+                               num(cursor) + ", end " + num(end) + ", waste " + num(waste));
+      continue;
+    }
+    // A used-up chunk (cursor == end) holds no bytes, and its end may lie above the bump
+    // offset: freeing its last block rolled the bump offset back below it. Not damage.
+    if ((end != 0 && (cursor < data || cursor > end || (end > cursor && end > top))) ||
+        waste > top - data)
       return mismatch(i, "thread-chunk slot " + num(i) + " is damaged (cursor " + num(cursor) +
                              ", end " + num(end) + ", waste " + num(waste) + ", bump offset " +
                              num(top) + ")");
@@ -123,7 +132,7 @@ Result<std::uint64_t> scan_chunk_slots(const Core<RegionWords> &core, const Free
           {{static_cast<std::uint32_t>(cursor), static_cast<std::uint32_t>(end - cursor)}, i});
     const std::uint64_t held = (end > cursor ? end - cursor : 0) + waste;
     reserved += held;
-    if (held >= most) {
+    if (held > most) {
       most = held;
       most_at = i;
     }

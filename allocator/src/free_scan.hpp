@@ -39,11 +39,13 @@ struct FreeScan {
 Result<FreeScan> scan_free_lists(const Core<RegionWords> &core, std::uint64_t top,
                                  bool allow_marked, const std::string &who);
 
-// The slot table (chunk.hpp) at quiescence: every owned slot's unused tail [cursor, end) lies
-// in the allocated data area, no two tails overlap, no tail overlaps a free segment of `free`,
-// and tails + waste + free + discarded bytes do not exceed the allocated bytes. Returns the
-// bytes the slots hold back (tails + waste), or errc::accounting_mismatch naming the slot; then
-// `*culprit` (if given) is a slot without which the check may pass (salvage forgets it).
+// The slot table (chunk.hpp) at quiescence: a free slot's words are zero; every owned slot's
+// unused tail [cursor, end) lies in the allocated data area, no two tails overlap, no tail
+// overlaps a free segment of `free`, and tails + waste + free + discarded bytes do not exceed
+// the allocated bytes. Returns the bytes the slots hold back (tails + waste), or
+// errc::accounting_mismatch naming the slot; then `*culprit` (if given) is a slot without which
+// the check may pass (salvage clears it), or kChunkSlots if no slot is to blame (free and
+// discarded alone exceed the allocated bytes).
 Result<std::uint64_t> scan_chunk_slots(const Core<RegionWords> &core, const FreeScan &free,
                                        std::uint64_t top, const std::string &who,
                                        std::uint32_t *culprit = nullptr);

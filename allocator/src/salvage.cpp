@@ -230,7 +230,11 @@ Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const st
   const Core<RegionWords> core(mem, g);
   if (Result<FreeScan> rebuilt = scan_free_lists(core, top, false, path); rebuilt) {
     std::uint32_t bad = kChunkSlots;
-    while (!scan_chunk_slots(core, *rebuilt, top, path, &bad) && bad < kChunkSlots) {
+    // At most one pass per slot: every pass clears a slot that held something.
+    for (std::uint32_t pass = 0;
+         pass <= kChunkSlots && !scan_chunk_slots(core, *rebuilt, top, path, &bad) &&
+         bad < kChunkSlots;
+         ++pass) {
       for (std::uint32_t w = 0; w < kChunkSlotBytes; w += 8)
         store_relaxed(mem.word(slot_owner_at(bad) + w), 0);
       ++rep.slots_cleared;

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <lfarena/arena.hpp>
+#include <lfarena/detail/chunk.hpp>
 #include <lfarena/detail/header.hpp>
 #include <lfarena/detail/tagged.hpp>
 
@@ -181,6 +182,28 @@ TEST_F(CheckTool, DamagedFreeListIsSalvagedByRepair) {
   const ToolRun again = run_tool(path_);
   EXPECT_EQ(again.status, 0) << again.out;
   EXPECT_NE(again.out.find("0 bytes in 0 segments"), std::string::npos) << again.out;
+}
+
+// A damaged thread-chunk slot (a free slot holding a tail over a live block) is refused with
+// accounting_mismatch; --repair clears it (it used to exit 1: it salvaged corrupt_freelist only).
+TEST_F(CheckTool, DamagedSlotIsClearedByRepair) {
+  auto bytes = slurp(path_);
+  const std::uint32_t slot = lfarena::detail::slot_owner_at(3);
+  lfarena::detail::put_le64(reinterpret_cast<unsigned char *>(bytes.data()) + slot + 8,
+                            first_free_ | std::uint64_t{first_free_ + 200} << 32);
+  spit(path_, bytes);
+
+  const ToolRun check = run_tool(path_);
+  EXPECT_EQ(check.status, 1) << check.out;
+  EXPECT_NE(check.out.find("accounting_mismatch"), std::string::npos) << check.out;
+  EXPECT_NE(check.out.find("slot 3"), std::string::npos) << check.out;
+  EXPECT_EQ(slurp(path_), bytes) << "only --repair may write";
+
+  const ToolRun repair = run_tool("--repair " + path_);
+  EXPECT_EQ(repair.status, 0) << repair.out;
+  EXPECT_NE(repair.out.find("salvaged"), std::string::npos) << repair.out;
+  const ToolRun again = run_tool(path_);
+  EXPECT_EQ(again.status, 0) << again.out;
 }
 
 TEST_F(CheckTool, UsageErrors) {

@@ -133,6 +133,38 @@ TEST_P(SlotDamage, SalvageForgetsSlotsThatClaimTheSameBytes) {
   EXPECT_TRUE(rep) << rep.message();
 }
 
+// A free slot's words are cleared before it is freed, and whoever claims it next trusts them: a
+// free slot holding a "tail" over a live block would give that block back on close (the live
+// block then handed out twice). Refused on open; salvage clears it.
+TEST_P(SlotDamage, FreeSlotHoldingWordsIsRefusedAndCleared) {
+  Bytes image = lfarena_test::read_all(path_);
+  const std::uint32_t at = d::slot_owner_at(2);
+  d::put_le64(&image[at + d::kSlotCursorEnd],
+              blocks_[2].offset | std::uint64_t{blocks_[2].offset + 1000} << 32);
+  for (const bool crashed : {false, true}) {
+    SCOPED_TRACE(crashed);
+    expect_refused(image, crashed, errc::accounting_mismatch);
+  }
+  auto s = Arena::salvage_file(path_);
+  ASSERT_TRUE(s) << s.message();
+  EXPECT_EQ(s->slots_cleared, 1u);
+  auto a = Arena::open_file(path_, opts_);
+  ASSERT_TRUE(a) << a.message();
+  EXPECT_TRUE(a->check()) << a->check().message();
+}
+
+// Free and discarded bytes alone exceed the allocated ones (a raised discarded word): no slot is
+// to blame. Salvage clears none and returns an error (it looped forever, clearing slot 0).
+TEST_P(SlotDamage, SalvageReturnsWhenNoSlotIsToBlame) {
+  if (std::get<0>(GetParam()) == FreelistKind::none)
+    GTEST_SKIP() << "no free bytes";
+  Bytes image = lfarena_test::read_all(path_);
+  d::put_le64(&image[d::hdr::discarded], top_ - data_ - 500); // + 1000 free bytes
+  expect_refused(image, false, errc::accounting_mismatch);
+  auto s = Arena::salvage_file(path_);
+  EXPECT_FALSE(s) << "salvaged a file whose discarded word exceeds allocated";
+}
+
 TEST_P(SlotDamage, IntactDeadSlotIsRecovered) {
   Bytes image = lfarena_test::read_all(path_);
   // The dead owner reserved block 3's bytes and handed 16 of them out after 8 of padding.
@@ -148,6 +180,39 @@ TEST_P(SlotDamage, IntactDeadSlotIsRecovered) {
   auto rep = a->check();
   ASSERT_TRUE(rep) << rep.message();
   EXPECT_EQ(rep->free_bytes, std::get<0>(GetParam()) == FreelistKind::none ? 0u : 1000u);
+}
+
+// Not damage: a thread's chunk used up to its end (cursor == end, no tail), then its last
+// block freed, which rolls the bump offset back below the chunk's end. The slot holds no bytes;
+// check() and crash recovery must accept it (both refused it: "thread-chunk slot 0 is damaged
+// (cursor 5696, end 5696, waste 48, bump offset 5632)", found by the threads fuzz corpus
+// under TSan).
+TEST_P(SlotDamage, UsedUpChunkAboveARolledBackBumpIsNotDamage) {
+  std::remove(path_.c_str());
+  Options o = opts_;
+  o.thread_chunk = 256; // blocks up to 64 bytes come from the chunk
+  Bytes crashed;
+  {
+    auto a = Arena::open_file(path_, o);
+    ASSERT_TRUE(a) << a.message();
+    std::vector<Block> b;
+    for (int i = 0; i < 4; ++i)
+      b.push_back(*a->allocate(64));
+    const std::uint64_t top = a->stats().data_offset + a->stats().allocated;
+    ASSERT_EQ(b[3].offset + 64u, top) << "the chunk ends at the bump offset, used up";
+    ASSERT_TRUE(a->deallocate(b[3].offset, 64));
+    ASSERT_EQ(a->stats().data_offset + a->stats().allocated, b[3].offset) << "rolled back";
+    auto rep = a->check();
+    EXPECT_TRUE(rep) << rep.message();
+    crashed = lfarena_test::read_all(path_); // as a kill -9 now would leave it
+  }
+  ASSERT_EQ(d::get_le64(&crashed[d::hdr::open_count]), 1u);
+  lfarena_test::write_all(path_, crashed);
+  auto a = Arena::open_file(path_, o);
+  ASSERT_TRUE(a) << a.message();
+  EXPECT_EQ(a->recovery().chunks_released, 1u);
+  auto rep = a->check();
+  EXPECT_TRUE(rep) << rep.message();
 }
 
 INSTANTIATE_TEST_SUITE_P(

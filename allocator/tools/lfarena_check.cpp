@@ -7,10 +7,10 @@
 // Exit status: 0 healthy, 1 damaged (the message names what and where), 2 usage or I/O error.
 // It never writes to the file unless --repair is given; --repair opens it read-write, which
 // runs the crash recovery pass (unmarks nodes whose remover died, repairs checked-mode bitmaps,
-// counts in-flight bytes as leaked), then checks again. If the free lists are damaged (the open
-// fails with corrupt_freelist) --repair salvages them (Arena::salvage_file: keeps the nodes
-// that validate, prints what it dropped) and opens again. A damaged header is reported, never
-// rewritten.
+// counts in-flight bytes as leaked), then checks again. If the free lists or the thread-chunk
+// slot table are damaged (the open fails with corrupt_freelist or accounting_mismatch) --repair
+// salvages them (Arena::salvage_file: keeps the nodes that validate, clears the slots that do
+// not, prints what it dropped) and opens again. A damaged header is reported, never rewritten.
 //
 // Thread-safety: a single-threaded program; a concurrent writer in another process makes the
 // read-only report approximate (it says so only if check() then fails).
@@ -118,8 +118,11 @@ int main(int argc, char **argv) {
   o.open_mode = lfarena::OpenMode::open_existing;
   o.read_only = !repair;
   auto arena = lfarena::Arena::open_file(path, o);
-  if (!arena && repair && arena.code() == lfarena::errc::corrupt_freelist) {
-    // Damaged free lists: rebuild them from the nodes that still validate, then open again.
+  if (!arena && repair &&
+      (arena.code() == lfarena::errc::corrupt_freelist ||
+       arena.code() == lfarena::errc::accounting_mismatch)) {
+    // Damaged free lists or slots: rebuild the lists from the nodes that still validate, clear
+    // the slots that do not, then open again.
     auto salvaged = lfarena::Arena::salvage_file(path);
     if (!salvaged)
       return fail(json, path, salvaged.error(), io_or_damage(salvaged.code()));
