@@ -156,9 +156,10 @@ Result<std::uint64_t> scan_chunk_slots(const Core<RegionWords> &core, const Free
   }
   const std::uint64_t discarded = core.discarded(), allocated = top - data;
   if (reserved + free.bytes + discarded > allocated)
-    return mismatch(most_at, "thread-chunk slots hold " + num(reserved) + " bytes; with free " +
-                                 num(free.bytes) + " and discarded " + num(discarded) +
-                                 " that exceeds allocated " + num(allocated));
+    return mismatch(most_at,
+                    "free " + num(free.bytes) + " + discarded " + num(discarded) +
+                        (reserved != 0 ? " + chunk tails and waste " + num(reserved) : "") +
+                        " exceed allocated " + num(allocated));
   return reserved;
 }
 
