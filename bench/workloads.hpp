@@ -153,8 +153,9 @@ void bump_run(benchmark::State &st, const Make<S> &make, std::uint32_t size, std
       shared->free(tid, Handle{0, slots[j], size_at(j)}, size_at(j), align);
   }
   std::uint64_t i = 0, bytes = 0;
+  setup_gate(threads); // every thread's warm-up round is done before faults are counted
   if (tid == 0)
-    faults.start(); // after the warm-up round
+    faults.start();
   for (auto _ : st) {
     if (i == 0)
       WallRate::first_iteration();
@@ -306,6 +307,10 @@ void churn_run(benchmark::State &st, const Make<S> &make, const ChurnSpec &spec)
   if (tid == 0)
     faults.start();
   std::vector<Handle> &mine = state.mine[tid];
+  if (mine.empty()) { // the build found no room for a block per thread: a sizing bug
+    st.SkipWithError("churn: no live block to free (sizing bug in the benchmark)");
+    return;
+  }
   Rng r(tid + 1);
   std::uint64_t fails = 0, bytes = 0, k = tid * 977u;
   bool first = true;

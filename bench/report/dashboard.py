@@ -16,7 +16,8 @@ def summarise(res):
     for r in res.get("results", []):
         p, ns = r.get("params", {}), r.get("ns_per_op")
         subj = r.get("subject", "")
-        if r.get("suite") == "churn" and subj.startswith("lfarena-") and ns:
+        failed = r.get("failed_ops", r.get("counters", {}).get("failures", 0)) or 0
+        if r.get("suite") == "churn" and subj.startswith("lfarena-") and ns and not failed:
             shape = f"size:{p.get('size')}/segments:{p.get('segments')}/threads:{r.get('threads')}"
             s["churn"].setdefault(shape, {})[subj[len("lfarena-"):]] = ns
         elif r.get("suite") == "frag" and subj.startswith("lfarena-"):

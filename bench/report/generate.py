@@ -39,6 +39,13 @@ def parse_name(run_name):
     return parts[0], parts[1] if len(parts) > 1 else "", params
 
 
+def iterations_param(run_name):
+    for p in run_name.split("/"):
+        if p.startswith("iterations:") and p[len("iterations:"):].isdigit():
+            return int(p[len("iterations:"):])
+    return None
+
+
 def load_run(run_dir):
     """All benchmarks of a run, one normalised row per benchmark (median over repetitions)."""
     rows, context = [], {}
@@ -91,7 +98,9 @@ def normalise(run_name, entries, binary, repetitions):
         "items_per_second": ips,
         "bytes_per_second": counters.get("bytes_per_second"),
         "counters": counters, "binary": binary, "repetitions": repetitions, "error": err,
-        "iterations_total": entries[0].get("iterations"),
+        # Iterations per thread as registered (the name's iterations:N; an aggregate row's own
+        # "iterations" field is the repetition count).
+        "iterations_per_thread": iterations_param(run_name),
     }
 
 
@@ -129,7 +138,8 @@ def write_charts(rows, out):
         ax.grid(True, which="both", alpha=0.3)
         save(fig, "bump_threads.png")
 
-    churn = [r for r in rows if r["suite"] == "churn" and r["ns_per_op"] and r["threads"] == 1]
+    churn = [r for r in rows if r["suite"] == "churn" and r["ns_per_op"] and r["threads"] == 1
+             and not tables.failed(r)]  # a failed allocation is not a completed pair
     if churn:
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), sharey=True)
         for ax, size in zip(axes, ("64", "mixed")):

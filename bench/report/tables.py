@@ -343,7 +343,8 @@ def faults_section(ix):
         if f < 1:
             quiet += 1
             continue
-        per = f"{1e3 * f / r['iterations_total']:.2f}" if r.get("iterations_total") else "n/a"
+        n = r.get("iterations_per_thread")
+        per = f"{1e3 * f / (n * r['threads']):.3f}" if n else "n/a"
         rows.append([r["name"], f"{f:.0f}", per])
     if not rows and not quiet:
         return ""
@@ -353,7 +354,7 @@ def faults_section(ix):
             "demand, and their faults are part of their time. "
             f"The other {quiet} benchmarks took none.\n\n")
     if rows:
-        text += table(["benchmark", "minor faults", "per 1000 ops"], rows) + "\n"
+        text += table(["benchmark", "minor faults", "per 1000 iterations (all threads)"], rows) + "\n"
     return text
 
 

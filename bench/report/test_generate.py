@@ -65,8 +65,10 @@ class GenerateTest(unittest.TestCase):
 
     def test_page_faults_are_shown(self):
         self.assertIn("## Page faults while timed", self.md)
-        self.assertIn("| churn/lfarena-pessimistic/size:mixed/segments:1000/real_time/threads:1 | 12 "
-                      "| 12.00 |", self.md)
+        # 12 faults over the name's 1000 iterations of one thread (not the row's own
+        # "iterations" field, which an aggregate row sets to the repetition count).
+        self.assertIn("| churn/lfarena-pessimistic/size:mixed/segments:1000/iterations:1000/real_time/"
+                      "threads:1 | 12 | 12.000 |", self.md)
 
     def test_results_json_normalised(self):
         with open(os.path.join(self.out, "results.json"), encoding="utf-8") as f:
