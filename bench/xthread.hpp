@@ -25,9 +25,9 @@ inline std::uint64_t xthread_objects() {
   case Scale::smoke:
     return 2 * kBatch;
   case Scale::quick:
-    return 64 * kBatch;
+    return 256 * kBatch; // about 50 ms at 50 ns per object
   case Scale::full:
-    return 256 * kBatch;
+    return 1024 * kBatch;
   }
   return 0;
 }
