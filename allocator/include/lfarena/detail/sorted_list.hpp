@@ -232,9 +232,13 @@ public:
   // May node (sb, ob) follow node (sa, oa) in this list? Sizes in the policy's order; equal
   // sizes in any order (newest first), or by offset in a format v1-v3 file.
   bool in_order(std::uint64_t sa, std::uint32_t oa, std::uint64_t sb, std::uint32_t ob) const {
+    return in_order(optimistic_, ties_by_offset_, sa, oa, sb, ob);
+  }
+  static bool in_order(bool optimistic, bool ties_by_offset, std::uint64_t sa, std::uint32_t oa,
+                       std::uint64_t sb, std::uint32_t ob) {
     if (sa != sb)
-      return size_before(optimistic_, sa, sb);
-    return !ties_by_offset_ || oa < ob;
+      return size_before(optimistic, sa, sb);
+    return !ties_by_offset || oa < ob;
   }
   // Does size a come before size b in the policy's order?
   static bool size_before(bool optimistic, std::uint64_t a, std::uint64_t b) {

@@ -89,16 +89,12 @@ public:
   // May node (sb, ob) follow node (sa, oa) in the spec's order (sizes ordered; equal sizes in
   // any order, or by offset in a format v1-v3 file)? Every list and check uses it.
   bool in_order(std::uint64_t sa, std::uint32_t oa, std::uint64_t sb, std::uint32_t ob) const {
-    if (sa != sb)
-      return optimistic_ ? sa > sb : sa < sb;
-    return !geo_.ties_by_offset || oa < ob;
+    return SortedList<Mem>::in_order(optimistic_, geo_.ties_by_offset, sa, oa, sb, ob);
   }
   // A strict total order that in_order() accepts for every file: sizes, then offsets (salvage
   // rebuilds lists in it).
   bool before(std::uint64_t sa, std::uint32_t oa, std::uint64_t sb, std::uint32_t ob) const {
-    if (sa != sb)
-      return optimistic_ ? sa > sb : sa < sb;
-    return oa < ob;
+    return SortedList<Mem>::in_order(optimistic_, true, sa, oa, sb, ob);
   }
 
   // Head words of every list (recovery walks them): hdr::freelist_head, or the class heads.
