@@ -115,16 +115,7 @@ enum class Backing { heap, anonymous, file };
 inline const char *to_string(Backing b) {
   return b == Backing::heap ? "heap" : b == Backing::anonymous ? "anonymous" : "file";
 }
-inline const char *to_string(lfarena::FreelistKind k) {
-  using K = lfarena::FreelistKind;
-  switch (k) {
-  case K::none: return "none";
-  case K::optimistic: return "optimistic";
-  case K::pessimistic: return "pessimistic";
-  case K::segregated: return "segregated";
-  }
-  return "unknown";
-}
+using lfarena::to_string; // the policy names (lfarena/freelist_kind.hpp)
 
 class LfArena {
 public:

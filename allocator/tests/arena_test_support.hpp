@@ -104,18 +104,6 @@ inline const BackingKind kAllBackings[] = {BackingKind::heap, BackingKind::anony
                                            BackingKind::file};
 
 // The policy's public name, for test names and traces.
-inline std::string kind_name(lfarena::FreelistKind k) {
-  switch (k) {
-  case lfarena::FreelistKind::optimistic:
-    return "optimistic";
-  case lfarena::FreelistKind::pessimistic:
-    return "pessimistic";
-  case lfarena::FreelistKind::segregated:
-    return "segregated";
-  case lfarena::FreelistKind::none:
-    break;
-  }
-  return "none";
-}
+inline std::string kind_name(lfarena::FreelistKind k) { return lfarena::to_string(k); }
 
 } // namespace lfarena_test

@@ -22,20 +22,6 @@
 
 namespace {
 
-const char *kind_name(lfarena::FreelistKind k) {
-  switch (k) {
-  case lfarena::FreelistKind::none:
-    return "none";
-  case lfarena::FreelistKind::optimistic:
-    return "optimistic";
-  case lfarena::FreelistKind::pessimistic:
-    return "pessimistic";
-  case lfarena::FreelistKind::segregated:
-    return "segregated";
-  }
-  return "unknown";
-}
-
 std::string json_escape(const std::string &s) {
   std::string out;
   for (const char c : s) {
@@ -155,7 +141,7 @@ int main(int argc, char **argv) {
         "\"remaining\": %llu, \"discarded\": %llu, \"leaked\": %llu, "
         "\"free_segments\": %llu, \"free_bytes\": %llu, \"largest_free\": %llu, "
         "\"live_bytes\": %llu, \"fragmentation\": %.4f, \"repaired\": %s}\n",
-        json_escape(path).c_str(), version, kind_name(o.freelist),
+        json_escape(path).c_str(), version, lfarena::to_string(o.freelist),
         sorted && o.size_index ? "true" : "false", o.checked ? "true" : "false", o.user_version,
         s.capacity, s.data_offset, o.min_segment, o.max_alignment,
         static_cast<unsigned long long>(s.allocated), static_cast<unsigned long long>(s.remaining),
@@ -168,7 +154,8 @@ int main(int argc, char **argv) {
   }
   std::printf("%s: ok\n", path.c_str());
   std::printf("  format        lfarena v%u, freelist %s%s, %s mode, user version %u\n", version,
-              kind_name(o.freelist), index, o.checked ? "checked" : "unchecked", o.user_version);
+              lfarena::to_string(o.freelist), index, o.checked ? "checked" : "unchecked",
+              o.user_version);
   std::printf("  capacity      %u bytes (data from offset %u; min segment %u, max alignment %u)\n",
               s.capacity, s.data_offset, o.min_segment, o.max_alignment);
   std::printf("  allocated     %llu bytes, remaining %llu\n",

@@ -24,4 +24,19 @@ enum class FreelistKind : std::uint32_t {
   segregated = 3
 };
 
+// The policy's name as above ("unknown" for a value outside the enum, e.g. a damaged header).
+constexpr const char *to_string(FreelistKind k) noexcept {
+  switch (k) {
+  case FreelistKind::none:
+    return "none";
+  case FreelistKind::optimistic:
+    return "optimistic";
+  case FreelistKind::pessimistic:
+    return "pessimistic";
+  case FreelistKind::segregated:
+    return "segregated";
+  }
+  return "unknown";
+}
+
 } // namespace lfarena
