@@ -91,11 +91,12 @@ public:
   // the free segments and from other tails, and all of them together within the allocated
   // bytes (free_scan.hpp); else damage would make step 4 count bytes as leaked twice or
   // without bound.
-  Status check_slots() const {
+  Status check_slots() {
     const Core<RegionWords> core(mem_, g_);
     Result<std::uint64_t> reserved = scan_chunk_slots(core, scan_, top_, path_ + ": recovery");
     if (!reserved)
       return reserved.error();
+    chunk_bytes_ = *reserved;
     return {};
   }
 
@@ -122,12 +123,10 @@ public:
   // padding were never handed out: leaked. Unchecked mode counts them here; checked mode
   // counts every unaccounted byte in step 5, these included.
   void release_slots() {
-    std::uint64_t chunk_bytes = 0;
     for (std::uint32_t i = 0; i < kChunkSlots; ++i) {
       const std::uint32_t at = slot_owner_at(i);
       if (load_acquire(mem_.word(at)) == 0)
         continue;
-      chunk_bytes += slot_reserved(mem_, at);
       store_relaxed(mem_.word(at + kSlotCursorEnd), 0);
       store_relaxed(mem_.word(at + kSlotWaste), 0);
       store_release(mem_.word(at), 0);
@@ -135,7 +134,7 @@ public:
       LFARENA_CRASH_POINT(recovery_slot_released);
     }
     if (!checked_)
-      count_leaked(chunk_bytes);
+      count_leaked(chunk_bytes_); // what step 2 found the slots hold
   }
 
   // 5. Checked mode: repair the bitmaps, then count what is neither live, free nor discarded.
@@ -183,7 +182,8 @@ private:
   NodeLayout node_;
   std::uint64_t top_;
   bool checked_;
-  FreeScan scan_; // step 1's result
+  FreeScan scan_;                 // step 1's result
+  std::uint64_t chunk_bytes_ = 0; // step 2's: the bytes the dead owners' slots hold
   RecoveryReport rep_;
 };
 
