@@ -198,9 +198,11 @@ void check_quiescent(const Arena &a, const std::vector<Held> &held, bool checked
   if (checked && c->live_blocks != held.size())
     fail("live_blocks differs from the blocks held", c->live_blocks, held.size());
   const lfarena::Stats st = a.stats();
-  if (c->live_bytes + c->free_bytes + st.discarded + c->chunk_reserved != st.allocated)
+  if (c->live_bytes + c->free_bytes + st.discarded + c->chunk_reserved + c->cache_reserved !=
+      st.allocated)
     fail("live + free + discarded + chunk tails != allocated",
-         c->live_bytes + c->free_bytes + st.discarded + c->chunk_reserved, st.allocated);
+         c->live_bytes + c->free_bytes + st.discarded + c->chunk_reserved + c->cache_reserved,
+         st.allocated);
   if (c->chunk_reserved > thread_chunk)
     fail("chunk tails above one chunk after the worker exited", c->chunk_reserved, thread_chunk);
 }

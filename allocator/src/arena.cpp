@@ -4,6 +4,7 @@
 // Thread-safety: factories are independent; members follow arena.hpp's contract.
 #include "lfarena/arena.hpp"
 
+#include <algorithm>
 #include <atomic>
 
 #include "arena_factory.hpp"
@@ -20,7 +21,11 @@ std::atomic<std::uint64_t> g_next_arena_id{1};
 
 ArenaState::ArenaState(AnyBacking b, std::byte *base_, bool ro, const Geometry &g, Options o,
                        std::string n)
-    : ChunkHost(base_, g_next_arena_id.fetch_add(1, std::memory_order_relaxed), o.thread_chunk),
+    : ChunkHost(base_, g_next_arena_id.fetch_add(1, std::memory_order_relaxed), o.thread_chunk,
+                // Cached sizes must also take the chunk fast path (size <= thread_chunk / 4).
+                ro || !g.thread_cache || o.thread_chunk == 0
+                    ? 0
+                    : std::min((kCacheClasses - 1) * kGranule, o.thread_chunk / 4 / kGranule * kGranule)),
       backing(std::move(b)), read_only(ro), core(RegionWords{base_}, g), options(o),
       name(std::move(n)), fast_size_limit(ro ? 0 : g.capacity & ~(kGranule - 1)),
       fast_align_limit(ro ? 0 : g.max_alignment), chunk_limit(ro ? 0 : o.thread_chunk / 4) {
@@ -141,8 +146,12 @@ Result<Block> Arena::allocate_slow(std::uint32_t size, std::uint32_t align) cons
       align <= s.core.geometry().max_alignment) {
     const std::uint32_t a = align < detail::kGranule ? detail::kGranule : align;
     const auto need = static_cast<std::uint32_t>(detail::align_up(size, detail::kGranule));
-    if (const std::uint32_t offset = detail::chunk_refill_allocate(s, need, a); offset != 0)
+    std::uint32_t damaged = 0;
+    if (const std::uint32_t offset = detail::chunk_refill_allocate(s, need, a, damaged);
+        offset != 0)
       return Block{offset, need};
+    if (damaged != 0)
+      return detail::core_error(s, errc::corrupt_freelist, "allocate", size, align, damaged);
   }
   detail::RawBlock b;
   if (errc e = s.core.allocate(size, align, b); e != errc::ok)

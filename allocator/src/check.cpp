@@ -8,7 +8,8 @@
 //     free segments, and within the allocated bytes with free and discarded;
 //  4. checked mode: no bitmap mark at or above the bump offset, every live block has its end
 //     mark, and no live block overlaps a free segment;
-//  5. accounting: live + free + discarded + chunk tails == allocated (checked mode, live counted
+//     (the slots' free cache blocks are live blocks of their own, counted with the tails);
+//  5. accounting: live + free + discarded + chunk tails + cache blocks == allocated (checked mode, live counted
 //     from the bitmaps), or free + discarded + chunk tails <= allocated (unchecked: live is what
 //     is left).
 //
@@ -58,11 +59,14 @@ public:
   }
 
   Status chunk_tails() { // step 3
-    Result<std::uint64_t> reserved =
+    Result<detail::SlotScan> slots =
         detail::scan_chunk_slots(core_, scan_, top_, state_.name + ": check");
-    if (!reserved)
-      return reserved.error();
-    rep_.chunk_reserved = *reserved;
+    if (!slots)
+      return slots.error();
+    // The slots' free cache blocks are neither live nor free: the slots hold them.
+    rep_.chunk_reserved = slots->held;
+    rep_.cache_reserved = slots->cache_bytes();
+    caches_ = std::move(slots->caches);
     return {};
   }
 
@@ -85,22 +89,40 @@ public:
       return mismatch("a live block has no end mark");
     std::size_t f = 0; // both sorted by offset: one merge pass
     const std::vector<detail::FreeRange> &free = scan_.segments; // sorted by offset
+    std::size_t k = 0; // cache blocks, sorted: each must be a live block of its own
     for (const detail::FreeRange &b : live) {
+      if (k < caches_.size() && caches_[k] == b.offset) {
+        if (b.size != detail::kCacheBlockBytes)
+          return mismatch("the free cache block at offset " + std::to_string(b.offset) +
+                          " is a live block of " + std::to_string(b.size) + " bytes, not " +
+                          std::to_string(detail::kCacheBlockBytes));
+        ++k;
+        continue;
+      }
+      if (k < caches_.size() && caches_[k] < b.offset)
+        return mismatch("the free cache block at offset " + std::to_string(caches_[k]) +
+                        " is not a live block");
       rep_.live_bytes += b.size;
       while (f < free.size() && free[f].offset + free[f].size <= b.offset)
         ++f;
       if (f < free.size() && free[f].offset < b.offset + b.size)
         return corrupt("free segment " + range(free[f]) + " overlaps live block " + range(b));
     }
-    rep_.live_blocks = live.size();
+    if (k < caches_.size())
+      return mismatch("the free cache block at offset " + std::to_string(caches_[k]) +
+                      " is not a live block");
+    rep_.live_blocks = live.size() - caches_.size();
     return {};
   }
 
   Status accounting() { // step 5
-    const std::uint64_t elsewhere = discarded_ + rep_.chunk_reserved;
+    const std::uint64_t elsewhere = discarded_ + rep_.chunk_reserved + rep_.cache_reserved;
     const std::string parts = "free " + std::to_string(rep_.free_bytes) + " + discarded " +
                               std::to_string(discarded_) + " + chunk tails " +
-                              std::to_string(rep_.chunk_reserved);
+                              std::to_string(rep_.chunk_reserved) +
+                              (rep_.cache_reserved != 0
+                                   ? " + cache blocks " + std::to_string(rep_.cache_reserved)
+                                   : "");
     if (core_.checked()) {
       if (rep_.live_bytes + rep_.free_bytes + elsewhere != allocated_)
         return mismatch("live " + std::to_string(rep_.live_bytes) + " + " + parts +
@@ -129,7 +151,8 @@ private:
   const std::uint64_t top_;
   const std::uint64_t allocated_;
   const std::uint64_t discarded_;
-  detail::FreeScan scan_; // step 1's result
+  detail::FreeScan scan_;              // step 1's result
+  std::vector<std::uint32_t> caches_; // step 3's: the slots' cache blocks, sorted
   CheckReport rep_;
 };
 

@@ -136,6 +136,7 @@ Result<Layout> plan_layout(const Options &o) {
   l.geometry.max_alignment = o.max_alignment;
   l.geometry.freelist_kind = o.freelist;
   l.geometry.node_key = random_u64() | 1; // never 0: 0 means "no key" (node.hpp)
+  l.geometry.thread_cache = o.freelist == FreelistKind::segregated;
   return l;
 }
 
@@ -147,7 +148,8 @@ void write_header(std::byte *region, const Layout &l, const Options &o) {
                                     ? kFormatVersion
                                     : kFirstKeyedVersion;
   put_le32(h + hdr::format_version, version);
-  put_le32(h + hdr::feature_flags, g.bitmap_offset != 0 ? kFeatureChecked : 0);
+  put_le32(h + hdr::feature_flags, (g.bitmap_offset != 0 ? kFeatureChecked : 0) |
+                                       (g.thread_cache ? kFeatureThreadCache : 0));
   put_le32(h + hdr::freelist_kind, static_cast<std::uint32_t>(g.freelist_kind));
   put_le16(h + hdr::user_version, o.user_version);
   put_le16(h + hdr::header_size, static_cast<std::uint16_t>(kHeaderSize));
@@ -232,6 +234,7 @@ public:
     g.freelist_kind = o.freelist; // equal to the stored kind (step 6)
     g.node_key = version_ >= kFirstKeyedVersion ? get_le64(h_ + hdr::node_key) : 0;
     g.ties_by_offset = version_ < kFirstNewestFirstVersion;
+    g.thread_cache = (features_ & kFeatureThreadCache) != 0;
     l_.user_offset = get_le32(h_ + hdr::user_reserved_offset);
     l_.user_size = get_le32(h_ + hdr::user_reserved_size);
     if (file_size_ < g.capacity)
@@ -261,6 +264,10 @@ public:
     if (version_ >= kFirstKeyedVersion && g.node_key == 0)
       return bad(errc::bad_geometry, path_,
                  "format version " + num(version_) + " needs a non-zero free-node key");
+    if (g.thread_cache && kind_ != static_cast<std::uint32_t>(FreelistKind::segregated))
+      return bad(errc::bad_geometry, path_,
+                 std::string("the thread-cache feature flag is set for freelist ") +
+                     kind_name(kind_) + ": only segregated files have thread caches");
     Options file_shape = stored; // the opener's thread_chunk is checked by the caller
     file_shape.thread_chunk = 0;
     Result<Layout> expect = plan_layout(file_shape);

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "lfarena/detail/chunk.hpp"
+#include "lfarena/detail/free_cache.hpp"
 
 namespace lfarena::detail {
 
@@ -75,6 +76,28 @@ Result<FreeScan> scan_free_lists(const Core<RegionWords> &core, std::uint64_t to
     return corrupt(problem);
   if (fault)
     return corrupt(diagnose(core, fault.at));
+  if (core.geometry().thread_cache) // the thread caches' nodes are free segments too
+    for (std::uint32_t i = 0; i < kChunkSlots; ++i) {
+      const std::uint64_t block = load_relaxed(mem.word(slot_owner_at(i) + kSlotCache));
+      if (block == 0)
+        continue;
+      if (block > 0xffffffffu ||
+          !cache_block_plausible(core.geometry(), static_cast<std::uint32_t>(block), top))
+        return corrupt("thread-chunk slot " + num(i) + " names cache block " + num(block) +
+                       ", not a 64-aligned block of " + num(kCacheBlockBytes) +
+                       " bytes in the allocated data area below " + num(top));
+      const Fault f = core.free_cache().walk(static_cast<std::uint32_t>(block), visit);
+      if (!problem.empty())
+        return corrupt(problem);
+      if (f)
+        return corrupt("in the free cache of thread-chunk slot " + num(i) + " (block " +
+                       num(block) + "), " +
+                       (f.at >= block && f.at < block + kCacheBlockBytes
+                            ? "class " + num((f.at - block) / kGranule) +
+                                  " has a damaged head word (count above " +
+                                  num(kCacheLimit) + " or not matching its first node)"
+                            : diagnose(core, f.at) + " (or its chain does not match the count)"));
+    }
   if (!core.has_freelist() && !scan.segments.empty())
     return corrupt("freelist kind none but " + num(scan.segments.size()) + " segments listed");
   std::sort(scan.segments.begin(), scan.segments.end(),
@@ -90,9 +113,9 @@ Result<FreeScan> scan_free_lists(const Core<RegionWords> &core, std::uint64_t to
   return scan;
 }
 
-Result<std::uint64_t> scan_chunk_slots(const Core<RegionWords> &core, const FreeScan &free,
-                                       std::uint64_t top, const std::string &who,
-                                       std::uint32_t *culprit) {
+Result<SlotScan> scan_chunk_slots(const Core<RegionWords> &core, const FreeScan &free,
+                                  std::uint64_t top, const std::string &who,
+                                  std::uint32_t *culprit) {
   auto mismatch = [&](std::uint32_t slot, const std::string &what) {
     if (culprit != nullptr)
       *culprit = slot;
@@ -105,6 +128,7 @@ Result<std::uint64_t> scan_chunk_slots(const Core<RegionWords> &core, const Free
     std::uint32_t slot;
   };
   std::vector<Tail> tails;
+  SlotScan out;
   std::uint64_t reserved = 0, most = 0;
   std::uint32_t most_at = kChunkSlots; // the slot holding the most bytes (none: no culprit)
   for (std::uint32_t i = 0; i < kChunkSlots; ++i) {
@@ -112,6 +136,10 @@ Result<std::uint64_t> scan_chunk_slots(const Core<RegionWords> &core, const Free
     const std::uint64_t ce = load_relaxed(mem.word(at + kSlotCursorEnd));
     const std::uint64_t cursor = ce & 0xffffffffu, end = ce >> 32;
     const std::uint64_t waste = load_relaxed(mem.word(at + kSlotWaste));
+    // Cache blocks (validated by scan_free_lists) are held by free slots too.
+    if (const std::uint64_t block = load_relaxed(mem.word(at + kSlotCache));
+        core.geometry().thread_cache && block != 0)
+      out.caches.push_back(static_cast<std::uint32_t>(block));
     if (load_acquire(mem.word(at)) == 0) {
       // A free slot's words are cleared before it is freed (chunk.hpp), and a new owner trusts
       // them: words left in a free slot are damage (a close would give that "tail" back).
@@ -154,13 +182,20 @@ Result<std::uint64_t> scan_chunk_slots(const Core<RegionWords> &core, const Free
                                          range(t) + ", which overlaps free segment " +
                                          range(free.segments[f]));
   }
+  std::sort(out.caches.begin(), out.caches.end());
+  for (std::size_t i = 1; i < out.caches.size(); ++i)
+    if (out.caches[i] - out.caches[i - 1] < kCacheBlockBytes)
+      return mismatch(kChunkSlots, "two thread-chunk slots name overlapping cache blocks at " +
+                                       num(out.caches[i - 1]) + " and " + num(out.caches[i]));
   const std::uint64_t discarded = core.discarded(), allocated = top - data;
-  if (reserved + free.bytes + discarded > allocated)
+  if (reserved + out.cache_bytes() + free.bytes + discarded > allocated)
     return mismatch(most_at,
                     "free " + num(free.bytes) + " + discarded " + num(discarded) +
                         (reserved != 0 ? " + chunk tails and waste " + num(reserved) : "") +
+                        (out.caches.empty() ? "" : " + cache blocks " + num(out.cache_bytes())) +
                         " exceed allocated " + num(allocated));
-  return reserved;
+  out.held = reserved;
+  return out;
 }
 
 } // namespace lfarena::detail

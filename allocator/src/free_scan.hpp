@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "lfarena/detail/core.hpp"
+#include "lfarena/detail/free_cache.hpp"
 #include "lfarena/error.hpp"
 
 namespace lfarena::detail {
@@ -42,12 +43,18 @@ Result<FreeScan> scan_free_lists(const Core<RegionWords> &core, std::uint64_t to
 // The slot table (chunk.hpp) at quiescence: a free slot's words are zero; every owned slot's
 // unused tail [cursor, end) lies in the allocated data area, no two tails overlap, no tail
 // overlaps a free segment of `free`, and tails + waste + free + discarded bytes do not exceed
-// the allocated bytes. Returns the bytes the slots hold back (tails + waste), or
+// the allocated bytes (cache blocks included: they are neither live nor free, the slots hold
+// them). Returns the bytes the slots hold back (tails + waste) and their cache blocks, or
 // errc::accounting_mismatch naming the slot; then `*culprit` (if given) is a slot without which
 // the check may pass (salvage clears it), or kChunkSlots if no slot is to blame (free and
 // discarded alone exceed the allocated bytes).
-Result<std::uint64_t> scan_chunk_slots(const Core<RegionWords> &core, const FreeScan &free,
-                                       std::uint64_t top, const std::string &who,
-                                       std::uint32_t *culprit = nullptr);
+struct SlotScan {
+  std::uint64_t held = 0;             // chunk tails + waste of owned slots
+  std::vector<std::uint32_t> caches;  // the slots' free cache blocks (free_cache.hpp), sorted
+  std::uint64_t cache_bytes() const { return caches.size() * std::uint64_t{kCacheBlockBytes}; }
+};
+Result<SlotScan> scan_chunk_slots(const Core<RegionWords> &core, const FreeScan &free,
+                                  std::uint64_t top, const std::string &who,
+                                  std::uint32_t *culprit = nullptr);
 
 } // namespace lfarena::detail

@@ -8,6 +8,7 @@
 
 #include "lfarena/detail/checked.hpp"
 #include "lfarena/detail/crash_point.hpp"
+#include "lfarena/detail/free_cache.hpp"
 #include "lfarena/detail/memory.hpp"
 #include "lfarena/detail/mutant.hpp"
 #include "lfarena/detail/segregated_policy.hpp"
@@ -93,10 +94,11 @@ public:
   // without bound.
   Status check_slots() {
     const Core<RegionWords> core(mem_, g_);
-    Result<std::uint64_t> reserved = scan_chunk_slots(core, scan_, top_, path_ + ": recovery");
-    if (!reserved)
-      return reserved.error();
-    chunk_bytes_ = *reserved;
+    Result<SlotScan> slots = scan_chunk_slots(core, scan_, top_, path_ + ": recovery");
+    if (!slots)
+      return slots.error();
+    chunk_bytes_ = slots->held;
+
     return {};
   }
 
@@ -121,10 +123,26 @@ public:
 
   // 4. Release every thread-chunk slot: every owner is dead (we are alone). Their tails and
   // padding were never handed out: leaked. Unchecked mode counts them here; checked mode
-  // counts every unaccounted byte in step 5, these included.
-  void release_slots() {
+  // counts every unaccounted byte in step 5, these included. Their free caches go to the
+  // class stacks (step 1 validated them and counted their nodes as free); each slot keeps its
+  // cache block for its next owner.
+  void release_slots(UndoLog &undo) {
     for (std::uint32_t i = 0; i < kChunkSlots; ++i) {
       const std::uint32_t at = slot_owner_at(i);
+      if (const auto block = static_cast<std::uint32_t>(load_relaxed(mem_.word(at + kSlotCache)));
+          g_.thread_cache && block != 0) {
+        const Core<RegionWords> core(mem_, g_);
+        if (checked_) { // the words a drain writes: the heads, and each chain's last link
+          for (std::uint32_t c = 0; c < kCacheClasses; ++c)
+            undo.save_word(block + c * kGranule);
+          (void)core.free_cache().walk(block, [&](std::uint32_t o, std::uint32_t) {
+            undo.save_word(o + kNodeLinkWord);
+            return true;
+          });
+        }
+        (void)core.free_cache().drain(block); // step 1 found no damage
+        LFARENA_CRASH_POINT(recovery_cache_drained);
+      }
       if (load_acquire(mem_.word(at)) == 0)
         continue;
       store_relaxed(mem_.word(at + kSlotCursorEnd), 0);
@@ -197,7 +215,7 @@ Result<RecoveryReport> recover(std::byte *base, const Geometry &g, const std::st
     return s.error();
   UndoLog undo = r.undo_log();
   r.repair_lists(undo); // 3
-  r.release_slots();    // 4
+  r.release_slots(undo); // 4
   if (r.checked())
     if (Status s = r.checked_accounting(undo); !s) // 5
       return s.error();

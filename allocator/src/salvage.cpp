@@ -11,6 +11,7 @@
 #include "lfarena/detail/checked.hpp"
 #include "lfarena/detail/chunk.hpp"
 #include "lfarena/detail/core.hpp"
+#include "lfarena/detail/free_cache.hpp"
 #include "lfarena/detail/node.hpp"
 #include "recovery.hpp"
 
@@ -47,6 +48,13 @@ bool overlaps_live(const std::vector<Kept> &live, std::uint32_t o, std::uint32_t
   if (it != live.end() && it->offset < std::uint64_t{o} + size)
     return true;
   return it != live.begin() && std::uint64_t{std::prev(it)->offset} + std::prev(it)->size > o;
+}
+
+// Checked mode: a cache block must be a live block of its own (the allocation that made it).
+bool not_a_live_block(const std::vector<Kept> &live, std::uint32_t block) {
+  auto it = std::lower_bound(live.begin(), live.end(), block,
+                             [](const Kept &b, std::uint32_t x) { return b.offset < x; });
+  return it == live.end() || it->offset != block || it->size < kCacheBlockBytes;
 }
 
 std::string num(std::uint64_t v) { return std::to_string(v); }
@@ -185,6 +193,48 @@ Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const st
       cur = next;
     }
   }
+  // 1b. The thread caches (free_cache.hpp): their nodes go to the class stacks with the rest.
+  // A slot naming an implausible cache block forgets it (its bytes stay unaccounted).
+  std::vector<std::uint32_t> caches;
+  for (std::uint32_t i = 0; g.thread_cache && i < kChunkSlots; ++i) {
+    const std::uint32_t at = slot_owner_at(i) + kSlotCache;
+    const std::uint64_t block = load_relaxed(mem.word(at));
+    if (block == 0)
+      continue;
+    if (block > 0xffffffffu ||
+        !cache_block_plausible(g, static_cast<std::uint32_t>(block), top) ||
+        (g.bitmap_offset != 0 && not_a_live_block(live, static_cast<std::uint32_t>(block)))) {
+      store_relaxed(mem.word(at), 0); // below the data offset: the snapshot has it
+      ++rep.slots_cleared;
+      continue;
+    }
+    caches.push_back(static_cast<std::uint32_t>(block));
+    for (std::uint32_t c = 1; c < kCacheClasses; ++c) {
+      const std::uint64_t h = load_relaxed(mem.word(static_cast<std::uint32_t>(block) + c * 8));
+      std::uint32_t o = cache_first(h);
+      for (std::uint32_t steps = 0; o != 0; ++steps) {
+        const std::uint32_t size = c * kGranule;
+        bool good = node.plausible_offset(o) && !seen[o / kGranule] && steps < kCacheLimit;
+        Link next;
+        if (good) {
+          next = node.decode_link(load_relaxed(mem.word(o + kNodeLinkWord)));
+          good = node.decode_size(o, load_relaxed(mem.word(o + kNodeSizeWord))) == size &&
+                 o + std::uint64_t{size} <= top && !next.marked() && !overlaps_live(live, o, size);
+        }
+        if (!good) {
+          ++rep.lists_cut;
+          ++rep.nodes_dropped;
+          if (rep.first_damage == 0)
+            rep.first_damage = o;
+          break;
+        }
+        seen[o / kGranule] = true;
+        kept.push_back({o, size, c});
+        o = next.offset();
+      }
+    }
+  }
+
   // 2. Segments that overlap an earlier kept one.
   std::sort(kept.begin(), kept.end(),
             [](const Kept &a, const Kept &b) { return a.offset < b.offset; });
@@ -210,6 +260,12 @@ Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const st
       before.save_node(k.offset);
     for (std::uint32_t l = 0; l < lists.count(); ++l)
       store_relaxed(mem.word(lists.head_at(l)), 0);
+    for (const std::uint32_t block : caches) // every cached node is on the stacks now
+      for (std::uint32_t c = 0; c < kCacheClasses; c += 2) {
+        before.save_node(block + c * kGranule); // two head words
+        store_relaxed(mem.word(block + c * kGranule), 0);
+        store_relaxed(mem.word(block + (c + 1) * kGranule), 0);
+      }
     store_relaxed(mem.word(hdr::freelist_head), 0);
     for (std::size_t i = good.size(); i-- > 0;) {
       const Kept &k = good[i];

@@ -11,6 +11,9 @@
 
 namespace lfarena::detail {
 
+// Gives the chunk's tail back, drains the slot's free cache and frees the slot (owner only).
+void release_slot(const ChunkHost &s, Chunk &c);
+
 namespace {
 
 struct Entry {
@@ -57,19 +60,38 @@ Registry::~Registry() {
   for (Entry &e : entries) {
     if (e.chunk.slot_at == 0)
       continue;
-    if (std::shared_ptr<const ChunkHost> s = e.arena.lock()) {
-      const RegionWords mem{s->base};
-      chunk_give_back(mem, s->chunk_space(), e.chunk);
-      free_slot(mem, e.chunk.slot_at);
-    }
+    if (std::shared_ptr<const ChunkHost> s = e.arena.lock())
+      release_slot(*s, e.chunk);
   }
 }
 
-} // namespace
-
-std::uint32_t chunk_refill_allocate(const ChunkHost &s, std::uint32_t need, std::uint32_t align) {
-  if (t_registry_gone)
+// The slot's cache block: the one an earlier owner left in word 3, else a new one allocated
+// from the arena (zeroed: every class empty). 0 if the arena has no thread caches or no room.
+std::uint32_t attach_cache(const ChunkHost &s, std::uint32_t slot_at) {
+  if (s.cache_max == 0)
     return 0;
+  const RegionWords mem{s.base};
+  // Relaxed: the claim's acquire CAS ordered the previous owner's words before this read.
+  atomic_u64 &word = mem.word(slot_at + kSlotCache);
+  if (const std::uint64_t kept = load_relaxed(word); kept != 0)
+    return static_cast<std::uint32_t>(kept);
+  RawBlock b;
+  if (s.chunk_space().allocate(kCacheBlockBytes, kCacheBlockAlign, b) != errc::ok)
+    return 0;
+  for (std::uint32_t c = 0; c < kCacheClasses; ++c)
+    store_relaxed(mem.word(b.offset + c * kGranule), 0);
+  // A crash before this store leaks the block (checked-mode recovery counts it), never loses
+  // a cached node: the block holds none yet.
+  store_relaxed(word, b.offset);
+  return b.offset;
+}
+
+// The calling thread's registry entry for arena `s`, with a slot claimed (and its cache
+// attached); nullptr if the thread is exiting or no slot is free (then the thread retries
+// only after 1024 calls).
+Entry *owned_entry(const ChunkHost &s) {
+  if (t_registry_gone)
+    return nullptr;
   Registry &reg = t_registry;
   t_registry_ptr = &reg;
   reg.save_cache();
@@ -79,22 +101,52 @@ std::uint32_t chunk_refill_allocate(const ChunkHost &s, std::uint32_t need, std:
     reg.entries.push_back(Entry{s.weak_host(), s.id, Chunk{}, 0});
     e = &reg.entries.back();
   }
-  const RegionWords mem{s.base};
   if (e->chunk.slot_at == 0) {
     if (e->retry_in > 0) {
       --e->retry_in;
-      return 0;
+      return nullptr;
     }
-    e->chunk.slot_at = claim_slot(mem, owner_token(s.id));
+    e->chunk.slot_at = claim_slot(RegionWords{s.base}, owner_token(s.id));
     if (e->chunk.slot_at == 0) {
       e->retry_in = 1024; // all slots taken: use the shared path for a while
-      return 0;
+      return nullptr;
     }
+    e->chunk.cache_at = attach_cache(s, e->chunk.slot_at);
   }
+  tl_chunk = ChunkCache{s.id, e->chunk};
+  return e;
+}
+
+} // namespace
+
+void release_slot(const ChunkHost &s, Chunk &c) {
+  const RegionWords mem{s.base};
+  chunk_give_back(mem, s.chunk_space(), c);
+  // Damage met by the drain cannot be reported here (thread exit, close): the damaged class
+  // is dropped, and check() or the next open reports what is missing.
+  if (c.cache_at != 0)
+    (void)s.chunk_space().free_cache().drain(c.cache_at);
+  free_slot(mem, c.slot_at);
+}
+
+std::uint32_t chunk_refill_allocate(const ChunkHost &s, std::uint32_t need, std::uint32_t align,
+                                    std::uint32_t &damaged) {
+  Entry *e = owned_entry(s);
+  if (e == nullptr)
+    return 0;
+  if (e->chunk.cache_at != 0 && need <= s.cache_max && align == kGranule)
+    if (const std::uint32_t o = s.chunk_space().cache_take(e->chunk.cache_at, need, damaged);
+        o != 0 || damaged != 0)
+      return o;
   const std::uint32_t offset =
-      chunk_allocate(mem, s.chunk_space(), e->chunk, s.chunk_size, need, align);
+      chunk_allocate(RegionWords{s.base}, s.chunk_space(), e->chunk, s.chunk_size, need, align);
   tl_chunk = ChunkCache{s.id, e->chunk};
   return offset;
+}
+
+std::uint32_t thread_cache_block(const ChunkHost &s) {
+  const Entry *e = owned_entry(s);
+  return e != nullptr ? e->chunk.cache_at : 0;
 }
 
 void release_opener_chunks(const ChunkHost &s) {
@@ -107,9 +159,10 @@ void release_opener_chunks(const ChunkHost &s) {
     if (load_acquire(mem.word(at)) != mine)
       continue;
     const std::uint64_t ce = load_relaxed(mem.word(at + kSlotCursorEnd));
-    Chunk c{at, static_cast<std::uint32_t>(ce), static_cast<std::uint32_t>(ce >> 32)};
-    chunk_give_back(mem, s.chunk_space(), c);
-    free_slot(mem, at);
+    Chunk c{at, static_cast<std::uint32_t>(ce), static_cast<std::uint32_t>(ce >> 32),
+            s.cache_max != 0 ? static_cast<std::uint32_t>(load_relaxed(mem.word(at + kSlotCache)))
+                               : 0};
+    release_slot(s, c);
   }
 }
 

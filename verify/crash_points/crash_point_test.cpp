@@ -92,6 +92,9 @@ bool reachable(CrashPoint p, const Config &c) {
     return c.checked;
   if (starts("chunk_"))
     return c.chunk != 0;
+  // Thread caches: segregated files, used by threads with chunks (free_cache.hpp).
+  if (starts("cache_") || p == CrashPoint::recovery_cache_drained)
+    return c.kind == FreelistKind::segregated && c.chunk != 0;
   if (p == CrashPoint::recovery_node_unmarked)
     return sorted(c.kind);
   if (p == CrashPoint::recovery_slot_released)
@@ -129,6 +132,29 @@ void run_ops(const Arena &arena, unsigned seed, int out, std::uint32_t first_seq
     const Block b = live[i].first;
     live[i] = live.back();
     live.pop_back();
+    send(out, Kind::freeing, b.offset, b.size);
+    if (!arena.deallocate(b.offset, b.size))
+      ::_exit(4);
+    send(out, Kind::freed, b.offset, b.size);
+  }
+  // Then more frees of one size than a thread cache holds (a spill: free_cache.hpp), with room
+  // made for them first.
+  while (live.size() > 10) {
+    const Block b = live.back().first;
+    live.pop_back();
+    send(out, Kind::freeing, b.offset, b.size);
+    if (!arena.deallocate(b.offset, b.size))
+      ::_exit(4);
+    send(out, Kind::freed, b.offset, b.size);
+  }
+  std::vector<std::pair<Block, std::uint32_t>> same;
+  for (int i = 0; i < 130; ++i) // twice a cache's limit
+    if (auto b = arena.allocate(48); b) {
+      acknowledge(*b);
+      same.push_back(live.back());
+      live.pop_back();
+    }
+  for (const auto &[b, s] : same) {
     send(out, Kind::freeing, b.offset, b.size);
     if (!arena.deallocate(b.offset, b.size))
       ::_exit(4);

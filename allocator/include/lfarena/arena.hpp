@@ -147,8 +147,13 @@ public:
       return empty_handle_error("deallocate");
     if (state_->read_only)
       return read_only_error("deallocate");
-    std::uint32_t damaged = 0;
-    if (errc e = state_->core.deallocate(offset, size, &damaged); e != errc::ok)
+    std::uint32_t damaged = 0, cache = 0;
+    if (const detail::ArenaState &s = *state_; size - 1 < s.cache_max) {
+      // This thread's free cache (detail/free_cache.hpp); found or set up out of line once.
+      const detail::ChunkCache &c = detail::tl_chunk;
+      cache = c.arena_id == s.id ? c.chunk.cache_at : detail::thread_cache_block(s);
+    }
+    if (errc e = state_->core.deallocate(offset, size, &damaged, cache); e != errc::ok)
       return detail::core_error(*state_, e, "deallocate", offset, size, damaged);
     return {};
   }
@@ -208,6 +213,14 @@ private:
       detail::ChunkCache &c = detail::tl_chunk;
       if (c.arena_id != s.id)
         return {};
+      // This thread's free cache first (detail/free_cache.hpp): exact sizes, no atomics. A
+      // damaged node sends the call to allocate_slow(), which reports it.
+      if (need - 1 < s.cache_max && a == detail::kGranule && c.chunk.cache_at != 0) {
+        std::uint32_t damaged = 0;
+        const std::uint32_t o = s.core.cache_take(c.chunk.cache_at, need, damaged);
+        if (o != 0 || damaged != 0)
+          return Block{o, need}; // {0, need}: allocate_slow() reports the damage
+      }
       const std::uint32_t start =
           detail::chunk_bump(detail::RegionWords{s.base}, s.core, c.chunk, need, a);
       if (start == 0)

@@ -50,8 +50,10 @@ struct CheckReport {
   std::uint64_t largest_free = 0;
   std::uint64_t live_blocks = 0;    // checked mode only (else 0)
   std::uint64_t live_bytes = 0;     // checked mode: counted; otherwise allocated - free - discarded
-                                    // - chunk_reserved
+                                    // - chunk_reserved - cache_reserved
   std::uint64_t chunk_reserved = 0; // unused bytes of thread-local chunks (and their padding)
+  std::uint64_t cache_reserved = 0; // segregated files: the thread-chunk slots' free cache blocks
+                                    // (256 bytes per slot a thread ever used; kept for reuse)
 };
 
 } // namespace lfarena

@@ -9,6 +9,8 @@
 //   word 0  owner        0: free; else the owner token of the opener whose thread holds it
 //   word 1  cursor:32 | end:32   the unused range [cursor, end) of the chunk (0: no chunk)
 //   word 2  waste        alignment padding skipped inside chunks, not yet counted as discarded
+//   word 3  cache        files with thread caches: the slot's cache block (free_cache.hpp),
+//                        kept when the slot is freed; else 0
 // Accounting: allocated = live + free + discarded + sum over owned slots of
 // (end - cursor) + waste.
 //
@@ -46,6 +48,7 @@ struct Chunk {
   std::uint32_t slot_at = 0; // offset of the slot's owner word; 0: no slot
   std::uint32_t cursor = 0;
   std::uint32_t end = 0; // 0: no chunk
+  std::uint32_t cache_at = 0; // the slot's free cache block (free_cache.hpp); 0: none
 };
 
 // The one fit test of the inline fast path and of the refill: where a block of `need` bytes

@@ -19,6 +19,7 @@
 #include "lfarena/detail/atomic.hpp"
 #include "lfarena/detail/bump.hpp"
 #include "lfarena/detail/checked.hpp"
+#include "lfarena/detail/free_cache.hpp"
 #include "lfarena/detail/header.hpp"
 #include "lfarena/detail/segregated_policy.hpp"
 #include "lfarena/detail/sorted_policy.hpp"
@@ -35,7 +36,7 @@ template <class Mem> class Core {
 public:
   Core(Mem mem, const Geometry &g)
       : mem_(mem), geo_(g), bump_(mem, g.capacity), sorted_(mem, g), segregated_(mem, g),
-        map_(mem, g.bitmap_offset, g.capacity),
+        cache_(mem, g, segregated_), map_(mem, g.bitmap_offset, g.capacity),
         uses_segregated_(g.freelist_kind == FreelistKind::segregated) {}
 
   // On errc::corrupt_freelist, out.offset is the offset of the damaged free node.
@@ -81,8 +82,10 @@ public:
 
   // On errc::corrupt_freelist, *damaged_at (if given) is the offset of the damaged free node;
   // the freed bytes are then counted as discarded.
-  errc deallocate(std::uint32_t offset, std::uint32_t size,
-                  std::uint32_t *damaged_at = nullptr) const {
+  // `cache`: the calling thread's free cache block (free_cache.hpp; 0: none), which takes the
+  // block if its size has a cache class.
+  errc deallocate(std::uint32_t offset, std::uint32_t size, std::uint32_t *damaged_at = nullptr,
+                  std::uint32_t cache = 0) const {
     if (offset == 0)
       return errc::null_offset;
     if (size == 0)
@@ -101,7 +104,8 @@ public:
     if (bump_.try_rollback(offset, sz))
       return errc::ok;
     Fault fault;
-    switch (give_back(offset, sz, fault)) {
+    const bool cached = cache != 0 && cache_class_size(sz, geo_.min_segment);
+    switch (cached ? cached_give_back(cache, offset, sz, fault) : give_back(offset, sz, fault)) {
     case Inserted::ok:
       return errc::ok;
     case Inserted::duplicate:
@@ -137,6 +141,18 @@ public:
     out = {grab.offset, size};
     return true;
   }
+
+  // A block of exactly `size` bytes (a multiple of kGranule with a cache class) from the free
+  // cache `cache` (free_cache.hpp) of the calling thread, recorded as allocated; 0 if the class
+  // is empty or its first node is damaged (then *damaged names it).
+  [[gnu::always_inline]] std::uint32_t cache_take(std::uint32_t cache, std::uint32_t size,
+                                                  std::uint32_t &damaged) const {
+    const std::uint32_t o = cache_.pop(cache, size, damaged);
+    if (o != 0)
+      note_allocated(o, size);
+    return o;
+  }
+  const FreeCache<Mem> &free_cache() const { return cache_; }
 
   // For thread-local chunks (thread_chunk.hpp): reserve a chunk from the bump region, record a
   // block handed out of a chunk, give unused bytes back.
@@ -185,6 +201,17 @@ private:
     }
     return r;
   }
+  // give_back() into the thread's free cache (same outcomes).
+  Inserted cached_give_back(std::uint32_t cache, std::uint32_t offset, std::uint32_t size,
+                            Fault &fault) const {
+    const Inserted r = cache_.push(cache, offset, size, fault);
+    if (r == Inserted::damaged) {
+      discard(size);
+      if (fault.at == 0)
+        fault.at = offset;
+    }
+    return r;
+  }
   // give_back() for pieces that are ours for certain (padding, split remainders, chunk tails):
   // damage found meanwhile is left for the next operation that meets it to report.
   void keep(std::uint32_t offset, std::uint32_t size) const {
@@ -196,6 +223,7 @@ private:
   Bump<Mem> bump_;
   SortedPolicy<Mem> sorted_;         // optimistic, pessimistic
   SegregatedPolicy<Mem> segregated_; // segregated
+  FreeCache<Mem> cache_;             // segregated with thread caches
   BlockMap<Mem> map_;
   bool uses_segregated_;
 };

@@ -15,6 +15,9 @@
 //                                      describes: older builds keep reading them); v1-v3 files
 //                                      are read and kept as they are; others are refused
 //       12    4  feature_flags         bit 0: checked mode (block-start/end bitmaps present)
+//                                      bit 1: thread caches (every segregated file this build
+//                                      creates: slot word 3 names a cache block,
+//                                      free_cache.hpp; older builds refuse such files)
 //       16    4  freelist_kind         0 none, 1 optimistic, 2 pessimistic, 3 segregated
 //       20    2  user_version          the user's own magic version
 //       22    2  header_size           kHeaderSize
@@ -41,7 +44,8 @@
 //                                      fixed at creation, never 0; v1/v2: unused (no key)
 //   256..        end of header (kHeaderSize)
 //   256  2048  thread-chunk slots     kChunkSlots x 32 bytes, in every region (thread_chunk.hpp):
-//                                      owner, {cursor:32, end:32}, alignment waste, 0
+//                                      owner, {cursor:32, end:32}, alignment waste, cache
+//                                      block (0: none; only with bit 1 of feature_flags)
 //
 // After the slots come, when present: the size-class table, the checked-mode bitmaps, the
 // user's reserved bytes, then (64-aligned) the data area.
@@ -74,7 +78,8 @@ inline constexpr std::uint32_t kFixedAreaEnd = kChunkTableOffset + kChunkTableBy
 inline constexpr std::uint32_t kHeaderSize = 256;
 inline constexpr std::uint32_t kGranule = 8; // every block and segment is a multiple of this
 inline constexpr std::uint32_t kFeatureChecked = 1u << 0;
-inline constexpr std::uint32_t kKnownFeatures = kFeatureChecked;
+inline constexpr std::uint32_t kFeatureThreadCache = 1u << 1;
+inline constexpr std::uint32_t kKnownFeatures = kFeatureChecked | kFeatureThreadCache;
 inline constexpr unsigned char kMagic[8] = {'L', 'F', 'A', 'R', 'E', 'N', 'A', 0};
 
 // Offsets of the header fields.
@@ -117,6 +122,8 @@ struct Geometry {
   std::uint64_t node_key = 0; // node.hpp: 0 in format v1/v2 files (plain node words)
   // Sorted lists order equal sizes by offset (format v1-v3 files) instead of newest first.
   bool ties_by_offset = false;
+  // kFeatureThreadCache: thread-chunk slots may own free caches (free_cache.hpp).
+  bool thread_cache = false;
 };
 
 inline constexpr std::uint64_t fnv1a64(const unsigned char *p, std::size_t n) {

@@ -89,6 +89,29 @@ public:
     return Inserted::ok;
   }
 
+  // Pushes the chain first .. last (linked through their link words, every node of `size`
+  // bytes, owned by the caller: a thread cache's spill, free_cache.hpp) on the class of `size`
+  // with one CAS: last's link is rewritten to the current top until the CAS succeeds. No
+  // duplicate check (the chain's nodes were checked where they were cached).
+  void insert_chain(std::uint32_t first, std::uint32_t last, std::uint32_t size) const {
+    const std::uint32_t c = floor_class(size);
+    atomic_u64 &head = table_.head(c);
+    Link h{load_relaxed(head)};
+    for (;;) {
+      store_relaxed(mem_.word(last + kNodeLinkWord), node_.encode_link(Link::make(h.offset(), 0)));
+      // Seq_cst, as insert(): its release publishes every node of the chain (written by this
+      // thread before), and the bitmap protocol needs the publish in S (size_class.hpp).
+      if constexpr (LFARENA_SEEDED_BUG(relaxed_publish)) {
+        if (cas_relaxed(head, h.raw, next_link(h, first).raw))
+          break;
+      } else if (cas_seq_cst(head, h.raw, next_link(h, first).raw)) {
+        break;
+      }
+    }
+    LFARENA_CRASH_POINT(segregated_pushed);
+    table_.note_nonempty(c);
+  }
+
   // Takes a segment for `size` bytes at `align` and splits it, giving pieces worth keeping to
   // give_back(offset, size). {0,0,0} if none fits; Taken::damaged names a damaged node found.
   template <class GiveBack>

@@ -32,13 +32,17 @@ public:
   std::byte *const base;
   const std::uint64_t id;         // unique in the process, never reused (0: none)
   const std::uint32_t chunk_size; // Options::thread_chunk (0: off)
+  // Blocks of at most this many bytes (a multiple of kGranule) go through the thread's free
+  // cache (free_cache.hpp); 0: no caches (not a thread-cache file, no chunks, or read-only).
+  const std::uint32_t cache_max;
   // reserve / discard / release / note_allocated for chunk.hpp.
   virtual const Core<RegionWords> &chunk_space() const = 0;
   // Held by the thread's registry, which gives the chunk back at thread exit if still alive.
   virtual std::weak_ptr<const ChunkHost> weak_host() const = 0;
 
 protected:
-  ChunkHost(std::byte *b, std::uint64_t i, std::uint32_t size) : base(b), id(i), chunk_size(size) {}
+  ChunkHost(std::byte *b, std::uint64_t i, std::uint32_t size, std::uint32_t cache)
+      : base(b), id(i), chunk_size(size), cache_max(cache) {}
   ChunkHost(const ChunkHost &) = delete;
   ChunkHost &operator=(const ChunkHost &) = delete;
   ~ChunkHost() = default;
@@ -51,10 +55,16 @@ struct ChunkCache {
 };
 inline thread_local ChunkCache tl_chunk;
 
-// Slow path: claims a slot or refills the chunk, then allocates; 0 if no chunk can serve the
-// request (the caller then uses the shared path).
-std::uint32_t chunk_refill_allocate(const ChunkHost &host, std::uint32_t need, std::uint32_t align);
-// Gives back every chunk this opener (this arena handle's state) holds in the region (at close).
+// Slow path: claims a slot, pops the thread's free cache (need <= cache_max, align kGranule)
+// or refills the chunk, then allocates; 0 if neither can serve the request (the caller then
+// uses the shared path) or the cache's first node is damaged (then *damaged names it).
+std::uint32_t chunk_refill_allocate(const ChunkHost &host, std::uint32_t need, std::uint32_t align,
+                                    std::uint32_t &damaged);
+// The calling thread's free cache block in this arena (claiming a slot, and the slot's cache
+// block, if the thread has none yet); 0 if it cannot have one (no slot free, arena full).
+std::uint32_t thread_cache_block(const ChunkHost &host);
+// Gives back every chunk this opener (this arena handle's state) holds in the region and drains
+// its free caches (at close).
 void release_opener_chunks(const ChunkHost &host);
 // In a fork child: forget the calling thread's inherited chunks without giving them back.
 void forget_inherited_chunks() noexcept;

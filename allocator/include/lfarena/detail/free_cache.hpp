@@ -1,0 +1,222 @@
+// lfarena/detail/free_cache.hpp -- per-thread free caches of the segregated policy (files with
+// kFeatureThreadCache): small freed blocks go to the freeing thread's own lists, in the region,
+// and its allocations of those sizes come back from them without any read-modify-write.
+//
+// Where they live. A thread-chunk slot's word 3 (kSlotCache, chunk.hpp) holds the offset of the
+// slot's cache block: kCacheBlockBytes allocated from the arena once, the first time an owner of
+// the slot uses a cache, and kept with the slot for every later owner (a live block as far as
+// the accounting is concerned). Word c of the block is the head of class c (sizes 8c, 1 <= c <
+// kCacheClasses): {first node offset:32, node count:32}. Nodes are ordinary free nodes
+// (node.hpp: keyed link word, checked size word; links with tag 0, like a stack's), so a chain of
+// them can be pushed on the shared stack of its class (segregated_policy.hpp) with one CAS.
+//
+// Who touches them. Only the slot's owner thread pushes and pops (relaxed loads and stores: no
+// other thread reads these words while the owner lives, except check() at quiescence, after the
+// owner's writes happen-before it by whatever made it quiescent). A class holding kCacheLimit
+// nodes first moves kCacheBatch of them to the shared stack (spill): the owner unlinks them from
+// its list (one store), then publishes the chain with the stack's seq_cst head CAS, whose release
+// makes the nodes' words (written by this same thread before) visible to the popper that acquires
+// the head. A drain (thread exit, close, crash recovery) spills every class whole.
+//
+// Crash states (every store is one word, so a head and its count always agree): a push stores the
+// node words, then the head; a pop stores the head, then marks the node's link and scrubs its
+// size word (as the stack pop does: a cycle that leads back to a block handed out is refused); a
+// spill stores the head, then publishes the chain. A crash between two of these stores leaves the
+// node (or chain) on no list: in flight, like a stack operation's, counted as leaked by
+// checked-mode recovery, never on two lists at once.
+//
+// Damage (a user's write into a cached block, a damaged file): every node is checked before it
+// is followed (its offset, its size word: exactly the class size, its link: unmarked, not to
+// itself, in range, ending exactly when the count says), and a bad one is reported, never
+// followed. The count bounds every walk.
+//
+// Thread-safety: push/pop/spill/drain by the slot's owner only (or by recovery, alone);
+// walk() at quiescence.
+#pragma once
+
+#include <cstdint>
+
+#include "lfarena/detail/atomic.hpp"
+#include "lfarena/detail/crash_point.hpp"
+#include "lfarena/detail/header.hpp"
+#include "lfarena/detail/node.hpp"
+#include "lfarena/detail/segregated_policy.hpp"
+#include "lfarena/detail/tagged.hpp"
+
+namespace lfarena::detail {
+
+inline constexpr std::uint32_t kSlotCache = 24;     // slot word 3: the cache block's offset
+inline constexpr std::uint32_t kCacheClasses = 32;  // sizes 8..248 (class 0 is never used)
+inline constexpr std::uint32_t kCacheBlockBytes = kCacheClasses * 8;
+inline constexpr std::uint32_t kCacheBlockAlign = 64; // its own cache lines
+inline constexpr std::uint32_t kCacheLimit = 64;      // nodes per class before a spill
+inline constexpr std::uint32_t kCacheBatch = 32;      // nodes a spill moves
+
+// A class head word: {first node, count}.
+inline std::uint32_t cache_first(std::uint64_t h) { return static_cast<std::uint32_t>(h); }
+inline std::uint32_t cache_count(std::uint64_t h) { return static_cast<std::uint32_t>(h >> 32); }
+inline std::uint64_t cache_head(std::uint32_t first, std::uint32_t count) {
+  return first | std::uint64_t{count} << 32;
+}
+
+// Whether a block of `size` bytes (a multiple of kGranule) has a cache class.
+inline bool cache_class_size(std::uint32_t size, std::uint32_t min_segment) {
+  return size < kCacheClasses * kGranule && size >= min_segment;
+}
+
+// Where a cache block can be: 64-aligned, inside the allocated data area below `top`.
+inline bool cache_block_plausible(const Geometry &g, std::uint32_t at, std::uint64_t top) {
+  return at >= g.data_offset && at % kCacheBlockAlign == 0 &&
+         std::uint64_t{at} + kCacheBlockBytes <= top;
+}
+
+template <class Mem> class FreeCache {
+public:
+  FreeCache(Mem mem, const Geometry &g, const SegregatedPolicy<Mem> &shared)
+      : mem_(mem), node_(g), shared_(shared) {}
+  FreeCache(const FreeCache &) = default;
+
+  // Pushes the owned block [offset, offset + size) (cache_class_size(size)) on the cache of
+  // `block` (a cache block's offset). `duplicate` if it is already the class's first node (an
+  // unchecked double free caught cheaply); `damaged` (fault says where) if a spill met a bad
+  // node: nothing was pushed.
+  Inserted push(std::uint32_t block, std::uint32_t offset, std::uint32_t size, Fault &fault) const {
+    atomic_u64 &w = mem_.word(block + size); // word c = size / 8 sits at byte 8c = size
+    std::uint64_t h = load_relaxed(w);
+    if (cache_count(h) >= kCacheLimit) {
+      if (Fault f = spill(w, kCacheBatch, size); f) {
+        fault = f;
+        return Inserted::damaged;
+      }
+      h = load_relaxed(w);
+    }
+    if (cache_first(h) == offset)
+      return node_.decode_size(offset, load_relaxed(mem_.word(offset + kNodeSizeWord))) != 0
+                 ? Inserted::duplicate
+                 : Inserted::damaged;
+    // Relaxed: owner-only words until a spill's CAS publishes them (banner).
+    store_relaxed(mem_.word(offset + kNodeSizeWord), node_.encode_size(offset, size));
+    store_relaxed(mem_.word(offset + kNodeLinkWord),
+                  node_.encode_link(Link::make(cache_first(h), 0)));
+    store_relaxed(w, cache_head(offset, cache_count(h) + 1));
+    LFARENA_CRASH_POINT(cache_pushed);
+    return Inserted::ok;
+  }
+
+  // Pops a block of exactly `size` bytes (a multiple of kGranule below kCacheClasses * 8) from
+  // the cache of `block`: its offset, or 0 if the class is empty or its first node is damaged
+  // (then *damaged is that node's offset).
+  [[gnu::always_inline]] std::uint32_t pop(std::uint32_t block, std::uint32_t size,
+                                           std::uint32_t &damaged) const {
+    atomic_u64 &w = mem_.word(block + size);
+    const std::uint64_t h = load_relaxed(w);
+    const std::uint32_t o = cache_first(h);
+    if (o == 0)
+      return 0;
+    if (!node_.plausible_offset(o)) {
+      damaged = o;
+      return 0;
+    }
+    const Link next = node_.decode_link(load_relaxed(mem_.word(o + kNodeLinkWord)));
+    const std::uint32_t count = cache_count(h);
+    if (node_.decode_size(o, load_relaxed(mem_.word(o + kNodeSizeWord))) != size ||
+        !good_link(o, next, count)) {
+      damaged = o;
+      return 0;
+    }
+    store_relaxed(w, cache_head(next.offset(), count - 1));
+    LFARENA_CRASH_POINT(cache_popped);
+    // Popped: the link marked (never valid on a list), the size word scrubbed (the user never
+    // finds a valid one in the block to write back later).
+    store_relaxed(mem_.word(o + kNodeLinkWord), node_.encode_link(Link::make(0, 0, true)));
+    store_relaxed(mem_.word(o + kNodeSizeWord), 0);
+    return o;
+  }
+
+  // Moves every node of every class of `block` to the shared stacks. Returns the first damage
+  // met; a damaged class is dropped from the cache (its nodes up to the damage moved, the rest
+  // lost: only a damaged region loses bytes).
+  Fault drain(std::uint32_t block) const {
+    Fault first;
+    for (std::uint32_t c = 1; c < kCacheClasses; ++c) {
+      atomic_u64 &w = mem_.word(block + c * kGranule);
+      const std::uint32_t count = cache_count(load_relaxed(w));
+      if (cache_first(load_relaxed(w)) == 0 && count == 0)
+        continue;
+      if (Fault f = spill(w, count, c * kGranule); f) {
+        store_relaxed(w, 0);
+        if (!first)
+          first = f;
+      }
+    }
+    return first;
+  }
+
+  // Quiescent walk of the cache of `block`: visit(offset, size) for every node. Returns the
+  // first damage (a node failing its checks, a chain longer or shorter than its count, a count
+  // above kCacheLimit, or a node visit() rejects); `block` itself is checked by the caller
+  // (cache_block_plausible).
+  template <class Visit> Fault walk(std::uint32_t block, Visit &&visit) const {
+    for (std::uint32_t c = 1; c < kCacheClasses; ++c) {
+      const std::uint64_t h = load_relaxed(mem_.word(block + c * kGranule));
+      std::uint32_t count = cache_count(h), o = cache_first(h);
+      if (count > kCacheLimit || (o == 0) != (count == 0))
+        return Fault{block + c * kGranule};
+      for (; o != 0; --count) {
+        const std::uint32_t size = c * kGranule;
+        const Link next = node_.plausible_offset(o)
+                              ? node_.decode_link(load_relaxed(mem_.word(o + kNodeLinkWord)))
+                              : Link{};
+        if (!node_.plausible_offset(o) ||
+            node_.decode_size(o, load_relaxed(mem_.word(o + kNodeSizeWord))) != size ||
+            !good_link(o, next, count) || !visit(o, size))
+          return Fault{o};
+        o = next.offset();
+      }
+    }
+    return Fault{};
+  }
+
+private:
+  // A node's link as the count says it must be: unmarked, not to itself, in range, and 0
+  // exactly at the last node. (The count bounds every walk: no cycle check needed.)
+  bool good_link(std::uint32_t o, Link next, std::uint32_t count) const {
+    const std::uint32_t n = next.offset();
+    return !next.marked() && n != o && (n == 0) == (count == 1) &&
+           (n == 0 || node_.plausible_offset(n));
+  }
+
+  // Moves the first `n` (>= 1, <= the count) nodes of the class whose head is `w` (size bytes
+  // each) to the shared stack: checks and walks them, unlinks them from the cache, then pushes
+  // the chain with one CAS. On damage nothing is moved and the fault names the bad node.
+  Fault spill(atomic_u64 &w, std::uint32_t n, std::uint32_t size) const {
+    const std::uint64_t h = load_relaxed(w);
+    std::uint32_t count = cache_count(h);
+    if (count > kCacheLimit || n == 0 || n > count)
+      return Fault{cache_first(h) != 0 ? cache_first(h) : 1};
+    const std::uint32_t first = cache_first(h);
+    std::uint32_t last = first;
+    Link next;
+    for (std::uint32_t i = 0;; ++i, --count) {
+      if (!node_.plausible_offset(last))
+        return Fault{last};
+      next = node_.decode_link(load_relaxed(mem_.word(last + kNodeLinkWord)));
+      if (node_.decode_size(last, load_relaxed(mem_.word(last + kNodeSizeWord))) != size ||
+          !good_link(last, next, count))
+        return Fault{last};
+      if (i + 1 == n)
+        break;
+      last = next.offset();
+    }
+    store_relaxed(w, cache_head(next.offset(), cache_count(h) - n));
+    LFARENA_CRASH_POINT(cache_spill_unlinked);
+    shared_.insert_chain(first, last, size);
+    return Fault{};
+  }
+
+  Mem mem_;
+  NodeLayout node_;
+  SegregatedPolicy<Mem> shared_; // a copy: a few words, no state of its own
+};
+
+} // namespace lfarena::detail

@@ -1,0 +1,266 @@
+// free_cache_test.cpp -- per-thread free caches of the segregated policy (detail/free_cache.hpp):
+// a thread's small frees come back to its own allocations, a full class spills to the shared
+// stack, exits and closes drain, cross-thread frees land in the freeing thread's cache, the
+// accounting counts cached bytes as free and the cache blocks apart, and damage in a cached
+// block is reported, never followed.
+#include <unistd.h>
+
+#include <cstring>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <lfarena/arena.hpp>
+#include <lfarena/detail/free_cache.hpp>
+
+namespace {
+
+using lfarena::Arena;
+using lfarena::Block;
+using lfarena::errc;
+using lfarena::FreelistKind;
+using lfarena::Options;
+using lfarena::detail::kCacheBatch;
+using lfarena::detail::kCacheBlockBytes;
+using lfarena::detail::kCacheLimit;
+
+Options cached(bool checked, std::uint32_t chunk = 4096) {
+  Options o;
+  o.capacity = 1 << 20;
+  o.thread_chunk = chunk;
+  o.checked = checked;
+  o.freelist = FreelistKind::segregated;
+  return o;
+}
+
+std::string temp_path(const char *name) {
+  return "/tmp/lfarena_free_cache_" + std::string(name) + "_" + std::to_string(::getpid());
+}
+
+class FreeCache : public ::testing::TestWithParam<bool> {};
+
+TEST_P(FreeCache, AFreedBlockComesBackToTheSameThread) {
+  auto a = Arena::heap(cached(GetParam()));
+  ASSERT_TRUE(a) << a.message();
+  auto x = a->allocate(64);
+  auto y = a->allocate(64);
+  ASSERT_TRUE(x && y);
+  ASSERT_TRUE(a->deallocate(x->offset, x->size));
+  auto rep = a->check();
+  ASSERT_TRUE(rep) << rep.message();
+  EXPECT_EQ(rep->free_segments, 1u) << "the cached block is free";
+  EXPECT_EQ(rep->free_bytes, 64u);
+  EXPECT_EQ(rep->cache_reserved, kCacheBlockBytes) << "one slot, one cache block";
+  EXPECT_EQ(rep->live_bytes, 64u);
+  auto z = a->allocate(64);
+  ASSERT_TRUE(z);
+  EXPECT_EQ(z->offset, x->offset) << "popped from the thread's cache";
+  EXPECT_EQ(a->check()->free_segments, 0u);
+}
+
+TEST_P(FreeCache, AFullClassSpillsToTheSharedStack) {
+  auto a = Arena::heap(cached(GetParam()));
+  ASSERT_TRUE(a);
+  std::vector<Block> blocks;
+  for (std::uint32_t i = 0; i < kCacheLimit + 10; ++i)
+    blocks.push_back(*a->allocate(48));
+  for (const Block &b : blocks)
+    ASSERT_TRUE(a->deallocate(b.offset, b.size));
+  auto rep = a->check();
+  ASSERT_TRUE(rep) << rep.message();
+  EXPECT_EQ(rep->free_segments, blocks.size()) << "cached or on the stack: all free";
+  // Another thread (its own, empty cache) finds the spilled ones on the shared stack once its
+  // chunk cannot serve: here, through the shared path of a request above the cached sizes.
+  std::set<std::uint32_t> mine;
+  for (const Block &b : blocks)
+    mine.insert(b.offset);
+  std::uint32_t reused = 0;
+  std::thread([&] {
+    for (std::uint32_t i = 0; i < kCacheBatch; ++i) {
+      auto b = a->allocate(48);
+      ASSERT_TRUE(b);
+      reused += mine.count(b->offset) != 0 ? 1 : 0;
+    }
+  }).join();
+  EXPECT_EQ(reused, 0u) << "the other thread's chunk serves first (bump region not exhausted)";
+  // This thread takes its own cached blocks back: the newest first.
+  for (std::uint32_t i = 0; i < 5; ++i) {
+    auto b = a->allocate(48);
+    ASSERT_TRUE(b);
+    EXPECT_EQ(mine.count(b->offset), 1u) << i;
+  }
+  EXPECT_TRUE(a->check()) << a->check().message();
+}
+
+TEST_P(FreeCache, ThreadExitDrainsTheCacheToTheSharedStacks) {
+  auto a = Arena::heap(cached(GetParam()));
+  ASSERT_TRUE(a);
+  std::vector<Block> blocks;
+  std::thread([&] {
+    for (int i = 0; i < 20; ++i)
+      blocks.push_back(*a->allocate(32 + 8 * (i % 5))); // min_segment 32: all cacheable
+    for (const Block &b : blocks)
+      ASSERT_TRUE(a->deallocate(b.offset, b.size));
+  }).join();
+  auto rep = a->check();
+  ASSERT_TRUE(rep) << rep.message();
+  EXPECT_EQ(rep->free_segments, 20u);
+  EXPECT_EQ(rep->chunk_reserved, 0u);
+  EXPECT_EQ(rep->cache_reserved, kCacheBlockBytes) << "the slot keeps its block for reuse";
+  // Every class of the slot's cache block is empty: the nodes are on the shared stacks.
+  std::uint64_t block = 0;
+  std::memcpy(&block,
+              a->base() + lfarena::detail::kChunkTableOffset + lfarena::detail::kSlotCache, 8);
+  ASSERT_NE(block, 0u) << "slot 0 (the first claimed) keeps its cache block";
+  for (std::uint32_t c = 0; c < lfarena::detail::kCacheClasses; ++c) {
+    std::uint64_t head;
+    std::memcpy(&head, a->base() + block + 8 * c, 8);
+    EXPECT_EQ(head, 0u) << "class " << c;
+  }
+}
+
+TEST_P(FreeCache, CrossThreadFreesLandInTheFreeingThreadsCache) {
+  auto a = Arena::heap(cached(GetParam()));
+  ASSERT_TRUE(a);
+  std::vector<Block> blocks;
+  for (int i = 0; i < 10; ++i)
+    blocks.push_back(*a->allocate(32));
+  std::set<std::uint32_t> theirs;
+  for (const Block &b : blocks)
+    theirs.insert(b.offset);
+  std::uint32_t back = 0;
+  std::thread([&] {
+    for (const Block &b : blocks)
+      ASSERT_TRUE(a->deallocate(b.offset, b.size));
+    auto rep = a->check();
+    ASSERT_TRUE(rep) << rep.message();
+    EXPECT_EQ(rep->cache_reserved, 2 * kCacheBlockBytes) << "the freeing thread took a slot";
+    for (int i = 0; i < 10; ++i) {
+      auto b = a->allocate(32);
+      ASSERT_TRUE(b);
+      back += theirs.count(b->offset) != 0 ? 1 : 0;
+    }
+  }).join();
+  EXPECT_EQ(back, 10u);
+  EXPECT_TRUE(a->check());
+}
+
+TEST_P(FreeCache, AWriteIntoACachedBlockIsReportedNotFollowed) {
+  auto a = Arena::heap(cached(GetParam()));
+  ASSERT_TRUE(a);
+  auto x = a->allocate(40);
+  auto y = a->allocate(40);
+  ASSERT_TRUE(x && y);
+  ASSERT_TRUE(a->deallocate(y->offset, y->size));
+  ASSERT_TRUE(a->deallocate(x->offset, x->size)); // x on top, linked to y
+  // The user writes into x after freeing it: a link to a live block (y is free, x's link
+  // points there; point it at a live block instead).
+  auto live = a->allocate(200);
+  ASSERT_TRUE(live);
+  std::uint64_t word;
+  std::memcpy(&word, a->base() + x->offset, 8);
+  word ^= std::uint64_t{y->offset} ^ live->offset;
+  std::memcpy(a->base() + x->offset, &word, 8);
+  auto first = a->allocate(40); // x itself is genuinely free: handed out
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->offset, x->offset);
+  auto r = a->allocate(40); // the forged link leads to the live block: refused
+  ASSERT_FALSE(r) << "handed out " << r->offset;
+  EXPECT_EQ(r.code(), errc::corrupt_freelist) << r.message();
+  EXPECT_NE(r.message().find(std::to_string(live->offset)), std::string::npos) << r.message();
+  auto rep = a->check();
+  ASSERT_FALSE(rep);
+  EXPECT_EQ(rep.code(), errc::corrupt_freelist);
+  EXPECT_NE(rep.message().find("free cache"), std::string::npos) << rep.message();
+  // Other sizes still work.
+  EXPECT_TRUE(a->allocate(16));
+}
+
+TEST_P(FreeCache, ZerosWrittenIntoTheTopCachedBlockAreReported) {
+  auto a = Arena::heap(cached(GetParam()));
+  ASSERT_TRUE(a);
+  auto x = a->allocate(64);
+  ASSERT_TRUE(x);
+  ASSERT_TRUE(a->deallocate(x->offset, x->size));
+  std::memset(a->base() + x->offset, 0, 16);
+  auto r = a->allocate(64);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.code(), errc::corrupt_freelist);
+  auto f = a->deallocate(x->offset, x->size);
+  EXPECT_FALSE(f) << "a free of the damaged top reports, never links it twice";
+}
+
+TEST(FreeCacheUnchecked, DoubleFreeOfTheTopIsCaught) {
+  auto a = Arena::heap(cached(false));
+  ASSERT_TRUE(a);
+  auto x = a->allocate(64);
+  ASSERT_TRUE(x);
+  ASSERT_TRUE(a->deallocate(x->offset, x->size));
+  auto again = a->deallocate(x->offset, x->size);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.code(), errc::double_free);
+}
+
+TEST(FreeCacheChecked, DoubleFreeIsCaughtByTheBitmaps) {
+  auto a = Arena::heap(cached(true));
+  ASSERT_TRUE(a);
+  auto x = a->allocate(64);
+  auto y = a->allocate(64);
+  ASSERT_TRUE(x && y);
+  ASSERT_TRUE(a->deallocate(x->offset, x->size));
+  ASSERT_TRUE(a->deallocate(y->offset, y->size));
+  auto again = a->deallocate(x->offset, x->size);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.code(), errc::double_free);
+  EXPECT_TRUE(a->check());
+}
+
+TEST_P(FreeCache, CloseDrainsAndReopenKeepsEveryFreeByte) {
+  const std::string path = temp_path(GetParam() ? "close_checked" : "close");
+  ::unlink(path.c_str());
+  Options o = cached(GetParam());
+  std::uint64_t free_before = 0;
+  {
+    auto a = Arena::open_file(path, o);
+    ASSERT_TRUE(a) << a.message();
+    std::vector<Block> blocks;
+    for (int i = 0; i < 50; ++i)
+      blocks.push_back(*a->allocate(16 + 8 * (i % 20)));
+    for (std::size_t i = 0; i < blocks.size(); i += 2)
+      ASSERT_TRUE(a->deallocate(blocks[i].offset, blocks[i].size));
+    auto rep = a->check();
+    ASSERT_TRUE(rep) << rep.message();
+    free_before = rep->free_bytes;
+    EXPECT_GT(free_before, 0u);
+  }
+  auto a = Arena::open_file(path, o);
+  ASSERT_TRUE(a) << a.message();
+  EXPECT_FALSE(a->recovery().ran) << "a clean close";
+  auto rep = a->check();
+  ASSERT_TRUE(rep) << rep.message();
+  EXPECT_EQ(rep->free_bytes, free_before) << "drained to the stacks at close, none lost";
+  EXPECT_EQ(rep->chunk_reserved, 0u);
+  ::unlink(path.c_str());
+}
+
+TEST(FreeCacheFormat, NewSegregatedFilesCarryTheFeatureAndOtherKindsDoNot) {
+  for (const FreelistKind k : {FreelistKind::none, FreelistKind::optimistic,
+                               FreelistKind::pessimistic, FreelistKind::segregated}) {
+    Options o = cached(false);
+    o.freelist = k;
+    auto a = Arena::heap(o);
+    ASSERT_TRUE(a);
+    std::uint32_t flags;
+    std::memcpy(&flags, a->base() + lfarena::detail::hdr::feature_flags, 4);
+    EXPECT_EQ((flags & lfarena::detail::kFeatureThreadCache) != 0, k == FreelistKind::segregated)
+        << lfarena::to_string(k);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, FreeCache, ::testing::Bool(),
+                         [](const auto &info) { return info.param ? "checked" : "unchecked"; });
+
+} // namespace
