@@ -1,6 +1,7 @@
 // bench/churn_bench.cpp -- suite `churn`: freelist churn per policy (none, optimistic,
-// pessimistic, segregated; the sorted ones also as `lfarena-<policy>-linear`, one list instead of
-// one per size class: the linear scan the size index is measured against). The region is filled
+// pessimistic, segregated, and segregated with thread chunks and so per-thread free caches
+// (`lfarena-segregated-tlc`); the sorted ones also as `lfarena-<policy>-linear`, one list instead
+// of one per size class: the linear scan the size index is measured against). The region is filled
 // until its bump part is exhausted, S random blocks are freed (S = 1k, 20k, 100k free segments),
 // then each timed operation frees a random live block and allocates a new one (64 B, or
 // mixed 24..256 B), so every allocation is served by the freelist. The linear sorted list is O(n)
@@ -47,6 +48,14 @@ int main(int argc, char **argv) {
       "lfarena-segregated",
       [](Setup s) {
         return std::make_unique<LfArena>(s, Backing::heap, FreelistKind::segregated, 16);
+      },
+      true, FreeOrder::random);
+  // With 64 KiB thread chunks: the per-thread free caches of segregated files
+  // (detail/free_cache.hpp) serve each thread's frees and allocations without atomics.
+  register_churn<LfArena>(
+      "lfarena-segregated-tlc",
+      [](Setup s) {
+        return std::make_unique<LfArena>(s, Backing::heap, FreelistKind::segregated, 16, 64u << 10);
       },
       true, FreeOrder::random);
   register_churn<PmrPool>(

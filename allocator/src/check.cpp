@@ -9,7 +9,8 @@
 //  4. checked mode: no bitmap mark at or above the bump offset, every live block has its end
 //     mark, and no live block overlaps a free segment;
 //     (the slots' free cache blocks are live blocks of their own, counted with the tails);
-//  5. accounting: live + free + discarded + chunk tails + cache blocks == allocated (checked mode, live counted
+//  5. accounting: live + free + discarded + chunk tails + cache blocks == allocated (checked mode,
+//  live counted
 //     from the bitmaps), or free + discarded + chunk tails <= allocated (unchecked: live is what
 //     is left).
 //
@@ -91,16 +92,16 @@ public:
     const std::vector<detail::FreeRange> &free = scan_.segments; // sorted by offset
     std::size_t k = 0; // cache blocks, sorted: each must be a live block of its own
     for (const detail::FreeRange &b : live) {
-      if (k < caches_.size() && caches_[k] == b.offset) {
-        if (b.size != detail::kCacheBlockBytes)
+      if (k < caches_.size() && caches_[k].offset == b.offset) {
+        if (b.size != caches_[k].size)
           return mismatch("the free cache block at offset " + std::to_string(b.offset) +
                           " is a live block of " + std::to_string(b.size) + " bytes, not " +
-                          std::to_string(detail::kCacheBlockBytes));
+                          std::to_string(caches_[k].size));
         ++k;
         continue;
       }
-      if (k < caches_.size() && caches_[k] < b.offset)
-        return mismatch("the free cache block at offset " + std::to_string(caches_[k]) +
+      if (k < caches_.size() && caches_[k].offset < b.offset)
+        return mismatch("the free cache block at offset " + std::to_string(caches_[k].offset) +
                         " is not a live block");
       rep_.live_bytes += b.size;
       while (f < free.size() && free[f].offset + free[f].size <= b.offset)
@@ -109,7 +110,7 @@ public:
         return corrupt("free segment " + range(free[f]) + " overlaps live block " + range(b));
     }
     if (k < caches_.size())
-      return mismatch("the free cache block at offset " + std::to_string(caches_[k]) +
+      return mismatch("the free cache block at offset " + std::to_string(caches_[k].offset) +
                       " is not a live block");
     rep_.live_blocks = live.size() - caches_.size();
     return {};
@@ -117,12 +118,10 @@ public:
 
   Status accounting() { // step 5
     const std::uint64_t elsewhere = discarded_ + rep_.chunk_reserved + rep_.cache_reserved;
-    const std::string parts = "free " + std::to_string(rep_.free_bytes) + " + discarded " +
-                              std::to_string(discarded_) + " + chunk tails " +
-                              std::to_string(rep_.chunk_reserved) +
-                              (rep_.cache_reserved != 0
-                                   ? " + cache blocks " + std::to_string(rep_.cache_reserved)
-                                   : "");
+    const std::string parts =
+        "free " + std::to_string(rep_.free_bytes) + " + discarded " + std::to_string(discarded_) +
+        " + chunk tails " + std::to_string(rep_.chunk_reserved) +
+        (rep_.cache_reserved != 0 ? " + cache blocks " + std::to_string(rep_.cache_reserved) : "");
     if (core_.checked()) {
       if (rep_.live_bytes + rep_.free_bytes + elsewhere != allocated_)
         return mismatch("live " + std::to_string(rep_.live_bytes) + " + " + parts +
@@ -151,8 +150,8 @@ private:
   const std::uint64_t top_;
   const std::uint64_t allocated_;
   const std::uint64_t discarded_;
-  detail::FreeScan scan_;              // step 1's result
-  std::vector<std::uint32_t> caches_; // step 3's: the slots' cache blocks, sorted
+  detail::FreeScan scan_;                 // step 1's result
+  std::vector<detail::FreeRange> caches_; // step 3's: the slots' cache blocks, sorted
   CheckReport rep_;
 };
 

@@ -175,7 +175,8 @@ Status validate_free_space(std::byte *base, const detail::Geometry &g, const std
   Result<detail::FreeScan> scan = detail::scan_free_lists(core, core.top(), allow_marked, path);
   if (!scan)
     return scan.error();
-  if (Result<detail::SlotScan> slots = detail::scan_chunk_slots(core, *scan, core.top(), path); !slots)
+  if (Result<detail::SlotScan> slots = detail::scan_chunk_slots(core, *scan, core.top(), path);
+      !slots)
     return slots.error();
   for (const detail::FreeRange &r : scan->segments) // ASan builds: free bytes are poisoned
     detail::poison_bytes(core.memory(), r.offset, r.size);

@@ -78,15 +78,16 @@ Result<FreeScan> scan_free_lists(const Core<RegionWords> &core, std::uint64_t to
     return corrupt(diagnose(core, fault.at));
   if (core.geometry().thread_cache) // the thread caches' nodes are free segments too
     for (std::uint32_t i = 0; i < kChunkSlots; ++i) {
-      const std::uint64_t block = load_relaxed(mem.word(slot_owner_at(i) + kSlotCache));
-      if (block == 0)
+      const std::uint64_t word = load_relaxed(mem.word(slot_owner_at(i) + kSlotCache));
+      if (word == 0)
         continue;
-      if (block > 0xffffffffu ||
-          !cache_block_plausible(core.geometry(), static_cast<std::uint32_t>(block), top))
-        return corrupt("thread-chunk slot " + num(i) + " names cache block " + num(block) +
-                       ", not a 64-aligned block of " + num(kCacheBlockBytes) +
-                       " bytes in the allocated data area below " + num(top));
-      const Fault f = core.free_cache().walk(static_cast<std::uint32_t>(block), visit);
+      const std::uint32_t block = cache_word_block(word);
+      if (!cache_block_plausible(core.geometry(), word, top))
+        return corrupt("thread-chunk slot " + num(i) + " names cache block " + num(block) + " of " +
+                       num(cache_word_bytes(word)) + " bytes, not a 64-aligned block of " +
+                       num(kCacheBlockBytes) +
+                       " bytes (or a little more) in the allocated data area below " + num(top));
+      const Fault f = core.free_cache().walk(block, visit);
       if (!problem.empty())
         return corrupt(problem);
       if (f)
@@ -94,8 +95,8 @@ Result<FreeScan> scan_free_lists(const Core<RegionWords> &core, std::uint64_t to
                        num(block) + "), " +
                        (f.at >= block && f.at < block + kCacheBlockBytes
                             ? "class " + num((f.at - block) / kGranule) +
-                                  " has a damaged head word (count above " +
-                                  num(kCacheLimit) + " or not matching its first node)"
+                                  " has a damaged head word (count above " + num(kCacheLimit) +
+                                  " or not matching its first node)"
                             : diagnose(core, f.at) + " (or its chain does not match the count)"));
     }
   if (!core.has_freelist() && !scan.segments.empty())
@@ -136,10 +137,19 @@ Result<SlotScan> scan_chunk_slots(const Core<RegionWords> &core, const FreeScan 
     const std::uint64_t ce = load_relaxed(mem.word(at + kSlotCursorEnd));
     const std::uint64_t cursor = ce & 0xffffffffu, end = ce >> 32;
     const std::uint64_t waste = load_relaxed(mem.word(at + kSlotWaste));
-    // Cache blocks (validated by scan_free_lists) are held by free slots too.
-    if (const std::uint64_t block = load_relaxed(mem.word(at + kSlotCache));
-        core.geometry().thread_cache && block != 0)
-      out.caches.push_back(static_cast<std::uint32_t>(block));
+    // Cache blocks (in range: scan_free_lists) are held by free slots too. They must not
+    // overlap free segments, tails or each other (checked with the tails below), and in checked
+    // mode each is exactly one live block (attach_cache allocated it): else a damaged word 3
+    // would make the owner write cache heads into a user's block or a free segment.
+    if (const std::uint64_t word = load_relaxed(mem.word(at + kSlotCache));
+        core.geometry().thread_cache && word != 0) {
+      const FreeRange b{cache_word_block(word), cache_word_bytes(word)};
+      if (core.checked() && !core.block_map().is_live_block(b.offset, b.size))
+        return mismatch(i, "thread-chunk slot " + num(i) + " names cache block " + range(b) +
+                               ", which is not one live block in the checked-mode bitmaps");
+      out.caches.push_back(b);
+      tails.push_back({b, i});
+    }
     if (load_acquire(mem.word(at)) == 0) {
       // A free slot's words are cleared before it is freed (chunk.hpp), and a new owner trusts
       // them: words left in a free slot are damage (a close would give that "tail" back).
@@ -172,21 +182,19 @@ Result<SlotScan> scan_chunk_slots(const Core<RegionWords> &core, const FreeScan 
     const FreeRange &t = tails[i].r;
     if (i > 0 && std::uint64_t{tails[i - 1].r.offset} + tails[i - 1].r.size > t.offset)
       return mismatch(tails[i].slot, "thread-chunk slots " + num(tails[i - 1].slot) + " and " +
-                                         num(tails[i].slot) + " hold overlapping tails " +
+                                         num(tails[i].slot) +
+                                         " hold overlapping tails or cache blocks " +
                                          range(tails[i - 1].r) + " and " + range(t));
     while (f < free.segments.size() &&
            std::uint64_t{free.segments[f].offset} + free.segments[f].size <= t.offset)
       ++f;
     if (f < free.segments.size() && free.segments[f].offset < std::uint64_t{t.offset} + t.size)
-      return mismatch(tails[i].slot, "thread-chunk slot " + num(tails[i].slot) + " holds tail " +
-                                         range(t) + ", which overlaps free segment " +
-                                         range(free.segments[f]));
+      return mismatch(tails[i].slot,
+                      "thread-chunk slot " + num(tails[i].slot) + " holds tail or cache block " +
+                          range(t) + ", which overlaps free segment " + range(free.segments[f]));
   }
-  std::sort(out.caches.begin(), out.caches.end());
-  for (std::size_t i = 1; i < out.caches.size(); ++i)
-    if (out.caches[i] - out.caches[i - 1] < kCacheBlockBytes)
-      return mismatch(kChunkSlots, "two thread-chunk slots name overlapping cache blocks at " +
-                                       num(out.caches[i - 1]) + " and " + num(out.caches[i]));
+  std::sort(out.caches.begin(), out.caches.end(),
+            [](const FreeRange &a, const FreeRange &b) { return a.offset < b.offset; });
   const std::uint64_t discarded = core.discarded(), allocated = top - data;
   if (reserved + out.cache_bytes() + free.bytes + discarded > allocated)
     return mismatch(most_at,

@@ -49,9 +49,14 @@ Result<FreeScan> scan_free_lists(const Core<RegionWords> &core, std::uint64_t to
 // the check may pass (salvage clears it), or kChunkSlots if no slot is to blame (free and
 // discarded alone exceed the allocated bytes).
 struct SlotScan {
-  std::uint64_t held = 0;             // chunk tails + waste of owned slots
-  std::vector<std::uint32_t> caches;  // the slots' free cache blocks (free_cache.hpp), sorted
-  std::uint64_t cache_bytes() const { return caches.size() * std::uint64_t{kCacheBlockBytes}; }
+  std::uint64_t held = 0;        // chunk tails + waste of owned slots
+  std::vector<FreeRange> caches; // the slots' free cache blocks (free_cache.hpp), sorted
+  std::uint64_t cache_bytes() const {
+    std::uint64_t n = 0;
+    for (const FreeRange &c : caches)
+      n += c.size;
+    return n;
+  }
 };
 Result<SlotScan> scan_chunk_slots(const Core<RegionWords> &core, const FreeScan &free,
                                   std::uint64_t top, const std::string &who,

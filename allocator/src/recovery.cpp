@@ -129,7 +129,7 @@ public:
   void release_slots(UndoLog &undo) {
     for (std::uint32_t i = 0; i < kChunkSlots; ++i) {
       const std::uint32_t at = slot_owner_at(i);
-      if (const auto block = static_cast<std::uint32_t>(load_relaxed(mem_.word(at + kSlotCache)));
+      if (const std::uint32_t block = cache_word_block(load_relaxed(mem_.word(at + kSlotCache)));
           g_.thread_cache && block != 0) {
         const Core<RegionWords> core(mem_, g_);
         if (checked_) { // the words a drain writes: the heads, and each chain's last link
@@ -214,7 +214,7 @@ Result<RecoveryReport> recover(std::byte *base, const Geometry &g, const std::st
   if (Status s = r.check_slots(); !s) // 2
     return s.error();
   UndoLog undo = r.undo_log();
-  r.repair_lists(undo); // 3
+  r.repair_lists(undo);  // 3
   r.release_slots(undo); // 4
   if (r.checked())
     if (Status s = r.checked_accounting(undo); !s) // 5

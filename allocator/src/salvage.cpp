@@ -51,10 +51,26 @@ bool overlaps_live(const std::vector<Kept> &live, std::uint32_t o, std::uint32_t
 }
 
 // Checked mode: a cache block must be a live block of its own (the allocation that made it).
-bool not_a_live_block(const std::vector<Kept> &live, std::uint32_t block) {
+bool not_a_live_block(const std::vector<Kept> &live, std::uint32_t block, std::uint32_t bytes) {
   auto it = std::lower_bound(live.begin(), live.end(), block,
                              [](const Kept &b, std::uint32_t x) { return b.offset < x; });
-  return it == live.end() || it->offset != block || it->size < kCacheBlockBytes;
+  return it == live.end() || it->offset != block || it->size != bytes;
+}
+
+// Every head word of the block is one a cache can hold: class 0 unused, counts within the
+// limit, a first node exactly when the count is not 0, in range. A block that fails is not a
+// cache block (a damaged word 3 naming other bytes): salvage must not write into it.
+bool heads_plausible(const RegionWords &mem, const NodeLayout &node, std::uint32_t block) {
+  if (load_relaxed(mem.word(block)) != 0)
+    return false;
+  for (std::uint32_t c = 1; c < kCacheClasses; ++c) {
+    const std::uint64_t h = load_relaxed(mem.word(block + c * kGranule));
+    const std::uint32_t first = cache_first(h), count = cache_count(h);
+    if (count > kCacheLimit || (first == 0) != (count == 0) ||
+        (first != 0 && !node.plausible_offset(first)))
+      return false;
+  }
+  return true;
 }
 
 std::string num(std::uint64_t v) { return std::to_string(v); }
@@ -198,19 +214,20 @@ Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const st
   std::vector<std::uint32_t> caches;
   for (std::uint32_t i = 0; g.thread_cache && i < kChunkSlots; ++i) {
     const std::uint32_t at = slot_owner_at(i) + kSlotCache;
-    const std::uint64_t block = load_relaxed(mem.word(at));
-    if (block == 0)
+    const std::uint64_t word = load_relaxed(mem.word(at));
+    if (word == 0)
       continue;
-    if (block > 0xffffffffu ||
-        !cache_block_plausible(g, static_cast<std::uint32_t>(block), top) ||
-        (g.bitmap_offset != 0 && not_a_live_block(live, static_cast<std::uint32_t>(block)))) {
+    const std::uint32_t block = cache_word_block(word);
+    if (!cache_block_plausible(g, word, top) ||
+        (g.bitmap_offset != 0 && not_a_live_block(live, block, cache_word_bytes(word))) ||
+        !heads_plausible(mem, node, block)) {
       store_relaxed(mem.word(at), 0); // below the data offset: the snapshot has it
       ++rep.slots_cleared;
       continue;
     }
-    caches.push_back(static_cast<std::uint32_t>(block));
+    caches.push_back(block);
     for (std::uint32_t c = 1; c < kCacheClasses; ++c) {
-      const std::uint64_t h = load_relaxed(mem.word(static_cast<std::uint32_t>(block) + c * 8));
+      const std::uint64_t h = load_relaxed(mem.word(block + c * 8));
       std::uint32_t o = cache_first(h);
       for (std::uint32_t steps = 0; o != 0; ++steps) {
         const std::uint32_t size = c * kGranule;

@@ -74,7 +74,7 @@ std::uint32_t attach_cache(const ChunkHost &s, std::uint32_t slot_at) {
   // Relaxed: the claim's acquire CAS ordered the previous owner's words before this read.
   atomic_u64 &word = mem.word(slot_at + kSlotCache);
   if (const std::uint64_t kept = load_relaxed(word); kept != 0)
-    return static_cast<std::uint32_t>(kept);
+    return cache_word_block(kept);
   RawBlock b;
   if (s.chunk_space().allocate(kCacheBlockBytes, kCacheBlockAlign, b) != errc::ok)
     return 0;
@@ -82,7 +82,7 @@ std::uint32_t attach_cache(const ChunkHost &s, std::uint32_t slot_at) {
     store_relaxed(mem.word(b.offset + c * kGranule), 0);
   // A crash before this store leaks the block (checked-mode recovery counts it), never loses
   // a cached node: the block holds none yet.
-  store_relaxed(word, b.offset);
+  store_relaxed(word, cache_word(b.offset, b.size));
   return b.offset;
 }
 
@@ -160,8 +160,7 @@ void release_opener_chunks(const ChunkHost &s) {
       continue;
     const std::uint64_t ce = load_relaxed(mem.word(at + kSlotCursorEnd));
     Chunk c{at, static_cast<std::uint32_t>(ce), static_cast<std::uint32_t>(ce >> 32),
-            s.cache_max != 0 ? static_cast<std::uint32_t>(load_relaxed(mem.word(at + kSlotCache)))
-                               : 0};
+            s.cache_max != 0 ? cache_word_block(load_relaxed(mem.word(at + kSlotCache))) : 0};
     release_slot(s, c);
   }
 }

@@ -3,6 +3,7 @@
 // stack, exits and closes drain, cross-thread frees land in the freeing thread's cache, the
 // accounting counts cached bytes as free and the cache blocks apart, and damage in a cached
 // block is reported, never followed.
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -112,9 +113,10 @@ TEST_P(FreeCache, ThreadExitDrainsTheCacheToTheSharedStacks) {
   EXPECT_EQ(rep->cache_reserved, kCacheBlockBytes) << "the slot keeps its block for reuse";
   // Every class of the slot's cache block is empty: the nodes are on the shared stacks.
   std::uint64_t block = 0;
-  std::memcpy(&block,
-              a->base() + lfarena::detail::kChunkTableOffset + lfarena::detail::kSlotCache, 8);
+  std::memcpy(&block, a->base() + lfarena::detail::kChunkTableOffset + lfarena::detail::kSlotCache,
+              8);
   ASSERT_NE(block, 0u) << "slot 0 (the first claimed) keeps its cache block";
+  block = lfarena::detail::cache_word_block(block);
   for (std::uint32_t c = 0; c < lfarena::detail::kCacheClasses; ++c) {
     std::uint64_t head;
     std::memcpy(&head, a->base() + block + 8 * c, 8);
@@ -258,6 +260,109 @@ TEST(FreeCacheFormat, NewSegregatedFilesCarryTheFeatureAndOtherKindsDoNot) {
     EXPECT_EQ((flags & lfarena::detail::kFeatureThreadCache) != 0, k == FreelistKind::segregated)
         << lfarena::to_string(k);
   }
+}
+
+// Writes 8 bytes at `at` of a closed arena file.
+void poke(const std::string &path, std::uint32_t at, std::uint64_t v) {
+  const int fd = ::open(path.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pwrite(fd, &v, 8, at), 8);
+  ::close(fd);
+}
+std::uint64_t peek(const std::string &path, std::uint32_t at) {
+  std::uint64_t v = 0;
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  EXPECT_EQ(::pread(fd, &v, 8, at), 8);
+  ::close(fd);
+  return v;
+}
+constexpr std::uint32_t kSlot1Cache =
+    lfarena::detail::kChunkTableOffset + lfarena::detail::kChunkSlotBytes + 24;
+
+// Outside attack (helper-10, problem 1): a slot's word 3 naming a user's live block (checked
+// mode: not a live block of 256 bytes) or a free segment (both modes: an overlap) was accepted
+// by open, and the slot's next owner wrote cache heads into those bytes. Now open refuses it
+// and salvage forgets it without writing into the block.
+TEST_P(FreeCache, ASlotNamingOtherBytesAsItsCacheIsRefusedAndSalvagedUntouched) {
+  const std::string path = temp_path(GetParam() ? "word3_checked" : "word3");
+  ::unlink(path.c_str());
+  Options o = cached(GetParam());
+  std::uint32_t user = 0, freed = 0;
+  {
+    auto a = Arena::open_file(path, o);
+    ASSERT_TRUE(a) << a.message();
+    auto u = a->allocate(2048, 64); // a user's live block (above the chunk path)
+    auto f = a->allocate(2048, 64);
+    auto keep = a->allocate(2048, 64);
+    ASSERT_TRUE(u && f && keep);
+    std::memset(a->base() + u->offset, 0, 2048); // zeros: plausible empty cache heads
+    a->base()[u->offset + 1000] = std::byte{0x5a};
+    ASSERT_TRUE(a->deallocate(f->offset, f->size));
+    user = u->offset;
+    freed = f->offset;
+  }
+  for (const std::uint32_t target : {user, freed}) {
+    if (target == user && !GetParam())
+      continue; // unchecked: zeros in a live block cannot be told from an empty cache block
+    poke(path, kSlot1Cache, lfarena::detail::cache_word(target, kCacheBlockBytes));
+    auto a = Arena::open_file(path, o);
+    ASSERT_FALSE(a) << "word 3 -> " << target << " accepted";
+    auto rep = Arena::salvage_file(path);
+    ASSERT_TRUE(rep) << rep.message();
+    EXPECT_EQ(peek(path, kSlot1Cache), 0u) << "salvage forgets the slot's block";
+    auto b = Arena::open_file(path, o);
+    ASSERT_TRUE(b) << b.message();
+    EXPECT_EQ(static_cast<int>(b->base()[user + 1000]), 0x5a) << "the user's byte is untouched";
+    EXPECT_TRUE(b->check()) << b->check().message();
+  }
+  ::unlink(path.c_str());
+}
+
+// Outside attack (helper-10, problem 3): two slots naming one cache block could not be
+// repaired (no slot was blamed). Now the second slot is the culprit and salvage clears it.
+TEST_P(FreeCache, TwoSlotsNamingOneCacheBlockAreRepaired) {
+  const std::string path = temp_path(GetParam() ? "dup_checked" : "dup");
+  ::unlink(path.c_str());
+  Options o = cached(GetParam());
+  {
+    auto a = Arena::open_file(path, o);
+    ASSERT_TRUE(a);
+    auto x = a->allocate(64);
+    ASSERT_TRUE(x);
+    ASSERT_TRUE(a->deallocate(x->offset, x->size));
+  }
+  const std::uint64_t block = peek(path, lfarena::detail::kChunkTableOffset + 24);
+  ASSERT_NE(block, 0u);
+  poke(path, kSlot1Cache, block);
+  EXPECT_FALSE(Arena::open_file(path, o));
+  auto rep = Arena::salvage_file(path);
+  ASSERT_TRUE(rep) << rep.message();
+  auto b = Arena::open_file(path, o);
+  ASSERT_TRUE(b) << b.message();
+  EXPECT_TRUE(b->check()) << b->check().message();
+  ::unlink(path.c_str());
+}
+
+// Outside attack (helper-10, problem 5): a damaged node in a cache at thread exit made the
+// drain drop the whole class silently (unchecked: check() then passed; checked: accounting
+// failed for ever). Now the nodes before the damage move to the stack and the damaged rest
+// stays in the slot's cache, where check() reports it.
+TEST_P(FreeCache, DamageMetByADrainStaysReported) {
+  auto a = Arena::heap(cached(GetParam()));
+  ASSERT_TRUE(a);
+  std::vector<Block> blocks;
+  std::thread([&] {
+    for (int i = 0; i < 10; ++i)
+      blocks.push_back(*a->allocate(32));
+    for (const Block &b : blocks)
+      ASSERT_TRUE(a->deallocate(b.offset, b.size));
+    std::memset(a->base() + blocks[4].offset + 8, 0, 8); // a size word, mid-list
+  }).join();
+  auto rep = a->check();
+  ASSERT_FALSE(rep) << "damage dropped silently";
+  EXPECT_EQ(rep.code(), errc::corrupt_freelist) << rep.message();
+  EXPECT_NE(rep.message().find(std::to_string(blocks[4].offset)), std::string::npos)
+      << rep.message();
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, FreeCache, ::testing::Bool(),

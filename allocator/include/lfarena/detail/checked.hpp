@@ -99,6 +99,13 @@ public:
     return errc::ok;
   }
 
+  // Quiescent: is [offset, offset + size) exactly one live block (its start live, its end mark
+  // on its last granule and on no granule before)?
+  bool is_live_block(std::uint32_t offset, std::uint32_t size) const {
+    const std::uint32_t g = offset / kGranule, last = (offset + size) / kGranule - 1;
+    return size >= kGranule && state(g) == kLive && end_bit(last) && !any_end_bit(g, last);
+  }
+
   // Quiescent: visit(offset, size) for each live block, in offset order, for granules
   // [first, limit). Returns false if a live start has no end.
   template <class Visit>

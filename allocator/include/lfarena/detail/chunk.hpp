@@ -47,7 +47,7 @@ inline std::uint32_t slot_owner_at(std::uint32_t slot) {
 struct Chunk {
   std::uint32_t slot_at = 0; // offset of the slot's owner word; 0: no slot
   std::uint32_t cursor = 0;
-  std::uint32_t end = 0; // 0: no chunk
+  std::uint32_t end = 0;      // 0: no chunk
   std::uint32_t cache_at = 0; // the slot's free cache block (free_cache.hpp); 0: none
 };
 

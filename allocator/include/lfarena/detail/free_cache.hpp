@@ -2,13 +2,14 @@
 // kFeatureThreadCache): small freed blocks go to the freeing thread's own lists, in the region,
 // and its allocations of those sizes come back from them without any read-modify-write.
 //
-// Where they live. A thread-chunk slot's word 3 (kSlotCache, chunk.hpp) holds the offset of the
-// slot's cache block: kCacheBlockBytes allocated from the arena once, the first time an owner of
-// the slot uses a cache, and kept with the slot for every later owner (a live block as far as
-// the accounting is concerned). Word c of the block is the head of class c (sizes 8c, 1 <= c <
-// kCacheClasses): {first node offset:32, node count:32}. Nodes are ordinary free nodes
-// (node.hpp: keyed link word, checked size word; links with tag 0, like a stack's), so a chain of
-// them can be pushed on the shared stack of its class (segregated_policy.hpp) with one CAS.
+// Where they live. A thread-chunk slot's word 3 (kSlotCache, chunk.hpp) holds the offset and
+// size of the slot's cache block: kCacheBlockBytes (or a little more) allocated from the arena
+// once, the first time an owner of the slot uses a cache, and kept with the slot for every later
+// owner (a live block as far as the accounting is concerned). Word c of the block is the head of
+// class c (sizes 8c, 1 <= c < kCacheClasses): {first node offset:32, node count:32}. Nodes are
+// ordinary free nodes (node.hpp: keyed link word, checked size word; links with tag 0, like a
+// stack's), so a chain of them can be pushed on the shared stack of its class
+// (segregated_policy.hpp) with one CAS.
 //
 // Who touches them. Only the slot's owner thread pushes and pops (relaxed loads and stores: no
 // other thread reads these words while the owner lives, except check() at quiescence, after the
@@ -45,8 +46,8 @@
 
 namespace lfarena::detail {
 
-inline constexpr std::uint32_t kSlotCache = 24;     // slot word 3: the cache block's offset
-inline constexpr std::uint32_t kCacheClasses = 32;  // sizes 8..248 (class 0 is never used)
+inline constexpr std::uint32_t kSlotCache = 24;    // slot word 3: the cache block's offset
+inline constexpr std::uint32_t kCacheClasses = 32; // sizes 8..248 (class 0 is never used)
 inline constexpr std::uint32_t kCacheBlockBytes = kCacheClasses * 8;
 inline constexpr std::uint32_t kCacheBlockAlign = 64; // its own cache lines
 inline constexpr std::uint32_t kCacheLimit = 64;      // nodes per class before a spill
@@ -64,10 +65,23 @@ inline bool cache_class_size(std::uint32_t size, std::uint32_t min_segment) {
   return size < kCacheClasses * kGranule && size >= min_segment;
 }
 
-// Where a cache block can be: 64-aligned, inside the allocated data area below `top`.
-inline bool cache_block_plausible(const Geometry &g, std::uint32_t at, std::uint64_t top) {
-  return at >= g.data_offset && at % kCacheBlockAlign == 0 &&
-         std::uint64_t{at} + kCacheBlockBytes <= top;
+// Slot word 3: {block offset:32, block size:32}. The block is the allocation that made it,
+// which may be a little larger than kCacheBlockBytes (a freelist segment's remainder below
+// min_segment comes with a block, segment.hpp).
+inline std::uint32_t cache_word_block(std::uint64_t w) { return static_cast<std::uint32_t>(w); }
+inline std::uint32_t cache_word_bytes(std::uint64_t w) {
+  return static_cast<std::uint32_t>(w >> 32);
+}
+inline std::uint64_t cache_word(std::uint32_t block, std::uint32_t bytes) {
+  return block | std::uint64_t{bytes} << 32;
+}
+
+// Where a cache block can be: 64-aligned, of kCacheBlockBytes up to twice that (a multiple of
+// kGranule), inside the allocated data area below `top`.
+inline bool cache_block_plausible(const Geometry &g, std::uint64_t word, std::uint64_t top) {
+  const std::uint32_t at = cache_word_block(word), bytes = cache_word_bytes(word);
+  return at >= g.data_offset && at % kCacheBlockAlign == 0 && bytes >= kCacheBlockBytes &&
+         bytes < 2 * kCacheBlockBytes && bytes % kGranule == 0 && std::uint64_t{at} + bytes <= top;
 }
 
 template <class Mem> class FreeCache {
@@ -84,7 +98,7 @@ public:
     atomic_u64 &w = mem_.word(block + size); // word c = size / 8 sits at byte 8c = size
     std::uint64_t h = load_relaxed(w);
     if (cache_count(h) >= kCacheLimit) {
-      if (Fault f = spill(w, kCacheBatch, size); f) {
+      if (Fault f = spill(block + size, kCacheBatch, size); f) {
         fault = f;
         return Inserted::damaged;
       }
@@ -119,7 +133,7 @@ public:
     }
     const Link next = node_.decode_link(load_relaxed(mem_.word(o + kNodeLinkWord)));
     const std::uint32_t count = cache_count(h);
-    if (node_.decode_size(o, load_relaxed(mem_.word(o + kNodeSizeWord))) != size ||
+    if (count == 0 || node_.decode_size(o, load_relaxed(mem_.word(o + kNodeSizeWord))) != size ||
         !good_link(o, next, count)) {
       damaged = o;
       return 0;
@@ -134,20 +148,16 @@ public:
   }
 
   // Moves every node of every class of `block` to the shared stacks. Returns the first damage
-  // met; a damaged class is dropped from the cache (its nodes up to the damage moved, the rest
-  // lost: only a damaged region loses bytes).
+  // met; a damaged class keeps its nodes from the damaged one on (the ones before it are
+  // moved), so check(), the next open and the slot's next owner still find and report it.
   Fault drain(std::uint32_t block) const {
     Fault first;
     for (std::uint32_t c = 1; c < kCacheClasses; ++c) {
-      atomic_u64 &w = mem_.word(block + c * kGranule);
-      const std::uint32_t count = cache_count(load_relaxed(w));
-      if (cache_first(load_relaxed(w)) == 0 && count == 0)
+      const std::uint64_t h = load_relaxed(mem_.word(block + c * kGranule));
+      if (h == 0)
         continue;
-      if (Fault f = spill(w, count, c * kGranule); f) {
-        store_relaxed(w, 0);
-        if (!first)
-          first = f;
-      }
+      if (Fault f = spill(block + c * kGranule, cache_count(h), c * kGranule); f && !first)
+        first = f;
     }
     return first;
   }
@@ -186,32 +196,40 @@ private:
            (n == 0 || node_.plausible_offset(n));
   }
 
-  // Moves the first `n` (>= 1, <= the count) nodes of the class whose head is `w` (size bytes
-  // each) to the shared stack: checks and walks them, unlinks them from the cache, then pushes
-  // the chain with one CAS. On damage nothing is moved and the fault names the bad node.
-  Fault spill(atomic_u64 &w, std::uint32_t n, std::uint32_t size) const {
+  // Moves the first `n` (>= 1) nodes of the class whose head word is at `at` (size bytes each) to
+  // the shared stack: checks and walks them, unlinks them from the cache, then pushes the chain
+  // with one CAS. On damage only the nodes before the bad one are moved, and the fault names
+  // it (or the head word, if the head itself is impossible).
+  Fault spill(std::uint32_t at, std::uint32_t n, std::uint32_t size) const {
+    atomic_u64 &w = mem_.word(at);
     const std::uint64_t h = load_relaxed(w);
-    std::uint32_t count = cache_count(h);
-    if (count > kCacheLimit || n == 0 || n > count)
-      return Fault{cache_first(h) != 0 ? cache_first(h) : 1};
     const std::uint32_t first = cache_first(h);
-    std::uint32_t last = first;
-    Link next;
-    for (std::uint32_t i = 0;; ++i, --count) {
-      if (!node_.plausible_offset(last))
-        return Fault{last};
-      next = node_.decode_link(load_relaxed(mem_.word(last + kNodeLinkWord)));
-      if (node_.decode_size(last, load_relaxed(mem_.word(last + kNodeSizeWord))) != size ||
-          !good_link(last, next, count))
-        return Fault{last};
-      if (i + 1 == n)
+    std::uint32_t count = cache_count(h);
+    if (count > kCacheLimit || n == 0 || n > count || first == 0)
+      return Fault{first != 0 ? first : at};
+    std::uint32_t moved = 0, last = 0, cur = first;
+    Fault fault;
+    while (moved < n) {
+      Link next;
+      if (node_.plausible_offset(cur))
+        next = node_.decode_link(load_relaxed(mem_.word(cur + kNodeLinkWord)));
+      if (!node_.plausible_offset(cur) ||
+          node_.decode_size(cur, load_relaxed(mem_.word(cur + kNodeSizeWord))) != size ||
+          !good_link(cur, next, count)) {
+        fault = Fault{cur};
         break;
-      last = next.offset();
+      }
+      last = cur;
+      cur = next.offset();
+      ++moved;
+      --count;
     }
-    store_relaxed(w, cache_head(next.offset(), cache_count(h) - n));
+    if (moved == 0)
+      return fault;
+    store_relaxed(w, cache_head(cur, cache_count(h) - moved));
     LFARENA_CRASH_POINT(cache_spill_unlinked);
     shared_.insert_chain(first, last, size);
-    return Fault{};
+    return fault;
   }
 
   Mem mem_;
