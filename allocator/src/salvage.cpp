@@ -171,6 +171,14 @@ Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const st
     rep.bytes_counted = true;
   }
 
+  // A list (or a cache class) cut at node o: o and what lies behind it are dropped.
+  auto cut = [&rep](std::uint32_t o) {
+    ++rep.lists_cut;
+    ++rep.nodes_dropped;
+    if (rep.first_damage == 0)
+      rep.first_damage = o;
+  };
+
   // 1. Follow every list while its nodes validate.
   std::vector<Kept> kept;
   std::vector<bool> seen(g.capacity / kGranule + 1);
@@ -195,10 +203,7 @@ Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const st
                (crashed || !next.marked()) && !overlaps_live(live, o, size);
       }
       if (!good) { // the list is cut here: this node and what lies behind it are dropped
-        ++rep.lists_cut;
-        ++rep.nodes_dropped;
-        if (rep.first_damage == 0)
-          rep.first_damage = o;
+        cut(o);
         break;
       }
       seen[o / kGranule] = true;
@@ -239,10 +244,7 @@ Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const st
                  o + std::uint64_t{size} <= top && !next.marked() && !overlaps_live(live, o, size);
         }
         if (!good) {
-          ++rep.lists_cut;
-          ++rep.nodes_dropped;
-          if (rep.first_damage == 0)
-            rep.first_damage = o;
+          cut(o);
           break;
         }
         seen[o / kGranule] = true;
