@@ -64,6 +64,12 @@ public:
       store_release(top, offset);
       return true;
     }
+    // A plain load first: almost every free is not of the top block, and a CAS (even a failing
+    // one) takes the shared bump line exclusive, so every free of every thread would bounce it.
+    // Relaxed: only a hint; the CAS below decides (a stale value only skips a rollback, and the
+    // block then goes to the freelist, which is equally correct).
+    if (load_relaxed(top) != expected)
+      return false;
     // acq_rel: release publishes the freed block's last writes to the next allocator of these
     // bytes (which acquires in allocate()); acquire keeps the pairing symmetric.
     if (!cas_acq_rel(top, expected, offset))

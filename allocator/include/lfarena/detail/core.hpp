@@ -202,8 +202,8 @@ private:
     return r;
   }
   // give_back() into the thread's free cache (same outcomes).
-  Inserted cached_give_back(std::uint32_t cache, std::uint32_t offset, std::uint32_t size,
-                            Fault &fault) const {
+  [[gnu::always_inline]] Inserted cached_give_back(std::uint32_t cache, std::uint32_t offset,
+                                                   std::uint32_t size, Fault &fault) const {
     const Inserted r = cache_.push(cache, offset, size, fault);
     if (r == Inserted::damaged) {
       discard(size);

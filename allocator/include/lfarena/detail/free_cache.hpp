@@ -94,7 +94,8 @@ public:
   // `block` (a cache block's offset). `duplicate` if it is already the class's first node (an
   // unchecked double free caught cheaply); `damaged` (fault says where) if a spill met a bad
   // node: nothing was pushed.
-  Inserted push(std::uint32_t block, std::uint32_t offset, std::uint32_t size, Fault &fault) const {
+  [[gnu::always_inline]] Inserted push(std::uint32_t block, std::uint32_t offset,
+                                       std::uint32_t size, Fault &fault) const {
     atomic_u64 &w = mem_.word(block + size); // word c = size / 8 sits at byte 8c = size
     std::uint64_t h = load_relaxed(w);
     if (cache_count(h) >= kCacheLimit) {
@@ -190,7 +191,7 @@ public:
 private:
   // A node's link as the count says it must be: unmarked, not to itself, in range, and 0
   // exactly at the last node. (The count bounds every walk: no cycle check needed.)
-  bool good_link(std::uint32_t o, Link next, std::uint32_t count) const {
+  [[gnu::always_inline]] bool good_link(std::uint32_t o, Link next, std::uint32_t count) const {
     const std::uint32_t n = next.offset();
     return !next.marked() && n != o && (n == 0) == (count == 1) &&
            (n == 0 || node_.plausible_offset(n));
@@ -200,7 +201,7 @@ private:
   // the shared stack: checks and walks them, unlinks them from the cache, then pushes the chain
   // with one CAS. On damage only the nodes before the bad one are moved, and the fault names
   // it (or the head word, if the head itself is impossible).
-  Fault spill(std::uint32_t at, std::uint32_t n, std::uint32_t size) const {
+  [[gnu::noinline]] Fault spill(std::uint32_t at, std::uint32_t n, std::uint32_t size) const {
     atomic_u64 &w = mem_.word(at);
     const std::uint64_t h = load_relaxed(w);
     const std::uint32_t first = cache_first(h);

@@ -57,12 +57,12 @@ public:
   Link decode_link(std::uint64_t word) const { return Link{word ^ key_}; }
 
   // The size word of a node of `size` bytes at `offset`.
-  std::uint64_t encode_size(std::uint32_t offset, std::uint32_t size) const {
+  [[gnu::always_inline]] std::uint64_t encode_size(std::uint32_t offset, std::uint32_t size) const {
     return key_ == 0 ? size : size | std::uint64_t{check(offset, size)} << 32;
   }
   // The size a node's size word states, or 0 if the word fails its check or the size is not a
   // plausible segment at `offset` (a multiple of 8, >= min_segment, inside the region).
-  std::uint32_t decode_size(std::uint32_t offset, std::uint64_t word) const {
+  [[gnu::always_inline]] std::uint32_t decode_size(std::uint32_t offset, std::uint64_t word) const {
     const auto size = static_cast<std::uint32_t>(word);
     const std::uint32_t want = key_ != 0 ? check(offset, size) : 0;
     // The range test stays even with a key: a deliberately forged word (a damaged file written
@@ -92,7 +92,7 @@ private:
   // 32 bits that depend on every bit of (offset, size) and of the key: the product of the
   // 64-bit word (offset, size) with an odd multiplier derived from the key is a bijection whose
   // high half mixes all input bits. (Without a key, v1/v2 files, size words hold 0 there.)
-  std::uint32_t check(std::uint32_t offset, std::uint32_t size) const {
+  [[gnu::always_inline]] std::uint32_t check(std::uint32_t offset, std::uint32_t size) const {
     const std::uint64_t x = (std::uint64_t{offset} << 32 | size) * (key_ | 1);
     return static_cast<std::uint32_t>(x >> 32) ^ static_cast<std::uint32_t>(key_ >> 32);
   }
