@@ -9,8 +9,8 @@
 //   word 0  owner        0: free; else the owner token of the opener whose thread holds it
 //   word 1  cursor:32 | end:32   the unused range [cursor, end) of the chunk (0: no chunk)
 //   word 2  waste        alignment padding skipped inside chunks, not yet counted as discarded
-//   word 3  cache        files with thread caches: the slot's cache block (free_cache.hpp),
-//                        kept when the slot is freed; else 0
+//   word 3  cache        files with thread caches: the slot's cache block {offset:32, size:32}
+//                        (free_cache.hpp), kept when the slot is freed; else 0
 // Accounting: allocated = live + free + discarded + sum over owned slots of
 // (end - cursor) + waste.
 //

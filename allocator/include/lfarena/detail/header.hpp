@@ -45,7 +45,8 @@
 //   256..        end of header (kHeaderSize)
 //   256  2048  thread-chunk slots     kChunkSlots x 32 bytes, in every region (thread_chunk.hpp):
 //                                      owner, {cursor:32, end:32}, alignment waste, cache
-//                                      block (0: none; only with bit 1 of feature_flags)
+//                                      block {offset:32, size:32} (0: none; only with bit 1
+//                                      of feature_flags)
 //
 // After the slots come, when present: the size-class table, the checked-mode bitmaps, the
 // user's reserved bytes, then (64-aligned) the data area.
