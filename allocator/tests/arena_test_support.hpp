@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -105,5 +106,26 @@ inline const BackingKind kAllBackings[] = {BackingKind::heap, BackingKind::anony
 
 // The policy's public name, for test names and traces.
 inline std::string kind_name(lfarena::FreelistKind k) { return lfarena::to_string(k); }
+
+// Writes `n` bytes into arena memory the way a buggy user would (ASan builds: the bytes are
+// poisoned while free, so the test unpoisons them first, as only a test may).
+inline void scribble(const lfarena::Arena &a, std::uint32_t offset, const void *bytes,
+                     std::size_t n) {
+#if defined(LFARENA_ASAN)
+  ASAN_UNPOISON_MEMORY_REGION(a.base() + offset, n);
+#endif
+  std::memcpy(a.base() + offset, bytes, n);
+}
+inline void scribble64(const lfarena::Arena &a, std::uint32_t offset, std::uint64_t word) {
+  scribble(a, offset, &word, 8);
+}
+inline std::uint64_t read64(const lfarena::Arena &a, std::uint32_t offset) {
+#if defined(LFARENA_ASAN)
+  ASAN_UNPOISON_MEMORY_REGION(a.base() + offset, 8);
+#endif
+  std::uint64_t w;
+  std::memcpy(&w, a.base() + offset, 8);
+  return w;
+}
 
 } // namespace lfarena_test

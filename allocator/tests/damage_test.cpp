@@ -70,17 +70,8 @@ const char *op_name(Op op) {
 }
 using lfarena_test::kind_name;
 
-// Writes `n` bytes into arena memory the way a buggy user would (ASan builds: the bytes are
-// poisoned while free, so the test unpoisons them first, as only a test may).
-void scribble(const Arena &a, std::uint32_t offset, const void *bytes, std::size_t n) {
-#if defined(LFARENA_ASAN)
-  ASAN_UNPOISON_MEMORY_REGION(a.base() + offset, n);
-#endif
-  std::memcpy(a.base() + offset, bytes, n);
-}
-void scribble64(const Arena &a, std::uint32_t offset, std::uint64_t word) {
-  scribble(a, offset, &word, 8);
-}
+using lfarena_test::scribble;
+using lfarena_test::scribble64;
 
 struct Scene {
   Arena arena;

@@ -17,6 +17,8 @@
 #include <lfarena/arena.hpp>
 #include <lfarena/detail/free_cache.hpp>
 
+#include "arena_test_support.hpp"
+
 namespace {
 
 using lfarena::Arena;
@@ -27,6 +29,8 @@ using lfarena::Options;
 using lfarena::detail::kCacheBatch;
 using lfarena::detail::kCacheBlockBytes;
 using lfarena::detail::kCacheLimit;
+using lfarena_test::read64;
+using lfarena_test::scribble64;
 
 Options cached(bool checked, std::uint32_t chunk = 4096) {
   Options o;
@@ -162,10 +166,8 @@ TEST_P(FreeCache, AWriteIntoACachedBlockIsReportedNotFollowed) {
   // points there; point it at a live block instead).
   auto live = a->allocate(200);
   ASSERT_TRUE(live);
-  std::uint64_t word;
-  std::memcpy(&word, a->base() + x->offset, 8);
-  word ^= std::uint64_t{y->offset} ^ live->offset;
-  std::memcpy(a->base() + x->offset, &word, 8);
+  const std::uint64_t word = read64(*a, x->offset) ^ y->offset ^ live->offset;
+  scribble64(*a, x->offset, word);
   auto first = a->allocate(40); // x itself is genuinely free: handed out
   ASSERT_TRUE(first);
   EXPECT_EQ(first->offset, x->offset);
@@ -187,7 +189,8 @@ TEST_P(FreeCache, ZerosWrittenIntoTheTopCachedBlockAreReported) {
   auto x = a->allocate(64);
   ASSERT_TRUE(x);
   ASSERT_TRUE(a->deallocate(x->offset, x->size));
-  std::memset(a->base() + x->offset, 0, 16);
+  scribble64(*a, x->offset, 0);
+  scribble64(*a, x->offset + 8, 0);
   auto r = a->allocate(64);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.code(), errc::corrupt_freelist);
@@ -356,7 +359,7 @@ TEST_P(FreeCache, DamageMetByADrainStaysReported) {
       blocks.push_back(*a->allocate(32));
     for (const Block &b : blocks)
       ASSERT_TRUE(a->deallocate(b.offset, b.size));
-    std::memset(a->base() + blocks[4].offset + 8, 0, 8); // a size word, mid-list
+    scribble64(*a, blocks[4].offset + 8, 0); // a size word, mid-list
   }).join();
   auto rep = a->check();
   ASSERT_FALSE(rep) << "damage dropped silently";
