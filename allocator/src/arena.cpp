@@ -23,8 +23,10 @@ ArenaState::ArenaState(AnyBacking b, std::byte *base_, bool ro, const Geometry &
                        std::string n)
     : ChunkHost(
           base_, g_next_arena_id.fetch_add(1, std::memory_order_relaxed), o.thread_chunk,
-          // Cached sizes must also take the chunk fast path (size <= thread_chunk / 4).
-          ro || !g.thread_cache || o.thread_chunk == 0
+          // Cached sizes must also take the chunk fast path (size <= thread_chunk / 4); no
+          // cache when no class can hold a block (min_segment above them all).
+          ro || !g.thread_cache || o.thread_chunk == 0 ||
+                  g.min_segment > (kCacheClasses - 1) * kGranule
               ? 0
               : std::min((kCacheClasses - 1) * kGranule, o.thread_chunk / 4 / kGranule * kGranule)),
       backing(std::move(b)), read_only(ro), core(RegionWords{base_}, g), options(o),

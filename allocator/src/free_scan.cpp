@@ -127,6 +127,7 @@ Result<SlotScan> scan_chunk_slots(const Core<RegionWords> &core, const FreeScan 
   struct Tail {
     FreeRange r;
     std::uint32_t slot;
+    bool cache = false; // a cache block (word 3), not a chunk tail
   };
   std::vector<Tail> tails;
   SlotScan out;
@@ -148,7 +149,7 @@ Result<SlotScan> scan_chunk_slots(const Core<RegionWords> &core, const FreeScan 
         return mismatch(i, "thread-chunk slot " + num(i) + " names cache block " + range(b) +
                                ", which is not one live block in the checked-mode bitmaps");
       out.caches.push_back(b);
-      tails.push_back({b, i});
+      tails.push_back({b, i, true});
     }
     if (load_acquire(mem.word(at)) == 0) {
       // A free slot's words are cleared before it is freed (chunk.hpp), and a new owner trusts
@@ -180,11 +181,14 @@ Result<SlotScan> scan_chunk_slots(const Core<RegionWords> &core, const FreeScan 
   std::size_t f = 0; // tails and free segments both sorted by offset: one merge pass
   for (std::size_t i = 0; i < tails.size(); ++i) {
     const FreeRange &t = tails[i].r;
+    // Of a tail and a cache block that overlap, the cache word is blamed (salvage clears that
+    // slot): a damaged word 3 naming bytes it does not own is the likelier story, and clearing
+    // the tail's slot would leave the bad word to write into those bytes.
     if (i > 0 && std::uint64_t{tails[i - 1].r.offset} + tails[i - 1].r.size > t.offset)
-      return mismatch(tails[i].slot, "thread-chunk slots " + num(tails[i - 1].slot) + " and " +
-                                         num(tails[i].slot) +
-                                         " hold overlapping tails or cache blocks " +
-                                         range(tails[i - 1].r) + " and " + range(t));
+      return mismatch(tails[i - 1].cache && !tails[i].cache ? tails[i - 1].slot : tails[i].slot,
+                      "thread-chunk slots " + num(tails[i - 1].slot) + " and " +
+                          num(tails[i].slot) + " hold overlapping tails or cache blocks " +
+                          range(tails[i - 1].r) + " and " + range(t));
     while (f < free.segments.size() &&
            std::uint64_t{free.segments[f].offset} + free.segments[f].size <= t.offset)
       ++f;

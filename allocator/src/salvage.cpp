@@ -230,10 +230,14 @@ Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const st
       ++rep.slots_cleared;
       continue;
     }
-    caches.push_back(block);
+    // Its nodes, class by class while they validate. A block where every non-empty class
+    // fails at its first node is no cache (a damaged word 3 naming a user's block whose words
+    // merely look like heads): forgotten without writing into it.
+    std::vector<Kept> nodes;
+    std::uint32_t classes = 0, with_nodes = 0, first_bad = 0, cuts = 0;
     for (std::uint32_t c = 1; c < kCacheClasses; ++c) {
-      const std::uint64_t h = load_relaxed(mem.word(block + c * 8));
-      std::uint32_t o = cache_first(h);
+      std::uint32_t o = cache_first(load_relaxed(mem.word(block + c * 8)));
+      classes += o != 0 ? 1 : 0;
       for (std::uint32_t steps = 0; o != 0; ++steps) {
         const std::uint32_t size = c * kGranule;
         bool good = node.plausible_offset(o) && !seen[o / kGranule] && steps < kCacheLimit;
@@ -244,13 +248,28 @@ Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const st
                  o + std::uint64_t{size} <= top && !next.marked() && !overlaps_live(live, o, size);
         }
         if (!good) {
-          cut(o);
+          ++cuts;
+          first_bad = first_bad != 0 ? first_bad : o;
           break;
         }
-        seen[o / kGranule] = true;
-        kept.push_back({o, size, c});
+        with_nodes += steps == 0 ? 1 : 0;
+        nodes.push_back({o, size, c});
         o = next.offset();
       }
+    }
+    if (classes != 0 && with_nodes == 0) {
+      store_relaxed(mem.word(at), 0);
+      ++rep.slots_cleared;
+      continue;
+    }
+    if (cuts != 0)
+      cut(first_bad);
+    rep.lists_cut += cuts - (cuts != 0 ? 1 : 0);
+    rep.nodes_dropped += cuts - (cuts != 0 ? 1 : 0);
+    caches.push_back(block);
+    for (const Kept &k : nodes) {
+      seen[k.offset / kGranule] = true;
+      kept.push_back(k);
     }
   }
 

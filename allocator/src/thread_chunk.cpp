@@ -122,8 +122,8 @@ Entry *owned_entry(const ChunkHost &s) {
 void release_slot(const ChunkHost &s, Chunk &c) {
   const RegionWords mem{s.base};
   chunk_give_back(mem, s.chunk_space(), c);
-  // Damage met by the drain cannot be reported here (thread exit, close): the damaged class
-  // is dropped, and check() or the next open reports what is missing.
+  // Damage met by the drain cannot be reported here (thread exit, close): the damaged rest of
+  // its class stays in the cache, where check(), the next open and the next owner report it.
   if (c.cache_at != 0)
     (void)s.chunk_space().free_cache().drain(c.cache_at);
   free_slot(mem, c.slot_at);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 #include <set>
 #include <string>
 #include <thread>
@@ -366,6 +367,106 @@ TEST_P(FreeCache, DamageMetByADrainStaysReported) {
   EXPECT_EQ(rep.code(), errc::corrupt_freelist) << rep.message();
   EXPECT_NE(rep.message().find(std::to_string(blocks[4].offset)), std::string::npos)
       << rep.message();
+}
+
+// Second outside attack (helper-11, N1): with min_segment above 256 a cache block taken from the
+// freelist came with a remainder of up to min_segment - 8 bytes, and open refused the block as
+// implausible: a file made by normal operations did not reopen. Now no cache is set up when no
+// class can hold a block, and a block may be up to 256 + min_segment - 8 bytes.
+TEST_P(FreeCache, ALargeMinSegmentFileReopens) {
+  const std::string path = temp_path(GetParam() ? "minseg_checked" : "minseg");
+  ::unlink(path.c_str());
+  for (const std::uint32_t min_segment : {128u, 512u}) {
+    Options o = cached(GetParam(), 1024);
+    o.capacity = 64 << 10;
+    o.min_segment = min_segment;
+    {
+      auto a = Arena::open_file(path, o);
+      ASSERT_TRUE(a) << a.message();
+      std::vector<Block> blocks;
+      for (Block b = a->try_allocate(704, 64); b.offset != 0; b = a->try_allocate(704, 64))
+        blocks.push_back(b); // no chunk: 704 > 1024 / 4
+      ASSERT_GT(blocks.size(), 2u);
+      ASSERT_TRUE(a->deallocate(blocks[1].offset, blocks[1].size));
+      std::thread([&] {
+        auto b = a->allocate(48); // claims a slot: its cache block comes from the freelist
+        ASSERT_TRUE(b) << b.message();
+        ASSERT_TRUE(a->deallocate(b->offset, b->size));
+      }).join();
+      EXPECT_TRUE(a->check()) << a->check().message();
+    }
+    auto a = Arena::open_file(path, o);
+    ASSERT_TRUE(a) << "min_segment " << min_segment << ": " << a.message();
+    EXPECT_TRUE(a->check()) << a->check().message();
+    a = Arena{};
+    ::unlink(path.c_str());
+  }
+}
+
+// Helper-11, N2: salvage wrote into a live user block named by a damaged word 3 whose words
+// look like cache heads ({offset, count <= 64} records) although no chain validated. Now a
+// block where every non-empty class fails at its first node is forgotten untouched.
+TEST_P(FreeCache, SalvageLeavesABlockOfHeadLikeRecordsUntouched) {
+  const std::string path = temp_path(GetParam() ? "records_checked" : "records");
+  ::unlink(path.c_str());
+  Options o = cached(GetParam());
+  std::uint32_t user = 0;
+  std::vector<std::uint64_t> before;
+  {
+    auto a = Arena::open_file(path, o);
+    ASSERT_TRUE(a);
+    auto u = a->allocate(kCacheBlockBytes, 64); // a user's table of {offset, count} records
+    auto other = a->allocate(2048, 64);
+    ASSERT_TRUE(u && other);
+    for (std::uint32_t c = 0; c < lfarena::detail::kCacheClasses; ++c) {
+      const std::uint64_t rec = c == 0 ? 0 : lfarena::detail::cache_head(other->offset + 64 * c, 1);
+      std::memcpy(a->base() + u->offset + 8 * c, &rec, 8);
+      before.push_back(rec);
+    }
+    user = u->offset;
+  }
+  poke(path, kSlot1Cache, lfarena::detail::cache_word(user, kCacheBlockBytes));
+  EXPECT_FALSE(Arena::open_file(path, o));
+  auto rep = Arena::salvage_file(path);
+  ASSERT_TRUE(rep) << rep.message();
+  EXPECT_EQ(peek(path, kSlot1Cache), 0u) << "the word is forgotten";
+  for (std::uint32_t c = 0; c < lfarena::detail::kCacheClasses; ++c)
+    EXPECT_EQ(peek(path, user + 8 * c), before[c]) << "record " << c << " rewritten";
+  auto b = Arena::open_file(path, o);
+  ASSERT_TRUE(b) << b.message();
+  EXPECT_TRUE(b->check()) << b->check().message();
+  ::unlink(path.c_str());
+}
+
+// Helper-11, N4: in a crashed unchecked file, a damaged word 3 naming a block that starts below
+// a live owner's chunk tail and overlaps it made salvage clear the tail's slot (the later range
+// was blamed) and keep the bad word. Now the cache word is blamed.
+TEST(FreeCacheUnchecked, AnOverlapOfATailAndACacheBlockBlamesTheCacheWord) {
+  const std::string path = temp_path("overlap"), copy = temp_path("overlap_copy");
+  ::unlink(path.c_str());
+  ::unlink(copy.c_str());
+  {
+    auto a = Arena::open_file(path, cached(false));
+    ASSERT_TRUE(a);
+    ASSERT_TRUE(a->allocate(64));           // slot 0: a chunk (with a tail) and a cache block
+    std::filesystem::copy_file(path, copy); // the image of a crashed opener
+  }
+  const std::uint32_t slot0 = lfarena::detail::kChunkTableOffset;
+  const std::uint64_t cursor_end = peek(copy, slot0 + 8), cache0 = peek(copy, slot0 + 24);
+  const auto cursor = static_cast<std::uint32_t>(cursor_end);
+  ASSERT_GT(cursor_end >> 32, cursor) << "slot 0 holds a tail";
+  const std::uint32_t bad = (cursor & ~63u) - 64; // starts below the tail, overlaps its start
+  const std::uint32_t slot2_cache = slot0 + 2 * lfarena::detail::kChunkSlotBytes + 24;
+  poke(copy, slot2_cache, lfarena::detail::cache_word(bad, kCacheBlockBytes));
+  auto rep = Arena::salvage_file(copy);
+  ASSERT_TRUE(rep) << rep.message();
+  EXPECT_EQ(peek(copy, slot2_cache), 0u) << "the bad cache word is forgotten";
+  EXPECT_EQ(peek(copy, slot0 + 24), cache0) << "slot 0 keeps its genuine cache block";
+  auto b = Arena::open_file(copy, cached(false));
+  ASSERT_TRUE(b) << b.message();
+  EXPECT_TRUE(b->check()) << b->check().message();
+  ::unlink(path.c_str());
+  ::unlink(copy.c_str());
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, FreeCache, ::testing::Bool(),

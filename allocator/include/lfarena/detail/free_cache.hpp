@@ -76,12 +76,14 @@ inline std::uint64_t cache_word(std::uint32_t block, std::uint32_t bytes) {
   return block | std::uint64_t{bytes} << 32;
 }
 
-// Where a cache block can be: 64-aligned, of kCacheBlockBytes up to twice that (a multiple of
-// kGranule), inside the allocated data area below `top`.
+// Where a cache block can be: 64-aligned, of kCacheBlockBytes plus less than min_segment (a
+// split remainder that came with it, segment.hpp), a multiple of kGranule, inside the
+// allocated data area below `top`.
 inline bool cache_block_plausible(const Geometry &g, std::uint64_t word, std::uint64_t top) {
   const std::uint32_t at = cache_word_block(word), bytes = cache_word_bytes(word);
   return at >= g.data_offset && at % kCacheBlockAlign == 0 && bytes >= kCacheBlockBytes &&
-         bytes < 2 * kCacheBlockBytes && bytes % kGranule == 0 && std::uint64_t{at} + bytes <= top;
+         bytes < std::uint64_t{kCacheBlockBytes} + g.min_segment && bytes % kGranule == 0 &&
+         std::uint64_t{at} + bytes <= top;
 }
 
 template <class Mem> class FreeCache {
