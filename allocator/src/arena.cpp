@@ -157,7 +157,18 @@ Result<Block> Arena::allocate_slow(std::uint32_t size, std::uint32_t align) cons
       return detail::core_error(s, errc::corrupt_freelist, "allocate", size, align, damaged);
   }
   detail::RawBlock b;
-  if (errc e = s.core.allocate(size, align, b); e != errc::ok)
+  errc e = s.core.allocate(size, align, b);
+  if (e == errc::out_of_memory && s.cache_max != 0) {
+    // Before failing: the blocks this thread's free cache holds go back to the shared stacks
+    // (other sizes than this request's may serve it there, split), and the request is tried
+    // once more. Other threads' caches are theirs (detail/free_cache.hpp).
+    const detail::ChunkCache &c = detail::tl_chunk;
+    if (c.arena_id == s.id && c.chunk.cache_at != 0) {
+      (void)s.core.free_cache().drain(c.chunk.cache_at);
+      e = s.core.allocate(size, align, b);
+    }
+  }
+  if (e != errc::ok)
     return detail::core_error(s, e, "allocate", size, align, b.offset);
   return Block{b.offset, b.size};
 }

@@ -13,11 +13,12 @@
 //
 // Who touches them. Only the slot's owner thread pushes and pops (relaxed loads and stores: no
 // other thread reads these words while the owner lives, except check() at quiescence, after the
-// owner's writes happen-before it by whatever made it quiescent). A class holding kCacheLimit
-// nodes first moves kCacheBatch of them to the shared stack (spill): the owner unlinks them from
-// its list (one store), then publishes the chain with the stack's seq_cst head CAS, whose release
-// makes the nodes' words (written by this same thread before) visible to the popper that acquires
-// the head. A drain (thread exit, close, crash recovery) spills every class whole.
+// owner's writes happen-before it by whatever made it quiescent). A class holding cache_limit()
+// nodes (64 for small sizes) first moves half of them to the shared stack (spill): the owner
+// unlinks them from its list (one store), then publishes the chain with the stack's seq_cst head
+// CAS, whose release makes the nodes' words (written by this same thread before) visible to the
+// popper that acquires the head. A drain (thread exit, close, crash recovery) spills every class
+// whole.
 //
 // Crash states (every store is one word, so a head and its count always agree): a push stores the
 // node words, then the head; a pop stores the head, then marks the node's link and scrubs its
@@ -49,9 +50,20 @@ namespace lfarena::detail {
 inline constexpr std::uint32_t kSlotCache = 24;    // slot word 3: the cache block's offset
 inline constexpr std::uint32_t kCacheClasses = 32; // sizes 8..248 (class 0 is never used)
 inline constexpr std::uint32_t kCacheBlockBytes = kCacheClasses * 8;
-inline constexpr std::uint32_t kCacheBlockAlign = 64; // its own cache lines
-inline constexpr std::uint32_t kCacheLimit = 64;      // nodes per class before a spill
-inline constexpr std::uint32_t kCacheBatch = 32;      // nodes a spill moves
+inline constexpr std::uint32_t kCacheBlockAlign = 64;   // its own cache lines
+inline constexpr std::uint32_t kCacheLimit = 64;        // the most nodes a class ever holds
+inline constexpr std::uint32_t kCacheBatch = 32;        // nodes a spill of a full class moves
+inline constexpr std::uint32_t kCacheClassBytes = 4096; // a class holds about this many bytes
+
+// Nodes a class of `size`-byte blocks holds before a spill moves half of them: kCacheLimit for
+// small sizes, fewer for larger ones (at least 8), so a thread keeps at most about
+// kCacheClassBytes per class away from other threads (an exhausted arena's other threads fail
+// while blocks sit in a cache: the fewer bytes cached, the rarer).
+inline constexpr std::uint32_t cache_limit(std::uint32_t size) {
+  const std::uint32_t n = kCacheClassBytes / size;
+  return n > kCacheLimit ? kCacheLimit : n < 8 ? 8 : n;
+}
+static_assert(cache_limit(64) == kCacheLimit && cache_limit(248) == 16);
 
 // A class head word: {first node, count}.
 inline std::uint32_t cache_first(std::uint64_t h) { return static_cast<std::uint32_t>(h); }
@@ -100,8 +112,8 @@ public:
                                        std::uint32_t size, Fault &fault) const {
     atomic_u64 &w = mem_.word(block + size); // word c = size / 8 sits at byte 8c = size
     std::uint64_t h = load_relaxed(w);
-    if (cache_count(h) >= kCacheLimit) {
-      if (Fault f = spill(block + size, kCacheBatch, size); f) {
+    if (const std::uint32_t limit = cache_limit(size); cache_count(h) >= limit) {
+      if (Fault f = spill(block + size, limit / 2, size); f) {
         fault = f;
         return Inserted::damaged;
       }
