@@ -105,7 +105,7 @@ public:
       return errc::ok;
     Fault fault;
     const bool cached = cache != 0 && cache_class_size(sz, geo_.min_segment);
-    switch (cached ? cached_give_back(cache, offset, sz, fault) : give_back(offset, sz, fault)) {
+    switch (give_back(offset, sz, fault, cached ? cache : 0)) {
     case Inserted::ok:
       return errc::ok;
     case Inserted::duplicate:
@@ -186,28 +186,20 @@ private:
   // them as discarded. A damaged list cannot take them: they are counted as discarded as well
   // (the accounting stays exact) and the damage is reported. `duplicate`: the freelist already
   // holds a segment at `offset` (an unchecked double free it caught); nothing changed.
-  [[gnu::always_inline]] Inserted give_back(std::uint32_t offset, std::uint32_t size,
-                                            Fault &fault) const {
+  // `cache`: the calling thread's free cache block, which takes the segment instead of the
+  // shared lists (0: none; free_cache.hpp).
+  [[gnu::always_inline]] Inserted give_back(std::uint32_t offset, std::uint32_t size, Fault &fault,
+                                            std::uint32_t cache = 0) const {
     if (!has_freelist() || size < geo_.min_segment) {
       discard(size);
       return Inserted::ok;
     }
-    const Inserted r =
-        uses_segregated_ ? segregated_.insert(offset, size) : sorted_.insert(offset, size, fault);
+    const Inserted r = cache != 0         ? cache_.push(cache, offset, size, fault)
+                       : uses_segregated_ ? segregated_.insert(offset, size)
+                                          : sorted_.insert(offset, size, fault);
     if (r == Inserted::damaged) {
       discard(size);
-      if (fault.at == 0) // the stack's top is the segment itself (segregated_policy.hpp)
-        fault.at = offset;
-    }
-    return r;
-  }
-  // give_back() into the thread's free cache (same outcomes).
-  [[gnu::always_inline]] Inserted cached_give_back(std::uint32_t cache, std::uint32_t offset,
-                                                   std::uint32_t size, Fault &fault) const {
-    const Inserted r = cache_.push(cache, offset, size, fault);
-    if (r == Inserted::damaged) {
-      discard(size);
-      if (fault.at == 0)
+      if (fault.at == 0) // the top (stack or cache) is the segment itself
         fault.at = offset;
     }
     return r;
