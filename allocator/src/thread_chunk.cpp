@@ -3,6 +3,7 @@
 // inherited ones in a fork child.
 //
 // Thread-safety: the registry is thread_local; slot words follow chunk.hpp's contract.
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -65,25 +66,48 @@ Registry::~Registry() {
   }
 }
 
-// The slot's cache block: the one an earlier owner left in word 3, else a new one allocated
-// from the arena (zeroed: every class empty). 0 if the arena has no thread caches or no room.
+// Gives the slot at `slot_at` a new (zeroed: every class empty) cache block unless it has one.
+// false: no room for one. Any thread may provision any slot, owned or not, hence the CAS: its
+// release publishes the zeroed words to the owner's acquire load in attach_cache(); the loser
+// of a race frees its block again.
+bool provision_cache(const ChunkHost &s, std::uint32_t slot_at) {
+  const RegionWords mem{s.base};
+  atomic_u64 &word = mem.word(slot_at + kSlotCache);
+  if (load_relaxed(word) != 0) // relaxed: only a hint; the CAS below decides
+    return true;
+  RawBlock b;
+  if (s.chunk_space().allocate(kCacheBlockBytes, kCacheBlockAlign, b) != errc::ok)
+    return false;
+  for (std::uint32_t c = 0; c < kCacheClasses; ++c)
+    store_relaxed(mem.word(b.offset + c * kGranule), 0);
+  // A crash before this CAS leaks the block (checked-mode recovery counts it), never loses a
+  // cached node: the block holds none yet.
+  std::uint64_t expected = 0;
+  if (!cas_release(word, expected, cache_word(b.offset, b.size)))
+    (void)s.chunk_space().deallocate(b.offset, b.size);
+  return true;
+}
+
+// The slot's cache block: the one an earlier owner (or a provisioning thread) left in word 3,
+// else new ones, for this slot and the next cache_provision() - 1 slots in claim order. 0 if
+// the arena has no thread caches or no room.
 std::uint32_t attach_cache(const ChunkHost &s, std::uint32_t slot_at) {
   if (s.cache_max == 0)
     return 0;
   const RegionWords mem{s.base};
-  // Relaxed: the claim's acquire CAS ordered the previous owner's words before this read.
+  // Acquire: pairs with the provisioning CAS (release), so the block's zeroed words are
+  // visible; the claim's acquire CAS already ordered a previous owner's words before this.
   atomic_u64 &word = mem.word(slot_at + kSlotCache);
-  if (const std::uint64_t kept = load_relaxed(word); kept != 0)
+  if (const std::uint64_t kept = load_acquire(word); kept != 0)
     return cache_word_block(kept);
-  RawBlock b;
-  if (s.chunk_space().allocate(kCacheBlockBytes, kCacheBlockAlign, b) != errc::ok)
-    return 0;
-  for (std::uint32_t c = 0; c < kCacheClasses; ++c)
-    store_relaxed(mem.word(b.offset + c * kGranule), 0);
-  // A crash before this store leaks the block (checked-mode recovery counts it), never loses
-  // a cached node: the block holds none yet.
-  store_relaxed(word, cache_word(b.offset, b.size));
-  return b.offset;
+  const std::uint32_t first = claim_rank((slot_at - kChunkTableOffset) / kChunkSlotBytes);
+  const std::uint32_t last =
+      std::min(kChunkSlots, first + cache_provision(s.chunk_space().geometry().capacity));
+  for (std::uint32_t n = first; n < last; ++n)
+    if (!provision_cache(s, slot_owner_at(slot_in_claim_order(n))))
+      break;
+  const std::uint64_t kept = load_acquire(word);
+  return kept != 0 ? cache_word_block(kept) : 0;
 }
 
 // The calling thread's registry entry for arena `s`, with a slot claimed (and its cache

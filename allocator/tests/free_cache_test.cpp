@@ -33,6 +33,10 @@ using lfarena::detail::kCacheLimit;
 using lfarena_test::read64;
 using lfarena_test::scribble64;
 
+// Cache blocks after the first attachment in a cached() arena: its slot and the next three.
+constexpr std::uint64_t kProvisioned =
+    lfarena::detail::cache_provision(1 << 20) * std::uint64_t{kCacheBlockBytes};
+
 Options cached(bool checked, std::uint32_t chunk = 4096) {
   Options o;
   o.capacity = 1 << 20;
@@ -59,7 +63,7 @@ TEST_P(FreeCache, AFreedBlockComesBackToTheSameThread) {
   ASSERT_TRUE(rep) << rep.message();
   EXPECT_EQ(rep->free_segments, 1u) << "the cached block is free";
   EXPECT_EQ(rep->free_bytes, 64u);
-  EXPECT_EQ(rep->cache_reserved, kCacheBlockBytes) << "one slot, one cache block";
+  EXPECT_EQ(rep->cache_reserved, kProvisioned) << "the first slot provisioned the next ones";
   EXPECT_EQ(rep->live_bytes, 64u);
   auto z = a->allocate(64);
   ASSERT_TRUE(z);
@@ -115,7 +119,7 @@ TEST_P(FreeCache, ThreadExitDrainsTheCacheToTheSharedStacks) {
   ASSERT_TRUE(rep) << rep.message();
   EXPECT_EQ(rep->free_segments, 20u);
   EXPECT_EQ(rep->chunk_reserved, 0u);
-  EXPECT_EQ(rep->cache_reserved, kCacheBlockBytes) << "the slot keeps its block for reuse";
+  EXPECT_EQ(rep->cache_reserved, kProvisioned) << "the slots keep their blocks for reuse";
   // Every class of the slot's cache block is empty: the nodes are on the shared stacks.
   std::uint64_t block = 0;
   std::memcpy(&block, a->base() + lfarena::detail::kChunkTableOffset + lfarena::detail::kSlotCache,
@@ -144,7 +148,7 @@ TEST_P(FreeCache, CrossThreadFreesLandInTheFreeingThreadsCache) {
       ASSERT_TRUE(a->deallocate(b.offset, b.size));
     auto rep = a->check();
     ASSERT_TRUE(rep) << rep.message();
-    EXPECT_EQ(rep->cache_reserved, 2 * kCacheBlockBytes) << "the freeing thread took a slot";
+    EXPECT_EQ(rep->cache_reserved, kProvisioned) << "the freeing thread's slot was provisioned";
     for (int i = 0; i < 10; ++i) {
       auto b = a->allocate(32);
       ASSERT_TRUE(b);
@@ -487,6 +491,33 @@ TEST_P(FreeCache, AnExhaustedArenaFallsBackOnTheThreadsOwnCache) {
   auto r = a->allocate(96);
   ASSERT_TRUE(r) << r.message();
   EXPECT_TRUE(a->check()) << a->check().message();
+}
+
+// A thread that first uses the arena once it is full (no 256 free contiguous bytes anywhere:
+// every free segment is 64 bytes) still gets a cache: the first slot's attachment provisioned
+// blocks for the next slots in claim order while there was room.
+TEST_P(FreeCache, AThreadArrivingAtAFullArenaStillGetsACache) {
+  auto a = Arena::heap(cached(GetParam()));
+  ASSERT_TRUE(a);
+  std::vector<Block> blocks;
+  for (Block b = a->try_allocate(64); b.offset != 0; b = a->try_allocate(64))
+    blocks.push_back(b);
+  ASSERT_GT(blocks.size(), 1000u);
+  for (std::size_t i = 0; i < blocks.size(); i += 2) // no two free blocks adjacent
+    ASSERT_TRUE(a->deallocate(blocks[i].offset, blocks[i].size));
+  std::uint32_t cache_at = 0, again = 0;
+  std::thread([&] {
+    ASSERT_TRUE(a->deallocate(blocks[1].offset, blocks[1].size));
+    cache_at = lfarena::detail::tl_chunk.chunk.cache_at;
+    auto b = a->allocate(64);
+    ASSERT_TRUE(b);
+    again = b->offset;
+  }).join();
+  EXPECT_NE(cache_at, 0u) << "the late thread's slot has a cache block";
+  EXPECT_EQ(again, blocks[1].offset) << "its free came back from its own cache";
+  auto rep = a->check();
+  ASSERT_TRUE(rep) << rep.message();
+  EXPECT_EQ(rep->cache_reserved % kCacheBlockBytes, 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, FreeCache, ::testing::Bool(),

@@ -169,10 +169,18 @@ std::uint32_t chunk_allocate(const Mem &mem, const Space &space, Chunk &c, std::
 // taken. Even slots first: two slots share a 64-byte line, and the owner stores its cursor there
 // on every allocation, so neighbours would false-share the line (two threads scaled 1.25x
 // instead of ~2x). Odd slots only once half the slots are taken.
+// The slot tried n-th (0-based) by claim_slot() among `slots`, and its inverse.
+inline std::uint32_t slot_in_claim_order(std::uint32_t n, std::uint32_t slots = kChunkSlots) {
+  return n < slots / 2 ? 2 * n : 2 * (n - slots / 2) + 1;
+}
+inline std::uint32_t claim_rank(std::uint32_t slot, std::uint32_t slots = kChunkSlots) {
+  return slot % 2 == 0 ? slot / 2 : slots / 2 + slot / 2;
+}
+
 template <class Mem>
 std::uint32_t claim_slot(const Mem &mem, std::uint64_t owner, std::uint32_t slots = kChunkSlots) {
   for (std::uint32_t n = 0; n < slots; ++n) {
-    const std::uint32_t i = n < slots / 2 ? 2 * n : 2 * (n - slots / 2) + 1;
+    const std::uint32_t i = slot_in_claim_order(n, slots);
     atomic_u64 &word = mem.word(slot_owner_at(i));
     std::uint64_t expected = 0;
     // acq_rel: acquire pairs with the previous owner's release in free_slot(), so its clearing

@@ -65,6 +65,16 @@ inline constexpr std::uint32_t cache_limit(std::uint32_t size) {
 }
 static_assert(cache_limit(64) == kCacheLimit && cache_limit(248) == 16);
 
+// Slots a thread's first cache attachment provisions with a cache block: its own and the next
+// ones in claim order (src/thread_chunk.cpp), about 1/1024 of the capacity, at least 2 (so a
+// second thread that first arrives once the arena is full, with no 256 contiguous free bytes
+// left, still finds one), at most every slot.
+inline constexpr std::uint32_t cache_provision(std::uint32_t capacity) {
+  const std::uint32_t n = capacity / (kCacheBlockBytes * 1024);
+  return n < 2 ? 2 : n > kChunkSlots ? kChunkSlots : n;
+}
+static_assert(cache_provision(1 << 20) == 4 && cache_provision(64 << 20) == kChunkSlots);
+
 // A class head word: {first node, count}.
 inline std::uint32_t cache_first(std::uint64_t h) { return static_cast<std::uint32_t>(h); }
 inline std::uint32_t cache_count(std::uint64_t h) { return static_cast<std::uint32_t>(h >> 32); }
