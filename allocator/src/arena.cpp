@@ -173,6 +173,23 @@ Result<Block> Arena::allocate_slow(std::uint32_t size, std::uint32_t align) cons
   return Block{b.offset, b.size};
 }
 
+Status Arena::deallocate_slow(std::uint32_t offset, std::uint32_t size) const {
+  if (state_ == nullptr)
+    return empty_handle_error("deallocate");
+  const detail::ArenaState &s = *state_;
+  if (s.read_only)
+    return read_only_error("deallocate");
+  std::uint32_t damaged = 0, cache = 0;
+  if (size - 1 < s.cache_max) {
+    // This thread's free cache (detail/free_cache.hpp); found or set up here once.
+    const detail::ChunkCache &c = detail::tl_chunk;
+    cache = c.arena_id == s.id ? c.chunk.cache_at : detail::thread_cache_block(s);
+  }
+  if (errc e = s.core.deallocate(offset, size, &damaged, cache); e != errc::ok)
+    return detail::core_error(s, e, "deallocate", offset, size, damaged);
+  return {};
+}
+
 Error Arena::read_only_error(const char *op) const {
   return Error(errc::read_only, state_->name + ": " + op + ": the arena is open read-only");
 }

@@ -142,20 +142,20 @@ public:
     return r;
   }
 
-  Status deallocate(std::uint32_t offset, std::uint32_t size) const {
-    if (state_ == nullptr)
-      return empty_handle_error("deallocate");
-    if (state_->read_only)
-      return read_only_error("deallocate");
-    std::uint32_t damaged = 0, cache = 0;
-    if (const detail::ArenaState &s = *state_; size - 1 < s.cache_max) {
-      // This thread's free cache (detail/free_cache.hpp); found or set up out of line once.
+  LFARENA_ALWAYS_INLINE Status deallocate(std::uint32_t offset, std::uint32_t size) const {
+    // Inline: a block of a cached size goes to this thread's free cache (detail/free_cache.hpp).
+    // Everything else (and every error) is deallocate_slow()'s. cache_max is 0 for a read-only
+    // arena and size 0 wraps: both take the slow path and its error.
+    if (const detail::ArenaState *sp = state_.get(); sp != nullptr && size - 1 < sp->cache_max) {
       const detail::ChunkCache &c = detail::tl_chunk;
-      cache = c.arena_id == s.id ? c.chunk.cache_at : detail::thread_cache_block(s);
+      errc e = errc::ok;
+      std::uint32_t damaged = 0;
+      if (c.arena_id == sp->id && c.chunk.cache_at != 0 &&
+          sp->core.cache_free(c.chunk.cache_at, offset, size, e, damaged))
+        return e == errc::ok ? Status{}
+                             : detail::core_error(*sp, e, "deallocate", offset, size, damaged);
     }
-    if (errc e = state_->core.deallocate(offset, size, &damaged, cache); e != errc::ok)
-      return detail::core_error(*state_, e, "deallocate", offset, size, damaged);
-    return {};
+    return deallocate_slow(offset, size);
   }
 
   // The object at `offset`, or nullptr if [offset, offset+sizeof(T)) is not inside the data
@@ -234,6 +234,7 @@ private:
   }
   // Everything else: validation and errors, chunk refills, the freelist.
   Result<Block> allocate_slow(std::uint32_t size, std::uint32_t align) const;
+  Status deallocate_slow(std::uint32_t offset, std::uint32_t size) const;
 
   explicit Arena(std::shared_ptr<detail::ArenaState> s) : state_(std::move(s)) {}
   Error read_only_error(const char *op) const;

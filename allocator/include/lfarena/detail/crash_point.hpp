@@ -36,11 +36,11 @@ namespace lfarena::detail {
   X(chunk_cursor_moved)     /* chunk allocation: cursor stored, waste not yet */                   \
   X(chunk_slot_cleared)     /* give-back: slot words cleared, tail not yet released */             \
   X(chunk_tail_released)    /* give-back: tail released, slot still owned */                       \
-  X(cache_pushed)           /* thread cache push: head stored, node on the owner's list */        \
+  X(cache_pushed)           /* thread cache push: head stored, node on the owner's list */         \
   X(cache_popped)           /* thread cache pop: head stored, node not yet marked or scrubbed */   \
   X(cache_spill_unlinked)   /* thread cache spill: chain off the cache, not yet on the stack */    \
   X(recovery_node_unmarked) /* recovery: one marked node unmarked, others not yet */               \
-  X(recovery_cache_drained) /* recovery: one slot's free cache drained, slot not yet released */  \
+  X(recovery_cache_drained) /* recovery: one slot's free cache drained, slot not yet released */   \
   X(recovery_slot_released) /* recovery: one dead owner's slot released, others not yet */         \
   X(recovery_leak_counted)  /* recovery: leaked bytes counted, open not yet finished */
 

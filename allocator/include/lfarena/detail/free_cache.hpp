@@ -59,11 +59,21 @@ inline constexpr std::uint32_t kCacheClassBytes = 4096; // a class holds about t
 // small sizes, fewer for larger ones (at least 8), so a thread keeps at most about
 // kCacheClassBytes per class away from other threads (an exhausted arena's other threads fail
 // while blocks sit in a cache: the fewer bytes cached, the rarer).
+// (A table: a division by the size would cost more than the rest of a push.)
+struct CacheLimits {
+  std::uint8_t by_class[kCacheClasses] = {};
+  constexpr CacheLimits() {
+    for (std::uint32_t c = 1; c < kCacheClasses; ++c) {
+      const std::uint32_t n = kCacheClassBytes / (c * 8);
+      by_class[c] = static_cast<std::uint8_t>(n > kCacheLimit ? kCacheLimit : n < 8 ? 8 : n);
+    }
+  }
+};
+inline constexpr CacheLimits kCacheLimits{};
 inline constexpr std::uint32_t cache_limit(std::uint32_t size) {
-  const std::uint32_t n = kCacheClassBytes / size;
-  return n > kCacheLimit ? kCacheLimit : n < 8 ? 8 : n;
+  return kCacheLimits.by_class[size / 8 % kCacheClasses];
 }
-static_assert(cache_limit(64) == kCacheLimit && cache_limit(248) == 16);
+static_assert(cache_limit(64) == kCacheLimit && cache_limit(248) == 16 && cache_limit(8) == 64);
 
 // Slots a thread's first cache attachment provisions with a cache block: its own and the next
 // ones in claim order (src/thread_chunk.cpp), about 1/1024 of the capacity, at least 2 (so a
@@ -152,13 +162,15 @@ public:
     const std::uint32_t o = cache_first(h);
     if (o == 0)
       return 0;
-    if (!node_.plausible_offset(o)) {
+    if (!node_.plausible_block(o, size)) {
       damaged = o;
       return 0;
     }
     const Link next = node_.decode_link(load_relaxed(mem_.word(o + kNodeLinkWord)));
     const std::uint32_t count = cache_count(h);
-    if (count == 0 || node_.decode_size(o, load_relaxed(mem_.word(o + kNodeSizeWord))) != size ||
+    // The size word must be exactly what a push of this class wrote (decode_size()'s checks in
+    // one compare: the size is the class's, the block inside the region).
+    if (count == 0 || load_relaxed(mem_.word(o + kNodeSizeWord)) != node_.encode_size(o, size) ||
         !good_link(o, next, count)) {
       damaged = o;
       return 0;

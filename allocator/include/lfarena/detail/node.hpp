@@ -80,6 +80,12 @@ public:
     const std::uint32_t d = o - data_offset_;
     return d <= span_ && d % kGranule == 0;
   }
+  // Where a node of a block of `size` (>= kNodeBytes) bytes can be: plausible_offset() and the
+  // whole block inside the region.
+  [[gnu::always_inline]] bool plausible_block(std::uint32_t o, std::uint32_t size) const {
+    const std::uint32_t d = o - data_offset_;
+    return d % kGranule == 0 && std::uint64_t{d} + size <= std::uint64_t{span_} + kNodeBytes;
+  }
   // More nodes than this cannot be free at once: a longer walk of a list that nobody changed
   // meanwhile has a cycle. (A division: callers test a cheap lower bound first.)
   std::uint64_t max_nodes() const { return (capacity_ - data_offset_) / min_segment_ + 1; }
