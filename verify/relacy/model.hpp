@@ -50,6 +50,7 @@ template <unsigned DataWords, std::uint32_t kDataOffset> struct Region {
       RL_ASSERT(off % 8 == 0 && off / 8 < kWords); // every access stays inside the region
       return r->words[off / 8];
     }
+    void prefetch(std::uint32_t) const {} // a hint only: nothing to model
   };
 };
 

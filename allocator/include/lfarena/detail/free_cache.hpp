@@ -181,6 +181,9 @@ public:
     // finds a valid one in the block to write back later).
     store_relaxed(mem_.word(o + kNodeLinkWord), node_.encode_link(Link::make(0, 0, true)));
     store_relaxed(mem_.word(o + kNodeSizeWord), 0);
+    // The next pop reads the next node, often a line not touched for a while (a large free
+    // set, or another thread's block): start fetching it while the caller uses o. A hint only.
+    mem_.prefetch(next.offset());
     return o;
   }
 

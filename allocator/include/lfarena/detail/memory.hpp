@@ -50,6 +50,8 @@ struct RegionWords {
   atomic_u64 &word(std::uint32_t offset) const {
     return *reinterpret_cast<atomic_u64 *>(base + offset);
   }
+  // A hint that the line at `offset` is read and written soon (not an access).
+  void prefetch(std::uint32_t offset) const { __builtin_prefetch(base + offset, 1, 3); }
 };
 
 // AddressSanitizer's view of the region (asan builds; no-ops otherwise and for the Relacy

@@ -244,6 +244,10 @@ private:
         // could write it back after a free, passing the check with a stale size).
         store_relaxed(mem_.word(o + kNodeLinkWord), node_.encode_link(Link::make(0, 0, true)));
         store_relaxed(mem_.word(o + kNodeSizeWord), 0);
+        // The next pop of this class reads the next node's words, most often written by another
+        // thread (a cross-thread free): start fetching its line now, while our caller uses o.
+        // Only a hint (it may be popped by someone else meanwhile): no access, no race.
+        mem_.prefetch(next.offset());
         return Popped{o, size, 0};
       }
     }
