@@ -46,7 +46,8 @@ else
   gb_args=(--benchmark_min_time=0.05 --benchmark_repetitions=3 --benchmark_report_aggregates_only=true)
 fi
 
-"$py" bench/report/machine_info.py --mode "$mode" --out "$run/machine.json"
+"$py" bench/report/machine_info.py --mode "$mode" --out "$run/machine.json" \
+  --probe build/bench/bench/cpu_probe
 
 shopt -s nullglob
 suites=()

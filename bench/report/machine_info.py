@@ -3,10 +3,12 @@
 
   machine_info.py --mode quick --out RUN/machine.json   # at the start of a run
   machine_info.py --finish RUN/machine.json             # at the end: load average, end time
+  machine_info.py ... --probe build/bench/bench/cpu_probe  # also: memory latency per CPU
 
 Fields: CPU model, logical cores, virtualization, kernel, compilers, cmake, Google Benchmark and
 peer package versions, cpufreq governor (if readable), transparent huge pages, load average,
-date, host, git commit (+ dirty flag), run mode. Standard library only; no network.
+date, host, git commit (+ dirty flag), run mode, and with --probe the per-CPU load latencies of
+bench/cpu_probe.cpp (`cpu_probe`). Standard library only; no network.
 """
 import argparse
 import datetime
@@ -54,7 +56,18 @@ def pkg_version(name):
     return sh("dpkg-query", "-W", "-f=${Version}", name)
 
 
-def start(mode, out):
+def probe(path):
+    """The cpu_probe JSON ({"cpus": [...]}) or None if it is missing or fails."""
+    if not path:
+        return None
+    try:
+        out = subprocess.run([path], capture_output=True, text=True, timeout=120, check=True).stdout
+        return json.loads(out).get("cpus")
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+
+
+def start(mode, out, probe_path=None):
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     commit = sh("git", "-C", repo, "rev-parse", "HEAD")
     dirty = bool(sh("git", "-C", repo, "status", "--porcelain", "--untracked-files=no"))
@@ -82,6 +95,7 @@ def start(mode, out):
         "load_average_start": read("/proc/loadavg").split()[:3],
         "git_commit": commit or "unknown",
         "git_dirty": dirty,
+        "cpu_probe": probe(probe_path),
     }
     info["compilers"] = {k: (v[0] if v else "") for k, v in info["compilers"].items()}
     with open(out, "w", encoding="utf-8") as f:
@@ -102,11 +116,12 @@ def main():
     ap.add_argument("--mode", default="quick")
     ap.add_argument("--out")
     ap.add_argument("--finish")
+    ap.add_argument("--probe", help="the cpu_probe executable (per-CPU load latency)")
     a = ap.parse_args()
     if a.finish:
         finish(a.finish)
     elif a.out:
-        start(a.mode, a.out)
+        start(a.mode, a.out, a.probe)
     else:
         ap.error("--out or --finish is required")
 

@@ -92,6 +92,10 @@ def machine_section(res):
             ("git commit", f"{m.get('git_commit', '?')}{' (with uncommitted changes)' if m.get('git_dirty') else ''}"),
             ("run mode", m.get("mode", "?")),
             ("packages", ", ".join(f"{k} {v}" for k, v in m.get("packages", {}).items()))]
+    cpus = m.get("cpu_probe") or []
+    if cpus:
+        rows.append(("load latency per CPU (256 KiB / 16 MiB chase)",
+                     "; ".join(f"CPU {x['cpu']}: {x['l2_ns']:.1f} / {x['mem_ns']:.1f} ns" for x in cpus)))
     text = "## Machine\n\n" + table(["", ""], rows) + "\n"
     bt = c.get("library_build_type")
     if bt:
@@ -99,6 +103,14 @@ def machine_section(res):
                  "1.7.1 is built as a DEBUG library. That only affects the harness's bookkeeping "
                  "between timed loops; the measured code is our own Release (-O3) build, so the "
                  "numbers are not slowed by it.\n\n")
+    mem = [x["mem_ns"] for x in cpus if x.get("mem_ns")]
+    if len(mem) > 1 and max(mem) > 1.3 * min(mem):
+        text += (f"**The CPUs are not alike:** a dependent load missing the caches took "
+                 f"{min(mem):.0f} ns on the fastest CPU and {max(mem):.0f} ns on the slowest "
+                 f"(`cpu_probe`, pinned to each). Memory-bound numbers (churn over many segments, "
+                 f"cross-thread frees) then depend on which CPU a 1-thread run landed on, and in a "
+                 f"2-thread run the slower CPU sets the wall time: read 2-thread vs 1-thread ratios "
+                 f"as bounded by this machine, and compare subjects at the same thread count.\n\n")
     text += ("The machine is small and was shared with other jobs (see the load average): "
              "absolute numbers are noisy, ratios measured in the same run are the useful "
              "output, and `ci/bench.sh --full` (9 repetitions, medians) is the one to cite.\n\n")

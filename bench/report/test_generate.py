@@ -63,6 +63,10 @@ class GenerateTest(unittest.TestCase):
         self.assertRegex(self.md, r"\| lfarena-optimistic \| mixed \| 1 \| [^|]+ \| [^|]+ \| "
                                   r"375.0 µs \(3 failed\) \| n/a \| 3 \|")
 
+    def test_unequal_cpus_are_reported(self):
+        self.assertIn("CPU 0: 4.9 / 165.0 ns; CPU 1: 4.6 / 30.6 ns", self.md)
+        self.assertIn("**The CPUs are not alike:**", self.md)
+
     def test_page_faults_are_shown(self):
         self.assertIn("## Page faults while timed", self.md)
         # 12 faults over the name's 1000 iterations of one thread (not the row's own
