@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # ci/test.sh [preset...] -- all tests. Installs dependencies (ci/deps.sh), then for each preset
-# (default: default clang asan tsan relacy fuzz bench) runs `cmake --workflow --preset <name>`
-# (configure, build with 2 jobs, ctest; bench: the one-shot smoke run of every suite) with its
-# output in build/ci-logs/<name>.log, and prints one line per preset:
+# (default: default clang asan tsan relacy fuzz bench consumers) runs `cmake --workflow --preset
+# <name>` (configure, build with 2 jobs, ctest; bench: the one-shot smoke run of every suite) with
+# its output in build/ci-logs/<name>.log, and prints one line per preset:
 #   preset <name>: <N> tests, <P> passed, <F> failed, <S> s
 # tsan runs our users' command literally instead, on a fresh clone of HEAD (committed state
-# only): `cmake --preset tsan && ctest` in the clone's source directory.
+# only): `cmake --preset tsan && ctest` in the clone's source directory. `consumers` is not a
+# preset: ci/consumers.sh installs the library and builds three consumers (find_package,
+# pkg-config, add_subdirectory); it counts as 3 tests, 1 failed if any step fails.
 # A preset whose configure or build fails, or that runs no test, counts as 1 failed; so does a
 # label with fewer tests than its minimum in ci/test-minimums.txt (tests lost silently).
 # Arguments restrict the list. Ends with the line `<total passed> passed, <total failed> failed`;
@@ -21,7 +23,7 @@ export CTEST_PARALLEL_LEVEL=2
 if (($# > 0)); then
   run=("$@")
 else
-  run=(default clang asan tsan relacy fuzz bench)
+  run=(default clang asan tsan relacy fuzz bench consumers)
 fi
 export CTEST_OUTPUT_ON_FAILURE=1
 
@@ -67,6 +69,8 @@ for preset in "${run[@]}"; do
   start=$EPOCHREALTIME
   if [[ "$preset" == tsan ]]; then
     literal tsan >"$log" 2>&1
+  elif [[ "$preset" == consumers ]]; then
+    bash ci/consumers.sh >"$log" 2>&1 # not a preset: 3 consumers of the installed library
   else
     cmake --workflow --preset "$preset" >"$log" 2>&1
   fi
@@ -79,6 +83,10 @@ for preset in "${run[@]}"; do
   else
     failed=0
     total=0
+  fi
+  if [[ "$preset" == consumers ]]; then
+    total=3
+    failed=$((rc != 0 ? 1 : 0))
   fi
   passed=$((total - failed))
   if ((rc != 0 || total == 0)) && ((failed == 0)); then

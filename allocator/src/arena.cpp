@@ -29,7 +29,7 @@ ArenaState::ArenaState(AnyBacking b, std::byte *base_, bool ro, const Geometry &
                   g.min_segment > (kCacheClasses - 1) * kGranule
               ? 0
               : std::min((kCacheClasses - 1) * kGranule, o.thread_chunk / 4 / kGranule * kGranule)),
-      backing(std::move(b)), read_only(ro), core(RegionWords{base_}, g), options(o),
+      backing(std::move(b)), read_only(ro), core(RegionWords{base_}, g, o.exact_sizes), options(o),
       name(std::move(n)), fast_size_limit(ro ? 0 : g.capacity & ~(kGranule - 1)),
       fast_align_limit(ro ? 0 : g.max_alignment), chunk_limit(ro ? 0 : o.thread_chunk / 4) {
   register_arena(this);
@@ -139,7 +139,7 @@ Result<Arena> Arena::anonymous(const Options &o) {
   return fresh(detail::AnonymousBacking::create(o.capacity), *l, o, "anonymous");
 }
 
-Result<Block> Arena::allocate_slow(std::uint32_t size, std::uint32_t align) const {
+Result<Block> Arena::allocate_slow(std::uint32_t size, std::uint32_t align, bool exact) const {
   if (state_ == nullptr)
     return empty_handle_error("allocate");
   detail::ArenaState &s = *state_;
@@ -157,7 +157,7 @@ Result<Block> Arena::allocate_slow(std::uint32_t size, std::uint32_t align) cons
       return detail::core_error(s, errc::corrupt_freelist, "allocate", size, align, damaged);
   }
   detail::RawBlock b;
-  errc e = s.core.allocate(size, align, b);
+  errc e = s.core.allocate(size, align, b, exact);
   if (e == errc::out_of_memory && s.cache_max != 0) {
     // Before failing: the blocks this thread's free cache holds go back to the shared stacks
     // (other sizes than this request's may serve it there, split), and the request is tried
@@ -165,7 +165,7 @@ Result<Block> Arena::allocate_slow(std::uint32_t size, std::uint32_t align) cons
     const detail::ChunkCache &c = detail::tl_chunk;
     if (c.arena_id == s.id && c.chunk.cache_at != 0) {
       (void)s.core.free_cache().drain(c.chunk.cache_at);
-      e = s.core.allocate(size, align, b);
+      e = s.core.allocate(size, align, b, exact);
     }
   }
   if (e != errc::ok)

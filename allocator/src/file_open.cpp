@@ -263,6 +263,7 @@ Result<Arena> open_existing(int fd, const std::string &path, const Options &o) {
   stored.open_mode = o.open_mode;
   stored.read_only = o.read_only;
   stored.thread_chunk = o.thread_chunk;
+  stored.exact_sizes = o.exact_sizes;
   auto mapped = detail::FileBacking::map(fd, path, l->geometry.capacity, o.read_only);
   if (!mapped)
     return mapped.error();

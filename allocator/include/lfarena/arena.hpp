@@ -37,6 +37,7 @@
 #include "lfarena/detail/thread_chunk.hpp"
 #include "lfarena/error.hpp"
 #include "lfarena/options.hpp"
+#include "lfarena/ref.hpp"
 #include "lfarena/stats.hpp"
 
 // The allocation fast path is small; make sure it is inlined into the caller's loop.
@@ -109,7 +110,7 @@ public:
 
   // Allocates `size` bytes aligned to `align` (a power of two <= Options::max_alignment).
   // The block's size is `size` rounded up to 8, or more if a freelist segment's remainder was
-  // too small to keep (free what you were given).
+  // too small to keep (free what you were given), unless Options::exact_sizes.
   LFARENA_ALWAYS_INLINE Result<Block> allocate(std::uint32_t size, std::uint32_t align = 8) const {
     if (Block b = try_allocate_fast(size, align); b.offset != 0)
       return b;
@@ -123,6 +124,15 @@ public:
       return b;
     Result<Block> r = allocate_slow(size, align);
     return r ? *r : Block{};
+  }
+
+  // Like allocate(), but the block is exactly `size` rounded up to 8 bytes whatever
+  // Options::exact_sizes says (a freelist remainder too small to keep is counted as discarded):
+  // for callers that free with the size they asked for (the adapters, make_owned).
+  Result<Block> allocate_exact(std::uint32_t size, std::uint32_t align = 8) const {
+    if (Block b = try_allocate_fast(size, align); b.offset != 0) // chunks, caches, bump: exact
+      return b;
+    return allocate_slow(size, align, true);
   }
 
   Result<Block> allocate_zeroed(std::uint32_t size, std::uint32_t align = 8) const {
@@ -169,6 +179,8 @@ public:
       return nullptr;
     return std::launder(reinterpret_cast<T *>(state_->base + offset));
   }
+  // The object a typed handle names (ref.hpp): pointer<T>(ref.offset).
+  template <class T> T *get(Ref<T> ref) const { return pointer<T>(ref.offset); }
   // The bytes [offset, offset+length) of the data area, bounds-checked.
   Result<std::span<std::byte>> bytes(std::uint32_t offset, std::uint32_t length) const;
   // The offset of a pointer into the data area.
@@ -233,7 +245,7 @@ private:
     return Block{b.offset, b.size};
   }
   // Everything else: validation and errors, chunk refills, the freelist.
-  Result<Block> allocate_slow(std::uint32_t size, std::uint32_t align) const;
+  Result<Block> allocate_slow(std::uint32_t size, std::uint32_t align, bool exact = false) const;
   Status deallocate_slow(std::uint32_t offset, std::uint32_t size) const;
 
   explicit Arena(std::shared_ptr<detail::ArenaState> s) : state_(std::move(s)) {}

@@ -42,6 +42,12 @@ struct Options {
   // stored in files: each opener chooses. Unused chunk tails are returned when the thread exits
   // or the arena closes, and counted as leaked after a crash.
   std::uint32_t thread_chunk = 0;
+  // Every block is exactly the requested size rounded up to 8: a freelist segment's remainder
+  // too small to keep (below min_segment) is counted as discarded instead of coming with the
+  // block. What the standard adapters need (allocator.hpp, memory_resource.hpp: they free with
+  // the size the container asked for). Costs those remainders' bytes until a reset. Not stored
+  // in files: each opener chooses.
+  bool exact_sizes = false;
   // File arenas only.
   OpenMode open_mode = OpenMode::open_or_create;
   bool read_only = false;

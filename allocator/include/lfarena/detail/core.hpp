@@ -34,14 +34,17 @@ struct RawBlock {
 
 template <class Mem> class Core {
 public:
-  Core(Mem mem, const Geometry &g)
+  // `exact_sizes`: Options::exact_sizes (a split remainder below min_segment is discarded
+  // instead of coming with the block).
+  Core(Mem mem, const Geometry &g, bool exact_sizes = false)
       : mem_(mem), geo_(g), bump_(mem, g.capacity), sorted_(mem, g), segregated_(mem, g),
         cache_(mem, g, segregated_), map_(mem, g.bitmap_offset, g.capacity),
-        uses_segregated_(g.freelist_kind == FreelistKind::segregated) {}
+        uses_segregated_(g.freelist_kind == FreelistKind::segregated), exact_(exact_sizes) {}
 
   // On errc::corrupt_freelist, out.offset is the offset of the damaged free node.
-  [[gnu::always_inline]] errc allocate(std::uint32_t size, std::uint32_t align,
-                                       RawBlock &out) const {
+  // `exact`: this call's block is exactly the rounded size even without exact_sizes.
+  [[gnu::always_inline]] errc allocate(std::uint32_t size, std::uint32_t align, RawBlock &out,
+                                       bool exact = false) const {
     if (size == 0)
       return errc::zero_size;
     if (align == 0 || (align & (align - 1)) != 0 || align > geo_.max_alignment)
@@ -70,9 +73,15 @@ public:
       }
       if (t.offset == 0)
         return errc::out_of_memory;
-      if (t.discarded != 0)
-        discard(t.discarded);
+      std::uint32_t discarded = t.discarded;
       out = {t.offset, t.size};
+      if ((exact_ || exact) &&
+          t.size > sz) { // the remainder below min_segment: discarded, not handed out
+        discarded += t.size - sz;
+        out.size = sz;
+      }
+      if (discarded != 0)
+        discard(discarded);
     }
     if (checked())
       map_.on_allocate(out.offset, out.size);
@@ -247,6 +256,7 @@ private:
   FreeCache<Mem> cache_;             // segregated with thread caches
   BlockMap<Mem> map_;
   bool uses_segregated_;
+  bool exact_;
 };
 
 } // namespace lfarena::detail
