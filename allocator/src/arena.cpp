@@ -129,14 +129,17 @@ Result<Arena> Arena::heap(const Options &o) {
   Result<detail::Layout> l = detail::plan_layout(o);
   if (!l)
     return l.error();
-  return fresh(detail::HeapBacking::create(o.capacity), *l, o, "heap");
+  if (Status s = detail::check_huge_pages(o, "heap"); !s)
+    return s.error();
+  return fresh(detail::HeapBacking::create(o.capacity, detail::map_hints(o)), *l, o, "heap");
 }
 
 Result<Arena> Arena::anonymous(const Options &o) {
   Result<detail::Layout> l = detail::plan_layout(o);
   if (!l)
     return l.error();
-  return fresh(detail::AnonymousBacking::create(o.capacity), *l, o, "anonymous");
+  return fresh(detail::AnonymousBacking::create(o.capacity, detail::map_hints(o)), *l, o,
+               "anonymous");
 }
 
 Result<Block> Arena::allocate_slow(std::uint32_t size, std::uint32_t align, bool exact) const {

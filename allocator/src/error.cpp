@@ -21,6 +21,8 @@ const char *to_string(errc e) noexcept {
     return "invalid_thread_chunk";
   case errc::invalid_open_mode:
     return "invalid_open_mode";
+  case errc::invalid_huge_pages:
+    return "invalid_huge_pages";
   case errc::zero_size:
     return "zero_size";
   case errc::size_overflow:

@@ -146,7 +146,8 @@ Result<Arena> create_file(const std::string &path, const detail::Layout &l, cons
     ::close(fd);
     return fail(std::move(e));
   }
-  auto mapped = detail::FileBacking::map(fd, path, l.geometry.capacity, false);
+  auto mapped =
+      detail::FileBacking::map(fd, path, l.geometry.capacity, false, detail::map_hints(o));
   if (!mapped)
     return fail(mapped.error());
   std::byte *base = mapped->base();
@@ -264,7 +265,8 @@ Result<Arena> open_existing(int fd, const std::string &path, const Options &o) {
   stored.read_only = o.read_only;
   stored.thread_chunk = o.thread_chunk;
   stored.exact_sizes = o.exact_sizes;
-  auto mapped = detail::FileBacking::map(fd, path, l->geometry.capacity, o.read_only);
+  auto mapped =
+      detail::FileBacking::map(fd, path, l->geometry.capacity, o.read_only, detail::map_hints(o));
   if (!mapped)
     return mapped.error();
   RecoveryReport rep;
@@ -296,6 +298,8 @@ Result<Arena> Arena::open_file(const std::string &path, const Options &o) {
                      std::to_string(static_cast<unsigned>(o.open_mode)) +
                      " is not create_new(0), open_existing(1) or open_or_create(2)");
   if (Status s = detail::check_option_values(o); !s)
+    return Error(s.code(), path + ": " + s.message());
+  if (Status s = detail::check_huge_pages(o, "file"); !s)
     return Error(s.code(), path + ": " + s.message());
   if (o.read_only && o.open_mode == OpenMode::create_new)
     return Error(errc::read_only, path + ": cannot create a new arena file read-only");

@@ -86,10 +86,27 @@ Status check_option_values(const Options &o) {
     return bad(errc::invalid_thread_chunk, who,
                "thread_chunk " + num(o.thread_chunk) +
                    " is not 0 or a multiple of 8 of at least 256");
+  if (static_cast<std::uint32_t>(o.huge_pages) > static_cast<std::uint32_t>(HugePages::hugetlb))
+    return bad(errc::invalid_huge_pages, who,
+               "huge_pages " + num(static_cast<std::uint32_t>(o.huge_pages)) +
+                   " is not off(0), transparent(1) or hugetlb(2)");
   if (o.min_segment < 16 || o.min_segment % kGranule != 0 || o.min_segment > (1u << 30))
     return bad(errc::invalid_min_segment, who,
                "min_segment " + num(o.min_segment) + " is not a multiple of 8 in [16, 2^30]");
   return {};
+}
+
+Status check_huge_pages(const Options &o, const char *backing) {
+  if (o.huge_pages != HugePages::hugetlb)
+    return {};
+  return bad(errc::invalid_huge_pages, "options",
+             std::string("huge_pages hugetlb (MAP_HUGETLB) needs an anonymous arena, not a ") +
+                 backing + " arena; use HugePages::transparent" +
+                 (std::string(backing) == "file" ? ", or put the file on a hugetlbfs mount" : ""));
+}
+
+MapHints map_hints(const Options &o) {
+  return {o.populate, o.huge_pages == HugePages::transparent, o.huge_pages == HugePages::hugetlb};
 }
 
 Status check_thread_chunk(const Options &o, std::uint32_t capacity) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "lfarena/detail/backing.hpp"
 #include "lfarena/detail/header.hpp"
 #include "lfarena/error.hpp"
 #include "lfarena/options.hpp"
@@ -23,6 +24,11 @@ struct Layout {
 Status check_option_values(const Options &options);
 // thread_chunk <= capacity / 4 (the capacity of a new region, or the file's on reopen).
 Status check_thread_chunk(const Options &options, std::uint32_t capacity);
+// huge_pages hugetlb is for anonymous arenas only: errc::invalid_huge_pages naming `backing`
+// ("heap" or "file") otherwise.
+Status check_huge_pages(const Options &options, const char *backing);
+// What Options::populate and Options::huge_pages ask of a backing.
+MapHints map_hints(const Options &options);
 
 // Validates the options and places header, bitmaps, user area and data.
 Result<Layout> plan_layout(const Options &options);

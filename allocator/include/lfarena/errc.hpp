@@ -18,6 +18,7 @@ enum class errc : std::uint8_t {
   invalid_freelist_kind,
   invalid_thread_chunk,
   invalid_open_mode,
+  invalid_huge_pages, // not a HugePages value, or hugetlb for a heap or file arena
   // allocation
   zero_size = 10,
   size_overflow,

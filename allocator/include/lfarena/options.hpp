@@ -12,6 +12,18 @@ namespace lfarena {
 
 enum class OpenMode : std::uint8_t { create_new, open_existing, open_or_create };
 
+// Huge pages for the region (fewer TLB misses when a large arena is used at random):
+//   off          normal pages;
+//   transparent  madvise(MADV_HUGEPAGE), a hint: the kernel backs the region with transparent
+//                huge pages where it can (THP "always" or "madvise" mode; file arenas only on
+//                tmpfs with huge pages enabled); where it cannot, the arena simply has normal
+//                pages (the call never fails because of it). Heap arenas are then 2 MiB aligned.
+//   hugetlb      MAP_HUGETLB: reserved huge pages (/proc/sys/vm/nr_hugepages), anonymous arenas
+//                only. Without enough reserved pages the factory fails with errc::map_failed
+//                and a message saying so; no silent fallback. (A file arena on a hugetlbfs
+//                mount gets huge pages from the mount itself.)
+enum class HugePages : std::uint8_t { off, transparent, hugetlb };
+
 struct Options {
   // Region size in bytes, header included; offsets are uint32_t, so at most 4 GiB - 1.
   std::uint32_t capacity = 1u << 20;
@@ -48,6 +60,11 @@ struct Options {
   // the size the container asked for). Costs those remainders' bytes until a reset. Not stored
   // in files: each opener chooses.
   bool exact_sizes = false;
+  // Fault every page of the region in when it is created or opened (MAP_POPULATE, plus
+  // MADV_WILLNEED for files), so first touches do not fault later. Heap arenas are always
+  // populated (their buffer is zeroed).
+  bool populate = false;
+  HugePages huge_pages = HugePages::off;
   // File arenas only.
   OpenMode open_mode = OpenMode::open_or_create;
   bool read_only = false;

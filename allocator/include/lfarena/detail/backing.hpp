@@ -20,6 +20,14 @@ namespace lfarena::detail {
 
 inline constexpr std::size_t kPageSize = 4096;
 
+// How a backing maps its memory (Options::populate and Options::huge_pages, translated by the
+// factories in src/: this layer does not see Options).
+struct MapHints {
+  bool populate = false;         // MAP_POPULATE (+ MADV_WILLNEED for files)
+  bool transparent_huge = false; // madvise(MADV_HUGEPAGE), a hint
+  bool hugetlb = false;          // MAP_HUGETLB (anonymous only)
+};
+
 template <class B>
 concept Backing = requires(B &b, const B &cb, std::uint32_t off, std::uint32_t len, bool async) {
   { cb.base() } -> std::same_as<std::byte *>;
@@ -32,7 +40,7 @@ concept Backing = requires(B &b, const B &cb, std::uint32_t off, std::uint32_t l
 // A zeroed, page-aligned heap buffer.
 class HeapBacking {
 public:
-  static Result<HeapBacking> create(std::uint32_t size);
+  static Result<HeapBacking> create(std::uint32_t size, MapHints hints = {});
   HeapBacking() = default;
   HeapBacking(HeapBacking &&o) noexcept { *this = std::move(o); }
   HeapBacking &operator=(HeapBacking &&o) noexcept;
@@ -51,7 +59,7 @@ private:
 // A private anonymous mapping (zero pages on first touch).
 class AnonymousBacking {
 public:
-  static Result<AnonymousBacking> create(std::uint32_t size);
+  static Result<AnonymousBacking> create(std::uint32_t size, MapHints hints = {});
   AnonymousBacking() = default;
   AnonymousBacking(AnonymousBacking &&o) noexcept { *this = std::move(o); }
   AnonymousBacking &operator=(AnonymousBacking &&o) noexcept;
@@ -65,6 +73,7 @@ public:
 private:
   std::byte *base_ = nullptr;
   std::uint32_t size_ = 0;
+  std::size_t mapped_ = 0; // the mapping's length (a multiple of the huge page size for hugetlb)
 };
 
 // A MAP_SHARED mapping of a whole file. Opening and validation are src/file_open.cpp's and
@@ -72,7 +81,8 @@ private:
 class FileBacking {
 public:
   // Maps `size` bytes of the already open `fd` (takes ownership of fd).
-  static Result<FileBacking> map(int fd, std::string path, std::uint32_t size, bool read_only);
+  static Result<FileBacking> map(int fd, std::string path, std::uint32_t size, bool read_only,
+                                 MapHints hints = {});
   FileBacking() = default;
   FileBacking(FileBacking &&o) noexcept { *this = std::move(o); }
   FileBacking &operator=(FileBacking &&o) noexcept;
