@@ -43,6 +43,8 @@ const char *to_string(errc e) noexcept {
     return "wrong_size";
   case errc::read_only:
     return "read_only";
+  case errc::in_use:
+    return "in_use";
   case errc::empty_handle:
     return "empty_handle";
   case errc::io_error:

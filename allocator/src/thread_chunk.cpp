@@ -168,6 +168,20 @@ std::uint32_t chunk_refill_allocate(const ChunkHost &s, std::uint32_t need, std:
   return offset;
 }
 
+void release_own_chunk(const ChunkHost &s) {
+  if (t_registry_gone || t_registry_ptr == nullptr)
+    return;
+  Registry &reg = *t_registry_ptr;
+  reg.save_cache();
+  if (tl_chunk.arena_id == s.id)
+    tl_chunk = ChunkCache{};
+  if (Entry *e = reg.find(s.id); e != nullptr && e->chunk.slot_at != 0) {
+    release_slot(s, e->chunk);
+    e->chunk = Chunk{};
+    e->retry_in = 0;
+  }
+}
+
 std::uint32_t thread_cache_block(const ChunkHost &s) {
   const Entry *e = owned_entry(s);
   return e != nullptr ? e->chunk.cache_at : 0;

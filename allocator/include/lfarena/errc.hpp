@@ -32,6 +32,7 @@ enum class errc : std::uint8_t {
   wrong_size,
   read_only,
   empty_handle, // a default-constructed or moved-from Arena
+  in_use,       // reset(): other openers or threads still hold parts of the region
   // files and reopen validation (in validation order)
   io_error = 40,
   file_exists,

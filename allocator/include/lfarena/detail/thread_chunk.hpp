@@ -63,6 +63,9 @@ std::uint32_t chunk_refill_allocate(const ChunkHost &host, std::uint32_t need, s
 // The calling thread's free cache block in this arena (claiming a slot, and the slot's cache
 // block, if the thread has none yet); 0 if it cannot have one (no slot free, arena full).
 std::uint32_t thread_cache_block(const ChunkHost &host);
+// Gives back the calling thread's chunk and free cache in arena `host`, if it holds them, and
+// forgets them (the thread claims a new slot on its next allocation).
+void release_own_chunk(const ChunkHost &host);
 // Gives back every chunk this opener (this arena handle's state) holds in the region and drains
 // its free caches (at close).
 void release_opener_chunks(const ChunkHost &host);

@@ -1,0 +1,66 @@
+// reset.cpp -- Arena::reset(): every byte free again at once (arena.hpp).
+//
+// Quiescent by contract, and checked as far as the region can tell: no other opener (the file's
+// open count is ours alone) and no owned thread-chunk slot once the caller's own is given back.
+// Then the mutable header words, the slot table, the size-class table and the checked-mode
+// bitmaps are written as a new arena's (relaxed stores: nobody else reads them; the caller's
+// later synchronisation publishes them), the bump offset last, with release.
+// Not crash-atomic: a crash of the process inside reset() can leave a file arena whose lists
+// are already empty while its bump offset is not yet back (unchecked files then open with every
+// old byte counted as live; checked ones fail their accounting check). The crash tests do not
+// cover it: treat such a file with lfarena-check.
+//
+// Thread-safety: the caller's thread alone uses the arena during the call.
+#include <string>
+
+#include "lfarena/arena.hpp"
+#include "lfarena/detail/checked.hpp"
+#include "lfarena/detail/size_class.hpp"
+
+namespace lfarena {
+
+Status Arena::reset() const {
+  if (state_ == nullptr)
+    return empty_handle_error("reset");
+  if (state_->read_only)
+    return read_only_error("reset");
+  const detail::ArenaState &s = *state_;
+  const detail::RegionWords mem{s.base};
+  const detail::Geometry &g = s.core.geometry();
+  detail::release_own_chunk(s);
+  if (std::holds_alternative<detail::FileBacking>(s.backing)) {
+    // Acquire: other openers' increments (and their writes before) are seen.
+    if (const std::uint64_t n = detail::load_acquire(mem.word(detail::hdr::open_count)); n != 1)
+      return Error(errc::in_use, s.name + ": reset: the file is open " + std::to_string(n) +
+                                     " times (other openers in this or another process); "
+                                     "reset needs the only opener");
+  }
+  std::uint32_t held = 0;
+  for (std::uint32_t i = 0; i < detail::kChunkSlots; ++i)
+    held += detail::load_acquire(mem.word(detail::slot_owner_at(i))) != 0 ? 1 : 0;
+  if (held != 0)
+    return Error(errc::in_use, s.name + ": reset: " + std::to_string(held) +
+                                   " thread-chunk slot(s) are held by other threads (they give "
+                                   "them back when they exit); reset needs quiescence");
+  // Lists first (empty: nothing can be taken from them), then the slots' words (no chunk tail
+  // or cache block is counted any more), then the statistics, then the bump offset.
+  detail::store_relaxed(mem.word(detail::hdr::freelist_head), 0);
+  if (g.class_table_offset != 0)
+    for (std::uint32_t at = 0; at < detail::kClassTableBytes; at += 8)
+      detail::store_relaxed(mem.word(g.class_table_offset + at), 0);
+  for (std::uint32_t i = 0; i < detail::kChunkSlots; ++i)
+    for (std::uint32_t w = 8; w < detail::kChunkSlotBytes; w += 8)
+      detail::store_relaxed(mem.word(detail::slot_owner_at(i) + w), 0);
+  if (g.bitmap_offset != 0)
+    for (std::uint32_t at = 0; at < detail::checked_map_bytes(g.capacity); at += 8)
+      detail::store_relaxed(mem.word(g.bitmap_offset + at), 0);
+  detail::store_relaxed(mem.word(detail::hdr::discarded), 0);
+  detail::store_relaxed(mem.word(detail::hdr::leaked), 0);
+  // Release: a later acquirer of the bump word sees the cleared lists and maps first.
+  detail::store_release(mem.word(detail::hdr::bump), g.data_offset);
+  // ASan builds: the whole data area is never-handed-out memory again (memory.hpp).
+  detail::poison_bytes(mem, g.data_offset, g.capacity - g.data_offset);
+  return {};
+}
+
+} // namespace lfarena

@@ -1,0 +1,163 @@
+// reset_test.cpp -- Arena::reset(): every policy and mode comes back as a fresh arena (stats,
+// check(), the first allocation at the data offset, the user area kept, a file reset survives
+// a reopen), the calling thread's own chunk and cache are given back first, and a reset is
+// refused, changing nothing, while another opener or another thread's chunk is live.
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <lfarena/arena.hpp>
+
+#include "arena_test_support.hpp"
+
+namespace {
+
+using lfarena::Arena;
+using lfarena::errc;
+using lfarena::FreelistKind;
+using lfarena::Options;
+using lfarena_test::BackingKind;
+
+Options opts(FreelistKind kind, bool checked, std::uint32_t chunk = 0) {
+  Options o;
+  o.capacity = 1u << 20;
+  o.freelist = kind;
+  o.checked = checked;
+  o.thread_chunk = chunk;
+  o.user_reserved = 32;
+  return o;
+}
+
+// Allocates a mix, frees every third block, leaves the rest live.
+void churn(const Arena &a) {
+  std::vector<lfarena::Block> live;
+  for (std::uint32_t i = 0; i < 2000; ++i) {
+    auto b = a.allocate(16 + (i * 40) % 300);
+    ASSERT_TRUE(b) << b.message();
+    live.push_back(*b);
+  }
+  for (std::size_t i = 0; i < live.size(); i += 3)
+    ASSERT_TRUE(a.deallocate(live[i].offset, live[i].size));
+}
+
+void expect_fresh(const Arena &a) {
+  const auto st = a.stats();
+  EXPECT_EQ(st.allocated, 0u);
+  EXPECT_EQ(st.discarded, 0u);
+  EXPECT_EQ(st.leaked, 0u);
+  auto rep = a.check();
+  ASSERT_TRUE(rep) << rep.message();
+  EXPECT_EQ(rep->live_bytes, 0u);
+  EXPECT_EQ(rep->free_bytes, 0u);
+  EXPECT_EQ(rep->free_segments, 0u);
+  EXPECT_EQ(rep->chunk_reserved, 0u);
+  EXPECT_EQ(rep->cache_reserved, 0u);
+}
+
+class Reset : public ::testing::TestWithParam<std::tuple<FreelistKind, bool, std::uint32_t>> {};
+
+TEST_P(Reset, EveryByteIsFreeAgainAndTheArenaWorksAsNew) {
+  auto [kind, checked, chunk] = GetParam();
+  auto a = Arena::heap(opts(kind, checked, chunk));
+  ASSERT_TRUE(a) << a.message();
+  std::memcpy(a->user_area().data(), "user data", 10);
+  churn(*a);
+  ASSERT_TRUE(a->reset()) << a->reset().message();
+  expect_fresh(*a);
+  EXPECT_STREQ(reinterpret_cast<const char *>(a->user_area().data()), "user data");
+  auto first = a->allocate(4096, 64); // above thread_chunk/4: the shared bump path
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->offset, a->stats().data_offset) << "the bump offset starts over";
+  churn(*a); // and everything works again, chunks and caches included
+  EXPECT_TRUE(a->check()) << a->check().message();
+  ASSERT_TRUE(a->reset());
+  expect_fresh(*a);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    PoliciesModesChunks, Reset,
+    ::testing::Combine(::testing::Values(FreelistKind::none, FreelistKind::optimistic,
+                                         FreelistKind::pessimistic, FreelistKind::segregated),
+                       ::testing::Bool(), ::testing::Values(0u, 4096u)),
+    [](const auto &info) {
+      return lfarena_test::kind_name(std::get<0>(info.param)) +
+             (std::get<1>(info.param) ? "Checked" : "Unchecked") +
+             (std::get<2>(info.param) ? "Chunks" : "");
+    });
+
+TEST(ResetRefused, WhileAnotherThreadHoldsAChunk) {
+  auto a = Arena::heap(opts(FreelistKind::segregated, false, 4096));
+  ASSERT_TRUE(a);
+  std::mutex m;
+  std::condition_variable cv;
+  bool holding = false, release = false;
+  std::thread t([&] {
+    ASSERT_TRUE(a->allocate(64)); // claims a slot and a chunk
+    std::unique_lock<std::mutex> lock(m);
+    holding = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+  });
+  {
+    std::unique_lock<std::mutex> lock(m);
+    cv.wait(lock, [&] { return holding; });
+  }
+  const auto before = a->stats().allocated;
+  auto r = a->reset();
+  EXPECT_EQ(r.code(), errc::in_use) << r.message();
+  EXPECT_NE(r.message().find("held by other threads"), std::string::npos) << r.message();
+  EXPECT_EQ(a->stats().allocated, before) << "nothing changed";
+  {
+    std::lock_guard<std::mutex> lock(m);
+    release = true;
+  }
+  cv.notify_all();
+  t.join(); // the thread's exit gives its chunk back
+  EXPECT_TRUE(a->reset()) << a->reset().message();
+  expect_fresh(*a);
+}
+
+TEST(ResetRefused, WhileAnotherOpenerHasTheFile) {
+  lfarena_test::ScratchDir dir;
+  Options o = opts(FreelistKind::pessimistic, true);
+  auto a = lfarena_test::make_arena(BackingKind::file, o, dir);
+  ASSERT_TRUE(a) << a.message();
+  churn(*a);
+  o.open_mode = lfarena::OpenMode::open_existing;
+  {
+    auto b = Arena::open_file(dir.file("arena.bin"), o);
+    ASSERT_TRUE(b) << b.message();
+    auto r = a->reset();
+    EXPECT_EQ(r.code(), errc::in_use) << r.message();
+    EXPECT_NE(r.message().find("open 2 times"), std::string::npos) << r.message();
+  }
+  ASSERT_TRUE(a->reset()) << a->reset().message();
+  *a = Arena{}; // close
+  auto c = Arena::open_file(dir.file("arena.bin"), o);
+  ASSERT_TRUE(c) << c.message();
+  EXPECT_FALSE(c->recovery().ran) << "a clean close after the reset";
+  expect_fresh(*c);
+}
+
+TEST(ResetRefused, ReadOnlyAndEmptyHandles) {
+  lfarena_test::ScratchDir dir;
+  Options o = opts(FreelistKind::segregated, false);
+  {
+    auto w = lfarena_test::make_arena(BackingKind::file, o, dir);
+    ASSERT_TRUE(w);
+    churn(*w);
+  }
+  o.open_mode = lfarena::OpenMode::open_existing;
+  o.read_only = true;
+  auto r = Arena::open_file(dir.file("arena.bin"), o);
+  ASSERT_TRUE(r) << r.message();
+  EXPECT_EQ(r->reset().code(), errc::read_only);
+  EXPECT_GT(r->stats().allocated, 0u);
+  EXPECT_EQ(Arena{}.reset().code(), errc::empty_handle);
+}
+
+} // namespace
