@@ -14,8 +14,10 @@ work=$(mktemp -d /tmp/lfarena-consumers.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
 echo "ci/consumers.sh: installing lfarena into $work/prefix"
+# A multiarch libdir (Debian's layout), two levels below the prefix: the .pc file must still
+# find the prefix.
 cmake -S . -B "$work/lib" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++-12 \
-  -DLFARENA_TESTS=OFF >/dev/null
+  -DLFARENA_TESTS=OFF -DCMAKE_INSTALL_LIBDIR=lib/x86_64-linux-gnu >/dev/null
 cmake --build "$work/lib" -j2 >/dev/null
 cmake --install "$work/lib" --prefix "$work/prefix" >/dev/null
 test -f "$work/prefix/share/doc/lfarena/LICENSE"
@@ -30,7 +32,7 @@ echo "ci/consumers.sh: pkg-config lfarena"
 pc_dir=$(dirname "$(find "$work/prefix" -name lfarena.pc | head -n 1)")
 flags=$(PKG_CONFIG_PATH="$pc_dir" pkg-config --cflags --libs lfarena)
 # shellcheck disable=SC2086 # the flags are words
-g++-12 -O2 ci/consumers/consumer.cpp $flags -o "$work/pc-consumer"
+g++-12 -std=c++20 -O2 ci/consumers/consumer.cpp $flags -o "$work/pc-consumer"
 "$work/pc-consumer"
 
 echo "ci/consumers.sh: add_subdirectory(lfarena)"

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <map>
 #include <memory_resource>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -304,6 +305,59 @@ TEST(AdapterThreads, ManyThreadsAllocateThroughOneResource) {
     ASSERT_TRUE(rep) << rep.message();
     EXPECT_EQ(rep->live_bytes, 0u);
   }
+}
+
+// libstdc++'s pool resources ask their upstream for blocks aligned to their (power-of-two)
+// chunk size, far above the default max_alignment of 64: the resource aligns those itself.
+TEST(AdapterPools, StandardPoolsRunOnTheResourceWithDefaultOptions) {
+  for (FreelistKind kind : kReusing)
+    for (bool checked : {false, true}) {
+      SCOPED_TRACE(lfarena_test::kind_name(kind) + (checked ? " checked" : ""));
+      Options o = opts(kind, checked);
+      ASSERT_EQ(o.max_alignment, 64u);
+      auto a = Arena::heap(o);
+      ASSERT_TRUE(a);
+      lfarena::memory_resource mr(*a);
+      {
+        std::pmr::unsynchronized_pool_resource pool(&mr);
+        std::pmr::synchronized_pool_resource shared(&mr);
+        std::pmr::vector<std::pmr::string> v(&pool), w(&shared);
+        for (int i = 0; i < 200; ++i) {
+          v.emplace_back(static_cast<std::size_t>(300 + i * 40), 'p');
+          w.emplace_back(static_cast<std::size_t>(5000 + i), 's');
+        }
+        EXPECT_EQ(v.back().size(), 300u + 199 * 40);
+        EXPECT_EQ(w.back().back(), 's');
+        EXPECT_TRUE(inside(*a, v.back().data()));
+        // Over-aligned blocks straight from the resource: aligned as asked.
+        void *p = mr.allocate(1000, 4096);
+        EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % 4096, 0u);
+        mr.deallocate(p, 1000, 4096);
+      }
+      expect_all_free(*a);
+    }
+}
+
+struct Throws {
+  std::uint64_t x[4];
+  explicit Throws(int v) : x{} {
+    if (v < 0)
+      throw std::runtime_error("constructor failed");
+    x[0] = static_cast<std::uint64_t>(v);
+  }
+};
+
+TEST(TypedHandles, AThrowingConstructorLeavesNothingBehind) {
+  auto a = Arena::heap(opts(FreelistKind::pessimistic, /*checked=*/true));
+  ASSERT_TRUE(a);
+  for (int i = 0; i < 100; ++i)
+    EXPECT_THROW((void)lfarena::make_owned<Throws>(*a, -1), std::runtime_error);
+  for (int i = 0; i < 100; ++i)
+    EXPECT_THROW((void)a->create<Throws>(-1), std::runtime_error);
+  expect_all_free(*a);
+  auto ok = lfarena::make_owned<Throws>(*a, 5);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ((*ok)->x[0], 5u);
 }
 
 struct Counted {

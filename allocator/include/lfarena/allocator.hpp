@@ -18,9 +18,11 @@
 //   when n * sizeof(T) does not fit 32 bits, std::bad_alloc when the arena cannot serve it (full,
 //   alignof(T) above Options::max_alignment, a read-only arena, damage).
 // - deallocate(p, n) cannot report an error (it is noexcept, and containers call it from
-//   destructors): a pointer from another arena, a double free (checked mode), a wrong n or a
-//   damaged freelist prints the arena's message to stderr and aborts, as glibc's free() does on
-//   a detected double free. Silently continuing could hand the bytes out twice.
+//   destructors): a pointer from another arena or outside the allocated range, a damaged
+//   freelist, and in checked mode a double free, a wrong n or an interior pointer, print the
+//   arena's message to stderr and abort, as glibc's free() does on a detected double free.
+//   Silently continuing could hand the bytes out twice. (Unchecked, a wrong n or an interior
+//   pointer is undefined behaviour, as for Arena::deallocate.)
 // - Two allocators are equal when they use the same mapping (the same arena, or copies of its
 //   handle): memory from one may be freed through the other. Different arenas are not equal.
 // - propagate_on_container_copy_assignment / move_assignment / swap are true: the memory moves

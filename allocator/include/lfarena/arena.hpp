@@ -147,8 +147,14 @@ public:
   template <class T, class... Args> Result<Block> create(Args &&...args) const {
     static_assert(alignof(T) <= 4096, "over-aligned type");
     Result<Block> r = allocate_zeroed(sizeof(T), alignof(T) < 8 ? 8 : alignof(T));
-    if (r)
+    if (!r)
+      return r;
+    try {
       ::new (static_cast<void *>(state_->base + r->offset)) T(std::forward<Args>(args)...);
+    } catch (...) { // the constructor threw: the block goes back, the exception on
+      (void)deallocate(r->offset, r->size);
+      throw;
+    }
     return r;
   }
 

@@ -89,7 +89,12 @@ template <class T, class... Args> Result<Owned<T>> make_owned(const Arena &arena
   if (!b)
     return b.error();
   std::memset(arena.base() + b->offset, 0, b->size);
-  ::new (static_cast<void *>(arena.base() + b->offset)) T(std::forward<Args>(args)...);
+  try {
+    ::new (static_cast<void *>(arena.base() + b->offset)) T(std::forward<Args>(args)...);
+  } catch (...) { // the constructor threw: the block goes back, the exception on
+    (void)arena.deallocate(b->offset, b->size);
+    throw;
+  }
   return Owned<T>(arena, Ref<T>(b->offset));
 }
 
