@@ -202,6 +202,7 @@ TEST_F(CheckTool, DamagedSlotIsClearedByRepair) {
   const ToolRun repair = run_tool("--repair " + path_);
   EXPECT_EQ(repair.status, 0) << repair.out;
   EXPECT_NE(repair.out.find("salvaged"), std::string::npos) << repair.out;
+  EXPECT_NE(repair.out.find("slots cleared 1"), std::string::npos) << repair.out;
   const ToolRun again = run_tool(path_);
   EXPECT_EQ(again.status, 0) << again.out;
 }

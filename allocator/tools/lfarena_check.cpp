@@ -61,6 +61,10 @@ void print_salvage(bool json, const lfarena::SalvageReport &r, const std::string
                static_cast<unsigned long long>(r.bytes_kept),
                static_cast<unsigned long long>(r.nodes_dropped),
                static_cast<unsigned long long>(r.lists_cut), r.first_damage);
+  std::fprintf(out,
+               "  slots cleared %llu (damaged thread-chunk slots forgotten, with the chunk tail "
+               "and free cache each named: cached nodes go with them)\n",
+               static_cast<unsigned long long>(r.slots_cleared));
   std::fprintf(out, "  dropped bytes %s\n",
                r.bytes_counted
                    ? "counted as discarded (checked mode: see leaked below)"
