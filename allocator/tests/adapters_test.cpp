@@ -112,17 +112,16 @@ TEST_P(Adapters, PmrStringsAndUnorderedMapGiveEverythingBack) {
   expect_all_free(a);
 }
 
-INSTANTIATE_TEST_SUITE_P(PoliciesAndBackings, Adapters,
-                         ::testing::Combine(::testing::Values(FreelistKind::optimistic,
-                                                              FreelistKind::pessimistic,
-                                                              FreelistKind::segregated),
-                                            ::testing::Values(BackingKind::heap, BackingKind::file),
-                                            ::testing::Bool()),
-                         [](const auto &info) {
-                           return lfarena_test::kind_name(std::get<0>(info.param)) +
-                                  lfarena_test::backing_name(std::get<1>(info.param)) +
-                                  (std::get<2>(info.param) ? "Checked" : "Unchecked");
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    PoliciesAndBackings, Adapters,
+    ::testing::Combine(::testing::Values(FreelistKind::none, FreelistKind::optimistic,
+                                         FreelistKind::pessimistic, FreelistKind::segregated),
+                       ::testing::Values(BackingKind::heap, BackingKind::file), ::testing::Bool()),
+    [](const auto &info) {
+      return lfarena_test::kind_name(std::get<0>(info.param)) +
+             lfarena_test::backing_name(std::get<1>(info.param)) +
+             (std::get<2>(info.param) ? "Checked" : "Unchecked");
+    });
 
 // A freelist segment whose remainder is too small to keep (below min_segment) comes with the
 // block, unless exact sizes are asked for: then the block is exactly the rounded request and
@@ -158,6 +157,26 @@ TEST(ExactSizes, ARemainderBelowMinSegmentIsDiscardedNotHandedOut) {
         ASSERT_TRUE(rep) << rep.message();
         EXPECT_EQ(rep->live_bytes, y->size + guard->size + filler);
       }
+}
+
+// `none` reuses nothing: every block, exact or not, is the rounded request from the bump region,
+// and frees are counted as discarded.
+TEST(ExactSizes, NoneHandsOutTheRoundedRequestEitherWay) {
+  for (bool option : {false, true}) {
+    Options o = opts(FreelistKind::none);
+    o.exact_sizes = option;
+    auto a = Arena::heap(o);
+    ASSERT_TRUE(a);
+    for (std::uint32_t n : {1u, 76u, 96u, 1000u}) {
+      auto x = a->allocate(n);
+      auto y = a->allocate_exact(n);
+      ASSERT_TRUE(x && y);
+      EXPECT_EQ(x->size, (n + 7) / 8 * 8);
+      EXPECT_EQ(y->size, (n + 7) / 8 * 8);
+      ASSERT_TRUE(a->deallocate(x->offset, x->size));
+    }
+    EXPECT_TRUE(a->check()) << a->check().message();
+  }
 }
 
 TEST(ExactSizes, CheckedModeAcceptsTheExactSizeBackAndRefusesTheOldOne) {
