@@ -2,6 +2,7 @@
 // validated region into an Arena handle. Thread-safety: called by the opening thread only.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -10,6 +11,16 @@
 #include "lfarena/arena.hpp"
 
 namespace lfarena {
+
+namespace detail {
+// Runs `body` as the sole read-write opener of the file of `f` (file_open.cpp): holds the join
+// lock exclusive for the whole call (nobody joins meanwhile) and our opener lock upgraded to
+// exclusive (nobody else has the file open read-write; a dead opener holds no lock), then
+// downgrades it again. errc::in_use, without running `body`, if another read-write opener is
+// live. Read-only openers hold no opener lock and are not seen.
+Status run_as_sole_opener(const FileBacking &f, const std::string &name,
+                          const std::function<Status()> &body);
+} // namespace detail
 
 struct ArenaFactory {
   static Arena make(detail::AnyBacking backing, std::byte *base, bool read_only,

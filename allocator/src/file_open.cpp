@@ -95,6 +95,24 @@ private:
   bool held_;
 };
 
+} // namespace
+
+Status detail::run_as_sole_opener(const FileBacking &f, const std::string &name,
+                                  const std::function<Status()> &body) {
+  const JoinLock join(f.fd(), true);
+  if (!join.held())
+    return sys_error(errc::io_error, name, "lock");
+  if (!ofd_lock(f.fd(), kOpenerByte, F_WRLCK, false))
+    return Error(errc::in_use, name + ": other read-write openers (in this or another process) "
+                                      "have the file open; this needs the only one");
+  Status s = body();
+  if (!ofd_lock(f.fd(), kOpenerByte, F_RDLCK, false)) // downgrade in place (OFD locks)
+    return sys_error(errc::io_error, name, "lock");
+  return s;
+}
+
+namespace {
+
 // ---- creating -------------------------------------------------------------------------------
 // An unnamed file in path's directory (tmp stays empty), or, where O_TMPFILE or /proc is not
 // available, a new file with a unique random name next to path (tmp is its name). -1 on error.
@@ -232,34 +250,93 @@ Status check_read_only(const detail::FileBacking &f, const detail::Geometry &g,
   return validate_free_space(f.base(), g, path, crashed);
 }
 
+// Grows the file of `fd` from `from` to o.capacity bytes (Options::grow), as its sole opener:
+// records the target size in the header (hdr::growing_to), extends the file, rewrites the
+// header's capacity and checksum in one write, clears the record. Each step is one write
+// call, so a process killed between two of them leaves the old file, a file whose extra
+// bytes the record explains (it opens with the old capacity; validate_header()), or the grown
+// file. Nothing is mapped yet. A header that changed meanwhile (another grower) is left alone:
+// the caller validates again.
+Status grow_file(int fd, const std::string &path, const detail::Geometry &g, const Options &o) {
+  const std::uint32_t from = g.capacity, to = o.capacity;
+  const std::string sizes = "from " + std::to_string(from) + " to " + std::to_string(to) + " bytes";
+  if (o.read_only)
+    return Error(errc::read_only, path + ": cannot grow a file opened read-only (" + sizes + ")");
+  if (g.bitmap_offset != 0)
+    return Error(errc::invalid_capacity, path + ": options: cannot grow a checked file " + sizes +
+                                             " (its bitmaps are sized when it is created)");
+  const JoinLock join(fd, true);
+  if (!join.held())
+    return sys_error(errc::io_error, path, "lock");
+  if (!ofd_lock(fd, kOpenerByte, F_WRLCK, false))
+    return Error(errc::in_use, path + ": cannot grow the file " + sizes +
+                                   " while other openers have it open (grow needs the only one)");
+  struct Unlock {
+    int fd;
+    ~Unlock() { ofd_lock(fd, kOpenerByte, F_UNLCK, false); }
+  } unlock{fd};
+  unsigned char h[detail::kHeaderSize] = {};
+  if (::pread(fd, h, sizeof h, 0) != static_cast<ssize_t>(sizeof h))
+    return sys_error(errc::io_error, path, "read header");
+  if (detail::get_le32(h + detail::hdr::capacity) != from)
+    return {};
+  const std::uint32_t version = detail::get_le32(h + detail::hdr::format_version);
+  auto write = [&](std::uint32_t at, std::size_t n, const char *what) -> Status {
+    if (::pwrite(fd, h + at, n, at) != static_cast<ssize_t>(n))
+      return sys_error(errc::io_error, path, what);
+    return {};
+  };
+  detail::put_le64(h + detail::hdr::growing_to, to);
+  if (Status s = write(detail::hdr::growing_to, 8, "grow: record the target size"); !s)
+    return s;
+  if (::ftruncate(fd, to) != 0)
+    return sys_error(errc::io_error, path, "grow: ftruncate");
+  detail::put_le32(h + detail::hdr::capacity, to);
+  detail::put_le64(h + detail::hdr::checksum, detail::header_checksum(h, version));
+  if (Status s = write(0, detail::hdr::checksum + 8, "grow: write the header"); !s)
+    return s;
+  detail::put_le64(h + detail::hdr::growing_to, 0);
+  return write(detail::hdr::growing_to, 8, "grow: clear the target size");
+}
+
 Result<Arena> open_existing(int fd, const std::string &path, const Options &o) {
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    Error e = sys_error(errc::io_error, path, "fstat");
-    ::close(fd);
-    return e;
-  }
-  // Validate from a private copy of the header: nothing is mapped or written yet.
+  // Validate from a private copy of the header: nothing is mapped or written yet (but for a
+  // grow the options ask for, after which everything is read and validated again).
   unsigned char header[detail::kHeaderSize] = {};
-  const auto size = static_cast<std::uint64_t>(st.st_size);
-  if (size >= detail::kHeaderSize &&
-      ::pread(fd, header, sizeof header, 0) != static_cast<ssize_t>(sizeof header)) {
-    Error e = sys_error(errc::io_error, path, "read header");
-    ::close(fd);
-    return e;
-  }
   Options stored;
-  Result<detail::Layout> l = detail::validate_header(header, size, o, path, stored);
-  Status wanted = l ? detail::check_thread_chunk(o, l->geometry.capacity) : Status{};
-  if (l && wanted && o.checked && !stored.checked)
-    wanted = Error(errc::checked_mismatch,
-                   "options ask for checked mode, but the file was created unchecked (checked "
-                   "mode needs bitmaps that only a new file can have)");
-  if (!l || !wanted) {
-    ::close(fd);
-    if (!l)
-      return l.error();
-    return Error(wanted.code(), path + ": " + wanted.message());
+  Result<detail::Layout> l = Error(errc::io_error, path);
+  for (int pass = 0; pass < 2; ++pass) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      Error e = sys_error(errc::io_error, path, "fstat");
+      ::close(fd);
+      return e;
+    }
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    if (size >= detail::kHeaderSize &&
+        ::pread(fd, header, sizeof header, 0) != static_cast<ssize_t>(sizeof header)) {
+      Error e = sys_error(errc::io_error, path, "read header");
+      ::close(fd);
+      return e;
+    }
+    l = detail::validate_header(header, size, o, path, stored);
+    Status wanted = l ? detail::check_thread_chunk(o, l->geometry.capacity) : Status{};
+    if (l && wanted && o.checked && !stored.checked)
+      wanted = Error(errc::checked_mismatch,
+                     "options ask for checked mode, but the file was created unchecked (checked "
+                     "mode needs bitmaps that only a new file can have)");
+    if (!l || !wanted) {
+      ::close(fd);
+      if (!l)
+        return l.error();
+      return Error(wanted.code(), path + ": " + wanted.message());
+    }
+    if (pass == 1 || !o.grow || o.capacity <= l->geometry.capacity)
+      break;
+    if (Status s = grow_file(fd, path, l->geometry, o); !s) {
+      ::close(fd);
+      return s.error();
+    }
   }
   stored.open_mode = o.open_mode;
   stored.read_only = o.read_only;

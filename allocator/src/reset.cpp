@@ -1,7 +1,10 @@
 // reset.cpp -- Arena::reset(): every byte free again at once (arena.hpp).
 //
-// Quiescent by contract, and checked as far as the region can tell: no other opener (the file's
-// open count is ours alone) and no owned thread-chunk slot once the caller's own is given back.
+// Quiescent by contract, and checked as far as the region can tell: for a file, the caller is
+// its sole read-write opener for the whole reset (run_as_sole_opener: the join lock keeps new
+// openers out until the reset is done; a process that joined between a check and the writes
+// would otherwise have its blocks handed out again, which an outside attack showed), and no
+// slot is held by another live thread of this opener once the caller's own is given back.
 // Then the mutable header words, the slot table, the size-class table and the checked-mode
 // bitmaps are written as a new arena's (relaxed stores: nobody else reads them; the caller's
 // later synchronisation publishes them), the bump offset last, with release.
@@ -13,11 +16,56 @@
 // Thread-safety: the caller's thread alone uses the arena during the call.
 #include <string>
 
+#include "arena_factory.hpp"
 #include "lfarena/arena.hpp"
 #include "lfarena/detail/checked.hpp"
 #include "lfarena/detail/size_class.hpp"
+#include "process.hpp"
 
 namespace lfarena {
+
+namespace {
+
+// The reset itself, once nothing else can touch the region (see the banner).
+Status reset_words(const detail::ArenaState &s, bool file) {
+  const detail::RegionWords mem{s.base};
+  const detail::Geometry &g = s.core.geometry();
+  // Slots owned with our token belong to live threads of this opener: refuse. Any other owner
+  // is dead: for a file, we are its sole read-write opener (the opener lock says so, whatever
+  // a dead opener left in open_count); for a heap or anonymous arena, only a fork parent's
+  // threads, whose chunks live on in its own copy, not in ours.
+  const std::uint64_t mine = detail::owner_token(s.id);
+  std::uint32_t held = 0;
+  for (std::uint32_t i = 0; i < detail::kChunkSlots; ++i)
+    held += detail::load_acquire(mem.word(detail::slot_owner_at(i))) == mine ? 1 : 0;
+  if (held != 0)
+    return Error(errc::in_use, s.name + ": reset: " + std::to_string(held) +
+                                   " thread-chunk slot(s) are held by other threads (they give "
+                                   "them back when they exit); reset needs quiescence");
+  // Lists first (empty: nothing can be taken from them), then the slots (no chunk tail or cache
+  // block is counted any more), then the statistics, then the bump offset.
+  detail::store_relaxed(mem.word(detail::hdr::freelist_head), 0);
+  if (g.class_table_offset != 0)
+    for (std::uint32_t at = 0; at < detail::kClassTableBytes; at += 8)
+      detail::store_relaxed(mem.word(g.class_table_offset + at), 0);
+  for (std::uint32_t i = 0; i < detail::kChunkSlots; ++i)
+    for (std::uint32_t w = 0; w < detail::kChunkSlotBytes; w += 8)
+      detail::store_relaxed(mem.word(detail::slot_owner_at(i) + w), 0);
+  if (g.bitmap_offset != 0)
+    for (std::uint32_t at = 0; at < detail::checked_map_bytes(g.capacity); at += 8)
+      detail::store_relaxed(mem.word(g.bitmap_offset + at), 0);
+  detail::store_relaxed(mem.word(detail::hdr::discarded), 0);
+  detail::store_relaxed(mem.word(detail::hdr::leaked), 0);
+  if (file) // exactly one opener now: us (a dead opener's count goes with its lock)
+    detail::store_relaxed(mem.word(detail::hdr::open_count), 1);
+  // Release: a later acquirer of the bump word sees the cleared lists and maps first.
+  detail::store_release(mem.word(detail::hdr::bump), g.data_offset);
+  // ASan builds: the whole data area is never-handed-out memory again (memory.hpp).
+  detail::poison_bytes(mem, g.data_offset, g.capacity - g.data_offset);
+  return {};
+}
+
+} // namespace
 
 Status Arena::reset() const {
   if (state_ == nullptr)
@@ -25,42 +73,11 @@ Status Arena::reset() const {
   if (state_->read_only)
     return read_only_error("reset");
   const detail::ArenaState &s = *state_;
-  const detail::RegionWords mem{s.base};
-  const detail::Geometry &g = s.core.geometry();
   detail::release_own_chunk(s);
-  if (std::holds_alternative<detail::FileBacking>(s.backing)) {
-    // Acquire: other openers' increments (and their writes before) are seen.
-    if (const std::uint64_t n = detail::load_acquire(mem.word(detail::hdr::open_count)); n != 1)
-      return Error(errc::in_use, s.name + ": reset: the file is open " + std::to_string(n) +
-                                     " times (other openers in this or another process); "
-                                     "reset needs the only opener");
-  }
-  std::uint32_t held = 0;
-  for (std::uint32_t i = 0; i < detail::kChunkSlots; ++i)
-    held += detail::load_acquire(mem.word(detail::slot_owner_at(i))) != 0 ? 1 : 0;
-  if (held != 0)
-    return Error(errc::in_use, s.name + ": reset: " + std::to_string(held) +
-                                   " thread-chunk slot(s) are held by other threads (they give "
-                                   "them back when they exit); reset needs quiescence");
-  // Lists first (empty: nothing can be taken from them), then the slots' words (no chunk tail
-  // or cache block is counted any more), then the statistics, then the bump offset.
-  detail::store_relaxed(mem.word(detail::hdr::freelist_head), 0);
-  if (g.class_table_offset != 0)
-    for (std::uint32_t at = 0; at < detail::kClassTableBytes; at += 8)
-      detail::store_relaxed(mem.word(g.class_table_offset + at), 0);
-  for (std::uint32_t i = 0; i < detail::kChunkSlots; ++i)
-    for (std::uint32_t w = 8; w < detail::kChunkSlotBytes; w += 8)
-      detail::store_relaxed(mem.word(detail::slot_owner_at(i) + w), 0);
-  if (g.bitmap_offset != 0)
-    for (std::uint32_t at = 0; at < detail::checked_map_bytes(g.capacity); at += 8)
-      detail::store_relaxed(mem.word(g.bitmap_offset + at), 0);
-  detail::store_relaxed(mem.word(detail::hdr::discarded), 0);
-  detail::store_relaxed(mem.word(detail::hdr::leaked), 0);
-  // Release: a later acquirer of the bump word sees the cleared lists and maps first.
-  detail::store_release(mem.word(detail::hdr::bump), g.data_offset);
-  // ASan builds: the whole data area is never-handed-out memory again (memory.hpp).
-  detail::poison_bytes(mem, g.data_offset, g.capacity - g.data_offset);
-  return {};
+  if (const auto *f = std::get_if<detail::FileBacking>(&s.backing))
+    return detail::run_as_sole_opener(*f, s.name + ": reset",
+                                      [&s] { return reset_words(s, true); });
+  return reset_words(s, false);
 }
 
 } // namespace lfarena

@@ -258,6 +258,10 @@ TEST(AdapterDeathTest, AFailedFreeAbortsWithTheArenasMessage) {
   EXPECT_DEATH(mr.deallocate(&outside, sizeof outside, alignof(int)),
                "lfarena::memory_resource::deallocate: .*not inside the data area");
   al.deallocate(guard, 4);
+  // An over-aligned block freed with another alignment than it was allocated with.
+  void *wide = mr.allocate(100, 128);
+  EXPECT_DEATH(mr.deallocate(wide, 100, 256), "was not allocated with alignment 256");
+  mr.deallocate(wide, 100, 128);
 }
 
 TEST(AllocatorEquality, SameMappingIsEqualOthersAreNot) {

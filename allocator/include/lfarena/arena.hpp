@@ -200,10 +200,12 @@ public:
   // byte of the data area free, bump offset at the start, statistics zero, free lists, caches
   // and checked-mode bitmaps empty); the user area is kept. Every block handed out before is
   // gone: no Ref or pointer into the data area may be used afterwards. Quiescent use only: the
-  // caller guarantees no other thread uses the arena meanwhile. errc::in_use (nothing changed)
-  // if another opener has the file open (in this or another process), or another thread still
-  // holds a thread chunk or free cache in it (threads give theirs back when they exit); the
-  // calling thread's own chunk is given back first. errc::read_only for a read-only arena.
+  // caller guarantees no other thread of this process uses the arena meanwhile. errc::in_use
+  // (nothing changed) if another read-write opener has the file open (in this or another
+  // process; new openers wait until the reset is done), or another thread of this opener still
+  // holds a thread chunk or free cache (threads give theirs back when they exit); the calling
+  // thread's own chunk is given back first. Read-only openers are not detected: they see the
+  // reset. errc::read_only for a read-only arena.
   Status reset() const;
   // Quiescent consistency check: walks the freelist (order, range, acyclicity, no overlap) and
   // verifies the accounting (live + free + discarded == allocated; in checked mode live blocks

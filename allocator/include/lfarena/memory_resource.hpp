@@ -60,7 +60,7 @@ private:
       throw std::bad_alloc();
     const auto start = reinterpret_cast<std::uintptr_t>(arena_.base()) + b->offset;
     const std::uintptr_t aligned = (start + 8 + a - 1) & ~std::uintptr_t{a - 1};
-    const std::uint64_t tag = std::uint64_t{kOverAligned} << 32 | b->offset;
+    const std::uint64_t tag = std::uint64_t{over_aligned_tag(a)} << 32 | b->offset;
     std::memcpy(reinterpret_cast<void *>(aligned - 8), &tag, sizeof tag);
     return reinterpret_cast<void *>(aligned);
   }
@@ -80,13 +80,14 @@ private:
     if (*at >= 8)
       std::memcpy(&tag, static_cast<const std::byte *>(p) - 8, sizeof tag);
     const auto start = static_cast<std::uint32_t>(tag);
-    if (tag >> 32 != kOverAligned || start >= *at || *at - start > a)
+    if (tag >> 32 != over_aligned_tag(a) || start >= *at || *at - start > a)
       detail::adapter_failure(
           "lfarena::memory_resource::deallocate",
           Error(errc::not_block_start,
                 arena_.name() + ": the over-aligned block at offset " + std::to_string(*at) +
-                    " (alignment " + std::to_string(a) +
-                    ") was not allocated with that alignment, or its tag was overwritten"));
+                    " was not allocated with alignment " + std::to_string(a) +
+                    " (a different alignment, or not this resource's block), or its tag was "
+                    "overwritten"));
     if (Status s = arena_.deallocate(start, n + a); !s)
       detail::adapter_failure("lfarena::memory_resource::deallocate", s.error());
   }
@@ -96,7 +97,14 @@ private:
     return o != nullptr && o->arena_.base() == arena_.base();
   }
 
-  static constexpr std::uint32_t kOverAligned = 0x4C464F41; // "LFOA"
+  // The tag's high word: "LFO" and log2 of the alignment, so a free with another alignment than
+  // the allocation's is caught instead of freeing a different extent.
+  static std::uint32_t over_aligned_tag(std::uint32_t align) {
+    std::uint32_t log2 = 0;
+    while ((1u << log2) < align)
+      ++log2;
+    return 0x4C464F00u | log2;
+  }
   Arena arena_;
 };
 

@@ -65,6 +65,12 @@ struct Options {
   // populated (their buffer is zeroed).
   bool populate = false;
   HugePages huge_pages = HugePages::off;
+  // File arenas, read-write: when `capacity` is above an existing file's capacity, grow the
+  // file to `capacity` on open (the header is updated; older builds read the grown file). Only
+  // the sole opener may (errc::in_use otherwise), and only unchecked files (errc::invalid_capacity:
+  // a checked file's bitmaps are sized when it is created). Off by default: the default
+  // capacity would otherwise grow every smaller file it opens. Never shrinks a file.
+  bool grow = false;
   // File arenas only.
   OpenMode open_mode = OpenMode::open_or_create;
   bool read_only = false;

@@ -42,6 +42,10 @@
 //      216    8  node_tags             atomic: the next tag for a new freelist node's link
 //      224    8  node_key              v3: the random key of the free-node words (node.hpp),
 //                                      fixed at creation, never 0; v1/v2: unused (no key)
+//      232    8  growing_to            the size a grow on open (Options::grow) is extending the
+//                                      file to, 0 otherwise: a file exactly this size, larger
+//                                      than its capacity, is a grow cut short by a crash, not
+//                                      damage (file_open.cpp); older builds never write it
 //   256..        end of header (kHeaderSize)
 //   256  2048  thread-chunk slots     kChunkSlots x 32 bytes, in every region (thread_chunk.hpp):
 //                                      owner, {cursor:32, end:32}, alignment waste, cache
@@ -109,6 +113,7 @@ inline constexpr std::uint32_t open_count = 200;
 inline constexpr std::uint32_t leaked = 208;
 inline constexpr std::uint32_t node_tags = 216;
 inline constexpr std::uint32_t node_key = 224;
+inline constexpr std::uint32_t growing_to = 232;
 } // namespace hdr
 
 // The immutable geometry every algorithm needs, decoded once from the header.
