@@ -258,7 +258,8 @@ Status check_read_only(const detail::FileBacking &f, const detail::Geometry &g,
 // file. Nothing is mapped yet. A header that changed meanwhile (another grower) is left alone:
 // the caller validates again.
 Status grow_file(int fd, const std::string &path, const detail::Geometry &g, const Options &o) {
-  const std::uint32_t from = g.capacity, to = o.capacity;
+  const std::uint32_t from = g.capacity, to = o.capacity; // (from: for messages; a concurrent
+                                                          // grower may have moved it since)
   const std::string sizes = "from " + std::to_string(from) + " to " + std::to_string(to) + " bytes";
   if (o.read_only)
     return Error(errc::read_only, path + ": cannot grow a file opened read-only (" + sizes + ")");
@@ -278,7 +279,7 @@ Status grow_file(int fd, const std::string &path, const detail::Geometry &g, con
   unsigned char h[detail::kHeaderSize] = {};
   if (::pread(fd, h, sizeof h, 0) != static_cast<ssize_t>(sizeof h))
     return sys_error(errc::io_error, path, "read header");
-  if (detail::get_le32(h + detail::hdr::capacity) != from)
+  if (detail::get_le32(h + detail::hdr::capacity) >= to) // another opener grew it meanwhile
     return {};
   const std::uint32_t version = detail::get_le32(h + detail::hdr::format_version);
   auto write = [&](std::uint32_t at, std::size_t n, const char *what) -> Status {
@@ -307,20 +308,26 @@ Result<Arena> open_existing(int fd, const std::string &path, const Options &o) {
   Result<detail::Layout> l = Error(errc::io_error, path);
   for (int pass = 0; pass < 2; ++pass) {
     struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-      Error e = sys_error(errc::io_error, path, "fstat");
-      ::close(fd);
-      return e;
+    bool read = false;
+    {
+      // Shared join lock: a grow (which holds it exclusive) is never seen half done, its size
+      // with the old header or the reverse.
+      const JoinLock peek(fd, false);
+      read = peek.held() && ::fstat(fd, &st) == 0 &&
+             (static_cast<std::uint64_t>(st.st_size) < detail::kHeaderSize ||
+              ::pread(fd, header, sizeof header, 0) == static_cast<ssize_t>(sizeof header));
     }
-    const auto size = static_cast<std::uint64_t>(st.st_size);
-    if (size >= detail::kHeaderSize &&
-        ::pread(fd, header, sizeof header, 0) != static_cast<ssize_t>(sizeof header)) {
+    if (!read) {
       Error e = sys_error(errc::io_error, path, "read header");
       ::close(fd);
       return e;
     }
+    const auto size = static_cast<std::uint64_t>(st.st_size);
     l = detail::validate_header(header, size, o, path, stored);
-    Status wanted = l ? detail::check_thread_chunk(o, l->geometry.capacity) : Status{};
+    // A grow checks thread_chunk against the capacity the file will have.
+    const bool growing = l && pass == 0 && o.grow && o.capacity > l->geometry.capacity;
+    Status wanted =
+        l ? detail::check_thread_chunk(o, growing ? o.capacity : l->geometry.capacity) : Status{};
     if (l && wanted && o.checked && !stored.checked)
       wanted = Error(errc::checked_mismatch,
                      "options ask for checked mode, but the file was created unchecked (checked "

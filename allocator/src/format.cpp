@@ -259,7 +259,8 @@ public:
                  "file is " + num(file_size_) + " bytes, header says capacity " + num(g.capacity));
     // Larger than the capacity: damage, unless it is a grow cut short after the file grew and
     // before its header did (the size it was growing to is recorded first, file_open.cpp).
-    if (file_size_ > g.capacity && get_le64(h_ + hdr::growing_to) != file_size_)
+    if (file_size_ > g.capacity && (get_le64(h_ + hdr::growing_to) != file_size_ ||
+                                    file_size_ > 0xFFFFFFFFu || (features_ & kFeatureChecked) != 0))
       return bad(errc::bad_geometry, path_,
                  "file is " + num(file_size_) + " bytes, larger than capacity " + num(g.capacity));
     stored = o;

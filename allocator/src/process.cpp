@@ -59,11 +59,21 @@ std::mutex g_arenas_mutex;
 std::vector<ArenaState *> g_arenas;
 
 void before_fork() { g_arenas_mutex.lock(); }
-void after_fork_in_parent() { g_arenas_mutex.unlock(); }
+// Parent and child now share each file arena's open file description (and so its locks).
+void mark_fork_shared() {
+  for (ArenaState *s : g_arenas)
+    if (!s->read_only && std::holds_alternative<FileBacking>(s->backing))
+      s->fork_shared.store(true, std::memory_order_relaxed);
+}
+void after_fork_in_parent() {
+  mark_fork_shared();
+  g_arenas_mutex.unlock();
+}
 // Runs in the child, in the forking thread, the only thread there.
 void after_fork_in_child() {
   g_nonce.store(fresh_nonce(), std::memory_order_relaxed);
   forget_inherited_chunks();
+  mark_fork_shared();
   for (ArenaState *s : g_arenas)
     if (!s->read_only && std::holds_alternative<FileBacking>(s->backing))
       fetch_add_acq_rel(RegionWords{s->base}.word(hdr::open_count), 1);

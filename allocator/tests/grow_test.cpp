@@ -97,6 +97,28 @@ INSTANTIATE_TEST_SUITE_P(Policies, Grow,
                                            FreelistKind::pessimistic, FreelistKind::segregated),
                          [](const auto &info) { return lfarena_test::kind_name(info.param); });
 
+// thread_chunk is checked against the capacity the file grows to.
+TEST(GrowThreadChunk, IsCheckedAgainstTheGrownCapacity) {
+  lfarena_test::ScratchDir dir;
+  const std::string path = dir.file("g.arena");
+  Options small = opts(FreelistKind::segregated);
+  small.capacity = 16384;
+  small.user_reserved = 0;
+  {
+    small.open_mode = lfarena::OpenMode::create_new;
+    ASSERT_TRUE(Arena::open_file(path, small));
+  }
+  Options o = small;
+  o.open_mode = lfarena::OpenMode::open_existing;
+  o.capacity = kSmall;
+  o.thread_chunk = 8192; // above 16384 / 4, within 1 MiB / 4
+  o.grow = true;
+  auto a = Arena::open_file(path, o);
+  ASSERT_TRUE(a) << a.message();
+  EXPECT_EQ(a->stats().capacity, kSmall);
+  EXPECT_TRUE(a->allocate(64));
+}
+
 TEST(GrowRefused, WithoutTheOptionOrToASmallerSizeNothingChanges) {
   lfarena_test::ScratchDir dir;
   const std::string path = dir.file("g.arena");
@@ -193,6 +215,16 @@ TEST(GrowCrash, AGrowCutShortStillOpensAndExtraBytesWithoutTheRecordAreDamage) {
   auto d = Arena::open_file(other, p);
   ASSERT_FALSE(d);
   EXPECT_EQ(d.code(), errc::bad_geometry) << d.message();
+  // A record in a checked file (which never grows) explains nothing either.
+  const std::string checked = dir.file("c.arena");
+  make_file(checked, opts(FreelistKind::segregated, true), 6);
+  auto forged = lfarena_test::read_all(checked);
+  lfarena::detail::put_le64(forged.data() + lfarena::detail::hdr::growing_to, kLarge);
+  forged.resize(kLarge, 0);
+  lfarena_test::write_all(checked, forged);
+  auto e = Arena::open_file(checked, p);
+  ASSERT_FALSE(e);
+  EXPECT_EQ(e.code(), errc::bad_geometry) << e.message();
 }
 
 } // namespace

@@ -2,6 +2,7 @@
 // check(), the first allocation at the data offset, the user area kept, a file reset survives
 // a reopen), the calling thread's own chunk and cache are given back first, and a reset is
 // refused, changing nothing, while another opener or another thread's chunk is live.
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -168,29 +169,42 @@ TEST(ResetAfter, ForkTheChildResetsItsCopyDespiteTheParentsChunk) {
 }
 
 // An opener that died without closing leaves a stale open count but no lock: it does not
-// block a reset, which also puts the count right.
+// block a reset, which also puts the count right. (The dead process is forked before this one
+// opens the file, so it never shares this opener's file description.)
 TEST(ResetAfter, ADeadOpenerDoesNotBlockIt) {
   lfarena_test::ScratchDir dir;
   Options o = opts(FreelistKind::pessimistic, false);
-  auto a = lfarena_test::make_arena(BackingKind::file, o, dir);
-  ASSERT_TRUE(a) << a.message();
-  churn(*a);
+  {
+    auto w = lfarena_test::make_arena(BackingKind::file, o, dir);
+    ASSERT_TRUE(w) << w.message();
+  }
   o.open_mode = lfarena::OpenMode::open_existing;
+  int go[2];
+  ASSERT_EQ(::pipe(go), 0);
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
+    char c = 0;
+    (void)!::read(go[0], &c, 1);
     auto b = Arena::open_file(dir.file("arena.bin"), o);
     ::_exit(b && b->allocate(64) ? 0 : 1); // dies holding its open count
   }
+  auto a = Arena::open_file(dir.file("arena.bin"), o);
+  ASSERT_TRUE(a) << a.message();
+  churn(*a);
+  char c = 'g';
+  ASSERT_EQ(::write(go[1], &c, 1), 1);
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   ASSERT_TRUE(a->reset()) << a->reset().message();
   expect_fresh(*a);
   *a = Arena{};
-  auto c = Arena::open_file(dir.file("arena.bin"), o);
-  ASSERT_TRUE(c) << c.message();
-  EXPECT_FALSE(c->recovery().ran) << "the count was put right: a clean close";
+  auto again = Arena::open_file(dir.file("arena.bin"), o);
+  ASSERT_TRUE(again) << again.message();
+  EXPECT_FALSE(again->recovery().ran) << "the count was put right: a clean close";
+  ::close(go[0]);
+  ::close(go[1]);
 }
 
 // Another process opening the file while this one resets it again and again: its blocks are
@@ -200,17 +214,25 @@ TEST(ResetAfter, AnOpenerRacingResetsNeverLosesItsBlocks) {
   lfarena_test::ScratchDir dir;
   Options o = opts(FreelistKind::pessimistic, true);
   o.capacity = 8u << 20;
-  auto a = lfarena_test::make_arena(BackingKind::file, o, dir);
-  ASSERT_TRUE(a) << a.message();
+  {
+    auto w = lfarena_test::make_arena(BackingKind::file, o, dir);
+    ASSERT_TRUE(w) << w.message();
+  }
   o.open_mode = lfarena::OpenMode::open_existing;
-  int done[2];
-  ASSERT_EQ(::pipe(done), 0);
+  int go[2], enough[2];
+  ASSERT_EQ(::pipe(go), 0);
+  ASSERT_EQ(::pipe2(enough, O_NONBLOCK), 0);
+  // Forked before this process opens the file: the other process has its own descriptions.
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    ::close(done[0]);
+    char c = 0;
+    (void)!::read(go[0], &c, 1);
     int bad = 0;
-    for (int round = 0; round < 300 && bad == 0; ++round) {
+    // At least 300 rounds, and on until the resetter has had enough successful resets.
+    for (int round = 0; round < 20000 && bad == 0; ++round) {
+      if (round >= 300 && ::read(enough[0], &c, 1) == 1)
+        break;
       auto b = Arena::open_file(dir.file("arena.bin"), o);
       if (!b)
         ::_exit(2);
@@ -228,21 +250,70 @@ TEST(ResetAfter, AnOpenerRacingResetsNeverLosesItsBlocks) {
     }
     ::_exit(bad == 0 ? 0 : 1);
   }
-  ::close(done[1]);
+  auto a = Arena::open_file(dir.file("arena.bin"), o);
+  ASSERT_TRUE(a) << a.message();
+  char c = 'g';
+  ASSERT_EQ(::write(go[1], &c, 1), 1);
   int status = 0;
-  std::uint64_t resets = 0;
+  std::uint64_t resets = 0, refused = 0;
   while (::waitpid(pid, &status, WNOHANG) == 0) {
     if (a->reset()) {
-      ++resets;
+      if (++resets == 20)
+        (void)!::write(enough[1], &c, 1);
       for (int i = 0; i < 16; ++i)
         if (auto x = a->allocate(4096))
           std::memset(a->base() + x->offset, 'A', x->size);
+    } else {
+      ++refused;
     }
   }
-  ::close(done[0]);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
       << "the other process found its blocks overwritten or could not free them (" << resets
       << " resets)";
+  EXPECT_GE(resets, 20u) << "too few resets ran: the race was not exercised";
+  EXPECT_GT(refused, 0u) << "no reset was ever refused: the other process never held the file";
+  for (int fd : {go[0], go[1], enough[0], enough[1]})
+    ::close(fd);
+}
+
+// After fork, parent and child share the file description and so its lock: the open count must
+// say the reset is alone. The child holds a live block; neither side may reset under the other.
+TEST(ResetRefused, WhileAForkRelativeSharesTheFile) {
+  lfarena_test::ScratchDir dir;
+  Options o = opts(FreelistKind::pessimistic, false);
+  auto a = lfarena_test::make_arena(BackingKind::file, o, dir);
+  ASSERT_TRUE(a) << a.message();
+  auto kept = a->allocate(64);
+  ASSERT_TRUE(kept);
+  std::memset(a->base() + kept->offset, 0xAB, 64);
+  int go[2], ack[2];
+  ASSERT_EQ(::pipe(go), 0);
+  ASSERT_EQ(::pipe(ack), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // The child's reset must be refused too (the parent holds the file), then it waits.
+    const bool refused = a->reset().code() == errc::in_use;
+    char c = refused ? 'y' : 'n';
+    (void)!::write(ack[1], &c, 1);
+    (void)!::read(go[0], &c, 1);
+    *a = Arena{}; // close: the count drops back to the parent's
+    ::_exit(0);
+  }
+  char c = 0;
+  ASSERT_EQ(::read(ack[0], &c, 1), 1);
+  EXPECT_EQ(c, 'y') << "the child reset the file under its parent";
+  auto r = a->reset();
+  EXPECT_EQ(r.code(), errc::in_use) << r.message();
+  EXPECT_NE(r.message().find("fork"), std::string::npos) << r.message();
+  EXPECT_EQ(static_cast<unsigned char>(a->base()[kept->offset]), 0xAB);
+  c = 'g';
+  ASSERT_EQ(::write(go[1], &c, 1), 1);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(a->reset()) << a->reset().message() << " (the relative has closed)";
+  for (int fd : {go[0], go[1], ack[0], ack[1]})
+    ::close(fd);
 }
 
 TEST(ResetRefused, ReadOnlyAndEmptyHandles) {

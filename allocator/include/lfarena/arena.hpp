@@ -21,6 +21,7 @@
 // run concurrently it may report transient inconsistencies.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -79,6 +80,10 @@ struct ArenaState final : ChunkHost, std::enable_shared_from_this<ArenaState> {
   std::uint32_t fast_size_limit;  // capacity
   std::uint32_t fast_align_limit; // max_alignment
   std::uint32_t chunk_limit;      // thread_chunk / 4: larger blocks skip the chunks
+  // A file arena whose open file description a fork shared with another process (set by the
+  // fork handlers, src/process.cpp): the liveness lock cannot tell that relative from us, so
+  // reset() also needs the open count to say we are alone.
+  std::atomic<bool> fork_shared{false};
 };
 // Builds the error for a failed core operation (out of line: never on the fast path).
 // `damaged`: for errc::corrupt_freelist, the offset of the damaged free node.
