@@ -30,10 +30,6 @@ namespace {
 Status reset_words(const detail::ArenaState &s, bool file) {
   const detail::RegionWords mem{s.base};
   const detail::Geometry &g = s.core.geometry();
-  // Slots owned with our token belong to live threads of this opener: refuse. Any other owner
-  // is dead: for a file, we are its sole read-write opener (the opener lock says so, whatever
-  // a dead opener left in open_count); for a heap or anonymous arena, only a fork parent's
-  // threads, whose chunks live on in its own copy, not in ours.
   // A fork relative shares our file description, so the lock cannot see it: then the open
   // count must say we are alone (a relative that exited without closing keeps it refused).
   if (file && s.fork_shared.load(std::memory_order_relaxed)) {
@@ -46,6 +42,10 @@ Status reset_words(const detail::ArenaState &s, bool file) {
                        " times; reset needs that process to close it (the lock cannot tell "
                        "it from us)");
   }
+  // Slots owned with our token belong to live threads of this opener: refuse. Any other owner
+  // is dead: for a file, we are its sole read-write opener (the opener lock says so, whatever
+  // a dead opener left in open_count); for a heap or anonymous arena, only a fork parent's
+  // threads, whose chunks live on in its own copy, not in ours.
   const std::uint64_t mine = detail::owner_token(s.id);
   std::uint32_t held = 0;
   for (std::uint32_t i = 0; i < detail::kChunkSlots; ++i)

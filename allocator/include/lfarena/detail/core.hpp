@@ -114,23 +114,12 @@ public:
       return errc::ok;
     Fault fault;
     const bool cached = cache != 0 && cache_class_size(sz, geo_.min_segment);
-    switch (give_back(offset, sz, fault, cached ? cache : 0)) {
-    case Inserted::ok:
-      return errc::ok;
-    case Inserted::duplicate:
-      if (!checked())
-        return errc::double_free; // unchecked: a real double free, caught by luck
-      // Checked mode ruled a double free out above: a list that holds this live block (a
-      // damaged link installed it) is damage. The bytes are ours: counted as discarded.
-      discard(sz);
-      fault.at = offset;
-      break;
-    case Inserted::damaged:
-      break;
-    }
+    const Inserted r = give_back(offset, sz, fault, cached ? cache : 0);
+    std::uint32_t at = 0;
+    const errc e = freed(r, fault, offset, sz, at);
     if (damaged_at != nullptr)
-      *damaged_at = fault.at;
-    return errc::corrupt_freelist;
+      *damaged_at = at;
+    return e;
   }
 
   // The free fast path of Arena::deallocate for a thread with a free cache (free_cache.hpp):
@@ -147,18 +136,8 @@ public:
       return false;
     poison_bytes(mem_, offset, sz); // free again: the user's accesses are errors from now on
     Fault fault;
-    switch (give_back(offset, sz, fault, cache)) {
-    case Inserted::ok:
-      e = errc::ok;
-      break;
-    case Inserted::duplicate: // unchecked: a real double free, caught by luck
-      e = errc::double_free;
-      break;
-    case Inserted::damaged:
-      e = errc::corrupt_freelist;
-      damaged_at = fault.at;
-      break;
-    }
+    const Inserted r = give_back(offset, sz, fault, cache);
+    e = freed(r, fault, offset, sz, damaged_at);
     return true;
   }
 
@@ -241,6 +220,27 @@ private:
         fault.at = offset;
     }
     return r;
+  }
+  // What a free returns after give_back() said `r` about the freed block [offset, offset+size):
+  // deallocate()'s and cache_free()'s one rule. damaged_at: the damaged node, if any.
+  [[gnu::always_inline]] errc freed(Inserted r, Fault fault, std::uint32_t offset,
+                                    std::uint32_t size, std::uint32_t &damaged_at) const {
+    switch (r) {
+    case Inserted::ok:
+      return errc::ok;
+    case Inserted::duplicate:
+      if (!checked())
+        return errc::double_free; // unchecked: a real double free, caught by luck
+      // Checked mode ruled a double free out before: a list that holds this live block (a
+      // damaged link installed it) is damage. The bytes are ours: counted as discarded.
+      discard(size);
+      fault.at = offset;
+      break;
+    case Inserted::damaged:
+      break;
+    }
+    damaged_at = fault.at;
+    return errc::corrupt_freelist;
   }
   // give_back() for pieces that are ours for certain (padding, split remainders, chunk tails):
   // damage found meanwhile is left for the next operation that meets it to report.
