@@ -1,26 +1,45 @@
 #!/usr/bin/env bash
-# ci/bench.sh [--full] -- the benchmark job: install dependencies (ci/deps.sh), build the `bench`
-# preset, run every bench suite (build/bench/bench/*_bench) writing Google Benchmark JSON into a run
-# directory build/bench/runs/<UTC stamp>/ together with machine.json (CPU, cores, kernel,
-# compilers, governor, load, date, git commit), then render the report with
-# bench/report/generate.py into reports/<date>-<host>/ and reports/latest/.
+# ci/bench.sh [--full] [--compare <report dir>] -- the benchmark job: install dependencies
+# (ci/deps.sh), build the `bench` preset, run every bench suite (build/bench/bench/*_bench) writing
+# Google Benchmark JSON into a run directory build/bench/runs/<UTC stamp>/ together with
+# machine.json (CPU, cores, kernel, compilers, governor, load, date, git commit), then render the
+# report with bench/report/generate.py into reports/<date>-<host>/ and reports/latest/.
 #
 #   quick (default): LFARENA_BENCH_SCALE=quick, --benchmark_min_time=0.05, 3 repetitions
 #                    (medians);
-#   --full:          LFARENA_BENCH_SCALE=full, --benchmark_min_time=0.5, 9 repetitions (medians).
+#   --full:          LFARENA_BENCH_SCALE=full, --benchmark_min_time=0.5, 9 repetitions (medians;
+#                    9 is what a meaningful U test needs).
+#   --compare DIR:   also run Google Benchmark's compare.py (Mann-Whitney U test over the
+#                    repetitions) suite by suite against the raw JSON kept in DIR/raw/ (an earlier
+#                    report) and write "Changes since <DIR>" into report.md and the dashboard.
+# The JSON keeps every repetition next to the aggregates (--benchmark_display_aggregates_only
+# limits only the console), and the report keeps it unchanged in reports/<name>/raw/.
 # The stateful suites (bump, churn, skiplist) run fixed iteration counts set by the scale, on a
 # fresh state per repetition (frag: one iteration); min_time only drives the link micro suite.
 # Fails if the build, a suite or the report generator fails; prints one progress line per suite.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+usage="usage: ci/bench.sh [--full] [--compare <report dir>]"
 mode=quick
-for arg in "$@"; do
-  case "$arg" in
+compare=()
+while (($# > 0)); do
+  case "$1" in
     --full) mode=full ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
-    *) echo "ci/bench.sh: unknown argument '$arg' (usage: ci/bench.sh [--full])" >&2; exit 2 ;;
+    --compare)
+      [[ $# -ge 2 ]] || { echo "ci/bench.sh: --compare needs a report directory; $usage" >&2; exit 2; }
+      # Checked before an hour of benchmarks, not after: the baseline must keep raw JSON.
+      if ! compgen -G "${2%/}/raw/*_bench.json" >/dev/null; then
+        echo "ci/bench.sh: --compare '$2': no raw/*_bench.json there (only reports made since raw" \
+             "JSON is kept can be a baseline)" >&2
+        exit 2
+      fi
+      compare=(--compare "$2")
+      shift ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    *) echo "ci/bench.sh: unknown argument '$1'; $usage" >&2; exit 2 ;;
   esac
+  shift
 done
 
 started=$(date +%s)
@@ -41,9 +60,9 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 run="build/bench/runs/$stamp"
 mkdir -p "$run"
 if [[ $mode == full ]]; then
-  gb_args=(--benchmark_min_time=0.5 --benchmark_repetitions=9 --benchmark_report_aggregates_only=true)
+  gb_args=(--benchmark_min_time=0.5 --benchmark_repetitions=9 --benchmark_display_aggregates_only=true)
 else
-  gb_args=(--benchmark_min_time=0.05 --benchmark_repetitions=3 --benchmark_report_aggregates_only=true)
+  gb_args=(--benchmark_min_time=0.05 --benchmark_repetitions=3 --benchmark_display_aggregates_only=true)
 fi
 
 "$py" bench/report/machine_info.py --mode "$mode" --out "$run/machine.json" \
@@ -69,5 +88,5 @@ for exe in "${suites[@]}"; do
 done
 
 "$py" bench/report/machine_info.py --finish "$run/machine.json"
-"$py" bench/report/generate.py --run-dir "$run" --reports-dir reports
+"$py" bench/report/generate.py --run-dir "$run" --reports-dir reports "${compare[@]}"
 echo "ci/bench.sh: $mode run in $(( $(date +%s) - started )) s; raw JSON in $run/, report in reports/latest/"

@@ -3,6 +3,8 @@
 # Idempotent: checks each package with dpkg-query and, only if some are missing, runs
 # `apt-get update` once and installs just those (as root, or through sudo). Silent when
 # everything is present. Never vendors anything: all third-party code comes from Debian.
+# libbenchmark-tools + python3-scipy: Google Benchmark's compare.py (U test) for `ci/bench.sh
+# --compare`; chromium: the headless render check of the benchmark dashboard.
 set -euo pipefail
 
 packages=(
@@ -10,6 +12,7 @@ packages=(
   relacy-dev libgtest-dev libbenchmark-dev
   libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev
   python3 python3-matplotlib hyperfine pkg-config
+  libbenchmark-tools python3-scipy chromium
 )
 
 missing=()

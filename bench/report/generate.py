@@ -3,8 +3,13 @@
 
   generate.py --run-dir build/bench/runs/<stamp> --reports-dir reports [--name <date>-<host>]
 
+  generate.py ... --compare reports/<earlier report>   # adds "Changes since <earlier report>"
+
 Reads the run's Google Benchmark JSON files (*_bench.json) and machine.json, writes
-reports/<name>/{report.md, results.json, *.png, index.html} and copies them to reports/latest/.
+reports/<name>/{report.md, results.json, *.png, index.html, raw/} and copies them to
+reports/latest/. raw/ keeps the suites' Google Benchmark JSON unchanged (every repetition plus the
+aggregates) with machine.json, for existing tools and as the baseline of a later --compare
+(changes.py: Google Benchmark's compare.py, U test).
 index.html is a self-contained dashboard (inline CSS/JS/SVG, no network) over every kept run
 (reports/*/results.json). Names follow `<suite>/<subject>/<param>:<value>/...` (bench/harness.hpp).
 Throughput is `wall_items_per_second` when a suite reports it (aggregate over wall-clock time),
@@ -21,6 +26,7 @@ import sys
 
 sys.dont_write_bytecode = True  # never leave __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import changes  # noqa: E402
 import dashboard  # noqa: E402
 import tables  # noqa: E402
 
@@ -174,13 +180,48 @@ def write_charts(rows, out):
     return made
 
 
+def unused_name(reports_dir, base, date, baseline):
+    """<base>, or <base>-2, -3, ... when <base> holds another run's report: a second run on one
+    day never overwrites the first (history keeps both, and a baseline stays intact). The same
+    run rendered again keeps its name."""
+    name, n = base, 1
+    while True:
+        path = os.path.join(reports_dir, name)
+        try:
+            with open(os.path.join(path, "results.json"), encoding="utf-8") as f:
+                same_run = json.load(f).get("date") == date
+        except (OSError, ValueError):
+            same_run = not os.path.exists(path)
+        if same_run and os.path.abspath(path) != baseline:
+            return name
+        n += 1
+        name = f"{base}-{n}"
+
+
+def keep_raw(run_dir, raw):
+    """Copy the run's Google Benchmark JSON and machine.json unchanged into <report>/raw/."""
+    shutil.rmtree(raw, ignore_errors=True)
+    os.makedirs(raw)
+    for path in glob.glob(os.path.join(run_dir, "*.json")):
+        shutil.copy2(path, raw)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run-dir", required=True)
     ap.add_argument("--reports-dir", default="reports")
     ap.add_argument("--name", help="report directory name (default <date>-<host>)")
     ap.add_argument("--no-latest", action="store_true", help="do not update <reports>/latest")
+    ap.add_argument("--compare", metavar="REPORT_DIR",
+                    help="an earlier report (with raw/): add 'Changes since' (compare.py U test)")
+    ap.add_argument("--alpha", type=float, default=0.05, help="U test significance level")
     a = ap.parse_args()
+    baseline = None
+    if a.compare:
+        baseline = os.path.abspath(a.compare.rstrip("/"))
+        if not changes.raw_suites(baseline):
+            sys.exit(f"generate.py: --compare {a.compare}: no raw/*_bench.json there (reports "
+                     "made before raw JSON was kept cannot be a baseline)")
 
     machine = {}
     mpath = os.path.join(a.run_dir, "machine.json")
@@ -192,12 +233,19 @@ def main():
         sys.exit(f"generate.py: no benchmark results in {a.run_dir}")
     date = (machine.get("date") or datetime.datetime.now(datetime.timezone.utc).isoformat())
     host = machine.get("host") or context.get("host_name") or "unknown"
-    name = a.name or f"{date[:10]}-{host}"
+    name = a.name or unused_name(a.reports_dir, f"{date[:10]}-{host}", date, baseline)
     out = os.path.join(a.reports_dir, name)
     os.makedirs(out, exist_ok=True)
+    keep_raw(a.run_dir, os.path.join(out, "raw"))
 
     results = {"schema": 1, "report": name, "date": date, "host": host, "machine": machine,
                "context": context, "results": rows}
+    if baseline:
+        try:
+            results["changes"] = changes.compare_reports(
+                baseline, a.run_dir, baseline_name=os.path.basename(baseline), alpha=a.alpha)
+        except changes.CompareError as e:
+            sys.exit(f"generate.py: --compare: {e}")
     with open(os.path.join(out, "results.json"), "w", encoding="utf-8") as f:
         json.dump(results, f, indent=1)
     charts = write_charts(rows, out)

@@ -2,6 +2,7 @@
 
 Ratios are time ratios: lfarena ns/op divided by the other subject's ns/op on the same workload,
 size, alignment and thread count (below 1.00x: lfarena is faster)."""
+import changes
 
 LFARENA_BUMP = ("lfarena-heap", "lfarena-anonymous", "lfarena-file")
 POLICIES = ("none", "optimistic", "pessimistic", "segregated")
@@ -380,6 +381,8 @@ def report_md(res, charts):
     m = res.get("machine", {})
     text = f"# lfarena benchmark report: {res['report']}\n\n"
     text += machine_section(res) + headline(ix) + targets_section(ix)
+    if res.get("changes"):
+        text += changes.changes_md(res["changes"])
     for chart, title in (("bump_threads.png", "Bump throughput vs threads"),
                          ("churn_segments.png", "Churn cost vs free segments"),
                          ("frag.png", "Fragmentation per policy")):
@@ -392,10 +395,13 @@ def report_md(res, charts):
         text += "## Errors\n\n" + "".join(f"- `{r['name']}`: {r['error']}\n" for r in errors) + "\n"
     text += ("## How to reproduce\n\n```sh\nci/bench.sh          # quick: every suite, 3 repetitions (medians)\n"
              "ci/bench.sh --full   # 9 repetitions, medians (the published one)\n"
+             "ci/bench.sh --full --compare reports/<earlier report>   # plus 'Changes since'\n"
              "LFARENA_BENCH_SCALE=quick build/bench/bench/churn_bench --benchmark_filter='pessimistic'\n"
              "/usr/bin/python3 bench/report/generate.py --run-dir build/bench/runs/<stamp> --reports-dir reports\n```\n\n"
-             f"This run: mode `{m.get('mode', '?')}`, commit `{m.get('git_commit', '?')}`. Raw Google "
-             "Benchmark JSON stays in the run directory; `results.json` here has every result "
+             f"This run: mode `{m.get('mode', '?')}`, commit `{m.get('git_commit', '?')}`. `raw/` "
+             "keeps each suite's Google Benchmark JSON unchanged (every repetition and the "
+             "aggregates) for tools that ingest it (compare.py, github-action-benchmark "
+             "`googlecpp`, Bencher `cpp_google`); `results.json` here has every result "
              "normalised (name, suite, subject, params, ns/op, items/s, counters). `index.html` "
              "compares the freelist policies across every kept report.\n")
     return text
