@@ -13,6 +13,8 @@ import sys
 import tempfile
 import unittest
 
+sys.dont_write_bytecode = True  # never leave __pycache__ in the source tree
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURE = os.path.join(HERE, "fixtures", "run")
 BENCH = "churn/lfarena-segregated/size:64/segments:1000/iterations:1000/real_time/threads:1"
@@ -125,6 +127,18 @@ class History(unittest.TestCase):
         with open(page, encoding="utf-8") as f:
             html = f.read()
         self.assertIn(SLOWER, html)  # the changes table's data
+
+    def test_dashboard_over_the_committed_reports_renders(self):
+        # The real history (reports/*/results.json of this repository), drawn by today's code.
+        sys.path.insert(0, HERE)
+        import dashboard
+        runs = dashboard.collect_runs(os.path.join(HERE, "..", "..", "reports"))
+        self.assertGreaterEqual(len(runs), 1)
+        page = os.path.join(self.tmp.name, "committed.html")
+        with open(page, "w", encoding="utf-8") as f:
+            f.write(dashboard.render(runs))
+        p = self.check(page)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
     def seeded(self, old, new):
         """A copy of the dashboard with one fault seeded (the check must catch it)."""
