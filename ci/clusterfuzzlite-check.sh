@@ -35,7 +35,10 @@ mkdir -p "$SRC" "$OUT" "$WORK" "$tmp/replay"
 
 if [[ -n "${CFL_CHECK_SRC:-}" ]]; then
   mkdir -p "$SRC/lfarena"
-  cp -a "$CFL_CHECK_SRC/." "$SRC/lfarena/" || { echo "clusterfuzzlite: cannot copy $CFL_CHECK_SRC" >&2; exit 2; }
+  if ! cp -a "$CFL_CHECK_SRC/." "$SRC/lfarena/"; then
+    echo "clusterfuzzlite: cannot copy $CFL_CHECK_SRC" >&2
+    exit 2
+  fi
   echo "clusterfuzzlite: source: a copy of $CFL_CHECK_SRC (CFL_CHECK_SRC)"
 else
   head="$(git -C "$root" rev-parse HEAD)"

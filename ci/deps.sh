@@ -9,7 +9,7 @@ packages=(
   g++-12 clang-14 libclang-rt-14-dev cmake ninja-build
   relacy-dev libgtest-dev libbenchmark-dev
   libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev
-  python3 python3-matplotlib hyperfine pkg-config
+  python3 python3-matplotlib hyperfine pkg-config zip unzip
 )
 
 missing=()
