@@ -130,12 +130,23 @@ check_target() {
     tail -n 40 "$log"
     return 1
   fi
-  local runs note=""
+  # libFuzzer skips empty files (it runs the empty input first anyway): all the others must be
+  # read, or seeds went unreplayed.
+  local nonempty found runs entries note=""
+  nonempty="$(find "$dir" -type f -size +0 | wc -l)"
+  found="$(sed -nE 's/^INFO: +([0-9]+) files found in .*/\1/p' "$log" | tail -n 1)"
   runs="$(sed -nE 's/^Done ([0-9]+) runs.*/\1/p' "$log" | tail -n 1)"
+  entries="$(sed -nE 's/^Dictionary: ([0-9]+) entries.*/\1/p' "$log" | tail -n 1)"
+  if [[ "${found:-0}" != "$nonempty" ]]; then
+    echo "clusterfuzzlite $t: FAILED: libFuzzer read ${found:-no} files of $nonempty" \
+      "non-empty seeds; its output:"
+    tail -n 40 "$log"
+    return 1
+  fi
   # The engines cut such seeds to max_len too: not a failure, but the corpus and options disagree.
   ((longer == 0)) || note=", $longer seeds longer than max_len (cut)"
-  echo "clusterfuzzlite $t: ok, $seeds seeds replayed (libFuzzer: ${runs:-?} runs)," \
-    "max_len $max_len${dict:+, dict $dict}$note"
+  echo "clusterfuzzlite $t: ok, $seeds seeds ($found non-empty), ${runs:-?} runs," \
+    "max_len $max_len${dict:+, dict $dict (${entries:-?} entries)}$note"
 }
 
 targets=()
