@@ -76,9 +76,11 @@ export SANITIZER=address ARCHITECTURE=x86_64
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}" # a shared 2-core machine
 
 start=$SECONDS
+build_ok=1
 if (cd "$SRC/lfarena" && bash -eux "$SRC/build.sh") >"$tmp/build.log" 2>&1; then
   echo "clusterfuzzlite: build.sh ok, $((SECONDS - start)) s"
 else
+  build_ok=0
   echo "clusterfuzzlite: build.sh FAILED after $((SECONDS - start)) s; last lines of its output:"
   tail -n 60 "$tmp/build.log"
 fi
@@ -111,7 +113,10 @@ check_target() {
     fi
   fi
   if ((${#problems[@]} > 0)); then
-    echo "clusterfuzzlite $t: FAILED: $(printf '%s; ' "${problems[@]}" | sed 's/; $//')"
+    local why
+    why="$(printf '%s; ' "${problems[@]}")"
+    ((build_ok)) || why="build.sh failed (above), so: $why"
+    echo "clusterfuzzlite $t: FAILED: ${why%; }"
     return 1
   fi
 
