@@ -247,7 +247,7 @@ echo
 echo "== results in $results"
 cat "$summary"
 if [ "$failed" -ne 0 ]; then
-  echo "== FAILED: findings above (artifacts, logs and minimised reproducers under $results)"
+  echo "== FAILED: errors or findings above (artifacts, logs and minimised reproducers under $results)"
   exit 1
 fi
 echo "== no findings"
