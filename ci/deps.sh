@@ -4,14 +4,15 @@
 # `apt-get update` once and installs just those (as root, or through sudo). Silent when
 # everything is present. Never vendors anything: all third-party code comes from Debian.
 # libbenchmark-tools + python3-scipy: Google Benchmark's compare.py (U test) for `ci/bench.sh
-# --compare`; chromium: the headless render check of the benchmark dashboard.
+# --compare`; chromium: the headless render check of the benchmark dashboard; zip unzip: the
+# seed corpus archives of ci/clusterfuzzlite-check.sh.
 set -euo pipefail
 
 packages=(
   g++-12 clang-14 libclang-rt-14-dev cmake ninja-build
   relacy-dev libgtest-dev libbenchmark-dev
   libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev
-  python3 python3-matplotlib hyperfine pkg-config
+  python3 python3-matplotlib hyperfine pkg-config zip unzip
   libbenchmark-tools python3-scipy chromium
 )
 

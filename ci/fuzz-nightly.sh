@@ -4,10 +4,12 @@
 # Builds the `fuzz` preset (clang++-14, libFuzzer + ASan + UBSan), then for every fuzz target
 # build/fuzz/fuzz/<target>_fuzz, in turn:
 #   1. fuzzes a scratch copy of fuzz/corpus/<target>/ for the budget (default 180 s) with
-#      -jobs/-workers = the number of cores (2 here), a per-target -max_len, fuzz/<target>.dict
-#      when present, -timeout (FUZZ_TIMEOUT seconds per input, default 10) and -rss_limit_mb so
-#      a hang or a memory blow-up is a finding (every libFuzzer invocation below passes
-#      -timeout, including the artifact rerun, the minimisation and the merge);
+#      -jobs/-workers = the number of cores (2 here), the -max_len and -dict of
+#      fuzz/<target>.options (the one source of truth, also what OSS-Fuzz and ClusterFuzzLite
+#      get: .clusterfuzzlite/build.sh; a target without one fails), -timeout (FUZZ_TIMEOUT
+#      seconds per input, default 10) and -rss_limit_mb so a hang or a memory blow-up is a
+#      finding (every libFuzzer invocation below passes -timeout, including the artifact
+#      rerun, the minimisation and the merge);
 #   2. keeps every crash/leak/timeout/oom artifact, its stack trace (a rerun of the artifact)
 #      and a minimised reproducer (-minimize_crash=1) under build/fuzz-results/<date>/<target>/;
 #   3. merges the new inputs into fuzz/corpus/<target>/ with -merge=1 (into a temporary
@@ -32,6 +34,8 @@ fi
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root" || exit 2
+# shellcheck source=ci/fuzz-options.sh
+source "$root/ci/fuzz-options.sh"
 jobs="${FUZZ_JOBS:-$(nproc)}"
 timeout="${FUZZ_TIMEOUT:-10}"
 if ! [[ "$timeout" =~ ^[0-9]+$ ]] || [ "$timeout" -lt 1 ]; then
@@ -49,17 +53,28 @@ if [ -z "${FUZZ_NO_BUILD:-}" ]; then
   cmake --build --preset fuzz >"$results/build.log" 2>&1 || { tail -50 "$results/build.log"; exit 2; }
 fi
 
-# Per-target input size limits (bytes). reopen inputs are whole file images (seeds 4..9 KiB),
-# optionally followed by an operation trailer; damage inputs are a 3-byte shape + operations.
-max_len_for() {
-  case "$1" in
-    ops) echo 4096 ;;
-    threads) echo 2048 ;;
-    reopen) echo 16384 ;;
-    link) echo 256 ;;
-    damage) echo 4096 ;;
-    *) echo 4096 ;;
-  esac
+# target_options <target>: sets max_len and dict_file from fuzz/<target>.options, or says what is
+# wrong and fails. The options name the dictionary as the engines' $OUT holds it,
+# <target>_fuzz.dict; its source here is fuzz/<target>.dict.
+target_options() {
+  local t=$1 opts="$root/fuzz/$1.options" dict
+  dict_file=""
+  if [ ! -f "$opts" ]; then
+    echo "== $t: no $opts (max_len, dict): every target needs one" >&2
+    return 1
+  fi
+  max_len="$(fuzz_option "$opts" max_len)" && dict="$(fuzz_option "$opts" dict)" || return 1
+  if ! [[ "$max_len" =~ ^[1-9][0-9]*$ ]]; then
+    echo "== $t: $opts has no max_len = <bytes> in [libfuzzer]" >&2
+    return 1
+  fi
+  if [ -n "$dict" ]; then
+    if [ "$dict" != "${t}_fuzz.dict" ] || [ ! -f "$root/fuzz/$t.dict" ]; then
+      echo "== $t: $opts names dict $dict: want ${t}_fuzz.dict, from fuzz/$t.dict" >&2
+      return 1
+    fi
+    dict_file="$root/fuzz/$t.dict"
+  fi
 }
 
 # Runtime options while fuzzing: libFuzzer reports, so no abort_on_error; leaks are findings.
@@ -95,13 +110,17 @@ for t in "${targets[@]}"; do
     failed=1
     continue
   fi
+  if ! target_options "$t"; then
+    failed=1
+    continue
+  fi
   [ -d "$corpus" ] && cp -a "$corpus/." "$out/work/"
-  max_len="$(max_len_for "$t")"
   args=(-max_total_time="$budget" -max_len="$max_len" -timeout="$timeout" -rss_limit_mb=2048
         -print_final_stats=1 -artifact_prefix="$out/artifacts/")
-  [ -f "$root/fuzz/$t.dict" ] && args+=(-dict="$root/fuzz/$t.dict")
+  [ -n "$dict_file" ] && args+=(-dict="$dict_file")
 
-  echo "== $t: fuzzing for ${budget}s with $jobs job(s), max_len $max_len"
+  what="max_len $max_len${dict_file:+, dict ${dict_file#"$root"/}}"
+  echo "== $t: fuzzing for ${budget}s with $jobs job(s), $what"
   # -jobs writes each job's output to fuzz-<n>.log in the working directory.
   (cd "$out" && "$bin" "${args[@]}" -jobs="$jobs" -workers="$jobs" work >"$out/driver.log" 2>&1)
 
@@ -228,7 +247,7 @@ echo
 echo "== results in $results"
 cat "$summary"
 if [ "$failed" -ne 0 ]; then
-  echo "== FAILED: findings above (artifacts, logs and minimised reproducers under $results)"
+  echo "== FAILED: errors or findings above (artifacts, logs and minimised reproducers under $results)"
   exit 1
 fi
 echo "== no findings"

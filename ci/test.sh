@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # ci/test.sh [preset...] -- all tests. Installs dependencies (ci/deps.sh), then for each preset
-# (default: default clang asan tsan relacy fuzz bench consumers) runs `cmake --workflow --preset
-# <name>` (configure, build with 2 jobs, ctest; bench: the one-shot smoke run of every suite) with
-# its output in build/ci-logs/<name>.log, and prints one line per preset:
+# (default: default clang asan tsan relacy fuzz clusterfuzzlite bench consumers) runs
+# `cmake --workflow --preset <name>` (configure, build with 2 jobs, ctest; bench: the one-shot
+# smoke run of every suite) with its output in build/ci-logs/<name>.log, and prints one line per
+# preset:
 #   preset <name>: <N> tests, <P> passed, <F> failed, <S> s
 # tsan runs our users' command literally instead, on a fresh clone of HEAD (committed state
 # only): `cmake --preset tsan && ctest` in the clone's source directory. `consumers` is not a
 # preset: ci/consumers.sh installs the library and builds three consumers (find_package,
-# pkg-config, add_subdirectory); it counts as 3 tests, 1 failed if any step fails.
+# pkg-config, add_subdirectory); it counts as 3 tests, 1 failed if any step fails. Nor is
+# `clusterfuzzlite`: ci/clusterfuzzlite-check.sh runs .clusterfuzzlite/build.sh as the OSS-Fuzz /
+# ClusterFuzzLite builder would, on a fresh clone of HEAD, and replays each target's seed corpus
+# from $OUT; one test per fuzz target, failures as it counts them.
 # A preset whose configure or build fails, or that runs no test, counts as 1 failed; so does a
 # label with fewer tests than its minimum in ci/test-minimums.txt (tests lost silently).
 # Arguments restrict the list. Ends with the line `<total passed> passed, <total failed> failed`;
@@ -23,7 +27,7 @@ export CTEST_PARALLEL_LEVEL=2
 if (($# > 0)); then
   run=("$@")
 else
-  run=(default clang asan tsan relacy fuzz bench consumers)
+  run=(default clang asan tsan relacy fuzz clusterfuzzlite bench consumers)
 fi
 export CTEST_OUTPUT_ON_FAILURE=1
 
@@ -71,6 +75,8 @@ for preset in "${run[@]}"; do
     literal tsan >"$log" 2>&1
   elif [[ "$preset" == consumers ]]; then
     bash ci/consumers.sh >"$log" 2>&1 # not a preset: 3 consumers of the installed library
+  elif [[ "$preset" == clusterfuzzlite ]]; then
+    bash ci/clusterfuzzlite-check.sh >"$log" 2>&1 # not a preset: the fuzz engines' build
   else
     cmake --workflow --preset "$preset" >"$log" 2>&1
   fi
@@ -87,6 +93,13 @@ for preset in "${run[@]}"; do
   if [[ "$preset" == consumers ]]; then
     total=3
     failed=$((rc != 0 ? 1 : 0))
+  fi
+  if [[ "$preset" == clusterfuzzlite ]]; then
+    summary=$(grep -E '^clusterfuzzlite: [0-9]+ targets, ' "$log" | tail -n 1)
+    if [[ "$summary" =~ ([0-9]+)\ targets,\ [0-9]+\ passed,\ ([0-9]+)\ failed ]]; then
+      total=${BASH_REMATCH[1]}
+      failed=${BASH_REMATCH[2]}
+    fi
   fi
   passed=$((total - failed))
   if ((rc != 0 || total == 0)) && ((failed == 0)); then
