@@ -3,11 +3,14 @@ two-sided Mann-Whitney U test over the individual repetitions) run suite by suit
 JSON an earlier report kept (reports/<name>/raw/<suite>.json) and the raw JSON of this run.
 
 We do not reimplement the test: compare.py comes from Debian's libbenchmark-tools
-(/usr/share/benchmark/compare.py, needs python3-scipy) and we read its --dump_to_json output.
-A benchmark is a significant change when its real-time p-value is below alpha; it is a regression
-when its median real time grew. compare.py matches benchmarks by full name, and our names carry
-the registered iteration count (`iterations:N`, set by the bench scale), so a quick run and a full
-run share no names: that shows as "only in one run", never as a change."""
+(/usr/share/benchmark/compare.py, needs python3-scipy) and we take its real-time p-value from its
+--dump_to_json output. The medians and repetition counts we show are computed here from every
+repetition of both files (compare.py's per-repetition table pairs the two runs only up to the
+shorter one). A benchmark is a significant change when its p-value is below alpha; it is a
+regression when its median real time grew. The test needs 9+ repetitions per side to mean
+anything (compare.py's own warning): rows with fewer are marked, and --fail-on-regression ignores
+them. Names carry the bench scale's iteration count for most suites, so runs of different modes
+mostly do not match; the section warns when the two runs' modes differ."""
 import json
 import os
 import statistics
@@ -20,15 +23,42 @@ OPTIMAL_REPETITIONS = 9  # compare.py's own threshold for a meaningful U test
 
 
 class CompareError(Exception):
-    """The comparison cannot be made (no raw JSON, no compare.py, compare.py failed)."""
+    """The comparison cannot be made (no raw JSON, unreadable JSON, compare.py failed)."""
 
 
 def raw_suites(report_dir):
-    """{suite file name: path} of the raw Google Benchmark JSON a report (or a run dir) holds."""
+    """{suite file name: path} of the raw Google Benchmark JSON a report keeps in raw/."""
     raw = os.path.join(report_dir, "raw")
-    d = raw if os.path.isdir(raw) else report_dir
-    return {f: os.path.join(d, f) for f in sorted(os.listdir(d))
-            if f.endswith("_bench.json")} if os.path.isdir(d) else {}
+    if not os.path.isdir(raw):
+        return {}
+    return {f: os.path.join(raw, f) for f in sorted(os.listdir(raw)) if f.endswith("_bench.json")}
+
+
+def run_suites(run_dir):
+    """{suite file name: path} of a run directory's Google Benchmark JSON (ci/bench.sh's output)."""
+    return {f: os.path.join(run_dir, f) for f in sorted(os.listdir(run_dir))
+            if f.endswith("_bench.json")}
+
+
+def report_name(report_dir):
+    """The name a report calls itself (results.json), so `reports/latest` is named for what it
+    is a copy of; else its directory name."""
+    try:
+        with open(os.path.join(report_dir, "results.json"), encoding="utf-8") as f:
+            name = json.load(f).get("report")
+        if isinstance(name, str) and name:
+            return name
+    except (OSError, ValueError, AttributeError):
+        pass
+    return os.path.basename(os.path.normpath(report_dir))
+
+
+def _mode(machine_path):
+    try:
+        with open(machine_path, encoding="utf-8") as f:
+            return json.load(f).get("mode")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def find_tool(python=None, tool=None):
@@ -45,7 +75,29 @@ def find_tool(python=None, tool=None):
                        "install Debian's python3-scipy (ci/deps.sh does)")
 
 
-def _run_compare(python, tool, old, new, alpha):
+def load_suite(path):
+    """({name: [real_time of every repetition]}, {name: time_unit}, {errored names})."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        benchmarks = data["benchmarks"]
+        times, units, errored = {}, {}, set()
+        for b in benchmarks:
+            if b.get("run_type", "iteration") != "iteration":
+                continue
+            name = b.get("run_name", b["name"])
+            if b.get("error_occurred"):
+                errored.add(name)
+                continue
+            times.setdefault(name, []).append(float(b["real_time"]))
+            units[name] = b.get("time_unit", "ns")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise CompareError(f"{path} is not Google Benchmark JSON: {type(e).__name__}: {e}")
+    return times, units, errored - set(times)
+
+
+def _pvalues(python, tool, old, new, alpha):
+    """{benchmark name: real-time p-value} from compare.py's U test."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "diff.json")
         p = subprocess.run([python, tool, "--no-color", "--alpha", str(alpha), "-d", out,
@@ -54,86 +106,109 @@ def _run_compare(python, tool, old, new, alpha):
             raise CompareError(f"compare.py failed on {old} vs {new} (exit {p.returncode}): "
                                + (p.stderr or p.stdout).strip()[-500:])
         with open(out, encoding="utf-8") as f:
-            return json.load(f)
+            diff = json.load(f)
+    return {e["name"]: (e.get("utest") or {}).get("time_pvalue") for e in diff
+            if e.get("run_type") == "iteration"}
 
 
-def _names(path):
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
-    return {b.get("run_name", b["name"]) for b in data.get("benchmarks", [])
-            if b.get("run_type", "iteration") == "iteration" and not b.get("error_occurred")}
-
-
-def compare_reports(baseline_dir, run_dir, baseline_name=None, alpha=0.05, python=None,
-                    tool=None):
+def compare_reports(baseline_dir, run_dir, alpha=0.05, python=None, tool=None):
     """Compare every suite the baseline report kept with the same suite of this run."""
+    if not 0 < alpha < 1:
+        raise CompareError(f"alpha must be between 0 and 1, not {alpha}")
     old = raw_suites(baseline_dir)
     if not old:
         raise CompareError(f"{baseline_dir} keeps no raw Google Benchmark JSON (raw/*_bench.json): "
                            "only reports made since raw JSON is kept can be a baseline")
-    new = raw_suites(run_dir)
+    new = run_suites(run_dir)
     python, tool = find_tool(python, tool)
-    rows, only_old, only_new, suites = [], 0, 0, []
-    for suite, new_path in new.items():
-        if suite not in old:
-            only_new += len(_names(new_path))
+    rows, suites, only_old, only_new, errored = [], [], [], [], []
+    for suite in sorted(set(old) | set(new)):
+        o = load_suite(old[suite]) if suite in old else ({}, {}, set())
+        n = load_suite(new[suite]) if suite in new else ({}, {}, set())
+        only_old += sorted(set(o[0]) - set(n[0]) - n[2])
+        only_new += sorted(set(n[0]) - set(o[0]) - o[2])
+        errored += sorted(o[2] | n[2])
+        both = set(o[0]) & set(n[0])
+        if not both:
             continue
         suites.append(suite[:-len(".json")])
-        old_names, new_names = _names(old[suite]), _names(new_path)
-        only_old += len(old_names - new_names)
-        only_new += len(new_names - old_names)
-        for e in _run_compare(python, tool, old[suite], new_path, alpha):
-            u = e.get("utest") or {}
-            if e.get("run_type") != "iteration" or e["name"] not in new_names & old_names:
-                continue  # aggregates (mean/median/stddev rows) and the overall geomean
-            before = statistics.median(m["real_time"] for m in e["measurements"])
-            after = statistics.median(m["real_time_other"] for m in e["measurements"])
-            p = u.get("time_pvalue")
+        pvalues = _pvalues(python, tool, old[suite], new[suite], alpha)
+        for name in sorted(both):
+            before, after = statistics.median(o[0][name]), statistics.median(n[0][name])
+            p = pvalues.get(name)
+            reps = [len(o[0][name]), len(n[0][name])]
             rows.append({
-                "suite": suite[:-len("_bench.json")], "name": e["name"],
-                "time_unit": e.get("time_unit", "ns"), "old": before, "new": after,
-                "change": (after - before) / before if before else None,
-                "p_value": p, "repetitions": [u.get("nr_of_repetitions"),
-                                               u.get("nr_of_repetitions_other")],
-                "significant": p is not None and p < alpha,
+                "suite": suite[:-len("_bench.json")], "name": name, "time_unit": n[1][name],
+                "old": before, "new": after,
+                # No relative change from a zero baseline (never seen: times are positive).
+                "change": (after - before) / before if before > 0 else None,
+                "p_value": p, "repetitions": reps,
+                "significant": p is not None and p < alpha and before > 0 and after != before,
+                "meaningful": min(reps) >= OPTIMAL_REPETITIONS,
             })
-    only_old += sum(len(_names(p)) for s, p in old.items() if s not in new)
-    reps = [r for row in rows for r in row["repetitions"] if r]
-    return {"baseline": baseline_name or os.path.basename(os.path.normpath(baseline_dir)),
+    modes = [_mode(os.path.join(baseline_dir, "raw", "machine.json")),
+             _mode(os.path.join(run_dir, "machine.json"))]
+    return {"baseline": report_name(baseline_dir), "baseline_path": baseline_dir,
             "alpha": alpha, "tool": tool, "suites": suites, "compared": len(rows),
-            "only_in_baseline": only_old, "only_in_this_run": only_new,
-            "min_repetitions": min(reps) if reps else 0, "rows": rows}
+            "only_in_baseline": only_old, "only_in_this_run": only_new, "errored": errored,
+            "modes": modes, "rows": rows}
 
 
-def _fmt_time(v, unit):
-    return f"{v:.4g} {unit}"
+def significant(ch, direction, meaningful_only=False):
+    """Significant rows: direction +1 regressions (slower), -1 improvements; largest first."""
+    sel = [r for r in ch["rows"] if r["significant"] and (r["change"] > 0) == (direction > 0)
+           and (r["meaningful"] or not meaningful_only)]
+    return sorted(sel, key=lambda r: -abs(r["change"]))
+
+
+def _md_name(name):
+    return name.replace("|", "\\|")  # a | ends a table cell even inside backticks (GFM)
 
 
 def changes_md(ch):
     """The report.md section for a compare_reports() result."""
-    sig = [r for r in ch["rows"] if r["significant"]]
-    worse = sorted((r for r in sig if r["change"] and r["change"] > 0), key=lambda r: -r["change"])
-    better = sorted((r for r in sig if r["change"] and r["change"] < 0), key=lambda r: r["change"])
+    worse, better = significant(ch, +1), significant(ch, -1)
+    reps = [r["repetitions"] for r in ch["rows"]]
     text = f"## Changes since {ch['baseline']}\n\n"
     text += (f"Google Benchmark's `compare.py` (two-sided Mann-Whitney U test on real time over "
              f"the individual repetitions, alpha {ch['alpha']}) per suite against the raw JSON "
-             f"kept in `reports/{ch['baseline']}/raw/`: {ch['compared']} benchmarks compared in "
+             f"kept in `{ch['baseline_path']}/raw/`: {ch['compared']} benchmarks compared in "
              f"{len(ch['suites'])} suites, **{len(worse)} significant regressions**, "
-             f"**{len(better)} significant improvements**; {ch['only_in_baseline']} only in the "
-             f"baseline, {ch['only_in_this_run']} only in this run (names carry the iteration "
-             "count of the bench scale, so quick and full runs do not match).\n\n")
-    if ch["min_repetitions"] < OPTIMAL_REPETITIONS:
-        text += (f"Only {ch['min_repetitions']} repetitions per benchmark on one side: the U test "
-                 f"needs {OPTIMAL_REPETITIONS}+ to be meaningful (compare.py warns the same), and "
-                 "with 3 against 3 no p-value falls below 0.1. Compare `--full` runs.\n\n")
+             f"**{len(better)} significant improvements**; {len(ch['only_in_baseline'])} only in "
+             f"the baseline, {len(ch['only_in_this_run'])} only in this run, "
+             f"{len(ch['errored'])} with an error in either run"
+             + (" (" + ", ".join(f"`{_md_name(n)}`" for n in ch["errored"][:5])
+                + (", ..." if len(ch["errored"]) > 5 else "") + ")" if ch["errored"] else "")
+             + ".\n\n")
+    if ch["compared"] == 0:
+        text += ("**Nothing was compared**: no benchmark name occurs in both runs (names carry the "
+                 "iteration count of the bench scale: compare quick with quick, full with full).\n\n")
+    if ch["modes"][0] != ch["modes"][1]:
+        text += (f"**The runs differ in mode** (baseline `{ch['modes'][0]}`, this run "
+                 f"`{ch['modes'][1]}`): only names without an iteration count matched, and a "
+                 "change there may be the mode's.\n\n")
+    if reps:
+        lo_old, hi_old = min(r[0] for r in reps), max(r[0] for r in reps)
+        lo_new, hi_new = min(r[1] for r in reps), max(r[1] for r in reps)
+        span = lambda lo, hi: f"{lo}" if lo == hi else f"{lo}..{hi}"  # noqa: E731
+        text += (f"Repetitions per benchmark: baseline {span(lo_old, hi_old)}, this run "
+                 f"{span(lo_new, hi_new)}. ")
+        if min(lo_old, lo_new) < OPTIMAL_REPETITIONS:
+            text += (f"Below {OPTIMAL_REPETITIONS} on either side the U test is not meaningful "
+                     "(compare.py warns the same): such rows are marked `n < 9` and are hints, "
+                     "not verdicts; compare two `--full` runs.")
+        text += "\n\n"
     for title, sel in (("Regressions (slower)", worse), ("Improvements (faster)", better)):
         if not sel:
             text += f"{title}: none.\n\n"
             continue
-        text += f"{title}:\n\n| benchmark | before | after | change | p-value |\n|---|---|---|---|---|\n"
+        text += (f"{title}:\n\n| benchmark | before | after | change | p-value | repetitions |\n"
+                 "|---|---|---|---|---|---|\n")
         for r in sel:
-            text += (f"| `{r['name']}` | {_fmt_time(r['old'], r['time_unit'])} | "
-                     f"{_fmt_time(r['new'], r['time_unit'])} | {r['change'] * 100:+.1f}% | "
-                     f"{r['p_value']:.4f} |\n")
+            u = r["time_unit"]
+            text += (f"| `{_md_name(r['name'])}` | {r['old']:.4g} {u} | {r['new']:.4g} {u} | "
+                     f"{r['change'] * 100:+.1f}% | {r['p_value']:.4f} | "
+                     f"{r['repetitions'][0]} / {r['repetitions'][1]}"
+                     f"{'' if r['meaningful'] else ' (n < 9)'} |\n")
         text += "\n"
     return text

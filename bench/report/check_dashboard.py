@@ -4,17 +4,20 @@ and fail on a JavaScript error or an empty chart.
 
   check_dashboard.py reports/latest/index.html [more.html ...] [--screenshot out.png]
 
-For each page: Chromium (Debian's `chromium`; $CHROMIUM overrides) loads it from file:// with the
-network off, runs its scripts and prints the resulting DOM (--dump-dom). The page fails when
+For each page: a copy with a small driver appended (after load it selects every option of every
+<select>, so the change handlers run too, then restores the first view) is loaded by Chromium
+(Debian's `chromium`; $CHROMIUM overrides) from file:// with the network off; timers get 2 s of
+virtual time; then the DOM is printed (--dump-dom). The page fails when
   - Chromium logs an uncaught exception (its console goes to stderr with --enable-logging), or the
     page's own error hook wrote into #js-errors;
   - an <svg class="chart"> holds no data point (class "mark") or says "no data";
   - a <table class="data"> has no row below its header, or a #meta line is empty.
-Exit status 0 if every page passes, 1 if one fails, 2 if Chromium cannot run (a missing browser
-is an error, not a pass)."""
+Exit status 0 if every page passes, 1 if one fails, 2 if Chromium cannot run or prints no page
+(a missing browser is an error, not a pass)."""
 import argparse
 import html.parser
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -24,7 +27,17 @@ import tempfile
 # ones Chromium keeps trying to reach Google's hosts.
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-extensions", "--enable-logging=stderr", "--v=0"]
+         "--disable-extensions", "--enable-logging=stderr", "--v=0", "--virtual-time-budget=2000"]
+
+# Appended to a copy of the page: runs every select's change handler once per option, then puts
+# the first view back, so an error in a handler that load never runs is found too.
+DRIVER = """<script>window.addEventListener('load', () => {
+  for (const s of document.querySelectorAll('select')) {
+    const first = s.value;
+    for (const o of Array.from(s.options)) { s.value = o.value; s.dispatchEvent(new Event('change')); }
+    s.value = first; s.dispatchEvent(new Event('change'));
+  }
+});</script>"""
 
 
 class DomScan(html.parser.HTMLParser):
@@ -83,15 +96,25 @@ class DomScan(html.parser.HTMLParser):
 
 
 def render(exe, page, extra=()):
-    """(dom, console error lines) of a page after its scripts ran."""
-    with tempfile.TemporaryDirectory() as profile:
-        p = subprocess.run([exe, *FLAGS, f"--user-data-dir={profile}", *extra, "--dump-dom",
-                            "file://" + os.path.abspath(page)],
-                           capture_output=True, text=True, timeout=120)
-    if p.returncode != 0 and not p.stdout:
-        raise RuntimeError(f"chromium exited {p.returncode}: {p.stderr.strip()[-400:]}")
-    console = [line for line in p.stderr.splitlines()
-               if ":CONSOLE" in line and ("Uncaught" in line or "Error" in line)]
+    """(dom, console error lines) of a page (with DRIVER) after its scripts ran."""
+    with open(page, encoding="utf-8") as f:
+        html = f.read()
+    cut = html.rfind("</body>")
+    html = (html[:cut] + DRIVER + html[cut:]) if cut >= 0 else html + DRIVER
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = os.path.join(tmp, "page.html")
+        with open(copy, "w", encoding="utf-8") as f:
+            f.write(html)
+        try:
+            p = subprocess.run([exe, *FLAGS, f"--user-data-dir={os.path.join(tmp, 'profile')}",
+                                *extra, "--dump-dom", pathlib.Path(copy).as_uri()],
+                               capture_output=True, text=True, timeout=120)
+        except OSError as e:
+            raise RuntimeError(f"cannot run {exe}: {e}") from e
+    if "<html" not in p.stdout.lower():
+        raise RuntimeError(f"{exe} printed no page (exit {p.returncode}): "
+                           f"{p.stderr.strip()[-400:]}")
+    console = [line for line in p.stderr.splitlines() if ":CONSOLE" in line and "Uncaught" in line]
     return p.stdout, console
 
 
@@ -148,7 +171,7 @@ def main():
         with tempfile.TemporaryDirectory() as profile:
             subprocess.run([exe, *FLAGS, f"--user-data-dir={profile}", "--window-size=1280,3000",
                             f"--screenshot={os.path.abspath(a.screenshot)}",
-                            "file://" + os.path.abspath(a.pages[0])],
+                            pathlib.Path(a.pages[0]).resolve().as_uri()],
                            capture_output=True, timeout=120)
     return 1 if failed else 0
 

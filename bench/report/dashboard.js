@@ -105,7 +105,9 @@ function chart(id, xs, series, yfmt, opts = {}) {
     svg.append(el('line', { svg: 1, x1: L, x2: W - R, y1: Y(v), y2: Y(v), stroke: '#eee' }),
       el('text', { svg: 1, x: L - 6, y: Y(v) + 4, 'text-anchor': 'end' }, [yfmt(v)]));
   }
+  const every = Math.max(1, Math.ceil(n / 12)); // at most about 12 labels: many reports stay legible
   xs.forEach((x, i) => {
+    if (i % every !== 0 && i !== n - 1) return;
     const [a, b] = Array.isArray(x) ? x : [x, ''];
     svg.append(el('text', { svg: 1, x: X(i), y: H - B + 16, 'text-anchor': 'middle' }, [a]),
       el('text', { svg: 1, x: X(i), y: H - B + 30, 'text-anchor': 'middle', fill: '#888' }, [b]));
@@ -133,6 +135,7 @@ const scaleShape = document.getElementById('scale-shape');
 options(scaleShape, shapes, 'size:64/segments:1000');
 function scaling() {
   const per = last.churn[scaleShape.value] || {}, th = Object.keys(per).sort((a, b) => a - b);
+  if (!th.length) { chart('scale-churn', [], [], mops); return; }
   const subjects = [...POL, ...PEERS, ...NC];
   chart('scale-churn', th.map(t => [`${t} thread${t === '1' ? '' : 's'}`, '']), subjects.map((s, i) => ({
     name: NC.includes(s) ? `${s} (not comparable)` : s, color: colour(s, i), dash: isPeer(s) || NC.includes(s),
@@ -171,6 +174,7 @@ const sel = document.getElementById('shape');
 const histShapes = shapes.flatMap(s => threadsOf(last).map(t => `${s}/threads:${t}`));
 options(sel, histShapes, 'size:mixed/segments:20000/threads:1');
 function history() {
+  if (!sel.value) { chart('time', runXs, [], fmt); return; } // no churn in the newest report
   const [size, segments, threads] = sel.value.split('/'), shape = `${size}/${segments}`, t = threads.split(':')[1];
   const subjects = [...POL, 'mimalloc', ...NC];
   chart('time', runXs, subjects.map((s, i) => ({

@@ -6,9 +6,11 @@ of each policy across reports, and the newest report's "Changes since" (compare.
 The page logic is dashboard.js (inlined). Every chart is an <svg class="chart"> whose data points
 carry class "mark", and the script records its own errors in #js-errors: check_dashboard.py
 renders the page in headless Chromium and fails on a JavaScript error or a chart without marks."""
+import glob
 import json
 import os
-import glob
+
+from jsonsafe import finite
 
 # Churn subjects, in table order. `none` reuses nothing (a free only counts the bytes as
 # discarded), so its cost is shown apart and never competes for "best".
@@ -27,7 +29,7 @@ def _failed(r):
 def summarise(res):
     """The few numbers the dashboard plots, from one results.json."""
     m = res.get("machine", {})
-    s = {"report": res.get("report"), "date": res.get("date", ""), "host": res.get("host", ""),
+    s = {"report": str(res.get("report") or ""), "date": str(res.get("date") or ""), "host": res.get("host", ""),
          "commit": (m.get("git_commit") or "?")[:10], "mode": m.get("mode", "?"),
          "cores": m.get("cores"), "churn": {}, "frag": {}, "bump": {}}
     for r in res.get("results", []):
@@ -74,10 +76,13 @@ def collect_runs(reports_dir, current=None):
                 res = json.load(f)
         except (OSError, ValueError):
             continue
+        if not isinstance(res, dict):
+            continue  # not a report's results.json
+        res["date"] = str(res.get("date") or "")
         runs[res.get("report") or path] = summarise(res)
     if current is not None:
         runs[current.get("report")] = summarise(current)
-    return sorted(runs.values(), key=lambda r: (r["date"], r["report"] or ""))
+    return sorted(runs.values(), key=lambda r: (str(r["date"]), str(r["report"] or "")))
 
 
 CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:1250px}
@@ -94,7 +99,8 @@ border-top:3px solid;vertical-align:middle;margin-right:4px}#js-errors{color:#b2
 
 
 def render(runs):
-    data = json.dumps(runs).replace("</", "<\\/")
+    # Every "<" escaped: no "</script>" or "<!--" in the data can end or confuse the data block.
+    data = json.dumps(finite(runs), allow_nan=False).replace("<", "\\u003c")
     with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "dashboard.js"),
               encoding="utf-8") as f:
         js = f.read()

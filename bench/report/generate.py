@@ -28,6 +28,7 @@ sys.dont_write_bytecode = True  # never leave __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import changes  # noqa: E402
 import dashboard  # noqa: E402
+from jsonsafe import finite  # noqa: E402
 import tables  # noqa: E402
 
 IGNORED_PARAMS = {"iterations", "repeats", "min_time", "min_warmup_time"}
@@ -190,20 +191,23 @@ def unused_name(reports_dir, base, date, baseline):
         try:
             with open(os.path.join(path, "results.json"), encoding="utf-8") as f:
                 same_run = json.load(f).get("date") == date
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError):
             same_run = not os.path.exists(path)
-        if same_run and os.path.abspath(path) != baseline:
+        if same_run and os.path.realpath(path) != baseline:
             return name
         n += 1
         name = f"{base}-{n}"
 
 
 def keep_raw(run_dir, raw):
-    """Copy the run's Google Benchmark JSON and machine.json unchanged into <report>/raw/."""
-    shutil.rmtree(raw, ignore_errors=True)
+    """The run's Google Benchmark JSON and machine.json into <report>/raw/: unchanged but for
+    non-finite numbers, written as null so the files are valid JSON for every tool."""
     os.makedirs(raw)
-    for path in glob.glob(os.path.join(run_dir, "*.json")):
-        shutil.copy2(path, raw)
+    for path in sorted(glob.glob(os.path.join(run_dir, "*.json"))):
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        with open(os.path.join(raw, os.path.basename(path)), "w", encoding="utf-8") as f:
+            json.dump(finite(data), f, indent=2, allow_nan=False)
 
 
 def main():
@@ -215,13 +219,18 @@ def main():
     ap.add_argument("--compare", metavar="REPORT_DIR",
                     help="an earlier report (with raw/): add 'Changes since' (compare.py U test)")
     ap.add_argument("--alpha", type=float, default=0.05, help="U test significance level")
+    ap.add_argument("--fail-on-regression", action="store_true",
+                    help="with --compare: exit 3 (after writing the report) when a benchmark with "
+                         "9+ repetitions on both sides is significantly slower")
     a = ap.parse_args()
-    baseline = None
-    if a.compare:
-        baseline = os.path.abspath(a.compare.rstrip("/"))
-        if not changes.raw_suites(baseline):
-            sys.exit(f"generate.py: --compare {a.compare}: no raw/*_bench.json there (reports "
-                     "made before raw JSON was kept cannot be a baseline)")
+    if a.fail_on_regression and not a.compare:
+        sys.exit("generate.py: --fail-on-regression needs --compare")
+    if not 0 < a.alpha < 1:
+        sys.exit(f"generate.py: --alpha must be between 0 and 1, not {a.alpha}")
+    baseline = os.path.realpath(a.compare) if a.compare else None
+    if baseline and not changes.raw_suites(baseline):
+        sys.exit(f"generate.py: --compare {a.compare}: no raw/*_bench.json there (only reports "
+                 "made since raw JSON is kept can be a baseline; a run directory is not one)")
 
     machine = {}
     mpath = os.path.join(a.run_dir, "machine.json")
@@ -231,29 +240,44 @@ def main():
     rows, context = load_run(a.run_dir)
     if not rows:
         sys.exit(f"generate.py: no benchmark results in {a.run_dir}")
-    date = (machine.get("date") or datetime.datetime.now(datetime.timezone.utc).isoformat())
+    date = (machine.get("date") or context.get("date")
+            or datetime.datetime.now(datetime.timezone.utc).isoformat())
     host = machine.get("host") or context.get("host_name") or "unknown"
     name = a.name or unused_name(a.reports_dir, f"{date[:10]}-{host}", date, baseline)
     out = os.path.join(a.reports_dir, name)
-    os.makedirs(out, exist_ok=True)
-    keep_raw(a.run_dir, os.path.join(out, "raw"))
+    if baseline and os.path.realpath(out) == baseline:
+        sys.exit(f"generate.py: --name {name} would overwrite the report it is compared with")
 
     results = {"schema": 1, "report": name, "date": date, "host": host, "machine": machine,
                "context": context, "results": rows}
-    if baseline:
+    if baseline:  # before anything is written: a failed comparison leaves no half report
         try:
-            results["changes"] = changes.compare_reports(
-                baseline, a.run_dir, baseline_name=os.path.basename(baseline), alpha=a.alpha)
+            results["changes"] = changes.compare_reports(baseline, a.run_dir, alpha=a.alpha)
+            results["changes"]["baseline_path"] = a.compare.rstrip("/")
         except changes.CompareError as e:
             sys.exit(f"generate.py: --compare: {e}")
-    with open(os.path.join(out, "results.json"), "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=1)
-    charts = write_charts(rows, out)
-    with open(os.path.join(out, "report.md"), "w", encoding="utf-8") as f:
+        if results["changes"]["compared"] == 0:
+            print(f"generate.py: warning: nothing compared with {a.compare} (no benchmark name "
+                  "in both runs)", file=sys.stderr)
+    results = finite(results)
+
+    # Written into a hidden directory (the dashboard's glob skips it) and renamed at the end, so
+    # a failure leaves the reports directory as it was.
+    os.makedirs(a.reports_dir, exist_ok=True)
+    tmp = os.path.join(a.reports_dir, f".{name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    keep_raw(a.run_dir, os.path.join(tmp, "raw"))
+    with open(os.path.join(tmp, "results.json"), "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=1, allow_nan=False)
+    charts = write_charts(rows, tmp)
+    with open(os.path.join(tmp, "report.md"), "w", encoding="utf-8") as f:
         f.write(tables.report_md(results, charts))
     runs = dashboard.collect_runs(a.reports_dir, current=results)
-    with open(os.path.join(out, "index.html"), "w", encoding="utf-8") as f:
+    with open(os.path.join(tmp, "index.html"), "w", encoding="utf-8") as f:
         f.write(dashboard.render(runs))
+    shutil.rmtree(out, ignore_errors=True)
+    os.rename(tmp, out)
     if not a.no_latest:
         latest = os.path.join(a.reports_dir, "latest")
         if os.path.abspath(latest) != os.path.abspath(out):
@@ -261,6 +285,12 @@ def main():
             shutil.copytree(out, latest)
     print(f"generate.py: {len(rows)} results -> {out}/"
           + ("" if a.no_latest else f" (copied to {a.reports_dir}/latest/)"))
+    if a.fail_on_regression:
+        worse = changes.significant(results["changes"], +1, meaningful_only=True)
+        if worse:
+            print(f"generate.py: {len(worse)} significant regressions (9+ repetitions each side) "
+                  f"since {results['changes']['baseline']}: see {out}/report.md", file=sys.stderr)
+            sys.exit(3)
 
 
 if __name__ == "__main__":

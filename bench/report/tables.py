@@ -399,8 +399,8 @@ def report_md(res, charts):
              "LFARENA_BENCH_SCALE=quick build/bench/bench/churn_bench --benchmark_filter='pessimistic'\n"
              "/usr/bin/python3 bench/report/generate.py --run-dir build/bench/runs/<stamp> --reports-dir reports\n```\n\n"
              f"This run: mode `{m.get('mode', '?')}`, commit `{m.get('git_commit', '?')}`. `raw/` "
-             "keeps each suite's Google Benchmark JSON unchanged (every repetition and the "
-             "aggregates) for tools that ingest it (compare.py, github-action-benchmark "
+             "keeps each suite's Google Benchmark JSON (every repetition and the aggregates; "
+             "unchanged but for NaN, which JSON lacks, written as null) for tools that ingest it (compare.py, github-action-benchmark "
              "`googlecpp`, Bencher `cpp_google`); `results.json` here has every result "
              "normalised (name, suite, subject, params, ns/op, items/s, counters). `index.html` "
              "compares the freelist policies across every kept report.\n")
