@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# ci/bench.sh [--full] [--compare <report dir>] -- the benchmark job: install dependencies
-# (ci/deps.sh), build the `bench` preset, run every bench suite (build/bench/bench/*_bench) writing
-# Google Benchmark JSON into a run directory build/bench/runs/<UTC stamp>/ together with
+# ci/bench.sh [--full] [--compare <report dir> [--fail-on-regression]] -- the benchmark job:
+# install dependencies (ci/deps.sh), build the `bench` preset, run every bench suite
+# (build/bench/bench/*_bench) writing Google Benchmark JSON into a run directory
+# build/bench/runs/<UTC stamp>/ together with
 # machine.json (CPU, cores, kernel, compilers, governor, load, date, git commit), then render the
 # report with bench/report/generate.py into reports/<date>-<host>/ and reports/latest/.
 #
@@ -11,36 +12,51 @@
 #                    9 is what a meaningful U test needs).
 #   --compare DIR:   also run Google Benchmark's compare.py (Mann-Whitney U test over the
 #                    repetitions) suite by suite against the raw JSON kept in DIR/raw/ (an earlier
-#                    report) and write "Changes since <DIR>" into report.md and the dashboard.
+#                    report) and write "Changes since <DIR>" into report.md and the dashboard;
+#   --fail-on-regression: with --compare, exit 3 after writing the report when a benchmark with
+#                    9+ repetitions on both sides is significantly slower (a regression gate).
 # The JSON keeps every repetition next to the aggregates (--benchmark_display_aggregates_only
-# limits only the console), and the report keeps it unchanged in reports/<name>/raw/.
+# limits only the console), and the report keeps it in reports/<name>/raw/ (unchanged but for
+# NaN, which JSON lacks, written as null).
 # The stateful suites (bump, churn, skiplist) run fixed iteration counts set by the scale, on a
 # fresh state per repetition (frag: one iteration); min_time only drives the link micro suite.
 # Fails if the build, a suite or the report generator fails; prints one progress line per suite.
 set -euo pipefail
+caller=$PWD # a relative --compare path is the caller's, not the repository root's
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-usage="usage: ci/bench.sh [--full] [--compare <report dir>]"
+usage="usage: ci/bench.sh [--full] [--compare <report dir> [--fail-on-regression]]"
 mode=quick
 compare=()
+gate=()
 while (($# > 0)); do
   case "$1" in
     --full) mode=full ;;
     --compare)
       [[ $# -ge 2 ]] || { echo "ci/bench.sh: --compare needs a report directory; $usage" >&2; exit 2; }
-      # Checked before an hour of benchmarks, not after: the baseline must keep raw JSON.
-      if ! compgen -G "${2%/}/raw/*_bench.json" >/dev/null; then
+      base=$2
+      [[ $base == /* ]] || base="$caller/$base"
+      # Checked before an hour of benchmarks, not after: the baseline must keep raw JSON. The
+      # quoted part of the pattern is literal, so brackets or spaces in the path are no glob.
+      found=0
+      for f in "${base%/}"/raw/*_bench.json; do [[ -f "$f" ]] && found=1; done
+      if ((found == 0)); then
         echo "ci/bench.sh: --compare '$2': no raw/*_bench.json there (only reports made since raw" \
              "JSON is kept can be a baseline)" >&2
         exit 2
       fi
-      compare=(--compare "$2")
+      compare=(--compare "$base")
       shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    --fail-on-regression) gate=(--fail-on-regression) ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "ci/bench.sh: unknown argument '$1'; $usage" >&2; exit 2 ;;
   esac
   shift
 done
+if ((${#gate[@]} > 0 && ${#compare[@]} == 0)); then
+  echo "ci/bench.sh: --fail-on-regression needs --compare; $usage" >&2
+  exit 2
+fi
 
 started=$(date +%s)
 bash ci/deps.sh
@@ -88,5 +104,5 @@ for exe in "${suites[@]}"; do
 done
 
 "$py" bench/report/machine_info.py --finish "$run/machine.json"
-"$py" bench/report/generate.py --run-dir "$run" --reports-dir reports "${compare[@]}"
+"$py" bench/report/generate.py --run-dir "$run" --reports-dir reports "${compare[@]}" "${gate[@]}"
 echo "ci/bench.sh: $mode run in $(( $(date +%s) - started )) s; raw JSON in $run/, report in reports/latest/"

@@ -95,6 +95,9 @@ check_target() {
   local t=$1
   local bin="$OUT/${t}_fuzz" zip="$OUT/${t}_fuzz_seed_corpus.zip" opts="$OUT/${t}_fuzz.options"
   local problems=() max_len="" dict="" seeds longer
+  # A failed build.sh fails every target, even one whose files it wrote before failing: the
+  # engines reject such a build.
+  ((build_ok)) || problems+=("build.sh exited non-zero")
   [[ -f "$bin" && -x "$bin" ]] || problems+=("no binary ${t}_fuzz (fuzz/${t}_fuzz.cpp)")
   [[ -f "$zip" ]] || problems+=("no seed corpus ${t}_fuzz_seed_corpus.zip (fuzz/corpus/$t/)")
   if [[ ! -f "$opts" ]]; then
@@ -148,7 +151,12 @@ check_target() {
     tail -n 40 "$log"
     return 1
   fi
-  # The engines cut such seeds to max_len too: not a failure, but the corpus and options disagree.
+  # The engines cut such seeds to max_len too: a few is a note; most is a max_len that makes the
+  # committed corpus meaningless, a failure.
+  if ((longer * 2 > seeds)); then
+    echo "clusterfuzzlite $t: FAILED: $longer of $seeds seeds are longer than max_len $max_len"
+    return 1
+  fi
   ((longer == 0)) || note=", $longer seeds longer than max_len (cut)"
   echo "clusterfuzzlite $t: ok, $seeds seeds ($found non-empty), ${runs:-?} runs," \
     "max_len $max_len${dict:+, dict $dict (${entries:-?} entries)}$note"

@@ -123,6 +123,7 @@ for t in "${targets[@]}"; do
   echo "== $t: fuzzing for ${budget}s with $jobs job(s), $what"
   # -jobs writes each job's output to fuzz-<n>.log in the working directory.
   (cd "$out" && "$bin" "${args[@]}" -jobs="$jobs" -workers="$jobs" work >"$out/driver.log" 2>&1)
+  driver_rc=$?
 
   # ---- statistics (summed over jobs; coverage: the largest seen) ----
   execs=0 eps=0 cov=0 ft=0
@@ -163,6 +164,15 @@ for t in "${targets[@]}"; do
   if grep -qE '^==[0-9]+== ?ERROR|^SUMMARY: |libFuzzer: (deadly signal|run interrupted|timeout)' \
       "$out"/fuzz-*.log 2>/dev/null && [ "$findings" -eq 0 ]; then
     echo "   a job reported an error without an artifact: see $out/fuzz-*.log"
+    findings=1
+  fi
+  # A fuzzer that never ran is no pass: a bad flag or dictionary stops libFuzzer before the first
+  # input (its jobs exit 1 with no artifact), and a run without executions tested nothing.
+  if [ "$findings" -eq 0 ] && { [ "$driver_rc" -ne 0 ] || [ "$execs" -eq 0 ] ||
+      grep -qE 'exited with exit code [1-9]' "$out/driver.log" "$out"/fuzz-*.log 2>/dev/null; }; then
+    echo "   libFuzzer did not run (driver exit $driver_rc, $execs executions): see $out/driver.log"
+    grep -hE 'ERROR|error|exited with' "$out/driver.log" "$out"/fuzz-*.log 2>/dev/null | head -5 |
+      sed 's/^/     /'
     findings=1
   fi
   [ "$findings" -gt 0 ] && failed=1
