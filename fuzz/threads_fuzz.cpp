@@ -114,6 +114,14 @@ private:
 void run(const Arena &a, Worker &w, const std::vector<Held> &shared, bool checked,
          Barrier &barrier) {
   const std::uint32_t data_offset = a.stats().data_offset, capacity = a.stats().capacity;
+  // With chunks, a thread's first allocate or free claims a slot and provisions free-cache
+  // blocks, which may reuse a freed shared block (DESIGN 5.11). Done here, before the ops, so
+  // phase 2 really allocates nothing: a second free of a shared block then meets the first
+  // free's result, never an arena block that reused its bytes (threads_fuzz found that race).
+  if (a.options().thread_chunk != 0)
+    if (lfarena::Result<lfarena::Block> b = a.allocate(8))
+      if (!a.deallocate(b->offset, b->size))
+        fail("priming free failed", b->offset, b->size);
   for (const Op &op : w.ops) {
     if (op.kind == 2) {
       if (w.held.empty())

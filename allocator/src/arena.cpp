@@ -9,6 +9,8 @@
 
 #include "arena_factory.hpp"
 #include "format.hpp"
+#include "lfarena/detail/chunk.hpp"
+#include "lfarena/detail/free_cache.hpp"
 #include "process.hpp"
 
 namespace lfarena {
@@ -176,12 +178,38 @@ Result<Block> Arena::allocate_slow(std::uint32_t size, std::uint32_t align, bool
   return Block{b.offset, b.size};
 }
 
+namespace {
+// The thread-chunk slot whose free cache block starts at `offset`, or -1. A cache block is the
+// arena's own bookkeeping, allocated like a block (so checked mode's bitmap marks it): without
+// this look-up a checked-mode free of it with its size would succeed and hand its bytes out
+// again while the slot still caches nodes in them (DESIGN 5.11). 64 relaxed loads, checked mode
+// only; relaxed: word 3 changes only from 0 to a block (provisioning) or back to 0 (reset),
+// and a free racing either is the caller's misuse in any order.
+int cache_block_slot(const detail::ArenaState &s, std::uint32_t offset) {
+  const detail::RegionWords mem{s.base};
+  for (std::uint32_t n = 0; n < detail::kChunkSlots; ++n) {
+    const std::uint64_t w =
+        detail::load_relaxed(mem.word(detail::slot_owner_at(n) + detail::kSlotCache));
+    if (w != 0 && detail::cache_word_block(w) == offset)
+      return static_cast<int>(n);
+  }
+  return -1;
+}
+} // namespace
+
 Status Arena::deallocate_slow(std::uint32_t offset, std::uint32_t size) const {
   if (state_ == nullptr)
     return empty_handle_error("deallocate");
   const detail::ArenaState &s = *state_;
   if (s.read_only)
     return read_only_error("deallocate");
+  if (s.core.checked() && offset != 0 && size != 0) {
+    if (const int slot = cache_block_slot(s, offset); slot >= 0)
+      return Error(errc::not_block_start,
+                   s.name + ": deallocate: offset " + std::to_string(offset) +
+                       " is the free cache block of thread-chunk slot " + std::to_string(slot) +
+                       " (the arena's own bookkeeping), not a block it handed out");
+  }
   std::uint32_t damaged = 0, cache = 0;
   if (size - 1 < s.cache_max) {
     // This thread's free cache (detail/free_cache.hpp); found or set up here once.

@@ -520,6 +520,31 @@ TEST_P(FreeCache, AThreadArrivingAtAFullArenaStillGetsACache) {
   EXPECT_EQ(rep->cache_reserved % kCacheBlockBytes, 0u);
 }
 
+// A cache block is the arena's own bookkeeping, not a block the user was given: in checked mode
+// a free of it, whatever the size, is refused as not_block_start (found by ops_fuzz: the block
+// was freeable with its size, handing the bytes out again while its slot still cached nodes in
+// them). Unchecked mode makes no such promise (a free of a foreign offset is undefined).
+TEST(FreeCacheChecked, TheCacheBlockIsNoBlockOfTheUser) {
+  auto a = Arena::heap(cached(true));
+  ASSERT_TRUE(a);
+  auto b = a->allocate(64);
+  ASSERT_TRUE(b);
+  const std::uint32_t cache_at = lfarena::detail::tl_chunk.chunk.cache_at;
+  ASSERT_NE(cache_at, 0u);
+  for (std::uint32_t size : {kCacheBlockBytes, 8u, 65u}) {
+    auto r = a->deallocate(cache_at, size);
+    ASSERT_FALSE(r) << "size " << size;
+    EXPECT_EQ(r.code(), errc::not_block_start) << r.message();
+    EXPECT_NE(r.message().find("cache block"), std::string::npos) << r.message();
+  }
+  ASSERT_TRUE(a->deallocate(b->offset, b->size));
+  auto again = a->allocate(64);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->offset, b->offset) << "the cache still serves its thread";
+  auto rep = a->check();
+  ASSERT_TRUE(rep) << rep.message();
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, FreeCache, ::testing::Bool(),
                          [](const auto &info) { return info.param ? "checked" : "unchecked"; });
 
