@@ -182,9 +182,10 @@ namespace {
 // The thread-chunk slot whose free cache block starts at `offset`, or -1. A cache block is the
 // arena's own bookkeeping, allocated like a block (so checked mode's bitmap marks it): without
 // this look-up a checked-mode free of it with its size would succeed and hand its bytes out
-// again while the slot still caches nodes in them (DESIGN 5.11). 64 relaxed loads, checked mode
-// only; relaxed: word 3 changes only from 0 to a block (provisioning) or back to 0 (reset),
-// and a free racing either is the caller's misuse in any order.
+// again while the slot still caches nodes in them (DESIGN 5.11). Only files with thread caches
+// (elsewhere word 3 is unused and nothing validates it). Relaxed loads: word 3 changes from 0 to
+// a block (provisioning) and back to 0 (reset, salvage). Known gap (DESIGN 5.11): a free racing
+// the provisioning of the block it names (the bitmap marked, word 3 not yet set) still succeeds.
 int cache_block_slot(const detail::ArenaState &s, std::uint32_t offset) {
   const detail::RegionWords mem{s.base};
   for (std::uint32_t n = 0; n < detail::kChunkSlots; ++n) {
@@ -195,6 +196,13 @@ int cache_block_slot(const detail::ArenaState &s, std::uint32_t offset) {
   }
   return -1;
 }
+
+Error cache_block_error(const detail::ArenaState &s, std::uint32_t offset, int slot) {
+  return Error(errc::not_block_start,
+               s.name + ": deallocate: offset " + std::to_string(offset) +
+                   " is the free cache block of thread-chunk slot " + std::to_string(slot) +
+                   " (the arena's own bookkeeping), not a block of the caller's");
+}
 } // namespace
 
 Status Arena::deallocate_slow(std::uint32_t offset, std::uint32_t size) const {
@@ -203,21 +211,31 @@ Status Arena::deallocate_slow(std::uint32_t offset, std::uint32_t size) const {
   const detail::ArenaState &s = *state_;
   if (s.read_only)
     return read_only_error("deallocate");
-  if (s.core.checked() && offset != 0 && size != 0) {
-    if (const int slot = cache_block_slot(s, offset); slot >= 0)
-      return Error(errc::not_block_start,
-                   s.name + ": deallocate: offset " + std::to_string(offset) +
-                       " is the free cache block of thread-chunk slot " + std::to_string(slot) +
-                       " (the arena's own bookkeeping), not a block it handed out");
-  }
   std::uint32_t damaged = 0, cache = 0;
   if (size - 1 < s.cache_max) {
-    // This thread's free cache (detail/free_cache.hpp); found or set up here once.
+    // This thread's free cache (detail/free_cache.hpp); found or set up here once. First, so a
+    // block provisioned by this very call is known to the look-ups below.
     const detail::ChunkCache &c = detail::tl_chunk;
     cache = c.arena_id == s.id ? c.chunk.cache_at : detail::thread_cache_block(s);
   }
-  if (errc e = s.core.deallocate(offset, size, &damaged, cache); e != errc::ok)
+  const detail::Geometry &g = s.core.geometry();
+  const bool lookup = s.core.checked() && g.thread_cache;
+  // A free that the bitmap would accept for a cache block has exactly its shape: 64-aligned,
+  // kCacheBlockBytes plus less than min_segment. Only those pay the 64-word look-up up front;
+  // any other size of a cache block fails in the bitmap, and the error path names it.
+  const std::uint64_t rounded = detail::align_up(size, detail::kGranule);
+  if (lookup && offset != 0 && offset % detail::kCacheBlockAlign == 0 &&
+      rounded >= detail::kCacheBlockBytes &&
+      rounded < std::uint64_t{detail::kCacheBlockBytes} + g.min_segment)
+    if (const int slot = cache_block_slot(s, offset); slot >= 0)
+      return cache_block_error(s, offset, slot);
+  if (errc e = s.core.deallocate(offset, size, &damaged, cache); e != errc::ok) {
+    if (lookup && offset != 0 &&
+        (e == errc::wrong_size || e == errc::not_block_start || e == errc::offset_out_of_range))
+      if (const int slot = cache_block_slot(s, offset); slot >= 0)
+        return cache_block_error(s, offset, slot);
     return detail::core_error(s, e, "deallocate", offset, size, damaged);
+  }
   return {};
 }
 

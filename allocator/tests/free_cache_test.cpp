@@ -545,6 +545,39 @@ TEST(FreeCacheChecked, TheCacheBlockIsNoBlockOfTheUser) {
   ASSERT_TRUE(rep) << rep.message();
 }
 
+// A thread's first call may provision cache blocks at the bump offset; a bad free there on that
+// same call still names the cache block (helper-17: it said wrong_size, as for a user block).
+TEST(FreeCacheChecked, AFirstCallsBadFreeNamesTheBlockItJustProvisioned) {
+  auto a = Arena::heap(cached(true));
+  ASSERT_TRUE(a);
+  const auto top = static_cast<std::uint32_t>(a->stats().data_offset + a->stats().allocated);
+  auto r = a->deallocate(top, 8);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.code(), errc::not_block_start) << r.message();
+  EXPECT_NE(r.message().find("cache block"), std::string::npos) << r.message();
+  auto rep = a->check();
+  ASSERT_TRUE(rep) << rep.message();
+}
+
+// Files without thread caches never use slot word 3, and nothing validates it there: a stray
+// value must not refuse the user's own free (helper-17 found it did).
+TEST(FreeCacheChecked, WordThreeMeansNothingWithoutThreadCaches) {
+  Options o;
+  o.capacity = 1u << 20;
+  o.freelist = FreelistKind::pessimistic;
+  o.checked = true;
+  auto a = Arena::heap(o);
+  ASSERT_TRUE(a);
+  auto b = a->allocate(256);
+  ASSERT_TRUE(b);
+  const lfarena::detail::RegionWords mem{a->base()};
+  lfarena::detail::store_relaxed(
+      mem.word(lfarena::detail::slot_owner_at(40) + lfarena::detail::kSlotCache),
+      lfarena::detail::cache_word(b->offset, b->size));
+  auto r = a->deallocate(b->offset, b->size);
+  EXPECT_TRUE(r) << r.message();
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, FreeCache, ::testing::Bool(),
                          [](const auto &info) { return info.param ? "checked" : "unchecked"; });
 
