@@ -296,9 +296,15 @@ struct Harness {
   void prime() {
     if (m.exact || arena.read_only())
       return;
-    if (lfarena::Result<lfarena::Block> b = arena.allocate(8))
-      expect(static_cast<bool>(arena.deallocate(b->offset, b->size)), "priming free failed",
-             b->offset, b->size);
+    // Through the model (allocate, then free the new block): checked mode's bitmap remembers
+    // the freed block, and the model must too, or a later free there is misclassified.
+    const auto before = m.live;
+    do_allocate(8, 8, 0);
+    for (const auto &[off, sz] : m.live)
+      if (!before.contains(off)) {
+        do_free(off, sz, "priming free");
+        break;
+      }
   }
 
   void do_reopen(bool read_only_pass) {
