@@ -10,6 +10,7 @@ import glob
 import json
 import os
 
+import changes
 from jsonsafe import finite
 
 # Churn subjects, in table order. `none` reuses nothing (a free only counts the bytes as
@@ -49,20 +50,18 @@ def summarise(res):
               and p.get("align") == "8" and subj in BUMP_SUBJECTS):
             s["bump"].setdefault(subj, {})[str(r.get("threads"))] = ns
     ch = res.get("changes")
-    if ch:
-        sig = [r for r in ch.get("rows", []) if r.get("significant") and r.get("change")]
-        pick = lambda sel, key: sorted(sel, key=key)[:SIGNIFICANT_ROWS]  # noqa: E731
+    if ch and isinstance(ch.get("rows"), list):
+        # The same selection and order as report.md (changes.significant), trimmed for the page.
         slim = lambda r: {k: r[k] for k in ("name", "old", "new", "change", "p_value",  # noqa: E731
                                             "time_unit")}
+        worse, better = changes.significant(ch, +1), changes.significant(ch, -1)
+        reps = [n for r in ch["rows"] for n in r.get("repetitions") or [] if n]
         s["changes"] = {
             "baseline": ch.get("baseline"), "alpha": ch.get("alpha"),
-            "compared": ch.get("compared"), "min_repetitions": ch.get("min_repetitions"),
-            "regressions": [slim(r) for r in pick([r for r in sig if r["change"] > 0],
-                                                  lambda r: -r["change"])],
-            "improvements": [slim(r) for r in pick([r for r in sig if r["change"] < 0],
-                                                   lambda r: r["change"])],
-            "n_regressions": sum(r["change"] > 0 for r in sig),
-            "n_improvements": sum(r["change"] < 0 for r in sig)}
+            "compared": ch.get("compared"), "min_repetitions": min(reps) if reps else 0,
+            "regressions": [slim(r) for r in worse[:SIGNIFICANT_ROWS]],
+            "improvements": [slim(r) for r in better[:SIGNIFICANT_ROWS]],
+            "n_regressions": len(worse), "n_improvements": len(better)}
     return s
 
 

@@ -211,6 +211,11 @@ class History(unittest.TestCase):
         with open(page, encoding="utf-8") as f:
             html = f.read()
         self.assertIn(SLOWER, html)  # the changes table's data
+        data = json.loads(html.split('id="data">', 1)[1].split("</script>", 1)[0])
+        ch = data[-1]["changes"]
+        self.assertEqual((ch["n_regressions"], ch["n_improvements"]), (1, 1))
+        self.assertEqual(ch["regressions"][0]["name"], SLOWER)
+        self.assertEqual(ch["min_repetitions"], 1)  # the fixture's other suites run once
 
     def test_dashboard_over_the_committed_reports_renders(self):
         # The real history (reports/*/results.json of this repository), drawn by today's code.
