@@ -262,9 +262,12 @@ private:
         return {};
       return Block{start, need};
     }
+    detail::BumpGuess &g = detail::tl_bump;
+    std::uint64_t guess = g.arena_id == s.id ? g.top : 0;
     detail::RawBlock b;
-    if (!s.core.bump_fast(need, a, b))
+    if (!s.core.bump_fast(need, a, b, guess))
       return {};
+    g = {s.id, guess};
     return Block{b.offset, b.size};
   }
   // Everything else: validation and errors, chunk refills, the freelist.

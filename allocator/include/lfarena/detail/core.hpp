@@ -145,9 +145,10 @@ public:
   // align a power of two in [kGranule, max_alignment]); false: use allocate(). Inlined into
   // the caller's Arena::allocate: a call would cost more than the bump itself, and an exhausted
   // bump region (every allocation then served by the freelist) would pay it on every one.
-  [[gnu::always_inline]] bool bump_fast(std::uint32_t size, std::uint32_t align,
-                                        RawBlock &out) const {
-    const BumpGrab grab = bump_.allocate(size, align);
+  // `guess`: the caller's guess of the bump word (0: none), its new value on success (bump.hpp).
+  [[gnu::always_inline]] bool bump_fast(std::uint32_t size, std::uint32_t align, RawBlock &out,
+                                        std::uint64_t &guess) const {
+    const BumpGrab grab = bump_.allocate(size, align, guess);
     if (grab.offset == 0)
       return false;
     if (grab.pad != 0)

@@ -32,6 +32,9 @@ namespace lfarena::detail::mutant {
 #ifndef LFARENA_MUTANT_ROLLBACK_STORE
 #define LFARENA_MUTANT_ROLLBACK_STORE 0
 #endif
+#ifndef LFARENA_MUTANT_GUESS_TRUSTED
+#define LFARENA_MUTANT_GUESS_TRUSTED 0
+#endif
 #ifndef LFARENA_MUTANT_BITMAP_ACQ_REL
 #define LFARENA_MUTANT_BITMAP_ACQ_REL 0
 #endif
@@ -57,6 +60,8 @@ inline constexpr bool drop_remainder = LFARENA_MUTANT_DROP_REMAINDER != 0;
 inline constexpr bool double_free_load_store = LFARENA_MUTANT_DOUBLE_FREE_LOAD_STORE != 0;
 // Bump rollback is a check-then-store instead of a CAS.
 inline constexpr bool rollback_store = LFARENA_MUTANT_ROLLBACK_STORE != 0;
+// A bump with a guessed word stores its end without the CAS confirming the guess.
+inline constexpr bool guess_trusted = LFARENA_MUTANT_GUESS_TRUSTED != 0;
 // The size-class bitmap protocol uses acquire/release instead of seq_cst (size_class.hpp).
 inline constexpr bool bitmap_acq_rel = LFARENA_MUTANT_BITMAP_ACQ_REL != 0;
 // A chunk refill trusts the fresh chunk to hold the aligned block (no bounds check).

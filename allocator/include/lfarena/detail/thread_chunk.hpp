@@ -55,6 +55,15 @@ struct ChunkCache {
 };
 inline thread_local ChunkCache tl_chunk;
 
+// The bump word of the arena this thread bump-allocated from last, as its last bump left it:
+// the next bump's guess (bump.hpp), so a thread allocating alone never loads the word before
+// its CAS. Only a guess: the CAS confirms it, and a stale one costs one failed CAS.
+struct BumpGuess {
+  std::uint64_t arena_id = 0; // ChunkHost::id; 0: none
+  std::uint64_t top = 0;
+};
+inline thread_local BumpGuess tl_bump;
+
 // Slow path: claims a slot, pops the thread's free cache (need <= cache_max, align kGranule)
 // or refills the chunk, then allocates; 0 if neither can serve the request (the caller then
 // uses the shared path) or the cache's first node is damaged (then *damaged names it).
