@@ -150,6 +150,7 @@ Result<Block> Arena::allocate_slow(std::uint32_t size, std::uint32_t align, bool
   detail::ArenaState &s = *state_;
   if (s.read_only)
     return read_only_error("allocate");
+  detail::answer_cache_pressure(s);
   if (s.chunk_size != 0 && size - 1 < s.chunk_limit && align != 0 && (align & (align - 1)) == 0 &&
       align <= s.core.geometry().max_alignment) {
     const std::uint32_t a = align < detail::kGranule ? detail::kGranule : align;
@@ -166,12 +167,16 @@ Result<Block> Arena::allocate_slow(std::uint32_t size, std::uint32_t align, bool
   if (e == errc::out_of_memory && s.cache_max != 0) {
     // Before failing: the blocks this thread's free cache holds go back to the shared stacks
     // (other sizes than this request's may serve it there, split), and the request is tried
-    // once more. Other threads' caches are theirs (detail/free_cache.hpp).
+    // once more. Other threads' caches are theirs (detail/free_cache.hpp): if it still fails,
+    // they are asked to drain theirs at their next free or slow-path allocation, so the next
+    // allocation finds their blocks (DESIGN 5.11 "Pressure").
     const detail::ChunkCache &c = detail::tl_chunk;
     if (c.arena_id == s.id && c.chunk.cache_at != 0) {
       (void)s.core.free_cache().drain(c.chunk.cache_at);
       e = s.core.allocate(size, align, b, exact);
     }
+    if (e == errc::out_of_memory)
+      detail::raise_cache_pressure(s);
   }
   if (e != errc::ok)
     return detail::core_error(s, e, "allocate", size, align, b.offset);
@@ -212,6 +217,7 @@ Status Arena::deallocate_slow(std::uint32_t offset, std::uint32_t size) const {
   if (s.read_only)
     return read_only_error("deallocate");
   std::uint32_t damaged = 0, cache = 0;
+  detail::answer_cache_pressure(s);
   if (size - 1 < s.cache_max) {
     // This thread's free cache (detail/free_cache.hpp); found or set up here once. First, so a
     // block provisioned by this very call is known to the look-ups below.

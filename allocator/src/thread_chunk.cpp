@@ -20,8 +20,9 @@ namespace {
 struct Entry {
   std::weak_ptr<const ChunkHost> arena;
   std::uint64_t id = 0;
-  Chunk chunk;                // slot_at 0: no slot yet (or none free)
-  std::uint32_t retry_in = 0; // no slot: allocations to wait before scanning again
+  Chunk chunk;                     // slot_at 0: no slot yet (or none free)
+  std::uint32_t retry_in = 0;      // no slot: allocations to wait before scanning again
+  std::uint32_t pressure_seen = 0; // ChunkCache::pressure_seen while the entry is not cached
 };
 
 // The thread's chunks in every arena it allocated from; gives them back when the thread exits.
@@ -38,8 +39,10 @@ struct Registry {
   void save_cache() {
     if (tl_chunk.arena_id == 0)
       return;
-    if (Entry *e = find(tl_chunk.arena_id))
+    if (Entry *e = find(tl_chunk.arena_id)) {
       e->chunk = tl_chunk.chunk;
+      e->pressure_seen = tl_chunk.pressure_seen;
+    }
   }
   void forget_dead() {
     std::erase_if(entries, [](const Entry &e) { return e.arena.expired(); });
@@ -122,7 +125,9 @@ Entry *owned_entry(const ChunkHost &s) {
   Entry *e = reg.find(s.id);
   if (e == nullptr) {
     reg.forget_dead();
-    reg.entries.push_back(Entry{s.weak_host(), s.id, Chunk{}, 0});
+    // A new entry has nothing cached from before: the pressure so far is answered.
+    reg.entries.push_back(
+        Entry{s.weak_host(), s.id, Chunk{}, 0, s.cache_pressure.load(std::memory_order_relaxed)});
     e = &reg.entries.back();
   }
   if (e->chunk.slot_at == 0) {
@@ -137,7 +142,7 @@ Entry *owned_entry(const ChunkHost &s) {
     }
     e->chunk.cache_at = attach_cache(s, e->chunk.slot_at);
   }
-  tl_chunk = ChunkCache{s.id, e->chunk};
+  tl_chunk = ChunkCache{s.id, e->chunk, e->pressure_seen};
   return e;
 }
 
@@ -164,7 +169,7 @@ std::uint32_t chunk_refill_allocate(const ChunkHost &s, std::uint32_t need, std:
       return o;
   const std::uint32_t offset =
       chunk_allocate(RegionWords{s.base}, s.chunk_space(), e->chunk, s.chunk_size, need, align);
-  tl_chunk = ChunkCache{s.id, e->chunk};
+  tl_chunk = ChunkCache{s.id, e->chunk, e->pressure_seen};
   return offset;
 }
 
@@ -180,6 +185,20 @@ void release_own_chunk(const ChunkHost &s) {
     e->chunk = Chunk{};
     e->retry_in = 0;
   }
+}
+
+void drain_own_cache(const ChunkHost &s, std::uint32_t pressure) {
+  tl_chunk.pressure_seen = pressure;
+  // Damage met by the drain is left where it is, as at thread exit (release_slot): the
+  // allocation or check() that meets it reports it.
+  if (tl_chunk.chunk.cache_at != 0)
+    (void)s.chunk_space().free_cache().drain(tl_chunk.chunk.cache_at);
+}
+
+void raise_cache_pressure(const ChunkHost &s) {
+  const std::uint32_t p = s.cache_pressure.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (tl_chunk.arena_id == s.id)
+    tl_chunk.pressure_seen = p; // this thread drained its own cache just before
 }
 
 std::uint32_t thread_cache_block(const ChunkHost &s) {

@@ -166,12 +166,14 @@ public:
   LFARENA_ALWAYS_INLINE Status deallocate(std::uint32_t offset, std::uint32_t size) const {
     // Inline: a block of a cached size goes to this thread's free cache (detail/free_cache.hpp).
     // Everything else (and every error) is deallocate_slow()'s. cache_max is 0 for a read-only
-    // arena and size 0 wraps: both take the slow path and its error.
+    // arena and size 0 wraps: both take the slow path and its error. So does a free that has
+    // cache pressure to answer (the slow path drains this thread's cache first).
     if (const detail::ArenaState *sp = state_.get(); sp != nullptr && size - 1 < sp->cache_max) {
       const detail::ChunkCache &c = detail::tl_chunk;
       errc e = errc::ok;
       std::uint32_t damaged = 0;
       if (c.arena_id == sp->id && c.chunk.cache_at != 0 &&
+          c.pressure_seen == sp->cache_pressure.load(std::memory_order_relaxed) &&
           sp->core.cache_free(c.chunk.cache_at, offset, size, e, damaged))
         return e == errc::ok ? Status{}
                              : detail::core_error(*sp, e, "deallocate", offset, size, damaged);

@@ -15,6 +15,7 @@
 // Thread-safety: tl_chunk is this thread's; the functions below are called by the owner thread.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -35,6 +36,12 @@ public:
   // Blocks of at most this many bytes (a multiple of kGranule) go through the thread's free
   // cache (free_cache.hpp); 0: no caches (not a thread-cache file, no chunks, or read-only).
   const std::uint32_t cache_max;
+  // Cache pressure (docs/DESIGN.md §5.11): bumped by an allocation of this opener that found
+  // the arena full even after draining its own thread's cache; every thread that sees a value
+  // it has not answered yet drains its cache to the shared stacks at its next free or slow-path
+  // allocation. Relaxed everywhere: a hint. A late answer costs a failed allocation, never
+  // correctness; the drained nodes reach other threads through the stacks' CAS (§5.4).
+  mutable std::atomic<std::uint32_t> cache_pressure{0};
   // reserve / discard / release / note_allocated for chunk.hpp.
   virtual const Core<RegionWords> &chunk_space() const = 0;
   // Held by the thread's registry, which gives the chunk back at thread exit if still alive.
@@ -52,6 +59,7 @@ protected:
 struct ChunkCache {
   std::uint64_t arena_id = 0; // ChunkHost::id (unique in the process, never reused); 0: none
   Chunk chunk;
+  std::uint32_t pressure_seen = 0; // the ChunkHost::cache_pressure this thread answered last
 };
 inline thread_local ChunkCache tl_chunk;
 
@@ -72,6 +80,18 @@ std::uint32_t chunk_refill_allocate(const ChunkHost &host, std::uint32_t need, s
 // The calling thread's free cache block in this arena (claiming a slot, and the slot's cache
 // block, if the thread has none yet); 0 if it cannot have one (no slot free, arena full).
 std::uint32_t thread_cache_block(const ChunkHost &host);
+// Cache pressure (ChunkHost::cache_pressure): if the calling thread holds a free cache in arena
+// `host` and has not answered the current pressure yet, drains it to the shared stacks.
+// Inline: the slow paths call it on every call, and mostly there is nothing to answer.
+void drain_own_cache(const ChunkHost &host, std::uint32_t pressure);
+inline void answer_cache_pressure(const ChunkHost &host) {
+  const std::uint32_t p = host.cache_pressure.load(std::memory_order_relaxed);
+  if (tl_chunk.arena_id == host.id && tl_chunk.pressure_seen != p)
+    drain_own_cache(host, p);
+}
+// An allocation found the arena full even after draining this thread's own cache: asks every
+// other thread of this opener to drain theirs (and counts this thread as having answered).
+void raise_cache_pressure(const ChunkHost &host);
 // Gives back the calling thread's chunk and free cache in arena `host`, if it holds them, and
 // forgets them (the thread claims a new slot on its next allocation).
 void release_own_chunk(const ChunkHost &host);
