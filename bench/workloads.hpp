@@ -9,7 +9,9 @@
 //        region is sized exactly and pre-faulted, so it never fills and no page is first touched
 //        while timed. Nothing is freed or written while timed.
 // churn: fill (a region until its bump part is exhausted, or 2*S blocks), free S blocks chosen at
-//        random (S = segments), then time a fixed number of pairs "free a random live block of
+//        random (S = segments), keep S other random blocks as the live churn set (the rest of
+//        an exhausted region stays allocated, untouched: the same working set for every
+//        subject), then time a fixed number of pairs "free a random live block of
 //        mine, allocate a new one and write its first word" (churn_iterations(): the same for
 //        every subject but the linear-scan baselines, no time-driven ramp-up in which a fast
 //        subject would run longer and drift into a cheaper state). Every run (every repetition)
@@ -240,12 +242,19 @@ inline std::uint64_t churn_iterations(std::uint32_t segments, bool linear_scan) 
 template <class S> struct ChurnState {
   std::unique_ptr<S> subject;
   std::vector<std::vector<Handle>> mine; // live blocks per thread
+  // Blocks an exhausting build allocated beyond the churn set: they stay live and untouched, so
+  // the bump region stays exhausted while the churn set is as large as every other subject's.
+  std::vector<Handle> ballast;
   void clear() {
-    if constexpr (!S::kOwnsMemory)
+    if constexpr (!S::kOwnsMemory) {
       for (auto &v : mine)
         for (auto &h : v)
           if (h.p)
             subject->free(0, h, h.n, 8);
+      for (auto &h : ballast)
+        subject->free(0, h, h.n, 8);
+    }
+    ballast.clear();
     mine.clear();
     subject.reset();
   }
@@ -285,10 +294,18 @@ void churn_build(ChurnState<S> &c, const Make<S> &make, const ChurnSpec &spec, i
               [](const Handle &a, const Handle &b) { return a.n != b.n ? a.n < b.n : a.h > b.h; });
   for (auto it = all.begin(); it != freed; ++it)
     s.free(0, *it, it->n, 8);
+  // The churn set: `segments` live blocks (the random ones after the freed ones), as every
+  // subject has; an exhausting build's other blocks are ballast. (Without it the churn set of
+  // an exhausting subject was everything the slack of its capacity held: 6x the peers' at 1k
+  // segments, a working set past the L1 and L2 caches that the peers never had.)
+  const auto live_end = all.end() - freed > static_cast<std::ptrdiff_t>(spec.segments)
+                            ? freed + static_cast<std::ptrdiff_t>(spec.segments)
+                            : all.end();
   c.mine.assign(static_cast<std::size_t>(threads), {});
   std::size_t k = 0;
-  for (auto it = freed; it != all.end(); ++it, ++k)
+  for (auto it = freed; it != live_end; ++it, ++k)
     c.mine[k % threads].push_back(*it);
+  c.ballast.assign(live_end, all.end());
 }
 
 template <class S>
