@@ -265,8 +265,11 @@ def bump_section(ix):
 def churn_section(ix):
     segs = ix.values("churn", "segments")
     text = ("## Freelist churn\n\nThe region is filled until its bump part is exhausted, S random "
-            "blocks are freed (S = free segments), then each timed operation frees a random live "
-            "block and allocates a new one, so every allocation is served by the freelist. Every "
+            "blocks are freed (S = free segments) and S other random blocks are the live churn set "
+            "(the rest of the filled region stays allocated, untouched, so every subject churns "
+            "the same number of live blocks; before commit 6f5b007 lfarena churned everything "
+            "its region held, about 6x the peers' live set at 1k segments), then each timed "
+            "operation frees a random live block of the churn set and allocates a new one, so every allocation is served by the freelist. Every "
             "repetition starts from a freshly built state and runs a fixed number of pairs per "
             "thread (the same for every subject but the linear-scan baselines, which run 1/50 of it at 20k and 100k segments: `churn_iterations()` in bench/workloads.hpp), "
             "so no subject runs longer because it is fast. "
