@@ -143,6 +143,9 @@ Entry *owned_entry(const ChunkHost &s) {
     e->chunk.cache_at = attach_cache(s, e->chunk.slot_at);
   }
   tl_chunk = ChunkCache{s.id, e->chunk, e->pressure_seen};
+  // Now that tl_chunk is this arena's: a thread whose last use was another arena answers the
+  // pressure here (the slow paths' own check, before the switch, could not see it).
+  answer_cache_pressure(s);
   return e;
 }
 
@@ -167,8 +170,12 @@ std::uint32_t chunk_refill_allocate(const ChunkHost &s, std::uint32_t need, std:
     if (const std::uint32_t o = s.chunk_space().cache_take(e->chunk.cache_at, need, damaged);
         o != 0 || damaged != 0)
       return o;
-  const std::uint32_t offset =
+  std::uint32_t offset =
       chunk_allocate(RegionWords{s.base}, s.chunk_space(), e->chunk, s.chunk_size, need, align);
+  // No chunk (the bump region is exhausted): a cached size refills the cache from the shared
+  // stack of its size (Core::cache_refill).
+  if (offset == 0 && e->chunk.cache_at != 0 && need <= s.cache_max && align == kGranule)
+    offset = s.chunk_space().cache_refill(e->chunk.cache_at, need, damaged);
   tl_chunk = ChunkCache{s.id, e->chunk, e->pressure_seen};
   return offset;
 }

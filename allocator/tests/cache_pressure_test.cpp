@@ -127,6 +127,27 @@ TEST_P(CachePressure, AnotherThreadsSlowAllocationAfterTheFailureGivesItsCacheBa
   ASSERT_TRUE(s) << "the worker kept its cache after the failure: " << s.message();
 }
 
+// A thread whose last use was another arena answers too: its slow path switches its
+// thread-local state to this arena first (found by an outside review: the check ran before
+// the switch, so a thread alternating between two arenas never drained).
+TEST_P(CachePressure, AThreadComingFromAnotherArenaAnswersToo) {
+  auto a = Arena::heap(small(GetParam()));
+  auto b = Arena::heap(small(GetParam()));
+  ASSERT_TRUE(a && b);
+  std::vector<Block> all = fill(*a);
+  ASSERT_GT(all.size(), 100u);
+  Worker w;
+  w.run([&] {
+    for (int i = 0; i < 32; ++i)
+      ASSERT_TRUE(a->deallocate(all[i].offset, all[i].size));
+    ASSERT_TRUE(b->allocate(64)); // the worker's last use: arena b
+  });
+  ASSERT_FALSE(a->allocate(64));
+  w.run([&] { ASSERT_TRUE(a->deallocate(all[32].offset, all[32].size)); });
+  auto s = a->allocate(64);
+  ASSERT_TRUE(s) << "the worker kept its cache after the failure: " << s.message();
+}
+
 // Without a failure nobody is asked: the worker's blocks stay in its cache and come back to it.
 TEST_P(CachePressure, WithoutAFailureTheCacheStaysWithItsThread) {
   auto a = Arena::heap(small(GetParam()));

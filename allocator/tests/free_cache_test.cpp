@@ -493,6 +493,37 @@ TEST_P(FreeCache, AnExhaustedArenaFallsBackOnTheThreadsOwnCache) {
   EXPECT_TRUE(a->check()) << a->check().message();
 }
 
+// A thread whose cache class and chunk are empty takes its next block of that size from the
+// shared stack together with half its cache limit more (Core::cache_refill): another thread
+// then finds that many fewer on the stack. (Before, every such allocation was a slow-path call
+// popping one node: a producer whose blocks another thread frees paid it for every block.)
+TEST_P(FreeCache, AnEmptyCacheRefillsFromTheSharedStack) {
+  auto a = Arena::heap(cached(GetParam()));
+  ASSERT_TRUE(a);
+  std::vector<Block> blocks;
+  for (Block b = a->try_allocate(64); b.offset != 0; b = a->try_allocate(64))
+    blocks.push_back(b);
+  ASSERT_GT(blocks.size(), 200u);
+  std::thread([&] { // 96 frees, then the exit's drain: all 96 on the shared stack
+    for (int i = 0; i < 96; ++i)
+      ASSERT_TRUE(a->deallocate(blocks[i].offset, blocks[i].size));
+  })
+      .join();
+  auto first = a->allocate(64); // this thread's cache class and chunk are empty: a refill
+  ASSERT_TRUE(first) << first.message();
+  unsigned taken = 0;
+  std::thread([&] { // another thread takes what is left on the stack, then fails
+    while (a->try_allocate(64).offset != 0)
+      ++taken;
+  })
+      .join();
+  EXPECT_EQ(taken, 96u - kCacheLimit / 2) << "the refill moved half the cache limit";
+  for (unsigned i = 1; i < kCacheLimit / 2; ++i) // the rest of the refill: this thread's cache
+    ASSERT_NE(a->try_allocate(64).offset, 0u) << "cached block " << i;
+  auto rep = a->check();
+  ASSERT_TRUE(rep) << rep.message();
+}
+
 // A thread that first uses the arena once it is full (no 256 free contiguous bytes anywhere:
 // every free segment is 64 bytes) still gets a cache: the first slot's attachment provisioned
 // blocks for the next slots in claim order while there was room.

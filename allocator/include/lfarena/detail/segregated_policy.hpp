@@ -112,6 +112,17 @@ public:
     table_.note_nonempty(c);
   }
 
+  // Pops the top node of the stack of blocks of exactly `size` bytes (a multiple of kGranule
+  // below 256: one size per class), for a thread cache's refill (free_cache.hpp): its offset, or
+  // 0 if the stack is empty or its top is damaged (then *damaged names it). No split, and no
+  // bitmap update: a set bit of a class this leaves empty is a stale hint, which take() clears.
+  std::uint32_t pop_exact(std::uint32_t size, std::uint32_t &damaged) const {
+    const Popped p = pop(floor_class(size));
+    if (p.damaged != 0)
+      damaged = p.damaged;
+    return p.size == size ? p.offset : 0;
+  }
+
   // Takes a segment for `size` bytes at `align` and splits it, giving pieces worth keeping to
   // give_back(offset, size). {0,0,0} if none fits; Taken::damaged names a damaged node found.
   template <class GiveBack>
