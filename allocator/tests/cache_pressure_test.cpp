@@ -84,6 +84,14 @@ std::vector<Block> fill(const Arena &a) {
 
 class CachePressure : public ::testing::TestWithParam<bool> {};
 
+// Gives the first `n` blocks of `all` to worker `w`'s free cache (n below its limit: no spill).
+void cache_in(Worker &w, const Arena &a, const std::vector<Block> &all, int n) {
+  w.run([&] {
+    for (int i = 0; i < n; ++i)
+      ASSERT_TRUE(a.deallocate(all[i].offset, all[i].size));
+  });
+}
+
 // The worker's free after the failure drains its cache: the main thread's next allocation
 // succeeds.
 TEST_P(CachePressure, AFailedAllocationMakesTheNextFreeOfAnotherThreadGiveItsCacheBack) {
@@ -92,10 +100,7 @@ TEST_P(CachePressure, AFailedAllocationMakesTheNextFreeOfAnotherThreadGiveItsCac
   std::vector<Block> all = fill(*a);
   ASSERT_GT(all.size(), 100u);
   Worker w;
-  w.run([&] { // 32 blocks into the worker's cache (below its limit: no spill)
-    for (int i = 0; i < 32; ++i)
-      ASSERT_TRUE(a->deallocate(all[i].offset, all[i].size));
-  });
+  cache_in(w, *a, all, 32);
   auto r = a->allocate(64);
   ASSERT_FALSE(r) << "every free byte is in the worker's cache";
   EXPECT_EQ(r.code(), errc::out_of_memory) << r.message();
@@ -116,10 +121,7 @@ TEST_P(CachePressure, AnotherThreadsSlowAllocationAfterTheFailureGivesItsCacheBa
   std::vector<Block> all = fill(*a);
   ASSERT_GT(all.size(), 100u);
   Worker w;
-  w.run([&] {
-    for (int i = 0; i < 32; ++i)
-      ASSERT_TRUE(a->deallocate(all[i].offset, all[i].size));
-  });
+  cache_in(w, *a, all, 32);
   ASSERT_FALSE(a->allocate(64));
   ASSERT_TRUE(a->deallocate(big->offset, big->size));
   w.run([&] { ASSERT_TRUE(a->allocate(256)); }); // not cached: the slow path, served shared
@@ -137,11 +139,8 @@ TEST_P(CachePressure, AThreadComingFromAnotherArenaAnswersToo) {
   std::vector<Block> all = fill(*a);
   ASSERT_GT(all.size(), 100u);
   Worker w;
-  w.run([&] {
-    for (int i = 0; i < 32; ++i)
-      ASSERT_TRUE(a->deallocate(all[i].offset, all[i].size));
-    ASSERT_TRUE(b->allocate(64)); // the worker's last use: arena b
-  });
+  cache_in(w, *a, all, 32);
+  w.run([&] { ASSERT_TRUE(b->allocate(64)); }); // the worker's last use: arena b
   ASSERT_FALSE(a->allocate(64));
   w.run([&] { ASSERT_TRUE(a->deallocate(all[32].offset, all[32].size)); });
   auto s = a->allocate(64);
