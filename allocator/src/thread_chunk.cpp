@@ -176,7 +176,9 @@ std::uint32_t chunk_refill_allocate(const ChunkHost &s, std::uint32_t need, std:
   // stack of its size (Core::cache_refill).
   if (offset == 0 && e->chunk.cache_at != 0 && need <= s.cache_max && align == kGranule)
     offset = s.chunk_space().cache_refill(e->chunk.cache_at, need, damaged);
-  tl_chunk = ChunkCache{s.id, e->chunk, e->pressure_seen};
+  // tl_chunk is this arena's since owned_entry(): only the chunk changed (its pressure_seen may
+  // be newer than the entry's, answered in owned_entry()).
+  tl_chunk.chunk = e->chunk;
   return offset;
 }
 

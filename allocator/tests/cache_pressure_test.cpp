@@ -147,6 +147,36 @@ TEST_P(CachePressure, AThreadComingFromAnotherArenaAnswersToo) {
   ASSERT_TRUE(s) << "the worker kept its cache after the failure: " << s.message();
 }
 
+// A thread answers each pressure once: a slow-path allocation that answered it on arriving from
+// another arena and then refilled its cache keeps the refill (before, the call restored the
+// thread's old answered value, so its next free drained the refill again).
+TEST_P(CachePressure, EachPressureIsAnsweredOnce) {
+  auto a = Arena::heap(small(GetParam()));
+  auto b = Arena::heap(small(GetParam()));
+  ASSERT_TRUE(a && b);
+  std::vector<Block> all = fill(*a);
+  ASSERT_GT(all.size(), 200u);
+  std::thread([&] { // 96 frees and the exit's drain: all on the shared stack
+    for (int i = 0; i < 96; ++i)
+      ASSERT_TRUE(a->deallocate(all[i].offset, all[i].size));
+  })
+      .join();
+  Worker w;
+  w.run([&] {
+    ASSERT_TRUE(a->allocate(64)); // a refill: the block and half the cache limit more
+    ASSERT_TRUE(b->allocate(64)); // the worker's last use: arena b
+  });
+  while (a->try_allocate(64).offset != 0) { // the rest of the stack, then a failure: pressure
+  }
+  Block kept{};
+  w.run([&] {
+    kept = a->try_allocate(64); // answers (a drain), then refills from the drained blocks
+    ASSERT_NE(kept.offset, 0u);
+    ASSERT_TRUE(a->deallocate(kept.offset, kept.size)); // must not drain the refill again
+  });
+  EXPECT_EQ(a->try_allocate(64).offset, 0u) << "the worker's refill went back to the stack";
+}
+
 // Without a failure nobody is asked: the worker's blocks stay in its cache and come back to it.
 TEST_P(CachePressure, WithoutAFailureTheCacheStaysWithItsThread) {
   auto a = Arena::heap(small(GetParam()));
