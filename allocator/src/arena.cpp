@@ -175,7 +175,11 @@ Result<Block> Arena::allocate_slow(std::uint32_t size, std::uint32_t align, bool
       (void)s.core.free_cache().drain(c.chunk.cache_at);
       e = s.core.allocate(size, align, b, exact);
     }
-    if (e == errc::out_of_memory)
+    // Only for a request a cached block could serve (an exact cached size at the granule's
+    // alignment; the stacks never merge blocks): a failing 4 KiB request would otherwise make
+    // every other thread drain its caches at every failure, for nothing.
+    if (e == errc::out_of_memory && detail::align_up(size, detail::kGranule) <= s.cache_max &&
+        align <= detail::kGranule)
       detail::raise_cache_pressure(s);
   }
   if (e != errc::ok)

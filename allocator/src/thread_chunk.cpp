@@ -20,9 +20,9 @@ namespace {
 struct Entry {
   std::weak_ptr<const ChunkHost> arena;
   std::uint64_t id = 0;
-  Chunk chunk;                     // slot_at 0: no slot yet (or none free)
-  std::uint32_t retry_in = 0;      // no slot: allocations to wait before scanning again
-  std::uint32_t pressure_seen = 0; // ChunkCache::pressure_seen while the entry is not cached
+  Chunk chunk;                // slot_at 0: no slot yet (or none free)
+  std::uint32_t retry_in = 0; // no slot: allocations to wait before scanning again
+  CachePolicy policy;         // ChunkCache::policy while the entry is not cached
 };
 
 // The thread's chunks in every arena it allocated from; gives them back when the thread exits.
@@ -41,7 +41,7 @@ struct Registry {
       return;
     if (Entry *e = find(tl_chunk.arena_id)) {
       e->chunk = tl_chunk.chunk;
-      e->pressure_seen = tl_chunk.pressure_seen;
+      e->policy = tl_chunk.policy;
     }
   }
   void forget_dead() {
@@ -126,8 +126,8 @@ Entry *owned_entry(const ChunkHost &s) {
   if (e == nullptr) {
     reg.forget_dead();
     // A new entry has nothing cached from before: the pressure so far is answered.
-    reg.entries.push_back(
-        Entry{s.weak_host(), s.id, Chunk{}, 0, s.cache_pressure.load(std::memory_order_relaxed)});
+    reg.entries.push_back(Entry{s.weak_host(), s.id, Chunk{}, 0,
+                                CachePolicy{s.cache_pressure.load(std::memory_order_relaxed)}});
     e = &reg.entries.back();
   }
   if (e->chunk.slot_at == 0) {
@@ -142,7 +142,7 @@ Entry *owned_entry(const ChunkHost &s) {
     }
     e->chunk.cache_at = attach_cache(s, e->chunk.slot_at);
   }
-  tl_chunk = ChunkCache{s.id, e->chunk, e->pressure_seen};
+  tl_chunk = ChunkCache{s.id, e->chunk, e->policy};
   // Now that tl_chunk is this arena's: a thread whose last use was another arena answers the
   // pressure here (the slow paths' own check, before the switch, could not see it).
   answer_cache_pressure(s);
@@ -174,10 +174,13 @@ std::uint32_t chunk_refill_allocate(const ChunkHost &s, std::uint32_t need, std:
       chunk_allocate(RegionWords{s.base}, s.chunk_space(), e->chunk, s.chunk_size, need, align);
   // No chunk (the bump region is exhausted): a cached size refills the cache from the shared
   // stack of its size (Core::cache_refill).
-  if (offset == 0 && e->chunk.cache_at != 0 && need <= s.cache_max && align == kGranule)
-    offset = s.chunk_space().cache_refill(e->chunk.cache_at, need, damaged);
-  // tl_chunk is this arena's since owned_entry(): only the chunk changed (its pressure_seen may
-  // be newer than the entry's, answered in owned_entry()).
+  if (offset == 0 && e->chunk.cache_at != 0 && need <= s.cache_max && align == kGranule) {
+    std::uint32_t &batch = tl_chunk.policy.refill_batch;
+    offset = s.chunk_space().cache_refill(e->chunk.cache_at, need, batch, damaged);
+    batch = batch < kCacheLimit / 4 ? batch * 2 : kCacheLimit / 2;
+  }
+  // tl_chunk is this arena's since owned_entry(): only the chunk changed (its policy may be
+  // newer than the entry's: answered in owned_entry(), or the batch above).
   tl_chunk.chunk = e->chunk;
   return offset;
 }
@@ -197,7 +200,7 @@ void release_own_chunk(const ChunkHost &s) {
 }
 
 void drain_own_cache(const ChunkHost &s, std::uint32_t pressure) {
-  tl_chunk.pressure_seen = pressure;
+  tl_chunk.policy = CachePolicy{pressure, 1}; // answered; refills start again from one block
   // Damage met by the drain is left where it is, as at thread exit (release_slot): the
   // allocation or check() that meets it reports it.
   if (tl_chunk.chunk.cache_at != 0)
@@ -207,7 +210,7 @@ void drain_own_cache(const ChunkHost &s, std::uint32_t pressure) {
 void raise_cache_pressure(const ChunkHost &s) {
   const std::uint32_t p = s.cache_pressure.fetch_add(1, std::memory_order_relaxed) + 1;
   if (tl_chunk.arena_id == s.id)
-    tl_chunk.pressure_seen = p; // this thread drained its own cache just before
+    tl_chunk.policy = CachePolicy{p, 1}; // this thread drained its own cache just before
 }
 
 std::uint32_t thread_cache_block(const ChunkHost &s) {

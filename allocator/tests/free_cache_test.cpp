@@ -501,14 +501,17 @@ TEST_P(FreeCache, AnEmptyCacheRefillsFromTheSharedStack) {
   auto a = Arena::heap(cached(GetParam()));
   ASSERT_TRUE(a);
   std::vector<Block> blocks;
-  for (Block b = a->try_allocate(64); b.offset != 0; b = a->try_allocate(64))
-    blocks.push_back(b);
+  std::thread fill([&] { // its last allocation fails: its own refills would restart from one
+    for (Block b = a->try_allocate(64); b.offset != 0; b = a->try_allocate(64))
+      blocks.push_back(b);
+  });
+  fill.join();
   ASSERT_GT(blocks.size(), 200u);
-  std::thread([&] { // 96 frees, then the exit's drain: all 96 on the shared stack
+  std::thread give([&] { // 96 frees, then the exit's drain: all 96 on the shared stack
     for (int i = 0; i < 96; ++i)
       ASSERT_TRUE(a->deallocate(blocks[i].offset, blocks[i].size));
-  })
-      .join();
+  });
+  give.join();
   auto first = a->allocate(64); // this thread's cache class and chunk are empty: a refill
   ASSERT_TRUE(first) << first.message();
   unsigned taken = 0;

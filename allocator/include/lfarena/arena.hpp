@@ -173,7 +173,7 @@ public:
       errc e = errc::ok;
       std::uint32_t damaged = 0;
       if (c.arena_id == sp->id && c.chunk.cache_at != 0 &&
-          c.pressure_seen == sp->cache_pressure.load(std::memory_order_relaxed) &&
+          c.policy.pressure_seen == sp->cache_pressure.load(std::memory_order_relaxed) &&
           sp->core.cache_free(c.chunk.cache_at, offset, size, e, damaged))
         return e == errc::ok ? Status{}
                              : detail::core_error(*sp, e, "deallocate", offset, size, damaged);

@@ -172,20 +172,21 @@ public:
   }
   // A block of exactly `size` bytes (a cached size) for a thread whose cache class and chunk
   // are empty: the top of the shared stack of that size, recorded as allocated, and up to
-  // half the class's cache limit more moved into the thread's cache `cache` (one pop each),
-  // so its next allocations of this size are cache pops instead of slow-path calls. (A
-  // producer whose blocks another thread frees took every block through the slow path: about
-  // 480 instructions each.) 0 if the stack is empty or its top is damaged (*damaged names
-  // it). A damaged node met after the first is left on the stack for the next pop to report.
-  // Moved nodes stay free (the accounting does not change); other threads may find the stack
-  // emptier meanwhile, which cache pressure answers (docs/DESIGN.md §5.11).
-  std::uint32_t cache_refill(std::uint32_t cache, std::uint32_t size,
+  // `batch` - 1 more (at most half the class's cache limit in all) moved into the thread's
+  // cache `cache` (one pop each), so its next allocations of this size are cache pops instead
+  // of slow-path calls. (A producer whose blocks another thread frees took every block through
+  // the slow path: about 480 instructions each.) 0 if the stack is empty or its top is damaged
+  // (*damaged names it). A damaged node met after the first is left on the stack for the next
+  // pop to report. Moved nodes stay free (the accounting does not change); other threads may
+  // find the stack emptier meanwhile: the batch starts again from 1 whenever the thread
+  // answers cache pressure (thread_chunk.hpp CachePolicy, docs/DESIGN.md §5.11).
+  std::uint32_t cache_refill(std::uint32_t cache, std::uint32_t size, std::uint32_t batch,
                              std::uint32_t &damaged) const {
     const std::uint32_t o = segregated_.pop_exact(size, damaged);
     if (o == 0)
       return 0;
-    note_allocated(o, size);
-    for (std::uint32_t n = cache_limit(size) / 2; n > 1; --n) {
+    const std::uint32_t half = cache_limit(size) / 2;
+    for (std::uint32_t n = batch < half ? batch : half; n > 1; --n) {
       std::uint32_t bad = 0;
       const std::uint32_t x = segregated_.pop_exact(size, bad);
       if (x == 0)
@@ -198,6 +199,8 @@ public:
         break;
       }
     }
+    // Recorded last: a crash during the moves leaves the block in flight, not marked live.
+    note_allocated(o, size);
     return o;
   }
   const FreeCache<Mem> &free_cache() const { return cache_; }

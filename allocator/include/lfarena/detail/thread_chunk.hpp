@@ -55,11 +55,21 @@ protected:
   ~ChunkHost() = default;
 };
 
+// How a thread's free cache in one arena answers cache pressure (docs/DESIGN.md §5.11).
+struct CachePolicy {
+  std::uint32_t pressure_seen = 0; // the ChunkHost::cache_pressure this thread answered last
+  // Blocks the next refill of an empty class takes from the shared stack (the one handed out
+  // included): 1 after answering or raising pressure, doubling with every refill after that up
+  // to half the cache limit, so a thread under pressure does not take back at once what its
+  // drain gave up, nor hoard while others fail.
+  std::uint32_t refill_batch = kCacheLimit / 2;
+};
+
 // The calling thread's chunk in the arena it used last.
 struct ChunkCache {
   std::uint64_t arena_id = 0; // ChunkHost::id (unique in the process, never reused); 0: none
   Chunk chunk;
-  std::uint32_t pressure_seen = 0; // the ChunkHost::cache_pressure this thread answered last
+  CachePolicy policy;
 };
 inline thread_local ChunkCache tl_chunk;
 
@@ -86,11 +96,12 @@ std::uint32_t thread_cache_block(const ChunkHost &host);
 void drain_own_cache(const ChunkHost &host, std::uint32_t pressure);
 inline void answer_cache_pressure(const ChunkHost &host) {
   const std::uint32_t p = host.cache_pressure.load(std::memory_order_relaxed);
-  if (tl_chunk.arena_id == host.id && tl_chunk.pressure_seen != p)
+  if (tl_chunk.arena_id == host.id && tl_chunk.policy.pressure_seen != p)
     drain_own_cache(host, p);
 }
-// An allocation found the arena full even after draining this thread's own cache: asks every
-// other thread of this opener to drain theirs (and counts this thread as having answered).
+// An allocation of a size a free cache can hold found the arena full (this thread's own cache
+// drained first when it has one here): asks every other thread of this opener to drain theirs
+// (and counts this thread as having answered).
 void raise_cache_pressure(const ChunkHost &host);
 // Gives back the calling thread's chunk and free cache in arena `host`, if it holds them, and
 // forgets them (the thread claims a new slot on its next allocation).
