@@ -219,24 +219,24 @@ struct ChurnSpec {
   FreeOrder order;
 };
 
-// Pairs per thread and run: fixed per scale and segment count (fewer with more segments, where
-// a sorted size class can be long: at 100k mixed segments one pair takes about 0.2 ms).
+// Pairs per thread and run: fixed per scale and segment count. At 100k segments every pair
+// touches a random block of a 13 MB working set, and the first milliseconds after a build run
+// about 2x slower than the rest (the first repetition in a process up to 3x: memory fresh from the
+// kernel); 10000 pairs (2 ms) measured that transient, not the steady state, and repetitions of
+// the same row differed by 3x. So 20k and 100k segments run half as many pairs as 1k segments.
 // `linear_scan`: a subject whose every operation walks all segments (the sorted policies
-// without the size index, kept as the baseline the index is measured against: about 20 ms per
-// pair at 100k segments) runs 1/50 of that, so one run stays within seconds.
+// without the size index, kept as the baseline the index is measured against: about 10 ms per
+// pair at 100k mixed segments) runs at most 1000 pairs at 20k segments and 200 at 100k, so one
+// run stays within seconds.
 inline std::uint64_t churn_iterations(std::uint32_t segments, bool linear_scan) {
-  std::uint64_t n = 0;
-  switch (scale()) {
-  case Scale::smoke:
+  if (scale() == Scale::smoke)
     return 2000;
-  case Scale::quick:
-    n = segments <= 1000 ? 100000 : segments <= 20000 ? 20000 : 5000;
-    break;
-  case Scale::full:
-    n = segments <= 1000 ? 400000 : segments <= 20000 ? 50000 : 10000;
-    break;
-  }
-  return linear_scan && segments > 1000 ? n / 50 : n;
+  const bool full = scale() == Scale::full;
+  if (linear_scan && segments > 1000)
+    return segments <= 20000 ? (full ? 1000 : 400) : (full ? 200 : 100);
+  if (segments > 1000)
+    return full ? 200000 : 50000;
+  return full ? 400000 : 100000;
 }
 
 template <class S> struct ChurnState {
