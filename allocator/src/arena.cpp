@@ -23,14 +23,12 @@ std::atomic<std::uint64_t> g_next_arena_id{1};
 
 ArenaState::ArenaState(AnyBacking b, std::byte *base_, bool ro, const Geometry &g, Options o,
                        std::string n)
-    : ChunkHost(
-          base_, g_next_arena_id.fetch_add(1, std::memory_order_relaxed), o.thread_chunk,
-          // Cached sizes must also take the chunk fast path (size <= thread_chunk / 4); no
-          // cache when no class can hold a block (min_segment above them all).
-          ro || !g.thread_cache || o.thread_chunk == 0 ||
-                  g.min_segment > (kCacheClasses - 1) * kGranule
-              ? 0
-              : std::min((kCacheClasses - 1) * kGranule, o.thread_chunk / 4 / kGranule * kGranule)),
+    : ChunkHost(base_, g_next_arena_id.fetch_add(1, std::memory_order_relaxed), o.thread_chunk,
+                // Cached sizes must also take the chunk fast path (size <= thread_chunk / 4); no
+                // cache when no class can hold a block (min_segment above them all).
+                ro || !g.thread_cache || o.thread_chunk == 0 || g.min_segment > cache_max_size(g)
+                    ? 0
+                    : std::min(cache_max_size(g), o.thread_chunk / 4 / kGranule * kGranule)),
       backing(std::move(b)), read_only(ro), core(RegionWords{base_}, g, o.exact_sizes), options(o),
       name(std::move(n)), fast_size_limit(ro ? 0 : g.capacity & ~(kGranule - 1)),
       fast_align_limit(ro ? 0 : g.max_alignment), chunk_limit(ro ? 0 : o.thread_chunk / 4) {

@@ -57,13 +57,15 @@ bool not_a_live_block(const std::vector<Kept> &live, std::uint32_t block, std::u
   return it == live.end() || it->offset != block || it->size != bytes;
 }
 
-// Every head word of the block is one a cache can hold: class 0 unused, counts within the
-// limit, a first node exactly when the count is not 0, in range. A block that fails is not a
-// cache block (a damaged word 3 naming other bytes): salvage must not write into it.
-bool heads_plausible(const RegionWords &mem, const NodeLayout &node, std::uint32_t block) {
-  if (load_relaxed(mem.word(block)) != 0)
+// Every head word of the block is one a cache can hold: word 0 unused unless it is the 256-byte
+// class, counts within the limit, a first node exactly when the count is not 0, in range. A
+// block that fails is not a cache block (a damaged word 3 naming other bytes): salvage must not
+// write into it.
+bool heads_plausible(const RegionWords &mem, const NodeLayout &node, const Geometry &g,
+                     std::uint32_t block) {
+  if (!g.cache_256 && load_relaxed(mem.word(block)) != 0)
     return false;
-  for (std::uint32_t c = 1; c < kCacheClasses; ++c) {
+  for (std::uint32_t c = cache_first_class(g); c < kCacheClasses; ++c) {
     const std::uint64_t h = load_relaxed(mem.word(block + c * kGranule));
     const std::uint32_t first = cache_first(h), count = cache_count(h);
     if (count > kCacheLimit || (first == 0) != (count == 0) ||
@@ -225,7 +227,7 @@ Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const st
     const std::uint32_t block = cache_word_block(word);
     if (!cache_block_plausible(g, word, top) ||
         (g.bitmap_offset != 0 && not_a_live_block(live, block, cache_word_bytes(word))) ||
-        !heads_plausible(mem, node, block)) {
+        !heads_plausible(mem, node, g, block)) {
       store_relaxed(mem.word(at), 0); // below the data offset: the snapshot has it
       ++rep.slots_cleared;
       continue;
@@ -235,11 +237,11 @@ Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const st
     // merely look like heads): forgotten without writing into it.
     std::vector<Kept> nodes;
     std::uint32_t classes = 0, with_nodes = 0, first_bad = 0, cuts = 0;
-    for (std::uint32_t c = 1; c < kCacheClasses; ++c) {
-      std::uint32_t o = cache_first(load_relaxed(mem.word(block + c * 8)));
+    for (std::uint32_t c = cache_first_class(g); c < kCacheClasses; ++c) {
+      std::uint32_t o = cache_first(load_relaxed(mem.word(block + c * kGranule)));
       classes += o != 0 ? 1 : 0;
       for (std::uint32_t steps = 0; o != 0; ++steps) {
-        const std::uint32_t size = c * kGranule;
+        const std::uint32_t size = cache_class_bytes(c);
         bool good = node.plausible_offset(o) && !seen[o / kGranule] && steps < kCacheLimit;
         Link next;
         if (good) {
@@ -253,7 +255,7 @@ Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const st
           break;
         }
         with_nodes += steps == 0 ? 1 : 0;
-        nodes.push_back({o, size, c});
+        nodes.push_back({o, size, floor_class(size)}); // its shared stack
         o = next.offset();
       }
     }

@@ -120,7 +120,7 @@ TEST_P(CachePressure, AFailedAllocationMakesTheNextFreeOfAnotherThreadGiveItsCac
 TEST_P(CachePressure, AnotherThreadsSlowAllocationAfterTheFailureGivesItsCacheBack) {
   auto a = Arena::heap(small(GetParam()));
   ASSERT_TRUE(a) << a.message();
-  auto big = a->allocate(256); // 256 bytes: no cache class, its free goes to the shared stack
+  auto big = a->allocate(264); // 264 bytes: no cache class, its free goes to the shared stack
   ASSERT_TRUE(big);
   std::vector<Block> all = fill(*a);
   ASSERT_GT(all.size(), 100u);
@@ -128,7 +128,7 @@ TEST_P(CachePressure, AnotherThreadsSlowAllocationAfterTheFailureGivesItsCacheBa
   cache_in(w, *a, all, 32);
   ASSERT_FALSE(a->allocate(64));
   ASSERT_TRUE(a->deallocate(big->offset, big->size));
-  w.run([&] { ASSERT_TRUE(a->allocate(256)); }); // not cached: the slow path, served shared
+  w.run([&] { ASSERT_TRUE(a->allocate(264)); }); // not cached: the slow path, served shared
   auto s = a->allocate(64);
   ASSERT_TRUE(s) << "the worker kept its cache after the failure: " << s.message();
 }

@@ -299,6 +299,8 @@ const Corruption kCorruptions[] = {
     {"VersionZero", kNone, set32(hdr::format_version, 0), errc::unsupported_version, "version 0"},
     {"UnknownFeatureBit5", kNone, set32(hdr::feature_flags, 1u << 5), errc::unknown_features,
      "0x00000020"},
+    {"Cache256WithoutThreadCaches", kNone, set32(hdr::feature_flags, 1u << 2), errc::bad_geometry,
+     "256-byte cache class"},
     {"FreelistKindMismatch", kNone, [](Bytes &) {}, errc::freelist_kind_mismatch, "optimistic",
      [](Options &o) { o.freelist = FreelistKind::optimistic; }},
     {"UserVersionMismatch", kNone, [](Bytes &) {}, errc::user_version_mismatch, "expected 8",

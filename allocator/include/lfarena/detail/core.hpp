@@ -113,7 +113,7 @@ public:
     if (bump_.try_rollback(offset, sz))
       return errc::ok;
     Fault fault;
-    const bool cached = cache != 0 && cache_class_size(sz, geo_.min_segment);
+    const bool cached = cache != 0 && cache_class_size(sz, geo_);
     const Inserted r = give_back(offset, sz, fault, cached ? cache : 0);
     std::uint32_t at = 0;
     const errc e = freed(r, fault, offset, sz, at);

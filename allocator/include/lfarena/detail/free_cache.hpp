@@ -6,7 +6,12 @@
 // size of the slot's cache block: kCacheBlockBytes (or a little more) allocated from the arena
 // once, the first time an owner of the slot uses a cache, and kept with the slot for every later
 // owner (a live block as far as the accounting is concerned). Word c of the block is the head of
-// class c (sizes 8c, 1 <= c < kCacheClasses): {first node offset:32, node count:32}. Nodes are
+// class c (sizes 8c, 1 <= c < kCacheClasses): {first node offset:32, node count:32}; word 0 is
+// the class of 256-byte blocks in files with kFeatureCache256 (header.hpp: every segregated file
+// since 2026-12-03; unused, always 0, in older ones). Why 256 in word 0: a word's byte offset in
+// the block is its size modulo the block's 256 bytes, so push and pop find the head with one
+// mask, and the block did not grow (a mixed 24..256 B workload sent every 30th free and
+// allocation to the shared stacks, the only shared lines two such threads touched). Nodes are
 // ordinary free nodes (node.hpp: keyed link word, checked size word; links with tag 0, like a
 // stack's), so a chain of them can be pushed on the shared stack of its class
 // (segregated_policy.hpp) with one CAS.
@@ -48,12 +53,13 @@
 namespace lfarena::detail {
 
 inline constexpr std::uint32_t kSlotCache = 24;    // slot word 3: the cache block's offset
-inline constexpr std::uint32_t kCacheClasses = 32; // sizes 8..248 (class 0 is never used)
+inline constexpr std::uint32_t kCacheClasses = 32; // sizes 8..248, and 256 as class 0
 inline constexpr std::uint32_t kCacheBlockBytes = kCacheClasses * 8;
 inline constexpr std::uint32_t kCacheBlockAlign = 64;   // its own cache lines
 inline constexpr std::uint32_t kCacheLimit = 64;        // the most nodes a class ever holds
 inline constexpr std::uint32_t kCacheBatch = 32;        // nodes a spill of a full class moves
 inline constexpr std::uint32_t kCacheClassBytes = 4096; // a class holds about this many bytes
+inline constexpr std::uint32_t kCacheWideSize = kCacheBlockBytes; // class 0 (kFeatureCache256)
 
 // Nodes a class of `size`-byte blocks holds before a spill moves half of them: kCacheLimit for
 // small sizes, fewer for larger ones (at least 8), so a thread keeps at most about
@@ -63,8 +69,8 @@ inline constexpr std::uint32_t kCacheClassBytes = 4096; // a class holds about t
 struct CacheLimits {
   std::uint8_t by_class[kCacheClasses] = {};
   constexpr CacheLimits() {
-    for (std::uint32_t c = 1; c < kCacheClasses; ++c) {
-      const std::uint32_t n = kCacheClassBytes / (c * 8);
+    for (std::uint32_t c = 0; c < kCacheClasses; ++c) {
+      const std::uint32_t n = kCacheClassBytes / (c != 0 ? c * 8 : kCacheWideSize);
       by_class[c] = static_cast<std::uint8_t>(n > kCacheLimit ? kCacheLimit : n < 8 ? 8 : n);
     }
   }
@@ -73,7 +79,24 @@ inline constexpr CacheLimits kCacheLimits{};
 inline constexpr std::uint32_t cache_limit(std::uint32_t size) {
   return kCacheLimits.by_class[size / 8 % kCacheClasses];
 }
-static_assert(cache_limit(64) == kCacheLimit && cache_limit(248) == 16 && cache_limit(8) == 64);
+static_assert(cache_limit(64) == kCacheLimit && cache_limit(248) == 16 && cache_limit(8) == 64 &&
+              cache_limit(kCacheWideSize) == 16);
+
+// The block size of class c, and where the head word of `size`-byte blocks sits in a cache block
+// (its byte offset: the size itself, 0 for 256).
+inline constexpr std::uint32_t cache_class_bytes(std::uint32_t c) {
+  return c != 0 ? c * kGranule : kCacheWideSize;
+}
+inline constexpr std::uint32_t cache_head_at(std::uint32_t size) {
+  return size & (kCacheBlockBytes - 1);
+}
+static_assert(cache_head_at(cache_class_bytes(0)) == 0 &&
+              cache_head_at(cache_class_bytes(31)) == 248);
+// The first class a file's cache blocks use (0 with the 256-byte class), and the largest size.
+inline std::uint32_t cache_first_class(const Geometry &g) { return g.cache_256 ? 0 : 1; }
+inline std::uint32_t cache_max_size(const Geometry &g) {
+  return g.cache_256 ? kCacheWideSize : (kCacheClasses - 1) * kGranule;
+}
 
 // Slots a thread's first cache attachment provisions with a cache block: its own and the next
 // ones in claim order (src/thread_chunk.cpp), about 1/1024 of the capacity, at least 2 (so a
@@ -92,9 +115,9 @@ inline std::uint64_t cache_head(std::uint32_t first, std::uint32_t count) {
   return first | std::uint64_t{count} << 32;
 }
 
-// Whether a block of `size` bytes (a multiple of kGranule) has a cache class.
-inline bool cache_class_size(std::uint32_t size, std::uint32_t min_segment) {
-  return size < kCacheClasses * kGranule && size >= min_segment;
+// Whether a block of `size` bytes (a multiple of kGranule) has a cache class in files of `g`.
+inline bool cache_class_size(std::uint32_t size, const Geometry &g) {
+  return size <= cache_max_size(g) && size >= g.min_segment;
 }
 
 // Slot word 3: {block offset:32, block size:32}. The block is the allocation that made it,
@@ -121,19 +144,19 @@ inline bool cache_block_plausible(const Geometry &g, std::uint64_t word, std::ui
 template <class Mem> class FreeCache {
 public:
   FreeCache(Mem mem, const Geometry &g, const SegregatedPolicy<Mem> &shared)
-      : mem_(mem), node_(g), shared_(shared) {}
+      : mem_(mem), node_(g), shared_(shared), first_class_(cache_first_class(g)) {}
   FreeCache(const FreeCache &) = default;
 
-  // Pushes the owned block [offset, offset + size) (cache_class_size(size)) on the cache of
+  // Pushes the owned block [offset, offset + size) (cache_class_size()) on the cache of
   // `block` (a cache block's offset). `duplicate` if it is already the class's first node (an
   // unchecked double free caught cheaply); `damaged` (fault says where) if a spill met a bad
   // node: nothing was pushed.
   [[gnu::always_inline]] Inserted push(std::uint32_t block, std::uint32_t offset,
                                        std::uint32_t size, Fault &fault) const {
-    atomic_u64 &w = mem_.word(block + size); // word c = size / 8 sits at byte 8c = size
+    atomic_u64 &w = mem_.word(block + cache_head_at(size)); // byte 8c = size (256: byte 0)
     std::uint64_t h = load_relaxed(w);
     if (const std::uint32_t limit = cache_limit(size); cache_count(h) >= limit) {
-      if (Fault f = spill(block + size, limit / 2, size); f) {
+      if (Fault f = spill(block + cache_head_at(size), limit / 2, size); f) {
         fault = f;
         return Inserted::damaged;
       }
@@ -152,12 +175,12 @@ public:
     return Inserted::ok;
   }
 
-  // Pops a block of exactly `size` bytes (a multiple of kGranule below kCacheClasses * 8) from
-  // the cache of `block`: its offset, or 0 if the class is empty or its first node is damaged
-  // (then *damaged is that node's offset).
+  // Pops a block of exactly `size` bytes (a size cache_class_size() accepts) from the cache of
+  // `block`: its offset, or 0 if the class is empty or its first node is damaged (then
+  // *damaged is that node's offset).
   [[gnu::always_inline]] std::uint32_t pop(std::uint32_t block, std::uint32_t size,
                                            std::uint32_t &damaged) const {
-    atomic_u64 &w = mem_.word(block + size);
+    atomic_u64 &w = mem_.word(block + cache_head_at(size));
     const std::uint64_t h = load_relaxed(w);
     const std::uint32_t o = cache_first(h);
     if (o == 0)
@@ -192,11 +215,11 @@ public:
   // moved), so check(), the next open and the slot's next owner still find and report it.
   Fault drain(std::uint32_t block) const {
     Fault first;
-    for (std::uint32_t c = 1; c < kCacheClasses; ++c) {
+    for (std::uint32_t c = first_class_; c < kCacheClasses; ++c) {
       const std::uint64_t h = load_relaxed(mem_.word(block + c * kGranule));
       if (h == 0)
         continue;
-      if (Fault f = spill(block + c * kGranule, cache_count(h), c * kGranule); f && !first)
+      if (Fault f = spill(block + c * kGranule, cache_count(h), cache_class_bytes(c)); f && !first)
         first = f;
     }
     return first;
@@ -207,13 +230,15 @@ public:
   // above kCacheLimit, or a node visit() rejects); `block` itself is checked by the caller
   // (cache_block_plausible).
   template <class Visit> Fault walk(std::uint32_t block, Visit &&visit) const {
-    for (std::uint32_t c = 1; c < kCacheClasses; ++c) {
+    if (first_class_ != 0 && load_relaxed(mem_.word(block)) != 0)
+      return Fault{block}; // word 0 is unused without the 256-byte class
+    for (std::uint32_t c = first_class_; c < kCacheClasses; ++c) {
       const std::uint64_t h = load_relaxed(mem_.word(block + c * kGranule));
       std::uint32_t count = cache_count(h), o = cache_first(h);
       if (count > kCacheLimit || (o == 0) != (count == 0))
         return Fault{block + c * kGranule};
       for (; o != 0; --count) {
-        const std::uint32_t size = c * kGranule;
+        const std::uint32_t size = cache_class_bytes(c);
         const Link next = node_.plausible_offset(o)
                               ? node_.decode_link(load_relaxed(mem_.word(o + kNodeLinkWord)))
                               : Link{};
@@ -275,6 +300,7 @@ private:
   Mem mem_;
   NodeLayout node_;
   SegregatedPolicy<Mem> shared_; // a copy: a few words, no state of its own
+  std::uint32_t first_class_;    // 0: word 0 is the 256-byte class (cache_first_class())
 };
 
 } // namespace lfarena::detail

@@ -18,6 +18,9 @@
 //                                      bit 1: thread caches (every segregated file this build
 //                                      creates: slot word 3 names a cache block,
 //                                      free_cache.hpp; older builds refuse such files)
+//                                      bit 2: 256-byte cache class (every segregated file
+//                                      this build creates: a cache block's word 0 heads the
+//                                      class of 256-byte blocks; older builds refuse such files)
 //       16    4  freelist_kind         0 none, 1 optimistic, 2 pessimistic, 3 segregated
 //       20    2  user_version          the user's own magic version
 //       22    2  header_size           kHeaderSize
@@ -84,7 +87,9 @@ inline constexpr std::uint32_t kHeaderSize = 256;
 inline constexpr std::uint32_t kGranule = 8; // every block and segment is a multiple of this
 inline constexpr std::uint32_t kFeatureChecked = 1u << 0;
 inline constexpr std::uint32_t kFeatureThreadCache = 1u << 1;
-inline constexpr std::uint32_t kKnownFeatures = kFeatureChecked | kFeatureThreadCache;
+inline constexpr std::uint32_t kFeatureCache256 = 1u << 2;
+inline constexpr std::uint32_t kKnownFeatures =
+    kFeatureChecked | kFeatureThreadCache | kFeatureCache256;
 inline constexpr unsigned char kMagic[8] = {'L', 'F', 'A', 'R', 'E', 'N', 'A', 0};
 
 // Offsets of the header fields.
@@ -130,6 +135,8 @@ struct Geometry {
   bool ties_by_offset = false;
   // kFeatureThreadCache: thread-chunk slots may own free caches (free_cache.hpp).
   bool thread_cache = false;
+  // kFeatureCache256: word 0 of a cache block is the class of 256-byte blocks (free_cache.hpp).
+  bool cache_256 = false;
 };
 
 inline constexpr std::uint64_t fnv1a64(const unsigned char *p, std::size_t n) {

@@ -112,12 +112,13 @@ public:
     table_.note_nonempty(c);
   }
 
-  // Pops the top node of the stack of blocks of exactly `size` bytes (a multiple of kGranule
-  // below 256: one size per class), for a thread cache's refill (free_cache.hpp): its offset, or
-  // 0 if the stack is empty or its top is damaged (then *damaged names it). No split, and no
-  // bitmap update: a set bit of a class this leaves empty is a stale hint, which take() clears.
+  // Pops the top node of the stack of `size`'s class if it is a block of exactly `size` bytes,
+  // for a thread cache's refill (free_cache.hpp): its offset, or 0 if the stack is empty, its
+  // top is another size (the class of 256 holds 256..287: the top is left where it is) or
+  // damaged (then *damaged names it). No split, and no bitmap update: a set bit of a class this
+  // leaves empty is a stale hint, which take() clears.
   std::uint32_t pop_exact(std::uint32_t size, std::uint32_t &damaged) const {
-    const Popped p = pop(floor_class(size));
+    const Popped p = pop(floor_class(size), false, size, size);
     if (p.damaged != 0)
       damaged = p.damaged;
     return p.size == size ? p.offset : 0;
@@ -210,10 +211,11 @@ private:
     return head.redirect(target);
   }
 
-  // Pops the top node of class c; empty if the class is empty or (min_size) its top node is
-  // smaller than min_size. `fresh`: read the head's latest value (an RMW) instead of a load
-  // that may return an older one.
-  Popped pop(std::uint32_t c, bool fresh = false, std::uint64_t min_size = 0) const {
+  // Pops the top node of class c; empty if the class is empty or its top node is smaller than
+  // min_size or larger than max_size. `fresh`: read the head's latest value (an RMW) instead
+  // of a load that may return an older one.
+  Popped pop(std::uint32_t c, bool fresh = false, std::uint64_t min_size = 0,
+             std::uint64_t max_size = UINT64_MAX) const {
     atomic_u64 &head = table_.head(c);
     // Acquire: pairs with the pusher's release CAS, so the node's words are visible.
     Link h{fresh ? load_latest_acq_rel(head) : load_acquire(head)};
@@ -242,7 +244,7 @@ private:
       }
       // If it was stale and we give up, we only skipped a candidate of a class that is not
       // guaranteed to fit anyway.
-      if (size < min_size)
+      if (size < min_size || size > max_size)
         return {};
       // acq_rel: acquire orders the segment's previous contents before our user's writes;
       // release continues the chain for the next popper. Fails (refreshing h) if anyone pushed
