@@ -55,29 +55,40 @@ std::uint64_t process_nonce() {
   return n;
 }
 
-std::mutex g_arenas_mutex;
-std::vector<ArenaState *> g_arenas;
+// The open arenas of the process (for the fork handlers). Never destroyed: an Arena with static
+// storage duration (a namespace-scope handle in the user's program) can be destroyed at exit
+// after this file's statics, and its unregister_arena() must still find a live list (a plain
+// global vector was freed by then: a heap use after free that ASan reported, found by an
+// outside review).
+struct ArenaList {
+  std::mutex mutex;
+  std::vector<ArenaState *> arenas;
+};
+ArenaList &arena_list() {
+  static ArenaList *const list = new ArenaList; // reachable for ever: no leak report
+  return *list;
+}
 
-void before_fork() { g_arenas_mutex.lock(); }
+void before_fork() { arena_list().mutex.lock(); }
 // Parent and child now share each file arena's open file description (and so its locks).
 void mark_fork_shared() {
-  for (ArenaState *s : g_arenas)
+  for (ArenaState *s : arena_list().arenas)
     if (!s->read_only && std::holds_alternative<FileBacking>(s->backing))
       s->fork_shared.store(true, std::memory_order_relaxed);
 }
 void after_fork_in_parent() {
   mark_fork_shared();
-  g_arenas_mutex.unlock();
+  arena_list().mutex.unlock();
 }
 // Runs in the child, in the forking thread, the only thread there.
 void after_fork_in_child() {
   g_nonce.store(fresh_nonce(), std::memory_order_relaxed);
   forget_inherited_chunks();
   mark_fork_shared();
-  for (ArenaState *s : g_arenas)
+  for (ArenaState *s : arena_list().arenas)
     if (!s->read_only && std::holds_alternative<FileBacking>(s->backing))
       fetch_add_acq_rel(RegionWords{s->base}.word(hdr::open_count), 1);
-  g_arenas_mutex.unlock();
+  arena_list().mutex.unlock();
 }
 
 } // namespace
@@ -93,16 +104,18 @@ void register_arena(ArenaState *s) {
   static const int installed =
       ::pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
   (void)installed;
-  const std::lock_guard<std::mutex> lock(g_arenas_mutex);
-  g_arenas.push_back(s);
+  ArenaList &l = arena_list();
+  const std::lock_guard<std::mutex> lock(l.mutex);
+  l.arenas.push_back(s);
 }
 
 void unregister_arena(ArenaState *s) {
-  const std::lock_guard<std::mutex> lock(g_arenas_mutex);
-  const auto it = std::find(g_arenas.begin(), g_arenas.end(), s);
-  if (it != g_arenas.end()) {
-    *it = g_arenas.back();
-    g_arenas.pop_back();
+  ArenaList &l = arena_list();
+  const std::lock_guard<std::mutex> lock(l.mutex);
+  const auto it = std::find(l.arenas.begin(), l.arenas.end(), s);
+  if (it != l.arenas.end()) {
+    *it = l.arenas.back();
+    l.arenas.pop_back();
   }
 }
 

@@ -24,7 +24,8 @@ using lfarena::FreelistKind;
 using lfarena::Options;
 
 // A whole refill: half a 64-byte class's cache limit (detail/free_cache.hpp).
-constexpr unsigned kHalf = lfarena::detail::kCacheLimit / 2;
+constexpr unsigned kHalf = lfarena::detail::cache_limits(1 << 20).of(64) / 2;
+static_assert(kHalf == lfarena::detail::kCacheLimit / 2);
 
 // A thread that runs one task at a time, each to completion before run() returns: its free
 // cache lives as long as the worker, and the test decides the order of every step.
@@ -66,9 +67,11 @@ private:
   std::thread t_;
 };
 
+// 1 MiB: the smallest capacity whose caches hold 64 blocks of 64 bytes (CacheLimits; smaller
+// arenas cache fewer), which the tests below count on.
 Options small(bool checked) {
   Options o;
-  o.capacity = 256 << 10;
+  o.capacity = 1 << 20;
   o.freelist = FreelistKind::segregated;
   o.thread_chunk = 4096;
   o.checked = checked;
@@ -200,6 +203,32 @@ TEST_P(CachePressure, WithoutAFailureTheCacheStaysWithItsThread) {
     again = a->try_allocate(64).offset;
   });
   EXPECT_EQ(again, all[1].offset) << "the worker's own last free, from its cache";
+}
+
+// A small arena's caches hold few bytes (CacheLimits: capacity / 256 per class, at least 2
+// blocks): of 16 blocks of 248 bytes the worker frees in a 128 KiB arena, it keeps 2 and the
+// other 14 serve the main thread at once. Before, its cache held all 16 (4 KiB per class in
+// every arena: 30 classes of it were all the free memory of a small one), and the main thread's
+// first allocation failed (a half-full 128 KiB arena failed 7% of its allocations with 2 threads).
+TEST_P(CachePressure, ASmallArenasCachesHoldFewBlocks) {
+  Options o = small(GetParam());
+  o.capacity = 128 << 10;
+  auto a = Arena::heap(o);
+  ASSERT_TRUE(a) << a.message();
+  std::vector<Block> all;
+  for (Block b; (b = a->try_allocate(248)).offset != 0;)
+    all.push_back(b);
+  ASSERT_GT(all.size(), 100u);
+  Worker w;
+  w.run([&] {
+    for (int i = 0; i < 16; ++i)
+      ASSERT_TRUE(a->deallocate(all[i].offset, all[i].size));
+  });
+  EXPECT_EQ(lfarena::detail::cache_limits(o.capacity).of(248), 2u);
+  unsigned served = 0;
+  while (a->try_allocate(248).offset != 0)
+    ++served;
+  EXPECT_EQ(served, 14u) << "the worker's cache kept more than 2 blocks";
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, CachePressure, ::testing::Values(false, true),

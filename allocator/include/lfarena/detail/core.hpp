@@ -185,7 +185,7 @@ public:
     const std::uint32_t o = segregated_.pop_exact(size, damaged);
     if (o == 0)
       return 0;
-    const std::uint32_t half = cache_limit(size) / 2;
+    const std::uint32_t half = cache_.limit(size) / 2;
     for (std::uint32_t n = batch < half ? batch : half; n > 1; --n) {
       std::uint32_t bad = 0;
       const std::uint32_t x = segregated_.pop_exact(size, bad);

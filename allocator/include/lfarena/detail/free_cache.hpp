@@ -18,8 +18,9 @@
 //
 // Who touches them. Only the slot's owner thread pushes and pops (relaxed loads and stores: no
 // other thread reads these words while the owner lives, except check() at quiescence, after the
-// owner's writes happen-before it by whatever made it quiescent). A class holding cache_limit()
-// nodes (64 for small sizes) first moves half of them to the shared stack (spill): the owner
+// owner's writes happen-before it by whatever made it quiescent). A class holding its limit
+// (CacheLimits: 64 small blocks in arenas of 1 MiB or more, fewer in smaller ones) of nodes
+// first moves half of them to the shared stack (spill): the owner
 // unlinks them from its list (one store), then publishes the chain with the stack's seq_cst head
 // CAS, whose release makes the nodes' words (written by this same thread before) visible to the
 // popper that acquires the head. A drain (thread exit, close, crash recovery) spills every class
@@ -55,32 +56,45 @@ namespace lfarena::detail {
 inline constexpr std::uint32_t kSlotCache = 24;    // slot word 3: the cache block's offset
 inline constexpr std::uint32_t kCacheClasses = 32; // sizes 8..248, and 256 as class 0
 inline constexpr std::uint32_t kCacheBlockBytes = kCacheClasses * 8;
-inline constexpr std::uint32_t kCacheBlockAlign = 64;   // its own cache lines
-inline constexpr std::uint32_t kCacheLimit = 64;        // the most nodes a class ever holds
-inline constexpr std::uint32_t kCacheBatch = 32;        // nodes a spill of a full class moves
-inline constexpr std::uint32_t kCacheClassBytes = 4096; // a class holds about this many bytes
+inline constexpr std::uint32_t kCacheBlockAlign = 64;     // its own cache lines
+inline constexpr std::uint32_t kCacheLimit = 64;          // the most nodes a class ever holds
+inline constexpr std::uint32_t kCacheBatch = 32;          // nodes a spill of a full class moves
+inline constexpr std::uint32_t kCacheClassBytes = 4096;   // the most bytes a class holds
+inline constexpr std::uint32_t kCacheCapacityShare = 256; // and at most capacity / 256 bytes
+inline constexpr std::uint32_t kCacheMinNodes = 2;        // but room for 2 nodes (a spill moves 1)
 inline constexpr std::uint32_t kCacheWideSize = kCacheBlockBytes; // class 0 (kFeatureCache256)
 
-// Nodes a class of `size`-byte blocks holds before a spill moves half of them: kCacheLimit for
-// small sizes, fewer for larger ones (at least 8), so a thread keeps at most about
-// kCacheClassBytes per class away from other threads (an exhausted arena's other threads fail
-// while blocks sit in a cache: the fewer bytes cached, the rarer).
-// (A table: a division by the size would cost more than the rest of a push.)
+// Nodes a class of `size`-byte blocks holds before a spill moves half of them: about
+// `class_bytes` / size, at most kCacheLimit, at least kCacheMinNodes. Why a byte budget: a
+// thread keeps its cached blocks away from every other thread, and in a fixed-size arena the
+// others then fail while those bytes are free; the fewer bytes cached, the rarer. Why relative
+// to the capacity: 30 classes of 4 KiB are 120 KiB per thread, all the free memory of a small
+// arena (a half-full 128 KiB arena churning 24..256 B blocks failed 7% of its allocations with 2
+// threads, 9% with 8; 0.01% and none with capacity / 256 per class). (A table: a division by
+// the size would cost more than the rest of a push.)
 struct CacheLimits {
   std::uint8_t by_class[kCacheClasses] = {};
-  constexpr CacheLimits() {
+  constexpr explicit CacheLimits(std::uint32_t class_bytes) {
     for (std::uint32_t c = 0; c < kCacheClasses; ++c) {
-      const std::uint32_t n = kCacheClassBytes / (c != 0 ? c * 8 : kCacheWideSize);
-      by_class[c] = static_cast<std::uint8_t>(n > kCacheLimit ? kCacheLimit : n < 8 ? 8 : n);
+      const std::uint32_t n = class_bytes / (c != 0 ? c * 8 : kCacheWideSize);
+      by_class[c] = static_cast<std::uint8_t>(n > kCacheLimit      ? kCacheLimit
+                                              : n < kCacheMinNodes ? kCacheMinNodes
+                                                                   : n);
     }
   }
+  constexpr std::uint32_t of(std::uint32_t size) const {
+    return by_class[size / 8 % kCacheClasses];
+  }
 };
-inline constexpr CacheLimits kCacheLimits{};
-inline constexpr std::uint32_t cache_limit(std::uint32_t size) {
-  return kCacheLimits.by_class[size / 8 % kCacheClasses];
+// The limits of an arena of `capacity` bytes (region bytes, header included).
+inline constexpr CacheLimits cache_limits(std::uint32_t capacity) {
+  const std::uint32_t share = capacity / kCacheCapacityShare;
+  return CacheLimits{share < kCacheClassBytes ? share : kCacheClassBytes};
 }
-static_assert(cache_limit(64) == kCacheLimit && cache_limit(248) == 16 && cache_limit(8) == 64 &&
-              cache_limit(kCacheWideSize) == 16);
+static_assert(cache_limits(1 << 20).of(64) == kCacheLimit && cache_limits(1 << 20).of(248) == 16 &&
+              cache_limits(1 << 20).of(8) == 64 && cache_limits(1 << 20).of(kCacheWideSize) == 16);
+static_assert(cache_limits(128 << 10).of(64) == 8 && cache_limits(128 << 10).of(256) == 2 &&
+              cache_limits(4096).of(8) == kCacheMinNodes);
 
 // The block size of class c, and where the head word of `size`-byte blocks sits in a cache block
 // (its byte offset: the size itself, 0 for 256).
@@ -144,7 +158,8 @@ inline bool cache_block_plausible(const Geometry &g, std::uint64_t word, std::ui
 template <class Mem> class FreeCache {
 public:
   FreeCache(Mem mem, const Geometry &g, const SegregatedPolicy<Mem> &shared)
-      : mem_(mem), node_(g), shared_(shared), first_class_(cache_first_class(g)) {}
+      : mem_(mem), node_(g), shared_(shared), limits_(cache_limits(g.capacity)),
+        first_class_(cache_first_class(g)) {}
   FreeCache(const FreeCache &) = default;
 
   // Pushes the owned block [offset, offset + size) (cache_class_size()) on the cache of
@@ -155,7 +170,7 @@ public:
                                        std::uint32_t size, Fault &fault) const {
     atomic_u64 &w = mem_.word(block + cache_head_at(size)); // byte 8c = size (256: byte 0)
     std::uint64_t h = load_relaxed(w);
-    if (const std::uint32_t limit = cache_limit(size); cache_count(h) >= limit) {
+    if (const std::uint32_t limit = limits_.of(size); cache_count(h) >= limit) {
       if (Fault f = spill(block + cache_head_at(size), limit / 2, size); f) {
         fault = f;
         return Inserted::damaged;
@@ -210,6 +225,9 @@ public:
     return o;
   }
 
+  // Nodes a class of `size`-byte blocks holds before a push spills half of them.
+  std::uint32_t limit(std::uint32_t size) const { return limits_.of(size); }
+
   // Moves every node of every class of `block` to the shared stacks. Returns the first damage
   // met; a damaged class keeps its nodes from the damaged one on (the ones before it are
   // moved), so check(), the next open and the slot's next owner still find and report it.
@@ -230,8 +248,8 @@ public:
   // above kCacheLimit, or a node visit() rejects); `block` itself is checked by the caller
   // (cache_block_plausible).
   template <class Visit> Fault walk(std::uint32_t block, Visit &&visit) const {
-    if (first_class_ != 0 && load_relaxed(mem_.word(block)) != 0)
-      return Fault{block}; // word 0 is unused without the 256-byte class
+    // Word 0 of a file without the 256-byte class is not read, as before that class existed
+    // (a stray value there, say a user's overflow, refused an old file the old build opens).
     for (std::uint32_t c = first_class_; c < kCacheClasses; ++c) {
       const std::uint64_t h = load_relaxed(mem_.word(block + c * kGranule));
       std::uint32_t count = cache_count(h), o = cache_first(h);
@@ -300,6 +318,7 @@ private:
   Mem mem_;
   NodeLayout node_;
   SegregatedPolicy<Mem> shared_; // a copy: a few words, no state of its own
+  CacheLimits limits_;           // of this arena's capacity
   std::uint32_t first_class_;    // 0: word 0 is the 256-byte class (cache_first_class())
 };
 
