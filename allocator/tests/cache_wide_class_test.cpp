@@ -69,6 +69,18 @@ std::uint32_t feature_flags(const Arena &a) {
   return d::get_le32(reinterpret_cast<const unsigned char *>(a.base()) + d::hdr::feature_flags);
 }
 
+// Makes the closed file at `path` look like one made before the 256-byte class: feature bit 2
+// cleared, the header checksum recomputed.
+void clear_cache256_flag(const std::string &path) {
+  std::vector<unsigned char> bytes = lfarena_test::read_all(path);
+  unsigned char *h = bytes.data();
+  d::put_le32(h + d::hdr::feature_flags,
+              d::get_le32(h + d::hdr::feature_flags) & ~d::kFeatureCache256);
+  const std::uint32_t version = d::get_le32(h + d::hdr::format_version);
+  d::put_le64(h + d::hdr::checksum, d::header_checksum(h, version));
+  lfarena_test::write_all(path, bytes);
+}
+
 class CacheWideClass : public ::testing::TestWithParam<bool> {};
 
 TEST_P(CacheWideClass, NewSegregatedFilesCarryTheFlag) {
@@ -147,12 +159,7 @@ TEST_P(CacheWideClass, AFileWithoutTheFlagSends256ByteBlocksToTheSharedStack) {
   ::unlink(path.c_str());
   const Options o = cached(GetParam(), 256 << 10);
   ASSERT_TRUE(Arena::open_file(path, o));
-  std::vector<unsigned char> bytes = lfarena_test::read_all(path);
-  unsigned char *h = bytes.data();
-  d::put_le32(h + d::hdr::feature_flags,
-              d::get_le32(h + d::hdr::feature_flags) & ~d::kFeatureCache256);
-  d::put_le64(h + d::hdr::checksum, d::header_checksum(h, d::get_le32(h + d::hdr::format_version)));
-  lfarena_test::write_all(path, bytes);
+  clear_cache256_flag(path);
   {
     auto a = Arena::open_file(path, o);
     ASSERT_TRUE(a) << a.message();
@@ -178,20 +185,14 @@ TEST_P(CacheWideClass, AFileWithoutTheFlagIgnoresWordZero) {
   ::unlink(path.c_str());
   const Options o = cached(GetParam(), 256 << 10);
   ASSERT_TRUE(Arena::open_file(path, o));
-  std::vector<unsigned char> bytes = lfarena_test::read_all(path);
-  unsigned char *h = bytes.data();
-  d::put_le32(h + d::hdr::feature_flags,
-              d::get_le32(h + d::hdr::feature_flags) & ~d::kFeatureCache256);
-  d::put_le64(h + d::hdr::checksum,
-              d::header_checksum(h, d::get_le32(h + d::hdr::format_version)));
-  lfarena_test::write_all(path, bytes);
+  clear_cache256_flag(path);
   {
     auto a = Arena::open_file(path, o);
     ASSERT_TRUE(a) << a.message();
     auto b = a->allocate(64);
     ASSERT_TRUE(b && a->deallocate(b->offset, b->size)); // attaches this thread's cache
   }
-  bytes = lfarena_test::read_all(path);
+  std::vector<unsigned char> bytes = lfarena_test::read_all(path);
   unsigned blocks = 0;
   for (std::uint32_t i = 0; i < d::kChunkSlots; ++i) {
     const std::uint32_t block =
