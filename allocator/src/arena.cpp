@@ -19,16 +19,23 @@ namespace detail {
 
 namespace {
 std::atomic<std::uint64_t> g_next_arena_id{1};
+
+// The largest size the thread caches hold; 0: none. Cached sizes must also take the chunk fast
+// path (size <= thread_chunk / 4) and fit the arena's class budget twice (cache_size_limit());
+// no cache when no class can hold a block (min_segment above them all).
+std::uint32_t cache_max_for(const Geometry &g, const Options &o, bool ro) {
+  if (ro || !g.thread_cache || o.thread_chunk == 0)
+    return 0;
+  const std::uint32_t top = std::min(
+      {cache_max_size(g), cache_size_limit(g.capacity), o.thread_chunk / 4 / kGranule * kGranule});
+  return g.min_segment > top ? 0 : top;
+}
 } // namespace
 
 ArenaState::ArenaState(AnyBacking b, std::byte *base_, bool ro, const Geometry &g, Options o,
                        std::string n)
     : ChunkHost(base_, g_next_arena_id.fetch_add(1, std::memory_order_relaxed), o.thread_chunk,
-                // Cached sizes must also take the chunk fast path (size <= thread_chunk / 4); no
-                // cache when no class can hold a block (min_segment above them all).
-                ro || !g.thread_cache || o.thread_chunk == 0 || g.min_segment > cache_max_size(g)
-                    ? 0
-                    : std::min(cache_max_size(g), o.thread_chunk / 4 / kGranule * kGranule)),
+                cache_max_for(g, o, ro)),
       backing(std::move(b)), read_only(ro), core(RegionWords{base_}, g, o.exact_sizes), options(o),
       name(std::move(n)), fast_size_limit(ro ? 0 : g.capacity & ~(kGranule - 1)),
       fast_align_limit(ro ? 0 : g.max_alignment), chunk_limit(ro ? 0 : o.thread_chunk / 4) {

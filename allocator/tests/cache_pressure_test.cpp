@@ -231,6 +231,31 @@ TEST_P(CachePressure, ASmallArenasCachesHoldFewBlocks) {
   EXPECT_EQ(served, 14u) << "the worker's cache kept more than 2 blocks";
 }
 
+// A tiny arena caches only sizes whose class budget holds two blocks (16 KiB: capacity / 256 =
+// 64 bytes per class, so up to 32-byte blocks): two 128-byte blocks freed by a thread that then
+// sits idle (and so never answers pressure) serve the main thread at once. Before, every class
+// held at least 2 blocks whatever the budget, about 8 KiB per thread in all (helper-22: an idle
+// thread kept 8352 free bytes of a 16 KiB arena from every other thread).
+TEST_P(CachePressure, ATinyArenaCachesOnlyBlocksItsBudgetHoldsTwiceOf) {
+  Options o = small(GetParam());
+  o.capacity = 16 << 10;
+  auto a = Arena::heap(o);
+  ASSERT_TRUE(a) << a.message();
+  std::vector<Block> all;
+  for (Block b; (b = a->try_allocate(128)).offset != 0;)
+    all.push_back(b);
+  ASSERT_GT(all.size(), 20u);
+  Worker w;
+  w.run([&] {
+    ASSERT_TRUE(a->deallocate(all[0].offset, all[0].size));
+    ASSERT_TRUE(a->deallocate(all[1].offset, all[1].size));
+  });
+  unsigned served = 0;
+  while (a->try_allocate(128).offset != 0)
+    ++served;
+  EXPECT_EQ(served, 2u) << "the idle worker's cache kept them";
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, CachePressure, ::testing::Values(false, true),
                          [](const auto &info) { return info.param ? "Checked" : "Unchecked"; });
 

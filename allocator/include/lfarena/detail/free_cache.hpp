@@ -86,11 +86,22 @@ struct CacheLimits {
     return by_class[size / 8 % kCacheClasses];
   }
 };
-// The limits of an arena of `capacity` bytes (region bytes, header included).
-inline constexpr CacheLimits cache_limits(std::uint32_t capacity) {
+// The byte budget of a class in an arena of `capacity` bytes (region bytes, header included).
+inline constexpr std::uint32_t cache_class_budget(std::uint32_t capacity) {
   const std::uint32_t share = capacity / kCacheCapacityShare;
-  return CacheLimits{share < kCacheClassBytes ? share : kCacheClassBytes};
+  return share < kCacheClassBytes ? share : kCacheClassBytes;
 }
+inline constexpr CacheLimits cache_limits(std::uint32_t capacity) {
+  return CacheLimits{cache_class_budget(capacity)};
+}
+// The largest block size such an arena caches: one whose budget holds kCacheMinNodes blocks.
+// Larger classes would hold their 2-node minimum whatever the budget: about 8 KiB per thread in
+// all, half a 16 KiB arena, kept by a thread that may sit idle and so never answer pressure
+// (helper-22 found exactly that). 256 from 128 KiB on, 128 at 64 KiB, 32 at 16 KiB.
+inline constexpr std::uint32_t cache_size_limit(std::uint32_t capacity) {
+  return cache_class_budget(capacity) / kCacheMinNodes / 8 * 8;
+}
+static_assert(cache_size_limit(128 << 10) == 256 && cache_size_limit(16 << 10) == 32);
 static_assert(cache_limits(1 << 20).of(64) == kCacheLimit && cache_limits(1 << 20).of(248) == 16 &&
               cache_limits(1 << 20).of(8) == 64 && cache_limits(1 << 20).of(kCacheWideSize) == 16);
 static_assert(cache_limits(128 << 10).of(64) == 8 && cache_limits(128 << 10).of(256) == 2 &&
