@@ -69,9 +69,11 @@ std::uint32_t feature_flags(const Arena &a) {
   return d::get_le32(reinterpret_cast<const unsigned char *>(a.base()) + d::hdr::feature_flags);
 }
 
-// Makes the closed file at `path` look like one made before the 256-byte class: feature bit 2
-// cleared, the header checksum recomputed.
-void clear_cache256_flag(const std::string &path) {
+// Creates the arena file `path` and makes it look like one made before the 256-byte class:
+// feature bit 2 cleared, the header checksum recomputed.
+void make_old_file(const std::string &path, const Options &o) {
+  ::unlink(path.c_str());
+  ASSERT_TRUE(Arena::open_file(path, o));
   std::vector<unsigned char> bytes = lfarena_test::read_all(path);
   unsigned char *h = bytes.data();
   d::put_le32(h + d::hdr::feature_flags,
@@ -156,10 +158,8 @@ TEST_P(CacheWideClass, ARefillFindingA264ByteTopLeavesItOnTheStack) {
 // caches: a freed one is on the shared stack for any thread at once.
 TEST_P(CacheWideClass, AFileWithoutTheFlagSends256ByteBlocksToTheSharedStack) {
   const std::string path = temp_path(GetParam() ? "old_checked" : "old");
-  ::unlink(path.c_str());
   const Options o = cached(GetParam(), 256 << 10);
-  ASSERT_TRUE(Arena::open_file(path, o));
-  clear_cache256_flag(path);
+  ASSERT_NO_FATAL_FAILURE(make_old_file(path, o));
   {
     auto a = Arena::open_file(path, o);
     ASSERT_TRUE(a) << a.message();
@@ -182,10 +182,8 @@ TEST_P(CacheWideClass, AFileWithoutTheFlagSends256ByteBlocksToTheSharedStack) {
 // file the older build opens (helper-21 found this build refused it as a damaged class 0).
 TEST_P(CacheWideClass, AFileWithoutTheFlagIgnoresWordZero) {
   const std::string path = temp_path(GetParam() ? "word0_checked" : "word0");
-  ::unlink(path.c_str());
   const Options o = cached(GetParam(), 256 << 10);
-  ASSERT_TRUE(Arena::open_file(path, o));
-  clear_cache256_flag(path);
+  ASSERT_NO_FATAL_FAILURE(make_old_file(path, o));
   {
     auto a = Arena::open_file(path, o);
     ASSERT_TRUE(a) << a.message();

@@ -56,12 +56,12 @@ namespace lfarena::detail {
 inline constexpr std::uint32_t kSlotCache = 24;    // slot word 3: the cache block's offset
 inline constexpr std::uint32_t kCacheClasses = 32; // sizes 8..248, and 256 as class 0
 inline constexpr std::uint32_t kCacheBlockBytes = kCacheClasses * 8;
-inline constexpr std::uint32_t kCacheBlockAlign = 64;     // its own cache lines
-inline constexpr std::uint32_t kCacheLimit = 64;          // the most nodes a class ever holds
-inline constexpr std::uint32_t kCacheBatch = 32;          // nodes a spill of a full class moves
-inline constexpr std::uint32_t kCacheClassBytes = 4096;   // the most bytes a class holds
-inline constexpr std::uint32_t kCacheCapacityShare = 256; // and at most capacity / 256 bytes
-inline constexpr std::uint32_t kCacheMinNodes = 2;        // but room for 2 nodes (a spill moves 1)
+inline constexpr std::uint32_t kCacheBlockAlign = 64;         // its own cache lines
+inline constexpr std::uint32_t kCacheLimit = 64;              // the most nodes a class ever holds
+inline constexpr std::uint32_t kCacheBatch = kCacheLimit / 2; // a full 64-node class's spill
+inline constexpr std::uint32_t kCacheClassBytes = 4096;       // the most bytes a class holds
+inline constexpr std::uint32_t kCacheCapacityShare = 256;     // and at most capacity / 256 bytes
+inline constexpr std::uint32_t kCacheMinNodes = 2; // but room for 2 nodes (a spill moves 1)
 inline constexpr std::uint32_t kCacheWideSize = kCacheBlockBytes; // class 0 (kFeatureCache256)
 
 // Nodes a class of `size`-byte blocks holds before a spill moves half of them: about
@@ -179,10 +179,11 @@ public:
   // node: nothing was pushed.
   [[gnu::always_inline]] Inserted push(std::uint32_t block, std::uint32_t offset,
                                        std::uint32_t size, Fault &fault) const {
-    atomic_u64 &w = mem_.word(block + cache_head_at(size)); // byte 8c = size (256: byte 0)
+    const std::uint32_t at = block + cache_head_at(size); // byte 8c = size (256: byte 0)
+    atomic_u64 &w = mem_.word(at);
     std::uint64_t h = load_relaxed(w);
     if (const std::uint32_t limit = limits_.of(size); cache_count(h) >= limit) {
-      if (Fault f = spill(block + cache_head_at(size), limit / 2, size); f) {
+      if (Fault f = spill(at, limit / 2, size); f) {
         fault = f;
         return Inserted::damaged;
       }

@@ -121,7 +121,7 @@ public:
     const Popped p = pop(floor_class(size), false, size, size);
     if (p.damaged != 0)
       damaged = p.damaged;
-    return p.size == size ? p.offset : 0;
+    return p.offset; // pop() took it only if it is exactly `size` bytes
   }
 
   // Takes a segment for `size` bytes at `align` and splits it, giving pieces worth keeping to
