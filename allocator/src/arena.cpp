@@ -169,22 +169,23 @@ Result<Block> Arena::allocate_slow(std::uint32_t size, std::uint32_t align, bool
   }
   detail::RawBlock b;
   errc e = s.core.allocate(size, align, b, exact);
-  if (e == errc::out_of_memory && s.cache_max != 0) {
-    // Before failing: the blocks this thread's free cache holds go back to the shared stacks
-    // (other sizes than this request's may serve it there, split), and the request is tried
-    // once more. Other threads' caches are theirs (detail/free_cache.hpp): if it still fails,
-    // they are asked to drain theirs at their next free or slow-path allocation, so the next
-    // allocation finds their blocks (DESIGN 5.11 "Pressure").
-    const detail::ChunkCache &c = detail::tl_chunk;
-    if (c.arena_id == s.id && c.chunk.cache_at != 0) {
-      (void)s.core.free_cache().drain(c.chunk.cache_at);
+  // (Freelist `none`: a tail given back below the bump top would be discarded, not reused.)
+  if (e == errc::out_of_memory && s.chunk_size != 0 && s.core.has_freelist()) {
+    // Before failing: this thread's chunk tail and the blocks its free cache holds go back (the
+    // tail to the freelist, the blocks to the shared stacks, where other sizes than theirs may
+    // serve this request, split), and the request is tried once more. Other threads' tails and
+    // caches are theirs (detail/chunk.hpp, detail/free_cache.hpp): if it still fails, they are
+    // asked to give them back at their next free or slow-path allocation, so the next
+    // allocation finds them (DESIGN 5.11 "Pressure").
+    if (detail::give_back_own_reserve(s))
       e = s.core.allocate(size, align, b, exact);
-    }
-    // Only for a request a cached block could serve (an exact cached size at the granule's
-    // alignment; the stacks never merge blocks): a failing 4 KiB request would otherwise make
-    // every other thread drain its caches at every failure, for nothing.
-    if (e == errc::out_of_memory && detail::align_up(size, detail::kGranule) <= s.cache_max &&
-        align <= detail::kGranule)
+    // Only for a request their tails (below chunk_size) or cached blocks (an exact cached size
+    // at the granule's alignment: the stacks never merge blocks) could serve: a request larger
+    // than a chunk would otherwise make every other thread give its share back at every
+    // failure, for nothing.
+    const std::uint64_t need = detail::align_up(size, detail::kGranule);
+    if (e == errc::out_of_memory &&
+        (need + align < s.chunk_size || (need <= s.cache_max && align <= detail::kGranule)))
       detail::raise_cache_pressure(s);
   }
   if (e != errc::ok)

@@ -199,12 +199,33 @@ void release_own_chunk(const ChunkHost &s) {
   }
 }
 
-void drain_own_cache(const ChunkHost &s, std::uint32_t pressure) {
-  tl_chunk.policy = CachePolicy{pressure, 1}; // answered; refills start again from one block
+namespace {
+// Gives the calling thread's chunk tail back and drains its free cache in arena `s` (tl_chunk is
+// `s`'s). The registry entry gets the emptied chunk too: chunk_refill_allocate() allocates from
+// the entry's copy after owned_entry() answered pressure, and a stale copy would hand the
+// given-back tail out a second time.
+void give_back_reserve(const ChunkHost &s) {
+  chunk_give_back(RegionWords{s.base}, s.chunk_space(), tl_chunk.chunk);
+  if (t_registry_ptr != nullptr)
+    if (Entry *e = t_registry_ptr->find(s.id))
+      e->chunk = tl_chunk.chunk;
   // Damage met by the drain is left where it is, as at thread exit (release_slot): the
   // allocation or check() that meets it reports it.
   if (tl_chunk.chunk.cache_at != 0)
     (void)s.chunk_space().free_cache().drain(tl_chunk.chunk.cache_at);
+}
+} // namespace
+
+void drain_own_cache(const ChunkHost &s, std::uint32_t pressure) {
+  tl_chunk.policy = CachePolicy{pressure, 1}; // answered; refills start again from one block
+  give_back_reserve(s);
+}
+
+bool give_back_own_reserve(const ChunkHost &s) {
+  if (tl_chunk.arena_id != s.id)
+    return false;
+  give_back_reserve(s);
+  return true;
 }
 
 void raise_cache_pressure(const ChunkHost &s) {

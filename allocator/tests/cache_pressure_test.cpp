@@ -4,9 +4,6 @@
 // free or slow-path allocation, so the next allocation finds them. Before, a thread's cache
 // could hold most of a small arena's free memory for its whole life while every other thread
 // failed (the 2-thread mixed churn benchmark: 11176 failed allocations in 800000).
-#include <condition_variable>
-#include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -15,6 +12,8 @@
 #include <lfarena/arena.hpp>
 #include <lfarena/detail/free_cache.hpp>
 
+#include "worker_thread.hpp"
+
 namespace {
 
 using lfarena::Arena;
@@ -22,50 +21,11 @@ using lfarena::Block;
 using lfarena::errc;
 using lfarena::FreelistKind;
 using lfarena::Options;
+using lfarena_test::Worker;
 
 // A whole refill: half a 64-byte class's cache limit (detail/free_cache.hpp).
 constexpr unsigned kHalf = lfarena::detail::cache_limits(1 << 20).of(64) / 2;
 static_assert(kHalf == lfarena::detail::kCacheLimit / 2);
-
-// A thread that runs one task at a time, each to completion before run() returns: its free
-// cache lives as long as the worker, and the test decides the order of every step.
-class Worker {
-public:
-  Worker() : t_([this] { loop(); }) {}
-  ~Worker() {
-    run({});
-    t_.join();
-  }
-  void run(std::function<void()> task) {
-    std::unique_lock<std::mutex> lock(m_);
-    task_ = std::move(task);
-    stop_ = !task_;
-    pending_ = true;
-    cv_.notify_all();
-    cv_.wait(lock, [&] { return !pending_; });
-  }
-
-private:
-  void loop() {
-    for (;;) {
-      std::unique_lock<std::mutex> lock(m_);
-      cv_.wait(lock, [&] { return pending_; });
-      if (stop_) {
-        pending_ = false;
-        cv_.notify_all();
-        return;
-      }
-      task_();
-      pending_ = false;
-      cv_.notify_all();
-    }
-  }
-  std::mutex m_;
-  std::condition_variable cv_;
-  std::function<void()> task_;
-  bool pending_ = false, stop_ = false;
-  std::thread t_;
-};
 
 // 1 MiB: the smallest capacity whose caches hold 64 blocks of 64 bytes (CacheLimits; smaller
 // arenas cache fewer), which the tests below count on.

@@ -36,11 +36,12 @@ public:
   // Blocks of at most this many bytes (a multiple of kGranule) go through the thread's free
   // cache (free_cache.hpp); 0: no caches (not a thread-cache file, no chunks, or read-only).
   const std::uint32_t cache_max;
-  // Cache pressure (docs/DESIGN.md §5.11): bumped by an allocation of this opener that found
-  // the arena full even after draining its own thread's cache; every thread that sees a value
-  // it has not answered yet drains its cache to the shared stacks at its next free or slow-path
-  // allocation. Relaxed everywhere: a hint. A late answer costs a failed allocation, never
-  // correctness; the drained nodes reach other threads through the stacks' CAS (§5.4).
+  // Pressure (docs/DESIGN.md §5.11): bumped by an allocation of this opener that found the
+  // arena full even after giving back its own thread's chunk tail and cache; every thread that
+  // sees a value it has not answered yet gives its chunk tail back and drains its cache to the
+  // shared stacks at its next free or slow-path allocation. Relaxed everywhere: a hint. A late
+  // answer costs a failed allocation, never correctness; the drained nodes reach other threads
+  // through the stacks' CAS (§5.4).
   mutable std::atomic<std::uint32_t> cache_pressure{0};
   // reserve / discard / release / note_allocated for chunk.hpp.
   virtual const Core<RegionWords> &chunk_space() const = 0;
@@ -90,8 +91,9 @@ std::uint32_t chunk_refill_allocate(const ChunkHost &host, std::uint32_t need, s
 // The calling thread's free cache block in this arena (claiming a slot, and the slot's cache
 // block, if the thread has none yet); 0 if it cannot have one (no slot free, arena full).
 std::uint32_t thread_cache_block(const ChunkHost &host);
-// Cache pressure (ChunkHost::cache_pressure): if the calling thread holds a free cache in arena
-// `host` and has not answered the current pressure yet, drains it to the shared stacks.
+// Pressure (ChunkHost::cache_pressure, docs/DESIGN.md §5.11): if the calling thread holds a
+// chunk or a free cache in arena `host` and has not answered the current pressure yet, gives
+// its chunk's unused tail back and drains its cache to the shared stacks.
 // Inline: the slow paths call it on every call, and mostly there is nothing to answer.
 void drain_own_cache(const ChunkHost &host, std::uint32_t pressure);
 inline void answer_cache_pressure(const ChunkHost &host) {
@@ -99,9 +101,12 @@ inline void answer_cache_pressure(const ChunkHost &host) {
   if (tl_chunk.arena_id == host.id && tl_chunk.policy.pressure_seen != p)
     drain_own_cache(host, p);
 }
-// An allocation of a size a free cache can hold found the arena full (this thread's own cache
-// drained first when it has one here): asks every other thread of this opener to drain theirs
-// (and counts this thread as having answered).
+// The same for an allocation of this thread that found the arena full, before it retries:
+// false if the thread holds nothing in `host` (nothing changed).
+bool give_back_own_reserve(const ChunkHost &host);
+// An allocation that another thread's chunk tail or cached blocks could serve found the arena
+// full (after give_back_own_reserve()): asks every other thread of this opener to give theirs
+// back (and counts this thread as having answered).
 void raise_cache_pressure(const ChunkHost &host);
 // Gives back the calling thread's chunk and free cache in arena `host`, if it holds them, and
 // forgets them (the thread claims a new slot on its next allocation).
