@@ -227,8 +227,10 @@ Status Arena::deallocate_slow(std::uint32_t offset, std::uint32_t size) const {
   if (s.read_only)
     return read_only_error("deallocate");
   std::uint32_t damaged = 0, cache = 0;
-  detail::answer_cache_pressure(s);
-  if (size - 1 < s.cache_max) {
+  // A free that answers pressure gives its block to the shared lists too, not to the cache it
+  // has just drained.
+  const bool answered = detail::answer_cache_pressure(s);
+  if (size - 1 < s.cache_max && !answered) {
     // This thread's free cache (detail/free_cache.hpp); found or set up here once. First, so a
     // block provisioned by this very call is known to the look-ups below.
     const detail::ChunkCache &c = detail::tl_chunk;

@@ -221,8 +221,38 @@ void drain_own_cache(const ChunkHost &s, std::uint32_t pressure) {
   give_back_reserve(s);
 }
 
+namespace {
+// Makes the calling thread's entry for arena `s` the fast-path cache (tl_chunk), as
+// owned_entry() does, but only if the thread already holds a slot there (nothing is claimed);
+// false if it holds none.
+bool switch_to_held(const ChunkHost &s) {
+  if (tl_chunk.arena_id == s.id)
+    return true;
+  if (t_registry_gone || t_registry_ptr == nullptr)
+    return false;
+  Registry &reg = *t_registry_ptr;
+  Entry *e = reg.find(s.id);
+  if (e == nullptr || e->chunk.slot_at == 0)
+    return false;
+  reg.save_cache();
+  tl_chunk = ChunkCache{s.id, e->chunk, e->policy};
+  return true;
+}
+} // namespace
+
+bool answer_from_elsewhere(const ChunkHost &s, std::uint32_t pressure) {
+  if (t_registry_gone || t_registry_ptr == nullptr)
+    return false;
+  const Entry *e = t_registry_ptr->find(s.id);
+  if (e == nullptr || e->chunk.slot_at == 0 || e->policy.pressure_seen == pressure ||
+      !switch_to_held(s))
+    return false;
+  drain_own_cache(s, pressure);
+  return true;
+}
+
 bool give_back_own_reserve(const ChunkHost &s) {
-  if (tl_chunk.arena_id != s.id)
+  if (!switch_to_held(s))
     return false;
   give_back_reserve(s);
   return true;

@@ -87,6 +87,72 @@ TEST_P(ChunkPressure, AFailingRequestUsesItsOwnThreadsChunkTail) {
                                              "chunk held that much";
 }
 
+// A worker whose last call was in another arena answers at its next free here all the same
+// (helper-23: frees in a sorted-policy arena, and frees above cache_max, took no path that
+// switched the thread to this arena, so the tail stayed reserved until a small allocation or
+// the thread's exit). The freed block is 2 KiB: above cache_max everywhere.
+TEST_P(ChunkPressure, AThreadLastInAnotherArenaGivesItsTailBackAtItsNextFree) {
+  auto a = Arena::heap(options());
+  auto other = Arena::heap(options());
+  ASSERT_TRUE(a && other);
+  Worker w;
+  Block big{}, mine{};
+  w.run([&] {
+    big = a->try_allocate(2048);
+    mine = a->try_allocate(64);                    // the worker's chunk in `a`: 4032 unused bytes
+    ASSERT_NE(other->try_allocate(64).offset, 0u); // its last arena is now `other`
+  });
+  ASSERT_NE(big.offset, 0u);
+  ASSERT_NE(mine.offset, 0u);
+  std::vector<Block> all = fill(*a, 64);
+  w.run([&] { ASSERT_TRUE(a->deallocate(big.offset, big.size)); });
+  // 2048 freed bytes serve 32 blocks; the tail serves 63 more.
+  EXPECT_GE(count_served(*a, 64), 32u + 63u) << "the worker kept its tail in the first arena";
+  auto check = a->check();
+  ASSERT_TRUE(check) << check.message();
+  EXPECT_EQ(check->chunk_reserved, 0u);
+}
+
+// The same for the failing thread's own tail: its last call was in another arena, yet a
+// failing request gives back its tail in this one first (helper-23: 1000 more 2 KiB requests
+// were refused with 4032 bytes in the thread's own chunk).
+TEST_P(ChunkPressure, AFailingRequestUsesItsOwnTailAfterACallInAnotherArena) {
+  auto a = Arena::heap(options());
+  auto other = Arena::heap(options());
+  ASSERT_TRUE(a && other);
+  ASSERT_NE(a->try_allocate(64).offset, 0u); // this thread's chunk in `a`
+  ASSERT_NE(other->try_allocate(64).offset, 0u);
+  std::vector<Block> big;
+  for (Block b; (b = a->try_allocate(2048)).offset != 0;) {
+    big.push_back(b);
+    if (big.size() % 64 == 0) { // every so often the thread's last call is elsewhere again
+      ASSERT_NE(other->try_allocate(64).offset, 0u);
+    }
+  }
+  ASSERT_NE(other->try_allocate(64).offset, 0u);
+  EXPECT_EQ(a->try_allocate(2048).offset, 0u);
+  auto check = a->check();
+  ASSERT_TRUE(check) << check.message();
+  EXPECT_LT(check->chunk_reserved, 2048u) << "a 2 KiB request failed while its own thread's "
+                                             "chunk held that much";
+}
+
+// A free that answers pressure gives its own block to the shared lists, not to the cache it
+// just drained (helper-23: the worker kept that one block: 62 blocks for the main thread).
+TEST_P(ChunkPressure, TheFreeThatAnswersKeepsNothing) {
+  auto a = Arena::heap(options());
+  ASSERT_TRUE(a) << a.message();
+  Worker w;
+  Block mine{};
+  w.run([&] { mine = a->try_allocate(64); });
+  ASSERT_NE(mine.offset, 0u);
+  std::vector<Block> all = fill(*a, 64);
+  w.run([&] { ASSERT_TRUE(a->deallocate(mine.offset, mine.size)); });
+  EXPECT_GE(count_served(*a, 64), 64u) << "the worker's tail (63) and its freed block";
+  auto check = a->check();
+  ASSERT_TRUE(check) << check.message();
+}
+
 INSTANTIATE_TEST_SUITE_P(Policies, ChunkPressure,
                          ::testing::Values(Case{FreelistKind::segregated, false},
                                            Case{FreelistKind::segregated, true},

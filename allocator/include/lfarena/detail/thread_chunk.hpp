@@ -93,16 +93,25 @@ std::uint32_t chunk_refill_allocate(const ChunkHost &host, std::uint32_t need, s
 std::uint32_t thread_cache_block(const ChunkHost &host);
 // Pressure (ChunkHost::cache_pressure, docs/DESIGN.md §5.11): if the calling thread holds a
 // chunk or a free cache in arena `host` and has not answered the current pressure yet, gives
-// its chunk's unused tail back and drains its cache to the shared stacks.
-// Inline: the slow paths call it on every call, and mostly there is nothing to answer.
+// its chunk's unused tail back and drains its cache to the shared stacks; true if it did.
+// Inline: the slow paths call it on every call, and mostly there is nothing to answer. A
+// thread whose last call was in another arena (tl_chunk is that arena's) looks its entry for
+// `host` up out of line, once `host` has seen pressure at all.
 void drain_own_cache(const ChunkHost &host, std::uint32_t pressure);
-inline void answer_cache_pressure(const ChunkHost &host) {
+bool answer_from_elsewhere(const ChunkHost &host, std::uint32_t pressure);
+inline bool answer_cache_pressure(const ChunkHost &host) {
   const std::uint32_t p = host.cache_pressure.load(std::memory_order_relaxed);
-  if (tl_chunk.arena_id == host.id && tl_chunk.policy.pressure_seen != p)
+  if (tl_chunk.arena_id == host.id) {
+    if (tl_chunk.policy.pressure_seen == p)
+      return false;
     drain_own_cache(host, p);
+    return true;
+  }
+  return p != 0 && host.chunk_size != 0 && answer_from_elsewhere(host, p);
 }
-// The same for an allocation of this thread that found the arena full, before it retries:
-// false if the thread holds nothing in `host` (nothing changed).
+// The same for an allocation of this thread that found the arena full, before it retries
+// (whatever the epoch, and whichever arena the thread used last): false if the thread holds
+// nothing in `host` (nothing changed).
 bool give_back_own_reserve(const ChunkHost &host);
 // An allocation that another thread's chunk tail or cached blocks could serve found the arena
 // full (after give_back_own_reserve()): asks every other thread of this opener to give theirs
