@@ -13,7 +13,12 @@
 //               meet the stack before or after the chain arrives), frees and allocates again.
 //   drain_push  the same drain racing thread 1's free of its own block onto that stack (two
 //               publishers of one head).
-// Mutant built from this file (must be caught): RELAXED_PUBLISH (the chain's CAS is relaxed: a
+//   refill_run  setup: B, A and C on the shared stack (B on top), D held by thread 1. Thread 0
+//               refills its cache with a run of up to 3 (one CAS: SegregatedPolicy::pop_run),
+//               takes one more block from its cache and drains it; thread 1 frees D (a push)
+//               and allocates twice (pops): both race the run's walk and its CAS.
+// Mutants built from this file (must be caught): RUN_HEAD_RELOADED (the run's CAS expects the
+// head read after the walk: a block popped meanwhile is handed out twice), RELAXED_PUBLISH (the chain's CAS is relaxed: a
 // popper owns a block of the chain without a happens-before edge to the drainer's free of it:
 // a data race on the model users' ownership vars). The tag argument of insert_chain is the
 // stack's (next_link), whose mutant TAG_NOT_INCREMENTED segregated_check.cpp's aba scenario
@@ -124,6 +129,43 @@ struct drain_push : CacheTest<drain_push> {
   }
 };
 
+struct refill_run : CacheTest<refill_run> {
+  static constexpr const char *kName = "refill_run";
+  void setup() {
+    CacheTest<refill_run>::setup();
+    // The cache's chain (B, A) goes on top of C as one push: the stack is B, A, C.
+    RL_ASSERT(!this->core.free_cache().drain(cache));
+    this->h.disown(dd, 0); // D is thread 1's
+    this->h.own(dd, 1);
+    this->held[1][0] = dd;
+    this->held[0][0] = {};
+  }
+  void run(unsigned t) {
+    if (t == 0) {
+      std::uint32_t damaged = 0;
+      const std::uint32_t o = this->core.cache_refill_run(cache, 16, 3, damaged);
+      RL_ASSERT(damaged == 0);
+      if (o != 0) {
+        this->held[0][0] = Held{o, 16};
+        this->h.own(this->held[0][0], 0);
+      }
+      const std::uint32_t x = this->core.cache_take(cache, 16, damaged);
+      RL_ASSERT(damaged == 0);
+      if (x != 0) {
+        this->held[0][1] = Held{x, 16};
+        this->h.own(this->held[0][1], 0);
+      }
+      RL_ASSERT(!this->core.free_cache().drain(cache));
+      return;
+    }
+    this->release(this->held[1][0], 1);    // a push racing the walk
+    this->held[1][1] = this->alloc(16, 1); // pops
+    this->held[1][2] = this->alloc(16, 1);
+  }
+};
+
 } // namespace
 
-int main() { return lfarena::relacy_check::run<drain_pop, drain_push>("free_cache"); }
+int main() {
+  return lfarena::relacy_check::run<drain_pop, drain_push, refill_run>("free_cache");
+}

@@ -173,35 +173,37 @@ public:
   // A block of exactly `size` bytes (a cached size) for a thread whose cache class and chunk
   // are empty: the top of the shared stack of that size, recorded as allocated, and up to
   // `batch` - 1 more (at most half the class's cache limit in all) moved into the thread's
-  // cache `cache` (one pop each), so its next allocations of this size are cache pops instead
-  // of slow-path calls. (A producer whose blocks another thread frees took every block through
-  // the slow path: about 480 instructions each.) 0 if the stack is empty or its top is damaged
-  // (*damaged names it). A damaged node met after the first is left on the stack for the next
-  // pop to report. Moved nodes stay free (the accounting does not change); other threads may
+  // cache `cache`, all popped with one CAS (SegregatedPolicy::pop_run), so its next
+  // allocations of this size are cache pops instead of slow-path calls. (A producer whose
+  // blocks another thread frees took every block through the slow path: about 480
+  // instructions each; then a pop each.) 0 if the stack is empty or its top is damaged
+  // (*damaged names it). A damaged node met after the first ends the run and is left on the
+  // stack for the next pop to report. A crash between the CAS and the cache's store leaks the
+  // run (in flight, as a search()'s held nodes). Moved nodes stay free (the accounting does
+  // not change); other threads may
   // find the stack emptier meanwhile: the batch starts again from 1 whenever the thread
   // answers cache pressure (thread_chunk.hpp CachePolicy, docs/DESIGN.md §5.11).
   std::uint32_t cache_refill(std::uint32_t cache, std::uint32_t size, std::uint32_t batch,
                              std::uint32_t &damaged) const {
-    const std::uint32_t o = segregated_.pop_exact(size, damaged);
-    if (o == 0)
-      return 0;
+    // The class was empty (the caller's cache pop found nothing) and gets at most half its
+    // limit: no spill.
     const std::uint32_t half = cache_.limit(size) / 2;
-    for (std::uint32_t n = batch < half ? batch : half; n > 1; --n) {
-      std::uint32_t bad = 0;
-      const std::uint32_t x = segregated_.pop_exact(size, bad);
-      if (x == 0)
-        break;
-      // The class was empty (the caller's cache pop found nothing) and gets at most half its
-      // limit: no spill. A damaged cache head refuses the push: the node goes back.
-      Fault fault;
-      if (cache_.push(cache, x, size, fault) != Inserted::ok) {
-        keep(x, size);
-        break;
-      }
-    }
+    return cache_refill_run(cache, size, batch < half ? batch : half, damaged);
+  }
+  // The same for a batch the caller bounded (the model checks take runs longer than their
+  // small region's cache limits allow).
+  std::uint32_t cache_refill_run(std::uint32_t cache, std::uint32_t size, std::uint32_t batch,
+                                 std::uint32_t &damaged) const {
+    const auto run = segregated_.pop_run(size, batch, damaged);
+    if (run.count == 0)
+      return 0;
+    // The rest of the run is already a chain of free nodes of this size in the cache's format:
+    // it becomes the class's content with two stores.
+    if (run.count > 1)
+      cache_.adopt(cache, run.second, run.last, run.count - 1, size);
     // Recorded last: a crash during the moves leaves the block in flight, not marked live.
-    note_allocated(o, size);
-    return o;
+    note_allocated(run.first, size);
+    return run.first;
   }
   const FreeCache<Mem> &free_cache() const { return cache_; }
 

@@ -202,6 +202,21 @@ public:
     return Inserted::ok;
   }
 
+  // Puts the chain first -> ... -> last of `count` free nodes of `size` bytes, linked and sized
+  // as cache nodes (a run popped from the shared stack, Core::cache_refill), in front of the
+  // class of `size` in the cache of `block`: last is relinked to the class's first node. The
+  // caller keeps the class within its limit (a refill fills an empty class to half of it).
+  void adopt(std::uint32_t block, std::uint32_t first, std::uint32_t last, std::uint32_t count,
+             std::uint32_t size) const {
+    atomic_u64 &w = mem_.word(block + cache_head_at(size));
+    const std::uint64_t h = load_relaxed(w);
+    // Relaxed: owner-only words until a spill's CAS publishes them (banner).
+    store_relaxed(mem_.word(last + kNodeLinkWord),
+                  node_.encode_link(Link::make(cache_first(h), 0)));
+    store_relaxed(w, cache_head(first, cache_count(h) + count));
+    LFARENA_CRASH_POINT(cache_pushed);
+  }
+
   // Pops a block of exactly `size` bytes (a size cache_class_size() accepts) from the cache of
   // `block`: its offset, or 0 if the class is empty or its first node is damaged (then
   // *damaged is that node's offset).

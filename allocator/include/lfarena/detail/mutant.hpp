@@ -44,6 +44,9 @@ namespace lfarena::detail::mutant {
 #ifndef LFARENA_MUTANT_DAMAGE_EAGER
 #define LFARENA_MUTANT_DAMAGE_EAGER 0
 #endif
+#ifndef LFARENA_MUTANT_RUN_HEAD_RELOADED
+#define LFARENA_MUTANT_RUN_HEAD_RELOADED 0
+#endif
 #ifndef LFARENA_MUTANT_RECOVERY_DROPS_SEGMENT
 #define LFARENA_MUTANT_RECOVERY_DROPS_SEGMENT 0
 #endif
@@ -69,6 +72,9 @@ inline constexpr bool refill_unbounded = LFARENA_MUTANT_REFILL_UNBOUNDED != 0;
 // A bad node read while others make progress is reported as damage without telling progress
 // from damage (sorted: a failed confirmation; segregated: no fresh re-read of the head).
 inline constexpr bool damage_eager = LFARENA_MUTANT_DAMAGE_EAGER != 0;
+// A run pop (segregated_policy.hpp pop_run) CASes the head it reads after its walk, not the one
+// its walk started from: the walk's links may be stale.
+inline constexpr bool run_head_reloaded = LFARENA_MUTANT_RUN_HEAD_RELOADED != 0;
 // Crash recovery loses the first free segment of the first non-empty list (src/recovery.cpp;
 // caught by the crash-point test, verify/crash_points/, not by Relacy).
 inline constexpr bool recovery_drops_segment = LFARENA_MUTANT_RECOVERY_DROPS_SEGMENT != 0;

@@ -124,6 +124,77 @@ public:
     return p.offset; // pop() took it only if it is exactly `size` bytes
   }
 
+  // The most nodes pop_run() takes with one CAS (a cache class's refill is at most half its
+  // limit: free_cache.hpp kCacheBatch).
+  static constexpr std::uint32_t kRunMax = 32;
+  // A run of popped nodes: first -> second -> ... -> last, linked as the stack linked them
+  // (last's link still names the node that is now the top). second is 0 if count is 1.
+  struct Run {
+    std::uint32_t first = 0, second = 0, last = 0, count = 0;
+  };
+
+  // Pops up to `max` (1..kRunMax) nodes of exactly `size` bytes from the top of the stack of
+  // `size`'s class with one CAS, for a thread cache's refill (Core::cache_refill): the caller
+  // hands out `first` (scrubbed and marked as pop() leaves a node) and keeps the rest, whose
+  // words are still the stack's (a cache chain has the same format, free_cache.hpp). count 0:
+  // the stack is empty, its top is another size, or damaged (*damaged names it).
+  //
+  // Why one CAS: a producer whose blocks another thread frees refills every class from the
+  // stacks, and with a pop per block every block paid a CAS on the line the freeing thread's
+  // spills CAS too. Why it is safe: the walk reads nodes that may have been popped and reused
+  // meanwhile, but the CAS expects the head word (tag included) read before the walk; if it
+  // succeeds, no push or pop happened since, so every link read was the node's genuine link
+  // (the argument of pop() and the banner, over more nodes). The run ends before a node of
+  // another size, or with a marked link: that node stays the top for the next pop, which
+  // takes, skips or reports it. Damage within the run (a link out of the region, or back into
+  // the run: a cycle that would leave a handed-out node on the stack) falls back to a single
+  // pop of the top, which has pop()'s checks; the deeper damage is met by later pops, as
+  // before runs.
+  Run pop_run(std::uint32_t size, std::uint32_t max, std::uint32_t &damaged) const {
+    atomic_u64 &head = table_.head(floor_class(size));
+    std::uint32_t seen[kRunMax];
+    max = max < 1 ? 1 : max > kRunMax ? kRunMax : max;
+    // Acquire: pairs with the pushers' release CASes (every push is an RMW of the head, so the
+    // head's value carries all of them), so the nodes' words are visible.
+    Link h{load_acquire(head)};
+    for (;;) {
+      std::uint32_t n = 0, at = h.offset();
+      bool clean = true;
+      {
+        [[maybe_unused]] Speculative spec; // the nodes may have been popped and reused since
+        while (at != 0 && n < max) {
+          if (!node_.plausible_offset(at) || contains(seen, n, at)) {
+            clean = false;
+            break;
+          }
+          const Link next = node_.decode_link(load_acquire(mem_.word(at + kNodeLinkWord)));
+          if (next.marked() ||
+              node_.decode_size(at, load_relaxed(mem_.word(at + kNodeSizeWord))) != size)
+            break;
+          seen[n++] = at;
+          at = next.offset();
+        }
+      }
+      if (n == 0 || !clean) { // the top alone, with pop()'s checks and damage report
+        const std::uint32_t o = pop_exact(size, damaged);
+        return o != 0 ? Run{o, 0, o, 1} : Run{};
+      }
+      if constexpr (LFARENA_SEEDED_BUG(run_head_reloaded))
+        h = Link{load_acquire(head)}; // seeded bug: the walk may have read another stack
+      // acq_rel, as pop(): acquire orders the nodes' previous contents before our writes;
+      // release continues the chain for the next popper. Fails (refreshing h) if anyone
+      // pushed or popped since we read h, which is what makes the walk's links genuine.
+      if (cas_acq_rel(head, h.raw, next_link(h, at).raw)) {
+        LFARENA_CRASH_POINT(segregated_popped);
+        // The first node is handed out: marked and scrubbed as pop() leaves it.
+        store_relaxed(mem_.word(seen[0] + kNodeLinkWord),
+                      node_.encode_link(Link::make(0, 0, true)));
+        store_relaxed(mem_.word(seen[0] + kNodeSizeWord), 0);
+        return Run{seen[0], n > 1 ? seen[1] : 0, seen[n - 1], n};
+      }
+    }
+  }
+
   // Takes a segment for `size` bytes at `align` and splits it, giving pieces worth keeping to
   // give_back(offset, size). {0,0,0} if none fits; Taken::damaged names a damaged node found.
   template <class GiveBack>
@@ -196,6 +267,13 @@ private:
     std::uint32_t damaged = 0; // the damaged node met, if any
     bool empty() const { return offset == 0 && damaged == 0; }
   };
+
+  static bool contains(const std::uint32_t *seen, std::uint32_t n, std::uint32_t o) {
+    for (std::uint32_t i = 0; i < n; ++i)
+      if (seen[i] == o)
+        return true;
+    return false;
+  }
 
   // The top of a stack is the segment being freed: a real (unchecked) double free leaves its
   // node words valid; a live block installed as the top by damage (a stale link written into a

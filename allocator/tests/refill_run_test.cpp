@@ -1,0 +1,130 @@
+// refill_run_test.cpp -- a thread cache's refill pops a run of blocks from the shared stack of
+// their size with one CAS (SegregatedPolicy::pop_run, docs/DESIGN.md §5.11 "Refill"); these
+// are its sequential results and its answers to damage inside the run: the run ends before a
+// damaged node, and a link out of the region or back into the run (a cycle) falls back to a
+// single pop, so damage is reported, never followed, and no block is handed out twice.
+#include <cstdint>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <lfarena/arena.hpp>
+
+#include "arena_test_support.hpp"
+
+namespace {
+
+using lfarena::Arena;
+using lfarena::Block;
+using lfarena::errc;
+using lfarena::FreelistKind;
+using lfarena::Options;
+using lfarena_test::read64;
+using lfarena_test::scribble64;
+
+class RefillRun : public ::testing::TestWithParam<bool> {
+protected:
+  // A full arena of 64-byte blocks whose first kFreed blocks (b[0..7]) are on the shared stack
+  // of 64, b[7] on top: a thread freed them into its cache and its exit drained the cache.
+  static constexpr unsigned kFreed = 8;
+  void SetUp() override {
+    Options o;
+    o.capacity = 1 << 20;
+    o.thread_chunk = 4096;
+    o.checked = GetParam();
+    o.freelist = FreelistKind::segregated;
+    auto made = Arena::heap(o);
+    ASSERT_TRUE(made) << made.message();
+    a = *made;
+    std::thread([&] {
+      for (Block x; (x = a.try_allocate(64)).offset != 0;)
+        b.push_back(x);
+    }).join();
+    ASSERT_GT(b.size(), 1000u);
+    std::thread([&] {
+      for (unsigned i = 0; i < kFreed; ++i)
+        ASSERT_TRUE(a.deallocate(b[i].offset, b[i].size));
+    }).join();
+  }
+  // What a fresh thread gets from `calls` allocations of 64 bytes (its first refill may take
+  // a run of up to half the cache limit): offsets, 0 for a failure (its code in `errors`).
+  std::vector<std::uint32_t> take(unsigned calls, std::vector<errc> *errors = nullptr) {
+    std::vector<std::uint32_t> got;
+    std::thread([&] {
+      for (unsigned i = 0; i < calls; ++i) {
+        auto r = a.allocate(64);
+        got.push_back(r ? r->offset : 0);
+        if (!r && errors != nullptr)
+          errors->push_back(r.code());
+      }
+    }).join();
+    return got;
+  }
+  // Makes b[from]'s link name b[to] instead of b[from - 1] (the node below it on the stack).
+  void relink(unsigned from, unsigned to) {
+    const std::uint64_t word = read64(a, b[from].offset) ^ b[from - 1].offset ^ b[to].offset;
+    scribble64(a, b[from].offset, word);
+  }
+  Arena a;
+  std::vector<Block> b;
+};
+
+TEST_P(RefillRun, ARunHandsOutTheStackInOrderAndLeavesTheRestOnIt) {
+  const std::vector<std::uint32_t> got = take(kFreed + 1);
+  for (unsigned i = 0; i < kFreed; ++i)
+    EXPECT_EQ(got[i], b[kFreed - 1 - i].offset) << "allocation " << i;
+  EXPECT_EQ(got[kFreed], 0u) << "nothing else is free";
+  auto rep = a.check();
+  ASSERT_TRUE(rep) << rep.message();
+}
+
+// b[5] (third from the top) gets a garbage size word: the run is b[7], b[6]; the refill after
+// them reports b[5].
+TEST_P(RefillRun, ARunEndsBeforeADamagedNodeWhichTheNextPopReports) {
+  scribble64(a, b[5].offset + 8, 0x0123456789abcdefull);
+  std::vector<errc> errors;
+  const std::vector<std::uint32_t> got = take(3, &errors);
+  EXPECT_EQ(got[0], b[7].offset);
+  EXPECT_EQ(got[1], b[6].offset);
+  EXPECT_EQ(got[2], 0u);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0], errc::corrupt_freelist);
+  auto rep = a.check();
+  ASSERT_FALSE(rep);
+  EXPECT_EQ(rep.code(), errc::corrupt_freelist);
+}
+
+// b[6]'s link points out of the region: the run falls back to a single pop (b[7]), and the
+// next refill reports b[6] instead of following its link.
+TEST_P(RefillRun, ALinkOutOfTheRegionFallsBackToOnePopAndIsReported) {
+  scribble64(a, b[6].offset, read64(a, b[6].offset) ^ b[5].offset ^ 0xfffffff0u);
+  std::vector<errc> errors;
+  const std::vector<std::uint32_t> got = take(2, &errors);
+  EXPECT_EQ(got[0], b[7].offset);
+  EXPECT_EQ(got[1], 0u);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0], errc::corrupt_freelist);
+}
+
+// b[5]'s link names b[6] (a cycle b[6] -> b[5] -> b[6]): no block is handed out twice, and the
+// damage is reported.
+TEST_P(RefillRun, ACycleInsideARunNeverHandsABlockOutTwice) {
+  relink(5, 6);
+  std::vector<errc> errors;
+  const std::vector<std::uint32_t> got = take(kFreed + 2, &errors);
+  std::set<std::uint32_t> seen;
+  for (std::uint32_t o : got) {
+    if (o != 0) {
+      EXPECT_TRUE(seen.insert(o).second) << "block " << o << " handed out twice";
+    }
+  }
+  ASSERT_FALSE(errors.empty());
+  EXPECT_EQ(errors[0], errc::corrupt_freelist);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, RefillRun, ::testing::Bool(),
+                         [](const auto &info) { return info.param ? "checked" : "unchecked"; });
+
+} // namespace
