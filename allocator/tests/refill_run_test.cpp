@@ -13,6 +13,7 @@
 #include <lfarena/arena.hpp>
 
 #include "arena_test_support.hpp"
+#include "worker_thread.hpp"
 
 namespace {
 
@@ -122,6 +123,31 @@ TEST_P(RefillRun, ACycleInsideARunNeverHandsABlockOutTwice) {
   }
   ASSERT_FALSE(errors.empty());
   EXPECT_EQ(errors[0], errc::corrupt_freelist);
+}
+
+// A cycle that closes exactly where a full run ends: the 32nd node's link names the 2nd. The
+// walk stops at the run's length there, so that link was not compared with the run, and the
+// head became a node inside the refilling thread's cache (helper-24: another thread's refill
+// then handed out the same blocks). Now it falls back to one pop: the thread's cache stays
+// empty, and its next block comes from the stack, not one another thread took.
+TEST_P(RefillRun, ACycleClosingAtTheEndOfAFullRunFallsBackToOnePop) {
+  std::thread([&] { // 40 more on top: b[47] .. b[8], then b[7] .. b[0]
+    for (unsigned i = kFreed; i < kFreed + 40; ++i)
+      ASSERT_TRUE(a.deallocate(b[i].offset, b[i].size));
+  })
+      .join();
+  relink(16, 46); // b[16], the 32nd from the top, links to b[46], the 2nd
+  lfarena_test::Worker t;
+  std::uint32_t first = 0, second = 0;
+  t.run([&] { first = a.try_allocate(64).offset; });
+  EXPECT_EQ(first, b[47].offset);
+  const std::vector<std::uint32_t> other = take(1); // the 2nd node: the stack's next top
+  EXPECT_EQ(other[0], b[46].offset);
+  // With the bug, the first thread's cache held b[46] .. b[16] as well, and the other
+  // thread's pop scrubbed b[46]: this allocation reported damage instead.
+  t.run([&] { second = a.try_allocate(64).offset; });
+  EXPECT_NE(second, 0u) << "the first thread's cache shared blocks with the stack";
+  EXPECT_NE(second, other[0]) << "handed out twice";
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, RefillRun, ::testing::Bool(),

@@ -175,6 +175,10 @@ public:
           at = next.offset();
         }
       }
+      // A full run's last link becomes the head unread: back into the run, it would leave the
+      // head on a node of the caller's cache (helper-24: another refill took the same blocks).
+      if (clean && n == max && contains(seen, n, at))
+        clean = false;
       if (n == 0 || !clean) { // the top alone, with pop()'s checks and damage report
         const std::uint32_t o = pop_exact(size, damaged);
         return o != 0 ? Run{o, 0, o, 1} : Run{};
