@@ -222,38 +222,37 @@ void drain_own_cache(const ChunkHost &s, std::uint32_t pressure) {
 }
 
 namespace {
-// Makes the calling thread's entry for arena `s` the fast-path cache (tl_chunk), as
-// owned_entry() does, but only if the thread already holds a slot there (nothing is claimed);
-// false if it holds none.
-bool switch_to_held(const ChunkHost &s) {
-  if (tl_chunk.arena_id == s.id)
-    return true;
+// The calling thread's entry for arena `s` if it holds a slot there (nothing is claimed, unlike
+// owned_entry()); nullptr otherwise.
+Entry *held_entry(const ChunkHost &s) {
   if (t_registry_gone || t_registry_ptr == nullptr)
-    return false;
-  Registry &reg = *t_registry_ptr;
-  Entry *e = reg.find(s.id);
-  if (e == nullptr || e->chunk.slot_at == 0)
-    return false;
-  reg.save_cache();
-  tl_chunk = ChunkCache{s.id, e->chunk, e->policy};
-  return true;
+    return nullptr;
+  Entry *e = t_registry_ptr->find(s.id);
+  return e != nullptr && e->chunk.slot_at != 0 ? e : nullptr;
+}
+// Makes that entry the fast-path cache (tl_chunk), as owned_entry() does.
+void make_current(const ChunkHost &s, const Entry &e) {
+  t_registry_ptr->save_cache();
+  tl_chunk = ChunkCache{s.id, e.chunk, e.policy};
 }
 } // namespace
 
 bool answer_from_elsewhere(const ChunkHost &s, std::uint32_t pressure) {
-  if (t_registry_gone || t_registry_ptr == nullptr)
+  const Entry *e = held_entry(s);
+  if (e == nullptr || e->policy.pressure_seen == pressure)
     return false;
-  const Entry *e = t_registry_ptr->find(s.id);
-  if (e == nullptr || e->chunk.slot_at == 0 || e->policy.pressure_seen == pressure ||
-      !switch_to_held(s))
-    return false;
+  make_current(s, *e);
   drain_own_cache(s, pressure);
   return true;
 }
 
 bool give_back_own_reserve(const ChunkHost &s) {
-  if (!switch_to_held(s))
-    return false;
+  if (tl_chunk.arena_id != s.id) {
+    const Entry *e = held_entry(s);
+    if (e == nullptr)
+      return false;
+    make_current(s, *e);
+  }
   give_back_reserve(s);
   return true;
 }

@@ -54,6 +54,17 @@ unsigned count_served(const Arena &a, std::uint32_t size) {
   return n;
 }
 
+// A worker allocates one 64-byte block (reserving its 4 KiB chunk), the main thread fills the
+// arena with 64-byte blocks until one fails (pressure), then the worker frees its block. The
+// caller keeps the worker alive: its exit would give the tail back anyway.
+void worker_frees_after_a_failure(const Arena &a, Worker &w) {
+  Block mine{};
+  w.run([&] { mine = a.try_allocate(64); });
+  ASSERT_NE(mine.offset, 0u);
+  ASSERT_GT(fill(a, 64).size(), 1000u);
+  w.run([&] { ASSERT_TRUE(a.deallocate(mine.offset, mine.size)); });
+}
+
 // The worker's first allocation reserves a 4 KiB chunk and uses 64 bytes of it; the main thread
 // then fills the arena. After the failure, the worker's next free gives its 4032-byte tail back:
 // 63 more 64-byte blocks for the main thread.
@@ -61,12 +72,7 @@ TEST_P(ChunkPressure, AFailedAllocationMakesAnotherThreadGiveItsChunkTailBack) {
   auto a = Arena::heap(options());
   ASSERT_TRUE(a) << a.message();
   Worker w;
-  Block mine{};
-  w.run([&] { mine = a->try_allocate(64); });
-  ASSERT_NE(mine.offset, 0u);
-  std::vector<Block> all = fill(*a, 64);
-  ASSERT_GT(all.size(), 1000u);
-  w.run([&] { ASSERT_TRUE(a->deallocate(mine.offset, mine.size)); });
+  worker_frees_after_a_failure(*a, w);
   EXPECT_GE(count_served(*a, 64), 63u) << "the worker kept its chunk's tail after the failure";
   auto check = a->check();
   ASSERT_TRUE(check) << check.message();
@@ -143,11 +149,7 @@ TEST_P(ChunkPressure, TheFreeThatAnswersKeepsNothing) {
   auto a = Arena::heap(options());
   ASSERT_TRUE(a) << a.message();
   Worker w;
-  Block mine{};
-  w.run([&] { mine = a->try_allocate(64); });
-  ASSERT_NE(mine.offset, 0u);
-  std::vector<Block> all = fill(*a, 64);
-  w.run([&] { ASSERT_TRUE(a->deallocate(mine.offset, mine.size)); });
+  worker_frees_after_a_failure(*a, w);
   EXPECT_GE(count_served(*a, 64), 64u) << "the worker's tail (63) and its freed block";
   auto check = a->check();
   ASSERT_TRUE(check) << check.message();
