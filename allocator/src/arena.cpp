@@ -65,6 +65,11 @@ ArenaState::~ArenaState() {
     fetch_add_acq_rel(RegionWords{base}.word(hdr::open_count), ~std::uint64_t{0});
 }
 
+Status core_failure(const ArenaState &s, errc code, const char *op, std::uint64_t a,
+                    std::uint64_t b, std::uint32_t damaged) {
+  return core_error(s, code, op, a, b, damaged);
+}
+
 Error core_error(const ArenaState &s, errc code, const char *op, std::uint64_t a, std::uint64_t b,
                  std::uint32_t damaged) {
   const std::string A = std::to_string(a), B = std::to_string(b);

@@ -89,6 +89,12 @@ struct ArenaState final : ChunkHost, std::enable_shared_from_this<ArenaState> {
 // `damaged`: for errc::corrupt_freelist, the offset of the damaged free node.
 Error core_error(const ArenaState &s, errc code, const char *op, std::uint64_t a, std::uint64_t b,
                  std::uint32_t damaged = 0);
+// The same as a failed Status, built out of line too: an inline Status from core_error() put
+// the Error's allocation and destruction into every caller of deallocate(), and their
+// register saves and stack frame onto its fast path (callgrind: 8 instructions per free).
+[[gnu::noinline, gnu::cold]] Status core_failure(const ArenaState &s, errc code, const char *op,
+                                                 std::uint64_t a, std::uint64_t b,
+                                                 std::uint32_t damaged);
 } // namespace detail
 
 class Arena {
@@ -176,7 +182,7 @@ public:
           c.policy.pressure_seen == sp->cache_pressure.load(std::memory_order_relaxed) &&
           sp->core.cache_free(c.chunk.cache_at, offset, size, e, damaged))
         return e == errc::ok ? Status{}
-                             : detail::core_error(*sp, e, "deallocate", offset, size, damaged);
+                             : detail::core_failure(*sp, e, "deallocate", offset, size, damaged);
     }
     return deallocate_slow(offset, size);
   }
@@ -240,6 +246,22 @@ private:
     if (sp == nullptr) // an empty handle: allocate_slow() reports it
       return {};
     const detail::ArenaState &s = *sp;
+    // This thread's free cache first (detail/free_cache.hpp): exact sizes, no atomics. Tested
+    // before the general checks below, which its own imply (cache_max, a multiple of kGranule,
+    // is at most chunk_limit and the capacity, and 0 in a read-only arena; max_alignment is at
+    // least kGranule). callgrind: 11 instructions fewer per cache hit, 2 more per bump without
+    // chunks, 1 fewer with chunks (computing the general checks once for both paths saved 5
+    // per hit, not 11). A damaged node sends the call to allocate_slow(), which reports it.
+    if (size - 1 < s.cache_max && align - 1 < detail::kGranule && (align & (align - 1)) == 0) {
+      const detail::ChunkCache &c = detail::tl_chunk;
+      if (c.arena_id == s.id && c.chunk.cache_at != 0) {
+        const auto need = static_cast<std::uint32_t>(detail::align_up(size, detail::kGranule));
+        std::uint32_t damaged = 0;
+        const std::uint32_t o = s.core.cache_take(c.chunk.cache_at, need, damaged);
+        if (o != 0 || damaged != 0)
+          return Block{o, need}; // {0, need}: allocate_slow() reports the damage
+      }
+    }
     if (size - 1 >= s.fast_size_limit || (align & (align - 1)) != 0 ||
         align - 1 >= s.fast_align_limit)
       return {};
@@ -250,14 +272,6 @@ private:
       detail::ChunkCache &c = detail::tl_chunk;
       if (c.arena_id != s.id)
         return {};
-      // This thread's free cache first (detail/free_cache.hpp): exact sizes, no atomics. A
-      // damaged node sends the call to allocate_slow(), which reports it.
-      if (need - 1 < s.cache_max && a == detail::kGranule && c.chunk.cache_at != 0) {
-        std::uint32_t damaged = 0;
-        const std::uint32_t o = s.core.cache_take(c.chunk.cache_at, need, damaged);
-        if (o != 0 || damaged != 0)
-          return Block{o, need}; // {0, need}: allocate_slow() reports the damage
-      }
       const std::uint32_t start =
           detail::chunk_bump(detail::RegionWords{s.base}, s.core, c.chunk, need, a);
       if (start == 0)
