@@ -315,17 +315,22 @@ private:
     const std::uint64_t h = load_relaxed(w);
     const std::uint32_t first = cache_first(h);
     std::uint32_t count = cache_count(h);
-    if (count > kCacheLimit || n == 0 || n > count || first == 0)
+    // A class below min_segment holds nothing (its nodes would fail decode_size()): the
+    // compares below check the size word for this size only.
+    if (count > kCacheLimit || n == 0 || n > count || first == 0 || size < node_.min_segment())
       return Fault{first != 0 ? first : at};
     std::uint32_t moved = 0, last = 0, cur = first;
     Fault fault;
     while (moved < n) {
-      Link next;
-      if (node_.plausible_offset(cur))
-        next = node_.decode_link(load_relaxed(mem_.word(cur + kNodeLinkWord)));
-      if (!node_.plausible_offset(cur) ||
-          node_.decode_size(cur, load_relaxed(mem_.word(cur + kNodeSizeWord))) != size ||
-          !good_link(cur, next, count)) {
+      // pop()'s checks: the block inside the region, the size word exactly a node's of this
+      // size (decode_size()'s checks for a known size, in one compare), the link.
+      if (!node_.plausible_block(cur, size) ||
+          load_relaxed(mem_.word(cur + kNodeSizeWord)) != node_.encode_size(cur, size)) {
+        fault = Fault{cur};
+        break;
+      }
+      const Link next = node_.decode_link(load_relaxed(mem_.word(cur + kNodeLinkWord)));
+      if (!good_link(cur, next, count)) {
         fault = Fault{cur};
         break;
       }

@@ -94,6 +94,7 @@ public:
   static constexpr std::uint64_t kWalkFreeSteps = 64;
 
   std::uint64_t key() const { return key_; }
+  std::uint32_t min_segment() const { return min_segment_; }
 
 private:
   // 32 bits that depend on every bit of (offset, size) and of the key: the product of the
