@@ -150,6 +150,37 @@ TEST_P(RefillRun, ACycleClosingAtTheEndOfAFullRunFallsBackToOnePop) {
   EXPECT_NE(second, other[0]) << "handed out twice";
 }
 
+// Blocks 4 KiB apart share a bit of the walk's run filter (offset / 8 modulo 512): the filter
+// only screens, and contains() must confirm before a run is refused as a cycle. Eight such
+// blocks on top of b[7] .. b[0]: one refill takes all 16, so another thread finds the stack
+// empty (with a filter hit taken as a cycle, the refill fell back to one pop and the other
+// thread got the second block).
+TEST_P(RefillRun, BlocksThatShareAFilterBitStillFormOneRun) {
+  std::vector<Block> apart;
+  for (std::size_t i = kFreed + 1; i < b.size() && apart.size() < 8; ++i)
+    if ((b[i].offset - b[kFreed].offset) % 4096 == 0)
+      apart.push_back(b[i]);
+  ASSERT_EQ(apart.size(), 8u);
+  std::thread([&] {
+    for (const Block &x : apart)
+      ASSERT_TRUE(a.deallocate(x.offset, x.size));
+  }).join();
+  lfarena_test::Worker t;
+  std::vector<std::uint32_t> mine;
+  t.run([&] { mine.push_back(a.try_allocate(64).offset); });
+  EXPECT_EQ(mine[0], apart[7].offset);
+  std::vector<errc> errors;
+  EXPECT_EQ(take(1, &errors)[0], 0u) << "the refill left blocks on the stack";
+  t.run([&] {
+    for (unsigned i = 0; i < 15; ++i)
+      mine.push_back(a.try_allocate(64).offset);
+  });
+  for (unsigned i = 1; i < 8; ++i)
+    EXPECT_EQ(mine[i], apart[7 - i].offset) << "allocation " << i;
+  for (unsigned i = 0; i < kFreed; ++i)
+    EXPECT_EQ(mine[8 + i], b[kFreed - 1 - i].offset) << "allocation " << 8 + i;
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, RefillRun, ::testing::Bool(),
                          [](const auto &info) { return info.param ? "checked" : "unchecked"; });
 
