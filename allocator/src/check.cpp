@@ -160,6 +160,17 @@ private:
 Result<CheckReport> Arena::check() const {
   if (state_ == nullptr)
     return empty_handle_error("check");
+  // A read-only opener is not seen by a writer's reset(), which draws a new node key (reset.cpp):
+  // take the key the header holds now, if the header still checks out with it (else the walk
+  // reports the nodes under the old key). Quiescent by contract, like the whole check.
+  if (state_->read_only && state_->core.geometry().node_key != 0) {
+    const auto *h = reinterpret_cast<const unsigned char *>(state_->base);
+    const std::uint64_t key = detail::get_le64(h + detail::hdr::node_key);
+    if (key != 0 && key != state_->core.geometry().node_key &&
+        detail::header_checksum(h, detail::get_le32(h + detail::hdr::format_version)) ==
+            detail::get_le64(h + detail::hdr::checksum))
+      const_cast<detail::ArenaState &>(*state_).core.rekey(key);
+  }
   Checker c(*state_);
   if (Status s = c.free_lists(); !s)
     return s.error();

@@ -202,14 +202,37 @@ Status validate_free_space(std::byte *base, const detail::Geometry &g, const std
   return {};
 }
 
+// The node key as the mapped header holds it now, under the join lock: validate_header() read
+// a copy before the lock, and a reset() by the sole opener (which holds the join lock) draws a
+// new key meanwhile (helper-25's fix made keys change; an opener that kept the old one found
+// every node its own process freed damaged). Checked against the header checksum again.
+Status refresh_node_key(const detail::FileBacking &f, detail::Geometry &g,
+                        const std::string &path) {
+  if (g.node_key == 0) // format v1/v2: no key
+    return {};
+  const auto *h = reinterpret_cast<const unsigned char *>(f.base());
+  const std::uint32_t version = detail::get_le32(h + detail::hdr::format_version);
+  const std::uint64_t key = detail::get_le64(h + detail::hdr::node_key);
+  const std::uint64_t want = detail::get_le64(h + detail::hdr::checksum);
+  if (const std::uint64_t got = detail::header_checksum(h, version); got != want || key == 0)
+    return Error(errc::checksum_mismatch, path + ": header checksum " + std::to_string(got) +
+                                              " does not match the stored " + std::to_string(want) +
+                                              " (node key " + std::to_string(key) +
+                                              ") after joining");
+  g.node_key = key;
+  return {};
+}
+
 // A read-write opener joins: validates the mutable words, recovers after a crash if it is
 // alone, and counts itself (see the banner).
-Result<RecoveryReport> join_file(const detail::FileBacking &f, const detail::Geometry &g,
+Result<RecoveryReport> join_file(const detail::FileBacking &f, detail::Geometry &g,
                                  const std::string &path) {
   RecoveryReport rep;
   const JoinLock join(f.fd(), true);
   if (!join.held() || !ofd_lock(f.fd(), kOpenerByte, F_RDLCK, true))
     return sys_error(errc::io_error, path, "lock");
+  if (Status s = refresh_node_key(f, g, path); !s)
+    return s.error();
   detail::atomic_u64 &openers = detail::RegionWords{f.base()}.word(detail::hdr::open_count);
   const bool alone = ofd_lock(f.fd(), kOpenerByte, F_WRLCK, false);
   // Nothing is written before this.
@@ -237,11 +260,12 @@ Result<RecoveryReport> join_file(const detail::FileBacking &f, const detail::Geo
 }
 
 // A read-only opener validates the mutable words (consistently if no writer is live).
-Status check_read_only(const detail::FileBacking &f, const detail::Geometry &g,
-                       const std::string &path) {
+Status check_read_only(const detail::FileBacking &f, detail::Geometry &g, const std::string &path) {
   const JoinLock join(f.fd(), false);
   if (!join.held())
     return sys_error(errc::io_error, path, "lock");
+  if (Status s = refresh_node_key(f, g, path); !s)
+    return s;
   const bool alone = !opener_lock_held(f.fd());
   if (Status s = detail::validate_mutable_fields(f.base(), g, path, alone); !s || !alone)
     return s;

@@ -8,10 +8,12 @@
 // Then the mutable header words, the slot table, the size-class table and the checked-mode
 // bitmaps are written as a new arena's (relaxed stores: nobody else reads them; the caller's
 // later synchronisation publishes them), the bump offset last, with release.
+// A new node key first (see reset_words()), so no node word from before is valid after.
 // Not crash-atomic: a crash of the process inside reset() can leave a file arena whose lists
 // are already empty while its bump offset is not yet back (unchecked files then open with every
-// old byte counted as live; checked ones fail their accounting check). The crash tests do not
-// cover it: treat such a file with lfarena-check.
+// old byte counted as live; checked ones fail their accounting check), or, between the new key
+// and the cleared lists, lists whose nodes fail under the new key (corrupt_freelist). The crash
+// tests do not cover it: treat such a file with lfarena-check.
 //
 // Thread-safety: the caller's thread alone uses the arena during the call.
 #include <string>
@@ -54,6 +56,21 @@ Status reset_words(const detail::ArenaState &s, bool file) {
     return Error(errc::in_use, s.name + ": reset: " + std::to_string(held) +
                                    " thread-chunk slot(s) are held by other threads (they give "
                                    "them back when they exit); reset needs quiescence");
+  // A new node key first (helper-25): the data area keeps its bytes, and blocks handed out
+  // after the reset would hold the old free nodes' valid words, which a user's copy of its own
+  // block, written back after a free, would turn into a node again (a live block handed out
+  // twice). Under the new key every old node word fails its checks (node.hpp). Files of format
+  // v1/v2 have no key (0) and keep none.
+  if (g.node_key != 0) {
+    const std::uint64_t key = detail::random_u64() | 1; // never 0: "no key"
+    auto *h = reinterpret_cast<unsigned char *>(s.base);
+    detail::put_le64(h + detail::hdr::node_key, key);
+    detail::put_le64(h + detail::hdr::checksum,
+                     detail::header_checksum(h, detail::get_le32(h + detail::hdr::format_version)));
+    // The arena's own state (its policies' copies of the key): quiescent by contract, and
+    // the object is not const, only the handle's view of it.
+    const_cast<detail::ArenaState &>(s).core.rekey(key);
+  }
   // Lists first (empty: nothing can be taken from them), then the slots (no chunk tail or cache
   // block is counted any more), then the statistics, then the bump offset.
   detail::store_relaxed(mem.word(detail::hdr::freelist_head), 0);

@@ -83,6 +83,90 @@ TEST_P(Reset, EveryByteIsFreeAgainAndTheArenaWorksAsNew) {
   expect_fresh(*a);
 }
 
+// The node words of blocks that were free before a reset are no nodes after it (helper-25).
+// reset() leaves the data area as it was, so blocks handed out again held the old free nodes'
+// keyed words; a user who copied its own live block (those words included), freed it and wrote
+// the copy back through a dangling pointer made the next allocations hand out a live block a
+// second time, and unchecked check() found nothing. A reset now draws a new node key.
+TEST_P(Reset, NodeWordsFromBeforeAResetAreNoNodesAfterIt) {
+  auto [kind, checked, chunk] = GetParam();
+  Options o = opts(kind, checked, chunk);
+  o.capacity = 1u << 16;
+  auto made = Arena::heap(o);
+  ASSERT_TRUE(made) << made.message();
+  const Arena &a = *made;
+  auto A = a.allocate(64), B = a.allocate(64), C = a.allocate(64);
+  ASSERT_TRUE(A && B && C);
+  ASSERT_TRUE(a.deallocate(A->offset, 64));
+  ASSERT_TRUE(a.deallocate(B->offset, 64));
+  ASSERT_TRUE(a.reset()) << a.reset().message();
+  auto X = a.allocate(64), Y = a.allocate(64), Z = a.allocate(64), W = a.allocate(64);
+  ASSERT_TRUE(X && Y && Z && W);
+  for (std::uint32_t sz = 4096; sz >= 8; sz /= 2) // full: the next blocks come from the lists
+    while (a.allocate(sz)) {
+    }
+  ASSERT_TRUE(a.deallocate(W->offset, 64));
+  std::uint64_t *y = a.pointer<std::uint64_t>(Y->offset);
+  for (int i = 2; i < 8; ++i) // the user writes its payload; words 0 and 1 are as handed out
+    y[i] = 0x2222222222222222ull * static_cast<std::uint64_t>(i);
+  std::uint64_t saved[8];
+  std::memcpy(saved, y, sizeof saved);
+  ASSERT_TRUE(a.deallocate(Y->offset, 64));
+  std::memcpy(y, saved, sizeof saved); // the dangling write-back
+  for (int i = 0; i < 4; ++i) {
+    auto b = a.allocate(64);
+    if (!b) {
+      EXPECT_TRUE(b.code() == errc::out_of_memory || b.code() == errc::corrupt_freelist)
+          << b.message();
+      continue;
+    }
+    EXPECT_NE(b->offset, X->offset) << "live block X handed out again";
+    EXPECT_NE(b->offset, Z->offset) << "live block Z handed out again";
+  }
+}
+
+// A read-only opener is not seen by a writer's reset, which draws a new node key: its check()
+// takes the key the header holds now (with the old one, every node freed after the reset was
+// reported damaged).
+TEST(ResetAfter, AReadOnlyOpenersCheckFollowsTheNewNodeKey) {
+  lfarena_test::ScratchDir dir;
+  Options o = opts(FreelistKind::pessimistic, false);
+  {
+    auto w = lfarena_test::make_arena(BackingKind::file, o, dir);
+    ASSERT_TRUE(w) << w.message();
+  }
+  Options ro = o;
+  ro.open_mode = lfarena::OpenMode::open_existing;
+  ro.read_only = true;
+  auto reader = Arena::open_file(dir.file("arena.bin"), ro);
+  ASSERT_TRUE(reader) << reader.message();
+  const pid_t pid = ::fork(); // the writer: its own process, its own open file description
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int code = 0;
+    {
+      Options rw = o;
+      rw.open_mode = lfarena::OpenMode::open_existing;
+      auto w = Arena::open_file(dir.file("arena.bin"), rw);
+      if (!w || !w->reset()) {
+        code = 2;
+      } else {
+        auto x = w->allocate(64), y = w->allocate(128), z = w->allocate(64);
+        if (!x || !y || !z || !w->deallocate(x->offset, x->size) ||
+            !w->deallocate(y->offset, y->size))
+          code = 3;
+      }
+    } // a clean close
+    ::_exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "writer status " << status;
+  auto rep = reader->check();
+  ASSERT_TRUE(rep) << rep.message();
+  EXPECT_EQ(rep->free_segments, 2u);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     PoliciesModesChunks, Reset,
     ::testing::Combine(::testing::Values(FreelistKind::none, FreelistKind::optimistic,

@@ -41,6 +41,15 @@ public:
         cache_(mem, g, segregated_), map_(mem, g.bitmap_offset, g.capacity),
         uses_segregated_(g.freelist_kind == FreelistKind::segregated), exact_(exact_sizes) {}
 
+  // A new node key (node.hpp), for Arena::reset() at quiescence: every node word written
+  // under the old one, wherever it still lies in the data area, fails its checks from now on.
+  // The header's key is the caller's to write.
+  void rekey(std::uint64_t key) {
+    Geometry g = geo_;
+    g.node_key = key;
+    *this = Core(mem_, g, exact_);
+  }
+
   // On errc::corrupt_freelist, out.offset is the offset of the damaged free node.
   // `exact`: this call's block is exactly the rounded size even without exact_sizes.
   [[gnu::always_inline]] errc allocate(std::uint32_t size, std::uint32_t align, RawBlock &out,
