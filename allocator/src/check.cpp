@@ -15,6 +15,7 @@
 //     is left).
 //
 // Thread-safety: read-only, but only meaningful at quiescence (no concurrent allocate/free).
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,8 +34,8 @@ std::string range(const detail::FreeRange &r) {
 
 class Checker {
 public:
-  Checker(const detail::ArenaState &s)
-      : state_(s), core_(s.core), g_(core_.geometry()), top_(core_.top()),
+  Checker(const detail::ArenaState &s, const detail::Core<detail::RegionWords> &core)
+      : state_(s), core_(core), g_(core_.geometry()), top_(core_.top()),
         allocated_(top_ - g_.data_offset), discarded_(core_.discarded()) {}
 
   Status free_lists() { // step 1
@@ -161,17 +162,21 @@ Result<CheckReport> Arena::check() const {
   if (state_ == nullptr)
     return empty_handle_error("check");
   // A read-only opener is not seen by a writer's reset(), which draws a new node key (reset.cpp):
-  // take the key the header holds now, if the header still checks out with it (else the walk
-  // reports the nodes under the old key). Quiescent by contract, like the whole check.
+  // the walk uses the key the header holds now, if the header still checks out with it (else
+  // the nodes are read under the old key and reported), on a copy of the arena's core, so
+  // concurrent checks of one read-only arena stay reads.
+  std::optional<detail::Core<detail::RegionWords>> rekeyed;
   if (state_->read_only && state_->core.geometry().node_key != 0) {
     const auto *h = reinterpret_cast<const unsigned char *>(state_->base);
     const std::uint64_t key = detail::get_le64(h + detail::hdr::node_key);
     if (key != 0 && key != state_->core.geometry().node_key &&
         detail::header_checksum(h, detail::get_le32(h + detail::hdr::format_version)) ==
-            detail::get_le64(h + detail::hdr::checksum))
-      const_cast<detail::ArenaState &>(*state_).core.rekey(key);
+            detail::get_le64(h + detail::hdr::checksum)) {
+      rekeyed.emplace(state_->core);
+      rekeyed->rekey(key);
+    }
   }
-  Checker c(*state_);
+  Checker c(*state_, rekeyed ? *rekeyed : state_->core);
   if (Status s = c.free_lists(); !s)
     return s.error();
   if (Status s = c.class_bits(); !s)
