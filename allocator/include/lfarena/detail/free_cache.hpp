@@ -172,6 +172,7 @@ public:
       : mem_(mem), node_(g), shared_(shared), limits_(cache_limits(g.capacity)),
         first_class_(cache_first_class(g)) {}
   FreeCache(const FreeCache &) = default;
+  FreeCache &operator=(const FreeCache &) = default; // Core::rekey() assigns a whole Core
 
   // Pushes the owned block [offset, offset + size) (cache_class_size()) on the cache of
   // `block` (a cache block's offset). `duplicate` if it is already the class's first node (an
