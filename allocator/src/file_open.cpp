@@ -462,6 +462,10 @@ Result<SalvageReport> Arena::salvage_file(const std::string &path) {
   const JoinLock join(mapped->fd(), true);
   if (!join.held() || !ofd_lock(mapped->fd(), kOpenerByte, F_WRLCK, false))
     return Error(errc::io_error, path + ": salvage: the file is in use by another opener");
+  // A writer's reset() and close between the header read above and the lock (helper-26, by
+  // reading): the lists are under the key the header holds now.
+  if (Status s = refresh_node_key(*mapped, l->geometry, path); !s)
+    return s.error();
   if (Status s = detail::validate_mutable_fields(mapped->base(), l->geometry, path, true); !s)
     return s.error();
   return detail::salvage_lists(mapped->base(), l->geometry, path);

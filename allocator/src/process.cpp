@@ -69,25 +69,28 @@ ArenaList &arena_list() {
   return *list;
 }
 
-void before_fork() { arena_list().mutex.lock(); }
-// Parent and child now share each file arena's open file description (and so its locks).
-void mark_fork_shared() {
+// Before the fork, in the parent: each read-write file arena is about to share its open file
+// description (and so its locks) with the child, so it is marked, and the child's open is
+// counted in open_count now, not by the child's handler: a reset the parent called as soon as
+// fork() returned saw the count before the child had run and succeeded under it (helper-26:
+// the child's live block was handed out again, and its frees under the old node key left a
+// file that failed to reopen). A failed fork leaves the count one too high (glibc runs the
+// parent handler either way and it cannot tell): resets of the arena are refused until it
+// closes, and its next sole opener runs crash recovery, which is harmless.
+void before_fork() {
+  arena_list().mutex.lock();
   for (ArenaState *s : arena_list().arenas)
-    if (!s->read_only && std::holds_alternative<FileBacking>(s->backing))
+    if (!s->read_only && std::holds_alternative<FileBacking>(s->backing)) {
       s->fork_shared.store(true, std::memory_order_relaxed);
+      fetch_add_acq_rel(RegionWords{s->base}.word(hdr::open_count), 1);
+    }
 }
-void after_fork_in_parent() {
-  mark_fork_shared();
-  arena_list().mutex.unlock();
-}
-// Runs in the child, in the forking thread, the only thread there.
+void after_fork_in_parent() { arena_list().mutex.unlock(); }
+// Runs in the child, in the forking thread, the only thread there (its arenas were marked and
+// counted before the fork).
 void after_fork_in_child() {
   g_nonce.store(fresh_nonce(), std::memory_order_relaxed);
   forget_inherited_chunks();
-  mark_fork_shared();
-  for (ArenaState *s : arena_list().arenas)
-    if (!s->read_only && std::holds_alternative<FileBacking>(s->backing))
-      fetch_add_acq_rel(RegionWords{s->base}.word(hdr::open_count), 1);
   arena_list().mutex.unlock();
 }
 

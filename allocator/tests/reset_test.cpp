@@ -112,7 +112,7 @@ TEST_P(Reset, NodeWordsFromBeforeAResetAreNoNodesAfterIt) {
   std::uint64_t saved[8];
   std::memcpy(saved, y, sizeof saved);
   ASSERT_TRUE(a.deallocate(Y->offset, 64));
-  std::memcpy(y, saved, sizeof saved); // the dangling write-back
+  lfarena_test::scribble(a, Y->offset, saved, sizeof saved); // the dangling write-back
   for (int i = 0; i < 4; ++i) {
     auto b = a.allocate(64);
     if (!b) {
@@ -397,6 +397,47 @@ TEST(ResetRefused, WhileAForkRelativeSharesTheFile) {
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   EXPECT_TRUE(a->reset()) << a->reset().message() << " (the relative has closed)";
   for (int fd : {go[0], go[1], ack[0], ack[1]})
+    ::close(fd);
+}
+
+// The parent resets at once after fork() returns, before the child can have run any of its
+// own code (helper-26): the child's open was counted only by its fork handler, so the parent
+// saw an open count of 1, its reset succeeded, the child's live block was handed out again,
+// and the child's later frees under the old node key left a file that failed to reopen. The
+// count now goes up in the parent before the fork.
+TEST(ResetRefused, RightAfterForkBeforeTheChildRuns) {
+  lfarena_test::ScratchDir dir;
+  Options o = opts(FreelistKind::segregated, false);
+  auto a = lfarena_test::make_arena(BackingKind::file, o, dir);
+  ASSERT_TRUE(a) << a.message();
+  auto kept = a->allocate(64);
+  ASSERT_TRUE(kept);
+  int go[2];
+  ASSERT_EQ(::pipe(go), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    char c = 0;
+    (void)!::read(go[0], &c, 1);
+    *a = Arena{}; // a clean close
+    ::_exit(0);
+  }
+  auto r = a->reset(); // no handshake: the child may not have run yet
+  EXPECT_EQ(r.code(), errc::in_use) << "reset under a live fork child: " << r.message();
+  char c = 'g';
+  ASSERT_EQ(::write(go[1], &c, 1), 1);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_TRUE(a->reset()) << a->reset().message() << " (the child has closed)";
+  *a = Arena{};
+  Options again = o;
+  again.open_mode = lfarena::OpenMode::open_existing;
+  auto re = Arena::open_file(dir.file("arena.bin"), again);
+  ASSERT_TRUE(re) << re.message();
+  EXPECT_FALSE(re->recovery().ran) << "both closed cleanly: no recovery";
+  EXPECT_TRUE(re->check()) << re->check().message();
+  for (int fd : go)
     ::close(fd);
 }
 
