@@ -18,10 +18,13 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
+#include "format.hpp"
 #include "free_scan.hpp"
 #include "lfarena/arena.hpp"
+#include "recovered_view.hpp"
 
 namespace lfarena {
 
@@ -34,13 +37,12 @@ std::string range(const detail::FreeRange &r) {
 
 class Checker {
 public:
-  Checker(const detail::ArenaState &s, const detail::Core<detail::RegionWords> &core)
-      : state_(s), core_(core), g_(core_.geometry()), top_(core_.top()),
+  Checker(const std::string &name, std::byte *base, const detail::Core<detail::RegionWords> &core)
+      : name_(name), base_(base), core_(core), g_(core_.geometry()), top_(core_.top()),
         allocated_(top_ - g_.data_offset), discarded_(core_.discarded()) {}
 
   Status free_lists() { // step 1
-    Result<detail::FreeScan> scan =
-        detail::scan_free_lists(core_, top_, false, state_.name + ": check");
+    Result<detail::FreeScan> scan = detail::scan_free_lists(core_, top_, false, name_ + ": check");
     if (!scan)
       return scan.error();
     scan_ = std::move(*scan);
@@ -53,7 +55,7 @@ public:
   Status class_bits() const { // step 2
     if (g_.class_table_offset == 0)
       return {};
-    const detail::ClassTable<detail::RegionWords> table({state_.base}, g_.class_table_offset);
+    const detail::ClassTable<detail::RegionWords> table({base_}, g_.class_table_offset);
     if (const std::uint32_t c = table.first_unmarked_nonempty(); c != detail::kClassCount)
       return corrupt("size class " + std::to_string(c) +
                      " has free segments but its bit in the non-empty bitmap is clear");
@@ -62,7 +64,7 @@ public:
 
   Status chunk_tails() { // step 3
     Result<detail::SlotScan> slots =
-        detail::scan_chunk_slots(core_, scan_, top_, state_.name + ": check");
+        detail::scan_chunk_slots(core_, scan_, top_, name_ + ": check");
     if (!slots)
       return slots.error();
     // The slots' free cache blocks are neither live nor free: the slots hold them.
@@ -139,13 +141,14 @@ public:
 
 private:
   Error corrupt(const std::string &what) const {
-    return Error(errc::corrupt_freelist, state_.name + ": check: " + what);
+    return Error(errc::corrupt_freelist, name_ + ": check: " + what);
   }
   Error mismatch(const std::string &what) const {
-    return Error(errc::accounting_mismatch, state_.name + ": check: " + what);
+    return Error(errc::accounting_mismatch, name_ + ": check: " + what);
   }
 
-  const detail::ArenaState &state_;
+  const std::string &name_;
+  std::byte *base_;
   const detail::Core<detail::RegionWords> &core_;
   const detail::Geometry &g_;
   const std::uint64_t top_;
@@ -156,39 +159,56 @@ private:
   CheckReport rep_;
 };
 
-} // namespace
-
-Result<CheckReport> Arena::check() const {
-  if (state_ == nullptr)
-    return empty_handle_error("check");
-  // A read-only opener is not seen by a writer's reset(), which draws a new node key (reset.cpp):
-  // the walk uses the key the header holds now, if the header still checks out with it (else
-  // the nodes are read under the old key and reported), on a copy of the arena's core, so
-  // concurrent checks of one read-only arena stay reads.
-  std::optional<detail::Core<detail::RegionWords>> rekeyed;
-  if (state_->read_only && state_->core.geometry().node_key != 0) {
-    const auto *h = reinterpret_cast<const unsigned char *>(state_->base);
-    const std::uint64_t key = detail::get_le64(h + detail::hdr::node_key);
-    if (key != 0 && key != state_->core.geometry().node_key &&
-        detail::header_checksum(h, detail::get_le32(h + detail::hdr::format_version)) ==
-            detail::get_le64(h + detail::hdr::checksum)) {
-      rekeyed.emplace(state_->core);
-      rekeyed->rekey(key);
-    }
-  }
-  Checker c(*state_, rekeyed ? *rekeyed : state_->core);
+// The steps, in order, on one core (the arena's, or one over a recovered copy).
+Result<CheckReport> check_core(const std::string &name, std::byte *base,
+                               const detail::Core<detail::RegionWords> &core) {
+  Checker c(name, base, core);
   if (Status s = c.free_lists(); !s)
     return s.error();
   if (Status s = c.class_bits(); !s)
     return s.error();
   if (Status s = c.chunk_tails(); !s)
     return s.error();
-  if (state_->core.checked())
+  if (core.checked())
     if (Status s = c.live_blocks(); !s)
       return s.error();
   if (Status s = c.accounting(); !s)
     return s.error();
   return c.report();
+}
+
+} // namespace
+
+Result<CheckReport> Arena::check() const {
+  if (state_ == nullptr)
+    return empty_handle_error("check");
+  // A read-only opener of a file that a writer left without closing checks it as the next
+  // read-write open's recovery will leave it, on a private copy (recovered_view.hpp).
+  detail::RecoveredView view;
+  if (const auto *f = std::get_if<detail::FileBacking>(&state_->backing);
+      f != nullptr && state_->read_only)
+    if (Status s = view.open(*f, state_->core.geometry(), state_->name); !s)
+      return s.error();
+  if (view.active()) {
+    const detail::Core<detail::RegionWords> core(detail::RegionWords{view.base()}, view.geometry());
+    Result<CheckReport> r = check_core(state_->name, view.base(), core);
+    if (r)
+      r->pending_recovery = view.recovery();
+    return r;
+  }
+  // A read-only opener is not seen by a writer's reset(), which draws a new node key (reset.cpp):
+  // the walk uses the key the header holds now, if the header still checks out with it (else
+  // the nodes are read under the old key and reported), on a copy of the arena's core, so
+  // concurrent checks of one read-only arena stay reads.
+  std::optional<detail::Core<detail::RegionWords>> rekeyed;
+  if (state_->read_only && state_->core.geometry().node_key != 0) {
+    const detail::HeaderKey k = detail::read_node_key(state_->base);
+    if (k.valid() && k.key != state_->core.geometry().node_key) {
+      rekeyed.emplace(state_->core);
+      rekeyed->rekey(k.key);
+    }
+  }
+  return check_core(state_->name, state_->base, rekeyed ? *rekeyed : state_->core);
 }
 
 } // namespace lfarena

@@ -11,12 +11,8 @@
 // error per failure), before anything is mapped; then the mutable words from the mapping. A
 // failed open never writes a byte.
 //
-// Liveness locks (OFD locks belong to the open file description; the kernel drops them when its
-// last descriptor closes, even when the process is killed):
-//  - byte 0, the opener lock: every read-write opener holds it shared while it has the file
-//    open, and counts itself in hdr::open_count;
-//  - byte 1, the join lock: a read-write opener holds it exclusive while it joins (validates,
-//    maybe recovers, counts itself); a read-only opener holds it shared while it validates.
+// Liveness locks (liveness_lock.hpp): byte 0, the opener lock, held shared by every read-write
+// opener; byte 1, the join lock, held exclusive by a read-write opener while it joins.
 // A joiner that can upgrade byte 0 to exclusive is alone: nobody else has the file open
 // read-write, and nobody can join meanwhile. If it then finds open_count != 0, an earlier
 // opener died without closing, and it runs crash recovery (recovery.hpp) before anything else
@@ -37,6 +33,7 @@
 #include "arena_factory.hpp"
 #include "format.hpp"
 #include "free_scan.hpp"
+#include "liveness_lock.hpp"
 #include "process.hpp"
 #include "recovery.hpp"
 #include "salvage.hpp"
@@ -49,51 +46,11 @@ Error sys_error(errc code, const std::string &path, const char *what) {
   return Error(code, path + ": " + what + ": " + std::strerror(errno));
 }
 
-// ---- liveness locks ---------------------------------------------------------------------------
-constexpr off_t kOpenerByte = 0;
-constexpr off_t kJoinByte = 1;
-
-bool ofd_lock(int fd, off_t byte, short type, bool wait) {
-  struct flock fl {};
-  fl.l_type = type;
-  fl.l_whence = SEEK_SET;
-  fl.l_start = byte;
-  fl.l_len = 1;
-  int rc;
-  do {
-    rc = ::fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
-  } while (rc != 0 && errno == EINTR);
-  return rc == 0;
-}
-
-// Is any lock held on byte 0 (by a read-write opener)?
-bool opener_lock_held(int fd) {
-  struct flock fl {};
-  fl.l_type = F_WRLCK;
-  fl.l_whence = SEEK_SET;
-  fl.l_start = kOpenerByte;
-  fl.l_len = 1;
-  return ::fcntl(fd, F_OFD_GETLK, &fl) != 0 || fl.l_type != F_UNLCK;
-}
-
-// Holds the join lock (byte 1) for one scope.
-class JoinLock {
-public:
-  JoinLock(int fd, bool exclusive) : fd_(fd) {
-    held_ = ofd_lock(fd, kJoinByte, exclusive ? F_WRLCK : F_RDLCK, true);
-  }
-  ~JoinLock() {
-    if (held_)
-      ofd_lock(fd_, kJoinByte, F_UNLCK, false);
-  }
-  JoinLock(const JoinLock &) = delete;
-  JoinLock &operator=(const JoinLock &) = delete;
-  bool held() const { return held_; }
-
-private:
-  int fd_;
-  bool held_;
-};
+// The liveness locks (liveness_lock.hpp).
+using detail::JoinLock;
+using detail::kOpenerByte;
+using detail::ofd_lock;
+using detail::opener_lock_held;
 
 } // namespace
 
@@ -210,16 +167,13 @@ Status refresh_node_key(const detail::FileBacking &f, detail::Geometry &g,
                         const std::string &path) {
   if (g.node_key == 0) // format v1/v2: no key
     return {};
-  const auto *h = reinterpret_cast<const unsigned char *>(f.base());
-  const std::uint32_t version = detail::get_le32(h + detail::hdr::format_version);
-  const std::uint64_t key = detail::get_le64(h + detail::hdr::node_key);
-  const std::uint64_t want = detail::get_le64(h + detail::hdr::checksum);
-  if (const std::uint64_t got = detail::header_checksum(h, version); got != want || key == 0)
-    return Error(errc::checksum_mismatch, path + ": header checksum " + std::to_string(got) +
-                                              " does not match the stored " + std::to_string(want) +
-                                              " (node key " + std::to_string(key) +
-                                              ") after joining");
-  g.node_key = key;
+  const detail::HeaderKey k = detail::read_node_key(f.base());
+  if (!k.valid())
+    return Error(errc::checksum_mismatch, path + ": header checksum " + std::to_string(k.computed) +
+                                              " does not match the stored " +
+                                              std::to_string(k.stored) + " (node key " +
+                                              std::to_string(k.key) + ") after joining");
+  g.node_key = k.key;
   return {};
 }
 

@@ -384,4 +384,10 @@ Status validate_mutable_fields(const std::byte *region, const Geometry &g, const
   return {};
 }
 
+HeaderKey read_node_key(const std::byte *region) {
+  const auto *h = reinterpret_cast<const unsigned char *>(region);
+  return {get_le64(h + hdr::node_key), get_le64(h + hdr::checksum),
+          header_checksum(h, get_le32(h + hdr::format_version))};
+}
+
 } // namespace lfarena::detail

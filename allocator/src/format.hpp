@@ -53,4 +53,15 @@ Result<Layout> validate_header(const unsigned char *header, std::uint64_t file_s
 Status validate_mutable_fields(const std::byte *region, const Geometry &geometry,
                                const std::string &path, bool alone);
 
+// The node key a mapped header holds now (a reset() draws a new one: reset.cpp), with the header
+// checksum as stored and as computed from the header's bytes: valid() unless the header is
+// damaged or being rewritten, or has no key (key 0: format v1/v2). Reads only.
+struct HeaderKey {
+  std::uint64_t key = 0;
+  std::uint64_t stored = 0;
+  std::uint64_t computed = 0;
+  bool valid() const { return key != 0 && stored == computed; }
+};
+HeaderKey read_node_key(const std::byte *region);
+
 } // namespace lfarena::detail

@@ -51,46 +51,146 @@ struct Bitmaps {
   }
 };
 
-// The state that used to brick a file: an allocation killed between its start-state CAS and its
-// end-bit store, and a free of a later block killed between its state CAS and its end-bit clear.
+// A file whose every block and free was acknowledged: P (128 bytes) freed and split by A's
+// allocation (32 bytes; a 96-byte remainder is free), then B and C (64 bytes each) and a filler
+// that takes the rest. Its image, after the arena was closed.
+struct SplitFile {
+  Block a_block, b_block, c_block, filler;
+  Bytes image;
+};
+SplitFile split_file(const std::string &path) {
+  SplitFile f;
+  {
+    auto a = Arena::open_file(path, checked_file(FreelistKind::pessimistic));
+    EXPECT_TRUE(a) << a.message();
+    const Block p = *a->allocate(128);
+    f.b_block = *a->allocate(64);
+    f.c_block = *a->allocate(64);
+    f.filler = *a->allocate(static_cast<std::uint32_t>(a->stats().remaining));
+    EXPECT_TRUE(a->deallocate(p.offset, p.size));
+    f.a_block = *a->allocate(32); // from the freelist: P split, a 96-byte remainder reinserted
+    EXPECT_EQ(f.a_block.offset, p.offset);
+    EXPECT_EQ(f.a_block.size, 32u);
+  }
+  f.image = lfarena_test::read_all(path);
+  return f;
+}
+
+// The state that used to brick a file, written into f's image: an allocation (A) killed between
+// its start-state CAS and its end-bit store, and a free of a later block (B) killed between its
+// state CAS and its end-bit clear; the opener died (open_count 1).
+void allocation_and_free_in_flight(SplitFile &f) {
+  Bitmaps maps{f.image};
+  maps.set_end(f.a_block.offset + f.a_block.size - 8, false); // allocation in flight
+  maps.set_state(f.b_block.offset, 2);                        // free in flight: start "freed",
+  d::put_le64(&f.image[d::hdr::open_count], 1);               // end still set; its opener died
+}
+
+Options read_only(Options o) {
+  o.read_only = true;
+  o.open_mode = OpenMode::open_existing;
+  return o;
+}
+
 // Recovery paired the allocation's start with the free's stale end bit, so the allocation's
 // free split remainder was counted live and free at once, and every read-write open failed
 // with accounting_mismatch.
 TEST(Recovery, AllocationAndFreeInFlightTogetherLeaveAnOpenableFile) {
   lfarena_test::ScratchDir dir;
   const std::string path = dir.file("inflight.arena");
-  Block a_block, b_block, c_block, filler;
-  {
-    auto a = Arena::open_file(path, checked_file(FreelistKind::pessimistic));
-    ASSERT_TRUE(a) << a.message();
-    const Block p = *a->allocate(128);
-    b_block = *a->allocate(64);
-    c_block = *a->allocate(64);
-    filler = *a->allocate(static_cast<std::uint32_t>(a->stats().remaining));
-    ASSERT_TRUE(a->deallocate(p.offset, p.size));
-    a_block = *a->allocate(32); // from the freelist: P split, a 96-byte remainder reinserted
-    ASSERT_EQ(a_block.offset, p.offset);
-    ASSERT_EQ(a_block.size, 32u);
-  }
-  Bytes image = lfarena_test::read_all(path);
-  Bitmaps maps{image};
-  maps.set_end(a_block.offset + a_block.size - 8, false); // allocation in flight
-  maps.set_state(b_block.offset, 2);                      // free in flight: start "freed",
-  d::put_le64(&image[d::hdr::open_count], 1);             // end still set; its opener died
-  lfarena_test::write_all(path, image);
+  SplitFile f = split_file(path);
+  allocation_and_free_in_flight(f);
+  lfarena_test::write_all(path, f.image);
 
   auto a = Arena::open_file(path, checked_file(FreelistKind::pessimistic));
   ASSERT_TRUE(a) << a.message();
   EXPECT_TRUE(a->recovery().ran);
   EXPECT_EQ(a->recovery().blocks_dropped, 1u);
   EXPECT_EQ(a->recovery().stray_ends, 1u);
-  EXPECT_EQ(a->recovery().leaked_bytes, a_block.size + b_block.size);
+  EXPECT_EQ(a->recovery().leaked_bytes, f.a_block.size + f.b_block.size);
   auto rep = a->check();
   ASSERT_TRUE(rep) << rep.message();
   EXPECT_EQ(rep->live_blocks, 2u) << "C and the filler";
   EXPECT_EQ(rep->free_bytes, 96u);
-  EXPECT_TRUE(a->deallocate(c_block.offset, c_block.size));
-  EXPECT_TRUE(a->deallocate(filler.offset, filler.size));
+  EXPECT_TRUE(a->deallocate(f.c_block.offset, f.c_block.size));
+  EXPECT_TRUE(a->deallocate(f.filler.offset, f.filler.size));
+}
+
+// A read-only opener never recovers, and its check() reported the blocks in flight as an
+// accounting_mismatch, as if the file were damaged (helper-25). It now checks the file as the
+// next read-write open's recovery will leave it, on a private copy, and says what that
+// recovery will do; the file itself is not written.
+TEST(Recovery, AReadOnlyCheckOfACrashedFileSeesItAsRecoveryWillLeaveIt) {
+  lfarena_test::ScratchDir dir;
+  const std::string path = dir.file("inflight.arena");
+  SplitFile f = split_file(path);
+  allocation_and_free_in_flight(f);
+  lfarena_test::write_all(path, f.image);
+  {
+    auto r = Arena::open_file(path, read_only(checked_file(FreelistKind::pessimistic)));
+    ASSERT_TRUE(r) << r.message();
+    EXPECT_FALSE(r->recovery().ran);
+    for (int twice = 0; twice < 2; ++twice) {
+      auto rep = r->check();
+      ASSERT_TRUE(rep) << rep.message();
+      EXPECT_EQ(rep->live_blocks, 2u) << "C and the filler";
+      EXPECT_EQ(rep->free_bytes, 96u);
+      EXPECT_TRUE(rep->pending_recovery.ran);
+      EXPECT_EQ(rep->pending_recovery.blocks_dropped, 1u);
+      EXPECT_EQ(rep->pending_recovery.stray_ends, 1u);
+      EXPECT_EQ(rep->pending_recovery.leaked_bytes, f.a_block.size + f.b_block.size);
+    }
+  }
+  EXPECT_EQ(lfarena_test::read_all(path), f.image) << "a read-only check wrote to the file";
+  auto a = Arena::open_file(path, checked_file(FreelistKind::pessimistic));
+  ASSERT_TRUE(a) << a.message();
+  EXPECT_EQ(a->recovery().leaked_bytes, f.a_block.size + f.b_block.size);
+  auto rep = a->check();
+  ASSERT_TRUE(rep) << rep.message();
+  EXPECT_FALSE(rep->pending_recovery.ran) << "recovered: nothing pending";
+}
+
+// A writer that died with nothing in flight: the check passes and says a recovery is pending
+// (it releases nothing and leaks nothing).
+TEST(Recovery, AReadOnlyCheckOfAnIdleCrashedFileSaysRecoveryIsPending) {
+  lfarena_test::ScratchDir dir;
+  const std::string path = dir.file("idle.arena");
+  SplitFile f = split_file(path);
+  d::put_le64(&f.image[d::hdr::open_count], 1);
+  lfarena_test::write_all(path, f.image);
+  auto r = Arena::open_file(path, read_only(checked_file(FreelistKind::pessimistic)));
+  ASSERT_TRUE(r) << r.message();
+  auto rep = r->check();
+  ASSERT_TRUE(rep) << rep.message();
+  EXPECT_TRUE(rep->pending_recovery.ran);
+  EXPECT_EQ(rep->pending_recovery.leaked_bytes, 0u);
+  EXPECT_EQ(rep->live_blocks, 4u) << "A, B, C and the filler";
+}
+
+// Damage in a crashed file is still damage: the check of a read-only opener fails as the read-
+// write open will (recovery refuses the file), and says that it is the pending recovery that
+// fails. Here the free 96-byte remainder is also marked live.
+TEST(Recovery, AReadOnlyCheckOfADamagedCrashedFileFailsAsRecoveryWill) {
+  lfarena_test::ScratchDir dir;
+  const std::string path = dir.file("damaged.arena");
+  SplitFile f = split_file(path);
+  Bitmaps maps{f.image};
+  const std::uint32_t remainder = f.a_block.offset + f.a_block.size;
+  maps.set_state(remainder, 1);
+  maps.set_end(remainder + 96 - 8, true);
+  d::put_le64(&f.image[d::hdr::open_count], 1);
+  lfarena_test::write_all(path, f.image);
+  {
+    auto r = Arena::open_file(path, read_only(checked_file(FreelistKind::pessimistic)));
+    ASSERT_TRUE(r) << r.message();
+    auto rep = r->check();
+    ASSERT_FALSE(rep);
+    EXPECT_EQ(rep.code(), lfarena::errc::accounting_mismatch) << rep.message();
+    EXPECT_NE(rep.message().find("recovery"), std::string::npos) << rep.message();
+  }
+  auto a = Arena::open_file(path, checked_file(FreelistKind::pessimistic));
+  ASSERT_FALSE(a);
+  EXPECT_EQ(a.code(), lfarena::errc::accounting_mismatch) << a.message();
 }
 
 } // namespace

@@ -5,6 +5,10 @@
 // Prints the header (format, policy, capacity, allocated, discarded, leaked, free segments and
 // bytes, fragmentation) and runs the same validation as Arena::open_file + Arena::check().
 // Exit status: 0 healthy, 1 damaged (the message names what and where), 2 usage or I/O error.
+// A file that a read-write opener left without closing (it died) is checked as the crash
+// recovery of the next read-write open will leave it (Arena::check() of a read-only opener,
+// on a private copy), reported healthy if that recovery succeeds, with a "pending" line that
+// says what it will do; if the recovery would fail, that is the damage reported.
 // It never writes to the file unless --repair is given; --repair opens it read-write, which
 // runs the crash recovery pass (unmarks nodes whose remover died, repairs checked-mode bitmaps,
 // counts in-flight bytes as leaked), then checks again. If the free lists or the thread-chunk
@@ -144,7 +148,8 @@ int main(int argc, char **argv) {
         "\"min_segment\": %u, \"max_alignment\": %u, \"allocated\": %llu, "
         "\"remaining\": %llu, \"discarded\": %llu, \"leaked\": %llu, "
         "\"free_segments\": %llu, \"free_bytes\": %llu, \"largest_free\": %llu, "
-        "\"live_bytes\": %llu, \"fragmentation\": %.4f, \"repaired\": %s}\n",
+        "\"live_bytes\": %llu, \"fragmentation\": %.4f, \"repaired\": %s, "
+        "\"recovery_pending\": %s}\n",
         json_escape(path).c_str(), version, lfarena::to_string(o.freelist),
         sorted && o.size_index ? "true" : "false", o.checked ? "true" : "false", o.user_version,
         s.capacity, s.data_offset, o.min_segment, o.max_alignment,
@@ -153,7 +158,8 @@ int main(int argc, char **argv) {
         static_cast<unsigned long long>(report->free_segments),
         static_cast<unsigned long long>(report->free_bytes),
         static_cast<unsigned long long>(report->largest_free),
-        static_cast<unsigned long long>(report->live_bytes), frag, rec.ran ? "true" : "false");
+        static_cast<unsigned long long>(report->live_bytes), frag, rec.ran ? "true" : "false",
+        report->pending_recovery.ran ? "true" : "false");
     return 0;
   }
   std::printf("%s: ok\n", path.c_str());
@@ -174,12 +180,21 @@ int main(int argc, char **argv) {
   std::printf("  discarded     %llu bytes (of which leaked by crashes: %llu)\n",
               static_cast<unsigned long long>(s.discarded),
               static_cast<unsigned long long>(s.leaked));
-  if (rec.ran)
-    std::printf("  repaired      %llu nodes unmarked, %llu blocks dropped, %llu stray end marks, "
+  auto print_recovery = [](const char *what, const lfarena::RecoveryReport &r) {
+    std::printf("  %-13s %llu nodes unmarked, %llu blocks dropped, %llu stray end marks, "
                 "%llu bytes leaked\n",
-                static_cast<unsigned long long>(rec.nodes_unmarked),
-                static_cast<unsigned long long>(rec.blocks_dropped),
-                static_cast<unsigned long long>(rec.stray_ends),
-                static_cast<unsigned long long>(rec.leaked_bytes));
+                what, static_cast<unsigned long long>(r.nodes_unmarked),
+                static_cast<unsigned long long>(r.blocks_dropped),
+                static_cast<unsigned long long>(r.stray_ends),
+                static_cast<unsigned long long>(r.leaked_bytes));
+  };
+  if (rec.ran)
+    print_recovery("repaired", rec);
+  if (report->pending_recovery.ran) {
+    std::printf("  pending       a read-write opener died without closing; the next read-write "
+                "open (or --repair) recovers the file, and the numbers above are the file as it "
+                "will be then:\n");
+    print_recovery("", report->pending_recovery);
+  }
   return 0;
 }

@@ -6,6 +6,8 @@
 // allocation and free over a pipe. The parent checks each acknowledgement for overlap with the
 // live set as it arrives, lets the child run for a random number of acknowledgements, SIGKILLs
 // it mid-run, drains the pipe, reopens the file (which runs crash recovery) and verifies:
+//  - a read-only opener's check() passes first, and foresees exactly what the recovery of the
+//    read-write reopen then does (recovered_view.hpp);
 //  - the reopen succeeds and check() passes (freelist sorted, acyclic, in range; in checked
 //    mode the accounting is exact, with in-flight bytes counted as leaked);
 //  - recovery found at most one operation in flight (the child is single-threaded), and the
@@ -150,12 +152,38 @@ bool cycle(const std::string &path, const Options &o, unsigned seed, CycleResult
     return false;
   res.killed = WIFSIGNALED(status);
 
+  // First a read-only opener: its check() sees the file as the recovery of the read-write open
+  // below will leave it (on a private copy), and says what that recovery will do.
+  lfarena::RecoveryReport pending;
+  {
+    Options ro = o;
+    ro.read_only = true;
+    ro.open_mode = OpenMode::open_existing;
+    auto viewer = Arena::open_file(path, ro);
+    if (!viewer) {
+      ADD_FAILURE() << "read-only open after kill failed: " << viewer.message();
+      return false;
+    }
+    auto report = viewer->check();
+    if (!report) {
+      ADD_FAILURE() << "read-only check after kill: " << report.message();
+      return false;
+    }
+    pending = report->pending_recovery;
+  }
+
   auto arena = Arena::open_file(path, o);
   if (!arena) {
     ADD_FAILURE() << "reopen after kill failed: " << arena.message();
     return false;
   }
   const auto &rec = arena->recovery();
+  EXPECT_EQ(pending.ran, rec.ran);
+  EXPECT_EQ(pending.nodes_unmarked, rec.nodes_unmarked);
+  EXPECT_EQ(pending.blocks_dropped, rec.blocks_dropped);
+  EXPECT_EQ(pending.stray_ends, rec.stray_ends);
+  EXPECT_EQ(pending.leaked_bytes, rec.leaked_bytes) << "the read-only check foresaw another leak";
+  EXPECT_EQ(pending.chunks_released, rec.chunks_released);
   EXPECT_TRUE(rec.ran) << "a killed opener must trigger recovery";
   EXPECT_LE(rec.nodes_unmarked, 1u) << "one thread can have at most one removal in flight";
   EXPECT_LE(rec.blocks_dropped, 1u);

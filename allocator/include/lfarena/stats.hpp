@@ -54,6 +54,12 @@ struct CheckReport {
   std::uint64_t chunk_reserved = 0; // unused bytes of thread-local chunks (and their padding)
   std::uint64_t cache_reserved = 0; // segregated files: the thread-chunk slots' free cache blocks
                                     // (256 bytes per slot a thread ever used; kept for reuse)
+  // check() of a read-only opener of a file that a read-write opener left without closing (it
+  // died, and no read-write opener has the file open): what the crash recovery of the next
+  // read-write open will do (ran == true), and every field above describes the file as that
+  // recovery will leave it (checked on a private copy: the file is not written). Otherwise
+  // ran == false (nothing pending, or a read-write opener, whose open recovered).
+  RecoveryReport pending_recovery;
 };
 
 } // namespace lfarena
