@@ -76,14 +76,17 @@ SplitFile split_file(const std::string &path) {
   return f;
 }
 
-// The state that used to brick a file, written into f's image: an allocation (A) killed between
-// its start-state CAS and its end-bit store, and a free of a later block (B) killed between its
-// state CAS and its end-bit clear; the opener died (open_count 1).
-void allocation_and_free_in_flight(SplitFile &f) {
+// The state that used to brick a file, written into the file at `path` (split_file()'s): an
+// allocation (A) killed between its start-state CAS and its end-bit store, and a free of a later
+// block (B) killed between its state CAS and its end-bit clear; the opener died (open_count 1).
+SplitFile allocation_and_free_in_flight(const std::string &path) {
+  SplitFile f = split_file(path);
   Bitmaps maps{f.image};
   maps.set_end(f.a_block.offset + f.a_block.size - 8, false); // allocation in flight
   maps.set_state(f.b_block.offset, 2);                        // free in flight: start "freed",
   d::put_le64(&f.image[d::hdr::open_count], 1);               // end still set; its opener died
+  lfarena_test::write_all(path, f.image);
+  return f;
 }
 
 Options read_only(Options o) {
@@ -98,9 +101,7 @@ Options read_only(Options o) {
 TEST(Recovery, AllocationAndFreeInFlightTogetherLeaveAnOpenableFile) {
   lfarena_test::ScratchDir dir;
   const std::string path = dir.file("inflight.arena");
-  SplitFile f = split_file(path);
-  allocation_and_free_in_flight(f);
-  lfarena_test::write_all(path, f.image);
+  const SplitFile f = allocation_and_free_in_flight(path);
 
   auto a = Arena::open_file(path, checked_file(FreelistKind::pessimistic));
   ASSERT_TRUE(a) << a.message();
@@ -123,9 +124,7 @@ TEST(Recovery, AllocationAndFreeInFlightTogetherLeaveAnOpenableFile) {
 TEST(Recovery, AReadOnlyCheckOfACrashedFileSeesItAsRecoveryWillLeaveIt) {
   lfarena_test::ScratchDir dir;
   const std::string path = dir.file("inflight.arena");
-  SplitFile f = split_file(path);
-  allocation_and_free_in_flight(f);
-  lfarena_test::write_all(path, f.image);
+  const SplitFile f = allocation_and_free_in_flight(path);
   {
     auto r = Arena::open_file(path, read_only(checked_file(FreelistKind::pessimistic)));
     ASSERT_TRUE(r) << r.message();

@@ -21,6 +21,7 @@
 namespace {
 
 using lfarena::Arena;
+using lfarena::Block;
 using lfarena::errc;
 using lfarena::FreelistKind;
 using lfarena::Options;
@@ -35,6 +36,32 @@ Options opts(FreelistKind kind, bool checked, std::uint32_t chunk = 0) {
   o.thread_chunk = chunk;
   o.user_reserved = 32;
   return o;
+}
+
+// Forks a child that waits until the parent writes a byte to go[1] (the pipe is made here):
+// returns in the child (0) once the byte came, in the parent at once (the child's pid; -1 if
+// the pipe or the fork failed).
+pid_t fork_held(int go[2]) {
+  if (::pipe(go) != 0)
+    return -1;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    char c = 0;
+    (void)!::read(go[0], &c, 1);
+  }
+  return pid;
+}
+
+// A file arena of `kind` holding one live 64-byte block (`kept`): the fork tests' start.
+Arena file_with_block(const lfarena_test::ScratchDir &dir, FreelistKind kind, Block &kept) {
+  auto a = lfarena_test::make_arena(BackingKind::file, opts(kind, false), dir);
+  EXPECT_TRUE(a) << a.message();
+  if (!a)
+    return Arena{};
+  auto b = a->allocate(64);
+  EXPECT_TRUE(b) << b.message();
+  kept = b ? *b : Block{};
+  return std::move(*a);
 }
 
 // Allocates a mix, frees every third block, leaves the rest live.
@@ -264,12 +291,9 @@ TEST(ResetAfter, ADeadOpenerDoesNotBlockIt) {
   }
   o.open_mode = lfarena::OpenMode::open_existing;
   int go[2];
-  ASSERT_EQ(::pipe(go), 0);
-  const pid_t pid = ::fork();
+  const pid_t pid = fork_held(go);
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    char c = 0;
-    (void)!::read(go[0], &c, 1);
     auto b = Arena::open_file(dir.file("arena.bin"), o);
     ::_exit(b && b->allocate(64) ? 0 : 1); // dies holding its open count
   }
@@ -364,12 +388,10 @@ TEST(ResetAfter, AnOpenerRacingResetsNeverLosesItsBlocks) {
 // say the reset is alone. The child holds a live block; neither side may reset under the other.
 TEST(ResetRefused, WhileAForkRelativeSharesTheFile) {
   lfarena_test::ScratchDir dir;
-  Options o = opts(FreelistKind::pessimistic, false);
-  auto a = lfarena_test::make_arena(BackingKind::file, o, dir);
-  ASSERT_TRUE(a) << a.message();
-  auto kept = a->allocate(64);
-  ASSERT_TRUE(kept);
-  std::memset(a->base() + kept->offset, 0xAB, 64);
+  Block kept;
+  Arena a = file_with_block(dir, FreelistKind::pessimistic, kept);
+  ASSERT_TRUE(a.valid() && kept.offset != 0);
+  std::memset(a.base() + kept.offset, 0xAB, 64);
   int go[2], ack[2];
   ASSERT_EQ(::pipe(go), 0);
   ASSERT_EQ(::pipe(ack), 0);
@@ -377,25 +399,25 @@ TEST(ResetRefused, WhileAForkRelativeSharesTheFile) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     // The child's reset must be refused too (the parent holds the file), then it waits.
-    const bool refused = a->reset().code() == errc::in_use;
+    const bool refused = a.reset().code() == errc::in_use;
     char c = refused ? 'y' : 'n';
     (void)!::write(ack[1], &c, 1);
     (void)!::read(go[0], &c, 1);
-    *a = Arena{}; // close: the count drops back to the parent's
+    a = Arena{}; // close: the count drops back to the parent's
     ::_exit(0);
   }
   char c = 0;
   ASSERT_EQ(::read(ack[0], &c, 1), 1);
   EXPECT_EQ(c, 'y') << "the child reset the file under its parent";
-  auto r = a->reset();
+  auto r = a.reset();
   EXPECT_EQ(r.code(), errc::in_use) << r.message();
   EXPECT_NE(r.message().find("fork"), std::string::npos) << r.message();
-  EXPECT_EQ(static_cast<unsigned char>(a->base()[kept->offset]), 0xAB);
+  EXPECT_EQ(static_cast<unsigned char>(a.base()[kept.offset]), 0xAB);
   c = 'g';
   ASSERT_EQ(::write(go[1], &c, 1), 1);
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  EXPECT_TRUE(a->reset()) << a->reset().message() << " (the relative has closed)";
+  EXPECT_TRUE(a.reset()) << a.reset().message() << " (the relative has closed)";
   for (int fd : {go[0], go[1], ack[0], ack[1]})
     ::close(fd);
 }
@@ -407,31 +429,26 @@ TEST(ResetRefused, WhileAForkRelativeSharesTheFile) {
 // count now goes up in the parent before the fork.
 TEST(ResetRefused, RightAfterForkBeforeTheChildRuns) {
   lfarena_test::ScratchDir dir;
-  Options o = opts(FreelistKind::segregated, false);
-  auto a = lfarena_test::make_arena(BackingKind::file, o, dir);
-  ASSERT_TRUE(a) << a.message();
-  auto kept = a->allocate(64);
-  ASSERT_TRUE(kept);
+  Block kept;
+  Arena a = file_with_block(dir, FreelistKind::segregated, kept);
+  ASSERT_TRUE(a.valid() && kept.offset != 0);
   int go[2];
-  ASSERT_EQ(::pipe(go), 0);
-  const pid_t pid = ::fork();
+  const pid_t pid = fork_held(go);
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    char c = 0;
-    (void)!::read(go[0], &c, 1);
-    *a = Arena{}; // a clean close
+    a = Arena{}; // a clean close
     ::_exit(0);
   }
-  auto r = a->reset(); // no handshake: the child may not have run yet
+  auto r = a.reset(); // no handshake: the child may not have run yet
   EXPECT_EQ(r.code(), errc::in_use) << "reset under a live fork child: " << r.message();
   char c = 'g';
   ASSERT_EQ(::write(go[1], &c, 1), 1);
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  EXPECT_TRUE(a->reset()) << a->reset().message() << " (the child has closed)";
-  *a = Arena{};
-  Options again = o;
+  EXPECT_TRUE(a.reset()) << a.reset().message() << " (the child has closed)";
+  a = Arena{};
+  Options again = opts(FreelistKind::segregated, false);
   again.open_mode = lfarena::OpenMode::open_existing;
   auto re = Arena::open_file(dir.file("arena.bin"), again);
   ASSERT_TRUE(re) << re.message();
