@@ -39,7 +39,10 @@ class Checker {
 public:
   Checker(const std::string &name, std::byte *base, const detail::Core<detail::RegionWords> &core)
       : name_(name), base_(base), core_(core), g_(core_.geometry()), top_(core_.top()),
-        allocated_(top_ - g_.data_offset), discarded_(core_.discarded()) {}
+        allocated_(top_ - g_.data_offset), discarded_(core_.discarded()) {
+    rep_.allocated = allocated_;
+    rep_.discarded = discarded_;
+  }
 
   Status free_lists() { // step 1
     Result<detail::FreeScan> scan = detail::scan_free_lists(core_, top_, false, name_ + ": check");
@@ -187,7 +190,7 @@ Result<CheckReport> Arena::check() const {
   detail::RecoveredView view;
   if (const auto *f = std::get_if<detail::FileBacking>(&state_->backing);
       f != nullptr && state_->read_only)
-    if (Status s = view.open(*f, state_->core.geometry(), state_->name); !s)
+    if (Status s = view.open(*f, state_->options, state_->name); !s)
       return s.error();
   if (view.active()) {
     const detail::Core<detail::RegionWords> core(detail::RegionWords{view.base()}, view.geometry());

@@ -136,6 +136,15 @@ int main(int argc, char **argv) {
   auto report = arena->check();
   if (!report)
     return fail(json, path, report.error(), 1);
+  // A crashed file (a read-write opener died) is reported as its pending recovery will leave
+  // it: every number from the check of the recovered copy, the leak that recovery adds
+  // included (check() describes the file as it will be; stats() as it is now).
+  const lfarena::RecoveryReport &pending = report->pending_recovery;
+  const std::uint64_t allocated = report->allocated;
+  const std::uint64_t room = std::uint64_t{s.capacity} - s.data_offset; // (grown since: 0)
+  const std::uint64_t remaining = allocated < room ? room - allocated : 0;
+  const std::uint64_t discarded = report->discarded;
+  const std::uint64_t leaked = s.leaked + (pending.ran ? pending.leaked_bytes : 0);
   // Fragmentation: the share of free bytes outside the largest free segment.
   const double frag = report->free_bytes == 0 ? 0.0
                                               : 1.0 - static_cast<double>(report->largest_free) /
@@ -149,17 +158,23 @@ int main(int argc, char **argv) {
         "\"remaining\": %llu, \"discarded\": %llu, \"leaked\": %llu, "
         "\"free_segments\": %llu, \"free_bytes\": %llu, \"largest_free\": %llu, "
         "\"live_bytes\": %llu, \"fragmentation\": %.4f, \"repaired\": %s, "
-        "\"recovery_pending\": %s}\n",
+        "\"recovery_pending\": %s, \"pending_nodes_unmarked\": %llu, "
+        "\"pending_blocks_dropped\": %llu, \"pending_stray_ends\": %llu, "
+        "\"pending_leaked_bytes\": %llu, \"pending_chunks_released\": %llu}\n",
         json_escape(path).c_str(), version, lfarena::to_string(o.freelist),
         sorted && o.size_index ? "true" : "false", o.checked ? "true" : "false", o.user_version,
         s.capacity, s.data_offset, o.min_segment, o.max_alignment,
-        static_cast<unsigned long long>(s.allocated), static_cast<unsigned long long>(s.remaining),
-        static_cast<unsigned long long>(s.discarded), static_cast<unsigned long long>(s.leaked),
+        static_cast<unsigned long long>(allocated), static_cast<unsigned long long>(remaining),
+        static_cast<unsigned long long>(discarded), static_cast<unsigned long long>(leaked),
         static_cast<unsigned long long>(report->free_segments),
         static_cast<unsigned long long>(report->free_bytes),
         static_cast<unsigned long long>(report->largest_free),
         static_cast<unsigned long long>(report->live_bytes), frag, rec.ran ? "true" : "false",
-        report->pending_recovery.ran ? "true" : "false");
+        pending.ran ? "true" : "false", static_cast<unsigned long long>(pending.nodes_unmarked),
+        static_cast<unsigned long long>(pending.blocks_dropped),
+        static_cast<unsigned long long>(pending.stray_ends),
+        static_cast<unsigned long long>(pending.leaked_bytes),
+        static_cast<unsigned long long>(pending.chunks_released));
     return 0;
   }
   std::printf("%s: ok\n", path.c_str());
@@ -169,8 +184,8 @@ int main(int argc, char **argv) {
   std::printf("  capacity      %u bytes (data from offset %u; min segment %u, max alignment %u)\n",
               s.capacity, s.data_offset, o.min_segment, o.max_alignment);
   std::printf("  allocated     %llu bytes, remaining %llu\n",
-              static_cast<unsigned long long>(s.allocated),
-              static_cast<unsigned long long>(s.remaining));
+              static_cast<unsigned long long>(allocated),
+              static_cast<unsigned long long>(remaining));
   std::printf("  live          %llu bytes%s\n", static_cast<unsigned long long>(report->live_bytes),
               o.checked ? "" : " (derived: allocated - free - discarded)");
   std::printf("  free          %llu bytes in %llu segments, largest %llu, fragmentation %.1f%%\n",
@@ -178,23 +193,23 @@ int main(int argc, char **argv) {
               static_cast<unsigned long long>(report->free_segments),
               static_cast<unsigned long long>(report->largest_free), 100.0 * frag);
   std::printf("  discarded     %llu bytes (of which leaked by crashes: %llu)\n",
-              static_cast<unsigned long long>(s.discarded),
-              static_cast<unsigned long long>(s.leaked));
+              static_cast<unsigned long long>(discarded), static_cast<unsigned long long>(leaked));
   auto print_recovery = [](const char *what, const lfarena::RecoveryReport &r) {
     std::printf("  %-13s %llu nodes unmarked, %llu blocks dropped, %llu stray end marks, "
-                "%llu bytes leaked\n",
+                "%llu bytes leaked, %llu thread-chunk slots released\n",
                 what, static_cast<unsigned long long>(r.nodes_unmarked),
                 static_cast<unsigned long long>(r.blocks_dropped),
                 static_cast<unsigned long long>(r.stray_ends),
-                static_cast<unsigned long long>(r.leaked_bytes));
+                static_cast<unsigned long long>(r.leaked_bytes),
+                static_cast<unsigned long long>(r.chunks_released));
   };
   if (rec.ran)
     print_recovery("repaired", rec);
-  if (report->pending_recovery.ran) {
+  if (pending.ran) {
     std::printf("  pending       a read-write opener died without closing; the next read-write "
                 "open (or --repair) recovers the file, and the numbers above are the file as it "
                 "will be then:\n");
-    print_recovery("", report->pending_recovery);
+    print_recovery("", pending);
   }
   return 0;
 }

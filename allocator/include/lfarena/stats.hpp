@@ -45,6 +45,8 @@ struct SalvageReport {
 
 // What check() found, at quiescence.
 struct CheckReport {
+  std::uint64_t allocated = 0; // bytes between the data offset and the bump word
+  std::uint64_t discarded = 0; // bytes neither live nor free (padding, small pieces, leaks)
   std::uint64_t free_segments = 0;
   std::uint64_t free_bytes = 0;
   std::uint64_t largest_free = 0;
