@@ -15,7 +15,6 @@
 //     is left).
 //
 // Thread-safety: read-only, but only meaningful at quiescence (no concurrent allocate/free).
-#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -185,33 +184,21 @@ Result<CheckReport> check_core(const std::string &name, std::byte *base,
 Result<CheckReport> Arena::check() const {
   if (state_ == nullptr)
     return empty_handle_error("check");
-  // A read-only opener of a file that a writer left without closing checks it as the next
-  // read-write open's recovery will leave it, on a private copy (recovered_view.hpp).
-  detail::RecoveredView view;
+  // A read-only opener checks the file as it is now, and a file that a writer left without
+  // closing as the next read-write open's recovery will leave it (recovered_view.hpp): its own
+  // mapping may be stale (a writer's grow, reset or damage since the open).
   if (const auto *f = std::get_if<detail::FileBacking>(&state_->backing);
-      f != nullptr && state_->read_only)
+      f != nullptr && state_->read_only) {
+    detail::RecoveredView view;
     if (Status s = view.open(*f, state_->options, state_->name); !s)
       return s.error();
-  if (view.active()) {
     const detail::Core<detail::RegionWords> core(detail::RegionWords{view.base()}, view.geometry());
     Result<CheckReport> r = check_core(state_->name, view.base(), core);
     if (r)
       r->pending_recovery = view.recovery();
     return r;
   }
-  // A read-only opener is not seen by a writer's reset(), which draws a new node key (reset.cpp):
-  // the walk uses the key the header holds now, if the header still checks out with it (else
-  // the nodes are read under the old key and reported), on a copy of the arena's core, so
-  // concurrent checks of one read-only arena stay reads.
-  std::optional<detail::Core<detail::RegionWords>> rekeyed;
-  if (state_->read_only && state_->core.geometry().node_key != 0) {
-    const detail::HeaderKey k = detail::read_node_key(state_->base);
-    if (k.valid() && k.key != state_->core.geometry().node_key) {
-      rekeyed.emplace(state_->core);
-      rekeyed->rekey(k.key);
-    }
-  }
-  return check_core(state_->name, state_->base, rekeyed ? *rekeyed : state_->core);
+  return check_core(state_->name, state_->base, state_->core);
 }
 
 } // namespace lfarena

@@ -27,8 +27,14 @@ bool opener_lock_held(int fd) {
   return ::fcntl(fd, F_OFD_GETLK, &fl) != 0 || fl.l_type != F_UNLCK;
 }
 
-JoinLock::JoinLock(int fd, bool exclusive)
-    : fd_(fd), held_(ofd_lock(fd, kJoinByte, exclusive ? F_WRLCK : F_RDLCK, true)) {}
+JoinLock::JoinLock(int fd, bool exclusive) : fd_(fd) {
+  const short type = exclusive ? F_WRLCK : F_RDLCK;
+  // A turnstile that cannot be taken (a lock error) is passed by: only fairness depends on it.
+  const bool turn = ofd_lock(fd, kTurnstileByte, type, true);
+  held_ = ofd_lock(fd, kJoinByte, type, true);
+  if (turn)
+    ofd_lock(fd, kTurnstileByte, F_UNLCK, false);
+}
 
 JoinLock::~JoinLock() {
   if (held_)

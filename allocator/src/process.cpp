@@ -1,14 +1,18 @@
 // process.cpp -- owner tokens and the fork handlers (see process.hpp).
 #include "process.hpp"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "lfarena/arena.hpp"
@@ -63,6 +67,7 @@ std::uint64_t process_nonce() {
 struct ArenaList {
   std::mutex mutex;
   std::vector<ArenaState *> arenas;
+  std::vector<int> check_fds; // open_check_descriptor()'s, open in this process
 };
 ArenaList &arena_list() {
   static ArenaList *const list = new ArenaList; // reachable for ever: no leak report
@@ -91,6 +96,10 @@ void after_fork_in_parent() { arena_list().mutex.unlock(); }
 void after_fork_in_child() {
   g_nonce.store(fresh_nonce(), std::memory_order_relaxed);
   forget_inherited_chunks();
+  // The checks that hold them run in the parent's other threads, which the child does not have.
+  for (const int fd : arena_list().check_fds)
+    ::close(fd);
+  arena_list().check_fds.clear();
   arena_list().mutex.unlock();
 }
 
@@ -103,10 +112,16 @@ std::uint64_t owner_token(std::uint64_t arena_id) {
   return t != 0 ? t : 0x9e3779b97f4a7c15ull; // 0 means "free slot"
 }
 
-void register_arena(ArenaState *s) {
+namespace {
+void install_fork_handlers() {
   static const int installed =
       ::pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
   (void)installed;
+}
+} // namespace
+
+void register_arena(ArenaState *s) {
+  install_fork_handlers();
   ArenaList &l = arena_list();
   const std::lock_guard<std::mutex> lock(l.mutex);
   l.arenas.push_back(s);
@@ -120,6 +135,42 @@ void unregister_arena(ArenaState *s) {
     *it = l.arenas.back();
     l.arenas.pop_back();
   }
+}
+
+int open_check_descriptor(int fd, const char *path) {
+  install_fork_handlers();
+  ArenaList &l = arena_list();
+  const std::lock_guard<std::mutex> lock(l.mutex);
+  const std::string self = "/proc/self/fd/" + std::to_string(fd);
+  int own = ::open(self.c_str(), O_RDONLY | O_CLOEXEC);
+  if (own < 0 && errno != EMFILE && errno != ENFILE) {
+    // No /proc: the path, if it still names the same file.
+    own = ::open(path, O_RDONLY | O_CLOEXEC);
+    struct stat a {
+    }, b{};
+    if (own >= 0 && (::fstat(own, &a) != 0 || ::fstat(fd, &b) != 0 || a.st_dev != b.st_dev ||
+                     a.st_ino != b.st_ino)) {
+      ::close(own);
+      own = -1;
+      errno = ENOENT;
+    }
+  }
+  if (own >= 0)
+    l.check_fds.push_back(own);
+  return own;
+}
+
+void close_check_descriptor(int fd) {
+  ArenaList &l = arena_list();
+  {
+    const std::lock_guard<std::mutex> lock(l.mutex);
+    const auto it = std::find(l.check_fds.begin(), l.check_fds.end(), fd);
+    if (it != l.check_fds.end()) {
+      *it = l.check_fds.back();
+      l.check_fds.pop_back();
+    }
+  }
+  ::close(fd); // after the list forgot it: its number may be reused at once
 }
 
 } // namespace lfarena::detail

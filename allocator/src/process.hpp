@@ -17,6 +17,8 @@
 // its liveness lock; if it closes its copy of the handle the count goes back down, and if it
 // dies or execs without closing, the next sole opener runs crash recovery, which is harmless).
 //
+// Check descriptors: see open_check_descriptor() below.
+//
 // Thread-safety: all functions may be called from any thread.
 #pragma once
 
@@ -34,5 +36,13 @@ std::uint64_t random_u64() noexcept;
 // Live arena states of this process, for the fork child handler.
 void register_arena(ArenaState *s);
 void unregister_arena(ArenaState *s);
+
+// A descriptor of its own for a read-only check (recovered_view.hpp): `fd`'s file reopened
+// read-only (a new open file description, so its locks are its own), -1 with errno if that fails.
+// The fork child handler closes every such descriptor still open in the parent (a child that kept
+// one would keep the check's join lock after the parent died, helper-28); it is opened under
+// the handlers' lock, so no fork falls between the open and its registration.
+int open_check_descriptor(int fd, const char *path);
+void close_check_descriptor(int fd);
 
 } // namespace lfarena::detail

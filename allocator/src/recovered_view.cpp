@@ -1,7 +1,7 @@
-// recovered_view.cpp -- a crashed file recovered on a private copy (see recovered_view.hpp).
+// recovered_view.cpp -- a read-only opener's view of its file as it is now (see
+// recovered_view.hpp).
 #include "recovered_view.hpp"
 
-#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,16 +10,14 @@
 #include <cstring>
 
 #include "format.hpp"
+#include "process.hpp"
 #include "recovery.hpp"
 
-#include "lfarena/detail/atomic.hpp"
-#include "lfarena/detail/memory.hpp"
+#include "lfarena/detail/tagged.hpp"
 
 namespace lfarena::detail {
 
 namespace {
-std::mutex g_views_without_proc; // see the banner: views on a shared descriptor take turns
-
 Error sys_error(errc code, const std::string &path, const char *what) {
   return Error(code, path + ": check: " + what + ": " + std::strerror(errno));
 }
@@ -27,7 +25,7 @@ Error sys_error(errc code, const std::string &path, const char *what) {
 
 RecoveredView::Descriptor::~Descriptor() {
   if (fd >= 0)
-    ::close(fd);
+    close_check_descriptor(fd);
 }
 
 RecoveredView::~RecoveredView() {
@@ -36,25 +34,21 @@ RecoveredView::~RecoveredView() {
 }
 
 Status RecoveredView::open(const FileBacking &f, const Options &options, const std::string &path) {
-  const std::string self = "/proc/self/fd/" + std::to_string(f.fd());
-  own_.fd = ::open(self.c_str(), O_RDONLY | O_CLOEXEC);
+  own_.fd = open_check_descriptor(f.fd(), f.path().c_str());
   if (own_.fd < 0)
-    turn_.emplace(g_views_without_proc);
-  const int fd = own_.fd >= 0 ? own_.fd : f.fd();
-  join_.emplace(fd, false);
+    return sys_error(errc::io_error, path, "reopen for the check");
+  join_.emplace(own_.fd, false);
   if (!join_->held())
     return sys_error(errc::io_error, path, "join lock");
-  // The opener lock first, then the count: a writer that closes in between lowers the count
-  // before its lock goes (the descriptor is closed after the count, §5.9), and no writer joins
-  // while we hold the join lock. (The other order could take a clean close for a crash.)
-  // Acquire: the dead opener's last writes (the count is its first and last write).
-  if (opener_lock_held(fd) || load_acquire(RegionWords{f.base()}.word(hdr::open_count)) == 0)
-    return {};
-  // The header as the file holds it now, as a read-write open validates it.
+  // The opener lock first, then the count (in the header read below): a writer that closes in
+  // between lowers the count before its lock goes (the descriptor is closed after the count,
+  // §5.9), and no writer joins while we hold the join lock. (The other order could take a
+  // clean close for a crash.)
+  const bool writer = opener_lock_held(own_.fd);
   unsigned char header[kHeaderSize] = {};
   struct stat st {};
-  if (::fstat(fd, &st) != 0 ||
-      ::pread(fd, header, sizeof header, 0) != static_cast<ssize_t>(sizeof header))
+  if (::fstat(own_.fd, &st) != 0 ||
+      ::pread(own_.fd, header, sizeof header, 0) != static_cast<ssize_t>(sizeof header))
     return sys_error(errc::io_error, path, "read header");
   Options stored;
   Result<Layout> layout =
@@ -62,13 +56,24 @@ Status RecoveredView::open(const FileBacking &f, const Options &options, const s
   if (!layout)
     return layout.error();
   geometry_ = layout->geometry;
-  void *p = ::mmap(nullptr, geometry_.capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  const bool crashed = !writer && get_le64(header + hdr::open_count) != 0;
+  // Writable (copy on write) only for recovery: a private writable mapping counts against
+  // RLIMIT_DATA, a read-only one does not. Mapped through the arena's descriptor, not the
+  // view's, and not inherited by fork children: a mapping holds its open file description, so
+  // a child's copy of a mapping of the view's kept the join lock after the parent died
+  // (helper-28: a writer waited until the child exited).
+  void *p = ::mmap(nullptr, geometry_.capacity, PROT_READ | (crashed ? PROT_WRITE : 0), MAP_PRIVATE,
+                   f.fd(), 0);
   if (p == MAP_FAILED)
-    return Error(errc::map_failed, path + ": check: a private copy of " +
-                                       std::to_string(geometry_.capacity) +
-                                       " bytes to recover: mmap: " + std::strerror(errno));
+    return Error(errc::map_failed,
+                 path + ": check: " + (crashed ? "a private copy of " : "a view of ") +
+                     std::to_string(geometry_.capacity) + " bytes" +
+                     (crashed ? " to recover" : "") + ": mmap: " + std::strerror(errno));
   base_ = static_cast<std::byte *>(p);
   length_ = geometry_.capacity;
+  (void)::madvise(p, length_, MADV_DONTFORK); // a child has no use for it
+  if (!crashed)
+    return validate_mutable_fields(base_, geometry_, path, !writer);
   const char *how = " (check() of a read-only opener: the file was left by a read-write opener "
                     "that died, and this is how the next read-write open fails)";
   if (Status s = validate_mutable_fields(base_, geometry_, path, true); !s)

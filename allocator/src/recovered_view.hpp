@@ -1,32 +1,31 @@
-// recovered_view.hpp (private) -- a read-only opener's view of a crashed file as the next
-// read-write open will leave it, for Arena::check() (docs/DESIGN.md §5.9).
+// recovered_view.hpp (private) -- what Arena::check() of a read-only opener looks at: the file as
+// it is now, and a crashed file as the next read-write open will leave it (docs/DESIGN.md §5.9).
 //
 // A read-only opener never recovers the file (it may not write it), so a file that a read-write
 // opener left without closing (it died: open_count != 0, no opener lock held) still holds what
 // that opener had in flight: blocks taken but not yet marked live, frees half done, marked
-// nodes, the dead threads' chunk tails and caches. Checked as it is, such a file looked damaged
-// (helper-25: accounting_mismatch, or a free segment "overlapping" a live block). The view does
-// what the next read-write open does, in its order, on a private copy-on-write mapping of the
-// file (MAP_PRIVATE: the pages recovery writes are copied; the file is never written): the
-// header as the file holds it now (validate_header(): another opener may have grown the file,
-// or its header may be damaged since this opener validated it), the mutable words
-// (validate_mutable_fields(), as a sole opener), then the recovery pass (recovery.hpp). So
-// check() reports what that open will find and what its recovery will do, and fails with the
-// error that open fails with.
+// nodes, the dead threads' chunk tails and caches. Checked as it lay, such a file looked damaged
+// (helper-25). And the opener's own mapping and geometry may be stale: another opener may have
+// grown the file, damaged or truncated it (helper-27, helper-28: false damage, a damaged header
+// passed, SIGBUS). So the view does what a read-write open does, in its order, on a private
+// mapping of the file as it is now: the header (validate_header(): size, checksum, geometry),
+// the mutable words (validate_mutable_fields()), and for a crashed file the recovery pass
+// (recovery.hpp) on a copy-on-write mapping (MAP_PRIVATE: the pages recovery writes are copied;
+// the file is never written). check() then checks the view: it fails with the error that open
+// fails with, and passes when it passes.
 //
-// The view holds the join lock shared on an open file description of its own (a reopen of
-// /proc/self/fd/N): OFD locks belong to the description, so an unlock by another view of the
-// same arena (another thread, or a fork child sharing the descriptor) would otherwise drop this
-// view's lock too (helper-27). While it is held no read-write opener can join (and recover the
-// file), so the file's bytes are one quiescent snapshot; a read-write opener that wants to join
-// waits until the view is gone. Without /proc the views of this process take turns on the
-// arena's own descriptor (a fork child's check can then still drop its parent's lock).
+// Locks: the view holds the join lock shared for the whole check, on an open file description
+// of its own (process.hpp open_check_descriptor(): OFD locks belong to the description, so with
+// the arena's own one thread's finished check dropped another's lock, helper-27). While it is
+// held no read-write opener joins (and recovers the file), so the file's bytes are one
+// quiescent snapshot; a writer waiting to join holds the turnstile (liveness_lock.hpp), so
+// checks looping in many threads cannot keep it out (helper-28). The fork child handler closes
+// the descriptors of views in flight (a child must not keep the lock after its parent died).
 //
-// Thread-safety: one view per call; the copy and the descriptor are private to it.
+// Thread-safety: one view per call; the mapping and the descriptor are private to it.
 #pragma once
 
 #include <cstddef>
-#include <mutex>
 #include <optional>
 #include <string>
 
@@ -47,25 +46,25 @@ public:
   RecoveredView(const RecoveredView &) = delete;
   RecoveredView &operator=(const RecoveredView &) = delete;
 
-  // Takes the join lock for the file of `f` (a read-only opener's, opened with `options`) and,
-  // if the file is crashed, maps the copy and recovers it: then active(). Not crashed: nothing
-  // mapped (the lock is kept all the same). Fails with the error the next read-write open
-  // fails with (header, mutable words, recovery), or io_error / map_failed.
+  // The view of the file of `f` (a read-only opener's, opened with `options`). Fails with the
+  // error the next read-write open fails with (header, mutable words, recovery), or io_error /
+  // map_failed.
   Status open(const FileBacking &f, const Options &options, const std::string &path);
 
-  bool active() const { return base_ != nullptr; }
   std::byte *base() const { return base_; }
   // The file's geometry as its header holds it now.
   const Geometry &geometry() const { return geometry_; }
+  // ran == false unless the file is crashed.
   const RecoveryReport &recovery() const { return recovery_; }
+  // The view's own descriptor (-1 before open()), for tests.
+  int descriptor() const { return own_.fd; }
 
 private:
   struct Descriptor { // the view's own open file description, closed last
     int fd = -1;
     ~Descriptor();
   } own_;
-  std::optional<std::unique_lock<std::mutex>> turn_; // without /proc: the process's views in turn
-  std::optional<JoinLock> join_;                     // released first
+  std::optional<JoinLock> join_; // released first
   std::byte *base_ = nullptr;
   std::size_t length_ = 0;
   Geometry geometry_;

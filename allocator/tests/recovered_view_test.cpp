@@ -2,8 +2,10 @@
 // (src/recovered_view.hpp): it validates what the next read-write open validates, on the file as it
 // is now, and its join lock is its own (helper-27's findings, one test each).
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -143,11 +145,10 @@ TEST(RecoveredView, AFileGrownSinceTheOpenIsCheckedAtItsNewSize) {
   EXPECT_EQ(rep->free_segments, after->free_segments);
 }
 
-// Two views of one descriptor (two threads checking one read-only arena): when the first one
-// goes, the second still holds the join lock, so no read-write opener joins (and recovers the
-// file) under it. With the views locking the shared descriptor, the first one's unlock
-// dropped the lock for both (OFD locks belong to the description).
-TEST(RecoveredView, EachViewHoldsItsOwnJoinLock) {
+// The view holds the join lock on a description of its own: an unlock through the arena's
+// descriptor (another thread's finished check, or a fork child's, when views used the shared
+// descriptor) does not drop it, and no writer joins while it is held.
+TEST(RecoveredView, HoldsTheJoinLockOnItsOwnDescription) {
   lfarena_test::ScratchDir dir;
   const std::string path = dir.file("views.arena");
   const Options o = file_options(true);
@@ -156,18 +157,127 @@ TEST(RecoveredView, EachViewHoldsItsOwnJoinLock) {
   ASSERT_GE(fd, 0);
   auto f = d::FileBacking::map(fd, path, o.capacity, true);
   ASSERT_TRUE(f) << f.message();
+  const int other = ::open(path.c_str(), O_RDWR | O_CLOEXEC); // a would-be writer
+  ASSERT_GE(other, 0);
+  {
+    d::RecoveredView view;
+    ASSERT_TRUE(view.open(*f, *Arena::file_options(path), path));
+    EXPECT_TRUE(view.recovery().ran);
+    EXPECT_NE(view.descriptor(), f->fd());
+    d::ofd_lock(f->fd(), d::kJoinByte, F_UNLCK, false);
+    EXPECT_FALSE(d::ofd_lock(other, d::kJoinByte, F_WRLCK, false))
+        << "a writer could join while a view held the join lock";
+  }
+  EXPECT_TRUE(d::ofd_lock(other, d::kJoinByte, F_WRLCK, false)) << "the view kept its lock";
+  ::close(other);
+}
+
+// A fork child does not inherit a view's descriptor (the fork handler closes it): a child that
+// outlived its parent kept the view's join lock, and a writer waited until the child exited.
+TEST(RecoveredView, AForkChildClosesTheDescriptorsOfViewsInFlight) {
+  lfarena_test::ScratchDir dir;
+  const std::string path = dir.file("fork.arena");
+  const Options o = file_options(false);
+  crashed_file(path, o);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  auto f = d::FileBacking::map(fd, path, o.capacity, true);
+  ASSERT_TRUE(f) << f.message();
+  d::RecoveredView view;
+  ASSERT_TRUE(view.open(*f, *Arena::file_options(path), path));
+  const int held = view.descriptor();
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0)
+    ::_exit(::fcntl(held, F_GETFD) == -1 && errno == EBADF ? 0 : 1);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "the child inherited the view's descriptor";
+  EXPECT_NE(::fcntl(held, F_GETFD), -1) << "the parent's view lost its descriptor";
+}
+
+// A reader that forked while its view was open, then died without ending the view: its child
+// must not keep the view's join lock (helper-28: a writer waited until the child exited; the
+// child had the view's descriptor, and its copy of the view's mapping held the description too).
+TEST(RecoveredView, AReadersForkChildKeepsNoLockAfterTheReaderDies) {
+  lfarena_test::ScratchDir dir;
+  const std::string path = dir.file("orphan.arena");
+  const Options o = file_options(true);
+  crashed_file(path, o);
   const Options stored = *Arena::file_options(path);
-  auto first = std::make_unique<d::RecoveredView>();
-  d::RecoveredView second;
-  ASSERT_TRUE(first->open(*f, stored, path));
-  ASSERT_TRUE(second.open(*f, stored, path));
-  EXPECT_TRUE(first->active() && second.active());
-  first.reset();
+  int hold[2], ready[2];
+  ASSERT_EQ(::pipe(hold), 0);
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t reader = ::fork();
+  ASSERT_GE(reader, 0);
+  if (reader == 0) {
+    ::close(hold[1]); // only the test keeps the write end: its close ends the child
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    auto f = d::FileBacking::map(fd, path, o.capacity, true);
+    auto *view = new d::RecoveredView; // never ended: the reader dies with it
+    if (!f || !view->open(*f, stored, path))
+      ::_exit(1);
+    char c = 0;
+    if (::fork() == 0) { // the reader's child outlives it
+      (void)!::write(ready[1], &c, 1); // its fork handlers have run
+      (void)!::read(hold[0], &c, 1);
+      ::_exit(0);
+    }
+    (void)!::read(ready[0], &c, 1);
+    ::_exit(0);
+  }
+  ::close(hold[0]);
+  ::close(ready[0]);
+  ::close(ready[1]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(reader, &status, 0), reader);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   const int writer = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   ASSERT_GE(writer, 0);
-  EXPECT_FALSE(d::ofd_lock(writer, d::kJoinByte, F_WRLCK, false))
-      << "a read-write opener could join while a view was still open";
+  EXPECT_TRUE(d::ofd_lock(writer, d::kJoinByte, F_WRLCK, false))
+      << "the dead reader's child kept the join lock";
   ::close(writer);
+  ::close(hold[1]); // the child exits
+}
+
+// The file as it is now, crashed or not (helper-28): a file grown by a writer that closed
+// cleanly is checked at its new size (the opener's old geometry found "a node outside the data
+// area"); a header damaged since the open fails as the read-write open fails; a truncated file
+// is file_truncated (not SIGBUS, not a pass).
+TEST(RecoveredView, ACleanFileIsCheckedAsItIsNow) {
+  lfarena_test::ScratchDir dir;
+  const std::string path = dir.file("clean.arena");
+  const Options small = file_options(false, 64 << 10);
+  crashed_file(path, small);
+  poke64(path, d::hdr::open_count, 0);
+  auto r = Arena::open_file(path, read_only(small));
+  ASSERT_TRUE(r) << r.message();
+  Options big = small;
+  big.capacity = 256 << 10;
+  big.grow = true;
+  {
+    auto g = Arena::open_file(path, big);
+    ASSERT_TRUE(g) << g.message();
+    auto b = g->allocate(100 << 10); // past the old end
+    ASSERT_TRUE(b) << b.message();
+    ASSERT_TRUE(g->allocate(64));
+    ASSERT_TRUE(g->deallocate(b->offset, b->size));
+  }
+  auto grown = r->check();
+  ASSERT_TRUE(grown) << grown.message();
+  EXPECT_FALSE(grown->pending_recovery.ran);
+  EXPECT_GE(grown->free_bytes, 100u << 10);
+
+  const auto image = lfarena_test::read_all(path);
+  const unsigned char junk[4] = {0xde, 0xad, 0xbe, 0xef};
+  poke(path, d::hdr::user_version, junk, sizeof junk);
+  EXPECT_EQ(r->check().code(), errc::checksum_mismatch) << r->check().message();
+  poke(path, d::hdr::user_version, &image[d::hdr::user_version], sizeof junk);
+  ASSERT_TRUE(r->check()) << r->check().message();
+
+  ASSERT_EQ(::truncate(path.c_str(), 4096), 0);
+  EXPECT_EQ(r->check().code(), errc::file_truncated) << r->check().message();
 }
 
 } // namespace

@@ -157,7 +157,8 @@ int main(int argc, char **argv) {
         "\"min_segment\": %u, \"max_alignment\": %u, \"allocated\": %llu, "
         "\"remaining\": %llu, \"discarded\": %llu, \"leaked\": %llu, "
         "\"free_segments\": %llu, \"free_bytes\": %llu, \"largest_free\": %llu, "
-        "\"live_bytes\": %llu, \"fragmentation\": %.4f, \"repaired\": %s, "
+        "\"live_bytes\": %llu, \"chunk_reserved\": %llu, \"cache_reserved\": %llu, "
+        "\"fragmentation\": %.4f, \"repaired\": %s, "
         "\"recovery_pending\": %s, \"pending_nodes_unmarked\": %llu, "
         "\"pending_blocks_dropped\": %llu, \"pending_stray_ends\": %llu, "
         "\"pending_leaked_bytes\": %llu, \"pending_chunks_released\": %llu}\n",
@@ -169,7 +170,9 @@ int main(int argc, char **argv) {
         static_cast<unsigned long long>(report->free_segments),
         static_cast<unsigned long long>(report->free_bytes),
         static_cast<unsigned long long>(report->largest_free),
-        static_cast<unsigned long long>(report->live_bytes), frag, rec.ran ? "true" : "false",
+        static_cast<unsigned long long>(report->live_bytes),
+        static_cast<unsigned long long>(report->chunk_reserved),
+        static_cast<unsigned long long>(report->cache_reserved), frag, rec.ran ? "true" : "false",
         pending.ran ? "true" : "false", static_cast<unsigned long long>(pending.nodes_unmarked),
         static_cast<unsigned long long>(pending.blocks_dropped),
         static_cast<unsigned long long>(pending.stray_ends),
@@ -187,13 +190,19 @@ int main(int argc, char **argv) {
               static_cast<unsigned long long>(allocated),
               static_cast<unsigned long long>(remaining));
   std::printf("  live          %llu bytes%s\n", static_cast<unsigned long long>(report->live_bytes),
-              o.checked ? "" : " (derived: allocated - free - discarded)");
+              o.checked ? "" : " (derived: allocated - free - discarded - reserved)");
   std::printf("  free          %llu bytes in %llu segments, largest %llu, fragmentation %.1f%%\n",
               static_cast<unsigned long long>(report->free_bytes),
               static_cast<unsigned long long>(report->free_segments),
               static_cast<unsigned long long>(report->largest_free), 100.0 * frag);
   std::printf("  discarded     %llu bytes (of which leaked by crashes: %llu)\n",
               static_cast<unsigned long long>(discarded), static_cast<unsigned long long>(leaked));
+  // Held by thread-chunk slots: unused chunk tails (and their padding), and the free cache
+  // blocks of segregated files (allocated = live + free + discarded + reserved).
+  std::printf("  reserved      %llu bytes (thread-chunk tails %llu, free cache blocks %llu)\n",
+              static_cast<unsigned long long>(report->chunk_reserved + report->cache_reserved),
+              static_cast<unsigned long long>(report->chunk_reserved),
+              static_cast<unsigned long long>(report->cache_reserved));
   auto print_recovery = [](const char *what, const lfarena::RecoveryReport &r) {
     std::printf("  %-13s %llu nodes unmarked, %llu blocks dropped, %llu stray end marks, "
                 "%llu bytes leaked, %llu thread-chunk slots released\n",
