@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cerrno>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -74,6 +75,16 @@ ArenaList &arena_list() {
   return *list;
 }
 
+// The fork gate (ForkGate): never destroyed, like the list. A fork child gets a new one: the
+// parent's is write-locked by the forking thread, and glibc's rwlock unlock tells a writer by
+// its thread id, which the child's thread does not have (the unlock was taken for a reader's,
+// and the child's next open waited for ever).
+std::shared_mutex *&fork_gate_slot() {
+  static std::shared_mutex *gate = new std::shared_mutex; // (an Arena may open in a static's
+  return gate;                                            // initializer: no namespace scope)
+}
+std::shared_mutex &fork_gate() { return *fork_gate_slot(); }
+
 // Before the fork, in the parent: each read-write file arena is about to share its open file
 // description (and so its locks) with the child, so it is marked, and the child's open is
 // counted in open_count now, not by the child's handler: a reset the parent called as soon as
@@ -83,6 +94,7 @@ ArenaList &arena_list() {
 // parent handler either way and it cannot tell): resets of the arena are refused until it
 // closes, and its next sole opener runs crash recovery, which is harmless.
 void before_fork() {
+  fork_gate().lock(); // waits for opens and check views in flight (ForkGate)
   arena_list().mutex.lock();
   for (ArenaState *s : arena_list().arenas)
     if (!s->read_only && std::holds_alternative<FileBacking>(s->backing)) {
@@ -90,7 +102,10 @@ void before_fork() {
       fetch_add_acq_rel(RegionWords{s->base}.word(hdr::open_count), 1);
     }
 }
-void after_fork_in_parent() { arena_list().mutex.unlock(); }
+void after_fork_in_parent() {
+  arena_list().mutex.unlock();
+  fork_gate().unlock();
+}
 // Runs in the child, in the forking thread, the only thread there (its arenas were marked and
 // counted before the fork).
 void after_fork_in_child() {
@@ -101,6 +116,7 @@ void after_fork_in_child() {
     ::close(fd);
   arena_list().check_fds.clear();
   arena_list().mutex.unlock();
+  fork_gate_slot() = new std::shared_mutex; // the parent's stays locked in the child's copy
 }
 
 } // namespace
@@ -145,7 +161,7 @@ int open_check_descriptor(int fd, const char *path) {
   int own = ::open(self.c_str(), O_RDONLY | O_CLOEXEC);
   if (own < 0 && errno != EMFILE && errno != ENFILE) {
     // No /proc: the path, if it still names the same file.
-    own = ::open(path, O_RDONLY | O_CLOEXEC);
+    own = ::open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); // a FIFO there must not block us
     struct stat a {
     }, b{};
     if (own >= 0 && (::fstat(own, &a) != 0 || ::fstat(fd, &b) != 0 || a.st_dev != b.st_dev ||
@@ -162,15 +178,27 @@ int open_check_descriptor(int fd, const char *path) {
 
 void close_check_descriptor(int fd) {
   ArenaList &l = arena_list();
-  {
-    const std::lock_guard<std::mutex> lock(l.mutex);
-    const auto it = std::find(l.check_fds.begin(), l.check_fds.end(), fd);
-    if (it != l.check_fds.end()) {
-      *it = l.check_fds.back();
-      l.check_fds.pop_back();
-    }
+  const std::lock_guard<std::mutex> lock(l.mutex); // no fork between the two: no copy left
+  const auto it = std::find(l.check_fds.begin(), l.check_fds.end(), fd);
+  if (it != l.check_fds.end()) {
+    *it = l.check_fds.back();
+    l.check_fds.pop_back();
   }
-  ::close(fd); // after the list forgot it: its number may be reused at once
+  ::close(fd);
+}
+
+namespace {
+thread_local int t_gate_depth = 0; // nested gates (a failed open destroys its arena) count once
+} // namespace
+
+ForkGate::ForkGate() {
+  install_fork_handlers();
+  if (t_gate_depth++ == 0)
+    fork_gate().lock_shared();
+}
+ForkGate::~ForkGate() {
+  if (--t_gate_depth == 0)
+    fork_gate().unlock_shared();
 }
 
 } // namespace lfarena::detail

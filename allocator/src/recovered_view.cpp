@@ -34,6 +34,9 @@ RecoveredView::~RecoveredView() {
 }
 
 Status RecoveredView::open(const FileBacking &f, const Options &options, const std::string &path) {
+  // No fork while the view is being built: its mapping is inherited until MADV_DONTFORK
+  // (process.hpp ForkGate); the fork child handler closes its descriptor.
+  const ForkGate no_fork;
   own_.fd = open_check_descriptor(f.fd(), f.path().c_str());
   if (own_.fd < 0)
     return sys_error(errc::io_error, path, "reopen for the check");
