@@ -177,18 +177,25 @@ std::string line_of(const std::string &out, const std::string &label) {
   return at == std::string::npos ? "" : out.substr(at, out.find('\n', at) - at);
 }
 
+// Options for a new file at `path` (removed first) with 4 KiB thread chunks.
+Options chunked(const std::string &path, std::uint32_t capacity, lfarena::FreelistKind kind,
+                bool checked) {
+  std::remove(path.c_str());
+  Options o;
+  o.capacity = capacity;
+  o.freelist = kind;
+  o.checked = checked;
+  o.thread_chunk = 4096;
+  o.open_mode = lfarena::OpenMode::open_or_create;
+  return o;
+}
+
 // A writer that died holding a thread chunk: the tool reports the file as its recovery will
 // leave it, every number included (helper-27: allocated, discarded and leaked came from the
 // file as it was, live and free from the recovered copy, so they did not add up).
 TEST_F(CheckTool, CrashedFileNumbersAreTheRecoveredFiles) {
   const std::string path = path_ + ".chunks";
-  std::remove(path.c_str());
-  Options o;
-  o.capacity = 64 << 10;
-  o.freelist = lfarena::FreelistKind::pessimistic;
-  o.checked = true;
-  o.thread_chunk = 4096;
-  o.open_mode = lfarena::OpenMode::open_or_create;
+  const Options o = chunked(path, 64 << 10, lfarena::FreelistKind::pessimistic, true);
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
@@ -224,12 +231,7 @@ std::uint64_t number_of(const std::string &out, const std::string &label) {
 // unchecked "live" said it was allocated - free - discarded).
 TEST_F(CheckTool, ItsNumbersAddUpWithThreadChunksAndCaches) {
   const std::string path = path_ + ".cached";
-  std::remove(path.c_str());
-  Options o;
-  o.capacity = 1 << 20;
-  o.freelist = lfarena::FreelistKind::segregated;
-  o.thread_chunk = 4096;
-  o.open_mode = lfarena::OpenMode::open_or_create;
+  const Options o = chunked(path, 1 << 20, lfarena::FreelistKind::segregated, false);
   {
     auto a = Arena::open_file(path, o);
     ASSERT_TRUE(a) << a.message();

@@ -71,6 +71,23 @@ void crashed_file(const std::string &path, const Options &o) {
   poke64(path, d::hdr::open_count, 1);
 }
 
+// Another opener grows the file at `path` to 256 KiB and leaves a free segment of 100 KiB past
+// its old end (a live block after it keeps its free from rolling the bump word back). Returns
+// that opener's options.
+Options grown(const std::string &path, const Options &small) {
+  Options big = small;
+  big.capacity = 256 << 10;
+  big.grow = true;
+  auto g = Arena::open_file(path, big);
+  EXPECT_TRUE(g) << g.message();
+  if (!g)
+    return big;
+  EXPECT_EQ(g->stats().capacity, big.capacity);
+  auto b = g->allocate(100 << 10);
+  EXPECT_TRUE(b && g->allocate(64) && g->deallocate(b->offset, b->size));
+  return big;
+}
+
 // The bump word went bad after the read-only open: the check fails as the read-write open does
 // (bump_out_of_range). The view ran recovery without validating the mutable words first: a
 // checked file crashed it (SIGSEGV in the bitmap repair), an unchecked one passed.
@@ -121,18 +138,7 @@ TEST(RecoveredView, AFileGrownSinceTheOpenIsCheckedAtItsNewSize) {
   poke64(path, d::hdr::open_count, 0);
   auto r = Arena::open_file(path, read_only(small));
   ASSERT_TRUE(r) << r.message();
-  Options big = small;
-  big.capacity = 256 << 10;
-  big.grow = true;
-  {
-    auto g = Arena::open_file(path, big);
-    ASSERT_TRUE(g) << g.message();
-    ASSERT_EQ(g->stats().capacity, big.capacity);
-    auto b = g->allocate(100 << 10); // past the old end
-    ASSERT_TRUE(b) << b.message();
-    ASSERT_TRUE(g->allocate(64)); // keeps b's free from rolling the bump word back
-    ASSERT_TRUE(g->deallocate(b->offset, b->size));
-  }
+  const Options big = grown(path, small);
   poke64(path, d::hdr::open_count, 1);
   auto rep = r->check();
   ASSERT_TRUE(rep) << rep.message();
@@ -219,7 +225,7 @@ TEST(RecoveredView, AReadersForkChildKeepsNoLockAfterTheReaderDies) {
     if (!f || !view->open(*f, stored, path))
       ::_exit(1);
     char c = 0;
-    if (::fork() == 0) { // the reader's child outlives it
+    if (::fork() == 0) {               // the reader's child outlives it
       (void)!::write(ready[1], &c, 1); // its fork handlers have run
       (void)!::read(hold[0], &c, 1);
       ::_exit(0);
@@ -253,17 +259,7 @@ TEST(RecoveredView, ACleanFileIsCheckedAsItIsNow) {
   poke64(path, d::hdr::open_count, 0);
   auto r = Arena::open_file(path, read_only(small));
   ASSERT_TRUE(r) << r.message();
-  Options big = small;
-  big.capacity = 256 << 10;
-  big.grow = true;
-  {
-    auto g = Arena::open_file(path, big);
-    ASSERT_TRUE(g) << g.message();
-    auto b = g->allocate(100 << 10); // past the old end
-    ASSERT_TRUE(b) << b.message();
-    ASSERT_TRUE(g->allocate(64));
-    ASSERT_TRUE(g->deallocate(b->offset, b->size));
-  }
+  (void)grown(path, small);
   auto grown = r->check();
   ASSERT_TRUE(grown) << grown.message();
   EXPECT_FALSE(grown->pending_recovery.ran);
