@@ -14,13 +14,15 @@
 //     from the bitmaps), or free + discarded + chunk tails <= allocated (unchecked: live is what
 //     is left).
 //
+// A read-only file opener runs the steps on a view of the file as it is now, recovered first if
+// a writer left it without closing (recovered_view.hpp).
+//
 // Thread-safety: read-only, but only meaningful at quiescence (no concurrent allocate/free).
 #include <string>
 #include <utility>
 #include <variant>
 #include <vector>
 
-#include "format.hpp"
 #include "free_scan.hpp"
 #include "lfarena/arena.hpp"
 #include "recovered_view.hpp"
