@@ -47,28 +47,22 @@ ArenaState::ArenaState(AnyBacking b, std::byte *base_, bool ro, const Geometry &
 }
 
 ArenaState::~ArenaState() {
-  // No fork from the unregistration until the descriptor is closed (process.hpp ForkGate): the
-  // fork handlers count a child as an opener only of registered arenas.
-  const ForkGate no_fork;
   unregister_arena(this);
-  {
-    struct Unpoison { // the memory goes back to the heap or the kernel unpoisoned
-      std::byte *base;
-      std::uint32_t capacity;
-      ~Unpoison() { unpoison_bytes(RegionWords{base}, 0, capacity); }
-    } unpoison{base, core.geometry().capacity};
-    if (!read_only) {
-      // Our threads' chunk tails go back (threads that still cache this arena can no longer
-      // reach it: their weak references are expired and arena ids are never reused).
-      release_opener_chunks(*this);
-      // A clean close of a read-write file: uncount ourselves (acq_rel: all our writes to the
-      // mapping come before the count drops), then the backing syncs, unmaps and closes the
-      // fd, which drops our liveness lock (file_open.cpp).
-      if (std::holds_alternative<FileBacking>(backing))
-        fetch_add_acq_rel(RegionWords{base}.word(hdr::open_count), ~std::uint64_t{0});
-    }
-  }
-  std::visit([](auto &b) { b.release(); }, backing); // now, under the gate
+  struct Unpoison { // the memory goes back to the heap or the kernel unpoisoned
+    std::byte *base;
+    std::uint32_t capacity;
+    ~Unpoison() { unpoison_bytes(RegionWords{base}, 0, capacity); }
+  } unpoison{base, core.geometry().capacity};
+  if (read_only)
+    return;
+  // Our threads' chunk tails go back (threads that still cache this arena can no longer reach
+  // it: their weak references are expired and arena ids are never reused).
+  release_opener_chunks(*this);
+  // A clean close of a read-write file: uncount ourselves (acq_rel: all our writes to the
+  // mapping come before the count drops), then the backing syncs, unmaps and closes the fd,
+  // which drops our liveness lock (file_open.cpp).
+  if (std::holds_alternative<FileBacking>(backing))
+    fetch_add_acq_rel(RegionWords{base}.word(hdr::open_count), ~std::uint64_t{0});
 }
 
 Status core_failure(const ArenaState &s, errc code, const char *op, std::uint64_t a,

@@ -365,9 +365,6 @@ Result<Arena> Arena::open_file(const std::string &path, const Options &o) {
     return Error(s.code(), path + ": " + s.message());
   if (o.read_only && o.open_mode == OpenMode::create_new)
     return Error(errc::read_only, path + ": cannot create a new arena file read-only");
-  // No fork from here until the arena is registered (or this attempt is over): a child would
-  // inherit our descriptor, and with it our locks, uncounted (process.hpp ForkGate).
-  const detail::ForkGate no_fork;
   if (o.open_mode != OpenMode::create_new) {
     const int fd = ::open(path.c_str(), (o.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
     if (fd >= 0)
@@ -395,7 +392,6 @@ Result<SalvageReport> Arena::salvage_file(const std::string &path) {
   Result<Options> o = file_options(path);
   if (!o)
     return o.error();
-  const detail::ForkGate no_fork; // it holds both locks exclusive (see open_file)
   const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0)
     return sys_error(errno == ENOENT ? errc::file_not_found : errc::io_error, path, "open");

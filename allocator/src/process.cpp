@@ -12,7 +12,6 @@
 #include <atomic>
 #include <cerrno>
 #include <mutex>
-#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -75,16 +74,6 @@ ArenaList &arena_list() {
   return *list;
 }
 
-// The fork gate (ForkGate): never destroyed, like the list. A fork child gets a new one: the
-// parent's is write-locked by the forking thread, and glibc's rwlock unlock tells a writer by
-// its thread id, which the child's thread does not have (the unlock was taken for a reader's,
-// and the child's next open waited for ever).
-std::shared_mutex *&fork_gate_slot() {
-  static std::shared_mutex *gate = new std::shared_mutex; // (an Arena may open in a static's
-  return gate;                                            // initializer: no namespace scope)
-}
-std::shared_mutex &fork_gate() { return *fork_gate_slot(); }
-
 // Before the fork, in the parent: each read-write file arena is about to share its open file
 // description (and so its locks) with the child, so it is marked, and the child's open is
 // counted in open_count now, not by the child's handler: a reset the parent called as soon as
@@ -94,7 +83,6 @@ std::shared_mutex &fork_gate() { return *fork_gate_slot(); }
 // parent handler either way and it cannot tell): resets of the arena are refused until it
 // closes, and its next sole opener runs crash recovery, which is harmless.
 void before_fork() {
-  fork_gate().lock(); // waits for opens and check views in flight (ForkGate)
   arena_list().mutex.lock();
   for (ArenaState *s : arena_list().arenas)
     if (!s->read_only && std::holds_alternative<FileBacking>(s->backing)) {
@@ -102,10 +90,7 @@ void before_fork() {
       fetch_add_acq_rel(RegionWords{s->base}.word(hdr::open_count), 1);
     }
 }
-void after_fork_in_parent() {
-  arena_list().mutex.unlock();
-  fork_gate().unlock();
-}
+void after_fork_in_parent() { arena_list().mutex.unlock(); }
 // Runs in the child, in the forking thread, the only thread there (its arenas were marked and
 // counted before the fork).
 void after_fork_in_child() {
@@ -116,7 +101,6 @@ void after_fork_in_child() {
     ::close(fd);
   arena_list().check_fds.clear();
   arena_list().mutex.unlock();
-  fork_gate_slot() = new std::shared_mutex; // the parent's stays locked in the child's copy
 }
 
 } // namespace
@@ -185,20 +169,6 @@ void close_check_descriptor(int fd) {
     l.check_fds.pop_back();
   }
   ::close(fd);
-}
-
-namespace {
-thread_local int t_gate_depth = 0; // nested gates (a failed open destroys its arena) count once
-} // namespace
-
-ForkGate::ForkGate() {
-  install_fork_handlers();
-  if (t_gate_depth++ == 0)
-    fork_gate().lock_shared();
-}
-ForkGate::~ForkGate() {
-  if (--t_gate_depth == 0)
-    fork_gate().unlock_shared();
 }
 
 } // namespace lfarena::detail

@@ -45,22 +45,4 @@ void unregister_arena(ArenaState *s);
 int open_check_descriptor(int fd, const char *path);
 void close_check_descriptor(int fd);
 
-// Held (shared) by every file open and salvage from its first open() until its arena is
-// registered (or the attempt is over), and by a read-only check while it builds its view:
-// fork() waits for them (the prepare handler takes it exclusive). Why: a child forked in
-// between inherited a descriptor that held the opener lock (and the join lock, mid-join) and
-// that nothing counted or closed: reset() was refused until the child exited, and had the
-// parent died mid-join every later opener would have waited for the child (helper-29). Also a
-// view's mapping between its mmap and its MADV_DONTFORK, and a closing arena from its
-// unregistration until its descriptor is closed (a fork between the two left the child the
-// descriptor, uncounted, helper-29). Nested gates of one thread count once. (A fork may wait
-// while an open waits for the join lock; opens that never stop coming can delay a fork.)
-class ForkGate {
-public:
-  ForkGate();
-  ~ForkGate();
-  ForkGate(const ForkGate &) = delete;
-  ForkGate &operator=(const ForkGate &) = delete;
-};
-
 } // namespace lfarena::detail

@@ -8,7 +8,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <optional>
 
 #include "format.hpp"
 #include "process.hpp"
@@ -35,10 +34,6 @@ RecoveredView::~RecoveredView() {
 }
 
 Status RecoveredView::open(const FileBacking &f, const Options &options, const std::string &path) {
-  // No fork from the descriptor's open until the mapping is marked MADV_DONTFORK (process.hpp
-  // ForkGate); from then on the fork child handler closes the descriptor, and the recovery and
-  // check that follow (seconds for a file of GBs) do not hold forks up.
-  std::optional<ForkGate> no_fork(std::in_place);
   own_.fd = open_check_descriptor(f.fd(), f.path().c_str());
   if (own_.fd < 0)
     return sys_error(errc::io_error, path, "reopen for the check");
@@ -76,8 +71,9 @@ Status RecoveredView::open(const FileBacking &f, const Options &options, const s
                      (crashed ? " to recover" : "") + ": mmap: " + std::strerror(errno));
   base_ = static_cast<std::byte *>(p);
   length_ = geometry_.capacity;
-  (void)::madvise(p, length_, MADV_DONTFORK); // a child has no use for it
-  no_fork.reset();
+  // A child has no use for it. (A fork between the mmap and this call gives the child a copy
+  // of the mapping until it exits: memory, no lock, as it is the arena's own descriptor.)
+  (void)::madvise(p, length_, MADV_DONTFORK);
   if (!crashed)
     return validate_mutable_fields(base_, geometry_, path, !writer);
   const char *how = " (check() of a read-only opener: the file was left by a read-write opener "
