@@ -13,7 +13,6 @@
 #include "process.hpp"
 #include "recovery.hpp"
 
-#include "lfarena/detail/tagged.hpp"
 
 namespace lfarena::detail {
 
