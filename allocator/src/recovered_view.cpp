@@ -13,7 +13,6 @@
 #include "process.hpp"
 #include "recovery.hpp"
 
-
 namespace lfarena::detail {
 
 namespace {
