@@ -29,6 +29,7 @@ struct ArenaFactory {
                                                       l.geometry, o, std::move(name)));
   }
   static void set_recovery(Arena &a, const RecoveryReport &r) { a.state_->recovery = r; }
+  static detail::ArenaState *state(const Arena &a) { return a.state_.get(); } // (for tests)
 };
 
 } // namespace lfarena

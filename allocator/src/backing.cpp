@@ -12,6 +12,8 @@
 #include <new>
 #include <utility>
 
+#include "process.hpp"
+
 namespace lfarena::detail {
 
 namespace {
@@ -125,16 +127,24 @@ void AnonymousBacking::release() {
 Result<FileBacking> FileBacking::map(int fd, std::string path, std::uint32_t size, bool read_only,
                                      MapHints hints) {
   const int prot = read_only ? PROT_READ : PROT_READ | PROT_WRITE;
-  void *p = ::mmap(nullptr, size, prot, MAP_SHARED | (hints.populate ? MAP_POPULATE : 0), fd, 0);
+  // Not inherited by fork children until a registered arena owns it (process.hpp). No
+  // MAP_POPULATE: map_file() holds the fork handlers' lock, and reading a big file in would
+  // hold every fork and every other open meanwhile; the populate hint follows, outside it.
+  void *p = map_file(fd, size, prot, MAP_SHARED);
   if (p == MAP_FAILED) {
     Error e(errc::map_failed, sys_error("mmap", path, size));
-    ::close(fd);
+    close_file_descriptor(fd);
     return e;
   }
-  // Hints: read the file ahead; huge pages where the file system has them (tmpfs). Neither
-  // changes what the mapping holds, so a refusal is ignored.
-  if (hints.populate)
+  // Hints: read the file in (what MAP_POPULATE does for a shared mapping: read faults; kernels
+  // before 5.14 lack MADV_POPULATE_READ and only read ahead); huge pages where the file system
+  // has them (tmpfs). None changes what the mapping holds, so a refusal is ignored.
+  if (hints.populate) {
     (void)::madvise(p, size, MADV_WILLNEED);
+#ifdef MADV_POPULATE_READ
+    (void)::madvise(p, size, MADV_POPULATE_READ);
+#endif
+  }
   if (hints.transparent_huge)
     (void)::madvise(p, size, MADV_HUGEPAGE);
   FileBacking b;
@@ -176,7 +186,7 @@ void FileBacking::release() {
     ::munmap(base_, size_);
   }
   if (fd_ >= 0)
-    ::close(fd_);
+    close_file_descriptor(fd_);
   base_ = nullptr;
   size_ = 0;
   fd_ = -1;

@@ -77,7 +77,8 @@ int open_temporary(const std::string &path, std::string &tmp) {
   tmp.clear();
   if (::access("/proc/self/fd", X_OK) == 0) {
     std::string dir = std::filesystem::path(path).parent_path().string();
-    const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
+    const int fd =
+        detail::open_file_descriptor(dir.empty() ? "." : dir.c_str(), O_TMPFILE | O_RDWR, 0644);
     if (fd >= 0)
       return fd;
   }
@@ -86,7 +87,7 @@ int open_temporary(const std::string &path, std::string &tmp) {
     std::snprintf(suffix, sizeof suffix, ".creating.%016llx",
                   static_cast<unsigned long long>(detail::random_u64()));
     tmp = path + suffix;
-    const int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    const int fd = detail::open_file_descriptor(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL, 0644);
     if (fd >= 0 || errno != EEXIST)
       return fd;
   }
@@ -118,7 +119,7 @@ Result<Arena> create_file(const std::string &path, const detail::Layout &l, cons
   };
   if (::ftruncate(fd, l.geometry.capacity) != 0) {
     Error e = sys_error(errc::io_error, path, "ftruncate");
-    ::close(fd);
+    detail::close_file_descriptor(fd);
     return fail(std::move(e));
   }
   auto mapped =
@@ -148,6 +149,17 @@ Result<Arena> create_file(const std::string &path, const detail::Layout &l, cons
 Status validate_free_space(std::byte *base, const detail::Geometry &g, const std::string &path,
                            bool allow_marked) {
   const detail::Core<detail::RegionWords> core(detail::RegionWords{base}, g);
+  // A state no allocator writes: an open that accepted it left a file that failed its own
+  // check() (helper-27). A crashed file's recovery clears it (BlockMap::repair), and so does
+  // salvage (lfarena-check --repair).
+  if (const std::uint32_t at = g.bitmap_offset != 0 && !allow_marked
+                                   ? core.block_map().first_impossible(g.capacity / detail::kGranule)
+                                   : ~std::uint32_t{0};
+      at != ~std::uint32_t{0})
+    return Error(errc::accounting_mismatch,
+                 path + ": the checked-mode bitmaps hold the impossible state 3 for granule " +
+                     std::to_string(std::uint64_t{at} * detail::kGranule) +
+                     " (a damaged file); lfarena-check --repair (Arena::salvage_file) clears it");
   Result<detail::FreeScan> scan = detail::scan_free_lists(core, core.top(), allow_marked, path);
   if (!scan)
     return scan.error();
@@ -297,7 +309,7 @@ Result<Arena> open_existing(int fd, const std::string &path, const Options &o) {
     }
     if (!read) {
       Error e = sys_error(errc::io_error, path, "read header");
-      ::close(fd);
+      detail::close_file_descriptor(fd);
       return e;
     }
     const auto size = static_cast<std::uint64_t>(st.st_size);
@@ -311,7 +323,7 @@ Result<Arena> open_existing(int fd, const std::string &path, const Options &o) {
                      "options ask for checked mode, but the file was created unchecked (checked "
                      "mode needs bitmaps that only a new file can have)");
     if (!l || !wanted) {
-      ::close(fd);
+      detail::close_file_descriptor(fd);
       if (!l)
         return l.error();
       return Error(wanted.code(), path + ": " + wanted.message());
@@ -319,7 +331,7 @@ Result<Arena> open_existing(int fd, const std::string &path, const Options &o) {
     if (pass == 1 || !o.grow || o.capacity <= l->geometry.capacity)
       break;
     if (Status s = grow_file(fd, path, l->geometry, o); !s) {
-      ::close(fd);
+      detail::close_file_descriptor(fd);
       return s.error();
     }
   }
@@ -366,7 +378,7 @@ Result<Arena> Arena::open_file(const std::string &path, const Options &o) {
   if (o.read_only && o.open_mode == OpenMode::create_new)
     return Error(errc::read_only, path + ": cannot create a new arena file read-only");
   if (o.open_mode != OpenMode::create_new) {
-    const int fd = ::open(path.c_str(), (o.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    const int fd = detail::open_file_descriptor(path.c_str(), (o.read_only ? O_RDONLY : O_RDWR));
     if (fd >= 0)
       return open_existing(fd, path, o);
     if (errno != ENOENT)
@@ -380,7 +392,7 @@ Result<Arena> Arena::open_file(const std::string &path, const Options &o) {
   Result<Arena> created = create_file(path, *l, o);
   if (!created && created.code() == errc::file_exists && o.open_mode == OpenMode::open_or_create) {
     // Lost a creation race (another thread or process): open what the winner created.
-    const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    const int fd = detail::open_file_descriptor(path.c_str(), O_RDWR);
     if (fd < 0)
       return sys_error(errc::io_error, path, "open");
     return open_existing(fd, path, o);
@@ -392,7 +404,7 @@ Result<SalvageReport> Arena::salvage_file(const std::string &path) {
   Result<Options> o = file_options(path);
   if (!o)
     return o.error();
-  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  const int fd = detail::open_file_descriptor(path.c_str(), O_RDWR);
   if (fd < 0)
     return sys_error(errno == ENOENT ? errc::file_not_found : errc::io_error, path, "open");
   unsigned char header[detail::kHeaderSize] = {};
@@ -400,14 +412,14 @@ Result<SalvageReport> Arena::salvage_file(const std::string &path) {
   if (::fstat(fd, &st) != 0 ||
       ::pread(fd, header, sizeof header, 0) != static_cast<ssize_t>(sizeof header)) {
     Error e = sys_error(errc::io_error, path, "read header");
-    ::close(fd);
+    detail::close_file_descriptor(fd);
     return e;
   }
   Options stored;
   Result<detail::Layout> l =
       detail::validate_header(header, static_cast<std::uint64_t>(st.st_size), *o, path, stored);
   if (!l) {
-    ::close(fd);
+    detail::close_file_descriptor(fd);
     return l.error();
   }
   auto mapped = detail::FileBacking::map(fd, path, l->geometry.capacity, false);
@@ -426,7 +438,7 @@ Result<SalvageReport> Arena::salvage_file(const std::string &path) {
 }
 
 Result<Options> Arena::file_options(const std::string &path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = detail::open_file_descriptor(path.c_str(), O_RDONLY);
   if (fd < 0)
     return sys_error(errno == ENOENT ? errc::file_not_found : errc::io_error, path, "open");
   struct stat st {};
@@ -435,7 +447,7 @@ Result<Options> Arena::file_options(const std::string &path) {
   const auto size = sized ? static_cast<std::uint64_t>(st.st_size) : 0;
   const bool read = size >= detail::kHeaderSize &&
                     ::pread(fd, header, sizeof header, 0) == static_cast<ssize_t>(sizeof header);
-  ::close(fd);
+  detail::close_file_descriptor(fd);
   if (!sized || (size >= detail::kHeaderSize && !read))
     return sys_error(errc::io_error, path, "read header");
   // Take the kind and user version from the file itself, so only those two go unchecked.

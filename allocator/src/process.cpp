@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -13,6 +14,7 @@
 #include <cerrno>
 #include <mutex>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "lfarena/arena.hpp"
@@ -67,7 +69,7 @@ std::uint64_t process_nonce() {
 struct ArenaList {
   std::mutex mutex;
   std::vector<ArenaState *> arenas;
-  std::vector<int> check_fds; // open_check_descriptor()'s, open in this process
+  std::vector<int> loose_fds; // arena file descriptors no registered arena owns (process.hpp)
 };
 ArenaList &arena_list() {
   static ArenaList *const list = new ArenaList; // reachable for ever: no leak report
@@ -96,10 +98,11 @@ void after_fork_in_parent() { arena_list().mutex.unlock(); }
 void after_fork_in_child() {
   g_nonce.store(fresh_nonce(), std::memory_order_relaxed);
   forget_inherited_chunks();
-  // The checks that hold them run in the parent's other threads, which the child does not have.
-  for (const int fd : arena_list().check_fds)
+  // The opens, closes and checks that hold them run in the parent's other threads, which the
+  // child does not have (their mappings were not inherited: MADV_DONTFORK).
+  for (const int fd : arena_list().loose_fds)
     ::close(fd);
-  arena_list().check_fds.clear();
+  arena_list().loose_fds.clear();
   arena_list().mutex.unlock();
 }
 
@@ -120,21 +123,89 @@ void install_fork_handlers() {
 }
 } // namespace
 
+namespace {
+// Under the list's mutex.
+void forget_loose(ArenaList &l, int fd) {
+  const auto it = std::find(l.loose_fds.begin(), l.loose_fds.end(), fd);
+  if (it != l.loose_fds.end()) {
+    *it = l.loose_fds.back();
+    l.loose_fds.pop_back();
+  }
+}
+// Records `fd` as loose (under the list's mutex); on failure (no memory) closes it: -1, ENOMEM.
+int keep_loose(ArenaList &l, int fd) {
+  try {
+    l.loose_fds.push_back(fd);
+    return fd;
+  } catch (...) {
+    ::close(fd);
+    errno = ENOMEM;
+    return -1;
+  }
+}
+} // namespace
+
+// Registration adopts a file arena's descriptor and mapping: from now on a fork child inherits
+// both and is counted as their opener (before_fork). Unregistration makes them loose again,
+// under the same lock: no fork sees the arena unregistered with its descriptor or mapping
+// still inheritable (~ArenaState unregisters first, then uncounts itself and closes).
 void register_arena(ArenaState *s) {
   install_fork_handlers();
   ArenaList &l = arena_list();
   const std::lock_guard<std::mutex> lock(l.mutex);
   l.arenas.push_back(s);
+  if (const auto *f = std::get_if<FileBacking>(&s->backing)) {
+    forget_loose(l, f->fd());
+    (void)::madvise(f->base(), f->size(), MADV_DOFORK);
+  }
 }
 
 void unregister_arena(ArenaState *s) {
   ArenaList &l = arena_list();
   const std::lock_guard<std::mutex> lock(l.mutex);
   const auto it = std::find(l.arenas.begin(), l.arenas.end(), s);
-  if (it != l.arenas.end()) {
-    *it = l.arenas.back();
-    l.arenas.pop_back();
+  if (it == l.arenas.end())
+    return;
+  *it = l.arenas.back();
+  l.arenas.pop_back();
+  if (const auto *f = std::get_if<FileBacking>(&s->backing)) {
+    (void)::madvise(f->base(), f->size(), MADV_DONTFORK);
+    // No memory to record it: the descriptor stays inheritable until its close (the gap this
+    // closes, and only then).
+    try {
+      l.loose_fds.push_back(f->fd());
+    } catch (...) {
+    }
   }
+}
+
+int open_file_descriptor(const char *path, int flags, unsigned mode) {
+  install_fork_handlers();
+  ArenaList &l = arena_list();
+  const std::lock_guard<std::mutex> lock(l.mutex);
+  const int fd = ::open(path, flags | O_CLOEXEC | O_NONBLOCK, static_cast<mode_t>(mode));
+  return fd < 0 ? fd : keep_loose(l, fd);
+}
+
+void close_file_descriptor(int fd) {
+  ArenaList &l = arena_list();
+  const std::lock_guard<std::mutex> lock(l.mutex); // no fork between the two: no copy left
+  forget_loose(l, fd);
+  ::close(fd);
+}
+
+void *map_file(int fd, std::size_t length, int prot, int flags) {
+  install_fork_handlers();
+  ArenaList &l = arena_list();
+  const std::lock_guard<std::mutex> lock(l.mutex); // no fork between the two: no copy made
+  void *p = ::mmap(nullptr, length, prot, flags, fd, 0);
+  if (p != MAP_FAILED && ::madvise(p, length, MADV_DONTFORK) != 0) {
+    const int e = errno;
+    ::munmap(p, length);
+    errno = e;
+    return MAP_FAILED;
+  }
+  return p;
 }
 
 int open_check_descriptor(int fd, const char *path) {
@@ -155,20 +226,13 @@ int open_check_descriptor(int fd, const char *path) {
       errno = ENOENT;
     }
   }
-  if (own >= 0)
-    l.check_fds.push_back(own);
-  return own;
+  return own < 0 ? own : keep_loose(l, own);
 }
 
-void close_check_descriptor(int fd) {
+std::size_t loose_descriptors() {
   ArenaList &l = arena_list();
-  const std::lock_guard<std::mutex> lock(l.mutex); // no fork between the two: no copy left
-  const auto it = std::find(l.check_fds.begin(), l.check_fds.end(), fd);
-  if (it != l.check_fds.end()) {
-    *it = l.check_fds.back();
-    l.check_fds.pop_back();
-  }
-  ::close(fd);
+  const std::lock_guard<std::mutex> lock(l.mutex);
+  return l.loose_fds.size();
 }
 
 } // namespace lfarena::detail

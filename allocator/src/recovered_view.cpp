@@ -23,7 +23,7 @@ Error sys_error(errc code, const std::string &path, const char *what) {
 
 RecoveredView::Descriptor::~Descriptor() {
   if (fd >= 0)
-    close_check_descriptor(fd);
+    close_file_descriptor(fd);
 }
 
 RecoveredView::~RecoveredView() {
@@ -60,8 +60,8 @@ Status RecoveredView::open(const FileBacking &f, const Options &options, const s
   // view's, and not inherited by fork children: a mapping holds its open file description, so
   // a child's copy of a mapping of the view's kept the join lock after the parent died
   // (helper-28: a writer waited until the child exited).
-  void *p = ::mmap(nullptr, geometry_.capacity, PROT_READ | (crashed ? PROT_WRITE : 0), MAP_PRIVATE,
-                   f.fd(), 0);
+  void *p =
+      map_file(f.fd(), geometry_.capacity, PROT_READ | (crashed ? PROT_WRITE : 0), MAP_PRIVATE);
   if (p == MAP_FAILED)
     return Error(errc::map_failed,
                  path + ": check: " + (crashed ? "a private copy of " : "a view of ") +
@@ -69,9 +69,6 @@ Status RecoveredView::open(const FileBacking &f, const Options &options, const s
                      (crashed ? " to recover" : "") + ": mmap: " + std::strerror(errno));
   base_ = static_cast<std::byte *>(p);
   length_ = geometry_.capacity;
-  // A child has no use for it. (A fork between the mmap and this call gives the child a copy
-  // of the mapping until it exits: memory, no lock, as it is the arena's own descriptor.)
-  (void)::madvise(p, length_, MADV_DONTFORK);
   if (!crashed)
     return validate_mutable_fields(base_, geometry_, path, !writer);
   const char *how = " (check() of a read-only opener: the file was left by a read-write opener "

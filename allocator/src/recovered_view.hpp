@@ -19,8 +19,9 @@
 // the arena's own one thread's finished check dropped another's lock, helper-27). While it is
 // held no read-write opener joins (and recovers the file), so the file's bytes are one
 // quiescent snapshot; a writer waiting to join holds the turnstile (liveness_lock.hpp), so
-// checks looping in many threads cannot keep it out (helper-28). The fork child handler closes
-// the descriptors of views in flight (a child must not keep the lock after its parent died).
+// checks looping in many threads cannot keep it out (helper-28). The view's descriptor and
+// mapping are loose (process.hpp): a fork child gets neither (a child must not keep the lock
+// after its parent died).
 //
 // Thread-safety: one view per call; the mapping and the descriptor are private to it.
 #pragma once

@@ -160,6 +160,7 @@ public:
     const BlockMap<RegionWords> map(mem_, g_.bitmap_offset, g_.capacity);
     map.repair(g_.data_offset, static_cast<std::uint32_t>(top_), rep_.blocks_dropped,
                rep_.stray_ends);
+    rep_.blocks_dropped += map.clear_impossible(g_.capacity / kGranule); // outside that range
     std::uint64_t live = 0;
     map.for_each_live(g_.data_offset, static_cast<std::uint32_t>(top_),
                       [&](std::uint32_t, std::uint32_t size) { live += size; });

@@ -166,6 +166,7 @@ Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const st
   if (g.bitmap_offset != 0) {
     const BlockMap<RegionWords> map(mem, g.bitmap_offset, g.capacity);
     map.repair(g.data_offset, static_cast<std::uint32_t>(top), repaired_drops, repaired_strays);
+    repaired_drops += map.clear_impossible(g.capacity / kGranule); // outside that range
     map.for_each_live(g.data_offset, static_cast<std::uint32_t>(top),
                       [&](std::uint32_t o, std::uint32_t s) {
                         live.push_back({o, s, 0});

@@ -192,4 +192,61 @@ TEST(Recovery, AReadOnlyCheckOfADamagedCrashedFileFailsAsRecoveryWill) {
   EXPECT_EQ(a.code(), lfarena::errc::accounting_mismatch) << a.message();
 }
 
+// The state 3 (no allocator writes it: a damaged bitmap) at a live block's start. Recovery
+// accepted it and the file opened, then failed its own check() ("impossible state"), and
+// salvage left it as it was (helper-27: 2 of 400 damaged images). Recovery now clears it as
+// damage: the block it may have started is dropped and its bytes counted leaked.
+TEST(Recovery, AnImpossibleGranuleStateIsClearedAsDamage) {
+  lfarena_test::ScratchDir dir;
+  const std::string path = dir.file("impossible.arena");
+  SplitFile f = split_file(path);
+  Bitmaps maps{f.image};
+  maps.set_state(f.c_block.offset, 3);
+  d::put_le64(&f.image[d::hdr::open_count], 1);
+  lfarena_test::write_all(path, f.image);
+  {
+    auto r = Arena::open_file(path, read_only(checked_file(FreelistKind::pessimistic)));
+    ASSERT_TRUE(r) << r.message();
+    auto rep = r->check();
+    ASSERT_TRUE(rep) << rep.message();
+    EXPECT_EQ(rep->pending_recovery.blocks_dropped, 1u);
+  }
+  auto a = Arena::open_file(path, checked_file(FreelistKind::pessimistic));
+  ASSERT_TRUE(a) << a.message();
+  EXPECT_EQ(a->recovery().blocks_dropped, 1u);
+  EXPECT_EQ(a->recovery().stray_ends, 1u) << "C's end mark";
+  EXPECT_EQ(a->recovery().leaked_bytes, f.c_block.size);
+  auto rep = a->check();
+  ASSERT_TRUE(rep) << rep.message();
+  EXPECT_EQ(rep->live_blocks, 3u) << "A, B and the filler";
+  EXPECT_EQ(a->deallocate(f.c_block.offset, f.c_block.size).code(),
+            lfarena::errc::not_block_start);
+  EXPECT_TRUE(a->deallocate(f.b_block.offset, f.b_block.size));
+}
+
+// In a file that was closed cleanly, no recovery runs: the sole open refuses the state 3 (it
+// used to open, and the file failed its own check()), naming the granule, and salvage clears it.
+TEST(Recovery, AnImpossibleGranuleStateInACleanFileIsRefusedThenSalvaged) {
+  lfarena_test::ScratchDir dir;
+  const std::string path = dir.file("impossible-clean.arena");
+  SplitFile f = split_file(path);
+  Bitmaps maps{f.image};
+  maps.set_state(f.c_block.offset, 3);
+  lfarena_test::write_all(path, f.image);
+  auto refused = Arena::open_file(path, checked_file(FreelistKind::pessimistic));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.code(), lfarena::errc::accounting_mismatch) << refused.message();
+  EXPECT_NE(refused.message().find(std::to_string(f.c_block.offset)), std::string::npos)
+      << refused.message();
+  EXPECT_EQ(lfarena_test::read_all(path), f.image) << "a refused open wrote to the file";
+  auto salvaged = Arena::salvage_file(path);
+  ASSERT_TRUE(salvaged) << salvaged.message();
+  EXPECT_EQ(salvaged->recovery.blocks_dropped, 1u);
+  auto a = Arena::open_file(path, checked_file(FreelistKind::pessimistic));
+  ASSERT_TRUE(a) << a.message();
+  auto rep = a->check();
+  ASSERT_TRUE(rep) << rep.message();
+  EXPECT_EQ(rep->live_blocks, 3u) << "A, B and the filler";
+}
+
 } // namespace

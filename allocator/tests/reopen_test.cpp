@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -413,6 +415,23 @@ TEST_F(Reopen, InvalidOpenModeNeverCreatesAFile) {
   auto r = Arena::open_file(missing, o);
   EXPECT_EQ(r.code(), errc::invalid_open_mode) << r.message();
   EXPECT_FALSE(std::filesystem::exists(missing));
+}
+
+// A FIFO at the path is refused, not waited for: a read-only open(2) of a FIFO blocks until a
+// writer comes (the library opens arena files O_NONBLOCK; before, this open never returned).
+TEST_F(Reopen, AFifoAtThePathIsRefusedNotWaitedFor) {
+  const std::string fifo = dir_.file("fifo.arena");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  for (const bool read_only : {true, false}) {
+    SCOPED_TRACE(read_only);
+    Options o = opts();
+    o.read_only = read_only;
+    auto r = Arena::open_file(fifo, o);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.message().find(fifo), std::string::npos) << r.message();
+    auto options = Arena::file_options(fifo);
+    EXPECT_FALSE(options.ok());
+  }
 }
 
 TEST_F(Reopen, CheckedFileStaysCheckedForAnUncheckedOpener) {

@@ -13,6 +13,7 @@
 // block (the double-free race). for_each_live() is for quiescent checks only.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 
 #include "lfarena/detail/atomic.hpp"
@@ -38,6 +39,7 @@ template <class Mem> class BlockMap {
 public:
   static constexpr std::uint64_t kLive = 1;
   static constexpr std::uint64_t kFreed = 2;
+  static constexpr std::uint64_t kImpossible = 3; // never written: damage
 
   BlockMap(Mem mem, std::uint32_t bitmap_offset, std::uint32_t capacity)
       : mem_(mem), state_at_(bitmap_offset), end_at_(bitmap_offset + state_map_bytes(capacity)) {}
@@ -124,10 +126,12 @@ public:
     return true;
   }
 
-  // Crash recovery, exclusive access only (src/recovery.hpp): within [first, limit), a live
-  // start with no end mark before the next block start (live or freed) is an allocation that
-  // never returned (dropped: state cleared); an end mark closing no live block is a free or an
-  // allocation in flight (cleared). A freed start ends the search for an open block's end:
+  // Crash recovery and salvage, exclusive access only (src/recovery.hpp): within [first,
+  // limit), a live start with no end mark before the next block start (live or freed) is an
+  // allocation that never returned (dropped: state cleared); an end mark closing no live block
+  // is a free or an allocation in flight (cleared); the state 3, which nothing writes, is
+  // damage (cleared and counted dropped: check() refused it after an open had accepted it,
+  // and no repair cleared it, helper-27). A freed start ends the search for an open block's end:
   // granules inside a live block have no state (on_allocate clears them before its start goes
   // live), so a freed start belongs to a later block whose stale end mark must not be taken.
   void repair(std::uint32_t first, std::uint32_t limit, std::uint64_t &dropped,
@@ -140,10 +144,12 @@ public:
     };
     for (std::uint32_t g = first / kGranule; g < limit / kGranule; ++g) {
       const std::uint64_t st = state(g);
-      if (st == kLive || st == kFreed) {
+      if (st != 0) { // a block start of some kind: an open block before it has no end
         if (open != kNone)
           drop(open);
         open = st == kLive ? g : kNone;
+        if (st == kImpossible) // damage: the block it may have started is dropped (its end
+          drop(g);             // mark is then a stray, cleared below)
       }
       if (end_bit(g)) {
         if (open == kNone) {
@@ -165,10 +171,40 @@ public:
   std::uint32_t first_stray(std::uint32_t from, std::uint32_t granules) const {
     for (std::uint32_t g = 0; g < granules; ++g) {
       const std::uint64_t st = state(g);
-      if (st == 3 || (g >= from && (st == kLive || end_bit(g))))
+      if (st == kImpossible || (g >= from && (st == kLive || end_bit(g))))
         return g;
     }
     return ~std::uint32_t{0};
+  }
+
+  // Quiescent: the first granule below `granules` with the state 3, which nothing writes (a
+  // damaged bitmap); ~0u if none. A word at a time: every sole open of a checked file that was
+  // closed cleanly runs it over the whole map (file_open.cpp validate_free_space).
+  std::uint32_t first_impossible(std::uint32_t granules) const {
+    for (std::uint32_t g = 0; g < granules; g += 32) {
+      const std::uint64_t w = load_acquire(state_word(g));
+      const std::uint64_t both = w & (w >> 1) & 0x5555555555555555ull; // low bit of each 3
+      if (both != 0) {
+        const std::uint32_t at = g + static_cast<std::uint32_t>(std::countr_zero(both)) / 2;
+        return at < granules ? at : ~std::uint32_t{0};
+      }
+    }
+    return ~std::uint32_t{0};
+  }
+
+  // Exclusive access only (recovery and salvage, after repair(), which handles those in its
+  // range): clears every state 3 among the first `granules`; returns how many it cleared.
+  std::uint64_t clear_impossible(std::uint32_t granules) const {
+    std::uint64_t cleared = 0;
+    for (std::uint32_t g = 0; g < granules; g += 32) {
+      const std::uint64_t w = load_relaxed(state_word(g));
+      const std::uint64_t both = w & (w >> 1) & 0x5555555555555555ull;
+      if (both != 0) {
+        store_relaxed(state_word(g), w & ~(both | both << 1));
+        cleared += static_cast<std::uint64_t>(std::popcount(both));
+      }
+    }
+    return cleared;
   }
 
   // Quiescent: the first granule at or above `from` with a live start or an end mark; ~0u if
