@@ -152,9 +152,10 @@ Status validate_free_space(std::byte *base, const detail::Geometry &g, const std
   // A state no allocator writes: an open that accepted it left a file that failed its own
   // check() (helper-27). A crashed file's recovery clears it (BlockMap::repair), and so does
   // salvage (lfarena-check --repair).
-  if (const std::uint32_t at = g.bitmap_offset != 0 && !allow_marked
-                                   ? core.block_map().first_impossible(g.capacity / detail::kGranule)
-                                   : ~std::uint32_t{0};
+  if (const std::uint32_t at =
+          g.bitmap_offset != 0 && !allow_marked
+              ? core.block_map().first_impossible(g.capacity / detail::kGranule)
+              : ~std::uint32_t{0};
       at != ~std::uint32_t{0})
     return Error(errc::accounting_mismatch,
                  path + ": the checked-mode bitmaps hold the impossible state 3 for granule " +
