@@ -182,9 +182,25 @@ void unregister_arena(ArenaState *s) {
 int open_file_descriptor(const char *path, int flags, unsigned mode) {
   install_fork_handlers();
   ArenaList &l = arena_list();
-  const std::lock_guard<std::mutex> lock(l.mutex);
-  const int fd = ::open(path, flags | O_CLOEXEC | O_NONBLOCK, static_cast<mode_t>(mode));
-  return fd < 0 ? fd : keep_loose(l, fd);
+  for (int attempt = 0;; ++attempt) {
+    {
+      const std::lock_guard<std::mutex> lock(l.mutex);
+      const int fd = ::open(path, flags | O_CLOEXEC | O_NONBLOCK, static_cast<mode_t>(mode));
+      if (fd >= 0)
+        return keep_loose(l, fd);
+      if (errno != EWOULDBLOCK || attempt == 8)
+        return -1;
+    }
+    // EWOULDBLOCK: another process holds a lease on the file (a file server does), which a
+    // blocking open waits to see broken (helper-31: O_NONBLOCK made such opens fail at once).
+    // Wait with a blocking open outside the lock, so forks and other opens go on meanwhile; its
+    // descriptor takes no lock, so a fork child that gets a copy of it holds nothing that
+    // matters. Then open again as above (the holder may have taken a new lease meanwhile).
+    const int waited = ::open(path, flags | O_CLOEXEC, static_cast<mode_t>(mode));
+    if (waited < 0)
+      return -1;
+    ::close(waited);
+  }
 }
 
 void close_file_descriptor(int fd) {
@@ -227,6 +243,12 @@ int open_check_descriptor(int fd, const char *path) {
     }
   }
   return own < 0 ? own : keep_loose(l, own);
+}
+
+void without_fork(const std::function<void()> &body) {
+  install_fork_handlers();
+  const std::lock_guard<std::mutex> lock(arena_list().mutex);
+  body();
 }
 
 std::size_t loose_descriptors() {

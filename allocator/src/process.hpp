@@ -25,6 +25,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 
 namespace lfarena::detail {
 
@@ -74,6 +75,14 @@ void *map_file(int fd, std::size_t length, int prot, int flags);
 // close_file_descriptor(); -1 with errno if that fails. (A fork child that kept one kept the
 // check's join lock after the parent died, helper-28.)
 int open_check_descriptor(int fd, const char *path);
+
+// Runs `body` with no fork() in between (under the lock the fork handlers hold): for reset(),
+// which checks the open count, rewrites it and draws a new node key. A fork in the middle had
+// its child's count (added by the prepare handler) overwritten, so a later reset wiped the
+// live child's blocks, and could leave the child the old key in its copy of the arena
+// (helper-31). `body` must not open, map, close, register or unregister anything (the lock is
+// not recursive), nor wait for a lock.
+void without_fork(const std::function<void()> &body);
 
 // Loose descriptors of this process (for tests).
 std::size_t loose_descriptors();

@@ -7,7 +7,11 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sched.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstring>
@@ -432,6 +436,43 @@ TEST_F(Reopen, AFifoAtThePathIsRefusedNotWaitedFor) {
     auto options = Arena::file_options(fifo);
     EXPECT_FALSE(options.ok());
   }
+}
+
+// A read lease another process holds on the file (a file server takes them): open(2) waits
+// for the holder to give it up; the library's O_NONBLOCK open made open_file() fail at once
+// with EWOULDBLOCK instead (helper-31). It now waits as a plain open does.
+TEST_F(Reopen, ALeaseHeldElsewhereIsWaitedForNotAnError) {
+  populate();
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t holder = ::fork();
+  ASSERT_GE(holder, 0);
+  if (holder == 0) {
+    const int fd = ::open(path_.c_str(), O_RDONLY);
+    const bool leased = fd >= 0 && ::fcntl(fd, F_SETLEASE, F_RDLCK) == 0;
+    const char c = leased ? 'y' : 'n';
+    (void)!::write(ready[1], &c, 1);
+    if (!leased)
+      ::_exit(1);
+    // Give the lease up once a writer's open has started to break it (the kernel then reports
+    // the type it is being broken to: none).
+    while (::fcntl(fd, F_GETLEASE) != F_UNLCK)
+      ::sched_yield();
+    ::fcntl(fd, F_SETLEASE, F_UNLCK);
+    ::_exit(0);
+  }
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ::close(ready[0]);
+  ::close(ready[1]);
+  if (c != 'y') {
+    ::waitpid(holder, nullptr, 0);
+    GTEST_SKIP() << "this file system takes no leases";
+  }
+  auto a = open(opts());
+  EXPECT_TRUE(a) << a.message();
+  int status = 0;
+  ASSERT_EQ(::waitpid(holder, &status, 0), holder);
 }
 
 TEST_F(Reopen, CheckedFileStaysCheckedForAnUncheckedOpener) {

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
@@ -456,6 +457,49 @@ TEST(ResetRefused, RightAfterForkBeforeTheChildRuns) {
   EXPECT_TRUE(re->check()) << re->check().message();
   for (int fd : go)
     ::close(fd);
+}
+
+// Another thread loops reset() while this one (which never touches the arena) forks: a fork in
+// the middle of a reset had the child's count, added by the prepare handler, overwritten by the
+// reset's "one opener: us", so a later reset succeeded under the live child and wiped its
+// blocks (helper-31: 9 of 10 attempts). A reset now runs with no fork in between.
+TEST(ResetRefused, AForkDuringAnotherThreadsResetIsCounted) {
+  int lost = 0, wiped = 0;
+  for (int round = 0; round < 8; ++round) {
+    lfarena_test::ScratchDir dir;
+    Options o = opts(FreelistKind::segregated, true);
+    o.capacity = 32u << 20; // a reset clears 1.5 MiB of bitmaps: forks often land inside
+    auto a = lfarena_test::make_arena(BackingKind::file, o, dir);
+    ASSERT_TRUE(a) << a.message();
+    std::atomic<bool> stop{false}, started{false};
+    std::thread resetter([&] {
+      while (!stop.load(std::memory_order_relaxed)) {
+        (void)a->reset();
+        started.store(true, std::memory_order_release);
+      }
+    });
+    while (!started.load(std::memory_order_acquire))
+      std::this_thread::yield();
+    int go[2];
+    const pid_t pid = fork_held(go);
+    ASSERT_GE(pid, 0);
+    if (pid == 0)
+      ::_exit(0); // without closing: still counted
+    stop.store(true, std::memory_order_relaxed);
+    resetter.join();
+    const std::uint64_t count = lfarena::detail::load_acquire(
+        lfarena::detail::RegionWords{a->base()}.word(lfarena::detail::hdr::open_count));
+    lost += count != 2 ? 1 : 0;
+    wiped += a->reset() ? 1 : 0;
+    char c = 'g';
+    ASSERT_EQ(::write(go[1], &c, 1), 1);
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    for (int fd : go)
+      ::close(fd);
+  }
+  EXPECT_EQ(lost, 0) << "rounds (of 8) whose fork child's open was not counted";
+  EXPECT_EQ(wiped, 0) << "rounds (of 8) that reset the file under the live child";
 }
 
 TEST(ResetRefused, ReadOnlyAndEmptyHandles) {
