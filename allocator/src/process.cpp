@@ -12,12 +12,14 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <mutex>
 #include <string>
 #include <variant>
 #include <vector>
 
 #include "lfarena/arena.hpp"
+#include "liveness_lock.hpp"
 
 namespace lfarena::detail {
 
@@ -93,11 +95,40 @@ void before_fork() {
     }
 }
 void after_fork_in_parent() { arena_list().mutex.unlock(); }
+// In the child: an open file description and a mapping of its own for an inherited read-write
+// file arena, with its own opener lock. Sharing the parent's description shared the parent's
+// locks too: a parent killed while it held the join lock (in a reset()) left every later opener
+// waiting until the child exited (helper-31: 6.2 s behind a child that slept 6 s). The new
+// mapping replaces the old one in place (MAP_FIXED: same address, same file pages), and the new
+// descriptor takes the old one's number, so the arena's state is unchanged; then nothing in the
+// child refers to the parent's description. Without /proc (or if a step fails) the child keeps
+// sharing the parent's, as before: its count (before_fork) still makes reset() refuse.
+void own_description(const FileBacking &f) {
+  char self[40];
+  std::snprintf(self, sizeof self, "/proc/self/fd/%d", f.fd());
+  const int fresh = ::open(self, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+  if (fresh < 0)
+    return;
+  // Wait: the parent may hold the opener lock exclusive for a moment (a reset() between its
+  // upgrade and its body, which no fork interrupts); it downgrades, or dies and drops it.
+  if (!ofd_lock(fresh, kOpenerByte, F_RDLCK, true) ||
+      ::mmap(f.base(), f.size(), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fresh, 0) ==
+          MAP_FAILED ||
+      ::dup3(fresh, f.fd(), O_CLOEXEC) < 0) {
+    ::close(fresh); // (a failed MAP_FIXED leaves the old mapping)
+    return;
+  }
+  ::close(fresh);
+}
+
 // Runs in the child, in the forking thread, the only thread there (its arenas were marked and
 // counted before the fork).
 void after_fork_in_child() {
   g_nonce.store(fresh_nonce(), std::memory_order_relaxed);
   forget_inherited_chunks();
+  for (ArenaState *s : arena_list().arenas)
+    if (const auto *f = std::get_if<FileBacking>(&s->backing); f != nullptr && !s->read_only)
+      own_description(*f);
   // The opens, closes and checks that hold them run in the parent's other threads, which the
   // child does not have (their mappings were not inherited: MADV_DONTFORK).
   for (const int fd : arena_list().loose_fds)

@@ -4,6 +4,7 @@
 // file's liveness locks while nothing counted it (helper-29: reset() refused until the child
 // exited, and a parent that died mid-join would have left every later opener waiting for it).
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -15,6 +16,7 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <variant>
 
 #include <gtest/gtest.h>
 
@@ -22,6 +24,7 @@
 
 #include "arena_factory.hpp"
 #include "arena_test_support.hpp"
+#include "liveness_lock.hpp"
 #include "process.hpp"
 
 namespace {
@@ -221,6 +224,53 @@ TEST(ForkWindow, ARegisteredArenaIsInheritedAndAClosingOneIsNot) {
   EXPECT_EQ(d::loose_descriptors(), 0u);
   *a = Arena();
   EXPECT_EQ(d::loose_descriptors(), 0u) << "a closed arena left its descriptor recorded";
+}
+
+// A child forked while its parent held a registered arena's join lock (as a reset() does) kept
+// that lock after the parent was killed, because it shared the parent's open file description:
+// every later opener waited until the child exited (helper-31). The child now gets a description
+// and a mapping of its own, with its own opener lock, and nothing of the parent's.
+TEST(ForkWindow, AChildKeepsNoLockOfAParentKilledWhileHoldingIt) {
+  lfarena_test::ScratchDir dir;
+  const std::string path = dir.file("killed.arena");
+  int ready[2], hold[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  ASSERT_EQ(::pipe(hold), 0);
+  const pid_t parent = ::fork();
+  ASSERT_GE(parent, 0);
+  if (parent == 0) {
+    ::close(hold[1]); // only the test keeps the write end: its close ends the grandchild
+    auto a = Arena::open_file(path, file_options());
+    if (!a)
+      ::_exit(1);
+    const auto &f = std::get<d::FileBacking>(lfarena::ArenaFactory::state(*a)->backing);
+    if (!d::ofd_lock(f.fd(), d::kJoinByte, F_WRLCK, false)) // as reset() holds it
+      ::_exit(2);
+    const pid_t child = ::fork();
+    if (child == 0) {
+      char c = a->allocate(64).ok() ? 'y' : 'n';
+      (void)!::write(ready[1], &c, 1); // to the test: its fork handlers have run
+      (void)!::read(hold[0], &c, 1);   // outlives the parent
+      ::_exit(0);
+    }
+    for (;;) // still holding the join lock, until killed
+      ::pause();
+  }
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  EXPECT_EQ(c, 'y') << "the child could not allocate from the arena it inherited";
+  ::kill(parent, SIGKILL);
+  ASSERT_EQ(::waitpid(parent, nullptr, 0), parent);
+  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  EXPECT_TRUE(d::ofd_lock(fd, d::kJoinByte, F_WRLCK, false))
+      << "the killed parent's join lock lives on in its child";
+  EXPECT_TRUE(d::opener_lock_held(fd)) << "the live child holds no opener lock of its own";
+  ::close(fd);
+  ::close(hold[1]); // the child exits
+  ::close(hold[0]);
+  ::close(ready[0]);
+  ::close(ready[1]);
 }
 
 } // namespace

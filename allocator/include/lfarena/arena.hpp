@@ -81,7 +81,8 @@ struct ArenaState final : ChunkHost, std::enable_shared_from_this<ArenaState> {
   std::uint32_t fast_align_limit; // max_alignment
   std::uint32_t chunk_limit;      // thread_chunk / 4: larger blocks skip the chunks
   // A file arena whose open file description a fork shared with another process (set by the
-  // fork handlers, src/process.cpp): the liveness lock cannot tell that relative from us, so
+  // fork handlers, src/process.cpp; the child takes a description of its own when its handler
+  // runs, if /proc lets it): the liveness lock cannot tell that relative from us meanwhile, so
   // reset() also needs the open count to say we are alone.
   std::atomic<bool> fork_shared{false};
 };
