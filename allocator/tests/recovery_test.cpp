@@ -219,8 +219,7 @@ TEST(Recovery, AnImpossibleGranuleStateIsClearedAsDamage) {
   auto rep = a->check();
   ASSERT_TRUE(rep) << rep.message();
   EXPECT_EQ(rep->live_blocks, 3u) << "A, B and the filler";
-  EXPECT_EQ(a->deallocate(f.c_block.offset, f.c_block.size).code(),
-            lfarena::errc::not_block_start);
+  EXPECT_EQ(a->deallocate(f.c_block.offset, f.c_block.size).code(), lfarena::errc::not_block_start);
   EXPECT_TRUE(a->deallocate(f.b_block.offset, f.b_block.size));
 }
 
