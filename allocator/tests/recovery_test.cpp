@@ -192,6 +192,18 @@ TEST(Recovery, AReadOnlyCheckOfADamagedCrashedFileFailsAsRecoveryWill) {
   EXPECT_EQ(a.code(), lfarena::errc::accounting_mismatch) << a.message();
 }
 
+// split_file()'s file with the state 3 at C's start (damage: no allocator writes it), closed
+// cleanly or left by a dead opener (`crashed`: open_count 1).
+SplitFile impossible_state_at_c(const std::string &path, bool crashed) {
+  SplitFile f = split_file(path);
+  Bitmaps maps{f.image};
+  maps.set_state(f.c_block.offset, 3);
+  if (crashed)
+    d::put_le64(&f.image[d::hdr::open_count], 1);
+  lfarena_test::write_all(path, f.image);
+  return f;
+}
+
 // The state 3 (no allocator writes it: a damaged bitmap) at a live block's start. Recovery
 // accepted it and the file opened, then failed its own check() ("impossible state"), and
 // salvage left it as it was (helper-27: 2 of 400 damaged images). Recovery now clears it as
@@ -199,11 +211,7 @@ TEST(Recovery, AReadOnlyCheckOfADamagedCrashedFileFailsAsRecoveryWill) {
 TEST(Recovery, AnImpossibleGranuleStateIsClearedAsDamage) {
   lfarena_test::ScratchDir dir;
   const std::string path = dir.file("impossible.arena");
-  SplitFile f = split_file(path);
-  Bitmaps maps{f.image};
-  maps.set_state(f.c_block.offset, 3);
-  d::put_le64(&f.image[d::hdr::open_count], 1);
-  lfarena_test::write_all(path, f.image);
+  const SplitFile f = impossible_state_at_c(path, true);
   {
     auto r = Arena::open_file(path, read_only(checked_file(FreelistKind::pessimistic)));
     ASSERT_TRUE(r) << r.message();
@@ -228,10 +236,7 @@ TEST(Recovery, AnImpossibleGranuleStateIsClearedAsDamage) {
 TEST(Recovery, AnImpossibleGranuleStateInACleanFileIsRefusedThenSalvaged) {
   lfarena_test::ScratchDir dir;
   const std::string path = dir.file("impossible-clean.arena");
-  SplitFile f = split_file(path);
-  Bitmaps maps{f.image};
-  maps.set_state(f.c_block.offset, 3);
-  lfarena_test::write_all(path, f.image);
+  const SplitFile f = impossible_state_at_c(path, false);
   auto refused = Arena::open_file(path, checked_file(FreelistKind::pessimistic));
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.code(), lfarena::errc::accounting_mismatch) << refused.message();
