@@ -17,7 +17,9 @@ namespace detail {
 // lock exclusive for the whole call (nobody joins meanwhile) and our opener lock upgraded to
 // exclusive (nobody else has the file open read-write; a dead opener holds no lock), then
 // downgrades it again. errc::in_use, without running `body`, if another read-write opener is
-// live. Read-only openers hold no opener lock and are not seen.
+// live. Read-only openers hold no opener lock and are not seen. The upgrade, `body` and the
+// downgrade run with no fork in between (process.hpp without_fork()): `body` must not wait for
+// a lock, nor open, map, close, register or unregister anything.
 Status run_as_sole_opener(const FileBacking &f, const std::string &name,
                           const std::function<Status()> &body);
 } // namespace detail

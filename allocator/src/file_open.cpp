@@ -59,12 +59,22 @@ Status detail::run_as_sole_opener(const FileBacking &f, const std::string &name,
   const JoinLock join(f.fd(), true);
   if (!join.held())
     return sys_error(errc::io_error, name, "lock");
-  if (!ofd_lock(f.fd(), kOpenerByte, F_WRLCK, false))
-    return Error(errc::in_use, name + ": other read-write openers (in this or another process) "
-                                      "have the file open; this needs the only one");
-  Status s = body();
-  if (!ofd_lock(f.fd(), kOpenerByte, F_RDLCK, false)) // downgrade in place (OFD locks)
-    return sys_error(errc::io_error, name, "lock");
+  // The upgrade, the body and the downgrade with no fork in between (none of them waits): a fork
+  // child takes an opener lock of its own on a new description (process.cpp own_description()),
+  // and one forked while ours was exclusive waited for it on a lock that its own copy of our
+  // description held, for ever once we died (helper-32). And the body (reset) rewrites the open
+  // count, which a fork in the middle raises for its child (helper-31).
+  Status s;
+  detail::without_fork([&] {
+    if (!ofd_lock(f.fd(), kOpenerByte, F_WRLCK, false)) {
+      s = Error(errc::in_use, name + ": other read-write openers (in this or another process) "
+                                     "have the file open; this needs the only one");
+      return;
+    }
+    s = body();
+    if (!ofd_lock(f.fd(), kOpenerByte, F_RDLCK, false)) // downgrade in place (OFD locks)
+      s = sys_error(errc::io_error, name, "lock");
+  });
   return s;
 }
 

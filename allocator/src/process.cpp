@@ -15,9 +15,11 @@
 #include <cstdio>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <variant>
 #include <vector>
 
+#include "format.hpp"
 #include "lfarena/arena.hpp"
 #include "liveness_lock.hpp"
 
@@ -63,6 +65,10 @@ std::uint64_t process_nonce() {
   return n;
 }
 
+// Forks waiting for the registry mutex (before_fork()). Relaxed: a hint for without_fork(),
+// which the mutex itself keeps correct.
+std::atomic<int> g_forks_waiting{0};
+
 // The open arenas of the process (for the fork handlers). Never destroyed: an Arena with static
 // storage duration (a namespace-scope handle in the user's program) can be destroyed at exit
 // after this file's statics, and its unregister_arena() must still find a live list (a plain
@@ -87,7 +93,11 @@ ArenaList &arena_list() {
 // parent handler either way and it cannot tell): resets of the arena are refused until it
 // closes, and its next sole opener runs crash recovery, which is harmless.
 void before_fork() {
+  // Announced first: without_fork() lets a waiting fork in before it takes the lock again (a
+  // thread looping resets held fork() up to 620 ms on glibc's unfair mutex, helper-32).
+  g_forks_waiting.fetch_add(1, std::memory_order_relaxed);
   arena_list().mutex.lock();
+  g_forks_waiting.fetch_sub(1, std::memory_order_relaxed);
   for (ArenaState *s : arena_list().arenas)
     if (!s->read_only && std::holds_alternative<FileBacking>(s->backing)) {
       s->fork_shared.store(true, std::memory_order_relaxed);
@@ -99,26 +109,30 @@ void after_fork_in_parent() { arena_list().mutex.unlock(); }
 // file arena, with its own opener lock. Sharing the parent's description shared the parent's
 // locks too: a parent killed while it held the join lock (in a reset()) left every later opener
 // waiting until the child exited (helper-31: 6.2 s behind a child that slept 6 s). The new
-// mapping replaces the old one in place (MAP_FIXED: same address, same file pages), and the new
-// descriptor takes the old one's number, so the arena's state is unchanged; then nothing in the
-// child refers to the parent's description. Without /proc (or if a step fails) the child keeps
-// sharing the parent's, as before: its count (before_fork) still makes reset() refuse.
-void own_description(const FileBacking &f) {
+// descriptor takes the old one's number and the new mapping replaces the old one in place
+// (MAP_FIXED: same address, same file pages), so the arena's state is unchanged; then nothing in
+// the child refers to the parent's description. The lock is only tried, never waited for: no
+// fork sees our opener lock exclusive (run_as_sole_opener() holds it so only under the
+// handlers' lock), and a child that waited for a lock its own copy of our description held
+// waited for ever once we died (helper-32). If a step fails (no /proc, no descriptor left, the
+// number above RLIMIT_NOFILE) the child keeps sharing the parent's description, as before: its
+// count (before_fork) still makes reset() refuse. (The mmap can fail only after the dup3, when
+// memory runs out: then the child's descriptor is its own and its mapping the parent's.)
+void own_description(const ArenaState &s, const FileBacking &f) {
   char self[40];
   std::snprintf(self, sizeof self, "/proc/self/fd/%d", f.fd());
   const int fresh = ::open(self, O_RDWR | O_CLOEXEC | O_NONBLOCK);
   if (fresh < 0)
     return;
-  // Wait: the parent may hold the opener lock exclusive for a moment (a reset() between its
-  // upgrade and its body, which no fork interrupts); it downgrades, or dies and drops it.
-  if (!ofd_lock(fresh, kOpenerByte, F_RDLCK, true) ||
-      ::mmap(f.base(), f.size(), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fresh, 0) ==
-          MAP_FAILED ||
-      ::dup3(fresh, f.fd(), O_CLOEXEC) < 0) {
-    ::close(fresh); // (a failed MAP_FIXED leaves the old mapping)
+  if (!ofd_lock(fresh, kOpenerByte, F_RDLCK, false) || ::dup3(fresh, f.fd(), O_CLOEXEC) < 0) {
+    ::close(fresh); // (its lock goes with it)
     return;
   }
   ::close(fresh);
+  if (::mmap(f.base(), f.size(), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, f.fd(), 0) !=
+          MAP_FAILED &&
+      map_hints(s.options).transparent_huge)
+    (void)::madvise(f.base(), f.size(), MADV_HUGEPAGE); // the hint the old mapping had
 }
 
 // Runs in the child, in the forking thread, the only thread there (its arenas were marked and
@@ -128,7 +142,7 @@ void after_fork_in_child() {
   forget_inherited_chunks();
   for (ArenaState *s : arena_list().arenas)
     if (const auto *f = std::get_if<FileBacking>(&s->backing); f != nullptr && !s->read_only)
-      own_description(*f);
+      own_description(*s, *f);
   // The opens, closes and checks that hold them run in the parent's other threads, which the
   // child does not have (their mappings were not inherited: MADV_DONTFORK).
   for (const int fd : arena_list().loose_fds)
@@ -278,6 +292,8 @@ int open_check_descriptor(int fd, const char *path) {
 
 void without_fork(const std::function<void()> &body) {
   install_fork_handlers();
+  while (g_forks_waiting.load(std::memory_order_relaxed) != 0) // a fork first (see before_fork)
+    std::this_thread::yield();
   const std::lock_guard<std::mutex> lock(arena_list().mutex);
   body();
 }

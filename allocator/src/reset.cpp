@@ -104,13 +104,9 @@ Status Arena::reset() const {
   const detail::ArenaState &s = *state_;
   detail::release_own_chunk(s);
   if (const auto *f = std::get_if<detail::FileBacking>(&s.backing))
-    return detail::run_as_sole_opener(*f, s.name + ": reset", [&s] {
-      // No fork between the count check and the writes (process.hpp without_fork()).
-      Status r;
-      detail::without_fork([&] { r = reset_words(s, true); });
-      return r;
-    });
-  Status r; // a fork child's private copy is then all old or all new
+    return detail::run_as_sole_opener(*f, s.name + ": reset", // (no fork during the body)
+                                      [&s] { return reset_words(s, true); });
+  Status r; // no fork in between: a fork child's private copy is all old or all new
   detail::without_fork([&] { r = reset_words(s, false); });
   return r;
 }

@@ -4,6 +4,7 @@
 // file's liveness locks while nothing counted it (helper-29: reset() refused until the child
 // exited, and a parent that died mid-join would have left every later opener waiting for it).
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -269,6 +270,47 @@ TEST(ForkWindow, AChildKeepsNoLockOfAParentKilledWhileHoldingIt) {
   ::close(fd);
   ::close(hold[1]); // the child exits
   ::close(hold[0]);
+  ::close(ready[0]);
+  ::close(ready[1]);
+}
+
+// The child's handler never waits for a lock: it waited for its own opener lock while the
+// parent held the opener lock exclusive, on a lock that the child's own copy of the parent's
+// description held, so it never returned from fork() once the parent died mid-reset (helper-32:
+// 7 of 20 children). Here the parent holds it exclusive and lives on: the child must get out of
+// fork() all the same (it then shares the parent's description, counted as before).
+TEST(ForkWindow, AChildsHandlerNeverWaitsForTheOpenerLock) {
+  lfarena_test::ScratchDir dir;
+  const std::string path = dir.file("exclusive.arena");
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t parent = ::fork();
+  ASSERT_GE(parent, 0);
+  if (parent == 0) {
+    auto a = Arena::open_file(path, file_options());
+    if (!a)
+      ::_exit(1);
+    const auto &f = std::get<d::FileBacking>(lfarena::ArenaFactory::state(*a)->backing);
+    if (!d::ofd_lock(f.fd(), d::kOpenerByte, F_WRLCK, false)) // the parent is the sole opener
+      ::_exit(2);
+    if (::fork() == 0) {
+      const char c = a->allocate(64).ok() ? 'y' : 'n';
+      (void)!::write(ready[1], &c, 1); // out of fork() and its handlers
+      ::_exit(0);
+    }
+    for (;;) // holding the opener lock exclusive, until killed
+      ::pause();
+  }
+  pollfd p{ready[0], POLLIN, 0};
+  const int got = ::poll(&p, 1, 20000); // a bound only for a hang: the child answers at once
+  char c = 0;
+  EXPECT_EQ(got, 1) << "the fork child is stuck in its fork handler";
+  if (got == 1) {
+    ASSERT_EQ(::read(ready[0], &c, 1), 1);
+    EXPECT_EQ(c, 'y') << "the child could not allocate from the arena it inherited";
+  }
+  ::kill(parent, SIGKILL);
+  ASSERT_EQ(::waitpid(parent, nullptr, 0), parent);
   ::close(ready[0]);
   ::close(ready[1]);
 }
