@@ -182,8 +182,7 @@ public:
   // closed cleanly runs it over the whole map (file_open.cpp validate_free_space).
   std::uint32_t first_impossible(std::uint32_t granules) const {
     for (std::uint32_t g = 0; g < granules; g += 32) {
-      const std::uint64_t w = load_acquire(state_word(g));
-      const std::uint64_t both = w & (w >> 1) & 0x5555555555555555ull; // low bit of each 3
+      const std::uint64_t both = impossible_bits(load_acquire(state_word(g)));
       if (both != 0) {
         const std::uint32_t at = g + static_cast<std::uint32_t>(std::countr_zero(both)) / 2;
         return at < granules ? at : ~std::uint32_t{0};
@@ -198,7 +197,7 @@ public:
     std::uint64_t cleared = 0;
     for (std::uint32_t g = 0; g < granules; g += 32) {
       const std::uint64_t w = load_relaxed(state_word(g));
-      const std::uint64_t both = w & (w >> 1) & 0x5555555555555555ull;
+      const std::uint64_t both = impossible_bits(w);
       if (both != 0) {
         store_relaxed(state_word(g), w & ~(both | both << 1));
         cleared += static_cast<std::uint64_t>(std::popcount(both));
@@ -230,6 +229,10 @@ public:
 
 private:
   static unsigned shift2(std::uint32_t g) { return (g % 32) * 2; }
+  // The low bit of every 2-bit state 3 in a state word.
+  static std::uint64_t impossible_bits(std::uint64_t w) {
+    return w & (w >> 1) & 0x5555555555555555ull;
+  }
   atomic_u64 &state_word(std::uint32_t g) const { return mem_.word(state_at_ + (g / 32) * 8); }
   atomic_u64 &end_word(std::uint32_t g) const { return mem_.word(end_at_ + (g / 64) * 8); }
   bool end_bit(std::uint32_t g) const { return (load_acquire(end_word(g)) >> (g % 64)) & 1; }
