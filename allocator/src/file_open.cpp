@@ -443,7 +443,7 @@ Result<SalvageReport> Arena::salvage_file(const std::string &path) {
   // reading): the lists are under the key the header holds now.
   if (Status s = refresh_node_key(*mapped, l->geometry, path); !s)
     return s.error();
-  if (Status s = detail::validate_mutable_fields(mapped->base(), l->geometry, path, true); !s)
+  if (Status s = detail::validate_bump_word(mapped->base(), l->geometry, path); !s)
     return s.error();
   return detail::salvage_lists(mapped->base(), l->geometry, path);
 }

@@ -341,6 +341,21 @@ Result<Layout> validate_header(const unsigned char *h, std::uint64_t file_size, 
   return c.layout();
 }
 
+namespace {
+Status bump_in_range(std::uint64_t bump, const Geometry &g, const std::string &path) {
+  if (bump < g.data_offset || bump > g.capacity)
+    return bad(errc::bump_out_of_range, path,
+               "bump offset " + num(bump) + " is outside [" + num(g.data_offset) + ", " +
+                   num(g.capacity) + "]");
+  return {};
+}
+} // namespace
+
+Status validate_bump_word(const std::byte *region, const Geometry &g, const std::string &path) {
+  const RegionWords mem{const_cast<std::byte *>(region)};
+  return bump_in_range(load_acquire(mem.word(hdr::bump)), g, path);
+}
+
 Status validate_mutable_fields(const std::byte *region, const Geometry &g, const std::string &path,
                                bool alone) {
   const RegionWords mem{const_cast<std::byte *>(region)};
@@ -348,10 +363,8 @@ Status validate_mutable_fields(const std::byte *region, const Geometry &g, const
   // discarded byte is below the bump offset at all times, so this pair is consistent.
   const std::uint64_t discarded = load_acquire(mem.word(hdr::discarded));
   const std::uint64_t bump = load_acquire(mem.word(hdr::bump));
-  if (bump < g.data_offset || bump > g.capacity)
-    return bad(errc::bump_out_of_range, path,
-               "bump offset " + num(bump) + " is outside [" + num(g.data_offset) + ", " +
-                   num(g.capacity) + "]");
+  if (Status s = bump_in_range(bump, g, path); !s)
+    return s;
   // A head may point past a bump value read a moment before while others allocate; only a
   // sole opener can hold heads to the bump offset.
   const std::uint64_t limit = alone ? bump : g.capacity;

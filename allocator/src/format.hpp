@@ -44,6 +44,13 @@ void write_header(std::byte *region, const Layout &layout, const Options &option
 Result<Layout> validate_header(const unsigned char *header, std::uint64_t file_size,
                                const Options &options, const std::string &path, Options &stored);
 
+// The bump word of a mapped file, read with an atomic load: inside [data_offset, capacity].
+// All that salvage needs of the mutable words: it checks each list head as a node and
+// rewrites the heads (a flipped bit in one was refused with freelist_head_out_of_range by
+// open and by salvage alike, and the file stayed unopenable). Reads only.
+Status validate_bump_word(const std::byte *region, const Geometry &geometry,
+                          const std::string &path);
+
 // The mutable header words (bump offset, list heads, discarded bytes) of a mapped file, read
 // with atomic loads. `alone`: no read-write opener can be running (the caller holds the
 // liveness locks that exclude them), so the words are one consistent snapshot and are checked

@@ -77,28 +77,14 @@ bool heads_plausible(const RegionWords &mem, const NodeLayout &node, const Geome
 
 std::string num(std::uint64_t v) { return std::to_string(v); }
 
-// Before anything is written: evidence that the bump word itself is damaged (lowered below
-// blocks that exist). Salvage keeps the bump offset, so it refuses such a file instead of
-// dropping the free segments above it and handing the live blocks there out again.
-Status check_bump(const RegionWords &mem, const Geometry &g, const Lists &lists, std::uint64_t top,
-                  const std::string &path) {
-  auto damaged = [&](const std::string &what) {
-    return Error(errc::bump_out_of_range, path + ": salvage: " + what +
-                                              " lies above the bump offset " + num(top) +
-                                              ": the bump word is damaged, not repaired");
-  };
-  if (g.bitmap_offset != 0) {
-    const BlockMap<RegionWords> map(mem, g.bitmap_offset, g.capacity);
-    const auto from = static_cast<std::uint32_t>((top + kGranule - 1) / kGranule);
-    if (const std::uint32_t at = map.first_mark_from(from, g.capacity / kGranule);
-        at != ~std::uint32_t{0})
-      return damaged("a block the checked-mode bitmaps mark at offset " +
-                     num(std::uint64_t{at} * kGranule));
-  }
+// The end of the highest well-formed free segment the lists lead to (as far as they validate;
+// 0 if none): a free segment above the bump offset is evidence that the bump word was lowered.
+std::uint64_t highest_free_end(const RegionWords &mem, const Geometry &g, const Lists &lists) {
   if (g.freelist_kind == FreelistKind::none)
-    return {};
+    return 0;
   const NodeLayout node(g);
   const std::uint64_t limit = node.max_nodes();
+  std::uint64_t highest = 0;
   for (std::uint32_t l = 0; l < lists.count(); ++l) {
     Link cur{load_acquire(mem.word(lists.head_at(l)))};
     for (std::uint64_t steps = 0; cur.offset() != 0 && steps < limit; ++steps) {
@@ -108,13 +94,50 @@ Status check_bump(const RegionWords &mem, const Geometry &g, const Lists &lists,
       const std::uint32_t size = node.decode_size(o, load_relaxed(mem.word(o + kNodeSizeWord)));
       if (size == 0)
         break;
-      if (o + std::uint64_t{size} > top)
-        return damaged("the well-formed free segment [" + num(o) + ", " +
-                       num(o + std::uint64_t{size}) + ")");
+      highest = std::max(highest, o + std::uint64_t{size});
       cur = node.decode_link(load_relaxed(mem.word(o + kNodeLinkWord)));
     }
   }
-  return {};
+  return highest;
+}
+
+// Unchecked mode, before anything is written: a free segment above the bump offset means the
+// bump word was lowered below blocks that exist, and the live ones among them cannot be told
+// from free bytes, so no bump offset is known to be safe: refused, the file left as it was.
+Status check_unchecked_bump(const RegionWords &mem, const Geometry &g, const Lists &lists,
+                            std::uint64_t top, const std::string &path) {
+  const std::uint64_t free_end = highest_free_end(mem, g, lists);
+  if (free_end <= top)
+    return {};
+  return Error(errc::bump_out_of_range,
+               path + ": salvage: a well-formed free segment ends at offset " + num(free_end) +
+                   ", above the bump offset " + num(top) +
+                   ": the bump word is damaged, and an unchecked file cannot tell its live "
+                   "blocks above it from free bytes; not repaired");
+}
+
+// Checked mode, exclusive: the bump offset salvage leaves, never below `top`. Marks at or
+// above `top` are damage of one of two kinds. A lone mark (an end mark closing no live block,
+// a live start without its end: one flipped bit) is cleared, as repair() clears it below the
+// bump; the maps are then repaired up to the capacity instead of the bump offset, so a block
+// straddling `top` keeps its end mark. A complete live block, or a well-formed free segment,
+// above `top` means the bump word itself was lowered: the offset is raised to the end of the
+// highest (raising only makes bytes unavailable; lowering would hand live ones out again).
+std::uint64_t repair_maps_and_bump(const BlockMap<RegionWords> &map, const RegionWords &mem,
+                                   const Geometry &g, const Lists &lists, std::uint64_t top,
+                                   std::uint64_t &drops, std::uint64_t &strays) {
+  const std::uint32_t granules = g.capacity / kGranule;
+  const auto from = static_cast<std::uint32_t>((top + kGranule - 1) / kGranule);
+  const bool marks_above = map.first_mark_from(from, granules) != ~std::uint32_t{0};
+  map.repair(g.data_offset, marks_above ? g.capacity : static_cast<std::uint32_t>(top), drops,
+             strays);
+  drops += map.clear_impossible(granules); // outside that range
+  std::uint64_t raised = std::max(top, highest_free_end(mem, g, lists));
+  // Only complete blocks are left: the highest mark is the end of the highest one.
+  for (std::uint32_t at = map.first_mark_from(from, granules); at != ~std::uint32_t{0};
+       at = map.first_mark_from(at + 1, granules))
+    raised = std::max(raised, (std::uint64_t{at} + 1) * kGranule);
+  return raised;
 }
 
 // What salvage writes, saved so that a salvage that fails (in the recovery at its end) leaves
@@ -152,21 +175,30 @@ Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const st
   const RegionWords mem{base};
   const NodeLayout node(g);
   const Lists lists{mem, g};
-  const std::uint64_t top = load_acquire(mem.word(hdr::bump));
+  std::uint64_t top = load_acquire(mem.word(hdr::bump));
   const bool crashed = load_acquire(mem.word(hdr::open_count)) != 0;
   SalvageReport rep;
   const bool has_lists = g.freelist_kind != FreelistKind::none;
-  if (Status s = check_bump(mem, g, lists, top, path); !s)
-    return s.error();
-  Snapshot before(mem, g.data_offset);
+  if (g.bitmap_offset == 0) {
+    if (Status s = check_unchecked_bump(mem, g, lists, top, path); !s)
+      return s.error();
+  }
+  Snapshot before(mem, g.data_offset); // the header (bump word) and the bitmaps too
 
-  // Checked mode: the bitmaps first (what a crash left), then the live blocks.
+  // Checked mode: the bitmaps first (what a crash or damage left) and the bump offset, then the
+  // live blocks.
   std::vector<Kept> live;
   std::uint64_t repaired_drops = 0, repaired_strays = 0;
   if (g.bitmap_offset != 0) {
     const BlockMap<RegionWords> map(mem, g.bitmap_offset, g.capacity);
-    map.repair(g.data_offset, static_cast<std::uint32_t>(top), repaired_drops, repaired_strays);
-    repaired_drops += map.clear_impossible(g.capacity / kGranule); // outside that range
+    if (const std::uint64_t raised =
+            repair_maps_and_bump(map, mem, g, lists, top, repaired_drops, repaired_strays);
+        raised != top) {
+      rep.bump_raised_from = top;
+      rep.bump_raised_to = raised;
+      top = raised;
+      store_release(mem.word(hdr::bump), top);
+    }
     map.for_each_live(g.data_offset, static_cast<std::uint32_t>(top),
                       [&](std::uint32_t o, std::uint32_t s) {
                         live.push_back({o, s, 0});
@@ -319,6 +351,9 @@ Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const st
         store_release(mem.word(lists.head_at(k.list)), Link::make(k.offset, tag).raw);
     }
   }
+
+  if (!has_lists) // `none` keeps no list: its head word is 0 (a flipped bit there is cleared)
+    store_relaxed(mem.word(hdr::freelist_head), 0);
 
   // Thread-chunk slots the recovery below would refuse (free_scan.hpp: out of range, tails
   // overlapping each other or a free segment, more bytes held than allocated): forgotten, one

@@ -8,6 +8,10 @@
 //    check, below the bump offset, the right size class, the list's order, never seen before,
 //    and in checked mode not the start of a live block); the first node that fails cuts the
 //    list there: it and everything behind it are dropped;
+//  - before that, in checked mode, marks at or above the bump offset: lone ones (one flipped
+//    bit) are cleared, and complete live blocks or well-formed free segments there (a lowered
+//    bump word) raise the bump offset over them; never lowered (docs/DESIGN.md §5.7). Unchecked
+//    mode cannot tell live bytes above a lowered bump word from free ones: refused;
 //  - kept segments that overlap an earlier kept one are dropped too;
 //  - the lists are written anew from the kept segments (fresh node words, the policy's order),
 //    then crash recovery runs (dead owners' chunks, the class bitmap, checked-mode bitmaps and

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <lfarena/arena.hpp>
+#include <lfarena/detail/checked.hpp>
+#include <lfarena/detail/header.hpp>
 #include <lfarena/error.hpp>
 
 #include <gtest/gtest.h>
@@ -127,5 +129,24 @@ inline std::uint64_t read64(const lfarena::Arena &a, std::uint32_t offset) {
   std::memcpy(&w, a.base() + offset, 8);
   return w;
 }
+
+// Granule states and end marks of the checked-mode bitmaps in a file image of a region of
+// `capacity` bytes (layout: detail/checked.hpp): how tests write damage into them by hand.
+struct Bitmaps {
+  std::vector<unsigned char> &b;
+  std::uint32_t capacity;
+  std::uint32_t state_at = lfarena::detail::get_le32(&b[lfarena::detail::hdr::bitmap_offset]);
+  std::uint32_t end_at = state_at + lfarena::detail::state_map_bytes(capacity);
+  void set_state(std::uint32_t offset, unsigned st) {
+    const std::uint32_t g = offset / 8;
+    unsigned char &byte = b[state_at + g / 4];
+    byte = static_cast<unsigned char>((byte & ~(3u << (g % 4 * 2))) | st << (g % 4 * 2));
+  }
+  void set_end(std::uint32_t offset_of_last_granule, bool on) {
+    const std::uint32_t g = offset_of_last_granule / 8;
+    unsigned char &byte = b[end_at + g / 8];
+    byte = static_cast<unsigned char>(on ? byte | 1u << (g % 8) : byte & ~(1u << (g % 8)));
+  }
+};
 
 } // namespace lfarena_test

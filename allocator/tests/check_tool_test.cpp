@@ -274,6 +274,31 @@ TEST_F(CheckTool, DamagedFreeListIsSalvagedByRepair) {
   EXPECT_NE(again.out.find("0 bytes in 0 segments"), std::string::npos) << again.out;
 }
 
+// The bump word lowered to the free segment (a live block above it): the list head is then out
+// of range, and --repair neither salvaged that error nor could salvage repair the bump word
+// (the file stayed unopenable). It now raises the bump offset back and says so.
+TEST_F(CheckTool, LoweredBumpWordIsRaisedByRepair) {
+  auto bytes = slurp(path_);
+  auto *image = reinterpret_cast<unsigned char *>(bytes.data());
+  const std::uint64_t bump = lfarena::detail::get_le64(image + lfarena::detail::hdr::bump);
+  lfarena::detail::put_le64(image + lfarena::detail::hdr::bump, first_free_);
+  spit(path_, bytes);
+
+  const ToolRun check = run_tool(path_);
+  EXPECT_EQ(check.status, 1) << check.out;
+  EXPECT_NE(check.out.find("freelist_head_out_of_range"), std::string::npos) << check.out;
+
+  const ToolRun repair = run_tool("--repair " + path_);
+  EXPECT_EQ(repair.status, 0) << repair.out;
+  EXPECT_NE(
+      repair.out.find("raised from " + std::to_string(first_free_) + " to " + std::to_string(bump)),
+      std::string::npos)
+      << repair.out;
+  const ToolRun again = run_tool(path_);
+  EXPECT_EQ(again.status, 0) << again.out;
+  EXPECT_NE(again.out.find("200 bytes in 1 segments"), std::string::npos) << again.out;
+}
+
 // A damaged thread-chunk slot (a free slot holding a tail over a live block) is refused with
 // accounting_mismatch; --repair clears it (it used to exit 1: it salvaged corrupt_freelist only).
 TEST_F(CheckTool, DamagedSlotIsClearedByRepair) {

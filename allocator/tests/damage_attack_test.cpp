@@ -220,7 +220,8 @@ TEST_P(SegregatedCopiedLink, NeverHandsOutASmallerClassSegment) {
 INSTANTIATE_TEST_SUITE_P(CheckedOrNot, SegregatedCopiedLink, ::testing::Bool());
 
 // A checked file whose bump word was lowered below live blocks: refused on open (read-write and
-// read-only) and by --repair, and left unchanged.
+// read-only) and left unchanged. --repair used to refuse it too, which left it unopenable; it
+// now raises the bump offset back over the live blocks (bump_salvage_test.cpp has the cases).
 class LoweredBump : public ::testing::TestWithParam<FreelistKind> {};
 
 // Creates the file with 40 64-byte blocks, every 4th freed (free segments and live blocks
@@ -245,7 +246,7 @@ std::vector<unsigned char> lower_bump(const std::string &path, const Options &o)
   return bytes;
 }
 
-TEST_P(LoweredBump, CheckedFileIsRefusedAndNotRepaired) {
+TEST_P(LoweredBump, CheckedFileIsRefusedThenRepairedByRaisingTheBump) {
   ScratchDir dir;
   const std::string path = dir.file("bump.arena");
   Options o;
@@ -263,9 +264,18 @@ TEST_P(LoweredBump, CheckedFileIsRefusedAndNotRepaired) {
     EXPECT_NE(a.message().find("bump"), std::string::npos) << a.message();
     EXPECT_EQ(lfarena_test::read_all(path), bytes) << "a refused open changed the file";
   }
+  std::uint64_t lowered = 0;
+  std::memcpy(&lowered, bytes.data() + lfarena::detail::hdr::bump, 8);
   auto salvaged = Arena::salvage_file(path);
-  EXPECT_FALSE(salvaged.ok()) << "salvage kept a file whose bump offset is damaged";
-  EXPECT_EQ(lfarena_test::read_all(path), bytes) << "a refused salvage changed the file";
+  ASSERT_TRUE(salvaged.ok()) << salvaged.message();
+  EXPECT_EQ(salvaged->bump_raised_from, lowered);
+  EXPECT_GT(salvaged->bump_raised_to, lowered);
+  Options reopen = o;
+  reopen.open_mode = OpenMode::open_existing;
+  auto a = Arena::open_file(path, reopen);
+  ASSERT_TRUE(a.ok()) << a.message();
+  EXPECT_EQ(a->stats().data_offset + a->stats().allocated, salvaged->bump_raised_to);
+  EXPECT_TRUE(a->check().ok());
 }
 
 // Unchecked: the live blocks above the lowered bump are invisible, but free segments above it

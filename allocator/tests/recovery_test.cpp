@@ -34,23 +34,6 @@ Options checked_file(FreelistKind kind) {
   return o;
 }
 
-// Granule g's 2-bit state and end bit in a file image (layout: detail/checked.hpp).
-struct Bitmaps {
-  Bytes &b;
-  std::uint32_t state_at = d::get_le32(&b[d::hdr::bitmap_offset]);
-  std::uint32_t end_at = state_at + d::state_map_bytes(kCapacity);
-  void set_state(std::uint32_t offset, unsigned st) {
-    const std::uint32_t g = offset / 8;
-    unsigned char &byte = b[state_at + g / 4];
-    byte = static_cast<unsigned char>((byte & ~(3u << (g % 4 * 2))) | st << (g % 4 * 2));
-  }
-  void set_end(std::uint32_t offset_of_last_granule, bool on) {
-    const std::uint32_t g = offset_of_last_granule / 8;
-    unsigned char &byte = b[end_at + g / 8];
-    byte = static_cast<unsigned char>(on ? byte | 1u << (g % 8) : byte & ~(1u << (g % 8)));
-  }
-};
-
 // A file whose every block and free was acknowledged: P (128 bytes) freed and split by A's
 // allocation (32 bytes; a 96-byte remainder is free), then B and C (64 bytes each) and a filler
 // that takes the rest. Its image, after the arena was closed.
@@ -81,7 +64,7 @@ SplitFile split_file(const std::string &path) {
 // block (B) killed between its state CAS and its end-bit clear; the opener died (open_count 1).
 SplitFile allocation_and_free_in_flight(const std::string &path) {
   SplitFile f = split_file(path);
-  Bitmaps maps{f.image};
+  lfarena_test::Bitmaps maps{f.image, kCapacity};
   maps.set_end(f.a_block.offset + f.a_block.size - 8, false); // allocation in flight
   maps.set_state(f.b_block.offset, 2);                        // free in flight: start "freed",
   d::put_le64(&f.image[d::hdr::open_count], 1);               // end still set; its opener died
@@ -173,7 +156,7 @@ TEST(Recovery, AReadOnlyCheckOfADamagedCrashedFileFailsAsRecoveryWill) {
   lfarena_test::ScratchDir dir;
   const std::string path = dir.file("damaged.arena");
   SplitFile f = split_file(path);
-  Bitmaps maps{f.image};
+  lfarena_test::Bitmaps maps{f.image, kCapacity};
   const std::uint32_t remainder = f.a_block.offset + f.a_block.size;
   maps.set_state(remainder, 1);
   maps.set_end(remainder + 96 - 8, true);
@@ -196,7 +179,7 @@ TEST(Recovery, AReadOnlyCheckOfADamagedCrashedFileFailsAsRecoveryWill) {
 // cleanly or left by a dead opener (`crashed`: open_count 1).
 SplitFile impossible_state_at_c(const std::string &path, bool crashed) {
   SplitFile f = split_file(path);
-  Bitmaps maps{f.image};
+  lfarena_test::Bitmaps maps{f.image, kCapacity};
   maps.set_state(f.c_block.offset, 3);
   if (crashed)
     d::put_le64(&f.image[d::hdr::open_count], 1);

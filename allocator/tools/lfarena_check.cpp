@@ -12,9 +12,11 @@
 // It never writes to the file unless --repair is given; --repair opens it read-write, which
 // runs the crash recovery pass (unmarks nodes whose remover died, repairs checked-mode bitmaps,
 // counts in-flight bytes as leaked), then checks again. If the free lists or the thread-chunk
-// slot table are damaged (the open fails with corrupt_freelist or accounting_mismatch) --repair
-// salvages them (Arena::salvage_file: keeps the nodes that validate, clears the slots that do
-// not, prints what it dropped) and opens again. A damaged header is reported, never rewritten.
+// slot table are damaged (the open fails with corrupt_freelist, accounting_mismatch or
+// freelist_head_out_of_range) --repair salvages them (Arena::salvage_file: keeps the nodes that
+// validate, clears the slots that do not, in checked mode clears stray bitmap marks above the
+// bump offset or raises it over live blocks there, prints what it did) and opens again. A damaged
+// header is reported, never rewritten.
 //
 // Thread-safety: a single-threaded program; a concurrent writer in another process makes the
 // read-only report approximate (it says so only if check() then fails).
@@ -69,6 +71,12 @@ void print_salvage(bool json, const lfarena::SalvageReport &r, const std::string
                "  slots cleared %llu (damaged thread-chunk slots forgotten, with the chunk tail "
                "and free cache each named: cached nodes go with them)\n",
                static_cast<unsigned long long>(r.slots_cleared));
+  if (r.bump_raised_from != 0)
+    std::fprintf(out,
+                 "  bump offset   raised from %llu to %llu over live blocks or free segments the "
+                 "file holds above it (the bump word was damaged)\n",
+                 static_cast<unsigned long long>(r.bump_raised_from),
+                 static_cast<unsigned long long>(r.bump_raised_to));
   std::fprintf(out, "  dropped bytes %s\n",
                r.bytes_counted
                    ? "counted as discarded (checked mode: see leaked below)"
@@ -114,7 +122,8 @@ int main(int argc, char **argv) {
   auto arena = lfarena::Arena::open_file(path, o);
   if (!arena && repair &&
       (arena.code() == lfarena::errc::corrupt_freelist ||
-       arena.code() == lfarena::errc::accounting_mismatch)) {
+       arena.code() == lfarena::errc::accounting_mismatch ||
+       arena.code() == lfarena::errc::freelist_head_out_of_range)) {
     // Damaged free lists or slots: rebuild the lists from the nodes that still validate, clear
     // the slots that do not, then open again.
     auto salvaged = lfarena::Arena::salvage_file(path);

@@ -40,7 +40,12 @@ struct SalvageReport {
   std::uint32_t first_damage = 0;  // offset of the first damaged node met (0: none)
   std::uint64_t slots_cleared = 0; // damaged thread-chunk slots forgotten
   bool bytes_counted = false;      // checked mode: the dropped bytes are counted as discarded
-  RecoveryReport recovery;         // the crash recovery pass that followed
+  // Checked mode: the bump offset was raised over complete live blocks (or well-formed free
+  // segments) the bitmaps mark above it, from bump_raised_from to bump_raised_to: the bump word
+  // had been lowered, and is never lowered by salvage (0, 0: not raised).
+  std::uint64_t bump_raised_from = 0;
+  std::uint64_t bump_raised_to = 0;
+  RecoveryReport recovery; // the crash recovery pass that followed
 };
 
 // What check() found, at quiescence.
