@@ -39,6 +39,9 @@
 //    anywhere, every free of a held block succeeds, check() keeps passing, and a garbage free
 //    the checked arena accepts overlaps no held block unless it is exactly that block. A
 //    read-only open leaves the file unchanged.
+// Then, if the read-write open with the file's own options refuses the image with
+// corrupt_freelist, accounting_mismatch or freelist_head_out_of_range, salvage runs: it refuses
+// and leaves the file unchanged, or the file then opens and passes check().
 // A crash, hang or sanitizer report is a finding. When the image's last byte has bit 7 set, the
 // harness first rewrites the header checksum to match, so the fuzzer gets past it to the
 // geometry validation. REOPEN_FUZZ_TRACE=1 prints every open's operations and their results.
@@ -400,6 +403,47 @@ void try_open(const std::string &path, const std::uint8_t *data, std::size_t siz
     write_file(path, data, size); // restore the image for the next open
 }
 
+// Salvage (lfarena-check --repair), for an image the read-write open with the file's own options
+// refuses with a code --repair salvages: it either refuses too, leaving the file as it was, or
+// leaves a file that opens read-write and passes check(). (A flipped bit in a list head or a
+// bitmap mark above the bump offset was refused by both, and the file stayed unopenable.)
+void try_salvage(const std::string &path, const std::uint8_t *data, std::size_t size) {
+  write_file(path, data, size);
+  lfarena::Result<Options> stored = Arena::file_options(path);
+  if (!stored)
+    return;
+  Options o = *stored;
+  o.open_mode = lfarena::OpenMode::open_existing;
+  {
+    lfarena::Result<Arena> r = Arena::open_file(path, o);
+    if (r || (r.code() != errc::corrupt_freelist && r.code() != errc::accounting_mismatch &&
+              r.code() != errc::freelist_head_out_of_range))
+      return;
+  }
+  lfarena::Result<lfarena::SalvageReport> s = Arena::salvage_file(path);
+  if (!s) {
+    if (g_trace_ops)
+      std::fprintf(stderr, "reopen: salvage refused: %s\n", s.message().c_str());
+    expect_unchanged(path, data, size, "after a refused salvage");
+    // The one refusal left for a file whose header validated: free segments above the bump
+    // offset of an unchecked file, whose live blocks there cannot be told from free bytes.
+    if (s.code() != errc::bump_out_of_range || o.checked)
+      fail("salvage refused a file it should repair", s.message());
+    return;
+  }
+  if (g_trace_ops)
+    std::fprintf(stderr, "reopen: salvaged: %llu segments kept, %llu lists cut, bump raised %llu\n",
+                 static_cast<unsigned long long>(s->segments_kept),
+                 static_cast<unsigned long long>(s->lists_cut),
+                 static_cast<unsigned long long>(s->bump_raised_to - s->bump_raised_from));
+  lfarena::Result<Arena> r = Arena::open_file(path, o);
+  if (!r)
+    fail("a salvaged file does not open", r.message());
+  lfarena::Result<lfarena::CheckReport> c = r->check();
+  if (!c)
+    fail("a salvaged file fails check()", c.message());
+}
+
 // ---- seed generator ----------------------------------------------------------------------
 void make_seeds(const char *dir) {
   std::filesystem::create_directories(dir);
@@ -511,6 +555,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *input, std::size_t siz
   }
   try_open(path, data, size, static_cast<FreelistKind>(sel % 4),
            static_cast<std::uint16_t>(stored_uv + 1 + (sel >> 2)), (sel & 1) != 0, ops);
+  try_salvage(path, data, size);
   std::error_code ec;
   std::filesystem::remove(path, ec);
   return 0;

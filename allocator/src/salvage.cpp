@@ -104,16 +104,33 @@ std::uint64_t highest_free_end(const RegionWords &mem, const Geometry &g, const 
 // Unchecked mode, before anything is written: a free segment above the bump offset means the
 // bump word was lowered below blocks that exist, and the live ones among them cannot be told
 // from free bytes, so no bump offset is known to be safe: refused, the file left as it was.
+// So is a thread-chunk slot whose cursor (its chunk's bytes below it were handed out) or free
+// cache block lies above it (helper-33: the slot was cleared as damaged, and the salvaged file
+// handed out a live block).
 Status check_unchecked_bump(const RegionWords &mem, const Geometry &g, const Lists &lists,
                             std::uint64_t top, const std::string &path) {
-  const std::uint64_t free_end = highest_free_end(mem, g, lists);
-  if (free_end <= top)
-    return {};
-  return Error(errc::bump_out_of_range,
-               path + ": salvage: a well-formed free segment ends at offset " + num(free_end) +
-                   ", above the bump offset " + num(top) +
-                   ": the bump word is damaged, and an unchecked file cannot tell its live "
-                   "blocks above it from free bytes; not repaired");
+  auto refuse = [&](const std::string &what) {
+    return Error(errc::bump_out_of_range,
+                 path + ": salvage: " + what + ", above the bump offset " + num(top) +
+                     ": the bump word is damaged, and an unchecked file cannot tell its live "
+                     "blocks above it from free bytes; not repaired");
+  };
+  if (const std::uint64_t free_end = highest_free_end(mem, g, lists); free_end > top)
+    return refuse("a well-formed free segment ends at offset " + num(free_end));
+  for (std::uint32_t i = 0; i < kChunkSlots; ++i) {
+    const std::uint64_t ce = load_relaxed(mem.word(slot_owner_at(i) + kSlotCursorEnd));
+    const auto cursor = static_cast<std::uint32_t>(ce), end = static_cast<std::uint32_t>(ce >> 32);
+    if (end != 0 && cursor > top && cursor <= end && end <= g.capacity)
+      return refuse("thread-chunk slot " + num(i) + " has handed out its chunk up to offset " +
+                    num(cursor));
+    const std::uint64_t cache =
+        g.thread_cache ? load_relaxed(mem.word(slot_owner_at(i) + kSlotCache)) : 0;
+    if (cache != 0 && cache_block_plausible(g, cache, g.capacity) &&
+        std::uint64_t{cache_word_block(cache)} + cache_word_bytes(cache) > top)
+      return refuse("thread-chunk slot " + num(i) + " names the free cache block at offset " +
+                    num(cache_word_block(cache)));
+  }
+  return {};
 }
 
 // Checked mode, exclusive: the bump offset salvage leaves, never below `top`. Marks at or
@@ -355,6 +372,23 @@ Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const st
   if (!has_lists) // `none` keeps no list: its head word is 0 (a flipped bit there is cleared)
     store_relaxed(mem.word(hdr::freelist_head), 0);
 
+  // A discarded counter that claims more than the live blocks (checked mode) and the kept free
+  // segments leave is damaged: the slot pass below would blame innocent slots for it, and the
+  // recovery refuse the file. It is set to 0: checked-mode recovery then counts exactly the
+  // bytes neither live nor free as discarded (as leaked too; the leaked count is put back
+  // below); unchecked mode cannot tell them from live bytes, and counts them as live.
+  const std::uint64_t leaked = load_relaxed(mem.word(hdr::leaked));
+  {
+    std::uint64_t live_bytes = 0;
+    for (const Kept &k : live)
+      live_bytes += k.size;
+    const std::uint64_t discarded = load_relaxed(mem.word(hdr::discarded));
+    if (discarded + live_bytes + rep.bytes_kept > top - g.data_offset) {
+      rep.discarded_recounted_from = discarded;
+      store_relaxed(mem.word(hdr::discarded), 0); // in the header: the snapshot has it
+    }
+  }
+
   // Thread-chunk slots the recovery below would refuse (free_scan.hpp: out of range, tails
   // overlapping each other or a free segment, more bytes held than allocated): forgotten, one
   // culprit at a time; their bytes stay unaccounted (checked mode: counted as leaked by the
@@ -380,6 +414,11 @@ Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const st
   if (!r) {
     before.restore();
     return r.error();
+  }
+  if (rep.discarded_recounted_from != 0) { // the recovery counted them all as leaked: not so,
+                                           // and the leaked bytes are a part of the discarded
+    rep.discarded_recounted_to = load_relaxed(mem.word(hdr::discarded));
+    store_relaxed(mem.word(hdr::leaked), std::min(leaked, rep.discarded_recounted_to));
   }
   rep.recovery = *r;
   rep.recovery.blocks_dropped += repaired_drops;

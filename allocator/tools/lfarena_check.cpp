@@ -77,6 +77,12 @@ void print_salvage(bool json, const lfarena::SalvageReport &r, const std::string
                  "file holds above it (the bump word was damaged)\n",
                  static_cast<unsigned long long>(r.bump_raised_from),
                  static_cast<unsigned long long>(r.bump_raised_to));
+  if (r.discarded_recounted_from != 0)
+    std::fprintf(out,
+                 "  discarded     recounted from %llu to %llu bytes (the counter claimed bytes the "
+                 "live blocks and free segments account for)\n",
+                 static_cast<unsigned long long>(r.discarded_recounted_from),
+                 static_cast<unsigned long long>(r.discarded_recounted_to));
   std::fprintf(out, "  dropped bytes %s\n",
                r.bytes_counted
                    ? "counted as discarded (checked mode: see leaked below)"

@@ -45,6 +45,11 @@ struct SalvageReport {
   // had been lowered, and is never lowered by salvage (0, 0: not raised).
   std::uint64_t bump_raised_from = 0;
   std::uint64_t bump_raised_to = 0;
+  // The discarded counter claimed more bytes than the live blocks (checked mode) and the free
+  // segments leave (damaged): checked mode set it to exactly the bytes neither live nor free,
+  // unchecked mode to 0 (those bytes then count as live) (0, 0: not recounted).
+  std::uint64_t discarded_recounted_from = 0;
+  std::uint64_t discarded_recounted_to = 0;
   RecoveryReport recovery; // the crash recovery pass that followed
 };
 
