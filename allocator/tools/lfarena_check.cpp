@@ -12,11 +12,11 @@
 // It never writes to the file unless --repair is given; --repair opens it read-write, which
 // runs the crash recovery pass (unmarks nodes whose remover died, repairs checked-mode bitmaps,
 // counts in-flight bytes as leaked), then checks again. If the free lists or the thread-chunk
-// slot table are damaged (the open fails with corrupt_freelist, accounting_mismatch or
-// freelist_head_out_of_range) --repair salvages them (Arena::salvage_file: keeps the nodes that
-// validate, clears the slots that do not, in checked mode clears stray bitmap marks above the
-// bump offset or raises it over live blocks there, prints what it did) and opens again. A damaged
-// header is reported, never rewritten.
+// slot table are damaged (the open, or check() after it, fails with corrupt_freelist,
+// accounting_mismatch or freelist_head_out_of_range) --repair salvages them (Arena::salvage_file:
+// keeps the nodes that validate, clears the slots that do not, in checked mode clears stray bitmap
+// marks above the bump offset or raises it over live blocks there, prints what it did) and opens
+// again. A damaged header is reported, never rewritten.
 //
 // Thread-safety: a single-threaded program; a concurrent writer in another process makes the
 // read-only report approximate (it says so only if check() then fails).
@@ -125,17 +125,29 @@ int main(int argc, char **argv) {
   lfarena::Options o = *opts;
   o.open_mode = lfarena::OpenMode::open_existing;
   o.read_only = !repair;
+  auto salvageable = [](lfarena::errc e) {
+    return e == lfarena::errc::corrupt_freelist || e == lfarena::errc::accounting_mismatch ||
+           e == lfarena::errc::freelist_head_out_of_range;
+  };
   auto arena = lfarena::Arena::open_file(path, o);
-  if (!arena && repair &&
-      (arena.code() == lfarena::errc::corrupt_freelist ||
-       arena.code() == lfarena::errc::accounting_mismatch ||
-       arena.code() == lfarena::errc::freelist_head_out_of_range)) {
-    // Damaged free lists or slots: rebuild the lists from the nodes that still validate, clear
-    // the slots that do not, then open again.
+  std::string damage; // why --repair salvages: the open's error, or check()'s
+  if (!arena && repair && salvageable(arena.code())) {
+    damage = arena.message();
+  } else if (arena && repair) {
+    // Damage the open does not look for (docs/DESIGN.md §5.9: some single bits of the bitmaps,
+    // a raised bump word) opens and then fails check(): salvaged the same way.
+    if (auto c = arena->check(); !c && salvageable(c.code())) {
+      damage = c.message();
+      *arena = lfarena::Arena{}; // closed: salvage needs the file alone
+    }
+  }
+  if (!damage.empty()) {
+    // Damaged free lists, slots or accounting: rebuild the lists from the nodes that still
+    // validate, clear the slots that do not, then open again.
     auto salvaged = lfarena::Arena::salvage_file(path);
     if (!salvaged)
       return fail(json, path, salvaged.error(), io_or_damage(salvaged.code()));
-    print_salvage(json, *salvaged, arena.message());
+    print_salvage(json, *salvaged, damage);
     arena = lfarena::Arena::open_file(path, o);
   }
   if (!arena)
