@@ -130,6 +130,16 @@ inline std::uint64_t read64(const lfarena::Arena &a, std::uint32_t offset) {
   return w;
 }
 
+// Options of a checked file arena of `capacity` bytes, opened or created.
+inline lfarena::Options checked_file(lfarena::FreelistKind kind, std::uint32_t capacity) {
+  lfarena::Options o;
+  o.capacity = capacity;
+  o.freelist = kind;
+  o.checked = true;
+  o.open_mode = lfarena::OpenMode::open_or_create;
+  return o;
+}
+
 // Granule states and end marks of the checked-mode bitmaps in a file image of a region of
 // `capacity` bytes (layout: detail/checked.hpp): how tests write damage into them by hand.
 struct Bitmaps {

@@ -23,7 +23,6 @@ using lfarena::Arena;
 using lfarena::Block;
 using lfarena::errc;
 using lfarena::FreelistKind;
-using lfarena::OpenMode;
 using lfarena::Options;
 using lfarena_test::ScratchDir;
 namespace d = lfarena::detail;
@@ -32,14 +31,7 @@ using Bytes = std::vector<unsigned char>;
 constexpr std::uint32_t kCapacity = 64 << 10;
 constexpr unsigned char kPattern = 0x5a;
 
-Options checked_file(FreelistKind kind) {
-  Options o;
-  o.capacity = kCapacity;
-  o.freelist = kind;
-  o.checked = true;
-  o.open_mode = OpenMode::open_or_create;
-  return o;
-}
+Options checked_file(FreelistKind kind) { return lfarena_test::checked_file(kind, kCapacity); }
 
 // A cleanly closed checked file: 40 blocks of 64 bytes, every 4th freed, the others filled with
 // kPattern. Its live blocks, bump offset and image.
@@ -115,104 +107,97 @@ void expect_usable(const std::string &path, FreelistKind kind, const File &f,
   EXPECT_TRUE(after) << after.message();
 }
 
-class BumpSalvage : public ::testing::TestWithParam<FreelistKind> {};
+// Each test damages a copy of a fresh file's image, has it refused and salvaged, checks the
+// report, then that the file is usable with every live block intact (expect_usable()).
+class BumpSalvage : public ::testing::TestWithParam<FreelistKind> {
+protected:
+  void SetUp() override {
+    f_ = make_file(path_, GetParam());
+    ASSERT_FALSE(f_.image.empty());
+  }
+  template <class Damage> lfarena::SalvageReport salvage(Damage &&damage) {
+    Bytes damaged = f_.image;
+    damage(damaged);
+    return refused_then_salvaged(path_, GetParam(), damaged);
+  }
+  void expect_usable_file() { expect_usable(path_, GetParam(), f_, f_.bump); }
+  void set_bump(Bytes &image, std::uint64_t bump) { d::put_le64(&image[d::hdr::bump], bump); }
+
+  ScratchDir dir_;
+  const std::string path_ = dir_.file("damaged.arena");
+  File f_;
+};
 
 // One flipped bit: an end mark far above the bump offset, closing no block. Salvage clears it
 // and keeps the bump offset.
 TEST_P(BumpSalvage, AStrayEndMarkAboveTheBumpIsCleared) {
-  ScratchDir dir;
-  const std::string path = dir.file("end.arena");
-  const File f = make_file(path, GetParam());
-  ASSERT_FALSE(f.image.empty());
-  Bytes damaged = f.image;
-  lfarena_test::Bitmaps{damaged, kCapacity}.set_end(kCapacity - 1024, true);
-  const auto rep = refused_then_salvaged(path, GetParam(), damaged);
+  const auto rep = salvage([](Bytes &b) {
+    lfarena_test::Bitmaps{b, kCapacity}.set_end(kCapacity - 1024, true);
+  });
   EXPECT_EQ(rep.bump_raised_from, 0u) << "raised to " << rep.bump_raised_to;
   EXPECT_EQ(rep.recovery.stray_ends, 1u);
-  expect_usable(path, GetParam(), f, f.bump);
+  expect_usable_file();
 }
 
 // One flipped bit: a live start above the bump offset with no end mark. Cleared; the bump
 // offset stays.
 TEST_P(BumpSalvage, ALoneLiveStartAboveTheBumpIsCleared) {
-  ScratchDir dir;
-  const std::string path = dir.file("start.arena");
-  const File f = make_file(path, GetParam());
-  ASSERT_FALSE(f.image.empty());
-  Bytes damaged = f.image;
-  lfarena_test::Bitmaps{damaged, kCapacity}.set_state(static_cast<std::uint32_t>(f.bump) + 512, 1);
-  const auto rep = refused_then_salvaged(path, GetParam(), damaged);
+  const auto above = static_cast<std::uint32_t>(f_.bump) + 512;
+  const auto rep = salvage([&](Bytes &b) {
+    lfarena_test::Bitmaps{b, kCapacity}.set_state(above, 1);
+  });
   EXPECT_EQ(rep.bump_raised_from, 0u) << "raised to " << rep.bump_raised_to;
   EXPECT_EQ(rep.recovery.blocks_dropped, 1u);
-  expect_usable(path, GetParam(), f, f.bump);
+  expect_usable_file();
 }
 
 // The bump word lowered to the 21st block (live blocks and free segments above it): salvage
 // raises it back exactly to the end of the last live block, and nothing live is handed out again.
 TEST_P(BumpSalvage, ALoweredBumpWordIsRaisedOverTheLiveBlocks) {
-  ScratchDir dir;
-  const std::string path = dir.file("lowered.arena");
-  const File f = make_file(path, GetParam());
-  ASSERT_FALSE(f.image.empty());
-  Bytes damaged = f.image;
-  const std::uint64_t lowered = f.live[15].offset;
-  std::memcpy(damaged.data() + d::hdr::bump, &lowered, 8);
-  const auto rep = refused_then_salvaged(path, GetParam(), damaged);
+  const std::uint64_t lowered = f_.live[15].offset;
+  const auto rep = salvage([&](Bytes &b) { set_bump(b, lowered); });
   EXPECT_EQ(rep.bump_raised_from, lowered);
-  EXPECT_EQ(rep.bump_raised_to, f.bump) << "the last block (39th) is live: its end is the bump";
-  expect_usable(path, GetParam(), f, f.bump);
+  EXPECT_EQ(rep.bump_raised_to, f_.bump) << "the last block (39th) is live: its end is the bump";
+  expect_usable_file();
 }
 
 // A live block straddling the lowered bump word (its start below, its end mark above) is kept
 // whole: its end mark is not taken for a stray.
 TEST_P(BumpSalvage, ABlockStraddlingALoweredBumpWordIsKeptWhole) {
-  ScratchDir dir;
-  const std::string path = dir.file("straddle.arena");
-  const File f = make_file(path, GetParam());
-  ASSERT_FALSE(f.image.empty());
-  Bytes damaged = f.image;
-  const Block &last = f.live.back();
-  ASSERT_EQ(last.offset + last.size, f.bump);
+  const Block &last = f_.live.back();
+  ASSERT_EQ(last.offset + last.size, f_.bump);
   const std::uint64_t lowered = last.offset + 32;
-  std::memcpy(damaged.data() + d::hdr::bump, &lowered, 8);
-  const auto rep = refused_then_salvaged(path, GetParam(), damaged);
+  const auto rep = salvage([&](Bytes &b) { set_bump(b, lowered); });
   EXPECT_EQ(rep.bump_raised_from, lowered);
-  EXPECT_EQ(rep.bump_raised_to, f.bump);
+  EXPECT_EQ(rep.bump_raised_to, f_.bump);
   EXPECT_EQ(rep.recovery.blocks_dropped, 0u);
-  expect_usable(path, GetParam(), f, f.bump);
+  expect_usable_file();
 }
 
 // One flipped high bit in a list head word (the size class of 64 bytes, or the sorted policies'
 // list): open refuses it (freelist_head_out_of_range), and so did salvage, before it looked at
 // the lists: the file stayed unopenable. Now salvage cuts the list at the bad head.
 TEST_P(BumpSalvage, AFlippedBitInAListHeadIsCutBySalvage) {
-  ScratchDir dir;
-  const std::string path = dir.file("head.arena");
-  const File f = make_file(path, GetParam());
-  ASSERT_FALSE(f.image.empty());
   // The head word: below the bitmaps, a word whose offset half names a freed block (blocks
   // 4, 8, ..., 36: block 0's offset is also the header's data offset). `none`: the legacy
   // head word, always 0.
   std::uint32_t head_at = d::hdr::freelist_head;
-  const std::uint32_t meta_end = d::get_le32(&f.image[d::hdr::bitmap_offset]);
+  const std::uint32_t meta_end = d::get_le32(&f_.image[d::hdr::bitmap_offset]);
+  const std::uint32_t block0 = f_.live[0].offset - 64;
   for (std::uint32_t at = d::hdr::freelist_head; GetParam() != FreelistKind::none && at < meta_end;
        at += 8) {
-    const std::uint32_t o = d::get_le32(&f.image[at]);
-    const std::uint32_t block0 = f.live[0].offset - 64;
-    if (o > block0 && o < f.bump && (o - block0) % 256 == 0) {
+    const std::uint32_t o = d::get_le32(&f_.image[at]);
+    if (o > block0 && o < f_.bump && (o - block0) % 256 == 0) {
       head_at = at;
       break;
     }
   }
-  ASSERT_TRUE(GetParam() == FreelistKind::none || head_at != d::hdr::freelist_head ||
-              d::get_le32(&f.image[head_at]) != 0);
-  Bytes damaged = f.image;
-  damaged[head_at + 3] ^= 0x40; // offset + 2^30: far outside the region
-  const auto rep = refused_then_salvaged(path, GetParam(), damaged);
+  ASSERT_TRUE(GetParam() == FreelistKind::none || d::get_le32(&f_.image[head_at]) != 0);
+  const auto rep = salvage([&](Bytes &b) { b[head_at + 3] ^= 0x40; }); // + 2^30: far outside
   if (GetParam() != FreelistKind::none) {
     EXPECT_EQ(rep.lists_cut, 1u);
   }
-  expect_usable(path, GetParam(), f, f.bump);
+  expect_usable_file();
 }
 
 // The discarded counter raised by damage (still within the allocated bytes, so the header
@@ -220,20 +205,14 @@ TEST_P(BumpSalvage, AFlippedBitInAListHeadIsCutBySalvage) {
 // used to refuse it too (its recovery found the same mismatch: the reopen fuzzer's salvage step
 // found it); in checked mode it now recounts the counter from the bitmaps and lists.
 TEST_P(BumpSalvage, ADamagedDiscardedCounterIsRecounted) {
-  ScratchDir dir;
-  const std::string path = dir.file("discarded.arena");
-  const File f = make_file(path, GetParam());
-  ASSERT_FALSE(f.image.empty());
-  Bytes damaged = f.image;
-  const std::uint64_t allocated = f.bump - d::get_le32(&f.image[d::hdr::data_offset]);
-  const std::uint64_t before = d::get_le64(&f.image[d::hdr::discarded]);
-  d::put_le64(&damaged[d::hdr::discarded], allocated);
   if (GetParam() == FreelistKind::none) // no free list: a clean open does not count them
     GTEST_SKIP() << "opens, then fails check() (docs/DESIGN.md §5.9)";
-  const auto rep = refused_then_salvaged(path, GetParam(), damaged);
+  const std::uint64_t allocated = f_.bump - d::get_le32(&f_.image[d::hdr::data_offset]);
+  const std::uint64_t before = d::get_le64(&f_.image[d::hdr::discarded]);
+  const auto rep = salvage([&](Bytes &b) { d::put_le64(&b[d::hdr::discarded], allocated); });
   EXPECT_EQ(rep.discarded_recounted_from, allocated);
   EXPECT_EQ(rep.discarded_recounted_to, before);
-  expect_usable(path, GetParam(), f, f.bump);
+  expect_usable_file();
 }
 
 INSTANTIATE_TEST_SUITE_P(Policies, BumpSalvage,

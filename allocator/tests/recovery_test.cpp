@@ -25,14 +25,7 @@ using Bytes = std::vector<unsigned char>;
 
 constexpr std::uint32_t kCapacity = 64 << 10;
 
-Options checked_file(FreelistKind kind) {
-  Options o;
-  o.capacity = kCapacity;
-  o.freelist = kind;
-  o.checked = true;
-  o.open_mode = OpenMode::open_or_create;
-  return o;
-}
+Options checked_file(FreelistKind kind) { return lfarena_test::checked_file(kind, kCapacity); }
 
 // A file whose every block and free was acknowledged: P (128 bytes) freed and split by A's
 // allocation (32 bytes; a 96-byte remainder is free), then B and C (64 bytes each) and a filler

@@ -20,6 +20,7 @@
 //
 // Thread-safety: a single-threaded program; a concurrent writer in another process makes the
 // read-only report approximate (it says so only if check() then fails).
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -71,18 +72,16 @@ void print_salvage(bool json, const lfarena::SalvageReport &r, const std::string
                "  slots cleared %llu (damaged thread-chunk slots forgotten, with the chunk tail "
                "and free cache each named: cached nodes go with them)\n",
                static_cast<unsigned long long>(r.slots_cleared));
-  if (r.bump_raised_from != 0)
-    std::fprintf(out,
-                 "  bump offset   raised from %llu to %llu over live blocks or free segments the "
-                 "file holds above it (the bump word was damaged)\n",
-                 static_cast<unsigned long long>(r.bump_raised_from),
-                 static_cast<unsigned long long>(r.bump_raised_to));
-  if (r.discarded_recounted_from != 0)
-    std::fprintf(out,
-                 "  discarded     recounted from %llu to %llu bytes (the counter claimed bytes the "
-                 "live blocks and free segments account for)\n",
-                 static_cast<unsigned long long>(r.discarded_recounted_from),
-                 static_cast<unsigned long long>(r.discarded_recounted_to));
+  // A header word salvage rewrote: "<label> <from> to <to> <why>", only if it did.
+  auto changed = [out](const char *label, std::uint64_t from, std::uint64_t to, const char *why) {
+    if (from != 0)
+      std::fprintf(out, "  %s %llu to %llu %s\n", label, static_cast<unsigned long long>(from),
+                   static_cast<unsigned long long>(to), why);
+  };
+  changed("bump offset   raised from", r.bump_raised_from, r.bump_raised_to,
+          "over live blocks or free segments the file holds above it (the bump word was damaged)");
+  changed("discarded     recounted from", r.discarded_recounted_from, r.discarded_recounted_to,
+          "bytes (the counter claimed bytes the live blocks and free segments account for)");
   std::fprintf(out, "  dropped bytes %s\n",
                r.bytes_counted
                    ? "counted as discarded (checked mode: see leaked below)"
