@@ -35,6 +35,7 @@
 #include <mutex>
 #include <new>
 #include <string>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <vector>
 
@@ -44,17 +45,22 @@ namespace lfb {
 enum class Scale { smoke, quick, full };
 inline Scale scale() {
   const char *s = std::getenv("LFARENA_BENCH_SCALE");
-  if (s && std::strcmp(s, "smoke") == 0) return Scale::smoke;
-  if (s && std::strcmp(s, "full") == 0) return Scale::full;
+  if (s && std::strcmp(s, "smoke") == 0)
+    return Scale::smoke;
+  if (s && std::strcmp(s, "full") == 0)
+    return Scale::full;
   return Scale::quick;
 }
 // Bytes one bump benchmark allocates in total (all threads): its region is sized and pre-faulted
 // for exactly this, so iteration counts are fixed (size-dependent) instead of time-driven.
 inline std::size_t bump_bytes() {
   switch (scale()) {
-  case Scale::smoke: return std::size_t{4} << 20;
-  case Scale::quick: return std::size_t{64} << 20;
-  case Scale::full: return std::size_t{512} << 20;
+  case Scale::smoke:
+    return std::size_t{4} << 20;
+  case Scale::quick:
+    return std::size_t{64} << 20;
+  case Scale::full:
+    return std::size_t{512} << 20;
   }
   return 0;
 }
@@ -81,32 +87,49 @@ inline std::uint32_t round8(double v) { return (static_cast<std::uint32_t>(v) + 
 inline SizeTable bump_sizes(std::uint32_t size) {
   SizeTable t{};
   Rng r(0xB0B);
-  for (auto &s : t) s = size ? size : round8(16.0 * std::pow(256.0, r.unit()));
+  for (auto &s : t)
+    s = size ? size : round8(16.0 * std::pow(256.0, r.unit()));
   return t;
 }
 // Churn: 64 B, or "mixed" uniform 24..256, multiples of 8.
 inline SizeTable churn_sizes(std::uint32_t size) {
   SizeTable t{};
   Rng r(0xC0C);
-  for (auto &s : t) s = size ? size : 24 + 8 * r.below(30);
+  for (auto &s : t)
+    s = size ? size : 24 + 8 * r.below(30);
   return t;
 }
 inline std::uint64_t align_up(std::uint64_t v, std::uint64_t a) { return (v + a - 1) & ~(a - 1); }
 
-// Touches every page of [p, p+n) with a write, so the timed loop never first-touches one.
+// Faults every page of [p, p+n) in writable, so the timed loop never first-touches one: one
+// MADV_POPULATE_WRITE (Linux 5.14+; 0.8 s for a 512 MiB tmpfs file on the 2026-12-04 VM, where
+// a write to each 4 KiB page took 6.2 s), else a write per page. The contents do not change.
 inline void prefault(std::byte *p, std::size_t n) {
   const std::size_t page = 4096;
-  for (std::size_t i = 0; i < n; i += page) static_cast<volatile std::byte *>(p)[i] = std::byte{0};
+  auto *const start = reinterpret_cast<std::byte *>(reinterpret_cast<std::uintptr_t>(p) &
+                                                    ~std::uintptr_t{page - 1});
+#ifdef MADV_POPULATE_WRITE
+  if (madvise(start, static_cast<std::size_t>(p + n - start), MADV_POPULATE_WRITE) == 0)
+    return;
+#endif
+  for (std::size_t i = 0; i < n; i += page)
+    static_cast<volatile std::byte *>(p)[i] = std::byte{0};
 }
 
 struct Setup {
   std::size_t capacity; // bytes the workload needs at most (all threads)
   int threads;
+  // The bump suite's regions (512 MiB at full scale, fresh per repetition) ask for transparent
+  // huge pages: pre-faulting them in 4 KiB pages took 3.5 s per repetition on the 2026-12-04
+  // VM (6 us a fault), 0.05-0.09 s with huge pages, and made `ci/bench.sh --full` outlast a
+  // session. Nothing is written while a bump benchmark is timed, so the page size does not enter
+  // what it measures. Other suites keep small pages (their timed parts touch the blocks).
+  bool huge_pages = false;
 };
 struct Handle {
-  std::uint64_t h = 0;      // offset (arenas) or address (general allocators)
-  std::byte *p = nullptr;   // nullptr: the allocation failed (region full)
-  std::uint32_t n = 0;      // bytes to free: the block size the allocator reported
+  std::uint64_t h = 0;    // offset (arenas) or address (general allocators)
+  std::byte *p = nullptr; // nullptr: the allocation failed (region full)
+  std::uint32_t n = 0;    // bytes to free: the block size the allocator reported
 };
 template <class T> struct alignas(64) Padded { T v{}; }; // one cache line per thread
 
@@ -128,9 +151,9 @@ public:
     // Chunks waste at most a block's size at each chunk's end (the tail is discarded when it is
     // not at the bump top): 1/8 extra covers 4 KiB blocks in 64 KiB chunks.
     const std::uint64_t slack =
-        (64u << 10) + (thread_chunk == 0 ? 0
-                                         : s.capacity / 8 + std::uint64_t{thread_chunk} * 2 *
-                                                                 (s.threads + 1));
+        (64u << 10) + (thread_chunk == 0
+                           ? 0
+                           : s.capacity / 8 + std::uint64_t{thread_chunk} * 2 * (s.threads + 1));
     const std::uint64_t cap = std::min<std::uint64_t>(s.capacity + slack, 0xFFFFF000u);
     lfarena::Options o;
     o.capacity = static_cast<std::uint32_t>(cap);
@@ -139,8 +162,11 @@ public:
     o.max_alignment = 64;
     o.thread_chunk = thread_chunk;
     o.size_index = size_index;
+    if (s.huge_pages)
+      o.huge_pages = lfarena::HugePages::transparent;
     lfarena::Result<lfarena::Arena> r = lfarena::Arena::heap(o);
-    if (b == Backing::anonymous) r = lfarena::Arena::anonymous(o);
+    if (b == Backing::anonymous)
+      r = lfarena::Arena::anonymous(o);
     if (b == Backing::file) {
       const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
       path_ = std::string(dir) + "/lfarena-bench-" + std::to_string(getpid()) + ".arena";
@@ -160,11 +186,13 @@ public:
   }
   ~LfArena() {
     arena_ = lfarena::Arena{};
-    if (!path_.empty()) std::remove(path_.c_str());
+    if (!path_.empty())
+      std::remove(path_.c_str());
   }
   Handle alloc(unsigned, std::uint32_t size, std::uint32_t align) const {
     const auto r = arena_.allocate(size, align);
-    if (!r) return {};
+    if (!r)
+      return {};
     return {r->offset, base_ + r->offset, r->size};
   }
   void free(unsigned, Handle h, std::uint32_t, std::uint32_t) const {
@@ -180,12 +208,17 @@ private:
 };
 
 // ---- raw bump pointers: the practical (shared atomic) and absolute (per-thread) limits ---------
-struct Buffer { // page-aligned, pre-faulted
-  explicit Buffer(std::size_t n) : size(align_up(n, 4096)) {
-    p = static_cast<std::byte *>(std::aligned_alloc(4096, size));
-    if (!p) std::abort();
+struct Buffer { // page-aligned (2 MiB with huge pages: THP needs aligned extents), pre-faulted
+  explicit Buffer(std::size_t n, bool huge_pages = false)
+      : size(align_up(n, huge_pages ? kHugePage : 4096)) {
+    p = static_cast<std::byte *>(std::aligned_alloc(huge_pages ? kHugePage : 4096, size));
+    if (!p)
+      std::abort();
+    if (huge_pages)
+      (void)madvise(p, size, MADV_HUGEPAGE); // a hint: see Setup::huge_pages
     std::memset(p, 0, size);
   }
+  static constexpr std::size_t kHugePage = std::size_t{2} << 20;
   ~Buffer() { std::free(p); }
   Buffer(const Buffer &) = delete;
   Buffer &operator=(const Buffer &) = delete;
@@ -196,11 +229,12 @@ struct Buffer { // page-aligned, pre-faulted
 class RawAtomic { // one shared std::atomic fetch_add; sizes rounded to the alignment
 public:
   static constexpr bool kOwnsMemory = true;
-  explicit RawAtomic(Setup s) : buf_(s.capacity + 4096) { top_.store(64); }
+  explicit RawAtomic(Setup s) : buf_(s.capacity + 4096, s.huge_pages) { top_.store(64); }
   Handle alloc(unsigned, std::uint32_t size, std::uint32_t align) {
     const std::uint64_t n = align_up(size, align);
     const std::uint64_t off = top_.fetch_add(n, std::memory_order_relaxed);
-    if (off + n > buf_.size) return {};
+    if (off + n > buf_.size)
+      return {};
     return {off, buf_.p + off, size};
   }
   void free(unsigned, Handle, std::uint32_t, std::uint32_t) {}
@@ -215,14 +249,16 @@ class RawLocal { // a plain per-thread bump pointer over a per-thread chunk
 public:
   static constexpr bool kOwnsMemory = true;
   explicit RawLocal(Setup s)
-      : chunk_(align_up(s.capacity / s.threads + 8192, 4096)), buf_(chunk_ * s.threads),
-        top_(s.threads) {
-    for (int t = 0; t < s.threads; ++t) top_[t].v = chunk_ * t + 64;
+      : chunk_(align_up(s.capacity / s.threads + 8192, 4096)),
+        buf_(chunk_ * s.threads, s.huge_pages), top_(s.threads) {
+    for (int t = 0; t < s.threads; ++t)
+      top_[t].v = chunk_ * t + 64;
   }
   Handle alloc(unsigned tid, std::uint32_t size, std::uint32_t align) {
     std::uint64_t &top = top_[tid].v;
     const std::uint64_t off = align_up(top, align);
-    if (off + size > chunk_ * (tid + 1)) return {};
+    if (off + size > chunk_ * (tid + 1))
+      return {};
     top = off + size;
     return {off, buf_.p + off, size};
   }
@@ -240,7 +276,7 @@ class PmrMonotonicMutex { // monotonic_buffer_resource over a pre-faulted buffer
 public:
   static constexpr bool kOwnsMemory = true;
   explicit PmrMonotonicMutex(Setup s)
-      : buf_(s.capacity + s.capacity / 8 + 65536),
+      : buf_(s.capacity + s.capacity / 8 + 65536, s.huge_pages),
         res_(buf_.p, buf_.size, std::pmr::null_memory_resource()) {}
   Handle alloc(unsigned, std::uint32_t size, std::uint32_t align) {
     std::lock_guard<std::mutex> g(mu_);
