@@ -103,7 +103,10 @@ inline std::uint64_t align_up(std::uint64_t v, std::uint64_t a) { return (v + a 
 
 // Faults every page of [p, p+n) in writable, so the timed loop never first-touches one: one
 // MADV_POPULATE_WRITE (Linux 5.14+; 0.8 s for a 512 MiB tmpfs file on the 2026-12-04 VM, where
-// a write to each 4 KiB page took 6.2 s), else a write per page. The contents do not change.
+// a write to each 4 KiB page took 6.2 s), else a write per page. The contents do not change,
+// nor do the pages (4 KiB either way: transparent huge pages, which would make the setup of
+// every bump repetition 40x cheaper here, also made lfarena-heap-tlc's timed loop 5.2 -> 3.1
+// ns, so they are not used).
 inline void prefault(std::byte *p, std::size_t n) {
   const std::size_t page = 4096;
   auto *const start = reinterpret_cast<std::byte *>(reinterpret_cast<std::uintptr_t>(p) &
@@ -119,12 +122,6 @@ inline void prefault(std::byte *p, std::size_t n) {
 struct Setup {
   std::size_t capacity; // bytes the workload needs at most (all threads)
   int threads;
-  // The bump suite's regions (512 MiB at full scale, fresh per repetition) ask for transparent
-  // huge pages: pre-faulting them in 4 KiB pages took 3.5 s per repetition on the 2026-12-04
-  // VM (6 us a fault), 0.05-0.09 s with huge pages, and made `ci/bench.sh --full` outlast a
-  // session. Nothing is written while a bump benchmark is timed, so the page size does not enter
-  // what it measures. Other suites keep small pages (their timed parts touch the blocks).
-  bool huge_pages = false;
 };
 struct Handle {
   std::uint64_t h = 0;    // offset (arenas) or address (general allocators)
@@ -162,8 +159,6 @@ public:
     o.max_alignment = 64;
     o.thread_chunk = thread_chunk;
     o.size_index = size_index;
-    if (s.huge_pages)
-      o.huge_pages = lfarena::HugePages::transparent;
     lfarena::Result<lfarena::Arena> r = lfarena::Arena::heap(o);
     if (b == Backing::anonymous)
       r = lfarena::Arena::anonymous(o);
@@ -208,17 +203,13 @@ private:
 };
 
 // ---- raw bump pointers: the practical (shared atomic) and absolute (per-thread) limits ---------
-struct Buffer { // page-aligned (2 MiB with huge pages: THP needs aligned extents), pre-faulted
-  explicit Buffer(std::size_t n, bool huge_pages = false)
-      : size(align_up(n, huge_pages ? kHugePage : 4096)) {
-    p = static_cast<std::byte *>(std::aligned_alloc(huge_pages ? kHugePage : 4096, size));
+struct Buffer { // page-aligned, pre-faulted
+  explicit Buffer(std::size_t n) : size(align_up(n, 4096)) {
+    p = static_cast<std::byte *>(std::aligned_alloc(4096, size));
     if (!p)
       std::abort();
-    if (huge_pages)
-      (void)madvise(p, size, MADV_HUGEPAGE); // a hint: see Setup::huge_pages
     std::memset(p, 0, size);
   }
-  static constexpr std::size_t kHugePage = std::size_t{2} << 20;
   ~Buffer() { std::free(p); }
   Buffer(const Buffer &) = delete;
   Buffer &operator=(const Buffer &) = delete;
@@ -229,7 +220,7 @@ struct Buffer { // page-aligned (2 MiB with huge pages: THP needs aligned extent
 class RawAtomic { // one shared std::atomic fetch_add; sizes rounded to the alignment
 public:
   static constexpr bool kOwnsMemory = true;
-  explicit RawAtomic(Setup s) : buf_(s.capacity + 4096, s.huge_pages) { top_.store(64); }
+  explicit RawAtomic(Setup s) : buf_(s.capacity + 4096) { top_.store(64); }
   Handle alloc(unsigned, std::uint32_t size, std::uint32_t align) {
     const std::uint64_t n = align_up(size, align);
     const std::uint64_t off = top_.fetch_add(n, std::memory_order_relaxed);
@@ -249,8 +240,8 @@ class RawLocal { // a plain per-thread bump pointer over a per-thread chunk
 public:
   static constexpr bool kOwnsMemory = true;
   explicit RawLocal(Setup s)
-      : chunk_(align_up(s.capacity / s.threads + 8192, 4096)),
-        buf_(chunk_ * s.threads, s.huge_pages), top_(s.threads) {
+      : chunk_(align_up(s.capacity / s.threads + 8192, 4096)), buf_(chunk_ * s.threads),
+        top_(s.threads) {
     for (int t = 0; t < s.threads; ++t)
       top_[t].v = chunk_ * t + 64;
   }
@@ -276,7 +267,7 @@ class PmrMonotonicMutex { // monotonic_buffer_resource over a pre-faulted buffer
 public:
   static constexpr bool kOwnsMemory = true;
   explicit PmrMonotonicMutex(Setup s)
-      : buf_(s.capacity + s.capacity / 8 + 65536, s.huge_pages),
+      : buf_(s.capacity + s.capacity / 8 + 65536),
         res_(buf_.p, buf_.size, std::pmr::null_memory_resource()) {}
   Handle alloc(unsigned, std::uint32_t size, std::uint32_t align) {
     std::lock_guard<std::mutex> g(mu_);

@@ -6,9 +6,8 @@
 // joins all threads before the next run, so thread 0 of the next run may replace it.
 //
 // bump:  each thread allocates a fixed number of blocks (Iterations: bump_bytes() in total); the
-//        region is sized exactly and pre-faulted (in transparent huge pages where the subject owns
-//        it: Setup::huge_pages), so it never fills and no page is first touched while timed.
-//        Nothing is freed or written while timed.
+//        region is sized exactly and pre-faulted, so it never fills and no page is first touched
+//        while timed. Nothing is freed or written while timed.
 // churn: fill (a region until its bump part is exhausted, or 2*S blocks), free S blocks chosen at
 //        random (S = segments), keep S other random blocks as the live churn set (the rest of
 //        an exhausted region stays allocated, untouched: the same working set for every
@@ -142,7 +141,7 @@ void bump_run(benchmark::State &st, const Make<S> &make, std::uint32_t size, std
       worst = std::max(worst, sum);
     }
     shared.reset();
-    shared = make({static_cast<std::size_t>(worst * threads + 65536), threads, true});
+    shared = make({static_cast<std::size_t>(worst * threads + 65536), threads});
     WallRate::reset();
   }
   setup_gate(threads);
