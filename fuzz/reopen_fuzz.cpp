@@ -416,8 +416,7 @@ void try_salvage(const std::string &path, const std::uint8_t *data, std::size_t 
   o.open_mode = lfarena::OpenMode::open_existing;
   {
     lfarena::Result<Arena> r = Arena::open_file(path, o);
-    if (r || (r.code() != errc::corrupt_freelist && r.code() != errc::accounting_mismatch &&
-              r.code() != errc::freelist_head_out_of_range))
+    if (r || !lfarena::salvage_answers(r.code()))
       return;
   }
   lfarena::Result<lfarena::SalvageReport> s = Arena::salvage_file(path);

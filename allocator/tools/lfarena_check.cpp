@@ -124,18 +124,14 @@ int main(int argc, char **argv) {
   lfarena::Options o = *opts;
   o.open_mode = lfarena::OpenMode::open_existing;
   o.read_only = !repair;
-  auto salvageable = [](lfarena::errc e) {
-    return e == lfarena::errc::corrupt_freelist || e == lfarena::errc::accounting_mismatch ||
-           e == lfarena::errc::freelist_head_out_of_range;
-  };
   auto arena = lfarena::Arena::open_file(path, o);
   std::string damage; // why --repair salvages: the open's error, or check()'s
-  if (!arena && repair && salvageable(arena.code())) {
+  if (!arena && repair && lfarena::salvage_answers(arena.code())) {
     damage = arena.message();
   } else if (arena && repair) {
     // Damage the open does not look for (docs/DESIGN.md §5.9: some single bits of the bitmaps,
     // a raised bump word) opens and then fails check(): salvaged the same way.
-    if (auto c = arena->check(); !c && salvageable(c.code())) {
+    if (auto c = arena->check(); !c && lfarena::salvage_answers(c.code())) {
       damage = c.message();
       *arena = lfarena::Arena{}; // closed: salvage needs the file alone
     }

@@ -54,4 +54,12 @@ enum class errc : std::uint8_t {
   accounting_mismatch,
 };
 
+// Whether Arena::salvage_file() answers a failed open (or check()) with this code: damaged
+// free lists, thread-chunk slots, accounting or list heads (lfarena-check --repair and the
+// reopen fuzzer both ask this).
+constexpr bool salvage_answers(errc e) {
+  return e == errc::corrupt_freelist || e == errc::accounting_mismatch ||
+         e == errc::freelist_head_out_of_range;
+}
+
 } // namespace lfarena
