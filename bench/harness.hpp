@@ -104,9 +104,11 @@ inline std::uint64_t align_up(std::uint64_t v, std::uint64_t a) { return (v + a 
 // Faults every page of [p, p+n) in writable, so the timed loop never first-touches one: one
 // MADV_POPULATE_WRITE (Linux 5.14+; 0.8 s for a 512 MiB tmpfs file on the 2026-12-04 VM, where
 // a write to each 4 KiB page took 6.2 s), else a write per page. The contents do not change,
-// nor do the pages (4 KiB either way: transparent huge pages, which would make the setup of
-// every bump repetition 40x cheaper here, also made lfarena-heap-tlc's timed loop 5.2 -> 3.1
-// ns, so they are not used).
+// nor do the pages (4 KiB either way, as the peers in their own executables get them:
+// transparent huge pages were tried for the bump regions on 2026-12-04 and dropped; the
+// lfarena-heap-tlc difference then blamed on them, 5.2 vs 3.1 ns, shows with 4 KiB pages too,
+// from one process to the next, on the 2026-12-05 VM). The bump suite faults a region once per
+// benchmark, not once per repetition (workloads.hpp, `rewind`).
 inline void prefault(std::byte *p, std::size_t n) {
   const std::size_t page = 4096;
   auto *const start = reinterpret_cast<std::byte *>(reinterpret_cast<std::uintptr_t>(p) &
@@ -195,6 +197,10 @@ public:
   }
   std::byte *ptr(std::uint64_t h) const { return base_ + h; }
   const lfarena::Arena &arena() const { return arena_; }
+  // Every byte free again (Arena::reset(): the bump word back at the start, empty lists and
+  // slots), so the next repetition of the same bump benchmark runs on the same, already faulted
+  // region; false if the arena refuses (a thread of the last run still holds a chunk): rebuild.
+  bool rewind() { return static_cast<bool>(arena_.reset()); }
 
 private:
   lfarena::Arena arena_;
@@ -230,6 +236,10 @@ public:
   }
   void free(unsigned, Handle, std::uint32_t, std::uint32_t) {}
   std::byte *ptr(std::uint64_t h) const { return buf_.p + h; }
+  bool rewind() {
+    top_.store(64);
+    return true;
+  }
 
 private:
   Buffer buf_;
@@ -242,8 +252,12 @@ public:
   explicit RawLocal(Setup s)
       : chunk_(align_up(s.capacity / s.threads + 8192, 4096)), buf_(chunk_ * s.threads),
         top_(s.threads) {
-    for (int t = 0; t < s.threads; ++t)
+    rewind();
+  }
+  bool rewind() {
+    for (std::size_t t = 0; t < top_.size(); ++t)
       top_[t].v = chunk_ * t + 64;
+    return true;
   }
   Handle alloc(unsigned tid, std::uint32_t size, std::uint32_t align) {
     std::uint64_t &top = top_[tid].v;
@@ -281,6 +295,11 @@ public:
   }
   void free(unsigned, Handle, std::uint32_t, std::uint32_t) {} // monotonic: a no-op
   std::byte *ptr(std::uint64_t h) const { return reinterpret_cast<std::byte *>(h); }
+  // release() with an initial buffer starts again at its beginning (libstdc++ keeps it).
+  bool rewind() {
+    res_.release();
+    return true;
+  }
 
 private:
   Buffer buf_;
@@ -302,6 +321,7 @@ public:
     fns_.free(h.p, size, align);
   }
   std::byte *ptr(std::uint64_t h) const { return reinterpret_cast<std::byte *>(h); }
+  bool rewind() { return false; } // nothing to fault: rebuilt for every run
 
 private:
   Fns fns_;

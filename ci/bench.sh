@@ -19,7 +19,8 @@
 # limits only the console), and the report keeps it in reports/<name>/raw/ (unchanged but for
 # NaN, which JSON lacks, written as null).
 # The stateful suites (bump, churn, skiplist) run fixed iteration counts set by the scale, on a
-# fresh state per repetition (frag: one iteration); min_time only drives the link micro suite.
+# fresh state per repetition (bump: the same region rewound, not rebuilt and faulted again;
+# frag: one iteration); min_time only drives the link micro suite.
 # Fails if the build, a suite or the report generator fails; prints one progress line per suite.
 set -euo pipefail
 caller=$PWD # a relative --compare path is the caller's, not the repository root's

@@ -231,7 +231,12 @@ def xthread_section(ix):
 
 def bump_section(ix):
     text = ("## Bump allocation\n\nEach thread allocates a fixed number of blocks from one shared "
-            "region (pre-faulted; nothing freed or written while timed); ns/op is wall-clock time "
+            "region (pre-faulted; nothing freed or written while timed; the first repetition "
+            "builds the region, the next ones rewind it: lfarena `Arena::reset()`, the raw and pmr "
+            "pointers back to their start; reports before 2026-12-05 built and faulted a new one "
+            "for every repetition: on the same VM, 9 repetitions each way, most subjects measured "
+            "1-25% slower at 1 thread that way, and lfarena-heap / raw-atomic 1.37x and 1.30x "
+            "against 1.36x and 1.29x rewound); ns/op is wall-clock time "
             "per allocation over all threads (inverse aggregate throughput). `raw-atomic` is a bare "
             "`std::atomic` fetch_add bump pointer, `raw-local` a per-thread plain pointer. The fastest "
             "runs last about a millisecond, where thread start-up skew caps the multi-thread "
