@@ -69,7 +69,8 @@ lfarena::SalvageReport refused_then_salvaged(const std::string &path, FreelistKi
                                              const Bytes &damaged) {
   lfarena_test::write_all(path, damaged);
   auto refused = Arena::open_file(path, checked_file(kind));
-  EXPECT_FALSE(refused) << "a file with a mark above its bump offset was opened";
+  EXPECT_FALSE(refused) << "a file with a mark above its bump offset, or a live block open "
+                           "below it, was opened";
   if (!refused) { // a lowered bump word with a list head above it: the head is out of range
     EXPECT_TRUE(refused.code() == errc::accounting_mismatch ||
                 refused.code() == errc::freelist_head_out_of_range)
@@ -172,6 +173,27 @@ TEST_P(BumpSalvage, ABlockStraddlingALoweredBumpWordIsKeptWhole) {
   EXPECT_EQ(rep.bump_raised_to, f_.bump);
   EXPECT_EQ(rep.recovery.blocks_dropped, 0u);
   expect_usable_file();
+}
+
+// Two faults: the bump word lowered into the last live block and that block's end mark lost.
+// Nothing is marked above the bump offset, and the open used to accept the file, then hand the
+// block's upper half out again (helper-33). Now the open refuses a live start with no end mark
+// below the bump offset; salvage drops that block (its end is unknowable) and keeps the bump
+// offset: the dropped block's bytes below it stay out of use (leaked), every other live block
+// is intact.
+TEST_P(BumpSalvage, ALoweredBumpWordInsideABlockWithoutItsEndMarkIsRefused) {
+  const Block last = f_.live.back();
+  ASSERT_EQ(last.offset + last.size, f_.bump);
+  const std::uint64_t lowered = last.offset + 32;
+  const auto rep = salvage([&](Bytes &b) {
+    set_bump(b, lowered);
+    lfarena_test::Bitmaps{b, kCapacity}.set_end(last.offset + last.size - 8, false);
+  });
+  EXPECT_EQ(rep.bump_raised_from, 0u) << "raised to " << rep.bump_raised_to;
+  EXPECT_EQ(rep.recovery.blocks_dropped, 1u);
+  File kept = f_;
+  kept.live.pop_back();
+  expect_usable(path_, GetParam(), kept, lowered);
 }
 
 // One flipped high bit in a list head word (the size class of 64 bytes, or the sorted policies'

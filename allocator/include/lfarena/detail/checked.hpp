@@ -223,6 +223,27 @@ public:
     return ~std::uint32_t{0};
   }
 
+  // Quiescent: the start granule of a live block with no end mark below `before` (a granule
+  // index: the bump offset's), or ~0u if every live start below it is closed. The last live
+  // start or end mark below the bump offset must be an end mark: allocations set the end mark
+  // before the live start (on_allocate()), so no crash leaves a live start open there. An open
+  // one is damage: the bump word was lowered into a live block whose end mark is lost too (two
+  // faults, helper-33), and trusting it would hand the block's upper part out again.
+  std::uint32_t unclosed_below(std::uint32_t before) const {
+    for (std::uint32_t g = before; g > 0;) {
+      if (g % 64 == 0 && !any_live_or_end(g - 64)) {
+        g -= 64;
+        continue;
+      }
+      --g;
+      if (end_bit(g))
+        return ~std::uint32_t{0};
+      if (state(g) == kLive)
+        return g;
+    }
+    return ~std::uint32_t{0};
+  }
+
   std::uint64_t state(std::uint32_t g) const {
     return (load_acquire(state_word(g)) >> shift2(g)) & 3;
   }
@@ -232,6 +253,14 @@ private:
   // The low bit of every 2-bit state 3 in a state word.
   static std::uint64_t impossible_bits(std::uint64_t w) {
     return w & (w >> 1) & 0x5555555555555555ull;
+  }
+  // The low bit of every live state (1) in a state word.
+  static std::uint64_t live_bits(std::uint64_t w) { return w & ~(w >> 1) & 0x5555555555555555ull; }
+  // Whether any of the 64 granules from `g` (a multiple of 64) holds a live start or an end
+  // mark: freed starts, which stay behind every free, do not count.
+  bool any_live_or_end(std::uint32_t g) const {
+    return load_acquire(end_word(g)) != 0 || live_bits(load_acquire(state_word(g))) != 0 ||
+           live_bits(load_acquire(state_word(g + 32))) != 0;
   }
   atomic_u64 &state_word(std::uint32_t g) const { return mem_.word(state_at_ + (g / 32) * 8); }
   atomic_u64 &end_word(std::uint32_t g) const { return mem_.word(end_at_ + (g / 64) * 8); }
