@@ -59,7 +59,8 @@ Result<FreeScan> scan_free_lists(const Core<RegionWords> &core, std::uint64_t to
     // And below it the last mark closes a block. Not for a crashed file (allow_marked):
     // recovery's repair drops such a start itself, as any live start without its end.
     if (const std::uint32_t at =
-            allow_marked ? ~std::uint32_t{0} : core.block_map().unclosed_below(from);
+            allow_marked ? ~std::uint32_t{0}
+                         : core.block_map().unclosed_below(g.data_offset / kGranule, from);
         at != ~std::uint32_t{0})
       return Error(errc::accounting_mismatch,
                    who + ": the checked-mode bitmaps mark a live block at offset " +

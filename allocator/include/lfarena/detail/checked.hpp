@@ -223,15 +223,18 @@ public:
     return ~std::uint32_t{0};
   }
 
-  // Quiescent: the start granule of a live block with no end mark below `before` (a granule
-  // index: the bump offset's), or ~0u if every live start below it is closed. The last live
-  // start or end mark below the bump offset must be an end mark: allocations set the end mark
-  // before the live start (on_allocate()), so no crash leaves a live start open there. An open
-  // one is damage: the bump word was lowered into a live block whose end mark is lost too (two
-  // faults, helper-33), and trusting it would hand the block's upper part out again.
-  std::uint32_t unclosed_below(std::uint32_t before) const {
-    for (std::uint32_t g = before; g > 0;) {
-      if (g % 64 == 0 && !any_live_or_end(g - 64)) {
+  // Quiescent: the start granule of a live block in [first, before) with no end mark below
+  // `before` (granule indexes: the data offset's and the bump offset's), or ~0u if every live
+  // start there is closed. The last live start or end mark below the bump offset must be an end
+  // mark: allocations set the end mark before the live start (on_allocate()), so no crash
+  // leaves a live start open there. An open one is damage: the bump word was lowered into a
+  // live block whose end mark is lost too (two faults, helper-33), and trusting it would hand
+  // the block's upper part out again. Below `first` (the header) nothing is ever marked, and
+  // repair() does not look there: a flipped bit there must not make a file unopenable for good
+  // (helper-34).
+  std::uint32_t unclosed_below(std::uint32_t first, std::uint32_t before) const {
+    for (std::uint32_t g = before; g > first;) {
+      if (g % 64 == 0 && g - 64 >= first && !any_live_or_end(g - 64)) {
         g -= 64;
         continue;
       }
