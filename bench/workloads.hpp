@@ -128,15 +128,13 @@ private:
 // The timed loop is the allocation call only: blocks are not written (a write per block makes
 // every subject memory-bound at one fresh cache line per op), and only general allocators
 // record their blocks (to free them after the loop).
-// The bump subject alive in the process (of whichever type) and how to destroy it, so that a
+// How to destroy the bump subject alive in the process (of whichever type), so that a
 // benchmark of another subject type first frees the last one's region: one region at a time.
-struct BumpHolder {
-  const void *owner = nullptr;
-  void (*destroy)() = nullptr;
-};
-inline BumpHolder &bump_holder() {
-  static BumpHolder h;
-  return h;
+// (`shared` of a type is therefore non-null only while it is the one alive.)
+using DestroyFn = void (*)();
+inline DestroyFn &bump_destroy() {
+  static DestroyFn destroy = nullptr;
+  return destroy;
 }
 
 template <class S>
@@ -163,11 +161,10 @@ void bump_run(benchmark::State &st, const Make<S> &make, std::uint32_t size, std
     // iteration count is fixed) instead of building and faulting a new region (at full scale
     // 512 MiB: 3.3 s of page faults on the 2026-12-05 VM, 1890 times in the suite); see
     // "bump" in the banner. Any other benchmark builds its own.
-    BumpHolder &holder = bump_holder();
-    if (!(shared && holder.owner == &shared && shared_for == &make && shared->rewind())) {
-      if (holder.destroy != nullptr)
-        holder.destroy();
-      holder = {&shared, [] { shared.reset(); }};
+    if (!(shared && shared_for == &make && shared->rewind())) {
+      if (bump_destroy() != nullptr)
+        bump_destroy()();
+      bump_destroy() = [] { shared.reset(); };
       shared = make({static_cast<std::size_t>(worst * threads + 65536), threads});
       shared_for = &make;
     }
