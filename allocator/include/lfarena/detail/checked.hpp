@@ -207,12 +207,12 @@ public:
   }
 
   // Quiescent: the first granule at or above `from` with a live start or an end mark; ~0u if
-  // none. Skips clean 64-granule stretches a word at a time: every sole open of a checked file
-  // runs it from the bump offset to the end of the region (free_scan.cpp).
+  // none. Skips 64-granule stretches without either (freed starts do not stop it) a word at a
+  // time: every sole open of a checked file runs it from the bump offset to the end of the
+  // region (free_scan.cpp).
   std::uint32_t first_mark_from(std::uint32_t from, std::uint32_t granules) const {
     for (std::uint32_t g = from; g < granules;) {
-      if (g % 64 == 0 && granules - g >= 64 && load_acquire(end_word(g)) == 0 &&
-          load_acquire(state_word(g)) == 0 && load_acquire(state_word(g + 32)) == 0) {
+      if (g % 64 == 0 && granules - g >= 64 && !any_live_or_end(g)) {
         g += 64;
         continue;
       }
