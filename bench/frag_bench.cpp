@@ -32,6 +32,7 @@ void frag_run(benchmark::State &st, FreelistKind kind) {
   constexpr std::uint32_t kCap = 8u << 20;
   const std::uint64_t ops = frag_ops();
   long faults = 0; // minor page faults while timed, all iterations (FaultMeter)
+  pin_bench_thread(st.thread_index());
   for (auto _ : st) {
     st.PauseTiming();
     lfarena::Options o;

@@ -18,6 +18,7 @@ using lfarena::detail::Link;
 void BM_LinkRedirect(benchmark::State &state) {
   Link l = Link::make(8, 0);
   std::uint32_t off = 8;
+  lfb::pin_bench_thread(state.thread_index());
   lfb::FaultMeter faults;
   faults.start();
   for (auto _ : state) {
@@ -33,6 +34,7 @@ void BM_LinkCasRedirect(benchmark::State &state) {
   atomic_u64 word;
   lfarena::detail::store_relaxed(word, Link::make(8, 0).raw);
   std::uint32_t off = 8;
+  lfb::pin_bench_thread(state.thread_index());
   lfb::FaultMeter faults;
   faults.start();
   for (auto _ : state) {

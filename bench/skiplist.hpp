@@ -107,6 +107,7 @@ template <class S> void skiplist_run(benchmark::State &st, const Make<S> &make) 
   static std::unique_ptr<S> subject;
   static std::unique_ptr<SkipList<S>> list;
   const auto tid = static_cast<unsigned>(st.thread_index());
+  pin_bench_thread(st.thread_index());
   const std::uint64_t n = st.max_iterations;
   if (tid == 0) {
     if constexpr (!S::kOwnsMemory)

@@ -145,6 +145,7 @@ void bump_run(benchmark::State &st, const Make<S> &make, std::uint32_t size, std
   static const void *shared_for = nullptr;
   const SizeTable table = bump_sizes(size);
   const auto tid = static_cast<unsigned>(st.thread_index());
+  pin_bench_thread(st.thread_index());
   const auto threads = st.threads();
   const std::uint64_t n = st.max_iterations;
   const std::uint32_t first = tid * (kTable / static_cast<unsigned>(threads));
@@ -338,6 +339,7 @@ template <class S>
 void churn_run(benchmark::State &st, const Make<S> &make, const ChurnSpec &spec) {
   static ChurnState<S> state;
   const auto tid = static_cast<unsigned>(st.thread_index());
+  pin_bench_thread(st.thread_index());
   if (tid == 0) { // a fresh state for every run
     state.clear();
     churn_build(state, make, spec, st.threads(), st.max_iterations);

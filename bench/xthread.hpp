@@ -43,6 +43,7 @@ template <class S>
 void xthread_run(benchmark::State &st, const Make<S> &make, std::uint32_t size, bool headroom) {
   static XthreadState<S> x;
   const auto tid = static_cast<unsigned>(st.thread_index());
+  pin_bench_thread(st.thread_index());
   const std::uint64_t n = st.max_iterations;
   const SizeTable table = churn_sizes(size);
   const std::uint32_t biggest = size ? size : 256;

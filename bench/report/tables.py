@@ -112,6 +112,10 @@ def machine_section(res):
                  f"cross-thread frees) then depend on which CPU a 1-thread run landed on, and in a "
                  f"2-thread run the slower CPU sets the wall time: read 2-thread vs 1-thread ratios "
                  f"as bounded by this machine, and compare subjects at the same thread count.\n\n")
+    text += ("Every benchmark thread runs pinned to one CPU (thread t of a run on the t-th CPU of "
+             "`LFARENA_BENCH_CPUS`, or of the allowed CPUs in ascending order: bench/harness.hpp "
+             "`pin_bench_thread`), so every 1-thread row of every subject and peer ran on the same "
+             "CPU; reports before 2026-12-05-vm-2 ran unpinned.\n\n")
     text += ("The machine is small and was shared with other jobs (see the load average): "
              "absolute numbers are noisy, ratios measured in the same run are the useful "
              "output, and `ci/bench.sh --full` (9 repetitions, medians) is the one to cite.\n\n")
