@@ -161,6 +161,26 @@ def significant(ch, direction, meaningful_only=False):
     return sorted(sel, key=lambda r: -abs(r["change"]))
 
 
+def is_peer(name):
+    """Whether a benchmark's subject is a peer (not lfarena): code the same in both runs."""
+    parts = name.split("/")
+    return len(parts) > 1 and not parts[1].startswith("lfarena")
+
+
+def peer_drift(ch):
+    """The peers as controls: (peer rows compared, significant ones, median |change| of those,
+    largest |change|). A peer's code is the same in both runs, so its significant changes
+    measure how much the machine itself moved between them."""
+    peers = [r for r in ch["rows"] if is_peer(r["name"])]
+    moved = [abs(r["change"]) for r in peers if r["significant"] and r["change"] is not None]
+    return (len(peers), len(moved), statistics.median(moved) if moved else 0.0,
+            max(moved) if moved else 0.0)
+
+
+# Above this share of peer rows changing significantly, the report says the peers moved.
+PEER_DRIFT_SHARE = 0.10
+
+
 def _md_name(name):
     return name.replace("|", "\\|")  # a | ends a table cell even inside backticks (GFM)
 
@@ -180,6 +200,18 @@ def changes_md(ch):
              + (" (" + ", ".join(f"`{_md_name(n)}`" for n in ch["errored"][:5])
                 + (", ..." if len(ch["errored"]) > 5 else "") + ")" if ch["errored"] else "")
              + ".\n\n")
+    n_peers, n_moved, med, top = peer_drift(ch)
+    if n_peers and n_moved > PEER_DRIFT_SHARE * n_peers:
+        text += (f"**The peers moved between the runs:** {n_moved} of {n_peers} peer benchmarks "
+                 f"(glibc, jemalloc, mimalloc, tcmalloc, std::pmr and the raw bump pointers: "
+                 f"their code is the same in both runs, so they measure the machine and the "
+                 f"harness) changed significantly, by {med * 100:.0f}% in the median and up to "
+                 f"{top * 100:.0f}%. An lfarena row's change within that band is no evidence of "
+                 f"a change in lfarena; ratios measured inside one run (the tables below) are "
+                 f"the ones to read.\n\n")
+    elif n_peers:
+        text += (f"Peers as controls: {n_moved} of {n_peers} peer benchmarks (code that is the "
+                 f"same in both runs) changed significantly.\n\n")
     if ch["compared"] == 0:
         text += ("**Nothing was compared**: no benchmark name occurs in both runs (names carry the "
                  "iteration count of the bench scale: compare quick with quick, full with full).\n\n")

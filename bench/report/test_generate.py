@@ -94,5 +94,37 @@ class GenerateTest(unittest.TestCase):
         self.assertIn("pessimistic", html)
 
 
+class PeerDriftTest(unittest.TestCase):
+    """The "Changes since" section reads the peers (code the same in both runs) as controls."""
+
+    @staticmethod
+    def changes(peer_changes, lfarena_change=-0.3):
+        sys.path.insert(0, HERE)
+        import changes  # noqa: E402 (the module under test lives next to this file)
+        rows = [{"name": f"churn/mimalloc/size:64/segments:{i}/real_time/threads:1",
+                 "time_unit": "ns", "old": 10.0, "new": 10.0 * (1 + c), "change": c,
+                 "p_value": 0.001 if c else 0.9, "significant": c != 0,
+                 "repetitions": [9, 9], "meaningful": True}
+                for i, c in enumerate(peer_changes)]
+        rows.append({"name": "churn/lfarena-segregated/size:64/segments:1/real_time/threads:1",
+                     "time_unit": "ns", "old": 10.0, "new": 10.0 * (1 + lfarena_change),
+                     "change": lfarena_change, "p_value": 0.001, "significant": True,
+                     "repetitions": [9, 9], "meaningful": True})
+        ch = {"baseline": "base", "baseline_path": "reports/base", "alpha": 0.05,
+              "suites": ["churn_bench"], "compared": len(rows), "only_in_baseline": [],
+              "only_in_this_run": [], "errored": [], "modes": ["full", "full"], "rows": rows}
+        return changes.changes_md(ch)
+
+    def test_peers_that_moved_are_reported_as_a_band(self):
+        md = self.changes([0.5, -0.2, 0.0, 0.0, 0.0])
+        self.assertIn("The peers moved between the runs:** 2 of 5 peer benchmarks", md)
+        self.assertIn("by 35% in the median and up to 50%", md)
+
+    def test_quiet_peers_are_reported_as_controls(self):
+        md = self.changes([0.0] * 20)
+        self.assertNotIn("The peers moved", md)
+        self.assertIn("Peers as controls: 0 of 20 peer benchmarks", md)
+
+
 if __name__ == "__main__":
     unittest.main()
