@@ -4,7 +4,8 @@
 // rounds). ci/bench.sh records it in machine.json and the report shows it: on this project's VM
 // one vCPU ran memory-bound loops about 1.6x slower than the other while a pure ALU loop ran
 // equally fast on both, which bounds every 2-thread vs 1-thread ratio (the slower thread sets
-// the wall time) and makes 1-thread numbers depend on where the scheduler put the thread.
+// the wall time). Benchmark threads run pinned (harness.hpp pin_bench_thread: every 1-thread
+// row on the same CPU), so the probe tells which CPU that was and how it compared at the start.
 #include <sched.h>
 
 #include <algorithm>

@@ -4,6 +4,7 @@
 // A subject is a class with
 //   Handle alloc(unsigned tid, uint32_t size, uint32_t align);  // h.p == nullptr: failed/full
 //   void free(unsigned tid, Handle h, uint32_t size, uint32_t align);
+// (both [[gnu::always_inline]]: every subject is called alike, inlined into the loops)
 //   std::byte *ptr(uint64_t h) const;                           // handle -> address
 //   static constexpr bool kOwnsMemory;  // true: destroying the subject releases every block
 //                                       // (arenas); false: blocks must be freed one by one
@@ -68,51 +69,108 @@ inline std::size_t bump_bytes() {
 }
 
 // ---- CPU pinning ----------------------------------------------------------------------------
-// Every benchmark thread runs pinned: thread t of a run on CPU cpus[t % n], where cpus is
-// LFARENA_BENCH_CPUS (a comma-separated list, e.g. "1,0": ci/bench.sh puts the CPU cpu_probe
-// found fastest first) or else the CPUs the process may use, in ascending order. Why: on this
-// project's 2-core VM one vCPU ran the same churn loop 1.65x slower than the other (8.4 vs
-// 12.2 ns per pair, mimalloc 4.7 vs 7.9 ns, taskset, alternating runs), and an unpinned process
-// landed on either, so a 1-thread row of one subject could run on the fast CPU and its peer's
-// (another executable) on the slow one. Pinned, every 1-thread row of every subject and peer
-// runs on the same CPU, and a 2-thread run uses both. A CPU the process may not use, or a
-// failed pthread_setaffinity_np, leaves the thread unpinned (the run is still valid).
-inline const std::vector<int> &bench_cpus() {
-  static const std::vector<int> cpus = [] {
-    std::vector<int> v;
+// Every benchmark thread runs pinned: thread t of a run on CPU cpus[t % n]. cpus is
+// LFARENA_BENCH_CPUS, a list in the taskset syntax ("0,1", "1,0", "0-1"; order matters: the
+// first CPU runs every 1-thread row), or else the CPUs the process may use, in ascending order;
+// LFARENA_BENCH_CPUS=none turns pinning off. A value that is not such a list, names a CPU the
+// process may not use or names one twice is refused whole: a warning on stderr, and the
+// default list. Why pin: on this project's 2-core VM one vCPU ran the same churn loop slower
+// than the other for minutes at a time (2026-12-05, taskset, alternating runs: lfarena 8.4 vs
+// 12.2 ns per pair, mimalloc 4.7 vs 7.9), and unpinned, a 1-thread row of one subject could
+// run on either while its peer's (another executable) ran on the other. Pinned, every 1-thread
+// row of every subject and peer runs on the same CPU, and the threads of a 2-thread run on
+// different CPUs. That changes what the cross-thread suite measures (xthread.hpp): unpinned,
+// the scheduler often put producer and consumer on one CPU (34 of 186 samples), which made
+// their hand-offs cache-local and every rate 3-10x higher. Pinning fixes where a row runs, not
+// how fast that CPU is at the time. run_main() records the list in the run's context
+// (`bench_cpus`), which the report prints. A failed pthread_setaffinity_np is reported once
+// on stderr; the thread then keeps the mask it had (the first CPU's, for a worker thread
+// started by a pinned main thread).
+struct BenchCpus {
+  std::vector<int> cpus; // empty: pinning off
+  std::string text;      // "0,1" or "none", for the run's context
+};
+
+// The CPU list of `value` (taskset syntax) within `allowed`; false if it is not one.
+inline bool parse_cpu_list(const char *value, const cpu_set_t &allowed, std::vector<int> &out) {
+  out.clear();
+  const char *p = value;
+  auto number = [&p](long &n) {
+    if (*p < '0' || *p > '9')
+      return false;
+    char *end = nullptr;
+    n = std::strtol(p, &end, 10);
+    p = end;
+    return n < CPU_SETSIZE;
+  };
+  for (;;) {
+    long lo = 0, hi = 0;
+    if (!number(lo))
+      return false;
+    hi = lo;
+    if (*p == '-' && (++p, !number(hi) || hi < lo))
+      return false;
+    for (long c = lo; c <= hi; ++c) {
+      const int cpu = static_cast<int>(c);
+      if (!CPU_ISSET(cpu, &allowed) || std::find(out.begin(), out.end(), cpu) != out.end())
+        return false;
+      out.push_back(cpu);
+    }
+    if (*p == '\0')
+      return true;
+    if (*p++ != ',')
+      return false;
+  }
+}
+
+inline const BenchCpus &bench_cpus() {
+  static const BenchCpus cpus = [] {
+    BenchCpus b;
+    const char *env = std::getenv("LFARENA_BENCH_CPUS");
+    if (env != nullptr && std::strcmp(env, "none") == 0) {
+      b.text = "none";
+      return b;
+    }
     cpu_set_t allowed;
     CPU_ZERO(&allowed);
-    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0)
-      return v;
-    if (const char *s = std::getenv("LFARENA_BENCH_CPUS"); s != nullptr && *s != '\0') {
-      for (const char *p = s; *p != '\0';) {
-        char *end = nullptr;
-        const long c = std::strtol(p, &end, 10);
-        if (end == p)
-          break;
-        if (c >= 0 && c < CPU_SETSIZE && CPU_ISSET(static_cast<int>(c), &allowed))
-          v.push_back(static_cast<int>(c));
-        p = *end == ',' ? end + 1 : end;
-      }
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) {
+      std::fprintf(stderr, "lfarena bench: sched_getaffinity failed: threads are not pinned\n");
+      b.text = "none";
+      return b;
     }
-    if (v.empty())
+    if (env != nullptr && *env != '\0' && !parse_cpu_list(env, allowed, b.cpus)) {
+      b.cpus.clear(); // refused whole: none of a bad list is used
+      std::fprintf(stderr,
+                   "lfarena bench: LFARENA_BENCH_CPUS='%s' is not a list of distinct CPUs this "
+                   "process may use (e.g. 0,1 or 0-1, or none): using every allowed CPU\n",
+                   env);
+    }
+    if (b.cpus.empty())
       for (int c = 0; c < CPU_SETSIZE; ++c)
         if (CPU_ISSET(c, &allowed))
-          v.push_back(c);
-    return v;
+          b.cpus.push_back(c);
+    for (int c : b.cpus)
+      b.text += (b.text.empty() ? "" : ",") + std::to_string(c);
+    return b;
   }();
   return cpus;
 }
 // Pins the calling benchmark thread (Google Benchmark's thread index `tid`); called first thing
 // in every workload's run function, by every thread of the run.
 inline void pin_bench_thread(int tid) {
-  const std::vector<int> &cpus = bench_cpus();
+  const std::vector<int> &cpus = bench_cpus().cpus;
   if (cpus.empty())
     return;
   cpu_set_t one;
   CPU_ZERO(&one);
-  CPU_SET(cpus[static_cast<std::size_t>(tid) % cpus.size()], &one);
-  (void)pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+  const int cpu = cpus[static_cast<std::size_t>(tid) % cpus.size()];
+  CPU_SET(cpu, &one);
+  if (const int e = pthread_setaffinity_np(pthread_self(), sizeof one, &one); e != 0) {
+    static std::atomic<bool> warned{false};
+    if (!warned.exchange(true))
+      std::fprintf(stderr, "lfarena bench: pinning thread %d to CPU %d failed (%s)\n", tid, cpu,
+                   std::strerror(e));
+  }
 }
 
 // ---- RNG and size tables ------------------------------------------------------------------
@@ -236,11 +294,12 @@ public:
     if (!path_.empty())
       std::remove(path_.c_str());
   }
-  // Inlined into the workload's loop, as a peer's alloc() (a direct malloc call) is: GCC kept
-  // this an out-of-line call whose 24-byte Handle came back through the stack, and copying it
-  // into the churn set stalled on store forwarding (perf annotate: half the samples of the
-  // churn loop on that copy; segregated-tlc churn at 1k segments took 16.9 ns per pair where
-  // the same loop in a standalone program took 8.4, 11.7 inlined). allocate() or try_allocate()
+  // Every subject's alloc/free are forced inline into the workload loops, so no subject pays a
+  // call the others do not. Before 2026-12-05 only the peers' were (by GCC's choice): this one
+  // stayed an out-of-line call whose 24-byte Handle came back through the stack, and copying it
+  // into the churn set stalled on store forwarding (perf annotate: half the samples of the churn
+  // loop on that copy; segregated-tlc churn at 1k segments 15-17 ns per pair, 11.4-12.3
+  // inlined, pinned; the same pair in a standalone program 8.4). allocate() or try_allocate()
   // inside makes no difference once inlined (11.5-11.8 ns both).
   [[gnu::always_inline]] Handle alloc(unsigned, std::uint32_t size, std::uint32_t align) const {
     const auto r = arena_.allocate(size, align);
@@ -283,14 +342,14 @@ class RawAtomic { // one shared std::atomic fetch_add; sizes rounded to the alig
 public:
   static constexpr bool kOwnsMemory = true;
   explicit RawAtomic(Setup s) : buf_(s.capacity + 4096) { top_.store(64); }
-  Handle alloc(unsigned, std::uint32_t size, std::uint32_t align) {
+  [[gnu::always_inline]] Handle alloc(unsigned, std::uint32_t size, std::uint32_t align) {
     const std::uint64_t n = align_up(size, align);
     const std::uint64_t off = top_.fetch_add(n, std::memory_order_relaxed);
     if (off + n > buf_.size)
       return {};
     return {off, buf_.p + off, size};
   }
-  void free(unsigned, Handle, std::uint32_t, std::uint32_t) {}
+  [[gnu::always_inline]] void free(unsigned, Handle, std::uint32_t, std::uint32_t) {}
   std::byte *ptr(std::uint64_t h) const { return buf_.p + h; }
   bool rewind() {
     top_.store(64);
@@ -315,7 +374,7 @@ public:
       top_[t].v = chunk_ * t + 64;
     return true;
   }
-  Handle alloc(unsigned tid, std::uint32_t size, std::uint32_t align) {
+  [[gnu::always_inline]] Handle alloc(unsigned tid, std::uint32_t size, std::uint32_t align) {
     std::uint64_t &top = top_[tid].v;
     const std::uint64_t off = align_up(top, align);
     if (off + size > chunk_ * (tid + 1))
@@ -323,7 +382,7 @@ public:
     top = off + size;
     return {off, buf_.p + off, size};
   }
-  void free(unsigned, Handle, std::uint32_t, std::uint32_t) {}
+  [[gnu::always_inline]] void free(unsigned, Handle, std::uint32_t, std::uint32_t) {}
   std::byte *ptr(std::uint64_t h) const { return buf_.p + h; }
 
 private:
@@ -339,7 +398,7 @@ public:
   explicit PmrMonotonicMutex(Setup s)
       : buf_(s.capacity + s.capacity / 8 + 65536),
         res_(buf_.p, buf_.size, std::pmr::null_memory_resource()) {}
-  Handle alloc(unsigned, std::uint32_t size, std::uint32_t align) {
+  [[gnu::always_inline]] Handle alloc(unsigned, std::uint32_t size, std::uint32_t align) {
     std::lock_guard<std::mutex> g(mu_);
     void *p = nullptr;
     try {
@@ -349,7 +408,8 @@ public:
     }
     return {reinterpret_cast<std::uintptr_t>(p), static_cast<std::byte *>(p), size};
   }
-  void free(unsigned, Handle, std::uint32_t, std::uint32_t) {} // monotonic: a no-op
+  [[gnu::always_inline]] void free(unsigned, Handle, std::uint32_t, std::uint32_t) {
+  } // monotonic: a no-op
   std::byte *ptr(std::uint64_t h) const { return reinterpret_cast<std::byte *>(h); }
   // release() with an initial buffer starts again at its beginning (libstdc++ keeps it).
   bool rewind() {
@@ -369,11 +429,11 @@ template <class Fns> class General {
 public:
   static constexpr bool kOwnsMemory = false;
   explicit General(Setup) {}
-  Handle alloc(unsigned, std::uint32_t size, std::uint32_t align) {
+  [[gnu::always_inline]] Handle alloc(unsigned, std::uint32_t size, std::uint32_t align) {
     void *p = fns_.alloc(size, align);
     return {reinterpret_cast<std::uintptr_t>(p), static_cast<std::byte *>(p), size};
   }
-  void free(unsigned, Handle h, std::uint32_t size, std::uint32_t align) {
+  [[gnu::always_inline]] void free(unsigned, Handle h, std::uint32_t size, std::uint32_t align) {
     fns_.free(h.p, size, align);
   }
   std::byte *ptr(std::uint64_t h) const { return reinterpret_cast<std::byte *>(h); }
@@ -392,7 +452,9 @@ struct PmrPoolFns { // std::pmr::synchronized_pool_resource over new/delete
       return nullptr;
     }
   }
-  void free(void *p, std::size_t n, std::size_t a) { res.deallocate(p, n, a); }
+  [[gnu::always_inline]] void free(void *p, std::size_t n, std::size_t a) {
+    res.deallocate(p, n, a);
+  }
 };
 using PmrPool = General<PmrPoolFns>;
 

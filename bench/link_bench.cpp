@@ -52,10 +52,5 @@ void BM_LinkCasRedirect(benchmark::State &state) {
 int main(int argc, char **argv) {
   benchmark::RegisterBenchmark("link/redirect", BM_LinkRedirect)->Threads(1);
   benchmark::RegisterBenchmark("link/cas-redirect", BM_LinkCasRedirect)->Threads(1);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv))
-    return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return lfb::run_main(argc, argv);
 }

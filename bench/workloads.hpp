@@ -409,6 +409,7 @@ void register_churn(const std::string &subject, Make<S> make, bool exhaust, Free
 
 // Runs the registered benchmarks (after Google Benchmark's own flags).
 inline int run_main(int argc, char **argv) {
+  benchmark::AddCustomContext("bench_cpus", bench_cpus().text); // before any thread is pinned
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv))
     return 1;

@@ -20,7 +20,9 @@
 # NaN, which JSON lacks, written as null).
 # The stateful suites (bump, churn, skiplist) run fixed iteration counts set by the scale, on a
 # fresh state per repetition (bump: the same region rewound, not rebuilt and faulted again;
-# frag: one iteration); min_time only drives the link micro suite.
+# frag: one iteration); min_time only drives the link micro suite. Benchmark threads run pinned
+# (LFARENA_BENCH_CPUS, default every allowed CPU in ascending order; none: unpinned; see
+# bench/harness.hpp), and each suite records the list in its JSON context (bench_cpus).
 # Fails if the build, a suite or the report generator fails; prints one progress line per suite.
 set -euo pipefail
 caller=$PWD # a relative --compare path is the caller's, not the repository root's

@@ -73,6 +73,33 @@ class Index:
         return sorted({r["threads"] for r in self.rows if r["suite"] == suite})
 
 
+def pinning(res):
+    """("pinned", [cpus]) / ("none", []) / ("unrecorded", []): the run's `bench_cpus` context
+    (bench/harness.hpp, recorded by every suite since pinning was recorded)."""
+    v = res.get("context", {}).get("bench_cpus")
+    if v is None:
+        return "unrecorded", []
+    if v == "none":
+        return "none", []
+    return "pinned", [x for x in str(v).split(",") if x]
+
+
+def pinning_text(res):
+    state, cpus = pinning(res)
+    if state == "pinned":
+        return (f"Every benchmark thread ran pinned (bench/harness.hpp `pin_bench_thread`): thread "
+                f"t of a run on the t-th CPU of the list {', '.join(cpus)} (`LFARENA_BENCH_CPUS`, "
+                f"or the allowed CPUs in ascending order), so every 1-thread row of every subject "
+                f"and peer ran on CPU {cpus[0]}"
+                + (", and the threads of a 2-thread run on different CPUs" if len(cpus) > 1 else "")
+                + ".\n\n")
+    if state == "none":
+        return "Benchmark threads were not pinned (`LFARENA_BENCH_CPUS=none`).\n\n"
+    return ("This run did not record whether its benchmark threads were pinned (the suites record "
+            "`bench_cpus` since 2026-12-05): commit 77b244b pinned thread t of a run to the t-th "
+            "allowed CPU without recording it; earlier commits did not pin.\n\n")
+
+
 def machine_section(res):
     m, c = res.get("machine", {}), res.get("context", {})
     cores = m.get("cores") or c.get("num_cpus")
@@ -108,14 +135,12 @@ def machine_section(res):
     if len(mem) > 1 and max(mem) > 1.3 * min(mem):
         text += (f"**The CPUs are not alike:** a dependent load missing the caches took "
                  f"{min(mem):.0f} ns on the fastest CPU and {max(mem):.0f} ns on the slowest "
-                 f"(`cpu_probe`, pinned to each). Memory-bound numbers (churn over many segments, "
-                 f"cross-thread frees) then depend on which CPU a 1-thread run landed on, and in a "
-                 f"2-thread run the slower CPU sets the wall time: read 2-thread vs 1-thread ratios "
-                 f"as bounded by this machine, and compare subjects at the same thread count.\n\n")
-    text += ("Every benchmark thread runs pinned to one CPU (thread t of a run on the t-th CPU of "
-             "`LFARENA_BENCH_CPUS`, or of the allowed CPUs in ascending order: bench/harness.hpp "
-             "`pin_bench_thread`), so every 1-thread row of every subject and peer ran on the same "
-             "CPU; reports before 2026-12-05-vm-2 ran unpinned.\n\n")
+                 f"(`cpu_probe`, pinned to each, at the start of the run). Memory-bound numbers "
+                 f"(churn over many segments, cross-thread frees) then depend on the CPU a 1-thread "
+                 f"row ran on (below), and in a 2-thread run the slower CPU sets the wall time: read "
+                 f"2-thread vs 1-thread ratios as bounded by this machine, and compare subjects at "
+                 f"the same thread count.\n\n")
+    text += pinning_text(res)
     text += ("The machine is small and was shared with other jobs (see the load average): "
              "absolute numbers are noisy, ratios measured in the same run are the useful "
              "output, and `ci/bench.sh --full` (9 repetitions, medians) is the one to cite.\n\n")
@@ -208,7 +233,7 @@ def targets_section(ix):
             + table(["target", "measured", "target", "verdict", "ratio of"], rows) + "\n")
 
 
-def xthread_section(ix):
+def xthread_section(ix, res=None):
     subjects = ix.subjects("xthread")
     if not subjects:
         return ""
@@ -228,7 +253,14 @@ def xthread_section(ix):
             "thread's block); the producer stays at most 4 batches ahead. Rate: million objects per "
             "second through the pair (wall clock). The last two columns are rate ratios (above "
             "1.00x: lfarena or the subject is faster than the peer). `lfarena-none` only counts its "
-            "frees as discarded.\n\n"
+            "frees as discarded. "
+            + ("Producer and consumer ran pinned to different CPUs (see Machine): every hand-off "
+               "crosses cores. "
+               if pinning(res or {})[0] == "pinned" and len(pinning(res or {})[1]) > 1 else "")
+            + "Unpinned (reports before 2026-12-05-vm-2), the scheduler often put both threads on "
+            "one CPU (34 of 186 samples), which made the hand-offs cache-local: the same binary "
+            "measured every rate 3-10x higher unpinned than pinned, so rates of unpinned and "
+            "pinned runs are not comparable; ratios within a run are.\n\n"
             + table(["subject", "size", "M objects/s", "ns/object", "failed allocations",
                      "vs glibc", "vs mimalloc"], rows) + "\n")
 
@@ -402,7 +434,7 @@ def report_md(res, charts):
                          ("frag.png", "Fragmentation per policy")):
         if chart in charts:
             text += f"![{title}]({chart})\n\n"
-    text += (bump_section(ix) + churn_section(ix) + xthread_section(ix) + frag_section(ix)
+    text += (bump_section(ix) + churn_section(ix) + xthread_section(ix, res) + frag_section(ix)
              + skiplist_section(ix) + faults_section(ix))
     errors = [r for r in res["results"] if r.get("error")]
     if errors:

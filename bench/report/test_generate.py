@@ -126,5 +126,24 @@ class PeerDriftTest(unittest.TestCase):
         self.assertIn("Peers as controls: 0 of 20 peer benchmarks", md)
 
 
+class PinningTextTest(unittest.TestCase):
+    """The report states the CPU pinning the run recorded (context `bench_cpus`), and only that."""
+
+    @staticmethod
+    def text(context):
+        sys.path.insert(0, HERE)
+        import tables  # noqa: E402
+        return tables.pinning_text({"context": context})
+
+    def test_recorded_list_is_named(self):
+        t = self.text({"bench_cpus": "1,0"})
+        self.assertIn("the list 1, 0", t)
+        self.assertIn("ran on CPU 1, and the threads of a 2-thread run on different CPUs", t)
+
+    def test_off_and_unrecorded_are_said_as_such(self):
+        self.assertIn("were not pinned", self.text({"bench_cpus": "none"}))
+        self.assertIn("did not record whether", self.text({}))
+
+
 if __name__ == "__main__":
     unittest.main()
