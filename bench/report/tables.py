@@ -233,7 +233,7 @@ def targets_section(ix):
             + table(["target", "measured", "target", "verdict", "ratio of"], rows) + "\n")
 
 
-def xthread_section(ix, res=None):
+def xthread_section(ix, res):
     subjects = ix.subjects("xthread")
     if not subjects:
         return ""
@@ -255,8 +255,7 @@ def xthread_section(ix, res=None):
             "1.00x: lfarena or the subject is faster than the peer). `lfarena-none` only counts its "
             "frees as discarded. "
             + ("Producer and consumer ran pinned to different CPUs (see Machine): every hand-off "
-               "crosses cores. "
-               if pinning(res or {})[0] == "pinned" and len(pinning(res or {})[1]) > 1 else "")
+               "crosses cores. " if len(pinning(res)[1]) > 1 else "")
             + "Unpinned (reports before 2026-12-05-vm-2), the scheduler often put both threads on "
             "one CPU (34 of 186 samples), which made the hand-offs cache-local: the same binary "
             "measured every rate 3-10x higher unpinned than pinned, so rates of unpinned and "
