@@ -106,6 +106,6 @@ for exe in "${suites[@]}"; do
   echo "ok ($(( $(date +%s) - t0 )) s, $(grep -c '"run_name"' "$run/$name.json") JSON entries)"
 done
 
-"$py" bench/report/machine_info.py --finish "$run/machine.json"
+"$py" bench/report/machine_info.py --finish "$run/machine.json" --probe build/bench/bench/cpu_probe
 "$py" bench/report/generate.py --run-dir "$run" --reports-dir reports "${compare[@]}" "${gate[@]}"
 echo "ci/bench.sh: $mode run in $(( $(date +%s) - started )) s; raw JSON in $run/, report in reports/latest/"

@@ -3,12 +3,14 @@
 
   machine_info.py --mode quick --out RUN/machine.json   # at the start of a run
   machine_info.py --finish RUN/machine.json             # at the end: load average, end time
-  machine_info.py ... --probe build/bench/bench/cpu_probe  # also: memory latency per CPU
+  machine_info.py ... --probe build/bench/bench/cpu_probe  # also: the CPU probe, at both ends
 
 Fields: CPU model, logical cores, virtualization, kernel, compilers, cmake, Google Benchmark and
 peer package versions, cpufreq governor (if readable), transparent huge pages, load average,
-date, host, git commit (+ dirty flag), run mode, and with --probe the per-CPU load latencies of
-bench/cpu_probe.cpp (`cpu_probe`). Standard library only; no network.
+date, host, git commit (+ dirty flag), run mode, and with --probe what bench/cpu_probe.cpp
+(`cpu_probe`) measured at the start (cpu_probe: load latency per CPU; cpu_pairs: ns per hand-off
+of a cache line between two CPUs) and at the end (cpu_probe_end, cpu_pairs_end). Standard
+library only; no network.
 """
 import argparse
 import datetime
@@ -57,14 +59,15 @@ def pkg_version(name):
 
 
 def probe(path):
-    """The cpu_probe JSON ({"cpus": [...]}) or None if it is missing or fails."""
+    """The cpu_probe JSON ({"cpus": [...], "pairs": [...]}) or {} if it is missing or fails."""
     if not path:
-        return None
+        return {}
     try:
         out = subprocess.run([path], capture_output=True, text=True, timeout=120, check=True).stdout
-        return json.loads(out).get("cpus")
+        got = json.loads(out)
+        return got if isinstance(got, dict) else {}
     except (OSError, subprocess.SubprocessError, ValueError):
-        return None
+        return {}
 
 
 def start(mode, out, probe_path=None):
@@ -95,16 +98,23 @@ def start(mode, out, probe_path=None):
         "load_average_start": read("/proc/loadavg").split()[:3],
         "git_commit": commit or "unknown",
         "git_dirty": dirty,
-        "cpu_probe": probe(probe_path),
     }
+    # At the start and again at the end (finish()): the host may move the VM's vCPUs meanwhile.
+    got = probe(probe_path)
+    info["cpu_probe"] = got.get("cpus")
+    info["cpu_pairs"] = got.get("pairs")
     info["compilers"] = {k: (v[0] if v else "") for k, v in info["compilers"].items()}
     with open(out, "w", encoding="utf-8") as f:
         json.dump(info, f, indent=2)
 
 
-def finish(path):
+def finish(path, probe_path=None):
     with open(path, encoding="utf-8") as f:
         info = json.load(f)
+    if probe_path:
+        got = probe(probe_path)
+        info["cpu_probe_end"] = got.get("cpus")
+        info["cpu_pairs_end"] = got.get("pairs")
     info["load_average_end"] = read("/proc/loadavg").split()[:3]
     info["date_end"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     with open(path, "w", encoding="utf-8") as f:
@@ -116,10 +126,11 @@ def main():
     ap.add_argument("--mode", default="quick")
     ap.add_argument("--out")
     ap.add_argument("--finish")
-    ap.add_argument("--probe", help="the cpu_probe executable (per-CPU load latency)")
+    ap.add_argument("--probe", help="the cpu_probe executable (per-CPU load latency, line "
+                    "hand-off between CPUs); with --out and with --finish")
     a = ap.parse_args()
     if a.finish:
-        finish(a.finish)
+        finish(a.finish, a.probe)
     elif a.out:
         start(a.mode, a.out, a.probe)
     else:

@@ -100,6 +100,31 @@ def pinning_text(res):
             "allowed CPU without recording it; earlier commits did not pin.\n\n")
 
 
+def drift_text(m, factor=1.3):
+    """A warning when cpu_probe measured the machine differently at the end of the run than at
+    its start (memory latency of a CPU, or the line hand-off between two CPUs, by more than
+    `factor` either way): the host moved the VM meanwhile, and rows measured early and late in
+    the run (different suites) did not see the same machine. Empty if it did not, or if the run
+    has no end probe (runs before 2026-12-05)."""
+    moved = []
+    start = {x["cpu"]: x.get("mem_ns") for x in m.get("cpu_probe") or []}
+    for x in m.get("cpu_probe_end") or []:
+        a, b = start.get(x["cpu"]), x.get("mem_ns")
+        if a and b and max(a, b) > factor * min(a, b):
+            moved.append(f"CPU {x['cpu']}'s memory latency {a:.0f} -> {b:.0f} ns")
+    pstart = {(x["a"], x["b"]): x.get("transfer_ns") for x in m.get("cpu_pairs") or []}
+    for x in m.get("cpu_pairs_end") or []:
+        a, b = pstart.get((x["a"], x["b"])), x.get("transfer_ns")
+        if a and b and max(a, b) > factor * min(a, b):
+            moved.append(f"the line hand-off between CPUs {x['a']} and {x['b']} {a:.0f} -> {b:.0f} ns")
+    if not moved:
+        return ""
+    return ("**The machine changed during the run:** " + ", ".join(moved) +
+            " (`cpu_probe` at the start and at the end). Suites run one after another, so a "
+            "ratio between two suites (a peer's row against lfarena's) may carry part of that "
+            "change; ratios within one suite and thread count carry less.\n\n")
+
+
 def machine_section(res):
     m, c = res.get("machine", {}), res.get("context", {})
     cores = m.get("cores") or c.get("num_cpus")
@@ -121,9 +146,21 @@ def machine_section(res):
             ("run mode", m.get("mode", "?")),
             ("packages", ", ".join(f"{k} {v}" for k, v in m.get("packages", {}).items()))]
     cpus = m.get("cpu_probe") or []
+    cpus_end = m.get("cpu_probe_end") or []
+    pairs, pairs_end = m.get("cpu_pairs") or [], m.get("cpu_pairs_end") or []
     if cpus:
-        rows.append(("load latency per CPU (256 KiB / 16 MiB chase)",
-                     "; ".join(f"CPU {x['cpu']}: {x['l2_ns']:.1f} / {x['mem_ns']:.1f} ns" for x in cpus)))
+        lat = "; ".join(f"CPU {x['cpu']}: {x['l2_ns']:.1f} / {x['mem_ns']:.1f} ns" for x in cpus)
+        if cpus_end:
+            lat = (f"at the start {lat}; at the end " +
+                   "; ".join(f"CPU {x['cpu']}: {x['l2_ns']:.1f} / {x['mem_ns']:.1f} ns"
+                             for x in cpus_end))
+        rows.append(("load latency per CPU (256 KiB / 16 MiB chase)", lat))
+    if pairs:
+        end = {(x["a"], x["b"]): x["transfer_ns"] for x in pairs_end}
+        rows.append(("cache-line hand-off between CPUs (ping-pong)",
+                     "; ".join(f"CPU {x['a']}-{x['b']}: {x['transfer_ns']:.0f} ns" +
+                               (f" at the start, {end[(x['a'], x['b'])]:.0f} ns at the end"
+                                if (x["a"], x["b"]) in end else "") for x in pairs)))
     text = "## Machine\n\n" + table(["", ""], rows) + "\n"
     bt = c.get("library_build_type")
     if bt:
@@ -140,6 +177,7 @@ def machine_section(res):
                  f"row ran on (below), and in a 2-thread run the slower CPU sets the wall time: read "
                  f"2-thread vs 1-thread ratios as bounded by this machine, and compare subjects at "
                  f"the same thread count.\n\n")
+    text += drift_text(m)
     text += pinning_text(res)
     text += ("The machine is small and was shared with other jobs (see the load average): "
              "absolute numbers are noisy, ratios measured in the same run are the useful "

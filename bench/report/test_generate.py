@@ -64,8 +64,16 @@ class GenerateTest(unittest.TestCase):
                                   r"375.0 µs \(3 failed\) \| n/a \| 3 \|")
 
     def test_unequal_cpus_are_reported(self):
-        self.assertIn("CPU 0: 4.9 / 165.0 ns; CPU 1: 4.6 / 30.6 ns", self.md)
+        self.assertIn("at the start CPU 0: 4.9 / 165.0 ns; CPU 1: 4.6 / 30.6 ns; at the end "
+                      "CPU 0: 4.8 / 160.0 ns; CPU 1: 4.6 / 31.0 ns", self.md)
         self.assertIn("**The CPUs are not alike:**", self.md)
+
+    def test_line_hand_off_and_its_drift_are_reported(self):
+        self.assertIn("| cache-line hand-off between CPUs (ping-pong) | CPU 0-1: 48 ns at the "
+                      "start, 130 ns at the end |", self.md)
+        # Memory latency moved by less than 1.3x; the hand-off by 2.7x.
+        self.assertIn("**The machine changed during the run:** the line hand-off between CPUs 0 "
+                      "and 1 48 -> 130 ns (`cpu_probe`", self.md)
 
     def test_page_faults_are_shown(self):
         self.assertIn("## Page faults while timed", self.md)
@@ -124,6 +132,27 @@ class PeerDriftTest(unittest.TestCase):
         md = self.changes([0.0] * 20)
         self.assertNotIn("The peers moved", md)
         self.assertIn("Peers as controls: 0 of 20 peer benchmarks", md)
+
+
+class DriftTextTest(unittest.TestCase):
+    """The report says when the CPU probe at the end of a run disagrees with the one at its start."""
+
+    @staticmethod
+    def text(machine):
+        sys.path.insert(0, HERE)
+        import tables  # noqa: E402
+        return tables.drift_text(machine)
+
+    def test_a_moved_memory_latency_is_named(self):
+        t = self.text({"cpu_probe": [{"cpu": 0, "mem_ns": 35.0}, {"cpu": 1, "mem_ns": 36.0}],
+                       "cpu_probe_end": [{"cpu": 0, "mem_ns": 144.0}, {"cpu": 1, "mem_ns": 40.0}]})
+        self.assertIn("CPU 0's memory latency 35 -> 144 ns", t)
+        self.assertNotIn("CPU 1", t)  # 36 -> 40: within 1.3x
+
+    def test_no_end_probe_or_no_change_says_nothing(self):
+        self.assertEqual("", self.text({"cpu_probe": [{"cpu": 0, "mem_ns": 35.0}]}))
+        self.assertEqual("", self.text({"cpu_pairs": [{"a": 0, "b": 1, "transfer_ns": 50.0}],
+                                        "cpu_pairs_end": [{"a": 0, "b": 1, "transfer_ns": 60.0}]}))
 
 
 class PinningTextTest(unittest.TestCase):
