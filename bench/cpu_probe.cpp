@@ -64,9 +64,12 @@ bool pin_to(int cpu) {
 }
 
 // ns per hand-off of one cache line between CPUs a and b (the median of 5 rounds), or a negative
-// value if a thread could not be pinned. Each round stops after 1 s whatever it completed: two
-// threads left on one CPU (a failed pin) hand off once per scheduler tick, not per transfer.
-double transfer_ns(int a, int b) {
+// value if a thread could not be pinned. Each round stops after about 1 s whatever it completed:
+// two threads left on one CPU (a failed pin) hand off once per scheduler tick, not per transfer.
+// `allowed`: the process's CPUs. The calling thread takes them back before each round, so the
+// other thread is not born on CPU a (where it would first have to preempt us to pin itself:
+// milliseconds per round, and never under SCHED_FIFO; helper-37).
+double transfer_ns(int a, int b, const cpu_set_t &allowed) {
   struct alignas(64) Line {
     std::atomic<std::uint32_t> turn{0}; // even: a's turn to store, odd: b's
   };
@@ -78,6 +81,8 @@ double transfer_ns(int a, int b) {
   for (int r = 0; r < 5; ++r) {
     Line line;
     Flags flags;
+    if (sched_setaffinity(0, sizeof allowed, &allowed) != 0)
+      return -1;
     std::thread other([&] {
       flags.pinned.store(pin_to(b) ? 1 : -1, std::memory_order_release);
       std::uint32_t seen = 1;
@@ -98,8 +103,8 @@ double transfer_ns(int a, int b) {
       other.join();
       return -1;
     }
-    while (flags.pinned.load(std::memory_order_acquire) == 0) {
-    }
+    while (flags.pinned.load(std::memory_order_acquire) == 0)
+      sched_yield(); // it may still share our CPU until it has pinned itself
     if (flags.pinned.load() < 0) {
       flags.stop.store(true);
       other.join();
@@ -157,7 +162,7 @@ int main() {
   const std::size_t probed = std::min<std::size_t>(cpus.size(), 4);
   for (std::size_t i = 0; i < probed; ++i)
     for (std::size_t j = i + 1; j < probed; ++j) {
-      const double ns = transfer_ns(cpus[i], cpus[j]);
+      const double ns = transfer_ns(cpus[i], cpus[j], allowed);
       if (ns < 0)
         continue;
       std::printf("%s{\"a\": %d, \"b\": %d, \"transfer_ns\": %.2f}", first ? "" : ", ", cpus[i],

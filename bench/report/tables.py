@@ -100,29 +100,75 @@ def pinning_text(res):
             "allowed CPU without recording it; earlier commits did not pin.\n\n")
 
 
-def drift_text(m, factor=1.3):
+def probe_entries(m, key, fields):
+    """The cpu_probe entries of machine.json's `key` that carry every one of `fields` as a
+    number (a hand-edited or partial file may hold None or nothing)."""
+    got = m.get(key)
+    if not isinstance(got, list):
+        return []
+    return [x for x in got if isinstance(x, dict) and
+            all(isinstance(x.get(f), (int, float)) for f in fields)]
+
+
+def latency_entries(m, key):
+    return probe_entries(m, key, ("cpu", "l2_ns", "mem_ns"))
+
+
+def pair_entries(m, key):
+    return probe_entries(m, key, ("a", "b", "transfer_ns"))
+
+
+def drift_text(m, mem_factor=1.5, pair_factor=2.0):
     """A warning when cpu_probe measured the machine differently at the end of the run than at
-    its start (memory latency of a CPU, or the line hand-off between two CPUs, by more than
-    `factor` either way): the host moved the VM meanwhile, and rows measured early and late in
-    the run (different suites) did not see the same machine. Empty if it did not, or if the run
-    has no end probe (runs before 2026-12-05)."""
+    its start: a CPU's memory latency by more than `mem_factor`, or the line hand-off between two
+    CPUs by more than `pair_factor`, either way. Why those: the same probe repeated a second apart
+    under load moved the hand-off by up to 1.6x (helper-37), it stalls whenever either thread
+    does; a smaller change is noise, a larger one means the host moved the VM meanwhile. Empty if
+    nothing moved that much, or the run has no end probe (runs before 2026-12-05)."""
     moved = []
-    start = {x["cpu"]: x.get("mem_ns") for x in m.get("cpu_probe") or []}
-    for x in m.get("cpu_probe_end") or []:
-        a, b = start.get(x["cpu"]), x.get("mem_ns")
-        if a and b and max(a, b) > factor * min(a, b):
+    start = {x["cpu"]: x["mem_ns"] for x in probe_entries(m, "cpu_probe", ("cpu", "mem_ns"))}
+    for x in probe_entries(m, "cpu_probe_end", ("cpu", "mem_ns")):
+        a, b = start.get(x["cpu"]), x["mem_ns"]
+        if a and b and max(a, b) > mem_factor * min(a, b):
             moved.append(f"CPU {x['cpu']}'s memory latency {a:.0f} -> {b:.0f} ns")
-    pstart = {(x["a"], x["b"]): x.get("transfer_ns") for x in m.get("cpu_pairs") or []}
-    for x in m.get("cpu_pairs_end") or []:
-        a, b = pstart.get((x["a"], x["b"])), x.get("transfer_ns")
-        if a and b and max(a, b) > factor * min(a, b):
+    pstart = {(x["a"], x["b"]): x["transfer_ns"] for x in pair_entries(m, "cpu_pairs")}
+    for x in pair_entries(m, "cpu_pairs_end"):
+        a, b = pstart.get((x["a"], x["b"])), x["transfer_ns"]
+        if a and b and max(a, b) > pair_factor * min(a, b):
             moved.append(f"the line hand-off between CPUs {x['a']} and {x['b']} {a:.0f} -> {b:.0f} ns")
     if not moved:
         return ""
     return ("**The machine changed during the run:** " + ", ".join(moved) +
-            " (`cpu_probe` at the start and at the end). Suites run one after another, so a "
-            "ratio between two suites (a peer's row against lfarena's) may carry part of that "
-            "change; ratios within one suite and thread count carry less.\n\n")
+            " (`cpu_probe` at the start and at the end; each probe takes a few seconds, so "
+            "compare the load averages too). Suites run one after another, so a ratio between "
+            "two suites (a peer's row against lfarena's) may carry part of that change; ratios "
+            "within one suite and thread count carry less.\n\n")
+
+
+def probe_rows(m):
+    """The Machine table's rows for what cpu_probe measured at the start and at the end."""
+    ended = "cpu_probe_end" in m  # an end probe was run (it may have failed)
+    rows = []
+
+    def both(start, end, fmt):
+        s = "; ".join(fmt(x) for x in start)
+        e = "; ".join(fmt(x) for x in end)
+        if not ended:
+            return s
+        return "; ".join(filter(None, [f"at the start {s}" if s else "none at the start",
+                                       f"at the end {e}" if e else "the end probe failed"]))
+
+    cpus, cpus_end = latency_entries(m, "cpu_probe"), latency_entries(m, "cpu_probe_end")
+    if cpus or cpus_end:
+        rows.append(("load latency per CPU (256 KiB / 16 MiB chase)",
+                     both(cpus, cpus_end,
+                          lambda x: f"CPU {x['cpu']}: {x['l2_ns']:.1f} / {x['mem_ns']:.1f} ns")))
+    pairs, pairs_end = pair_entries(m, "cpu_pairs"), pair_entries(m, "cpu_pairs_end")
+    if pairs or pairs_end:
+        rows.append(("cache-line hand-off between CPUs (ping-pong)",
+                     both(pairs, pairs_end,
+                          lambda x: f"CPU {x['a']}-{x['b']}: {x['transfer_ns']:.0f} ns")))
+    return rows
 
 
 def machine_section(res):
@@ -145,22 +191,8 @@ def machine_section(res):
             ("git commit", f"{m.get('git_commit', '?')}{' (with uncommitted changes)' if m.get('git_dirty') else ''}"),
             ("run mode", m.get("mode", "?")),
             ("packages", ", ".join(f"{k} {v}" for k, v in m.get("packages", {}).items()))]
-    cpus = m.get("cpu_probe") or []
-    cpus_end = m.get("cpu_probe_end") or []
-    pairs, pairs_end = m.get("cpu_pairs") or [], m.get("cpu_pairs_end") or []
-    if cpus:
-        lat = "; ".join(f"CPU {x['cpu']}: {x['l2_ns']:.1f} / {x['mem_ns']:.1f} ns" for x in cpus)
-        if cpus_end:
-            lat = (f"at the start {lat}; at the end " +
-                   "; ".join(f"CPU {x['cpu']}: {x['l2_ns']:.1f} / {x['mem_ns']:.1f} ns"
-                             for x in cpus_end))
-        rows.append(("load latency per CPU (256 KiB / 16 MiB chase)", lat))
-    if pairs:
-        end = {(x["a"], x["b"]): x["transfer_ns"] for x in pairs_end}
-        rows.append(("cache-line hand-off between CPUs (ping-pong)",
-                     "; ".join(f"CPU {x['a']}-{x['b']}: {x['transfer_ns']:.0f} ns" +
-                               (f" at the start, {end[(x['a'], x['b'])]:.0f} ns at the end"
-                                if (x["a"], x["b"]) in end else "") for x in pairs)))
+    rows += probe_rows(m)
+    cpus = latency_entries(m, "cpu_probe")
     text = "## Machine\n\n" + table(["", ""], rows) + "\n"
     bt = c.get("library_build_type")
     if bt:

@@ -69,9 +69,9 @@ class GenerateTest(unittest.TestCase):
         self.assertIn("**The CPUs are not alike:**", self.md)
 
     def test_line_hand_off_and_its_drift_are_reported(self):
-        self.assertIn("| cache-line hand-off between CPUs (ping-pong) | CPU 0-1: 48 ns at the "
-                      "start, 130 ns at the end |", self.md)
-        # Memory latency moved by less than 1.3x; the hand-off by 2.7x.
+        self.assertIn("| cache-line hand-off between CPUs (ping-pong) | at the start CPU 0-1: "
+                      "48 ns; at the end CPU 0-1: 130 ns |", self.md)
+        # Memory latency moved by less than 1.5x; the hand-off by 2.7x (more than 2x).
         self.assertIn("**The machine changed during the run:** the line hand-off between CPUs 0 "
                       "and 1 48 -> 130 ns (`cpu_probe`", self.md)
 
@@ -151,8 +151,25 @@ class DriftTextTest(unittest.TestCase):
 
     def test_no_end_probe_or_no_change_says_nothing(self):
         self.assertEqual("", self.text({"cpu_probe": [{"cpu": 0, "mem_ns": 35.0}]}))
+        # A hand-off moves by up to 1.6x between two probes a second apart under load.
         self.assertEqual("", self.text({"cpu_pairs": [{"a": 0, "b": 1, "transfer_ns": 50.0}],
-                                        "cpu_pairs_end": [{"a": 0, "b": 1, "transfer_ns": 60.0}]}))
+                                        "cpu_pairs_end": [{"a": 0, "b": 1, "transfer_ns": 90.0}]}))
+
+    def test_missing_and_null_values_neither_crash_nor_hide_the_end(self):
+        sys.path.insert(0, HERE)
+        import tables  # noqa: E402
+        m = {"cpu_probe": None, "cpu_pairs": [{"a": 0, "b": 1, "transfer_ns": None}],
+             "cpu_probe_end": [{"cpu": 0, "l2_ns": 4.8, "mem_ns": 150.0}],
+             "cpu_pairs_end": None}
+        self.assertEqual("", self.text(m))
+        rows = dict(tables.probe_rows(m))
+        self.assertEqual("none at the start; at the end CPU 0: 4.8 / 150.0 ns",
+                         rows["load latency per CPU (256 KiB / 16 MiB chase)"])
+        self.assertNotIn("cache-line hand-off between CPUs (ping-pong)", rows)
+        failed = dict(tables.probe_rows({"cpu_pairs": [{"a": 0, "b": 1, "transfer_ns": 50.0}],
+                                         "cpu_pairs_end": None, "cpu_probe_end": None}))
+        self.assertEqual("at the start CPU 0-1: 50 ns; the end probe failed",
+                         failed["cache-line hand-off between CPUs (ping-pong)"])
 
 
 class PinningTextTest(unittest.TestCase):
