@@ -155,8 +155,8 @@ def probe_rows(m):
         e = "; ".join(fmt(x) for x in end)
         if not ended:
             return s
-        return "; ".join(filter(None, [f"at the start {s}" if s else "none at the start",
-                                       f"at the end {e}" if e else "the end probe failed"]))
+        return (f"at the start {s}" if s else "none at the start") + "; " + (
+            f"at the end {e}" if e else "the end probe failed")
 
     cpus, cpus_end = latency_entries(m, "cpu_probe"), latency_entries(m, "cpu_probe_end")
     if cpus or cpus_end:
