@@ -98,14 +98,13 @@ double transfer_ns(int a, int b, const cpu_set_t &allowed) {
         }
       }
     });
-    if (!pin_to(a)) {
-      flags.stop.store(true);
-      other.join();
-      return -1;
+    bool pinned = pin_to(a);
+    if (pinned) {
+      while (flags.pinned.load(std::memory_order_acquire) == 0)
+        sched_yield(); // it may still share our CPU until it has pinned itself
+      pinned = flags.pinned.load(std::memory_order_acquire) > 0;
     }
-    while (flags.pinned.load(std::memory_order_acquire) == 0)
-      sched_yield(); // it may still share our CPU until it has pinned itself
-    if (flags.pinned.load() < 0) {
+    if (!pinned) {
       flags.stop.store(true);
       other.join();
       return -1;
