@@ -181,6 +181,57 @@ TEST_P(RefillRun, BlocksThatShareAFilterBitStillFormOneRun) {
     EXPECT_EQ(mine[8 + i], b[kFreed - 1 - i].offset) << "allocation " << 8 + i;
 }
 
+// A spill writes prefetch hints into the chain it pushes (detail/run_hints.hpp): node 0, 12,
+// 24, ... of a chain of 64-byte blocks name the 12 nodes after them, and a shorter list ends
+// with a 0. 40 blocks freed by a thread that then exits: its drain spills them as one chain,
+// b[47] (top) .. b[8].
+TEST_P(RefillRun, ASpillNamesTheNextNodesOfItsChainEveryTwelveNodes) {
+  std::thread([&] {
+    for (unsigned i = kFreed; i < kFreed + 40; ++i)
+      ASSERT_TRUE(a.deallocate(b[i].offset, b[i].size));
+  }).join();
+  const auto hints = [&](unsigned holder, unsigned word) {
+    return read64(a, b[holder].offset + 16 + 8 * word);
+  };
+  const auto pair = [&](unsigned lo, unsigned hi) {
+    return b[lo].offset | std::uint64_t{b[hi].offset} << 32;
+  };
+  for (unsigned holder : {47u, 35u, 23u})
+    for (unsigned w = 0; w < 6; ++w)
+      EXPECT_EQ(hints(holder, w), pair(holder - 1 - 2 * w, holder - 2 - 2 * w))
+          << "b[" << holder << "], hint word " << w;
+  EXPECT_EQ(hints(11, 0), pair(10, 9));
+  EXPECT_EQ(hints(11, 1), std::uint64_t{b[8].offset}) << "the list ends with a 0";
+  // And the refill that takes them hands them out in stack order, as without hints.
+  const std::vector<std::uint32_t> got = take(40);
+  for (unsigned i = 0; i < 40; ++i)
+    EXPECT_EQ(got[i], b[47 - i].offset) << "allocation " << i;
+}
+
+// Hints are only prefetch addresses: whatever the words after a free node's link and size hold
+// (a user's write after free, a damaged file: offsets of live blocks, of the node itself, out of
+// the region, misaligned, ones), the refill hands out exactly what the links say and check()
+// finds nothing wrong.
+TEST_P(RefillRun, GarbageInTheHintWordsChangesNoRun) {
+  const std::uint64_t garbage[] = {
+      ~0ull,
+      b[500].offset | std::uint64_t{b[7].offset} << 32,
+      (b[3].offset + 4) | std::uint64_t{0xfffffff8u} << 32,
+      b[6].offset | std::uint64_t{b[6].offset} << 32,
+      0x0123456789abcdefull,
+      8,
+  };
+  for (unsigned i = 0; i < kFreed; ++i)
+    for (unsigned w = 0; w < 6; ++w)
+      scribble64(a, b[i].offset + 16 + 8 * w, garbage[(i + w) % 6]);
+  const std::vector<std::uint32_t> got = take(kFreed + 1);
+  for (unsigned i = 0; i < kFreed; ++i)
+    EXPECT_EQ(got[i], b[kFreed - 1 - i].offset) << "allocation " << i;
+  EXPECT_EQ(got[kFreed], 0u) << "nothing else is free";
+  auto rep = a.check();
+  ASSERT_TRUE(rep) << rep.message();
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, RefillRun, ::testing::Bool(),
                          [](const auto &info) { return info.param ? "checked" : "unchecked"; });
 

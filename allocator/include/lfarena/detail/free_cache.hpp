@@ -48,6 +48,7 @@
 #include "lfarena/detail/crash_point.hpp"
 #include "lfarena/detail/header.hpp"
 #include "lfarena/detail/node.hpp"
+#include "lfarena/detail/run_hints.hpp"
 #include "lfarena/detail/segregated_policy.hpp"
 #include "lfarena/detail/tagged.hpp"
 
@@ -321,6 +322,7 @@ private:
     if (count > kCacheLimit || n == 0 || n > count || first == 0 || size < node_.min_segment())
       return Fault{first != 0 ? first : at};
     std::uint32_t moved = 0, last = 0, cur = first;
+    std::uint32_t chain[kCacheLimit]; // the moved nodes, for their prefetch hints
     Fault fault;
     while (moved < n) {
       // pop()'s checks: the block inside the region, the size word exactly a node's of this
@@ -335,6 +337,7 @@ private:
         fault = Fault{cur};
         break;
       }
+      chain[moved] = cur;
       last = cur;
       cur = next.offset();
       ++moved;
@@ -342,6 +345,9 @@ private:
     }
     if (moved == 0)
       return fault;
+    // For the refill that takes them (run_hints.hpp): nodes this thread just walked, so the
+    // stores hit its cache.
+    write_run_hints(mem_, size, chain, moved);
     store_relaxed(w, cache_head(cur, cache_count(h) - moved));
     LFARENA_CRASH_POINT(cache_spill_unlinked);
     shared_.insert_chain(first, last, size);

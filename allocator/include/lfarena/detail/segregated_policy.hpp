@@ -46,6 +46,7 @@
 #include "lfarena/detail/memory.hpp"
 #include "lfarena/detail/mutant.hpp"
 #include "lfarena/detail/node.hpp"
+#include "lfarena/detail/run_hints.hpp"
 #include "lfarena/detail/segment.hpp"
 #include "lfarena/detail/size_class.hpp"
 #include "lfarena/detail/tagged.hpp"
@@ -159,6 +160,7 @@ public:
     Link h{load_acquire(head)};
     for (;;) {
       std::uint32_t n = 0, at = h.offset();
+      std::uint32_t hinted = 0; // the node whose prefetch hints come next (run_hints.hpp)
       bool clean = true;
       RunFilter filter;
       {
@@ -176,6 +178,10 @@ public:
           if (next.marked() ||
               load_relaxed(mem_.word(at + kNodeSizeWord)) != node_.encode_size(at, size))
             break;
+          // The next nodes' addresses, if a spill left them here: fetched together instead of
+          // one miss per link (only prefetches: the links above stay the walk's sole guide).
+          if ((n == 0 || at == hinted) && n + 1 < max)
+            hinted = prefetch_run_hints(mem_, node_, at, size, max - n - 1);
           seen[n++] = at;
           at = next.offset();
         }
