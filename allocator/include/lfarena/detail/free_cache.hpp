@@ -321,8 +321,8 @@ private:
     // compares below check the size word for this size only.
     if (count > kCacheLimit || n == 0 || n > count || first == 0 || size < node_.min_segment())
       return Fault{first != 0 ? first : at};
-    std::uint32_t moved = 0, last = 0, cur = first;
-    std::uint32_t chain[kCacheLimit]; // the moved nodes, for their prefetch hints
+    std::uint32_t moved = 0, cur = first;
+    std::uint32_t chain[kCacheLimit]; // the moved nodes (their prefetch hints, the last one)
     Fault fault;
     while (moved < n) {
       // pop()'s checks: the block inside the region, the size word exactly a node's of this
@@ -338,7 +338,6 @@ private:
         break;
       }
       chain[moved] = cur;
-      last = cur;
       cur = next.offset();
       ++moved;
       --count;
@@ -350,7 +349,7 @@ private:
     write_run_hints(mem_, size, chain, moved);
     store_relaxed(w, cache_head(cur, cache_count(h) - moved));
     LFARENA_CRASH_POINT(cache_spill_unlinked);
-    shared_.insert_chain(first, last, size);
+    shared_.insert_chain(first, chain[moved - 1], size);
     return fault;
   }
 

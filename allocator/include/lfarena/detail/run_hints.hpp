@@ -85,11 +85,11 @@ std::uint32_t prefetch_run_hints(const Mem &mem, const NodeLayout &node, std::ui
   const std::uint32_t want = budget < cap ? budget : cap;
   std::uint32_t o = 0;
   std::uint64_t w = 0;
-  for (std::uint32_t s = 0; s < want; ++s) {
+  for (std::uint32_t s = 0; s < want; ++s, w >>= 32) {
     // Relaxed: after the caller's acquire of the stack head (banner). Any value is only a hint.
     if (s % 2 == 0)
       w = load_relaxed(mem.word(at + kHintWord + 4 * s));
-    o = static_cast<std::uint32_t>(s % 2 == 0 ? w : w >> 32);
+    o = static_cast<std::uint32_t>(w);
     if (o == 0)
       return 0;
     if (node.plausible_offset(o))
