@@ -9,7 +9,13 @@
 #   quick (default): LFARENA_BENCH_SCALE=quick, --benchmark_min_time=0.05, 3 repetitions
 #                    (medians);
 #   --full:          LFARENA_BENCH_SCALE=full, --benchmark_min_time=0.5, 9 repetitions (medians;
-#                    9 is what a meaningful U test needs).
+#                    9 is what a meaningful U test needs) in 3 interleaved rounds: every suite
+#                    runs 3 repetitions per round, round after round, into RUN/rounds/<k>/, and
+#                    bench/report/merge_rounds.py merges the rounds into RUN/<suite>.json, so each
+#                    row's repetitions come from three windows spread over the run, the same ones
+#                    for every subject (this VM changes state within an hour: a ratio between
+#                    two suites run minutes apart carried that change). cpu_probe runs between
+#                    rounds too (machine.json cpu_probe_rounds).
 #   --compare DIR:   also run Google Benchmark's compare.py (Mann-Whitney U test over the
 #                    repetitions) suite by suite against the raw JSON kept in DIR/raw/ (an earlier
 #                    report) and write "Changes since <DIR>" into report.md and the dashboard;
@@ -79,8 +85,10 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 run="build/bench/runs/$stamp"
 mkdir -p "$run"
 if [[ $mode == full ]]; then
-  gb_args=(--benchmark_min_time=0.5 --benchmark_repetitions=9 --benchmark_display_aggregates_only=true)
+  rounds=3 # of 3 repetitions each: 9 per row
+  gb_args=(--benchmark_min_time=0.5 --benchmark_repetitions=3 --benchmark_display_aggregates_only=true)
 else
+  rounds=1
   gb_args=(--benchmark_min_time=0.05 --benchmark_repetitions=3 --benchmark_display_aggregates_only=true)
 fi
 
@@ -91,20 +99,39 @@ shopt -s nullglob
 suites=()
 for exe in build/bench/bench/*_bench; do [[ -x $exe ]] && suites+=("$exe"); done
 if ((${#suites[@]} == 0)); then echo "ci/bench.sh: no suites built" >&2; exit 1; fi
-i=0
-for exe in "${suites[@]}"; do
-  i=$((i + 1))
-  name=$(basename "$exe")
-  t0=$(date +%s)
-  printf '[%d/%d] %-24s ' "$i" "${#suites[@]}" "$name"
-  if ! LFARENA_BENCH_SCALE=$mode "$exe" "${gb_args[@]}" \
-      --benchmark_out="$run/$name.json" --benchmark_out_format=json >"$run/$name.log" 2>&1; then
-    echo "FAILED"
-    tail -n 30 "$run/$name.log" >&2
-    exit 1
-  fi
-  echo "ok ($(( $(date +%s) - t0 )) s, $(grep -c '"run_name"' "$run/$name.json") JSON entries)"
-done
+# One round: every suite once into directory $1, round $2 of $rounds.
+run_round() {
+  local out=$1 k=$2 i=0 exe name t0
+  mkdir -p "$out"
+  for exe in "${suites[@]}"; do
+    i=$((i + 1))
+    name=$(basename "$exe")
+    t0=$(date +%s)
+    if ((rounds > 1)); then printf 'round %d/%d ' "$k" "$rounds"; fi
+    printf '[%d/%d] %-24s ' "$i" "${#suites[@]}" "$name"
+    if ! LFARENA_BENCH_SCALE=$mode "$exe" "${gb_args[@]}" \
+        --benchmark_out="$out/$name.json" --benchmark_out_format=json >"$out/$name.log" 2>&1; then
+      echo "FAILED"
+      tail -n 30 "$out/$name.log" >&2
+      exit 1
+    fi
+    echo "ok ($(( $(date +%s) - t0 )) s, $(grep -c '"run_name"' "$out/$name.json") JSON entries)"
+  done
+}
+if ((rounds == 1)); then
+  run_round "$run" 1
+else
+  dirs=()
+  for ((k = 1; k <= rounds; k++)); do
+    dirs+=("$run/rounds/$k")
+    run_round "$run/rounds/$k" "$k"
+    if ((k < rounds)); then
+      "$py" bench/report/machine_info.py --after-round "$run/machine.json" --round "$k" \
+        --probe build/bench/bench/cpu_probe
+    fi
+  done
+  "$py" bench/report/merge_rounds.py --out "$run" "${dirs[@]}"
+fi
 
 "$py" bench/report/machine_info.py --finish "$run/machine.json" --probe build/bench/bench/cpu_probe
 "$py" bench/report/generate.py --run-dir "$run" --reports-dir reports "${compare[@]}" "${gate[@]}"

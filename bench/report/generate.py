@@ -22,6 +22,7 @@ import glob
 import json
 import os
 import shutil
+import statistics
 import sys
 
 sys.dont_write_bytecode = True  # never leave __pycache__ in the source tree
@@ -73,6 +74,7 @@ def load_run(run_dir):
             pick = medians or iters or entries
             reps = len(iters) or int(entries[0].get("repetitions", 1) or 1)
             row = normalise(run_name, pick, binary, reps)
+            row["round_ns"] = round_ns(iters)
             # Failed operations over every repetition (a median of 0 can hide failing ones).
             if iters:
                 row["failed_ops"] = sum(e.get("failures", 0) for e in iters)
@@ -84,13 +86,28 @@ def load_run(run_dir):
     return rows, context
 
 
+def round_ns(iters):
+    """ns/op per round of a run in rounds (merge_rounds.py marks each repetition with its
+    lfarena_round): the median throughput of each round's error-free repetitions, as for the
+    whole row; None for a round without one. [] for a run not in rounds."""
+    by = {}
+    for e in iters:
+        k = e.get("lfarena_round")
+        if isinstance(k, int):
+            by.setdefault(k, [])
+            ips = e.get("wall_items_per_second") or e.get("items_per_second")
+            if not e.get("error_occurred") and isinstance(ips, (int, float)) and ips > 0:
+                by[k].append(ips)
+    return [1e9 / statistics.median(by[k]) if by[k] else None for k in sorted(by)]
+
+
 def normalise(run_name, entries, binary, repetitions):
     suite, subject, params = parse_name(run_name)
     keys = set().union(*(e.keys() for e in entries))
     skip = {"name", "run_name", "run_type", "aggregate_name", "aggregate_unit", "family_index",
             "per_family_instance_index", "repetitions", "repetition_index", "threads",
             "iterations", "real_time", "cpu_time", "time_unit", "error_occurred",
-            "error_message", "label"}
+            "error_message", "label", "lfarena_round"}
     counters = {}
     for k in sorted(keys - skip):
         vals = [e[k] for e in entries if isinstance(e.get(k), (int, float))]

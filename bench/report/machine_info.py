@@ -4,13 +4,16 @@
   machine_info.py --mode quick --out RUN/machine.json   # at the start of a run
   machine_info.py --finish RUN/machine.json             # at the end: load average, end time
   machine_info.py ... --probe build/bench/bench/cpu_probe  # also: the CPU probe, at both ends
+  machine_info.py --after-round RUN/machine.json --round 1 --probe ...  # between two rounds
 
 Fields: CPU model, logical cores, virtualization, kernel, compilers, cmake, Google Benchmark and
 peer package versions, cpufreq governor (if readable), transparent huge pages, load average,
 date, host, git commit (+ dirty flag), run mode, and with --probe what bench/cpu_probe.cpp
 (`cpu_probe`) measured at the start (cpu_probe: load latency per CPU; cpu_pairs: ns per hand-off
-of a cache line between two CPUs) and at the end (cpu_probe_end, cpu_pairs_end). Standard
-library only; no network.
+of a cache line between two CPUs) and at the end (cpu_probe_end, cpu_pairs_end), and with
+--after-round after each round of a run in rounds but the last (cpu_probe_rounds: a list of
+{round, date, cpus, pairs}; ci/bench.sh --full, merge_rounds.py). Standard library only; no
+network.
 """
 import argparse
 import datetime
@@ -121,20 +124,38 @@ def finish(path, probe_path=None):
         json.dump(info, f, indent=2)
 
 
+def after_round(path, number, probe_path):
+    """Appends what cpu_probe measures now, after round `number`, to cpu_probe_rounds."""
+    with open(path, encoding="utf-8") as f:
+        info = json.load(f)
+    got = probe(probe_path)
+    info.setdefault("cpu_probe_rounds", []).append({
+        "round": number,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "cpus": got.get("cpus"), "pairs": got.get("pairs")})
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(info, f, indent=2)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mode", default="quick")
     ap.add_argument("--out")
     ap.add_argument("--finish")
+    ap.add_argument("--after-round", metavar="MACHINE_JSON",
+                    help="record the probe after round --round of a run in rounds")
+    ap.add_argument("--round", type=int, default=0)
     ap.add_argument("--probe", help="the cpu_probe executable (per-CPU load latency, line "
                     "hand-off between CPUs); with --out and with --finish")
     a = ap.parse_args()
-    if a.finish:
+    if a.after_round:
+        after_round(a.after_round, a.round, a.probe)
+    elif a.finish:
         finish(a.finish, a.probe)
     elif a.out:
         start(a.mode, a.out, a.probe)
     else:
-        ap.error("--out or --finish is required")
+        ap.error("--out, --finish or --after-round is required")
 
 
 if __name__ == "__main__":

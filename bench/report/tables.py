@@ -62,6 +62,11 @@ class Index:
         r = self.get(*a, **k)
         return r["ns_per_op"] if r and not failed(r) else None
 
+    def round_ns(self, *a, **k):
+        """ns/op per round (generate.round_ns) of a row ns() accepts; [] otherwise."""
+        r = self.get(*a, **k)
+        return list(r.get("round_ns") or []) if r and not failed(r) else []
+
     def subjects(self, suite):
         return sorted({r["subject"] for r in self.rows if r["suite"] == suite})
 
@@ -118,31 +123,65 @@ def pair_entries(m, key):
     return probe_entries(m, key, ("a", "b", "transfer_ns"))
 
 
+def probe_series(m):
+    """What cpu_probe measured, in order: (label, cpus, pairs) at the start, after each round of a
+    run in rounds (cpu_probe_rounds) and at the end; entries without numbers are dropped."""
+    out = [("start", latency_or_mem(m.get("cpu_probe")), pairs_of(m.get("cpu_pairs")))]
+    rounds = m.get("cpu_probe_rounds")
+    for r in rounds if isinstance(rounds, list) else []:
+        if isinstance(r, dict):
+            out.append((f"after round {r.get('round', '?')}", latency_or_mem(r.get("cpus")),
+                         pairs_of(r.get("pairs"))))
+    out.append(("end", latency_or_mem(m.get("cpu_probe_end")), pairs_of(m.get("cpu_pairs_end"))))
+    return out
+
+
+def latency_or_mem(v):
+    return probe_entries({"v": v}, "v", ("cpu", "mem_ns"))
+
+
+def pairs_of(v):
+    return probe_entries({"v": v}, "v", ("a", "b", "transfer_ns"))
+
+
 def drift_text(m, mem_factor=1.5, pair_factor=2.0):
-    """A warning when cpu_probe measured the machine differently at the end of the run than at
-    its start: a CPU's memory latency by more than `mem_factor`, or the line hand-off between two
-    CPUs by more than `pair_factor`, either way. Why those: the same probe repeated a second apart
-    under load moved the hand-off by up to 1.6x (helper-37), it stalls whenever either thread
-    does; a smaller change is noise, a larger one means the host moved the VM meanwhile. Empty if
-    nothing moved that much, or the run has no end probe (runs before 2026-12-05)."""
+    """A warning when cpu_probe measured the machine differently during a run: a CPU's memory
+    latency by more than `mem_factor`, or the line hand-off between two CPUs by more than
+    `pair_factor`, between any two of its probes (start, between rounds, end). Why those: the
+    same probe repeated a second apart under load moved the hand-off by up to 1.6x (helper-37),
+    it stalls whenever either thread does; a smaller change is noise, a larger one means the host
+    moved the VM meanwhile. Empty if nothing moved that much, or the run has a start probe only
+    (runs before 2026-12-05)."""
+    series = probe_series(m)
+    mems, pairs = {}, {}
+    for _, cpus, prs in series:
+        for x in cpus:
+            mems.setdefault(x["cpu"], []).append(x["mem_ns"])
+        for x in prs:
+            pairs.setdefault((x["a"], x["b"]), []).append(x["transfer_ns"])
     moved = []
-    start = {x["cpu"]: x["mem_ns"] for x in probe_entries(m, "cpu_probe", ("cpu", "mem_ns"))}
-    for x in probe_entries(m, "cpu_probe_end", ("cpu", "mem_ns")):
-        a, b = start.get(x["cpu"]), x["mem_ns"]
-        if a and b and max(a, b) > mem_factor * min(a, b):
-            moved.append(f"CPU {x['cpu']}'s memory latency {a:.0f} -> {b:.0f} ns")
-    pstart = {(x["a"], x["b"]): x["transfer_ns"] for x in pair_entries(m, "cpu_pairs")}
-    for x in pair_entries(m, "cpu_pairs_end"):
-        a, b = pstart.get((x["a"], x["b"])), x["transfer_ns"]
-        if a and b and max(a, b) > pair_factor * min(a, b):
-            moved.append(f"the line hand-off between CPUs {x['a']} and {x['b']} {a:.0f} -> {b:.0f} ns")
+    for cpu, v in mems.items():
+        if len(v) > 1 and min(v) > 0 and max(v) > mem_factor * min(v):
+            moved.append(f"CPU {cpu}'s memory latency " +
+                         " -> ".join(f"{x:.0f}" for x in v) + " ns")
+    for (a, b), v in pairs.items():
+        if len(v) > 1 and min(v) > 0 and max(v) > pair_factor * min(v):
+            moved.append(f"the line hand-off between CPUs {a} and {b} " +
+                         " -> ".join(f"{x:.0f}" for x in v) + " ns")
     if not moved:
         return ""
+    rounds = len(series) > 2
+    where = ("at the start, after each round and at the end" if rounds else
+             "at the start and at the end")
+    why = ("Every suite ran once in each round, so each row's median mixes the same windows of "
+           "the run for every subject; a ratio still carries what changed within a round."
+           if rounds else
+           "Suites run one after another, so a ratio between two suites (a peer's row against "
+           "lfarena's) may carry part of that change; ratios within one suite and thread count "
+           "carry less.")
     return ("**The machine changed during the run:** " + ", ".join(moved) +
-            " (`cpu_probe` at the start and at the end; each probe takes a few seconds, so "
-            "compare the load averages too). Suites run one after another, so a ratio between "
-            "two suites (a peer's row against lfarena's) may carry part of that change; ratios "
-            "within one suite and thread count carry less.\n\n")
+            f" (`cpu_probe` {where}; each probe takes a few seconds, so compare the load "
+            "averages too). " + why + "\n\n")
 
 
 def probe_rows(m):
@@ -168,6 +207,12 @@ def probe_rows(m):
         rows.append(("cache-line hand-off between CPUs (ping-pong)",
                      both(pairs, pairs_end,
                           lambda x: f"CPU {x['a']}-{x['b']}: {x['transfer_ns']:.0f} ns")))
+    between = [(label, prs) for label, _, prs in probe_series(m)[1:-1]]
+    if between:
+        rows.append(("cache-line hand-off between rounds",
+                     "; ".join(label + ": " + (", ".join(
+                         f"CPU {x['a']}-{x['b']} {x['transfer_ns']:.0f} ns" for x in prs)
+                         or "probe failed") for label, prs in between)))
     return rows
 
 
@@ -214,6 +259,14 @@ def machine_section(res):
     text += ("The machine is small and was shared with other jobs (see the load average): "
              "absolute numbers are noisy, ratios measured in the same run are the useful "
              "output, and `ci/bench.sh --full` (9 repetitions, medians) is the one to cite.\n\n")
+    rounds = c.get("lfarena_rounds")
+    if isinstance(rounds, int) and rounds > 1:
+        text += (f"**This run ran in {rounds} interleaved rounds:** every suite ran once per "
+                 "round with an equal share of its repetitions, round after round "
+                 f"(bench/report/merge_rounds.py), so each row's median comes from {rounds} "
+                 "windows spread over the run, the same windows for lfarena and for the peers. "
+                 "Reports up to 2026-12-05-vm-4 ran each suite once, its repetitions back to back, "
+                 "so two suites' rows were measured up to an hour apart.\n\n")
     return text
 
 
@@ -244,17 +297,38 @@ def targets_section(ix):
     rows = []
 
     def add(name, value, target, better, how):
+        value, per_round = value
         if value is None:
             rows.append([name, "n/a", target, "not measured", how])
             return
-        ok = value >= target if better == "higher" else value <= target
+        meets = (lambda v: v >= target) if better == "higher" else (lambda v: v <= target)
         sign = ">=" if better == "higher" else "<="
-        rows.append([name, f"{value:.2f}x", f"{sign} {target}x", "met" if ok else "MISSED", how])
+        measured, verdict = f"{value:.2f}x", "met" if meets(value) else "MISSED"
+        # A run in rounds (merge_rounds.py): the ratio of each round's medians too, and how many
+        # rounds agree with the verdict, so a verdict that the machine's state decides shows.
+        if len(per_round) > 1:
+            measured += " (rounds: " + " / ".join(
+                f"{v:.2f}" if v is not None else "n/a" for v in per_round) + ")"
+            agree = sum(1 for v in per_round if v is not None and meets(v) == meets(value))
+            if agree < len(per_round):
+                verdict += f" ({agree} of {len(per_round)} rounds agree)"
+        rows.append([name, measured, f"{sign} {target}x", verdict, how])
+
+    class Lookup:  # one row's ns/op and its per-round ns/op
+        def __init__(self, *a, **k):
+            self.ns, self.rounds = ix.ns(*a, **k), ix.round_ns(*a, **k)
+
+        def __bool__(self):
+            return bool(self.ns)
 
     def div(a, b):
-        return a / b if a and b else None
+        value = a.ns / b.ns if a.ns and b.ns else None
+        per_round = []
+        if value is not None and len(a.rounds) == len(b.rounds):
+            per_round = [x / y if x and y else None for x, y in zip(a.rounds, b.rounds)]
+        return value, per_round
 
-    bump = lambda subj, t=1: ix.ns("bump", subj, t, size=64, align=8)  # noqa: E731
+    bump = lambda subj, t=1: Lookup("bump", subj, t, size=64, align=8)  # noqa: E731
     add("bump, 1 thread, 64 B: lfarena-heap vs raw atomic fetch_add",
         div(bump("lfarena-heap"), bump("raw-atomic")), 1.25, "lower", "lfarena-heap ns / raw-atomic ns")
     add("bump, 1 thread, 64 B: thread-local chunks vs mimalloc",
@@ -264,42 +338,45 @@ def targets_section(ix):
     # The segregated policy's thread caches need thread chunks: the targets use that subject
     # when the run has it (older runs: plain lfarena-segregated).
     seg = ("lfarena-segregated-tlc"
-           if ix.ns("churn", "lfarena-segregated-tlc", 1, size="64", segments="1000")
+           if Lookup("churn", "lfarena-segregated-tlc", 1, size="64", segments="1000")
            else "lfarena-segregated")
     for size in ("64", "mixed"):
         for segs in ("1000", "20000", "100000"):
             for t in (1, 2):
                 add(f"segregated churn, {size}, {int(segs) // 1000}k segments, {t} thread{'s' if t > 1 else ''}: vs mimalloc",
-                    div(ix.ns("churn", "mimalloc", t, size=size, segments=segs),
-                        ix.ns("churn", seg, t, size=size, segments=segs)),
+                    div(Lookup("churn", "mimalloc", t, size=size, segments=segs),
+                        Lookup("churn", seg, t, size=size, segments=segs)),
                     1, "higher", f"mimalloc ns / {seg} ns")
-        seg1 = ix.ns("churn", seg, 1, size=size, segments="1000")
-        seg2 = ix.ns("churn", seg, 2, size=size, segments="1000")
+        seg1 = Lookup("churn", seg, 1, size=size, segments="1000")
+        seg2 = Lookup("churn", seg, 2, size=size, segments="1000")
         add(f"segregated churn, {size}, 1k segments: 2 threads vs 1", div(seg1, seg2), 1.7, "higher",
             f"aggregate throughput ratio of {seg} (1-thread ns / 2-thread ns per pair)")
     for pol in ("optimistic", "pessimistic"):
         add(f"{pol} churn, 64 B: 100k vs 1k segments",
-            div(ix.ns("churn", f"lfarena-{pol}", 1, size="64", segments="100000"),
-                ix.ns("churn", f"lfarena-{pol}", 1, size="64", segments="1000")),
+            div(Lookup("churn", f"lfarena-{pol}", 1, size="64", segments="100000"),
+                Lookup("churn", f"lfarena-{pol}", 1, size="64", segments="1000")),
             2, "lower", f"lfarena-{pol} ns at 100k / at 1k")
         for size in ("64", "mixed"):
             add(f"{pol} cross-thread frees, {size}: vs glibc",
-                div(ix.ns("xthread", "glibc", 2, size=size, batch="4096"),
-                    ix.ns("xthread", f"lfarena-{pol}", 2, size=size, batch="4096")),
+                div(Lookup("xthread", "glibc", 2, size=size, batch="4096"),
+                    Lookup("xthread", f"lfarena-{pol}", 2, size=size, batch="4096")),
                 1, "higher", f"glibc ns / lfarena-{pol} ns per object")
     for size in ("64", "mixed"):
         add(f"segregated with chunks, cross-thread frees, {size}: vs mimalloc",
-            div(ix.ns("xthread", "mimalloc", 2, size=size, batch="4096"),
-                ix.ns("xthread", "lfarena-segregated-tlc", 2, size=size, batch="4096")),
+            div(Lookup("xthread", "mimalloc", 2, size=size, batch="4096"),
+                Lookup("xthread", "lfarena-segregated-tlc", 2, size=size, batch="4096")),
             1, "higher", "mimalloc ns / lfarena-segregated-tlc ns per object")
     for pol in ("optimistic", "pessimistic"):
         add(f"{pol} size index vs linear scan, mixed, 100k segments",
-            div(ix.ns("churn", f"lfarena-{pol}-linear", 1, size="mixed", segments="100000"),
-                ix.ns("churn", f"lfarena-{pol}", 1, size="mixed", segments="100000")), 10, "higher",
+            div(Lookup("churn", f"lfarena-{pol}-linear", 1, size="mixed", segments="100000"),
+                Lookup("churn", f"lfarena-{pol}", 1, size="mixed", segments="100000")), 10, "higher",
             f"lfarena-{pol}-linear ns / lfarena-{pol} ns")
     return ("## Speed targets\n\nEach target is a ratio of two measurements of this run on this "
             "machine (2 cores: see above); `met` or `MISSED` as measured, n/a where a subject did "
-            "not run or a row had failed allocations.\n\n"
+            "not run or a row had failed allocations. A run in rounds (`ci/bench.sh --full`) also "
+            "shows the ratio of each round's medians, and a verdict that not every round agrees "
+            "with says how many do: such a verdict is decided by the machine's state as much as by "
+            "the code.\n\n"
             + table(["target", "measured", "target", "verdict", "ratio of"], rows) + "\n")
 
 
@@ -509,7 +586,7 @@ def report_md(res, charts):
     if errors:
         text += "## Errors\n\n" + "".join(f"- `{r['name']}`: {r['error']}\n" for r in errors) + "\n"
     text += ("## How to reproduce\n\n```sh\nci/bench.sh          # quick: every suite, 3 repetitions (medians)\n"
-             "ci/bench.sh --full   # 9 repetitions, medians (the published one)\n"
+             "ci/bench.sh --full   # 9 repetitions in 3 interleaved rounds, medians (the published one)\n"
              "ci/bench.sh --full --compare reports/<earlier report>   # plus 'Changes since'\n"
              "LFARENA_BENCH_SCALE=quick build/bench/bench/churn_bench --benchmark_filter='pessimistic'\n"
              "/usr/bin/python3 bench/report/generate.py --run-dir build/bench/runs/<stamp> --reports-dir reports\n```\n\n"

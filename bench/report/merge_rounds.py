@@ -1,0 +1,145 @@
+#!/usr/bin/python3
+"""bench/report/merge_rounds.py -- merge the rounds of a benchmark run into one JSON per suite.
+
+  merge_rounds.py --out RUN RUN/rounds/1 RUN/rounds/2 RUN/rounds/3
+
+Why rounds: this project's VM changes state while a run goes on (the host moves its vCPUs: the
+cache-line hand-off between the two CPUs measured 252 ns at the start of one hour-long run and
+55 ns at its end, and 2-thread rows move 2x with it). Run suite after suite, a peer's rows and
+lfarena's are measured minutes apart, and a ratio between them carries that change. So
+`ci/bench.sh --full` runs every suite once per round, a few repetitions each (3 rounds of 3),
+and each row's 9 repetitions come from three windows spread over the run, the same windows for
+every subject.
+
+For every `<suite>_bench.json` of the first round directory: the repetitions (run_type
+"iteration") of every round, in round order, renumbered (repetition_index 0..n-1, repetitions
+n) and marked with their round (lfarena_round, from 1: generate.py shows each speed target's
+ratio per round too), followed by the aggregates Google Benchmark itself writes (mean, median,
+stddev, cv of real_time, cpu_time and every counter) recomputed over all of them, so every
+reader of a single run's JSON (generate.py, compare.py) reads the merged file unchanged. An
+errored repetition (error_occurred) is kept and takes no part in the aggregates. The context
+is the first round's, plus lfarena_rounds (the number of rounds) and lfarena_round_dates (each
+round's own date). A suite missing from a later round is an error: its rows would not be
+comparable. Standard library only.
+"""
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+
+# Fields of an entry that are not measurements (everything else numeric is aggregated).
+KEYS = {"name", "family_index", "per_family_instance_index", "run_name", "run_type",
+        "repetitions", "repetition_index", "threads", "iterations", "time_unit",
+        "aggregate_name", "aggregate_unit", "error_occurred", "error_message", "label",
+        "lfarena_round"}
+
+
+class MergeError(Exception):
+    pass
+
+
+def measured(entry):
+    return {k: v for k, v in entry.items()
+            if k not in KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def aggregates(run_name, reps):
+    """Google Benchmark's four aggregate entries over the repetitions `reps` (dicts)."""
+    ok = [e for e in reps if not e.get("error_occurred")]
+    if not ok:
+        return []
+    first = ok[0]
+    fields = [k for k in first if k in measured(first)]
+    cols = {k: [float(e[k]) for e in ok if isinstance(e.get(k), (int, float))] for k in fields}
+
+    def stddev(v):
+        return statistics.stdev(v) if len(v) > 1 else 0.0
+
+    def cv(v):
+        m = statistics.fmean(v)
+        return stddev(v) / m if m != 0 else math.nan
+
+    out = []
+    for name, fn, unit in (("mean", statistics.fmean, "time"),
+                           ("median", statistics.median, "time"),
+                           ("stddev", stddev, "time"), ("cv", cv, "percentage")):
+        e = {"name": f"{run_name}_{name}", "family_index": first.get("family_index"),
+             "per_family_instance_index": first.get("per_family_instance_index"),
+             "run_name": run_name, "run_type": "aggregate", "repetitions": len(reps),
+             "threads": first.get("threads", 1), "aggregate_name": name, "aggregate_unit": unit,
+             "iterations": len(ok), "time_unit": first.get("time_unit", "ns")}
+        for k, v in cols.items():
+            if v:
+                e[k] = fn(v)
+        out.append(e)
+    return out
+
+
+def merge_suite(paths):
+    """One suite's JSON files, one per round, merged (see the banner)."""
+    rounds = []
+    for p in paths:
+        try:
+            with open(p, encoding="utf-8") as f:
+                rounds.append(json.load(f))
+        except (OSError, ValueError) as e:
+            raise MergeError(f"{p}: cannot read benchmark JSON: {e}") from e
+    order, reps = [], {}
+    for k, data in enumerate(rounds, 1):
+        for b in data.get("benchmarks", []):
+            if b.get("run_type", "iteration") != "iteration":
+                continue  # recomputed below over every round
+            run_name = b.get("run_name", b.get("name"))
+            if run_name not in reps:
+                order.append(run_name)
+                reps[run_name] = []
+            reps[run_name].append(dict(b, lfarena_round=k))
+    benchmarks = []
+    for run_name in order:
+        rs = reps[run_name]
+        for i, e in enumerate(rs):
+            e["repetition_index"] = i
+            e["repetitions"] = len(rs)
+        benchmarks += rs + aggregates(run_name, rs)
+    context = dict(rounds[0].get("context", {})) if rounds else {}
+    context["lfarena_rounds"] = len(rounds)
+    context["lfarena_round_dates"] = [d.get("context", {}).get("date") for d in rounds]
+    return {"context": context, "benchmarks": benchmarks}
+
+
+def merge_run(out_dir, round_dirs):
+    """Writes out_dir/<suite>.json for every suite of the first round; returns their names."""
+    if not round_dirs:
+        raise MergeError("no round directories given")
+    suites = sorted(f for f in os.listdir(round_dirs[0]) if f.endswith("_bench.json"))
+    if not suites:
+        raise MergeError(f"{round_dirs[0]}: no *_bench.json")
+    for suite in suites:  # every suite checked before any is written
+        missing = [d for d in round_dirs if not os.path.isfile(os.path.join(d, suite))]
+        if missing:
+            raise MergeError(f"{suite} is missing from {', '.join(missing)}")
+    for suite in suites:
+        merged = merge_suite([os.path.join(d, suite) for d in round_dirs])
+        with open(os.path.join(out_dir, suite), "w", encoding="utf-8") as f:
+            json.dump(merged, f, indent=2)  # NaN as Google Benchmark writes it (cv of 0)
+    return suites
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", required=True, help="the run directory to write the suites into")
+    ap.add_argument("rounds", nargs="+", help="the round directories, in the order they ran")
+    a = ap.parse_args()
+    try:
+        suites = merge_run(a.out, a.rounds)
+    except MergeError as e:
+        print(f"merge_rounds.py: {e}", file=sys.stderr)
+        return 1
+    print(f"merge_rounds.py: {len(suites)} suites, {len(a.rounds)} rounds each, into {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
