@@ -157,6 +157,48 @@ def target_row(md, name):
     return next(line for line in md.splitlines() if line.startswith(f"| {name} |"))
 
 
+class GoogleBenchmarkAgreementTest(unittest.TestCase):
+    """Two rows of a real --full run (fixtures/gb/: 9 repetitions and the aggregates Google
+    Benchmark 1.7.1 wrote; NaN kept as null, as reports keep it), split into 3 rounds of 3 and
+    merged: every aggregate equals Google Benchmark's own."""
+
+    def test_merged_aggregates_equal_google_benchmark_s(self):
+        with open(os.path.join(HERE, "fixtures", "gb", "churn_9_repetitions.json"),
+                  encoding="utf-8") as f:
+            real = json.load(f)
+        with tempfile.TemporaryDirectory() as tmp:
+            dirs = []
+            for k in range(3):
+                d = os.path.join(tmp, str(k + 1))
+                os.makedirs(d)
+                reps = [dict(e, repetition_index=e["repetition_index"] % 3, repetitions=3)
+                        for e in real["benchmarks"]
+                        if e["run_type"] == "iteration" and e["repetition_index"] // 3 == k]
+                with open(os.path.join(d, "churn_bench.json"), "w", encoding="utf-8") as f:
+                    json.dump({"context": real["context"], "benchmarks": reps}, f)
+                dirs.append(d)
+            out = os.path.join(tmp, "run")
+            os.makedirs(out)
+            merge_rounds.merge_run(out, dirs)
+            with open(os.path.join(out, "churn_bench.json"), encoding="utf-8") as f:
+                merged = json.load(f)["benchmarks"]
+        self.assertEqual([e["name"] for e in real["benchmarks"]], [e["name"] for e in merged])
+        compared = 0
+        for want, got in zip(real["benchmarks"], merged):
+            self.assertEqual(set(want), set(got) - {"lfarena_round"}, want["name"])
+            for k, v in want.items():
+                g = got[k]
+                if v is None or (isinstance(v, float) and math.isnan(v)):  # cv of a 0 mean
+                    self.assertTrue(isinstance(g, float) and math.isnan(g), (want["name"], k))
+                elif isinstance(v, float):
+                    self.assertTrue(math.isclose(v, g, rel_tol=1e-7, abs_tol=1e-12),
+                                    (want["name"], k, v, g))
+                    compared += 1
+                else:
+                    self.assertEqual(v, g, (want["name"], k))
+        self.assertGreater(compared, 150)
+
+
 class RoundTargetsTest(unittest.TestCase):
     """A speed target's ratio is shown per round, and a verdict that not every round agrees
     with says so."""
