@@ -20,6 +20,7 @@ import argparse
 import datetime
 import glob
 import json
+import math
 import os
 import shutil
 import statistics
@@ -74,7 +75,14 @@ def load_run(run_dir):
             pick = medians or iters or entries
             reps = len(iters) or int(entries[0].get("repetitions", 1) or 1)
             row = normalise(run_name, pick, binary, reps)
-            row["round_ns"] = round_ns(iters)
+            row["round_ns"] = round_ns(iters, data.get("context", {}).get("lfarena_rounds"))
+            # Some repetitions failed, the rest have a median: the row's median then stands for
+            # fewer repetitions (in a run in rounds, fewer windows) than its neighbours', so it
+            # is named in Errors and takes no part in a ratio (tables.Index.ns).
+            errored = [e for e in iters if e.get("error_occurred")]
+            if errored and not row["error"]:
+                row["error"] = (f"{len(errored)} of {len(iters)} repetitions failed: "
+                                f"{errored[0].get('error_message') or 'no message'}")
             # Failed operations over every repetition (a median of 0 can hide failing ones).
             if iters:
                 row["failed_ops"] = sum(e.get("failures", 0) for e in iters)
@@ -86,18 +94,19 @@ def load_run(run_dir):
     return rows, context
 
 
-def round_ns(iters):
-    """ns/op per round of a run in rounds (merge_rounds.py marks each repetition with its
-    lfarena_round): the median throughput of each round's error-free repetitions, as for the
-    whole row; None for a round without one. [] for a run not in rounds."""
-    by = {}
+def round_ns(iters, rounds):
+    """ns/op per round of a run in `rounds` rounds (merge_rounds.py marks each repetition with
+    its lfarena_round, from 1): entry k-1 is the median throughput of round k's error-free
+    repetitions, as for the whole row, or None if round k has none. [] for a run not in rounds."""
+    if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 2:
+        return []
+    by = {k: [] for k in range(1, rounds + 1)}
     for e in iters:
         k = e.get("lfarena_round")
-        if isinstance(k, int):
-            by.setdefault(k, [])
-            ips = e.get("wall_items_per_second") or e.get("items_per_second")
-            if not e.get("error_occurred") and isinstance(ips, (int, float)) and ips > 0:
-                by[k].append(ips)
+        ips = e.get("wall_items_per_second") or e.get("items_per_second")
+        if (k in by and not e.get("error_occurred") and isinstance(ips, (int, float))
+                and math.isfinite(ips) and ips > 0):
+            by[k].append(ips)
     return [1e9 / statistics.median(by[k]) if by[k] else None for k in sorted(by)]
 
 

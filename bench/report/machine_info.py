@@ -22,6 +22,7 @@ import os
 import platform
 import socket
 import subprocess
+import sys
 
 
 def sh(*cmd):
@@ -125,16 +126,28 @@ def finish(path, probe_path=None):
 
 
 def after_round(path, number, probe_path):
-    """Appends what cpu_probe measures now, after round `number`, to cpu_probe_rounds."""
-    with open(path, encoding="utf-8") as f:
-        info = json.load(f)
+    """Appends what cpu_probe measures now, after round `number`, to cpu_probe_rounds. A
+    diagnostic between rounds: an unreadable machine.json is reported and left alone (False),
+    never a reason to stop the run."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            info = json.load(f)
+        if not isinstance(info, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as e:
+        print(f"machine_info.py: {path}: cannot record the probe after round {number}: {e}",
+              file=sys.stderr)
+        return False
     got = probe(probe_path)
-    info.setdefault("cpu_probe_rounds", []).append({
+    if not isinstance(info.get("cpu_probe_rounds"), list):
+        info["cpu_probe_rounds"] = []
+    info["cpu_probe_rounds"].append({
         "round": number,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "cpus": got.get("cpus"), "pairs": got.get("pairs")})
     with open(path, "w", encoding="utf-8") as f:
         json.dump(info, f, indent=2)
+    return True
 
 
 def main():

@@ -2,6 +2,8 @@
 
 Ratios are time ratios: lfarena ns/op divided by the other subject's ns/op on the same workload,
 size, alignment and thread count (below 1.00x: lfarena is faster)."""
+import math
+
 import changes
 
 LFARENA_BUMP = ("lfarena-heap", "lfarena-anonymous", "lfarena-file")
@@ -58,14 +60,15 @@ class Index:
 
     def ns(self, *a, **k):
         """ns/op of a row whose operations all succeeded: a failed allocation is not a completed
-        operation, so a row with failures has no time to compare (None: n/a in every ratio)."""
+        operation, so a row with failures has no time to compare (None: n/a in every ratio);
+        nor has a row some of whose repetitions failed (generate.load_run names them)."""
         r = self.get(*a, **k)
-        return r["ns_per_op"] if r and not failed(r) else None
+        return r["ns_per_op"] if r and not failed(r) and not r.get("error") else None
 
     def round_ns(self, *a, **k):
         """ns/op per round (generate.round_ns) of a row ns() accepts; [] otherwise."""
         r = self.get(*a, **k)
-        return list(r.get("round_ns") or []) if r and not failed(r) else []
+        return list(r.get("round_ns") or []) if self.ns(*a, **k) else []
 
     def subjects(self, suite):
         return sorted({r["subject"] for r in self.rows if r["suite"] == suite})
@@ -112,7 +115,8 @@ def probe_entries(m, key, fields):
     if not isinstance(got, list):
         return []
     return [x for x in got if isinstance(x, dict) and
-            all(isinstance(x.get(f), (int, float)) for f in fields)]
+            all(isinstance(x.get(f), (int, float)) and not isinstance(x.get(f), bool)
+                and math.isfinite(x.get(f)) for f in fields)]
 
 
 def latency_entries(m, key):
@@ -154,20 +158,33 @@ def drift_text(m, mem_factor=1.5, pair_factor=2.0):
     (runs before 2026-12-05)."""
     series = probe_series(m)
     mems, pairs = {}, {}
-    for _, cpus, prs in series:
+    for label, cpus, prs in series:  # (label, value) per probe that measured it, > 0 only
         for x in cpus:
-            mems.setdefault(x["cpu"], []).append(x["mem_ns"])
+            if x["mem_ns"] > 0:
+                mems.setdefault(x["cpu"], []).append((label, x["mem_ns"]))
         for x in prs:
-            pairs.setdefault((x["a"], x["b"]), []).append(x["transfer_ns"])
+            if x["transfer_ns"] > 0:
+                pairs.setdefault((x["a"], x["b"]), []).append((label, x["transfer_ns"]))
+
+    def moved_by(v, factor):
+        ns = [x for _, x in v]
+        return len(ns) > 1 and max(ns) > factor * min(ns)
+
+    def path(v):  # the labels only where a probe is missing, so the order cannot mislead
+        full = [label for label, _, _ in series]
+        if [label for label, _ in v] == full and len(full) == 2:
+            return " -> ".join(f"{x:.0f}" for _, x in v) + " ns"
+        if [label for label, _ in v] == full:
+            return " -> ".join(f"{x:.0f}" for _, x in v) + " ns (" + ", ".join(full) + ")"
+        return " -> ".join(f"{x:.0f} ns ({label})" for label, x in v)
+
     moved = []
     for cpu, v in mems.items():
-        if len(v) > 1 and min(v) > 0 and max(v) > mem_factor * min(v):
-            moved.append(f"CPU {cpu}'s memory latency " +
-                         " -> ".join(f"{x:.0f}" for x in v) + " ns")
+        if moved_by(v, mem_factor):
+            moved.append(f"CPU {cpu}'s memory latency {path(v)}")
     for (a, b), v in pairs.items():
-        if len(v) > 1 and min(v) > 0 and max(v) > pair_factor * min(v):
-            moved.append(f"the line hand-off between CPUs {a} and {b} " +
-                         " -> ".join(f"{x:.0f}" for x in v) + " ns")
+        if moved_by(v, pair_factor):
+            moved.append(f"the line hand-off between CPUs {a} and {b} {path(v)}")
     if not moved:
         return ""
     rounds = len(series) > 2
@@ -309,17 +326,17 @@ def targets_section(ix):
         if len(per_round) > 1:
             measured += " (rounds: " + " / ".join(
                 f"{v:.2f}" if v is not None else "n/a" for v in per_round) + ")"
-            agree = sum(1 for v in per_round if v is not None and meets(v) == meets(value))
-            if agree < len(per_round):
-                verdict += f" ({agree} of {len(per_round)} rounds agree)"
+            known = [v for v in per_round if v is not None]
+            agree = sum(1 for v in known if meets(v) == meets(value))
+            if agree < len(known):
+                verdict += f" ({agree} of {len(known)} rounds agree)"
+            if len(known) < len(per_round):  # a row without error-free repetitions there
+                verdict += f" ({len(per_round) - len(known)} round(s) n/a)"
         rows.append([name, measured, f"{sign} {target}x", verdict, how])
 
     class Lookup:  # one row's ns/op and its per-round ns/op
         def __init__(self, *a, **k):
             self.ns, self.rounds = ix.ns(*a, **k), ix.round_ns(*a, **k)
-
-        def __bool__(self):
-            return bool(self.ns)
 
     def div(a, b):
         value = a.ns / b.ns if a.ns and b.ns else None
@@ -337,8 +354,10 @@ def targets_section(ix):
         1.7, "higher", "aggregate throughput ratio (1-thread ns / 2-thread ns per op)")
     # The segregated policy's thread caches need thread chunks: the targets use that subject
     # when the run has it (older runs: plain lfarena-segregated).
+    # (The row's presence decides, not its time: a failed row must show as n/a, not switch
+    # the targets to the other subject.)
     seg = ("lfarena-segregated-tlc"
-           if Lookup("churn", "lfarena-segregated-tlc", 1, size="64", segments="1000")
+           if ix.get("churn", "lfarena-segregated-tlc", 1, size="64", segments="1000")
            else "lfarena-segregated")
     for size in ("64", "mixed"):
         for segs in ("1000", "20000", "100000"):

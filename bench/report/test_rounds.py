@@ -110,7 +110,99 @@ class MergeTest(unittest.TestCase):
         median = next(e for e in got if e["name"] == ROW_A + "_median")
         ok = [t for k, r in enumerate(self.a) for i, t in enumerate(r) if (k, i) != (1, 0)]
         self.assertEqual(statistics.median(ok), median["real_time"])
-        self.assertEqual(8, median["iterations"])
+        self.assertEqual(9, median["iterations"])  # Google Benchmark counts errored ones too
+
+    def test_fewer_than_two_good_repetitions_get_no_aggregates(self):
+        for k in range(3):  # as Google Benchmark: one good repetition is no distribution
+            path = os.path.join(self.dirs[k], "churn_bench.json")
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+            for i, e in enumerate(data["benchmarks"]):
+                if e["run_name"] == ROW_A and (k, i) != (0, 0):
+                    e.update(error_occurred=True, error_message="region full")
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump(data, f)
+        got = self.merged()["benchmarks"]
+        self.assertEqual([ROW_A] * 9, [e["name"] for e in got if e["run_name"] == ROW_A])
+
+    def test_a_partly_failed_row_is_named_and_left_out_of_every_ratio(self):
+        path = os.path.join(self.dirs[1], "churn_bench.json")
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        for e in data["benchmarks"]:
+            if e["run_name"] == ROW_A and e["run_type"] == "iteration":
+                e.update(error_occurred=True, error_message="region full")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(data, f)
+        try:
+            import generate  # noqa: E402 (imports matplotlib)
+        except ImportError:
+            self.skipTest("no matplotlib")
+        self.merged()
+        rows, _ = generate.load_run(self.run)
+        row = next(r for r in rows if r["name"] == ROW_A)
+        self.assertEqual("3 of 9 repetitions failed: region full", row["error"])
+        self.assertIsNone(row["round_ns"][1])
+        ix = tables.Index(rows)
+        self.assertIsNone(ix.ns("churn", "lfarena-segregated-tlc", 1, size="64", segments="1000"))
+        self.assertEqual([], ix.round_ns("churn", "lfarena-segregated-tlc", 1, size="64",
+                                         segments="1000"))
+
+    def test_rows_missing_from_a_round_keep_their_rounds_apart(self):
+        path = os.path.join(self.dirs[0], "churn_bench.json")
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        data["benchmarks"] = [e for e in data["benchmarks"] if e["run_name"] != ROW_B]
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(data, f)
+        warnings = []
+        merge_rounds.merge_run(self.run, self.dirs, warnings.append)
+        self.assertEqual([f"{ROW_B} is missing from round(s) 1"], warnings)
+        try:
+            import generate  # noqa: E402 (imports matplotlib)
+        except ImportError:
+            self.skipTest("no matplotlib")
+        rows, _ = generate.load_run(self.run)
+        row = next(r for r in rows if r["name"] == ROW_B)
+        self.assertIsNone(row["round_ns"][0])  # round 1 n/a, rounds 2 and 3 where they ran
+        want = [1e9 / statistics.median(1e9 / t for t in r) for r in self.b[1:]]
+        self.assertTrue(all(math.isclose(w, g) for w, g in zip(want, row["round_ns"][1:])))
+
+    def test_bad_rounds_are_clear_errors(self):
+        path = os.path.join(self.dirs[2], "churn_bench.json")
+        for bad in ("null", "[]", '{"benchmarks": null}', '{"context": null, "benchmarks": []}',
+                    '{"benchmarks": [1]}', "{"):
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(bad)
+            with self.assertRaises(merge_rounds.MergeError, msg=bad) as e:
+                merge_rounds.merge_run(self.run, self.dirs)
+            self.assertIn(path, str(e.exception))
+        with open(path, "w", encoding="utf-8") as f:  # aggregates only: nothing to merge
+            json.dump({"benchmarks": [{"name": ROW_A + "_median", "run_name": ROW_A,
+                                       "run_type": "aggregate", "aggregate_name": "median"}]}, f)
+        with self.assertRaises(merge_rounds.MergeError) as e:
+            merge_rounds.merge_run(self.run, self.dirs)
+        self.assertIn("aggregates but no repetitions", str(e.exception))
+
+    def test_a_suite_missing_from_the_first_round_is_an_error_too(self):
+        os.rename(os.path.join(self.dirs[0], "churn_bench.json"),
+                  os.path.join(self.dirs[0], "other.txt"))
+        with self.assertRaises(merge_rounds.MergeError) as e:
+            merge_rounds.merge_run(self.run, self.dirs)
+        self.assertIn("churn_bench.json is missing from " + self.dirs[0], str(e.exception))
+
+    def test_infinite_values_and_uneven_counters_aggregate_without_a_crash(self):
+        path = os.path.join(self.dirs[0], "churn_bench.json")
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        data["benchmarks"][0]["items_per_second"] = math.inf  # a rate over a zero time
+        data["benchmarks"][1]["minor_faults"] = 3.0  # a counter only one repetition has
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(data, f)
+        got = self.merged()["benchmarks"]
+        median = next(e for e in got if e["name"] == ROW_A + "_median")
+        self.assertTrue(math.isnan(median["items_per_second"]))
+        self.assertEqual(3.0, median["minor_faults"])
 
     def test_a_suite_missing_from_a_later_round_is_an_error(self):
         os.remove(os.path.join(self.dirs[2], "churn_bench.json"))
@@ -224,9 +316,46 @@ class RoundTargetsTest(unittest.TestCase):
         line = self.targets([7.2, 7.3, 7.4], [6.0, 6.0, 6.0])
         self.assertIn("| met |", line)
 
+    def test_a_round_without_a_value_is_n_a_not_a_disagreement(self):
+        line = self.targets([7.2, None, 7.4], [6.0, 6.0, 6.0])
+        self.assertIn("(rounds: 1.20 / n/a / 1.23)", line)
+        self.assertIn("| met (1 round(s) n/a) |", line)
+
+    def test_a_failed_row_is_n_a_and_does_not_switch_the_subject(self):
+        def churn(subject, error=None):
+            return {"suite": "churn", "subject": subject, "threads": 1, "ns_per_op": 12.0,
+                    "params": {"size": "64", "segments": "1000"}, "round_ns": [12.0] * 3,
+                    "failed_ops": 0, "error": error}
+        ix = tables.Index([churn("lfarena-segregated-tlc", "3 of 9 repetitions failed: x"),
+                           churn("lfarena-segregated"), churn("mimalloc")])
+        line = target_row(tables.targets_section(ix),
+                          "segregated churn, 64, 1k segments, 1 thread: vs mimalloc")
+        self.assertIn("| n/a |", line)
+        self.assertIn("lfarena-segregated-tlc ns", line)
+
     def test_a_run_without_rounds_shows_one_ratio(self):
         line = self.targets([], [])
         self.assertIn("| 1.25x |", line)
+
+
+class AfterRoundTest(unittest.TestCase):
+    """The probe between rounds is a diagnostic: a bad machine.json never stops the run."""
+
+    def test_a_missing_or_damaged_machine_json_is_reported_not_raised(self):
+        import machine_info  # noqa: E402
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "machine.json")
+            self.assertFalse(machine_info.after_round(path, 1, None))
+            for bad in ("[]", "{"):
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(bad)
+                self.assertFalse(machine_info.after_round(path, 1, None))
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump({"cpu_probe_rounds": None}, f)
+            self.assertTrue(machine_info.after_round(path, 2, None))
+            with open(path, encoding="utf-8") as f:
+                rounds = json.load(f)["cpu_probe_rounds"]
+            self.assertEqual([2], [r["round"] for r in rounds])
 
 
 class RoundProbeTextTest(unittest.TestCase):
@@ -238,9 +367,22 @@ class RoundProbeTextTest(unittest.TestCase):
 
     def test_a_change_between_rounds_is_named_even_if_the_ends_agree(self):
         t = tables.drift_text(self.MACHINE)
-        self.assertIn("the line hand-off between CPUs 0 and 1 230 -> 55 -> 229 ns", t)
+        # Round 2's probe failed: every value carries its label.
+        self.assertIn("the line hand-off between CPUs 0 and 1 230 ns (start) -> 55 ns (after "
+                      "round 1) -> 229 ns (end)", t)
         self.assertIn("after each round", t)
         self.assertIn("same windows", t)
+
+    def test_a_complete_series_is_labelled_once_and_bad_values_are_skipped(self):
+        m = {"cpu_pairs": [{"a": 0, "b": 1, "transfer_ns": 230.0}],
+             "cpu_probe_rounds": [{"round": 1, "pairs": [{"a": 0, "b": 1, "transfer_ns": 55.0}]},
+                                  {"round": 2, "pairs": [{"a": 0, "b": 1, "transfer_ns": True}]}],
+             "cpu_pairs_end": [{"a": 0, "b": 1, "transfer_ns": 0.0}]}
+        self.assertIn("230 ns (start) -> 55 ns (after round 1)", tables.drift_text(m))
+        m["cpu_probe_rounds"][1]["pairs"][0]["transfer_ns"] = 60.0
+        m["cpu_pairs_end"][0]["transfer_ns"] = 229.0
+        self.assertIn("230 -> 55 -> 60 -> 229 ns (start, after round 1, after round 2, end)",
+                      tables.drift_text(m))
 
     def test_the_machine_table_lists_the_probes_between_rounds(self):
         rows = dict(tables.probe_rows(self.MACHINE))
