@@ -140,8 +140,8 @@ class DriftTextTest(unittest.TestCase):
     @staticmethod
     def text(machine):
         sys.path.insert(0, HERE)
-        import tables  # noqa: E402
-        return tables.drift_text(machine)
+        import machine_section  # noqa: E402
+        return machine_section.drift_text(machine)
 
     def test_a_moved_memory_latency_is_named(self):
         t = self.text({"cpu_probe": [{"cpu": 0, "mem_ns": 35.0}, {"cpu": 1, "mem_ns": 36.0}],
@@ -157,16 +157,16 @@ class DriftTextTest(unittest.TestCase):
 
     def test_missing_and_null_values_neither_crash_nor_hide_the_end(self):
         sys.path.insert(0, HERE)
-        import tables  # noqa: E402
+        import machine_section  # noqa: E402
         m = {"cpu_probe": None, "cpu_pairs": [{"a": 0, "b": 1, "transfer_ns": None}],
              "cpu_probe_end": [{"cpu": 0, "l2_ns": 4.8, "mem_ns": 150.0}],
              "cpu_pairs_end": None}
         self.assertEqual("", self.text(m))
-        rows = dict(tables.probe_rows(m))
+        rows = dict(machine_section.probe_rows(m))
         self.assertEqual("none at the start; at the end CPU 0: 4.8 / 150.0 ns",
                          rows["load latency per CPU (256 KiB / 16 MiB chase)"])
         self.assertNotIn("cache-line hand-off between CPUs (ping-pong)", rows)
-        failed = dict(tables.probe_rows({"cpu_pairs": [{"a": 0, "b": 1, "transfer_ns": 50.0}],
+        failed = dict(machine_section.probe_rows({"cpu_pairs": [{"a": 0, "b": 1, "transfer_ns": 50.0}],
                                          "cpu_pairs_end": None, "cpu_probe_end": None}))
         self.assertEqual("at the start CPU 0-1: 50 ns; the end probe failed",
                          failed["cache-line hand-off between CPUs (ping-pong)"])
@@ -178,8 +178,8 @@ class PinningTextTest(unittest.TestCase):
     @staticmethod
     def text(context):
         sys.path.insert(0, HERE)
-        import tables  # noqa: E402
-        return tables.pinning_text({"context": context})
+        import machine_section  # noqa: E402
+        return machine_section.pinning_text({"context": context})
 
     def test_recorded_list_is_named(self):
         t = self.text({"bench_cpus": "1,0"})

@@ -13,6 +13,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import machine_section  # noqa: E402
 import merge_rounds  # noqa: E402
 import tables  # noqa: E402
 
@@ -366,7 +367,7 @@ class RoundProbeTextTest(unittest.TestCase):
                "cpu_pairs_end": [{"a": 0, "b": 1, "transfer_ns": 229.0}]}
 
     def test_a_change_between_rounds_is_named_even_if_the_ends_agree(self):
-        t = tables.drift_text(self.MACHINE)
+        t = machine_section.drift_text(self.MACHINE)
         # Round 2's probe failed: every value carries its label.
         self.assertIn("the line hand-off between CPUs 0 and 1 230 ns (start) -> 55 ns (after "
                       "round 1) -> 229 ns (end)", t)
@@ -378,23 +379,23 @@ class RoundProbeTextTest(unittest.TestCase):
              "cpu_probe_rounds": [{"round": 1, "pairs": [{"a": 0, "b": 1, "transfer_ns": 55.0}]},
                                   {"round": 2, "pairs": [{"a": 0, "b": 1, "transfer_ns": True}]}],
              "cpu_pairs_end": [{"a": 0, "b": 1, "transfer_ns": 0.0}]}
-        self.assertIn("230 ns (start) -> 55 ns (after round 1)", tables.drift_text(m))
+        self.assertIn("230 ns (start) -> 55 ns (after round 1)", machine_section.drift_text(m))
         m["cpu_probe_rounds"][1]["pairs"][0]["transfer_ns"] = 60.0
         m["cpu_pairs_end"][0]["transfer_ns"] = 229.0
         self.assertIn("230 -> 55 -> 60 -> 229 ns (start, after round 1, after round 2, end)",
-                      tables.drift_text(m))
+                      machine_section.drift_text(m))
 
     def test_the_machine_table_lists_the_probes_between_rounds(self):
-        rows = dict(tables.probe_rows(self.MACHINE))
+        rows = dict(machine_section.probe_rows(self.MACHINE))
         self.assertEqual("after round 1: CPU 0-1 55 ns; after round 2: probe failed",
                          rows["cache-line hand-off between rounds"])
 
     def test_a_run_without_rounds_has_no_such_row(self):
         m = {"cpu_pairs": [{"a": 0, "b": 1, "transfer_ns": 230.0}],
              "cpu_pairs_end": [{"a": 0, "b": 1, "transfer_ns": 60.0}]}
-        self.assertNotIn("cache-line hand-off between rounds", dict(tables.probe_rows(m)))
-        self.assertIn("230 -> 60 ns", tables.drift_text(m))
-        self.assertIn("Suites run one after another", tables.drift_text(m))
+        self.assertNotIn("cache-line hand-off between rounds", dict(machine_section.probe_rows(m)))
+        self.assertIn("230 -> 60 ns", machine_section.drift_text(m))
+        self.assertIn("Suites run one after another", machine_section.drift_text(m))
 
 
 if __name__ == "__main__":
