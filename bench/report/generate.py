@@ -225,6 +225,15 @@ def unused_name(reports_dir, base, date, baseline):
         name = f"{base}-{n}"
 
 
+def shown_path(baseline, reports_dir):
+    """How a report names its baseline: relative to the directory holding the reports dir (the
+    repository root: `reports/<name>`) when it lies below it, so a published report carries no
+    machine's absolute path (ci/bench.sh passes --compare absolute); else as given."""
+    root = os.path.dirname(os.path.realpath(reports_dir))
+    rel = os.path.relpath(os.path.realpath(baseline), root)
+    return rel if not rel.startswith(os.pardir) else baseline.rstrip("/")
+
+
 def keep_raw(run_dir, raw):
     """The run's Google Benchmark JSON and machine.json into <report>/raw/: unchanged but for
     non-finite numbers, written as null so the files are valid JSON for every tool."""
@@ -279,7 +288,7 @@ def main():
     if baseline:  # before anything is written: a failed comparison leaves no half report
         try:
             results["changes"] = changes.compare_reports(baseline, a.run_dir, alpha=a.alpha)
-            results["changes"]["baseline_path"] = a.compare.rstrip("/")
+            results["changes"]["baseline_path"] = shown_path(a.compare, a.reports_dir)
         except changes.CompareError as e:
             sys.exit(f"generate.py: --compare: {e}")
         if results["changes"]["compared"] == 0:

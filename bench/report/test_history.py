@@ -96,6 +96,8 @@ class History(unittest.TestCase):
         self.assertEqual(self.second.returncode, 0, self.second.stderr)
         md = self.md(self.out)  # a second report of the same day never overwrites its baseline
         self.assertIn("## Changes since 2026-01-02-fixture-host", md)
+        # --compare was absolute (as ci/bench.sh passes it): the report names it from the root.
+        self.assertIn("kept in `reports/2026-01-02-fixture-host/raw/`", md)
         self.assertIn("**1 significant regressions**, **1 significant improvements**", md)
         reg = re.search(r"\| `" + re.escape(SLOWER) + r"` \| [^|]+ \| [^|]+ \| \+(\d+\.\d)% \| "
                         r"(0\.\d{4}) \|", md)
