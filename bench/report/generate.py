@@ -225,13 +225,22 @@ def unused_name(reports_dir, base, date, baseline):
         name = f"{base}-{n}"
 
 
-def shown_path(baseline, reports_dir):
-    """How a report names its baseline: relative to the directory holding the reports dir (the
-    repository root: `reports/<name>`) when it lies below it, so a published report carries no
+def shown_path(baseline, reports_dir, name):
+    """How a report names its baseline `name` (changes.report_name): as the kept report
+    <reports dir>/<name> when that exists (so `--compare reports/latest`, which this run then
+    overwrites, is named for the report it was a copy of), relative to the directory holding
+    the reports dir (the repository root) when below it, so a published report carries no
     machine's absolute path (ci/bench.sh passes --compare absolute); else as given."""
     root = os.path.dirname(os.path.realpath(reports_dir))
-    rel = os.path.relpath(os.path.realpath(baseline), root)
-    return rel if not rel.startswith(os.pardir) else baseline.rstrip("/")
+
+    def below_root(path):
+        rel = os.path.relpath(os.path.realpath(path), root)
+        return None if rel in (os.curdir, os.pardir) or rel.startswith(os.pardir + os.sep) else rel
+
+    kept = os.path.join(reports_dir, name)
+    if name and os.path.isdir(os.path.join(kept, "raw")) and below_root(kept):
+        return below_root(kept)
+    return below_root(baseline) or baseline.rstrip("/") or baseline
 
 
 def keep_raw(run_dir, raw):
@@ -288,7 +297,8 @@ def main():
     if baseline:  # before anything is written: a failed comparison leaves no half report
         try:
             results["changes"] = changes.compare_reports(baseline, a.run_dir, alpha=a.alpha)
-            results["changes"]["baseline_path"] = shown_path(a.compare, a.reports_dir)
+            results["changes"]["baseline_path"] = shown_path(
+                a.compare, a.reports_dir, results["changes"]["baseline"])
         except changes.CompareError as e:
             sys.exit(f"generate.py: --compare: {e}")
         if results["changes"]["compared"] == 0:

@@ -145,8 +145,14 @@ def after_round(path, number, probe_path):
         "round": number,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "cpus": got.get("cpus"), "pairs": got.get("pairs")})
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(info, f, indent=2)
+    try:  # written whole or not at all: a failed write leaves the old file
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            json.dump(info, f, indent=2)
+        os.replace(path + ".tmp", path)
+    except OSError as e:
+        print(f"machine_info.py: {path}: cannot record the probe after round {number}: {e}",
+              file=sys.stderr)
+        return False
     return True
 
 

@@ -116,6 +116,21 @@ class History(unittest.TestCase):
         self.assertEqual(sum(r["significant"] for r in ch["rows"]), 2)
         self.assertNotIn("## Changes since", self.md(self.baseline))
 
+    def test_a_baseline_given_as_latest_is_named_for_the_report_it_copies(self):
+        # The run that compares with <reports>/latest then overwrites it: the report must name
+        # the kept report latest was a copy of, not latest/raw/ (a copy of the reports, so the
+        # other tests' latest stays as it is).
+        own = os.path.join(self.tmp.name, "own")
+        shutil.copytree(self.reports, own)
+        with open(os.path.join(own, "latest", "results.json"), encoding="utf-8") as f:
+            copied = json.load(f)["report"]
+        r = generate("--run-dir", os.path.join(self.tmp.name, "run2"), "--reports-dir", own,
+                     "--name", "vs-latest", "--compare", os.path.join(own, "latest"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        md = self.md(os.path.join(own, "vs-latest"))
+        self.assertIn(f"kept in `own/{copied}/raw/`", md)
+        self.assertNotIn("kept in `own/latest", md)
+
     def test_raw_json_is_strict_json(self):
         # Google Benchmark writes NaN for the cv of an all-zero counter; JSON has no NaN, and
         # JSON.parse (github-action-benchmark) or serde (Bencher) would reject the file.

@@ -357,6 +357,10 @@ class AfterRoundTest(unittest.TestCase):
             with open(path, encoding="utf-8") as f:
                 rounds = json.load(f)["cpu_probe_rounds"]
             self.assertEqual([2], [r["round"] for r in rounds])
+            os.makedirs(path + ".tmp")  # the write fails: reported, the file left whole
+            self.assertFalse(machine_info.after_round(path, 3, None))
+            with open(path, encoding="utf-8") as f:
+                self.assertEqual([2], [r["round"] for r in json.load(f)["cpu_probe_rounds"]])
 
 
 class RoundProbeTextTest(unittest.TestCase):
