@@ -33,15 +33,19 @@ def pinning_text(res):
             "allowed CPU without recording it; earlier commits did not pin.\n\n")
 
 
-def probe_entries(m, key, fields):
-    """The cpu_probe entries of machine.json's `key` that carry every one of `fields` as a
-    number (a hand-edited or partial file may hold None or nothing)."""
-    got = m.get(key)
+def numbered(got, fields):
+    """The cpu_probe entries in `got` that carry every one of `fields` as a finite number (a
+    hand-edited or partial file may hold None, booleans or nothing)."""
     if not isinstance(got, list):
         return []
     return [x for x in got if isinstance(x, dict) and
             all(isinstance(x.get(f), (int, float)) and not isinstance(x.get(f), bool)
                 and math.isfinite(x.get(f)) for f in fields)]
+
+
+def probe_entries(m, key, fields):
+    """numbered() of machine.json's `key`."""
+    return numbered(m.get(key), fields)
 
 
 def latency_entries(m, key):
@@ -55,22 +59,16 @@ def pair_entries(m, key):
 def probe_series(m):
     """What cpu_probe measured, in order: (label, cpus, pairs) at the start, after each round of a
     run in rounds (cpu_probe_rounds) and at the end; entries without numbers are dropped."""
-    out = [("start", latency_or_mem(m.get("cpu_probe")), pairs_of(m.get("cpu_pairs")))]
+    mem, pair = ("cpu", "mem_ns"), ("a", "b", "transfer_ns")
+    out = [("start", numbered(m.get("cpu_probe"), mem), numbered(m.get("cpu_pairs"), pair))]
     rounds = m.get("cpu_probe_rounds")
     for r in rounds if isinstance(rounds, list) else []:
         if isinstance(r, dict):
-            out.append((f"after round {r.get('round', '?')}", latency_or_mem(r.get("cpus")),
-                         pairs_of(r.get("pairs"))))
-    out.append(("end", latency_or_mem(m.get("cpu_probe_end")), pairs_of(m.get("cpu_pairs_end"))))
+            out.append((f"after round {r.get('round', '?')}", numbered(r.get("cpus"), mem),
+                        numbered(r.get("pairs"), pair)))
+    out.append(("end", numbered(m.get("cpu_probe_end"), mem),
+                numbered(m.get("cpu_pairs_end"), pair)))
     return out
-
-
-def latency_or_mem(v):
-    return probe_entries({"v": v}, "v", ("cpu", "mem_ns"))
-
-
-def pairs_of(v):
-    return probe_entries({"v": v}, "v", ("a", "b", "transfer_ns"))
 
 
 def drift_text(m, mem_factor=1.5, pair_factor=2.0):
