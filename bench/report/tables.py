@@ -222,7 +222,11 @@ def xthread_section(ix, res):
 
 def bump_section(ix):
     text = ("## Bump allocation\n\nEach thread allocates a fixed number of blocks from one shared "
-            "region (pre-faulted; nothing freed or written while timed; the first repetition "
+            "region (pre-faulted; nothing freed or written while timed but each pointer, which "
+            "every subject stores in a pre-faulted slot array: reports before 2026-12-05-vm-6 let "
+            "only the malloc peers pay that store, which favoured lfarena and the raw pointers "
+            "against them, "
+            "see docs/DESIGN.md §6.8; the first repetition "
             "builds the region, the next ones rewind it: lfarena `Arena::reset()`, the raw and pmr "
             "pointers back to their start; reports before 2026-12-05 built and faulted a new one "
             "for every repetition: on the same VM, 9 repetitions each way, most subjects measured "
