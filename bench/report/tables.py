@@ -103,13 +103,20 @@ def targets_section(ix):
     measurements of this run, with a verdict. A ratio with a failing row is n/a (Index.ns)."""
     rows = []
 
-    def add(name, value, target, better, how):
-        value, per_round = value
+    def add(name, value, target, better, how, failure_misses=True):
+        value, per_round, failing = value
+        sign = ">=" if better == "higher" else "<="
         if value is None:
-            rows.append([name, "n/a", target, "not measured", how])
+            # A row with failed allocations has no time (Index.ns), but it was measured: say
+            # which and how many, and, where lfarena is the subject the target judges, that
+            # the target is missed (a failed allocation is not a completed operation).
+            measured = "n/a" + (" (" + "; ".join(failing) + ")" if failing else "")
+            verdict = ("not measured" if not failing
+                       else "MISSED (allocations failed)" if failure_misses
+                       else "n/a (allocations failed)")
+            rows.append([name, measured, f"{sign} {target}x", verdict, how])
             return
         meets = (lambda v: v >= target) if better == "higher" else (lambda v: v <= target)
-        sign = ">=" if better == "higher" else "<="
         measured, verdict = f"{value:.2f}x", "met" if meets(value) else "MISSED"
         # A run in rounds (merge_rounds.py): the ratio of each round's medians too, and how many
         # rounds agree with the verdict, so a verdict that the machine's state decides shows.
@@ -127,13 +134,20 @@ def targets_section(ix):
     class Lookup:  # one row's ns/op and its per-round ns/op
         def __init__(self, *a, **k):
             self.ns, self.rounds = ix.ns(*a, **k), ix.round_ns(*a, **k)
+            row = ix.get(*a, **k)
+            # Why a row that ran has no time: its failed allocations (or failed repetitions).
+            self.failing = None
+            if row and self.ns is None:
+                n = failed(row)
+                self.failing = (f"{a[1]}: {n} failed allocations, all repetitions" if n
+                                else f"{a[1]}: {row.get('error') or 'an error'}")
 
     def div(a, b):
         value = a.ns / b.ns if a.ns and b.ns else None
         per_round = []
         if value is not None and len(a.rounds) == len(b.rounds):
             per_round = [x / y if x and y else None for x, y in zip(a.rounds, b.rounds)]
-        return value, per_round
+        return value, per_round, [x.failing for x in (a, b) if x.failing]
 
     bump = lambda subj, t=1: Lookup("bump", subj, t, size=64, align=8)  # noqa: E731
     add("bump, 1 thread, 64 B: lfarena-heap vs raw atomic fetch_add",
@@ -179,7 +193,8 @@ def targets_section(ix):
         add(f"{pol} size index vs linear scan, mixed, 100k segments",
             div(Lookup("churn", f"lfarena-{pol}-linear", 1, size="mixed", segments="100000"),
                 Lookup("churn", f"lfarena-{pol}", 1, size="mixed", segments="100000")), 10, "higher",
-            f"lfarena-{pol}-linear ns / lfarena-{pol} ns")
+            f"lfarena-{pol}-linear ns / lfarena-{pol} ns",
+            failure_misses=False)  # the policy's failures say nothing of the index's speed
     return ("## Speed targets\n\nEach target is a ratio of two measurements of this run on this "
             "machine (2 cores: see above); `met` or `MISSED` as measured, n/a where a subject did "
             "not run or a row had failed allocations. A run in rounds (`ci/bench.sh --full`) also "

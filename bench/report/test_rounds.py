@@ -331,8 +331,40 @@ class RoundTargetsTest(unittest.TestCase):
                            churn("lfarena-segregated"), churn("mimalloc")])
         line = target_row(tables.targets_section(ix),
                           "segregated churn, 64, 1k segments, 1 thread: vs mimalloc")
-        self.assertIn("| n/a |", line)
+        self.assertIn("| n/a (lfarena-segregated-tlc: 3 of 9 repetitions failed: x) |", line)
         self.assertIn("lfarena-segregated-tlc ns", line)
+
+    @staticmethod
+    def xthread(subject, failed_ops=0):
+        return {"suite": "xthread", "subject": subject, "threads": 2, "ns_per_op": 500.0,
+                "params": {"size": "mixed", "batch": "4096"}, "round_ns": [500.0] * 3,
+                "failed_ops": failed_ops}
+
+    def test_failed_allocations_are_named_and_miss_the_target(self):
+        # Report 2026-12-05-vm-5 printed "n/a | 1 | not measured" for a row whose 82% of
+        # allocations had failed: it was measured, and it missed.
+        ix = tables.Index([self.xthread("lfarena-optimistic", 3443537), self.xthread("glibc")])
+        line = target_row(tables.targets_section(ix),
+                          "optimistic cross-thread frees, mixed: vs glibc")
+        self.assertIn("| n/a (lfarena-optimistic: 3443537 failed allocations, all repetitions) "
+                      "| >= 1x | MISSED (allocations failed) |", line)
+
+    def test_a_subject_that_did_not_run_is_not_measured(self):
+        ix = tables.Index([self.xthread("glibc")])
+        line = target_row(tables.targets_section(ix),
+                          "optimistic cross-thread frees, mixed: vs glibc")
+        self.assertIn("| n/a | >= 1x | not measured |", line)
+
+    def test_the_policy_failing_leaves_the_index_target_n_a(self):
+        def churn(subject, failed_ops):
+            return {"suite": "churn", "subject": subject, "threads": 1, "ns_per_op": 300.0,
+                    "params": {"size": "mixed", "segments": "100000"}, "round_ns": [],
+                    "failed_ops": failed_ops}
+        ix = tables.Index([churn("lfarena-optimistic", 531252),
+                           churn("lfarena-optimistic-linear", 0)])
+        line = target_row(tables.targets_section(ix),
+                          "optimistic size index vs linear scan, mixed, 100k segments")
+        self.assertIn("| >= 10x | n/a (allocations failed) |", line)
 
     def test_a_run_without_rounds_shows_one_ratio(self):
         line = self.targets([], [])
