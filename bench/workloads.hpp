@@ -26,6 +26,7 @@
 // Every run reports `minor_faults` (FaultMeter): page faults taken while timed.
 #pragma once
 
+#include "counted_loop.hpp"
 #include "harness.hpp"
 
 #include <benchmark/benchmark.h>
@@ -188,6 +189,7 @@ void bump_run(benchmark::State &st, const Make<S> &make, std::uint32_t size, std
   setup_gate(threads); // every thread's warm-up round is done before faults are counted
   if (tid == 0)
     faults.start();
+  CountedLoop counted(threads);
   for (auto _ : st) {
     if (i == 0)
       WallRate::first_iteration();
@@ -202,6 +204,7 @@ void bump_run(benchmark::State &st, const Make<S> &make, std::uint32_t size, std
     bytes += sz;
     ++i;
   }
+  counted.stop();
   benchmark::DoNotOptimize(slots.data()); // the slots escape: no subject's stores are dead
   st.SetItemsProcessed(static_cast<std::int64_t>(i));
   st.SetBytesProcessed(static_cast<std::int64_t>(bytes));
@@ -362,6 +365,7 @@ void churn_run(benchmark::State &st, const Make<S> &make, const ChurnSpec &spec)
   Rng r(tid + 1);
   std::uint64_t fails = 0, bytes = 0, k = tid * 977u;
   bool first = true;
+  CountedLoop counted(st.threads());
   for (auto _ : st) {
     if (first)
       WallRate::first_iteration(), first = false;
@@ -377,6 +381,7 @@ void churn_run(benchmark::State &st, const Make<S> &make, const ChurnSpec &spec)
       ++fails;
     }
   }
+  counted.stop();
   st.SetItemsProcessed(st.iterations());
   st.SetBytesProcessed(static_cast<std::int64_t>(bytes));
   st.counters["failures"] = benchmark::Counter(static_cast<double>(fails));
@@ -413,6 +418,7 @@ void register_churn(const std::string &subject, Make<S> make, bool exhaust, Free
 // Runs the registered benchmarks (after Google Benchmark's own flags).
 inline int run_main(int argc, char **argv) {
   benchmark::AddCustomContext("bench_cpus", bench_cpus().text); // before any thread is pinned
+  benchmark::AddCustomContext("callgrind_toggles", kCallgrindToggles); // counted_loop.hpp
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv))
     return 1;

@@ -3,7 +3,9 @@
 # install dependencies (ci/deps.sh), build the `bench` preset, run every bench suite
 # (build/bench/bench/*_bench) writing Google Benchmark JSON into a run directory
 # build/bench/runs/<UTC stamp>/ together with
-# machine.json (CPU, cores, kernel, compilers, governor, load, date, git commit), then render the
+# machine.json (CPU, cores, kernel, compilers, governor, load, date, git commit) and
+# instructions.json (callgrind's instructions per operation of the 1-thread churn and bump rows,
+# bench/report/instructions.py), then render the
 # report with bench/report/generate.py into reports/<date>-<host>/ and reports/latest/.
 #
 #   quick (default): LFARENA_BENCH_SCALE=quick, --benchmark_min_time=0.05, 3 repetitions
@@ -134,5 +136,10 @@ else
 fi
 
 "$py" bench/report/machine_info.py --finish "$run/machine.json" --probe build/bench/bench/cpu_probe
+# Instructions per operation of the 1-thread churn and bump rows under callgrind (about a minute
+# on 2 cores; quick scale in either mode: the counts do not depend on it, nor on the VM's state).
+# A diagnostic: its failure is reported, never the end of the run.
+"$py" bench/report/instructions.py --bench-dir build/bench/bench --out "$run/instructions.json" ||
+  echo "ci/bench.sh: warning: instruction counts failed; the report goes without them" >&2
 "$py" bench/report/generate.py --run-dir "$run" --reports-dir reports "${compare[@]}" "${gate[@]}"
 echo "ci/bench.sh: $mode run in $(( $(date +%s) - started )) s; raw JSON in $run/, report in reports/latest/"

@@ -5,7 +5,9 @@
 # everything is present. Never vendors anything: all third-party code comes from Debian.
 # libbenchmark-tools + python3-scipy: Google Benchmark's compare.py (U test) for `ci/bench.sh
 # --compare`; chromium: the headless render check of the benchmark dashboard; zip unzip: the
-# seed corpus archives of ci/clusterfuzzlite-check.sh.
+# seed corpus archives of ci/clusterfuzzlite-check.sh; valgrind: callgrind's instruction counts per
+# operation in the benchmark report (bench/report/instructions.py) and the header of the toggles
+# around the timed loops (bench/counted_loop.hpp).
 set -euo pipefail
 
 packages=(
@@ -13,7 +15,7 @@ packages=(
   relacy-dev libgtest-dev libbenchmark-dev
   libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev
   python3 python3-matplotlib hyperfine pkg-config zip unzip
-  libbenchmark-tools python3-scipy chromium
+  libbenchmark-tools python3-scipy chromium valgrind
 )
 
 missing=()

@@ -5,10 +5,11 @@
 
   generate.py ... --compare reports/<earlier report>   # adds "Changes since <earlier report>"
 
-Reads the run's Google Benchmark JSON files (*_bench.json) and machine.json, writes
+Reads the run's Google Benchmark JSON files (*_bench.json), machine.json and, if the run has
+it, instructions.json (instructions.py: callgrind's counts per operation), writes
 reports/<name>/{report.md, results.json, *.png, index.html, raw/} and copies them to
 reports/latest/. raw/ keeps the suites' Google Benchmark JSON unchanged (every repetition plus the
-aggregates) with machine.json, for existing tools and as the baseline of a later --compare
+aggregates) with machine.json and instructions.json, for existing tools and as the baseline of a later --compare
 (changes.py: Google Benchmark's compare.py, U test).
 index.html is a self-contained dashboard (inline CSS/JS/SVG, no network) over every kept run
 (reports/*/results.json). Names follow `<suite>/<subject>/<param>:<value>/...` (bench/harness.hpp).
@@ -34,6 +35,9 @@ from jsonsafe import finite  # noqa: E402
 import tables  # noqa: E402
 
 IGNORED_PARAMS = {"iterations", "repeats", "min_time", "min_warmup_time"}
+# A run directory's JSON files that are not a suite's: the machine and the instruction counts
+# (instructions.py), each kept in the report's raw/ as well.
+NOT_SUITES = {"machine.json", "instructions.json"}
 
 
 def parse_name(run_name):
@@ -59,7 +63,7 @@ def load_run(run_dir):
     """All benchmarks of a run, one normalised row per benchmark (median over repetitions)."""
     rows, context = [], {}
     for path in sorted(glob.glob(os.path.join(run_dir, "*.json"))):
-        if os.path.basename(path) == "machine.json":
+        if os.path.basename(path) in NOT_SUITES:
             continue
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
@@ -281,6 +285,11 @@ def main():
     if os.path.exists(mpath):
         with open(mpath, encoding="utf-8") as f:
             machine = json.load(f)
+    instructions = None
+    ipath = os.path.join(a.run_dir, "instructions.json")
+    if os.path.exists(ipath):
+        with open(ipath, encoding="utf-8") as f:
+            instructions = json.load(f)
     rows, context = load_run(a.run_dir)
     if not rows:
         sys.exit(f"generate.py: no benchmark results in {a.run_dir}")
@@ -294,6 +303,8 @@ def main():
 
     results = {"schema": 1, "report": name, "date": date, "host": host, "machine": machine,
                "context": context, "results": rows}
+    if instructions is not None:
+        results["instructions"] = instructions
     if baseline:  # before anything is written: a failed comparison leaves no half report
         try:
             results["changes"] = changes.compare_reports(baseline, a.run_dir, alpha=a.alpha)

@@ -3,6 +3,7 @@
 Ratios are time ratios: lfarena ns/op divided by the other subject's ns/op on the same workload,
 size, alignment and thread count (below 1.00x: lfarena is faster)."""
 import changes
+import instr_section
 from machine_section import machine_section, pinning
 from mdtable import table
 
@@ -401,6 +402,7 @@ def report_md(res, charts):
     m = res.get("machine", {})
     text = f"# lfarena benchmark report: {res['report']}\n\n"
     text += machine_section(res) + headline(ix) + targets_section(ix)
+    text += instr_section.section(res.get("instructions"))
     if res.get("changes"):
         text += changes.changes_md(res["changes"])
     for chart, title in (("bump_threads.png", "Bump throughput vs threads"),
