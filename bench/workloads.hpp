@@ -418,7 +418,7 @@ void register_churn(const std::string &subject, Make<S> make, bool exhaust, Free
 // Runs the registered benchmarks (after Google Benchmark's own flags).
 inline int run_main(int argc, char **argv) {
   benchmark::AddCustomContext("bench_cpus", bench_cpus().text); // before any thread is pinned
-  benchmark::AddCustomContext("callgrind_toggles", kCallgrindToggles); // counted_loop.hpp
+  benchmark::AddCustomContext("callgrind_toggles", callgrind_toggles()); // counted_loop.hpp
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv))
     return 1;

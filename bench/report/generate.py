@@ -252,8 +252,14 @@ def keep_raw(run_dir, raw):
     non-finite numbers, written as null so the files are valid JSON for every tool."""
     os.makedirs(raw)
     for path in sorted(glob.glob(os.path.join(run_dir, "*.json"))):
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except ValueError:
+            if os.path.basename(path) not in NOT_SUITES:
+                raise
+            shutil.copyfile(path, os.path.join(raw, os.path.basename(path)))  # kept as it was
+            continue
         with open(os.path.join(raw, os.path.basename(path)), "w", encoding="utf-8") as f:
             json.dump(finite(data), f, indent=2, allow_nan=False)
 
@@ -287,9 +293,13 @@ def main():
             machine = json.load(f)
     instructions = None
     ipath = os.path.join(a.run_dir, "instructions.json")
-    if os.path.exists(ipath):
-        with open(ipath, encoding="utf-8") as f:
-            instructions = json.load(f)
+    if os.path.exists(ipath):  # a diagnostic: a file that cannot be read is said so, no more
+        try:
+            with open(ipath, encoding="utf-8") as f:
+                instructions = json.load(f)
+        except (OSError, ValueError) as e:
+            instructions = {"rows": [], "errors": [f"instructions.json could not be read: {e}"]}
+            print(f"generate.py: warning: {ipath}: {e}", file=sys.stderr)
     rows, context = load_run(a.run_dir)
     if not rows:
         sys.exit(f"generate.py: no benchmark results in {a.run_dir}")

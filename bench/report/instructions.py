@@ -3,24 +3,27 @@
 
 Usage: instructions.py --bench-dir build/bench/bench --out RUN/instructions.json [--jobs 2]
 
-Times on this VM follow its state; instruction counts do not. Each chosen row (ROWS: churn at
-every shape and segment count for the segregated and sorted policies and the malloc peers, and
-the 64 B bump for lfarena, the raw bump pointers and the peers) runs once at quick scale under
-`valgrind --tool=callgrind --collect-atstart=no`; the workload toggles collection on just
-before its timed loop and off just after (bench/counted_loop.hpp), so callgrind's "Collected"
-count is exactly the loop's, and divided by the iterations it is the row's instructions per
-operation (churn: per free+allocate pair; bump: per allocation), the workload's own few
-included. The report prints them next to the times (tables.instructions_section).
+Times on this VM follow its state; instruction counts hardly do. Each chosen row (ROWS: churn
+at every shape and segment count for the segregated and sorted policies and the malloc peers,
+and the 64 B bump for lfarena, the raw bump pointers and the peers) runs once at quick scale
+under `valgrind --tool=callgrind --collect-atstart=no` with LFARENA_BENCH_COUNT_LOOPS=1; the
+workload then toggles collection on just before its timed loop and off just after
+(bench/counted_loop.hpp), so callgrind's "Collected" count is exactly the loop's, and divided
+by the iterations it is the row's instructions per operation (churn: per free+allocate pair;
+bump: per allocation), the workload's own few included. The report prints them next to the
+times (instr_section.py).
 
 Writes {"schema": 1, "tool", "scale", "rows": [{name, binary, suite, subject, params,
 iterations, instructions, per_op, failures}], "errors": [...]} and exits 0 even when a row
 failed (its error is listed, the report says so); without valgrind it writes "skipped" with the
-reason. A binary built without the toggles (`callgrind_toggles` in its context is not "yes")
-is refused: its count would be the whole program's.
+reason. A run that did not toggle (`callgrind_toggles` in its context is not "yes"), a count
+of 0, more than one run or count, or a row that is not 1-thread is refused: its count would not
+be the loop's. Every suite and row has a time limit; one row's failure never loses the others.
 """
 import argparse
 import concurrent.futures
 import json
+import math
 import os
 import re
 import shutil
@@ -40,16 +43,33 @@ ROWS = [re.compile(r"^churn/(" + "|".join(map(re.escape, CHURN)) + r")/size:(64|
 COLLECTED = re.compile(r"Collected : (\d+)")
 
 
+LIST_TIMEOUT = 60    # seconds for a suite to list its tests
+COUNT_TIMEOUT = 900  # seconds for one row under callgrind (the slowest takes about 15)
+
+
+def suite_env():
+    """The environment a counted suite runs in: quick scale, the loop toggles on
+    (bench/counted_loop.hpp), and none of Google Benchmark's BENCHMARK_* variables, which could
+    add runs (a warm-up run repeats the loop inside another counted window)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BENCHMARK_")}
+    env.update(LFARENA_BENCH_SCALE=SCALE, LFARENA_BENCH_COUNT_LOOPS="1")
+    return env
+
+
 def chosen(bench_dir, errors):
     """(binary path, benchmark name) of every row ROWS chooses, from each suite's test list; a
     suite that cannot list its tests is named in `errors`."""
     out = []
     for exe in sorted(os.listdir(bench_dir)) if os.path.isdir(bench_dir) else []:
         path = os.path.join(bench_dir, exe)
-        if not exe.endswith("_bench") or not os.access(path, os.X_OK):
+        if not exe.endswith("_bench") or not os.path.isfile(path) or not os.access(path, os.X_OK):
             continue
-        names = subprocess.run([path, "--benchmark_list_tests"], capture_output=True, text=True,
-                               env=dict(os.environ, LFARENA_BENCH_SCALE=SCALE))
+        try:
+            names = subprocess.run([path, "--benchmark_list_tests"], capture_output=True,
+                                   text=True, env=suite_env(), timeout=LIST_TIMEOUT)
+        except (OSError, subprocess.SubprocessError) as e:
+            errors.append(f"{exe} --benchmark_list_tests: {e}")
+            continue
         if names.returncode != 0:
             errors.append(f"{exe} --benchmark_list_tests: exit {names.returncode}")
             continue
@@ -64,37 +84,58 @@ def gb_escape(name):
 
 
 def count(path, name, valgrind="valgrind"):
-    """The row's count: a dict for the output's rows, or an error string."""
+    """The row's count: a dict for the output's rows, or an error string (never an exception:
+    one row's trouble must not lose the others' counts)."""
+    try:
+        return _count(path, name, valgrind)
+    except Exception as e:  # noqa: BLE001 -- reported as the row's error
+        return f"{name}: {type(e).__name__}: {e}"
+
+
+def _count(path, name, valgrind):
+    suite, subject, params = generate.parse_name(name)
+    if params.get("threads") != "1":  # callgrind serialises threads: no count of one
+        return f"{name}: not a 1-thread row"
     with tempfile.TemporaryDirectory() as tmp:
         js = os.path.join(tmp, "out.json")
         cmd = [valgrind, "--tool=callgrind", "--collect-atstart=no",
                f"--callgrind-out-file={os.path.join(tmp, 'callgrind.out')}", path,
                f"--benchmark_filter=^{gb_escape(name)}$", "--benchmark_repetitions=1",
+               "--benchmark_min_warmup_time=0",
                f"--benchmark_out={js}", "--benchmark_out_format=json"]
-        p = subprocess.run(cmd, capture_output=True, text=True,
-                           env=dict(os.environ, LFARENA_BENCH_SCALE=SCALE))
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, env=suite_env(),
+                               timeout=COUNT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            return f"{name}: no result within {COUNT_TIMEOUT} s"
         try:
             with open(js, encoding="utf-8") as f:
                 data = json.load(f)
         except (OSError, ValueError) as e:
             data = {"error": str(e)}
-        if p.returncode != 0 or "error" in data:
+        if p.returncode != 0 or not isinstance(data, dict) or "error" in data:
             last = (p.stderr.strip().splitlines() or ["no output"])[-1]
-            return f"{name}: exit {p.returncode}, {data.get('error', 'no error')}: {last}"
-    if data.get("context", {}).get("callgrind_toggles") != "yes":
-        return (f"{name}: built without the callgrind toggles (bench/counted_loop.hpp: "
-                "valgrind's header missing at build time), so its count would be the whole "
+            err = data.get("error", "no error") if isinstance(data, dict) else "not an object"
+            return f"{name}: exit {p.returncode}, {err}: {last}"
+    toggles = data.get("context", {}).get("callgrind_toggles")
+    if toggles != "yes":
+        return (f"{name}: the suite does not toggle callgrind around its loop (callgrind_toggles "
+                f"{toggles!r}; bench/counted_loop.hpp), so its count would be the whole "
                 "program's")
     runs = [b for b in data.get("benchmarks", []) if b.get("run_type") == "iteration"]
     found = COLLECTED.findall(p.stderr)
-    if len(runs) != 1 or not found or runs[0].get("error_occurred"):
-        return f"{name}: {len(runs)} runs, {len(found)} counts, error {runs[0].get('error_message') if runs else None}"
-    it = int(runs[0]["iterations"])
-    n = int(found[-1])
-    suite, subject, params = generate.parse_name(name)
+    if len(runs) != 1 or len(found) != 1 or runs[0].get("error_occurred"):
+        err = runs[0].get("error_message") if runs else None
+        return f"{name}: {len(runs)} runs, {len(found)} counts, error {err}"
+    it, n = int(runs[0]["iterations"]), int(found[0])
+    if it <= 0 or n == 0:  # nothing was counted: the toggles did not run
+        return f"{name}: {n} instructions in {it} iterations: nothing counted"
+    failures = runs[0].get("failures", 0) or 0
+    if not isinstance(failures, (int, float)) or not math.isfinite(failures) or failures < 0:
+        return f"{name}: failures counter {failures!r} is not a count"
     return {"name": name, "binary": os.path.basename(path), "suite": suite, "subject": subject,
             "params": params, "iterations": it, "instructions": n, "per_op": n / it,
-            "failures": int(runs[0].get("failures", 0) or 0)}
+            "failures": int(failures)}
 
 
 def main(argv=None):

@@ -108,13 +108,17 @@ def targets_section(ix):
         value, per_round, failing = value
         sign = ">=" if better == "higher" else "<="
         if value is None:
-            # A row with failed allocations has no time (Index.ns), but it was measured: say
-            # which and how many, and, where lfarena is the subject the target judges, that
-            # the target is missed (a failed allocation is not a completed operation).
-            measured = "n/a" + (" (" + "; ".join(failing) + ")" if failing else "")
+            # A row that ran but has no time (Index.ns: failed allocations, or failed
+            # repetitions) is named with the reason. Only lfarena's own failed allocations miss
+            # a target (a failed allocation is not a completed operation); a peer's, or a
+            # harness error, leave it n/a, as does a policy's failure in the size-index targets.
+            measured = "n/a" + (" (" + "; ".join(text for text, _ in failing) + ")" if failing else "")
+            ours_failed = any(lf for _, lf in failing)
             verdict = ("not measured" if not failing
-                       else "MISSED (allocations failed)" if failure_misses
-                       else "n/a (allocations failed)")
+                       else "MISSED (allocations failed)" if ours_failed and failure_misses
+                       else "n/a (allocations failed)" if ours_failed
+                       else "n/a (" + ", ".join(text.split(":")[0] for text, _ in failing)
+                       + " did not complete)")
             rows.append([name, measured, f"{sign} {target}x", verdict, how])
             return
         meets = (lambda v: v >= target) if better == "higher" else (lambda v: v <= target)
@@ -136,12 +140,13 @@ def targets_section(ix):
         def __init__(self, *a, **k):
             self.ns, self.rounds = ix.ns(*a, **k), ix.round_ns(*a, **k)
             row = ix.get(*a, **k)
-            # Why a row that ran has no time: its failed allocations (or failed repetitions).
+            # Why a row that ran has no time: its failed allocations (or failed repetitions),
+            # and whether they are lfarena's own failed allocations.
             self.failing = None
             if row and self.ns is None:
                 n = failed(row)
-                self.failing = (f"{a[1]}: {n} failed allocations, all repetitions" if n
-                                else f"{a[1]}: {row.get('error') or 'an error'}")
+                self.failing = ((f"{a[1]}: {n} failed allocations, all repetitions", a[1].startswith("lfarena"))
+                                if n else (f"{a[1]}: {row.get('error') or 'an error'}", False))
 
     def div(a, b):
         value = a.ns / b.ns if a.ns and b.ns else None
@@ -197,8 +202,12 @@ def targets_section(ix):
             f"lfarena-{pol}-linear ns / lfarena-{pol} ns",
             failure_misses=False)  # the policy's failures say nothing of the index's speed
     return ("## Speed targets\n\nEach target is a ratio of two measurements of this run on this "
-            "machine (2 cores: see above); `met` or `MISSED` as measured, n/a where a subject did "
-            "not run or a row had failed allocations. A run in rounds (`ci/bench.sh --full`) also "
+            "machine (2 cores: see above); `met` or `MISSED` as measured. A row with failed "
+            "allocations or failed repetitions has no time and is named with its reason: "
+            "lfarena's own failed allocations miss the target (a failed allocation is not a "
+            "completed operation; the size-index targets, which judge the index and not the "
+            "policy, stay n/a), anything else leaves it n/a; `not measured`: a subject did not "
+            "run. A run in rounds (`ci/bench.sh --full`) also "
             "shows the ratio of each round's medians, and a verdict that not every round agrees "
             "with says how many do: such a verdict is decided by the machine's state as much as by "
             "the code.\n\n"
@@ -312,7 +321,8 @@ def churn_section(ix):
                 growth = f"{vals[-1] / vals[0]:.0f}x" if vals and vals[0] and vals[-1] else "n/a"
                 rows.append([subj, size, t] + cells + [growth, sum(failed(r) for r in got if r)])
     text += ("A row whose allocations failed shows its time with the count of failures (over "
-             "every repetition) and takes no part in any ratio or target (n/a).\n\n")
+             "every repetition) and takes no part in any ratio (n/a); a speed target it decides "
+             "says so (see Speed targets).\n\n")
     text += table(["subject", "size", "threads"] + [f"{int(s) // 1000}k segments" for s in segs]
                   + ["growth", "failed allocations"], rows) + "\n"
     peers = [s for s in ix.subjects("churn") if not s.startswith("lfarena")]

@@ -23,14 +23,20 @@ FAKE_VALGRIND = """#!/bin/sh
 while [ $# -gt 0 ]; do case "$1" in --*) shift ;; *) break ;; esac; done
 exec "$@"
 """
-# A stand-in suite: lists NAMES; a run of one (--benchmark_filter=^name$) writes Google
-# Benchmark JSON with ITERATIONS and FAILURES, prints "Collected : COUNT" and exits EXIT.
+# A stand-in suite: lists NAMES; a run of one (--benchmark_filter=^name$) checks that it runs
+# as instructions.py promises (quick scale, loops toggled, no BENCHMARK_* variable, no warm-up),
+# writes Google Benchmark JSON with 1000 iterations and FAILURES, prints "Collected : COLLECTED"
+# and exits EXIT.
 FAKE_SUITE = """#!{py}
-import json, re, sys
+import json, os, re, sys
 NAMES = {names!r}
 args = dict(a.split("=", 1) for a in sys.argv[1:] if "=" in a)
 if "--benchmark_list_tests" in sys.argv:
     print("\\n".join(NAMES)); sys.exit(0)
+assert os.environ["LFARENA_BENCH_SCALE"] == "quick"
+assert os.environ["LFARENA_BENCH_COUNT_LOOPS"] == "1"
+assert not [k for k in os.environ if k.startswith("BENCHMARK_")]
+assert args["--benchmark_min_warmup_time"] == "0"
 if {exit_code}:
     sys.exit({exit_code})
 name = [n for n in NAMES if re.fullmatch(args["--benchmark_filter"][1:-1], n)]
@@ -39,7 +45,7 @@ with open(args["--benchmark_out"], "w") as f:
     json.dump({{"context": {{"callgrind_toggles": "{toggles}"}}, "benchmarks": [
         {{"name": name[0], "run_name": name[0], "run_type": "iteration", "iterations": 1000,
           "failures": {failures}}}]}}, f)
-print("==1== Collected : 233000", file=sys.stderr)
+print("==1== Collected : {collected}", file=sys.stderr)
 """
 CHURN = "churn/lfarena-segregated-tlc/size:64/segments:1000/iterations:1000/real_time/threads:1"
 BUMP = "bump/mimalloc/size:64/align:8/iterations:1000/real_time/threads:1"
@@ -54,26 +60,42 @@ def executable(path, text):
     os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR)
 
 
-class CountTest(unittest.TestCase):
-    def run_tool(self, suites):
-        """suites: {binary name: (names, toggles, failures, exit code)} -> instructions.json."""
-        with tempfile.TemporaryDirectory() as tmp:
-            bench = os.path.join(tmp, "bench")
-            os.makedirs(bench)
-            for exe, (names, toggles, failures, code) in suites.items():
-                executable(os.path.join(bench, exe), FAKE_SUITE.format(
-                    py=sys.executable, names=names, toggles=toggles, failures=failures,
-                    exit_code=code))
-            executable(os.path.join(tmp, "valgrind"), FAKE_VALGRIND)
-            out = os.path.join(tmp, "instructions.json")
-            instructions.main(["--bench-dir", bench, "--out", out,
-                               "--valgrind", os.path.join(tmp, "valgrind")])
-            with open(out, encoding="utf-8") as f:
-                return json.load(f)
+def suite(names, toggles="yes", failures=0, exit_code=0, collected=233000):
+    return FAKE_SUITE.format(py=sys.executable, names=names, toggles=toggles, failures=failures,
+                             exit_code=exit_code, collected=collected)
 
+
+def run_tool(files, valgrind=True):
+    """files: {name in the bench dir: script text, or None for a directory} -> the
+    instructions.json instructions.py writes for that bench dir (with the stand-in valgrind)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        bench = os.path.join(tmp, "bench")
+        os.makedirs(bench)
+        for name, text in files.items():
+            if text is None:
+                os.makedirs(os.path.join(bench, name))
+            else:
+                executable(os.path.join(bench, name), text)
+        executable(os.path.join(tmp, "valgrind"), FAKE_VALGRIND)
+        out = os.path.join(tmp, "instructions.json")
+        old = os.environ.get("BENCHMARK_MIN_WARMUP_TIME")
+        os.environ["BENCHMARK_MIN_WARMUP_TIME"] = "1"  # must not reach the suite
+        try:
+            instructions.main(["--bench-dir", bench, "--out", out, "--valgrind",
+                               os.path.join(tmp, "valgrind" if valgrind else "no-such-valgrind")])
+        finally:
+            if old is None:
+                del os.environ["BENCHMARK_MIN_WARMUP_TIME"]
+            else:
+                os.environ["BENCHMARK_MIN_WARMUP_TIME"] = old
+        with open(out, encoding="utf-8") as f:
+            return json.load(f)
+
+
+class CountTest(unittest.TestCase):
     def test_chosen_rows_are_counted_per_operation(self):
-        data = self.run_tool({"churn_bench": ([CHURN] + NOT_CHOSEN, "yes", 0, 0),
-                              "peer_mimalloc_bench": ([BUMP], "yes", 7, 0)})
+        data = run_tool({"churn_bench": suite([CHURN] + NOT_CHOSEN),
+                         "peer_mimalloc_bench": suite([BUMP], failures=7)})
         self.assertEqual([], data["errors"])
         got = {r["name"]: r for r in data["rows"]}
         self.assertEqual({CHURN, BUMP}, set(got))  # 2-thread, 16 B and xthread rows are not
@@ -83,36 +105,55 @@ class CountTest(unittest.TestCase):
         self.assertEqual("1000", got[CHURN]["params"]["segments"])
         self.assertEqual(7, got[BUMP]["failures"])
 
-    def test_a_build_without_toggles_is_refused(self):
+    def test_a_run_that_does_not_toggle_is_refused(self):
         # Its count would be the whole program's, taken for the loop's.
-        data = self.run_tool({"churn_bench": ([CHURN], "no", 0, 0)})
+        for toggles in ("off", "not built"):
+            data = run_tool({"churn_bench": suite([CHURN], toggles=toggles)})
+            self.assertEqual([], data["rows"])
+            self.assertEqual(1, len(data["errors"]))
+            self.assertIn("does not toggle callgrind", data["errors"][0])
+
+    def test_nothing_counted_is_refused(self):
+        data = run_tool({"churn_bench": suite([CHURN], collected=0)})
         self.assertEqual([], data["rows"])
-        self.assertEqual(1, len(data["errors"]))
-        self.assertIn("without the callgrind toggles", data["errors"][0])
+        self.assertIn("nothing counted", data["errors"][0])
 
     def test_a_failing_run_is_an_error_not_a_traceback(self):
-        data = self.run_tool({"churn_bench": ([CHURN], "yes", 0, 3)})
+        data = run_tool({"churn_bench": suite([CHURN], exit_code=3)})
         self.assertEqual([], data["rows"])
         self.assertIn("exit 3", data["errors"][0])
 
-    def test_a_suite_that_cannot_list_its_tests_is_named(self):
-        with tempfile.TemporaryDirectory() as tmp:
-            executable(os.path.join(tmp, "broken_bench"), "#!/bin/sh\nexit 4\n")
-            executable(os.path.join(tmp, "valgrind"), FAKE_VALGRIND)
-            out = os.path.join(tmp, "i.json")
-            instructions.main(["--bench-dir", tmp, "--out", out,
-                               "--valgrind", os.path.join(tmp, "valgrind")])
-            with open(out, encoding="utf-8") as f:
-                data = json.load(f)
+    def test_a_bad_failures_counter_is_an_error_and_the_other_rows_stay(self):
+        data = run_tool({"churn_bench": suite([CHURN], failures="float('nan')"),
+                         "peer_mimalloc_bench": suite([BUMP])})
+        self.assertEqual([BUMP], [r["name"] for r in data["rows"]])
+        self.assertIn("is not a count", data["errors"][0])
+
+    def test_odd_suites_are_named_or_skipped(self):
+        data = run_tool({"broken_bench": "#!/bin/sh\nexit 4\n",
+                         "notelf_bench": "not a program\n",  # exec format error
+                         "dir_bench": None,
+                         "churn_bench": suite([CHURN])})
+        self.assertEqual([CHURN], [r["name"] for r in data["rows"]])
         self.assertIn("broken_bench --benchmark_list_tests: exit 4", data["errors"])
+        self.assertTrue(any(e.startswith("notelf_bench --benchmark_list_tests:")
+                            for e in data["errors"]), data["errors"])
+        self.assertEqual(2, len(data["errors"]))
+
+    def test_a_hanging_suite_is_given_up(self):
+        old = instructions.LIST_TIMEOUT
+        instructions.LIST_TIMEOUT = 1
+        try:
+            data = run_tool({"hang_bench": "#!/bin/sh\nexec sleep 30\n"})
+        finally:
+            instructions.LIST_TIMEOUT = old
+        self.assertIn("timed out", data["errors"][0])
+
+    def test_only_1_thread_rows_are_counted(self):
+        self.assertIn("not a 1-thread row", instructions.count("/bin/true", NOT_CHOSEN[0]))
 
     def test_without_valgrind_the_count_is_skipped(self):
-        with tempfile.TemporaryDirectory() as tmp:
-            out = os.path.join(tmp, "i.json")
-            instructions.main(["--bench-dir", tmp, "--out", out,
-                               "--valgrind", os.path.join(tmp, "no-such-valgrind")])
-            with open(out, encoding="utf-8") as f:
-                data = json.load(f)
+        data = run_tool({}, valgrind=False)
         self.assertIn("not installed", data["skipped"])
         self.assertIn("Not counted in this run", instr_section.section(data))
 
@@ -151,6 +192,23 @@ class SectionTest(unittest.TestCase):
                          row("churn", "mimalloc", 100.0, size="64", segments="1000")]}
         self.assertIn("| lfarena-segregated-tlc / mimalloc | n/a |", instr_section.section(data))
 
+    def test_a_malformed_file_is_said_so_never_a_traceback(self):
+        good = row("churn", "mimalloc", 100.0, size="64", segments="1000")
+        for bad, said in ((["not", "an object"], "not a JSON object"),
+                          ({"rows": None}, "no list of rows"),
+                          ({"rows": {"a": 1}}, "no list of rows"),
+                          ({"rows": [None, good]}, "1 malformed row(s)"),
+                          ({"rows": [{"suite": "churn"}, good]}, "1 malformed row(s)"),
+                          ({"rows": [dict(good, per_op="3"), good]}, "1 malformed row(s)"),
+                          ({"rows": [dict(good, per_op=float("nan")), good]}, "1 malformed row(s)"),
+                          ({"rows": [dict(good, params=None), good]}, "1 malformed row(s)"),
+                          ({"rows": [dict(good, failures=-1), good]}, "1 malformed row(s)"),
+                          ({"rows": [good], "errors": "one string"}, "- one string\n")):
+            text = instr_section.section(bad)
+            self.assertIn(said, text, bad)
+            if isinstance(bad, dict) and isinstance(bad["rows"], list):
+                self.assertIn("| mimalloc | 100 |", text)  # the good row stays
+
     def test_no_counts_no_section(self):
         self.assertEqual("", instr_section.section(None))
 
@@ -175,6 +233,15 @@ class SectionTest(unittest.TestCase):
             self.assertTrue(os.path.exists(os.path.join(reports, "t", "raw", "instructions.json")))
             with open(os.path.join(reports, "t", "results.json"), encoding="utf-8") as f:
                 self.assertEqual(self.DATA["rows"], json.load(f)["instructions"]["rows"])
+            # An unreadable file: a warning and a line in the section, the report still written.
+            with open(os.path.join(run, "instructions.json"), "w", encoding="utf-8") as f:
+                f.write("{ not json")
+            p = subprocess.run([sys.executable, os.path.join(HERE, "generate.py"), "--run-dir",
+                                run, "--reports-dir", reports, "--name", "u", "--no-latest"],
+                               capture_output=True, text=True)
+            self.assertEqual(0, p.returncode, p.stderr)
+            with open(os.path.join(reports, "u", "report.md"), encoding="utf-8") as f:
+                self.assertIn("instructions.json could not be read", f.read())
 
 
 if __name__ == "__main__":

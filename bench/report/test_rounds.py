@@ -331,7 +331,8 @@ class RoundTargetsTest(unittest.TestCase):
                            churn("lfarena-segregated"), churn("mimalloc")])
         line = target_row(tables.targets_section(ix),
                           "segregated churn, 64, 1k segments, 1 thread: vs mimalloc")
-        self.assertIn("| n/a (lfarena-segregated-tlc: 3 of 9 repetitions failed: x) |", line)
+        self.assertIn("| n/a (lfarena-segregated-tlc: 3 of 9 repetitions failed: x) | >= 1x "
+                      "| n/a (lfarena-segregated-tlc did not complete) |", line)
         self.assertIn("lfarena-segregated-tlc ns", line)
 
     @staticmethod
@@ -348,6 +349,14 @@ class RoundTargetsTest(unittest.TestCase):
                           "optimistic cross-thread frees, mixed: vs glibc")
         self.assertIn("| n/a (lfarena-optimistic: 3443537 failed allocations, all repetitions) "
                       "| >= 1x | MISSED (allocations failed) |", line)
+
+    def test_a_peer_s_failed_allocations_leave_the_target_n_a(self):
+        # helper-41: a failing peer row made lfarena's target MISSED.
+        ix = tables.Index([self.xthread("lfarena-optimistic"), self.xthread("glibc", 12)])
+        line = target_row(tables.targets_section(ix),
+                          "optimistic cross-thread frees, mixed: vs glibc")
+        self.assertIn("| n/a (glibc: 12 failed allocations, all repetitions) | >= 1x "
+                      "| n/a (glibc did not complete) |", line)
 
     def test_a_subject_that_did_not_run_is_not_measured(self):
         ix = tables.Index([self.xthread("glibc")])
