@@ -53,12 +53,17 @@ def report_name(report_dir):
     return os.path.basename(os.path.normpath(report_dir))
 
 
-def _mode(machine_path):
+def _machine(machine_path, key):
+    """machine.json's `key` (None if the file or the value is missing or unreadable)."""
     try:
         with open(machine_path, encoding="utf-8") as f:
-            return json.load(f).get("mode")
+            return json.load(f).get(key)
     except (OSError, ValueError, AttributeError):
         return None
+
+
+def _mode(machine_path):
+    return _machine(machine_path, "mode")
 
 
 def find_tool(python=None, tool=None):
@@ -146,12 +151,14 @@ def compare_reports(baseline_dir, run_dir, alpha=0.05, python=None, tool=None):
                 "significant": p is not None and p < alpha and before > 0 and after != before,
                 "meaningful": min(reps) >= OPTIMAL_REPETITIONS,
             })
-    modes = [_mode(os.path.join(baseline_dir, "raw", "machine.json")),
-             _mode(os.path.join(run_dir, "machine.json"))]
+    machines = [os.path.join(baseline_dir, "raw", "machine.json"),
+                os.path.join(run_dir, "machine.json")]
+    modes = [_mode(m) for m in machines]
+    cpus = [_machine(m, "cpu_model") for m in machines]
     return {"baseline": report_name(baseline_dir), "baseline_path": baseline_dir,
             "alpha": alpha, "tool": tool, "suites": suites, "compared": len(rows),
             "only_in_baseline": only_old, "only_in_this_run": only_new, "errored": errored,
-            "modes": modes, "rows": rows}
+            "modes": modes, "cpus": cpus, "rows": rows}
 
 
 def significant(ch, direction, meaningful_only=False):
@@ -212,6 +219,12 @@ def changes_md(ch):
     elif n_peers:
         text += (f"Peers as controls: {n_moved} of {n_peers} peer benchmarks (code that is the "
                  f"same in both runs) changed significantly.\n\n")
+    cpus = ch.get("cpus") or [None, None]
+    if all(isinstance(c, str) and c for c in cpus) and cpus[0] != cpus[1]:
+        text += (f"**The runs ran on different CPUs** (baseline `{cpus[0]}`, this run "
+                 f"`{cpus[1]}`, see Machine): a change below is first of all the machine's, for "
+                 "lfarena's rows as for the peers'; ratios inside one run are still the ones to "
+                 "read.\n\n")
     if ch["compared"] == 0:
         text += ("**Nothing was compared**: no benchmark name occurs in both runs (names carry the "
                  "iteration count of the bench scale: compare quick with quick, full with full).\n\n")

@@ -106,7 +106,7 @@ class PeerDriftTest(unittest.TestCase):
     """The "Changes since" section reads the peers (code the same in both runs) as controls."""
 
     @staticmethod
-    def changes(peer_changes, lfarena_change=-0.3):
+    def changes(peer_changes, lfarena_change=-0.3, cpus=None):
         sys.path.insert(0, HERE)
         import changes  # noqa: E402 (the module under test lives next to this file)
         rows = [{"name": f"churn/mimalloc/size:64/segments:{i}/real_time/threads:1",
@@ -121,12 +121,22 @@ class PeerDriftTest(unittest.TestCase):
         ch = {"baseline": "base", "baseline_path": "reports/base", "alpha": 0.05,
               "suites": ["churn_bench"], "compared": len(rows), "only_in_baseline": [],
               "only_in_this_run": [], "errored": [], "modes": ["full", "full"], "rows": rows}
+        if cpus is not None:
+            ch["cpus"] = cpus
         return changes.changes_md(ch)
 
     def test_peers_that_moved_are_reported_as_a_band(self):
         md = self.changes([0.5, -0.2, 0.0, 0.0, 0.0])
         self.assertIn("The peers moved between the runs:** 2 of 5 peer benchmarks", md)
         self.assertIn("by 35% in the median and up to 50%", md)
+
+    def test_a_baseline_from_another_cpu_is_named(self):
+        # Report 2026-12-05-vm-6 (Intel Xeon) compared with vm-5 (AMD EPYC) and did not say so.
+        md = self.changes([0.0] * 4, cpus=["AMD EPYC", "Intel(R) Xeon(R) Processor"])
+        self.assertIn("**The runs ran on different CPUs** (baseline `AMD EPYC`, this run "
+                      "`Intel(R) Xeon(R) Processor`", md)
+        for same in (["AMD EPYC", "AMD EPYC"], [None, "AMD EPYC"], None):
+            self.assertNotIn("different CPUs", self.changes([0.0] * 4, cpus=same))
 
     def test_quiet_peers_are_reported_as_controls(self):
         md = self.changes([0.0] * 20)
