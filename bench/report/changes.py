@@ -220,7 +220,7 @@ def changes_md(ch):
         text += (f"Peers as controls: {n_moved} of {n_peers} peer benchmarks (code that is the "
                  f"same in both runs) changed significantly.\n\n")
     cpus = ch.get("cpus") or [None, None]
-    if all(isinstance(c, str) and c for c in cpus) and cpus[0] != cpus[1]:
+    if all(isinstance(c, str) and c and c != "unknown" for c in cpus) and cpus[0] != cpus[1]:
         text += (f"**The runs ran on different CPUs** (baseline `{cpus[0]}`, this run "
                  f"`{cpus[1]}`, see Machine): a change below is first of all the machine's, for "
                  "lfarena's rows as for the peers'; ratios inside one run are still the ones to "
@@ -228,7 +228,7 @@ def changes_md(ch):
     if ch["compared"] == 0:
         text += ("**Nothing was compared**: no benchmark name occurs in both runs (names carry the "
                  "iteration count of the bench scale: compare quick with quick, full with full).\n\n")
-    if ch["modes"][0] != ch["modes"][1]:
+    if None not in ch["modes"] and ch["modes"][0] != ch["modes"][1]:
         text += (f"**The runs differ in mode** (baseline `{ch['modes'][0]}`, this run "
                  f"`{ch['modes'][1]}`): only names without an iteration count matched, and a "
                  "change there may be the mode's.\n\n")

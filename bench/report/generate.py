@@ -255,10 +255,15 @@ def keep_raw(run_dir, raw):
         try:
             with open(path, encoding="utf-8") as f:
                 data = json.load(f)
-        except ValueError:
+        except (OSError, ValueError):
             if os.path.basename(path) not in NOT_SUITES:
                 raise
-            shutil.copyfile(path, os.path.join(raw, os.path.basename(path)))  # kept as it was
+            # machine.json or instructions.json that main() already reported: kept as it was,
+            # if it is a file that can be read at all.
+            try:
+                shutil.copyfile(path, os.path.join(raw, os.path.basename(path)))
+            except OSError:
+                pass
             continue
         with open(os.path.join(raw, os.path.basename(path)), "w", encoding="utf-8") as f:
             json.dump(finite(data), f, indent=2, allow_nan=False)
@@ -288,9 +293,15 @@ def main():
 
     machine = {}
     mpath = os.path.join(a.run_dir, "machine.json")
-    if os.path.exists(mpath):
-        with open(mpath, encoding="utf-8") as f:
-            machine = json.load(f)
+    if os.path.exists(mpath):  # descriptive: a file that cannot be read is said so, no more
+        try:
+            with open(mpath, encoding="utf-8") as f:
+                machine = json.load(f)
+        except (OSError, ValueError) as e:
+            print(f"generate.py: warning: {mpath}: {e}", file=sys.stderr)
+        if not isinstance(machine, dict):
+            print(f"generate.py: warning: {mpath} is not a JSON object", file=sys.stderr)
+            machine = {}
     instructions = None
     ipath = os.path.join(a.run_dir, "instructions.json")
     if os.path.exists(ipath):  # a diagnostic: a file that cannot be read is said so, no more
@@ -300,6 +311,8 @@ def main():
         except (OSError, ValueError) as e:
             instructions = {"rows": [], "errors": [f"instructions.json could not be read: {e}"]}
             print(f"generate.py: warning: {ipath}: {e}", file=sys.stderr)
+        if instructions is None:  # the file holds `null`
+            instructions = {"rows": [], "errors": ["instructions.json holds null"]}
     rows, context = load_run(a.run_dir)
     if not rows:
         sys.exit(f"generate.py: no benchmark results in {a.run_dir}")

@@ -65,6 +65,8 @@ def section(data):
     for r in filter(_good_row, listed):
         p = r["params"]
         rows[(r["suite"], r["subject"], p.get("size"), p.get("segments"), p.get("align"))] = r
+    if not rows:  # nothing to describe: only what went wrong
+        return head + "No counts in this run:\n\n" + "".join(f"- {e}\n" for e in errors) + "\n"
     text = head + (
         f"Counted by {data.get('tool', 'callgrind')} over exactly the timed loop of one "
         f"1-thread run of each row at {data.get('scale', 'quick')} scale (the workload toggles "

@@ -117,8 +117,8 @@ def targets_section(ix):
             verdict = ("not measured" if not failing
                        else "MISSED (allocations failed)" if ours_failed and failure_misses
                        else "n/a (allocations failed)" if ours_failed
-                       else "n/a (" + ", ".join(text.split(":")[0] for text, _ in failing)
-                       + " did not complete)")
+                       else "n/a (" + " and ".join(text.split(":")[0] for text, _ in failing)
+                       + ": no time)")
             rows.append([name, measured, f"{sign} {target}x", verdict, how])
             return
         meets = (lambda v: v >= target) if better == "higher" else (lambda v: v <= target)
@@ -144,9 +144,11 @@ def targets_section(ix):
             # and whether they are lfarena's own failed allocations.
             self.failing = None
             if row and self.ns is None:
-                n = failed(row)
-                self.failing = ((f"{a[1]}: {n} failed allocations, all repetitions", a[1].startswith("lfarena"))
-                                if n else (f"{a[1]}: {row.get('error') or 'an error'}", False))
+                n, err = failed(row), row.get("error")
+                who = f"{a[1]}, {a[2]} thread{'s' if a[2] != 1 else ''}"
+                why = ([f"{n} failed allocations over every repetition"] if n else []) + (
+                    [err] if err else []) or ["no time"]
+                self.failing = (f"{who}: " + "; ".join(why), bool(n) and a[1].startswith("lfarena"))
 
     def div(a, b):
         value = a.ns / b.ns if a.ns and b.ns else None

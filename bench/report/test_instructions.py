@@ -241,7 +241,21 @@ class SectionTest(unittest.TestCase):
                                capture_output=True, text=True)
             self.assertEqual(0, p.returncode, p.stderr)
             with open(os.path.join(reports, "u", "report.md"), encoding="utf-8") as f:
-                self.assertIn("instructions.json could not be read", f.read())
+                md = f.read()
+            self.assertIn("No counts in this run:\n\n- instructions.json could not be read", md)
+            self.assertNotIn("Counted by", md)  # no method text for counts that are not there
+            # helper-42: an unreadable machine.json or an instructions.json that is no file
+            # stopped the report with a traceback.
+            with open(os.path.join(run, "machine.json"), "w", encoding="utf-8") as f:
+                f.write("{ truncated")
+            os.remove(os.path.join(run, "instructions.json"))
+            os.makedirs(os.path.join(run, "instructions.json"))
+            p = subprocess.run([sys.executable, os.path.join(HERE, "generate.py"), "--run-dir",
+                                run, "--reports-dir", reports, "--name", "v", "--no-latest"],
+                               capture_output=True, text=True)
+            self.assertEqual(0, p.returncode, p.stderr)
+            self.assertIn("warning", p.stderr)
+            self.assertTrue(os.path.exists(os.path.join(reports, "v", "report.md")))
 
 
 if __name__ == "__main__":

@@ -331,8 +331,8 @@ class RoundTargetsTest(unittest.TestCase):
                            churn("lfarena-segregated"), churn("mimalloc")])
         line = target_row(tables.targets_section(ix),
                           "segregated churn, 64, 1k segments, 1 thread: vs mimalloc")
-        self.assertIn("| n/a (lfarena-segregated-tlc: 3 of 9 repetitions failed: x) | >= 1x "
-                      "| n/a (lfarena-segregated-tlc did not complete) |", line)
+        self.assertIn("| n/a (lfarena-segregated-tlc, 1 thread: 3 of 9 repetitions failed: x) "
+                      "| >= 1x | n/a (lfarena-segregated-tlc, 1 thread: no time) |", line)
         self.assertIn("lfarena-segregated-tlc ns", line)
 
     @staticmethod
@@ -347,16 +347,29 @@ class RoundTargetsTest(unittest.TestCase):
         ix = tables.Index([self.xthread("lfarena-optimistic", 3443537), self.xthread("glibc")])
         line = target_row(tables.targets_section(ix),
                           "optimistic cross-thread frees, mixed: vs glibc")
-        self.assertIn("| n/a (lfarena-optimistic: 3443537 failed allocations, all repetitions) "
-                      "| >= 1x | MISSED (allocations failed) |", line)
+        self.assertIn("| n/a (lfarena-optimistic, 2 threads: 3443537 failed allocations over "
+                      "every repetition) | >= 1x | MISSED (allocations failed) |", line)
 
     def test_a_peer_s_failed_allocations_leave_the_target_n_a(self):
         # helper-41: a failing peer row made lfarena's target MISSED.
         ix = tables.Index([self.xthread("lfarena-optimistic"), self.xthread("glibc", 12)])
         line = target_row(tables.targets_section(ix),
                           "optimistic cross-thread frees, mixed: vs glibc")
-        self.assertIn("| n/a (glibc: 12 failed allocations, all repetitions) | >= 1x "
-                      "| n/a (glibc did not complete) |", line)
+        self.assertIn("| n/a (glibc, 2 threads: 12 failed allocations over every repetition) "
+                      "| >= 1x | n/a (glibc, 2 threads: no time) |", line)
+
+    def test_both_reasons_of_a_row_and_its_thread_count_are_named(self):
+        # helper-42: failed repetitions next to failed allocations went unnamed, and a
+        # 2-vs-1-thread target named the same subject twice.
+        def churn(threads, failed_ops=0, error=None):
+            return {"suite": "churn", "subject": "lfarena-segregated-tlc", "threads": threads,
+                    "ns_per_op": 12.0, "params": {"size": "64", "segments": "1000"},
+                    "round_ns": [], "failed_ops": failed_ops, "error": error}
+        ix = tables.Index([churn(1), churn(2, 4, "1 of 9 repetitions failed: y")])
+        line = target_row(tables.targets_section(ix),
+                          "segregated churn, 64, 1k segments: 2 threads vs 1")
+        self.assertIn("| n/a (lfarena-segregated-tlc, 2 threads: 4 failed allocations over every "
+                      "repetition; 1 of 9 repetitions failed: y) | >= 1.7x | MISSED", line)
 
     def test_a_subject_that_did_not_run_is_not_measured(self):
         ix = tables.Index([self.xthread("glibc")])
