@@ -62,10 +62,6 @@ def _machine(machine_path, key):
         return None
 
 
-def _mode(machine_path):
-    return _machine(machine_path, "mode")
-
-
 def find_tool(python=None, tool=None):
     """(python, compare.py) that can run the U test, or CompareError saying what is missing."""
     tool = tool or os.environ.get("LFARENA_COMPARE_PY") or COMPARE_PY
@@ -153,7 +149,7 @@ def compare_reports(baseline_dir, run_dir, alpha=0.05, python=None, tool=None):
             })
     machines = [os.path.join(baseline_dir, "raw", "machine.json"),
                 os.path.join(run_dir, "machine.json")]
-    modes = [_mode(m) for m in machines]
+    modes = [_machine(m, "mode") for m in machines]
     cpus = [_machine(m, "cpu_model") for m in machines]
     return {"baseline": report_name(baseline_dir), "baseline_path": baseline_dir,
             "alpha": alpha, "tool": tool, "suites": suites, "compared": len(rows),

@@ -247,6 +247,20 @@ def shown_path(baseline, reports_dir, name):
     return below_root(baseline) or baseline.rstrip("/") or baseline
 
 
+def read_side_file(run_dir, fname):
+    """(content, problem) of the run's `fname` (machine.json, instructions.json): (None, None)
+    if it is absent, (None, the error) if it cannot be read or parsed or holds null."""
+    path = os.path.join(run_dir, fname)
+    if not os.path.exists(path):
+        return None, None
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError) as e:
+        return None, str(e)
+    return (data, None) if data is not None else (None, "holds null")
+
+
 def keep_raw(run_dir, raw):
     """The run's Google Benchmark JSON and machine.json into <report>/raw/: unchanged but for
     non-finite numbers, written as null so the files are valid JSON for every tool."""
@@ -291,28 +305,17 @@ def main():
         sys.exit(f"generate.py: --compare {a.compare}: no raw/*_bench.json there (only reports "
                  "made since raw JSON is kept can be a baseline; a run directory is not one)")
 
-    machine = {}
-    mpath = os.path.join(a.run_dir, "machine.json")
-    if os.path.exists(mpath):  # descriptive: a file that cannot be read is said so, no more
-        try:
-            with open(mpath, encoding="utf-8") as f:
-                machine = json.load(f)
-        except (OSError, ValueError) as e:
-            print(f"generate.py: warning: {mpath}: {e}", file=sys.stderr)
-        if not isinstance(machine, dict):
-            print(f"generate.py: warning: {mpath} is not a JSON object", file=sys.stderr)
-            machine = {}
-    instructions = None
-    ipath = os.path.join(a.run_dir, "instructions.json")
-    if os.path.exists(ipath):  # a diagnostic: a file that cannot be read is said so, no more
-        try:
-            with open(ipath, encoding="utf-8") as f:
-                instructions = json.load(f)
-        except (OSError, ValueError) as e:
-            instructions = {"rows": [], "errors": [f"instructions.json could not be read: {e}"]}
-            print(f"generate.py: warning: {ipath}: {e}", file=sys.stderr)
-        if instructions is None:  # the file holds `null`
-            instructions = {"rows": [], "errors": ["instructions.json holds null"]}
+    # Both describe the run, neither is a result: a file that cannot be read is said so, no more.
+    machine, problem = read_side_file(a.run_dir, "machine.json")
+    if machine is not None and not isinstance(machine, dict):
+        problem = "not a JSON object"
+    machine = machine if isinstance(machine, dict) else {}
+    instructions, iproblem = read_side_file(a.run_dir, "instructions.json")
+    if iproblem:
+        instructions = {"rows": [], "errors": [f"instructions.json could not be read: {iproblem}"]}
+    for fname, why in (("machine.json", problem), ("instructions.json", iproblem)):
+        if why:
+            print(f"generate.py: warning: {os.path.join(a.run_dir, fname)}: {why}", file=sys.stderr)
     rows, context = load_run(a.run_dir)
     if not rows:
         sys.exit(f"generate.py: no benchmark results in {a.run_dir}")

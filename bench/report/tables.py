@@ -112,13 +112,13 @@ def targets_section(ix):
             # repetitions) is named with the reason. Only lfarena's own failed allocations miss
             # a target (a failed allocation is not a completed operation); a peer's, or a
             # harness error, leave it n/a, as does a policy's failure in the size-index targets.
-            measured = "n/a" + (" (" + "; ".join(text for text, _ in failing) + ")" if failing else "")
-            ours_failed = any(lf for _, lf in failing)
+            measured = "n/a" + (" (" + "; ".join(f"{who}: {why}" for who, why, _ in failing)
+                                + ")" if failing else "")
+            ours_failed = any(ours for _, _, ours in failing)
             verdict = ("not measured" if not failing
                        else "MISSED (allocations failed)" if ours_failed and failure_misses
                        else "n/a (allocations failed)" if ours_failed
-                       else "n/a (" + " and ".join(text.split(":")[0] for text, _ in failing)
-                       + ": no time)")
+                       else "n/a (" + " and ".join(who for who, _, _ in failing) + ": no time)")
             rows.append([name, measured, f"{sign} {target}x", verdict, how])
             return
         meets = (lambda v: v >= target) if better == "higher" else (lambda v: v <= target)
@@ -140,15 +140,15 @@ def targets_section(ix):
         def __init__(self, *a, **k):
             self.ns, self.rounds = ix.ns(*a, **k), ix.round_ns(*a, **k)
             row = ix.get(*a, **k)
-            # Why a row that ran has no time: its failed allocations (or failed repetitions),
-            # and whether they are lfarena's own failed allocations.
+            # Why a row that ran has no time: (the row, its failed allocations and failed
+            # repetitions, whether they are lfarena's own failed allocations).
             self.failing = None
             if row and self.ns is None:
                 n, err = failed(row), row.get("error")
                 who = f"{a[1]}, {a[2]} thread{'s' if a[2] != 1 else ''}"
                 why = ([f"{n} failed allocations over every repetition"] if n else []) + (
                     [err] if err else []) or ["no time"]
-                self.failing = (f"{who}: " + "; ".join(why), bool(n) and a[1].startswith("lfarena"))
+                self.failing = (who, "; ".join(why), bool(n) and a[1].startswith("lfarena"))
 
     def div(a, b):
         value = a.ns / b.ns if a.ns and b.ns else None
