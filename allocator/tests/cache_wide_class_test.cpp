@@ -19,6 +19,7 @@
 #include <lfarena/detail/header.hpp>
 
 #include "arena_test_support.hpp"
+#include "opener_wait.hpp"
 
 namespace {
 
@@ -238,6 +239,8 @@ TEST_P(CacheWideClass, SalvageReturnsCached256ByteBlocksToTheirStack) {
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  // salvage_file() refuses a file in use: the dead child's lock may outlive waitpid().
+  ASSERT_TRUE(lfarena_test::wait_until_no_opener(path)) << std::strerror(errno);
   auto rep = Arena::salvage_file(path);
   ASSERT_TRUE(rep) << rep.message();
   auto a = Arena::open_file(path, o);

@@ -18,6 +18,8 @@
 #include <lfarena/detail/header.hpp>
 #include <lfarena/detail/tagged.hpp>
 
+#include "opener_wait.hpp"
+
 namespace {
 
 using lfarena::Arena;
@@ -205,6 +207,9 @@ TEST_F(CheckTool, CrashedFileNumbersAreTheRecoveredFiles) {
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  // The tool foresees the recovery only once the dead child's lock is gone, which may be
+  // after waitpid() (opener_wait.hpp).
+  ASSERT_TRUE(lfarena_test::wait_until_no_opener(path)) << std::strerror(errno);
   const ToolRun check = run_tool(path);
   EXPECT_EQ(check.status, 0) << check.out;
   EXPECT_NE(check.out.find("pending"), std::string::npos) << check.out;

@@ -17,7 +17,11 @@
 
 #include <lfarena/arena.hpp>
 
+#include "../../allocator/tests/opener_wait.hpp"
+
 namespace lfarena_crash {
+
+using lfarena_test::wait_until_no_opener;
 
 enum class Kind : std::uint32_t { allocated = 1, freeing = 2, freed = 3, done = 4 };
 

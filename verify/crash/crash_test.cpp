@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <map>
 #include <random>
 #include <string>
@@ -151,6 +153,10 @@ bool cycle(const std::string &path, const Options &o, unsigned seed, CycleResult
   if (overlap)
     return false;
   res.killed = WIFSIGNALED(status);
+  if (!wait_until_no_opener(path)) { // the dead child's last reference (crash_support.hpp)
+    ADD_FAILURE() << "cannot wait for the killed child's opener lock: " << std::strerror(errno);
+    return false;
+  }
 
   // First a read-only opener: its check() sees the file as the recovery of the read-write open
   // below will leave it (on a private copy), and says what that recovery will do.

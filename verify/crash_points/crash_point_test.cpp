@@ -21,7 +21,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <random>
 #include <string>
@@ -254,6 +256,10 @@ bool run_child(const std::string &path, const Options &o, const Arm &arm, Acks &
   int status = 0;
   ::waitpid(pid, &status, 0);
   const bool killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+  if (!wait_until_no_opener(path)) { // the dead child's last reference (crash_support.hpp)
+    ADD_FAILURE() << "cannot wait for the child's opener lock: " << std::strerror(errno);
+    return false;
+  }
   if (!killed && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
     ADD_FAILURE() << "child failed on its own at "
                   << kCrashPointNames[static_cast<unsigned>(arm.point)] << ": status " << status;
