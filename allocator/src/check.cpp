@@ -88,13 +88,22 @@ public:
                            ? " at or above the bump offset " + std::to_string(top_)
                            : " with an impossible state"));
     std::vector<detail::FreeRange> live;
-    const bool ends =
-        core_.block_map().for_each_live(g_.data_offset, static_cast<std::uint32_t>(top_),
-                                        [&](std::uint32_t off, std::uint32_t size) {
-                                          live.push_back({off, size});
-                                        });
+    detail::BlockMap<detail::RegionWords>::LiveFault fault;
+    const bool ends = core_.block_map().for_each_live(
+        g_.data_offset, static_cast<std::uint32_t>(top_),
+        [&](std::uint32_t off, std::uint32_t size) {
+          live.push_back({off, size});
+        },
+        &fault);
+    if (!ends && fault.inside != 0)
+      return mismatch("the checked-mode bitmaps mark a block start at offset " +
+                      std::to_string(fault.inside) + " inside the live block that starts at " +
+                      std::to_string(fault.start) +
+                      " (an end mark lost: two blocks read as one, and a free of the first with "
+                      "their joint size would free both)");
     if (!ends)
-      return mismatch("a live block has no end mark");
+      return mismatch("the live block at offset " + std::to_string(fault.start) +
+                      " has no end mark");
     std::size_t f = 0; // both sorted by offset: one merge pass
     const std::vector<detail::FreeRange> &free = scan_.segments; // sorted by offset
     std::size_t k = 0; // cache blocks, sorted: each must be a live block of its own

@@ -6,6 +6,8 @@
 // The double-free race frees 10^4 blocks twice at once per freelist kind with LFARENA_SCALE=ci
 // (the default) and 10^6 with LFARENA_SCALE=nightly. Its threads meet at a spin barrier.
 #include <lfarena/arena.hpp>
+#include <lfarena/detail/checked.hpp>
+#include <lfarena/detail/header.hpp>
 
 #include "arena_test_support.hpp"
 
@@ -212,6 +214,30 @@ TEST_P(Checked, CheckCountsLiveBlocksExactly) {
     ASSERT_TRUE(a.deallocate(b.offset, b.size));
   live.clear();
   expect_shadow();
+}
+
+// Damage to the end map (a wild write, a damaged file): live block A loses its end mark, and
+// live block B follows it. The bitmaps now say "a block from A's start to B's end" with B's
+// live start inside it; check() took the pair for one block of both sizes (the accounting still
+// added up) and passed, though a free of A with that size would succeed and free B under its
+// owner. Granules inside a live block have no state (on_allocate clears them), so a start
+// inside one is damage, and check() names it.
+TEST_P(Checked, CheckFindsALiveStartInsideALiveBlock) {
+  const Arena a = make(GetParam(), 1u << 14);
+  const Block x = alloc(a, 64), y = alloc(a, 64);
+  ASSERT_EQ(y.offset, x.offset + x.size) << "the two blocks must be neighbours";
+  ASSERT_TRUE(a.check());
+  namespace d = lfarena::detail;
+  const auto *h = reinterpret_cast<const unsigned char *>(a.base());
+  const std::uint32_t ends =
+      d::get_le32(h + d::hdr::bitmap_offset) + d::state_map_bytes(a.stats().capacity);
+  const std::uint32_t last = (x.offset + x.size) / d::kGranule - 1; // x's end mark
+  auto *word = reinterpret_cast<std::uint64_t *>(a.base() + ends) + last / 64;
+  ASSERT_NE(*word & (std::uint64_t{1} << (last % 64)), 0u) << "x's end mark not found";
+  *word &= ~(std::uint64_t{1} << (last % 64));
+  const auto rep = a.check();
+  ASSERT_FALSE(rep) << "check() passed a live start inside a live block";
+  EXPECT_NE(rep.message().find(std::to_string(y.offset)), std::string::npos) << rep.message();
 }
 
 TEST(CheckedOff, CheckReportsNoLiveBlocksButDerivesLiveBytes) {

@@ -108,18 +108,35 @@ public:
     return size >= kGranule && state(g) == kLive && end_bit(last) && !any_end_bit(g, last);
   }
 
+  // What for_each_live() found wrong: the live start at `start` has no end mark before the
+  // limit (inside == 0), or the granule at `inside` inside its block has a state of its own (a
+  // block start: on_allocate clears them all, so only damage puts one there, e.g. a lost end
+  // mark that made two neighbours look like one block).
+  struct LiveFault {
+    std::uint32_t start = 0;
+    std::uint32_t inside = 0;
+  };
   // Quiescent: visit(offset, size) for each live block, in offset order, for granules
-  // [first, limit). Returns false if a live start has no end.
+  // [first, limit). Returns false at the first LiveFault (stored in *fault if given).
   template <class Visit>
-  bool for_each_live(std::uint32_t first, std::uint32_t limit, Visit &&visit) const {
-    for (std::uint32_t g = first / kGranule; g < limit / kGranule; ++g) {
+  bool for_each_live(std::uint32_t first, std::uint32_t limit, Visit &&visit,
+                     LiveFault *fault = nullptr) const {
+    const std::uint32_t end = limit / kGranule;
+    for (std::uint32_t g = first / kGranule; g < end; ++g) {
       if (state(g) != kLive)
         continue;
       std::uint32_t e = g;
-      while (e < limit / kGranule && !end_bit(e))
-        ++e;
-      if (e >= limit / kGranule)
+      while (e < end && !end_bit(e))
+        if (++e < end && state(e) != 0) {
+          if (fault != nullptr)
+            *fault = {g * kGranule, e * kGranule};
+          return false;
+        }
+      if (e >= end) {
+        if (fault != nullptr)
+          *fault = {g * kGranule, 0};
         return false;
+      }
       visit(g * kGranule, (e - g + 1) * kGranule);
       g = e;
     }
