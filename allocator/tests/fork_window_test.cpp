@@ -26,6 +26,7 @@
 #include "arena_factory.hpp"
 #include "arena_test_support.hpp"
 #include "liveness_lock.hpp"
+#include "opener_wait.hpp"
 #include "process.hpp"
 
 namespace {
@@ -264,8 +265,11 @@ TEST(ForkWindow, AChildKeepsNoLockOfAParentKilledWhileHoldingIt) {
   ASSERT_EQ(::waitpid(parent, nullptr, 0), parent);
   const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   ASSERT_GE(fd, 0);
-  EXPECT_TRUE(d::ofd_lock(fd, d::kJoinByte, F_WRLCK, false))
-      << "the killed parent's join lock lives on in its child";
+  // The killed parent's lock may outlive waitpid() for a moment (opener_wait.hpp); held by the
+  // child, it would stay until the child exits, which waits for this test.
+  EXPECT_TRUE(lfarena_test::retry_until_dead_opener_gone([&] {
+    return d::ofd_lock(fd, d::kJoinByte, F_WRLCK, false);
+  })) << "the killed parent's join lock lives on in its child";
   EXPECT_TRUE(d::opener_lock_held(fd)) << "the live child holds no opener lock of its own";
   ::close(fd);
   ::close(hold[1]); // the child exits

@@ -15,6 +15,8 @@
 
 #include <lfarena/arena.hpp>
 
+#include "opener_wait.hpp"
+
 namespace {
 
 using lfarena::Arena;
@@ -186,6 +188,8 @@ TEST_P(ThreadChunk, ACrashedOwnersChunkIsCountedAsLeaked) {
   int status = 0;
   ::waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFSIGNALED(status));
+  // Recovery runs only once the dead child's lock is gone, which may be after waitpid().
+  ASSERT_TRUE(lfarena_test::wait_until_no_opener(path)) << "the dead child's opener lock stays";
   auto a = Arena::open_file(path, o);
   ASSERT_TRUE(a) << a.message();
   EXPECT_TRUE(a->recovery().ran);

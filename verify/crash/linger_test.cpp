@@ -76,12 +76,13 @@ TEST(KilledOpenerLinger, RecoveryWaitsForTheLastReference) {
   ::close(release[0]);
   ::close(ready[1]);
   char r = 0;
-  ASSERT_EQ(::read(ready[0], &r, 1), 1) << "the opener died before it was ready";
+  const bool ready_read = ::read(ready[0], &r, 1) == 1;
   ::close(ready[0]);
-  ASSERT_EQ(r, 'y') << "clone() failed in the opener";
-  ::kill(pid, SIGKILL);
+  ::kill(pid, SIGKILL); // first, so that no failure below leaves it paused with the file open
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(ready_read) << "the opener died before it was ready: status " << status;
+  ASSERT_EQ(r, 'y') << "clone() failed in the opener";
   ASSERT_TRUE(WIFSIGNALED(status)) << "opener status " << status;
 
   // The opener is dead and reaped, and its lock is still held: the window the crash test met.
