@@ -216,17 +216,11 @@ TEST_P(Checked, CheckCountsLiveBlocksExactly) {
   expect_shadow();
 }
 
-// Damage to the end map (a wild write, a damaged file): live block A loses its end mark, and
-// live block B follows it. The bitmaps now say "a block from A's start to B's end" with B's
-// live start inside it; check() took the pair for one block of both sizes (the accounting still
-// added up) and passed, though a free of A with that size would succeed and free B under its
-// owner. Granules inside a live block have no state (on_allocate clears them), so a start
-// inside one is damage, and check() names it.
-TEST_P(Checked, CheckFindsALiveStartInsideALiveBlock) {
-  const Arena a = make(GetParam(), 1u << 14);
-  const Block x = alloc(a, 64), y = alloc(a, 64);
-  ASSERT_EQ(y.offset, x.offset + x.size) << "the two blocks must be neighbours";
-  ASSERT_TRUE(a.check());
+// Damage to the end map (a wild write, a damaged file): live block x loses its end mark, and
+// live block y follows it. The bitmaps then say "a block from x's start to y's end" with y's
+// live start inside it. Granules inside a live block have no state (on_allocate clears them),
+// so a start inside one is damage.
+void lose_end_mark(const Arena &a, Block x) {
   namespace d = lfarena::detail;
   const auto *h = reinterpret_cast<const unsigned char *>(a.base());
   const std::uint32_t ends =
@@ -235,9 +229,30 @@ TEST_P(Checked, CheckFindsALiveStartInsideALiveBlock) {
   auto *word = reinterpret_cast<std::uint64_t *>(a.base() + ends) + last / 64;
   ASSERT_NE(*word & (std::uint64_t{1} << (last % 64)), 0u) << "x's end mark not found";
   *word &= ~(std::uint64_t{1} << (last % 64));
+}
+
+// check() took x and y for one block of both sizes (the accounting still added up) and passed.
+TEST_P(Checked, CheckFindsALiveStartInsideALiveBlock) {
+  const Arena a = make(GetParam(), 1u << 14);
+  const Block x = alloc(a, 64), y = alloc(a, 64);
+  ASSERT_EQ(y.offset, x.offset + x.size) << "the two blocks must be neighbours";
+  ASSERT_TRUE(a.check());
+  lose_end_mark(a, x);
   const auto rep = a.check();
   ASSERT_FALSE(rep) << "check() passed a live start inside a live block";
   EXPECT_NE(rep.message().find(std::to_string(y.offset)), std::string::npos) << rep.message();
+}
+
+// And a free of x with their joint size succeeded: y's bytes were free while y's owner still
+// used them (helper-43). It is refused now (wrong_size), and y is still y's.
+TEST_P(Checked, AFreeOverALiveStartIsRefused) {
+  const Arena a = make(GetParam(), 1u << 14);
+  const Block x = alloc(a, 64), y = alloc(a, 64);
+  ASSERT_EQ(y.offset, x.offset + x.size) << "the two blocks must be neighbours";
+  lose_end_mark(a, x);
+  const auto joint = a.deallocate(x.offset, x.size + y.size);
+  EXPECT_EQ(joint.code(), errc::wrong_size) << joint.message();
+  EXPECT_TRUE(a.deallocate(y.offset, y.size)) << "y is no longer a live block";
 }
 
 TEST(CheckedOff, CheckReportsNoLiveBlocksButDerivesLiveBytes) {

@@ -5,9 +5,11 @@
 //    10 a block that started here was freed (and nothing was allocated over it since);
 //  - the end map, 1 bit per granule: the last granule of a live block.
 // A free first classifies the start (00 -> not_block_start, 10 -> double_free), then checks the
-// size against the end map (wrong_size), then moves the state 01 -> 10 with one CAS, so of two
+// size against the end map and the state map (wrong_size: no end mark at its last granule, or an
+// end mark or a block start inside it), then moves the state 01 -> 10 with one CAS, so of two
 // threads freeing the same block exactly one wins and the other gets double_free.
-// Checking the size scans the end map over the block (size / 512 words: O(1) for small blocks).
+// Checking the size scans both maps over the block (size / 512 and size / 256 words: O(1) for
+// small blocks).
 //
 // Thread-safety: on_allocate/on_free may run concurrently for different blocks and for the same
 // block (the double-free race). for_each_live() is for quiescent checks only.
@@ -75,7 +77,11 @@ public:
     std::uint64_t word = load_acquire(sw);
     if (errc e = classify(word, g); e != errc::ok)
       return e;
-    if (!end_bit(last) || any_end_bit(g, last)) {
+    // A block start inside the block is damage or a wrong size: on_allocate cleared them all.
+    // (Seen only when an end mark was lost too, else the end marks above say so already: a
+    // free of a block whose end mark was lost, with its live neighbour's size added, freed the
+    // neighbour under its owner.)
+    if (!end_bit(last) || any_end_bit(g, last) || any_state(g + 1, last)) {
       // A concurrent winner clears the end bit after its state CAS; if we saw that, our acquire
       // synchronised with it and this re-read sees the state it left: report the double free.
       if (errc e = classify(load_acquire(sw), g); e != errc::ok)
@@ -317,6 +323,19 @@ private:
         fetch_and_acq_rel(end_word(g), ~mask);
       g += n;
     }
+  }
+
+  // Any state (a live or freed block start) in granules [from, to]?
+  bool any_state(std::uint32_t from, std::uint32_t to) const {
+    for (std::uint32_t g = from; g <= to && from <= to;) {
+      const std::uint32_t in_word = 32 - g % 32;
+      const std::uint32_t n = to - g + 1 < in_word ? to - g + 1 : in_word;
+      const std::uint64_t bits = n == 32 ? ~std::uint64_t{0} : ((std::uint64_t{1} << (2 * n)) - 1);
+      if ((load_acquire(state_word(g)) >> shift2(g)) & bits)
+        return true;
+      g += n;
+    }
+    return false;
   }
 
   void clear_states(std::uint32_t from, std::uint32_t to) const {
