@@ -49,7 +49,7 @@ template <class Attempt> bool retry_until_dead_opener_gone(Attempt &&attempt) {
 // exclusive on a description of its own and drops it. Only for a caller that has not the file
 // open itself. `on_wait` runs once, before waiting, if the lock was held at the first try (a
 // test that keeps a holder alive on purpose releases it there). False if the file cannot be
-// opened, or the lock is still held after kLingerLimit.
+// opened or locked (errno says why), or the lock is still held after kLingerLimit.
 template <class OnWait> bool wait_until_no_opener(const std::string &path, OnWait &&on_wait) {
   const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0)
@@ -59,17 +59,21 @@ template <class OnWait> bool wait_until_no_opener(const std::string &path, OnWai
   fl.l_whence = SEEK_SET;
   fl.l_start = 0; // the opener byte
   fl.l_len = 1;
-  bool first = true;
+  bool first = true, failed = false;
   const bool got = retry_until_dead_opener_gone([&] {
     if (::fcntl(fd, F_OFD_SETLK, &fl) == 0)
       return true;
+    if (errno != EAGAIN && errno != EACCES) // not a held lock: no point in waiting
+      return failed = true;
     if (first)
       on_wait();
     first = false;
     return false;
   });
+  const int err = errno;
   ::close(fd); // drops our lock with the description
-  return got;
+  errno = err;
+  return got && !failed;
 }
 inline bool wait_until_no_opener(const std::string &path) {
   return wait_until_no_opener(path, [] {});
