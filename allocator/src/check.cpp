@@ -99,9 +99,8 @@ public:
       return mismatch("the checked-mode bitmaps mark a block start at offset " +
                       std::to_string(fault.inside) + " inside the live block that starts at " +
                       std::to_string(fault.start) +
-                      " (granules inside a live block have no state: damage; if an end mark "
-                      "was lost, two blocks read as one, and a free of the first with their "
-                      "joint size would free both)");
+                      " (granules inside a live block have no state: damage, e.g. an end "
+                      "mark lost, so that two blocks read as one)");
     if (!ends)
       return mismatch("the live block at offset " + std::to_string(fault.start) +
                       " has no end mark");
