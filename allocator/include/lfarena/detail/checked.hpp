@@ -325,29 +325,32 @@ private:
     }
   }
 
-  // Any state (a live or freed block start) in granules [from, to]?
-  bool any_state(std::uint32_t from, std::uint32_t to) const {
+  // Calls f(word, mask) for each state-map word holding granules [from, to] (none if from > to),
+  // `mask` selecting their bits, until f returns true; returns whether it did.
+  template <class F> bool each_state_mask(std::uint32_t from, std::uint32_t to, F &&f) const {
     for (std::uint32_t g = from; g <= to && from <= to;) {
       const std::uint32_t in_word = 32 - g % 32;
       const std::uint32_t n = to - g + 1 < in_word ? to - g + 1 : in_word;
       const std::uint64_t bits = n == 32 ? ~std::uint64_t{0} : ((std::uint64_t{1} << (2 * n)) - 1);
-      if ((load_acquire(state_word(g)) >> shift2(g)) & bits)
+      if (f(state_word(g), bits << shift2(g)))
         return true;
       g += n;
     }
     return false;
   }
 
+  // Any state (a live or freed block start) in granules [from, to]?
+  bool any_state(std::uint32_t from, std::uint32_t to) const {
+    return each_state_mask(
+        from, to, [](atomic_u64 &w, std::uint64_t mask) { return load_acquire(w) & mask; });
+  }
+
   void clear_states(std::uint32_t from, std::uint32_t to) const {
-    for (std::uint32_t g = from; g <= to && from <= to;) {
-      const std::uint32_t in_word = 32 - g % 32;
-      const std::uint32_t n = to - g + 1 < in_word ? to - g + 1 : in_word;
-      const std::uint64_t bits = n == 32 ? ~std::uint64_t{0} : ((std::uint64_t{1} << (2 * n)) - 1);
-      const std::uint64_t mask = bits << shift2(g);
-      if (load_relaxed(state_word(g)) & mask)
-        fetch_and_acq_rel(state_word(g), ~mask);
-      g += n;
-    }
+    each_state_mask(from, to, [](atomic_u64 &w, std::uint64_t mask) {
+      if (load_relaxed(w) & mask)
+        fetch_and_acq_rel(w, ~mask);
+      return false;
+    });
   }
 
   Mem mem_;
