@@ -244,12 +244,12 @@ Status Arena::deallocate_slow(std::uint32_t offset, std::uint32_t size) const {
   const detail::Geometry &g = s.core.geometry();
   const bool lookup = s.core.checked() && g.thread_cache;
   // A free that the bitmap would accept for a cache block has exactly its shape: 64-aligned,
-  // kCacheBlockBytes plus less than min_segment. Only those pay the 64-word look-up up front;
+  // cache_block_bytes() plus less than min_segment. Only those pay the 64-word look-up up front;
   // any other size of a cache block fails in the bitmap, and the error path names it.
   const std::uint64_t rounded = detail::align_up(size, detail::kGranule);
   if (lookup && offset != 0 && offset % detail::kCacheBlockAlign == 0 &&
-      rounded >= detail::kCacheBlockBytes &&
-      rounded < std::uint64_t{detail::kCacheBlockBytes} + g.min_segment)
+      rounded >= detail::cache_block_bytes(g) &&
+      rounded < std::uint64_t{detail::cache_block_bytes(g)} + g.min_segment)
     if (const int slot = cache_block_slot(s, offset); slot >= 0)
       return cache_block_error(s, offset, slot);
   if (errc e = s.core.deallocate(offset, size, &damaged, cache); e != errc::ok) {

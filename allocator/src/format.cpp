@@ -155,6 +155,7 @@ Result<Layout> plan_layout(const Options &o) {
   l.geometry.node_key = random_u64() | 1; // never 0: 0 means "no key" (node.hpp)
   l.geometry.thread_cache = o.freelist == FreelistKind::segregated;
   l.geometry.cache_256 = l.geometry.thread_cache;
+  l.geometry.cache_array = l.geometry.thread_cache;
   return l;
 }
 
@@ -168,7 +169,8 @@ void write_header(std::byte *region, const Layout &l, const Options &o) {
   put_le32(h + hdr::format_version, version);
   put_le32(h + hdr::feature_flags, (g.bitmap_offset != 0 ? kFeatureChecked : 0) |
                                        (g.thread_cache ? kFeatureThreadCache : 0) |
-                                       (g.cache_256 ? kFeatureCache256 : 0));
+                                       (g.cache_256 ? kFeatureCache256 : 0) |
+                                       (g.cache_array ? kFeatureCacheArray : 0));
   put_le32(h + hdr::freelist_kind, static_cast<std::uint32_t>(g.freelist_kind));
   put_le16(h + hdr::user_version, o.user_version);
   put_le16(h + hdr::header_size, static_cast<std::uint16_t>(kHeaderSize));
@@ -255,6 +257,7 @@ public:
     g.ties_by_offset = version_ < kFirstNewestFirstVersion;
     g.thread_cache = (features_ & kFeatureThreadCache) != 0;
     g.cache_256 = (features_ & kFeatureCache256) != 0;
+    g.cache_array = (features_ & kFeatureCacheArray) != 0;
     l_.user_offset = get_le32(h_ + hdr::user_reserved_offset);
     l_.user_size = get_le32(h_ + hdr::user_reserved_size);
     if (file_size_ < g.capacity)
@@ -296,6 +299,11 @@ public:
                  "the 256-byte cache class feature flag (" + hex32(kFeatureCache256) +
                      ") is set without the thread-cache flag (" + hex32(kFeatureThreadCache) +
                      "): there are no caches to have that class");
+    if (g.cache_array && !g.cache_256)
+      return bad(errc::bad_geometry, path_,
+                 "the cache-array feature flag (" + hex32(kFeatureCacheArray) +
+                     ") is set without the 256-byte cache class flag (" + hex32(kFeatureCache256) +
+                     "): the array layout always has that class");
     Options file_shape = stored; // the opener's thread_chunk is checked by the caller
     file_shape.thread_chunk = 0;
     Result<Layout> expect = plan_layout(file_shape);

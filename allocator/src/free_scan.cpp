@@ -69,13 +69,15 @@ Result<FreeScan> scan_free_lists(const Core<RegionWords> &core, std::uint64_t to
   }
   const NodeLayout node(core.geometry());
   std::string problem;
+  bool entries = false; // visiting a cache's array entries: blocks without node words
   auto visit = [&](std::uint32_t off, std::uint64_t size) {
     const FreeRange r{off, static_cast<std::uint32_t>(size)};
     if (off + size > top) {
       problem = "free segment " + range(r) + " lies above the bump offset " + num(top);
       return false;
     }
-    if (allow_marked && node.decode_link(load_relaxed(mem.word(off + kNodeLinkWord))).marked())
+    if (allow_marked && !entries &&
+        node.decode_link(load_relaxed(mem.word(off + kNodeLinkWord))).marked())
       scan.marked.push_back(off);
     scan.segments.push_back(r);
     return true;
@@ -86,6 +88,7 @@ Result<FreeScan> scan_free_lists(const Core<RegionWords> &core, std::uint64_t to
     return corrupt(problem);
   if (fault)
     return corrupt(diagnose(core, fault.at));
+  entries = core.free_cache().arrays();
   if (core.geometry().thread_cache) // the thread caches' nodes are free segments too
     for (std::uint32_t i = 0; i < kChunkSlots; ++i) {
       const std::uint64_t word = load_relaxed(mem.word(slot_owner_at(i) + kSlotCache));
@@ -95,7 +98,7 @@ Result<FreeScan> scan_free_lists(const Core<RegionWords> &core, std::uint64_t to
       if (!cache_block_plausible(core.geometry(), word, top))
         return corrupt("thread-chunk slot " + num(i) + " names cache block " + num(block) + " of " +
                        num(cache_word_bytes(word)) + " bytes, not a 64-aligned block of " +
-                       num(kCacheBlockBytes) +
+                       num(cache_block_bytes(core.geometry())) +
                        " bytes (or a little more) in the allocated data area below " + num(top));
       const Fault f = core.free_cache().walk(block, visit);
       if (!problem.empty())
@@ -105,8 +108,8 @@ Result<FreeScan> scan_free_lists(const Core<RegionWords> &core, std::uint64_t to
                        num(block) + "), " +
                        (f.at >= block && f.at < block + kCacheBlockBytes
                             ? "class " + num((f.at - block) / kGranule) +
-                                  " has a damaged head word (count above " + num(kCacheLimit) +
-                                  " or not matching its first node)"
+                                  " has a damaged head word (count above the class's limit, " +
+                                  "or not matching its first node or entries)"
                             : diagnose(core, f.at) + " (or its chain does not match the count)"));
     }
   if (!core.has_freelist() && !scan.segments.empty())

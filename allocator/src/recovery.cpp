@@ -135,8 +135,13 @@ public:
         if (checked_) { // the words a drain writes: the heads, and each chain's last link
           for (std::uint32_t c = 0; c < kCacheClasses; ++c)
             undo.save_word(block + c * kGranule);
+          // The array layout writes every node (size word and link), the chain layout only
+          // each chain's last link.
+          const bool arrays = core.free_cache().arrays();
           (void)core.free_cache().walk(block, [&](std::uint32_t o, std::uint32_t) {
             undo.save_word(o + kNodeLinkWord);
+            if (arrays)
+              undo.save_word(o + kNodeSizeWord);
             return true;
           });
         }

@@ -65,9 +65,15 @@ bool heads_plausible(const RegionWords &mem, const NodeLayout &node, const Geome
                      std::uint32_t block) {
   if (!g.cache_256 && load_relaxed(mem.word(block)) != 0)
     return false;
+  const CacheArrayLayout arrays = cache_array_layout(g);
   for (std::uint32_t c = cache_first_class(g); c < kCacheClasses; ++c) {
     const std::uint64_t h = load_relaxed(mem.word(block + c * kGranule));
     const std::uint32_t first = cache_first(h), count = cache_count(h);
+    if (g.cache_array) { // {0, count}, the count within the class's limit
+      if (first != 0 || count > CacheArrayLayout::limit(arrays.of(cache_class_bytes(c))))
+        return false;
+      continue;
+    }
     if (count > kCacheLimit || (first == 0) != (count == 0) ||
         (first != 0 && !node.plausible_offset(first)))
       return false;
@@ -287,7 +293,28 @@ Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const st
     // merely look like heads): forgotten without writing into it.
     std::vector<Kept> nodes;
     std::uint32_t classes = 0, with_nodes = 0, first_bad = 0, cuts = 0;
-    for (std::uint32_t c = cache_first_class(g); c < kCacheClasses; ++c) {
+    const CacheArrayLayout arrays = cache_array_layout(g);
+    for (std::uint32_t c = cache_first_class(g); g.cache_array && c < kCacheClasses; ++c) {
+      // The array layout: entries, kept while they check (encode_entry) and lie in the
+      // allocated area clear of live blocks and of segments kept before.
+      const std::uint32_t size = cache_class_bytes(c), meta = arrays.of(size);
+      const std::uint32_t count = cache_count(load_relaxed(mem.word(block + c * kGranule)));
+      classes += count != 0 ? 1 : 0;
+      for (std::uint32_t i = 0; i < count; ++i) {
+        const std::uint64_t e = load_relaxed(mem.word(block + CacheArrayLayout::entry_at(meta, i)));
+        const auto o = static_cast<std::uint32_t>(e);
+        if (!node.plausible_block(o, size) || e != node.encode_entry(o, size) ||
+            seen[o / kGranule] || o + std::uint64_t{size} > top || size < g.min_segment ||
+            overlaps_live(live, o, size)) {
+          ++cuts;
+          first_bad = first_bad != 0 ? first_bad : (o != 0 ? o : block + c * kGranule);
+          break;
+        }
+        with_nodes += i == 0 ? 1 : 0;
+        nodes.push_back({o, size, floor_class(size)}); // its shared stack
+      }
+    }
+    for (std::uint32_t c = cache_first_class(g); !g.cache_array && c < kCacheClasses; ++c) {
       std::uint32_t o = cache_first(load_relaxed(mem.word(block + c * kGranule)));
       classes += o != 0 ? 1 : 0;
       for (std::uint32_t steps = 0; o != 0; ++steps) {

@@ -79,7 +79,8 @@ bool provision_cache(const ChunkHost &s, std::uint32_t slot_at) {
   if (load_relaxed(word) != 0) // relaxed: only a hint; the CAS below decides
     return true;
   RawBlock b;
-  if (s.chunk_space().allocate(kCacheBlockBytes, kCacheBlockAlign, b) != errc::ok)
+  if (s.chunk_space().allocate(cache_block_bytes(s.chunk_space().geometry()), kCacheBlockAlign,
+                               b) != errc::ok)
     return false;
   for (std::uint32_t c = 0; c < kCacheClasses; ++c)
     store_relaxed(mem.word(b.offset + c * kGranule), 0);
@@ -104,8 +105,9 @@ std::uint32_t attach_cache(const ChunkHost &s, std::uint32_t slot_at) {
   if (const std::uint64_t kept = load_acquire(word); kept != 0)
     return cache_word_block(kept);
   const std::uint32_t first = claim_rank((slot_at - kChunkTableOffset) / kChunkSlotBytes);
+  const Geometry &g = s.chunk_space().geometry();
   const std::uint32_t last =
-      std::min(kChunkSlots, first + cache_provision(s.chunk_space().geometry().capacity));
+      std::min(kChunkSlots, first + cache_provision(g.capacity, cache_block_bytes(g)));
   for (std::uint32_t n = first; n < last; ++n)
     if (!provision_cache(s, slot_owner_at(slot_in_claim_order(n))))
       break;

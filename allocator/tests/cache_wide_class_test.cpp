@@ -77,8 +77,8 @@ void make_old_file(const std::string &path, const Options &o) {
   ASSERT_TRUE(Arena::open_file(path, o));
   std::vector<unsigned char> bytes = lfarena_test::read_all(path);
   unsigned char *h = bytes.data();
-  d::put_le32(h + d::hdr::feature_flags,
-              d::get_le32(h + d::hdr::feature_flags) & ~d::kFeatureCache256);
+  d::put_le32(h + d::hdr::feature_flags, d::get_le32(h + d::hdr::feature_flags) &
+                                             ~(d::kFeatureCache256 | d::kFeatureCacheArray));
   const std::uint32_t version = d::get_le32(h + d::hdr::format_version);
   d::put_le64(h + d::hdr::checksum, d::header_checksum(h, version));
   lfarena_test::write_all(path, bytes);

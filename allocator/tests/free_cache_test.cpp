@@ -33,9 +33,24 @@ using lfarena::detail::kCacheLimit;
 using lfarena_test::read64;
 using lfarena_test::scribble64;
 
-// Cache blocks after the first attachment in a cached() arena: its slot and the next three.
-constexpr std::uint64_t kProvisioned =
-    lfarena::detail::cache_provision(1 << 20) * std::uint64_t{kCacheBlockBytes};
+// The bytes of a cache block in a cached() arena (the array layout of every new file), and of
+// the blocks after the first attachment: its slot and the next ones.
+lfarena::detail::Geometry cached_geometry() {
+  lfarena::detail::Geometry g;
+  g.capacity = 1 << 20;
+  g.min_segment = Options().min_segment;
+  g.thread_cache = g.cache_256 = g.cache_array = true;
+  return g;
+}
+const std::uint32_t kBlockBytes = lfarena::detail::cache_block_bytes(cached_geometry());
+const std::uint64_t kProvisioned =
+    lfarena::detail::cache_provision(1 << 20, kBlockBytes) * std::uint64_t{kBlockBytes};
+
+// The word of entry i of the class of `size` in the cache block at `block` (array layout).
+std::uint32_t entry_word(std::uint32_t block, std::uint32_t size, std::uint32_t i) {
+  const auto layout = lfarena::detail::cache_array_layout(cached_geometry());
+  return block + lfarena::detail::CacheArrayLayout::entry_at(layout.of(size), i);
+}
 
 Options cached(bool checked, std::uint32_t chunk = 4096) {
   Options o;
@@ -159,24 +174,47 @@ TEST_P(FreeCache, CrossThreadFreesLandInTheFreeingThreadsCache) {
   EXPECT_TRUE(a->check());
 }
 
-TEST_P(FreeCache, AWriteIntoACachedBlockIsReportedNotFollowed) {
+// A cached block holds no node in the array layout: the user's write into it after the free
+// changes nothing of the allocator's (the block is handed out again as it is).
+TEST_P(FreeCache, AWriteIntoACachedBlockChangesNothing) {
   auto a = Arena::heap(cached(GetParam()));
   ASSERT_TRUE(a);
   auto x = a->allocate(40);
   auto y = a->allocate(40);
   ASSERT_TRUE(x && y);
   ASSERT_TRUE(a->deallocate(y->offset, y->size));
-  ASSERT_TRUE(a->deallocate(x->offset, x->size)); // x on top, linked to y
-  // The user writes into x after freeing it: a link to a live block (y is free, x's link
-  // points there; point it at a live block instead).
+  ASSERT_TRUE(a->deallocate(x->offset, x->size)); // x newest
   auto live = a->allocate(200);
   ASSERT_TRUE(live);
-  const std::uint64_t word = read64(*a, x->offset) ^ y->offset ^ live->offset;
-  scribble64(*a, x->offset, word);
-  auto first = a->allocate(40); // x itself is genuinely free: handed out
-  ASSERT_TRUE(first);
+  scribble64(*a, x->offset, read64(*a, x->offset) ^ y->offset ^ live->offset);
+  scribble64(*a, x->offset + 8, 0);
+  scribble64(*a, y->offset, ~std::uint64_t{0});
+  auto first = a->allocate(40);
+  auto second = a->allocate(40);
+  ASSERT_TRUE(first && second);
   EXPECT_EQ(first->offset, x->offset);
-  auto r = a->allocate(40); // the forged link leads to the live block: refused
+  EXPECT_EQ(second->offset, y->offset);
+  EXPECT_TRUE(a->check()) << a->check().message();
+}
+
+// Damage to the cache block itself (a user's overflow into it, a damaged file): an entry naming
+// a live block fails its check and is reported, never handed out.
+TEST_P(FreeCache, AnEntryNamingALiveBlockIsReportedNotFollowed) {
+  auto a = Arena::heap(cached(GetParam()));
+  ASSERT_TRUE(a);
+  auto x = a->allocate(40);
+  auto y = a->allocate(40);
+  ASSERT_TRUE(x && y);
+  ASSERT_TRUE(a->deallocate(y->offset, y->size));
+  ASSERT_TRUE(a->deallocate(x->offset, x->size)); // entries: y, x
+  auto live = a->allocate(200);
+  ASSERT_TRUE(live);
+  const std::uint32_t block = lfarena::detail::tl_chunk.chunk.cache_at;
+  ASSERT_NE(block, 0u);
+  const std::uint32_t at = entry_word(block, 40, 1);
+  ASSERT_EQ(static_cast<std::uint32_t>(read64(*a, at)), x->offset);
+  scribble64(*a, at, read64(*a, at) ^ x->offset ^ live->offset); // x's check, live's offset
+  auto r = a->allocate(40);
   ASSERT_FALSE(r) << "handed out " << r->offset;
   EXPECT_EQ(r.code(), errc::corrupt_freelist) << r.message();
   EXPECT_NE(r.message().find(std::to_string(live->offset)), std::string::npos) << r.message();
@@ -184,23 +222,29 @@ TEST_P(FreeCache, AWriteIntoACachedBlockIsReportedNotFollowed) {
   ASSERT_FALSE(rep);
   EXPECT_EQ(rep.code(), errc::corrupt_freelist);
   EXPECT_NE(rep.message().find("free cache"), std::string::npos) << rep.message();
-  // Other sizes still work.
-  EXPECT_TRUE(a->allocate(16));
+  EXPECT_TRUE(a->allocate(16)) << "other sizes still work";
 }
 
-TEST_P(FreeCache, ZerosWrittenIntoTheTopCachedBlockAreReported) {
+// A zeroed entry (or head word beyond the class's limit) is reported, never followed; a free of
+// the same size after it is cached above it and served first.
+TEST_P(FreeCache, AZeroedEntryIsReported) {
   auto a = Arena::heap(cached(GetParam()));
   ASSERT_TRUE(a);
   auto x = a->allocate(64);
   ASSERT_TRUE(x);
   ASSERT_TRUE(a->deallocate(x->offset, x->size));
-  scribble64(*a, x->offset, 0);
-  scribble64(*a, x->offset + 8, 0);
+  const std::uint32_t block = lfarena::detail::tl_chunk.chunk.cache_at;
+  scribble64(*a, entry_word(block, 64, 0), 0);
   auto r = a->allocate(64);
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.code(), errc::corrupt_freelist);
+  EXPECT_EQ(r.code(), errc::corrupt_freelist) << r.message();
+  EXPECT_FALSE(a->check());
+  scribble64(*a, block + 64, std::uint64_t{65} << 32); // count 65 > the class's 64
+  auto over = a->allocate(64);
+  ASSERT_FALSE(over);
+  EXPECT_EQ(over.code(), errc::corrupt_freelist) << over.message();
   auto f = a->deallocate(x->offset, x->size);
-  EXPECT_FALSE(f) << "a free of the damaged top reports, never links it twice";
+  EXPECT_FALSE(f) << "a push over a damaged head spills, meets the damage and reports it";
 }
 
 TEST(FreeCacheUnchecked, DoubleFreeOfTheTopIsCaught) {
@@ -299,11 +343,13 @@ TEST_P(FreeCache, ASlotNamingOtherBytesAsItsCacheIsRefusedAndSalvagedUntouched) 
   {
     auto a = Arena::open_file(path, o);
     ASSERT_TRUE(a) << a.message();
-    auto u = a->allocate(2048, 64); // a user's live block (above the chunk path)
-    auto f = a->allocate(2048, 64);
-    auto keep = a->allocate(2048, 64);
+    // A user's live block (above the chunk path), larger than a cache block: not one live block
+    // of that size.
+    auto u = a->allocate(kBlockBytes + 1024, 64);
+    auto f = a->allocate(kBlockBytes + 1024, 64);
+    auto keep = a->allocate(kBlockBytes + 1024, 64);
     ASSERT_TRUE(u && f && keep);
-    std::memset(a->base() + u->offset, 0, 2048); // zeros: plausible empty cache heads
+    std::memset(a->base() + u->offset, 0, u->size); // zeros: plausible empty cache heads
     a->base()[u->offset + 1000] = std::byte{0x5a};
     ASSERT_TRUE(a->deallocate(f->offset, f->size));
     user = u->offset;
@@ -312,7 +358,7 @@ TEST_P(FreeCache, ASlotNamingOtherBytesAsItsCacheIsRefusedAndSalvagedUntouched) 
   for (const std::uint32_t target : {user, freed}) {
     if (target == user && !GetParam())
       continue; // unchecked: zeros in a live block cannot be told from an empty cache block
-    poke(path, kSlot1Cache, lfarena::detail::cache_word(target, kCacheBlockBytes));
+    poke(path, kSlot1Cache, lfarena::detail::cache_word(target, kBlockBytes));
     auto a = Arena::open_file(path, o);
     ASSERT_FALSE(a) << "word 3 -> " << target << " accepted";
     auto rep = Arena::salvage_file(path);
@@ -364,7 +410,8 @@ TEST_P(FreeCache, DamageMetByADrainStaysReported) {
       blocks.push_back(*a->allocate(32));
     for (const Block &b : blocks)
       ASSERT_TRUE(a->deallocate(b.offset, b.size));
-    scribble64(*a, blocks[4].offset + 8, 0); // a size word, mid-list
+    const std::uint32_t at = entry_word(lfarena::detail::tl_chunk.chunk.cache_at, 32, 4);
+    scribble64(*a, at, read64(*a, at) ^ (std::uint64_t{1} << 40)); // its check, mid-array
   }).join();
   auto rep = a->check();
   ASSERT_FALSE(rep) << "damage dropped silently";
@@ -419,7 +466,7 @@ TEST_P(FreeCache, SalvageLeavesABlockOfHeadLikeRecordsUntouched) {
   {
     auto a = Arena::open_file(path, o);
     ASSERT_TRUE(a);
-    auto u = a->allocate(kCacheBlockBytes, 64); // a user's table of {offset, count} records
+    auto u = a->allocate(kBlockBytes, 64); // a user's table of {offset, count} records
     auto other = a->allocate(2048, 64);
     ASSERT_TRUE(u && other);
     for (std::uint32_t c = 0; c < lfarena::detail::kCacheClasses; ++c) {
@@ -429,7 +476,7 @@ TEST_P(FreeCache, SalvageLeavesABlockOfHeadLikeRecordsUntouched) {
     }
     user = u->offset;
   }
-  poke(path, kSlot1Cache, lfarena::detail::cache_word(user, kCacheBlockBytes));
+  poke(path, kSlot1Cache, lfarena::detail::cache_word(user, kBlockBytes));
   EXPECT_FALSE(Arena::open_file(path, o));
   auto rep = Arena::salvage_file(path);
   ASSERT_TRUE(rep) << rep.message();
@@ -459,9 +506,10 @@ TEST(FreeCacheUnchecked, AnOverlapOfATailAndACacheBlockBlamesTheCacheWord) {
   const std::uint64_t cursor_end = peek(copy, slot0 + 8), cache0 = peek(copy, slot0 + 24);
   const auto cursor = static_cast<std::uint32_t>(cursor_end);
   ASSERT_GT(cursor_end >> 32, cursor) << "slot 0 holds a tail";
-  const std::uint32_t bad = (cursor & ~63u) - 64; // starts below the tail, overlaps its start
+  // Starts below the tail, overlaps its start.
+  const std::uint32_t bad = (cursor & ~63u) + 64 - kBlockBytes;
   const std::uint32_t slot2_cache = slot0 + 2 * lfarena::detail::kChunkSlotBytes + 24;
-  poke(copy, slot2_cache, lfarena::detail::cache_word(bad, kCacheBlockBytes));
+  poke(copy, slot2_cache, lfarena::detail::cache_word(bad, kBlockBytes));
   auto rep = Arena::salvage_file(copy);
   ASSERT_TRUE(rep) << rep.message();
   EXPECT_EQ(peek(copy, slot2_cache), 0u) << "the bad cache word is forgotten";
@@ -551,7 +599,7 @@ TEST_P(FreeCache, AThreadArrivingAtAFullArenaStillGetsACache) {
   EXPECT_EQ(again, blocks[1].offset) << "its free came back from its own cache";
   auto rep = a->check();
   ASSERT_TRUE(rep) << rep.message();
-  EXPECT_EQ(rep->cache_reserved % kCacheBlockBytes, 0u);
+  EXPECT_EQ(rep->cache_reserved % kBlockBytes, 0u);
 }
 
 // A cache block is the arena's own bookkeeping, not a block the user was given: in checked mode
@@ -565,7 +613,7 @@ TEST(FreeCacheChecked, TheCacheBlockIsNoBlockOfTheUser) {
   ASSERT_TRUE(b);
   const std::uint32_t cache_at = lfarena::detail::tl_chunk.chunk.cache_at;
   ASSERT_NE(cache_at, 0u);
-  for (std::uint32_t size : {kCacheBlockBytes, 8u, 65u}) {
+  for (std::uint32_t size : {kBlockBytes, 8u, 65u, kCacheBlockBytes}) {
     auto r = a->deallocate(cache_at, size);
     ASSERT_FALSE(r) << "size " << size;
     EXPECT_EQ(r.code(), errc::not_block_start) << r.message();

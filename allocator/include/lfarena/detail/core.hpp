@@ -203,6 +203,10 @@ public:
   // small region's cache limits allow).
   std::uint32_t cache_refill_run(std::uint32_t cache, std::uint32_t size, std::uint32_t batch,
                                  std::uint32_t &damaged) const {
+    if (cache_.arrays()) { // the handed-out block takes no entry; the rest must fit
+      const std::uint32_t room = cache_.room(cache, size) + 1;
+      batch = batch < room ? batch : room;
+    }
     const auto run = segregated_.pop_run(size, batch, damaged);
     if (run.count == 0)
       return 0;

@@ -45,6 +45,7 @@
 #include <cstdint>
 
 #include "lfarena/detail/atomic.hpp"
+#include "lfarena/detail/cache_layout.hpp"
 #include "lfarena/detail/crash_point.hpp"
 #include "lfarena/detail/header.hpp"
 #include "lfarena/detail/node.hpp"
@@ -54,124 +55,11 @@
 
 namespace lfarena::detail {
 
-inline constexpr std::uint32_t kSlotCache = 24;    // slot word 3: the cache block's offset
-inline constexpr std::uint32_t kCacheClasses = 32; // sizes 8..248, and 256 as class 0
-inline constexpr std::uint32_t kCacheBlockBytes = kCacheClasses * 8;
-inline constexpr std::uint32_t kCacheBlockAlign = 64;         // its own cache lines
-inline constexpr std::uint32_t kCacheLimit = 64;              // the most nodes a class ever holds
-inline constexpr std::uint32_t kCacheBatch = kCacheLimit / 2; // a full 64-node class's spill
-inline constexpr std::uint32_t kCacheClassBytes = 4096;       // the most bytes a class holds
-inline constexpr std::uint32_t kCacheCapacityShare = 256;     // and at most capacity / 256 bytes
-inline constexpr std::uint32_t kCacheMinNodes = 2; // but room for 2 nodes (a spill moves 1)
-inline constexpr std::uint32_t kCacheWideSize = kCacheBlockBytes; // class 0 (kFeatureCache256)
-
-// Nodes a class of `size`-byte blocks holds before a spill moves half of them: about
-// `class_bytes` / size, at most kCacheLimit, at least kCacheMinNodes. Why a byte budget: a
-// thread keeps its cached blocks away from every other thread, and in a fixed-size arena the
-// others then fail while those bytes are free; the fewer bytes cached, the rarer. Why relative
-// to the capacity: 30 classes of 4 KiB are 120 KiB per thread, all the free memory of a small
-// arena (a half-full 128 KiB arena churning 24..256 B blocks failed 7% of its allocations with 2
-// threads, 9% with 8; 0.01% and none with capacity / 256 per class). (A table: a division by
-// the size would cost more than the rest of a push.)
-struct CacheLimits {
-  std::uint8_t by_class[kCacheClasses] = {};
-  constexpr explicit CacheLimits(std::uint32_t class_bytes) {
-    for (std::uint32_t c = 0; c < kCacheClasses; ++c) {
-      const std::uint32_t n = class_bytes / (c != 0 ? c * 8 : kCacheWideSize);
-      by_class[c] = static_cast<std::uint8_t>(n > kCacheLimit      ? kCacheLimit
-                                              : n < kCacheMinNodes ? kCacheMinNodes
-                                                                   : n);
-    }
-  }
-  constexpr std::uint32_t of(std::uint32_t size) const {
-    return by_class[size / 8 % kCacheClasses];
-  }
-};
-// The byte budget of a class in an arena of `capacity` bytes (region bytes, header included).
-inline constexpr std::uint32_t cache_class_budget(std::uint32_t capacity) {
-  const std::uint32_t share = capacity / kCacheCapacityShare;
-  return share < kCacheClassBytes ? share : kCacheClassBytes;
-}
-inline constexpr CacheLimits cache_limits(std::uint32_t capacity) {
-  return CacheLimits{cache_class_budget(capacity)};
-}
-// The largest block size such an arena caches: one whose budget holds kCacheMinNodes blocks.
-// Larger classes would hold their 2-node minimum whatever the budget: about 8 KiB per thread in
-// all, half a 16 KiB arena, kept by a thread that may sit idle and so never answer pressure
-// (helper-22 found exactly that). 256 from 128 KiB on, 128 at 64 KiB, 32 at 16 KiB.
-inline constexpr std::uint32_t cache_size_limit(std::uint32_t capacity) {
-  return cache_class_budget(capacity) / kCacheMinNodes / 8 * 8;
-}
-static_assert(cache_size_limit(128 << 10) == 256 && cache_size_limit(16 << 10) == 32);
-static_assert(cache_limits(1 << 20).of(64) == kCacheLimit && cache_limits(1 << 20).of(248) == 16 &&
-              cache_limits(1 << 20).of(8) == 64 && cache_limits(1 << 20).of(kCacheWideSize) == 16);
-static_assert(cache_limits(128 << 10).of(64) == 8 && cache_limits(128 << 10).of(256) == 2 &&
-              cache_limits(4096).of(8) == kCacheMinNodes);
-
-// The block size of class c, and where the head word of `size`-byte blocks sits in a cache block
-// (its byte offset: the size itself, 0 for 256).
-inline constexpr std::uint32_t cache_class_bytes(std::uint32_t c) {
-  return c != 0 ? c * kGranule : kCacheWideSize;
-}
-inline constexpr std::uint32_t cache_head_at(std::uint32_t size) {
-  return size & (kCacheBlockBytes - 1);
-}
-static_assert(cache_head_at(cache_class_bytes(0)) == 0 &&
-              cache_head_at(cache_class_bytes(31)) == 248);
-// The first class a file's cache blocks use (0 with the 256-byte class), and the largest size.
-inline std::uint32_t cache_first_class(const Geometry &g) { return g.cache_256 ? 0 : 1; }
-inline std::uint32_t cache_max_size(const Geometry &g) {
-  return g.cache_256 ? kCacheWideSize : (kCacheClasses - 1) * kGranule;
-}
-
-// Slots a thread's first cache attachment provisions with a cache block: its own and the next
-// ones in claim order (src/thread_chunk.cpp), about 1/1024 of the capacity, at least 2 (so a
-// second thread that first arrives once the arena is full, with no 256 contiguous free bytes
-// left, still finds one), at most every slot.
-inline constexpr std::uint32_t cache_provision(std::uint32_t capacity) {
-  const std::uint32_t n = capacity / (kCacheBlockBytes * 1024);
-  return n < 2 ? 2 : n > kChunkSlots ? kChunkSlots : n;
-}
-static_assert(cache_provision(1 << 20) == 4 && cache_provision(64 << 20) == kChunkSlots);
-
-// A class head word: {first node, count}.
-inline std::uint32_t cache_first(std::uint64_t h) { return static_cast<std::uint32_t>(h); }
-inline std::uint32_t cache_count(std::uint64_t h) { return static_cast<std::uint32_t>(h >> 32); }
-inline std::uint64_t cache_head(std::uint32_t first, std::uint32_t count) {
-  return first | std::uint64_t{count} << 32;
-}
-
-// Whether a block of `size` bytes (a multiple of kGranule) has a cache class in files of `g`.
-inline bool cache_class_size(std::uint32_t size, const Geometry &g) {
-  return size <= cache_max_size(g) && size >= g.min_segment;
-}
-
-// Slot word 3: {block offset:32, block size:32}. The block is the allocation that made it,
-// which may be a little larger than kCacheBlockBytes (a freelist segment's remainder below
-// min_segment comes with a block, segment.hpp).
-inline std::uint32_t cache_word_block(std::uint64_t w) { return static_cast<std::uint32_t>(w); }
-inline std::uint32_t cache_word_bytes(std::uint64_t w) {
-  return static_cast<std::uint32_t>(w >> 32);
-}
-inline std::uint64_t cache_word(std::uint32_t block, std::uint32_t bytes) {
-  return block | std::uint64_t{bytes} << 32;
-}
-
-// Where a cache block can be: 64-aligned, of kCacheBlockBytes plus less than min_segment (a
-// split remainder that came with it, segment.hpp), a multiple of kGranule, inside the
-// allocated data area below `top`.
-inline bool cache_block_plausible(const Geometry &g, std::uint64_t word, std::uint64_t top) {
-  const std::uint32_t at = cache_word_block(word), bytes = cache_word_bytes(word);
-  return at >= g.data_offset && at % kCacheBlockAlign == 0 && bytes >= kCacheBlockBytes &&
-         bytes < std::uint64_t{kCacheBlockBytes} + g.min_segment && bytes % kGranule == 0 &&
-         std::uint64_t{at} + bytes <= top;
-}
-
 template <class Mem> class FreeCache {
 public:
   FreeCache(Mem mem, const Geometry &g, const SegregatedPolicy<Mem> &shared)
       : mem_(mem), node_(g), shared_(shared), limits_(cache_limits(g.capacity)),
-        first_class_(cache_first_class(g)) {}
+        arrays_(cache_array_layout(g)), first_class_(cache_first_class(g)), array_(g.cache_array) {}
   FreeCache(const FreeCache &) = default;
   FreeCache &operator=(const FreeCache &) = default; // Core::rekey() assigns a whole Core
 
@@ -181,6 +69,8 @@ public:
   // node: nothing was pushed.
   [[gnu::always_inline]] Inserted push(std::uint32_t block, std::uint32_t offset,
                                        std::uint32_t size, Fault &fault) const {
+    if (array_)
+      return push_entry(block, offset, size, fault);
     const std::uint32_t at = block + cache_head_at(size); // byte 8c = size (256: byte 0)
     atomic_u64 &w = mem_.word(at);
     std::uint64_t h = load_relaxed(w);
@@ -210,6 +100,8 @@ public:
   // caller keeps the class within its limit (a refill fills an empty class to half of it).
   void adopt(std::uint32_t block, std::uint32_t first, std::uint32_t last, std::uint32_t count,
              std::uint32_t size) const {
+    if (array_)
+      return adopt_entries(block, first, count, size);
     atomic_u64 &w = mem_.word(block + cache_head_at(size));
     const std::uint64_t h = load_relaxed(w);
     // Relaxed: owner-only words until a spill's CAS publishes them (banner).
@@ -224,6 +116,8 @@ public:
   // *damaged is that node's offset).
   [[gnu::always_inline]] std::uint32_t pop(std::uint32_t block, std::uint32_t size,
                                            std::uint32_t &damaged) const {
+    if (array_)
+      return pop_entry(block, size, damaged);
     atomic_u64 &w = mem_.word(block + cache_head_at(size));
     const std::uint64_t h = load_relaxed(w);
     const std::uint32_t o = cache_first(h);
@@ -256,12 +150,30 @@ public:
 
   // Nodes a class of `size`-byte blocks holds before a push spills half of them.
   std::uint32_t limit(std::uint32_t size) const { return limits_.of(size); }
+  // How many more blocks of `size` bytes the cache of `block` takes without a spill (a refill's
+  // bound; 0 for a damaged head word).
+  std::uint32_t room(std::uint32_t block, std::uint32_t size) const {
+    const std::uint32_t count = cache_count(load_relaxed(mem_.word(block + cache_head_at(size))));
+    return count < limits_.of(size) ? limits_.of(size) - count : 0;
+  }
+  // Whether cache blocks hold arrays of entries (kFeatureCacheArray) rather than chains.
+  bool arrays() const { return array_; }
 
   // Moves every node of every class of `block` to the shared stacks. Returns the first damage
   // met; a damaged class keeps its nodes from the damaged one on (the ones before it are
   // moved), so check(), the next open and the slot's next owner still find and report it.
   Fault drain(std::uint32_t block) const {
     Fault first;
+    if (array_) {
+      for (std::uint32_t c = first_class_; c < kCacheClasses; ++c) {
+        const std::uint32_t n = cache_count(load_relaxed(mem_.word(block + c * kGranule)));
+        if (n == 0)
+          continue;
+        if (Fault f = spill_entries(block, cache_class_bytes(c), n); f && !first)
+          first = f;
+      }
+      return first;
+    }
     for (std::uint32_t c = first_class_; c < kCacheClasses; ++c) {
       const std::uint64_t h = load_relaxed(mem_.word(block + c * kGranule));
       if (h == 0)
@@ -277,6 +189,8 @@ public:
   // above kCacheLimit, or a node visit() rejects); `block` itself is checked by the caller
   // (cache_block_plausible).
   template <class Visit> Fault walk(std::uint32_t block, Visit &&visit) const {
+    if (array_)
+      return walk_entries(block, visit);
     // Word 0 of a file without the 256-byte class is not read, as before that class existed
     // (a stray value there, say a user's overflow, refused an old file the old build opens).
     for (std::uint32_t c = first_class_; c < kCacheClasses; ++c) {
@@ -353,11 +267,169 @@ private:
     return fault;
   }
 
+  // ---- The array layout (kFeatureCacheArray; banner, docs/DESIGN.md §5.11) ----
+  // A class's head word is {0, count}; its entries 0..count-1 (oldest first) sit at
+  // CacheArrayLayout::entry_at(). A head word with a non-zero low half or a count above the
+  // class's limit is damage: never used to index the array.
+  static bool head_ok(std::uint64_t h, std::uint32_t meta) {
+    return cache_first(h) == 0 && cache_count(h) <= CacheArrayLayout::limit(meta);
+  }
+
+  // push() in the array layout: no word of the freed block is written.
+  [[gnu::always_inline]] Inserted push_entry(std::uint32_t block, std::uint32_t offset,
+                                             std::uint32_t size, Fault &fault) const {
+    atomic_u64 &w = mem_.word(block + cache_head_at(size));
+    const std::uint32_t meta = arrays_.of(size);
+    std::uint64_t h = load_relaxed(w);
+    // A count at the limit spills; one above it (damage) too, and the spill reports it.
+    if (cache_count(h) >= CacheArrayLayout::limit(meta)) {
+      if (Fault f = spill_entries(block, size, CacheArrayLayout::limit(meta) / 2); f) {
+        fault = f;
+        return Inserted::damaged;
+      }
+      h = load_relaxed(w);
+    }
+    const std::uint32_t count = cache_count(h);
+    const std::uint64_t e = node_.encode_entry(offset, size);
+    if (count != 0 &&
+        load_relaxed(mem_.word(block + CacheArrayLayout::entry_at(meta, count - 1))) == e)
+      return Inserted::duplicate; // an unchecked double free of the last block cached
+    // Relaxed: owner-only words (banner). The entry first, then the count that covers it: a
+    // crash between them leaves the block on no list (in flight).
+    store_relaxed(mem_.word(block + CacheArrayLayout::entry_at(meta, count)), e);
+    store_relaxed(w, cache_head(0, count + 1));
+    LFARENA_CRASH_POINT(cache_pushed);
+    return Inserted::ok;
+  }
+
+  // pop() in the array layout: the newest entry, checked (its offset a block of this size
+  // inside the region, its check word the one a push of this size wrote); the block's own
+  // words are not read.
+  [[gnu::always_inline]] std::uint32_t pop_entry(std::uint32_t block, std::uint32_t size,
+                                                 std::uint32_t &damaged) const {
+    const std::uint32_t at = block + cache_head_at(size);
+    atomic_u64 &w = mem_.word(at);
+    const std::uint64_t h = load_relaxed(w);
+    if (h == 0)
+      return 0;
+    const std::uint32_t meta = arrays_.of(size), count = cache_count(h);
+    if (count == 0 || !head_ok(h, meta)) {
+      damaged = at;
+      return 0;
+    }
+    const std::uint64_t e =
+        load_relaxed(mem_.word(block + CacheArrayLayout::entry_at(meta, count - 1)));
+    const auto o = static_cast<std::uint32_t>(e);
+    if (!node_.plausible_block(o, size) || e != node_.encode_entry(o, size)) {
+      damaged = o != 0 ? o : at;
+      return 0;
+    }
+    store_relaxed(w, cache_head(0, count - 1));
+    LFARENA_CRASH_POINT(cache_popped);
+    return o;
+  }
+
+  // adopt() in the array layout: the chain's `n` nodes (genuine links: pop_run's CAS) become
+  // entries, the first one newest (popped first, as from the stack), each node marked and
+  // scrubbed as a pop leaves one (a stale node in a block handed out later must not pass as
+  // free). The caller keeps the class within its limit (room()).
+  void adopt_entries(std::uint32_t block, std::uint32_t first, std::uint32_t n,
+                     std::uint32_t size) const {
+    atomic_u64 &w = mem_.word(block + cache_head_at(size));
+    const std::uint32_t meta = arrays_.of(size), count = cache_count(load_relaxed(w));
+    std::uint32_t o = first;
+    for (std::uint32_t i = 0; i < n; ++i) {
+      const Link next = node_.decode_link(load_relaxed(mem_.word(o + kNodeLinkWord)));
+      store_relaxed(mem_.word(o + kNodeLinkWord), node_.encode_link(Link::make(0, 0, true)));
+      store_relaxed(mem_.word(o + kNodeSizeWord), 0);
+      store_relaxed(mem_.word(block + CacheArrayLayout::entry_at(meta, count + n - 1 - i)),
+                    node_.encode_entry(o, size));
+      o = next.offset();
+    }
+    store_relaxed(w, cache_head(0, count + n));
+    LFARENA_CRASH_POINT(cache_pushed);
+  }
+
+  // spill() in the array layout: the `n` oldest entries of the class of `size` become a chain of
+  // nodes (size words and links written now), newest first as the cache would pop them, pushed
+  // on the shared stack with one CAS; the remaining entries move down. On damage only the
+  // entries before the bad one are moved.
+  [[gnu::noinline]] Fault spill_entries(std::uint32_t block, std::uint32_t size,
+                                        std::uint32_t n) const {
+    const std::uint32_t at = block + cache_head_at(size);
+    atomic_u64 &w = mem_.word(at);
+    const std::uint64_t h = load_relaxed(w);
+    const std::uint32_t meta = arrays_.of(size), count = cache_count(h);
+    // A class below min_segment holds nothing (its nodes would fail decode_size()).
+    if (!head_ok(h, meta) || n == 0 || n > count || size < node_.min_segment())
+      return Fault{at};
+    std::uint32_t oldest[kCacheLimit], chain[kCacheLimit];
+    std::uint32_t moved = 0;
+    Fault fault;
+    for (; moved < n; ++moved) {
+      const std::uint64_t e =
+          load_relaxed(mem_.word(block + CacheArrayLayout::entry_at(meta, moved)));
+      const auto o = static_cast<std::uint32_t>(e);
+      if (!node_.plausible_block(o, size) || e != node_.encode_entry(o, size)) {
+        fault = Fault{o != 0 ? o : at};
+        break;
+      }
+      oldest[moved] = o;
+    }
+    if (moved == 0)
+      return fault;
+    for (std::uint32_t i = 0; i < moved; ++i)
+      chain[i] = oldest[moved - 1 - i];
+    // Relaxed: the chain's publishing CAS releases them (banner). The last link is
+    // insert_chain()'s.
+    for (std::uint32_t i = 0; i < moved; ++i) {
+      store_relaxed(mem_.word(chain[i] + kNodeSizeWord), node_.encode_size(chain[i], size));
+      if (i + 1 < moved)
+        store_relaxed(mem_.word(chain[i] + kNodeLinkWord),
+                      node_.encode_link(Link::make(chain[i + 1], 0)));
+    }
+    write_run_hints(mem_, size, chain, moved);
+    if (moved < count) {
+      // The rest move down. The class reads empty meanwhile: a crash during the moves leaves
+      // those blocks on no list (in flight, as the chain), never on two (a count over a
+      // half-moved array would name some twice).
+      store_relaxed(w, 0);
+      for (std::uint32_t i = moved; i < count; ++i)
+        store_relaxed(mem_.word(block + CacheArrayLayout::entry_at(meta, i - moved)),
+                      load_relaxed(mem_.word(block + CacheArrayLayout::entry_at(meta, i))));
+    }
+    store_relaxed(w, cache_head(0, count - moved));
+    LFARENA_CRASH_POINT(cache_spill_unlinked);
+    shared_.insert_chain(chain[0], chain[moved - 1], size);
+    return fault;
+  }
+
+  // walk() in the array layout.
+  template <class Visit> Fault walk_entries(std::uint32_t block, Visit &&visit) const {
+    for (std::uint32_t c = first_class_; c < kCacheClasses; ++c) {
+      const std::uint32_t at = block + c * kGranule, size = cache_class_bytes(c);
+      const std::uint64_t h = load_relaxed(mem_.word(at));
+      const std::uint32_t meta = arrays_.of(size), count = cache_count(h);
+      if (!head_ok(h, meta) || (count != 0 && size < node_.min_segment()))
+        return Fault{at};
+      for (std::uint32_t i = 0; i < count; ++i) {
+        const std::uint64_t e =
+            load_relaxed(mem_.word(block + CacheArrayLayout::entry_at(meta, i)));
+        const auto o = static_cast<std::uint32_t>(e);
+        if (!node_.plausible_block(o, size) || e != node_.encode_entry(o, size) || !visit(o, size))
+          return Fault{o != 0 ? o : at};
+      }
+    }
+    return Fault{};
+  }
+
   Mem mem_;
   NodeLayout node_;
   SegregatedPolicy<Mem> shared_; // a copy: a few words, no state of its own
   CacheLimits limits_;           // of this arena's capacity
+  CacheArrayLayout arrays_;      // of this arena's capacity (used with array_ only)
   std::uint32_t first_class_;    // 0: word 0 is the 256-byte class (cache_first_class())
+  bool array_;                   // kFeatureCacheArray
 };
 
 } // namespace lfarena::detail

@@ -21,6 +21,11 @@
 //                                      bit 2: 256-byte cache class (every segregated file
 //                                      this build creates: a cache block's word 0 heads the
 //                                      class of 256-byte blocks; older builds refuse such files)
+//                                      bit 3: cache arrays (every segregated file this build
+//                                      creates: a cache block holds arrays of entries, not
+//                                      chains of nodes, free_cache.hpp; needs bits 1 and 2;
+//                                      older builds refuse such files, and files without it
+//                                      keep their chains)
 //       16    4  freelist_kind         0 none, 1 optimistic, 2 pessimistic, 3 segregated
 //       20    2  user_version          the user's own magic version
 //       22    2  header_size           kHeaderSize
@@ -88,8 +93,9 @@ inline constexpr std::uint32_t kGranule = 8; // every block and segment is a mul
 inline constexpr std::uint32_t kFeatureChecked = 1u << 0;
 inline constexpr std::uint32_t kFeatureThreadCache = 1u << 1;
 inline constexpr std::uint32_t kFeatureCache256 = 1u << 2;
+inline constexpr std::uint32_t kFeatureCacheArray = 1u << 3;
 inline constexpr std::uint32_t kKnownFeatures =
-    kFeatureChecked | kFeatureThreadCache | kFeatureCache256;
+    kFeatureChecked | kFeatureThreadCache | kFeatureCache256 | kFeatureCacheArray;
 inline constexpr unsigned char kMagic[8] = {'L', 'F', 'A', 'R', 'E', 'N', 'A', 0};
 
 // Offsets of the header fields.
@@ -137,6 +143,8 @@ struct Geometry {
   bool thread_cache = false;
   // kFeatureCache256: word 0 of a cache block is the class of 256-byte blocks (free_cache.hpp).
   bool cache_256 = false;
+  // kFeatureCacheArray: cache blocks hold arrays of entries, not chains of nodes (free_cache.hpp).
+  bool cache_array = false;
 };
 
 inline constexpr std::uint64_t fnv1a64(const unsigned char *p, std::size_t n) {
