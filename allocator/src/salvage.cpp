@@ -69,8 +69,8 @@ bool heads_plausible(const RegionWords &mem, const NodeLayout &node, const Geome
   for (std::uint32_t c = cache_first_class(g); c < kCacheClasses; ++c) {
     const std::uint64_t h = load_relaxed(mem.word(block + c * kGranule));
     const std::uint32_t first = cache_first(h), count = cache_count(h);
-    if (g.cache_array) { // {0, count}, the count within the class's limit
-      if (first != 0 || count > CacheArrayLayout::limit(arrays.of(cache_class_bytes(c))))
+    if (g.cache_array) { // the count, within the class's limit
+      if (h > CacheArrayLayout::limit(arrays.of(cache_class_bytes(c))))
         return false;
       continue;
     }
@@ -298,7 +298,8 @@ Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const st
       // The array layout: entries, kept while they check (encode_entry) and lie in the
       // allocated area clear of live blocks and of segments kept before.
       const std::uint32_t size = cache_class_bytes(c), meta = arrays.of(size);
-      const std::uint32_t count = cache_count(load_relaxed(mem.word(block + c * kGranule)));
+      const auto count =
+          static_cast<std::uint32_t>(load_relaxed(mem.word(block + c * kGranule))); // plausible
       classes += count != 0 ? 1 : 0;
       for (std::uint32_t i = 0; i < count; ++i) {
         const std::uint64_t e = load_relaxed(mem.word(block + CacheArrayLayout::entry_at(meta, i)));

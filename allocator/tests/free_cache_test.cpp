@@ -239,7 +239,7 @@ TEST_P(FreeCache, AZeroedEntryIsReported) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.code(), errc::corrupt_freelist) << r.message();
   EXPECT_FALSE(a->check());
-  scribble64(*a, block + 64, std::uint64_t{65} << 32); // count 65 > the class's 64
+  scribble64(*a, block + 64, 65); // count 65 > the class's 64
   auto over = a->allocate(64);
   ASSERT_FALSE(over);
   EXPECT_EQ(over.code(), errc::corrupt_freelist) << over.message();

@@ -85,7 +85,8 @@ inline std::uint32_t cache_max_size(const Geometry &g) {
 // for its limit of 8-byte entries, one per cached block (NodeLayout::encode_entry: the block's
 // offset and a keyed check of it), classes in order 0..31; the others have none (limit 0: a
 // count above it is damage). A class's meta word packs its limit (low 8 bits) and the index of
-// its first entry (above), so a push or pop reads both with one load.
+// its first entry's byte offset in the block (above), so a push or pop reads both with one load.
+// A class's head word is its count (the high half 0): one compare with the limit checks it.
 struct CacheArrayLayout {
   std::uint32_t meta[kCacheClasses] = {};
   std::uint32_t entries = 0; // in all classes
@@ -94,7 +95,7 @@ struct CacheArrayLayout {
     for (std::uint32_t c = 0; c < kCacheClasses; ++c) {
       const std::uint32_t size = cache_class_bytes(c);
       const std::uint32_t n = size >= min_size && size <= max_size ? limits.by_class[c] : 0;
-      meta[c] = n | entries << 8;
+      meta[c] = n | (kCacheBlockBytes + entries * 8) << 8;
       entries += n;
     }
   }
@@ -102,15 +103,20 @@ struct CacheArrayLayout {
   static constexpr std::uint32_t limit(std::uint32_t m) { return m & 0xff; }
   // The byte offset, in the block, of entry i of the class whose meta word is m.
   static constexpr std::uint32_t entry_at(std::uint32_t m, std::uint32_t i) {
-    return kCacheBlockBytes + ((m >> 8) + i) * 8;
+    return (m >> 8) + i * 8;
   }
 };
 inline constexpr CacheArrayLayout cache_array_layout(std::uint32_t capacity,
                                                      std::uint32_t min_segment) {
   return CacheArrayLayout{cache_limits(capacity), min_segment, cache_size_limit(capacity)};
 }
+// The class byte budget of regions of `g`: the capacity's, unless a model check set its own.
+inline constexpr std::uint32_t cache_class_budget(const Geometry &g) {
+  return g.cache_budget != 0 ? g.cache_budget : cache_class_budget(g.capacity);
+}
 inline constexpr CacheArrayLayout cache_array_layout(const Geometry &g) {
-  return cache_array_layout(g.capacity, g.min_segment);
+  const std::uint32_t budget = cache_class_budget(g);
+  return CacheArrayLayout{CacheLimits{budget}, g.min_segment, budget / kCacheMinNodes / 8 * 8};
 }
 static_assert(cache_array_layout(1 << 20, 16).entries == 1124 &&
               cache_array_layout(48 << 10, 32).entries == 28);
@@ -136,7 +142,7 @@ inline constexpr std::uint32_t cache_provision(std::uint32_t capacity,
 }
 static_assert(cache_provision(1 << 20) == 4 && cache_provision(64 << 20) == kChunkSlots);
 
-// A class head word: {first node, count} ({0, count} in the array layout).
+// A class head word of the chain layout: {first node, count}.
 inline std::uint32_t cache_first(std::uint64_t h) { return static_cast<std::uint32_t>(h); }
 inline std::uint32_t cache_count(std::uint64_t h) { return static_cast<std::uint32_t>(h >> 32); }
 inline std::uint64_t cache_head(std::uint32_t first, std::uint32_t count) {
@@ -147,7 +153,7 @@ inline std::uint64_t cache_head(std::uint32_t first, std::uint32_t count) {
 // (in the array layout: a class with entries).
 inline bool cache_class_size(std::uint32_t size, const Geometry &g) {
   return size <= cache_max_size(g) && size >= g.min_segment &&
-         (!g.cache_array || size <= cache_size_limit(g.capacity));
+         (!g.cache_array || size <= cache_class_budget(g) / kCacheMinNodes / 8 * 8);
 }
 
 // Slot word 3: {block offset:32, block size:32}. The block is the allocation that made it,

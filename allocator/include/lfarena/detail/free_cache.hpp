@@ -58,7 +58,7 @@ namespace lfarena::detail {
 template <class Mem> class FreeCache {
 public:
   FreeCache(Mem mem, const Geometry &g, const SegregatedPolicy<Mem> &shared)
-      : mem_(mem), node_(g), shared_(shared), limits_(cache_limits(g.capacity)),
+      : mem_(mem), node_(g), shared_(shared), limits_(cache_class_budget(g)),
         arrays_(cache_array_layout(g)), first_class_(cache_first_class(g)), array_(g.cache_array) {}
   FreeCache(const FreeCache &) = default;
   FreeCache &operator=(const FreeCache &) = default; // Core::rekey() assigns a whole Core
@@ -69,8 +69,14 @@ public:
   // node: nothing was pushed.
   [[gnu::always_inline]] Inserted push(std::uint32_t block, std::uint32_t offset,
                                        std::uint32_t size, Fault &fault) const {
-    if (array_)
+    if (array_) [[likely]]
       return push_entry(block, offset, size, fault);
+    return push_chain(block, offset, size, fault);
+  }
+  // push() in the chain layout (files without kFeatureCacheArray): out of line, so the array
+  // layout's inline paths keep their registers.
+  [[gnu::noinline]] Inserted push_chain(std::uint32_t block, std::uint32_t offset,
+                                        std::uint32_t size, Fault &fault) const {
     const std::uint32_t at = block + cache_head_at(size); // byte 8c = size (256: byte 0)
     atomic_u64 &w = mem_.word(at);
     std::uint64_t h = load_relaxed(w);
@@ -116,8 +122,13 @@ public:
   // *damaged is that node's offset).
   [[gnu::always_inline]] std::uint32_t pop(std::uint32_t block, std::uint32_t size,
                                            std::uint32_t &damaged) const {
-    if (array_)
+    if (array_) [[likely]]
       return pop_entry(block, size, damaged);
+    return pop_chain(block, size, damaged);
+  }
+  // pop() in the chain layout: out of line (push_chain()).
+  [[gnu::noinline]] std::uint32_t pop_chain(std::uint32_t block, std::uint32_t size,
+                                            std::uint32_t &damaged) const {
     atomic_u64 &w = mem_.word(block + cache_head_at(size));
     const std::uint64_t h = load_relaxed(w);
     const std::uint32_t o = cache_first(h);
@@ -153,8 +164,9 @@ public:
   // How many more blocks of `size` bytes the cache of `block` takes without a spill (a refill's
   // bound; 0 for a damaged head word).
   std::uint32_t room(std::uint32_t block, std::uint32_t size) const {
-    const std::uint32_t count = cache_count(load_relaxed(mem_.word(block + cache_head_at(size))));
-    return count < limits_.of(size) ? limits_.of(size) - count : 0;
+    const std::uint64_t h = load_relaxed(mem_.word(block + cache_head_at(size)));
+    const std::uint64_t count = array_ ? h : cache_count(h);
+    return count < limits_.of(size) ? limits_.of(size) - static_cast<std::uint32_t>(count) : 0;
   }
   // Whether cache blocks hold arrays of entries (kFeatureCacheArray) rather than chains.
   bool arrays() const { return array_; }
@@ -166,10 +178,12 @@ public:
     Fault first;
     if (array_) {
       for (std::uint32_t c = first_class_; c < kCacheClasses; ++c) {
-        const std::uint32_t n = cache_count(load_relaxed(mem_.word(block + c * kGranule)));
+        const std::uint64_t n = load_relaxed(mem_.word(block + c * kGranule));
         if (n == 0)
           continue;
-        if (Fault f = spill_entries(block, cache_class_bytes(c), n); f && !first)
+        // A count above the limit is damage: spill_entries() reports it (n is then ignored).
+        const auto moved = static_cast<std::uint32_t>(n <= kCacheLimit ? n : 1);
+        if (Fault f = spill_entries(block, cache_class_bytes(c), moved); f && !first)
           first = f;
       }
       return first;
@@ -268,63 +282,59 @@ private:
   }
 
   // ---- The array layout (kFeatureCacheArray; banner, docs/DESIGN.md §5.11) ----
-  // A class's head word is {0, count}; its entries 0..count-1 (oldest first) sit at
-  // CacheArrayLayout::entry_at(). A head word with a non-zero low half or a count above the
-  // class's limit is damage: never used to index the array.
-  static bool head_ok(std::uint64_t h, std::uint32_t meta) {
-    return cache_first(h) == 0 && cache_count(h) <= CacheArrayLayout::limit(meta);
-  }
+  // A class's head word is its count; its entries 0..count-1 (oldest first) sit at
+  // CacheArrayLayout::entry_at(). A head word above the class's limit (a count too large, or
+  // any bit of the high half) is damage: never used to index the array.
 
   // push() in the array layout: no word of the freed block is written.
   [[gnu::always_inline]] Inserted push_entry(std::uint32_t block, std::uint32_t offset,
                                              std::uint32_t size, Fault &fault) const {
     atomic_u64 &w = mem_.word(block + cache_head_at(size));
     const std::uint32_t meta = arrays_.of(size);
-    std::uint64_t h = load_relaxed(w);
+    std::uint64_t count = load_relaxed(w);
     // A count at the limit spills; one above it (damage) too, and the spill reports it.
-    if (cache_count(h) >= CacheArrayLayout::limit(meta)) {
+    if (count >= CacheArrayLayout::limit(meta)) {
       if (Fault f = spill_entries(block, size, CacheArrayLayout::limit(meta) / 2); f) {
         fault = f;
         return Inserted::damaged;
       }
-      h = load_relaxed(w);
+      count = load_relaxed(w);
     }
-    const std::uint32_t count = cache_count(h);
+    const std::uint32_t entries = block + CacheArrayLayout::entry_at(meta, 0);
+    const auto top = static_cast<std::uint32_t>(count) * 8;
     const std::uint64_t e = node_.encode_entry(offset, size);
-    if (count != 0 &&
-        load_relaxed(mem_.word(block + CacheArrayLayout::entry_at(meta, count - 1))) == e)
+    if (top != 0 && load_relaxed(mem_.word(entries + top - 8)) == e)
       return Inserted::duplicate; // an unchecked double free of the last block cached
     // Relaxed: owner-only words (banner). The entry first, then the count that covers it: a
     // crash between them leaves the block on no list (in flight).
-    store_relaxed(mem_.word(block + CacheArrayLayout::entry_at(meta, count)), e);
-    store_relaxed(w, cache_head(0, count + 1));
+    store_relaxed(mem_.word(entries + top), e);
+    store_relaxed(w, count + 1);
     LFARENA_CRASH_POINT(cache_pushed);
     return Inserted::ok;
   }
 
   // pop() in the array layout: the newest entry, checked (its offset a block of this size
-  // inside the region, its check word the one a push of this size wrote); the block's own
-  // words are not read.
+  // inside the region, its check the one a push of this size wrote); the block's own words are
+  // not read.
   [[gnu::always_inline]] std::uint32_t pop_entry(std::uint32_t block, std::uint32_t size,
                                                  std::uint32_t &damaged) const {
     const std::uint32_t at = block + cache_head_at(size);
     atomic_u64 &w = mem_.word(at);
-    const std::uint64_t h = load_relaxed(w);
-    if (h == 0)
-      return 0;
-    const std::uint32_t meta = arrays_.of(size), count = cache_count(h);
-    if (count == 0 || !head_ok(h, meta)) {
-      damaged = at;
+    const std::uint64_t count = load_relaxed(w);
+    const std::uint32_t meta = arrays_.of(size);
+    if (count - 1 >= CacheArrayLayout::limit(meta)) { // empty (0 wraps), or damaged
+      if (count != 0)
+        damaged = at;
       return 0;
     }
-    const std::uint64_t e =
-        load_relaxed(mem_.word(block + CacheArrayLayout::entry_at(meta, count - 1)));
+    const std::uint64_t e = load_relaxed(
+        mem_.word(block + CacheArrayLayout::entry_at(meta, static_cast<std::uint32_t>(count) - 1)));
     const auto o = static_cast<std::uint32_t>(e);
     if (!node_.plausible_block(o, size) || e != node_.encode_entry(o, size)) {
       damaged = o != 0 ? o : at;
       return 0;
     }
-    store_relaxed(w, cache_head(0, count - 1));
+    store_relaxed(w, count - 1);
     LFARENA_CRASH_POINT(cache_popped);
     return o;
   }
@@ -336,7 +346,8 @@ private:
   void adopt_entries(std::uint32_t block, std::uint32_t first, std::uint32_t n,
                      std::uint32_t size) const {
     atomic_u64 &w = mem_.word(block + cache_head_at(size));
-    const std::uint32_t meta = arrays_.of(size), count = cache_count(load_relaxed(w));
+    const std::uint32_t meta = arrays_.of(size);
+    const auto count = static_cast<std::uint32_t>(load_relaxed(w));
     std::uint32_t o = first;
     for (std::uint32_t i = 0; i < n; ++i) {
       const Link next = node_.decode_link(load_relaxed(mem_.word(o + kNodeLinkWord)));
@@ -346,7 +357,7 @@ private:
                     node_.encode_entry(o, size));
       o = next.offset();
     }
-    store_relaxed(w, cache_head(0, count + n));
+    store_relaxed(w, count + n);
     LFARENA_CRASH_POINT(cache_pushed);
   }
 
@@ -359,10 +370,11 @@ private:
     const std::uint32_t at = block + cache_head_at(size);
     atomic_u64 &w = mem_.word(at);
     const std::uint64_t h = load_relaxed(w);
-    const std::uint32_t meta = arrays_.of(size), count = cache_count(h);
+    const std::uint32_t meta = arrays_.of(size);
     // A class below min_segment holds nothing (its nodes would fail decode_size()).
-    if (!head_ok(h, meta) || n == 0 || n > count || size < node_.min_segment())
+    if (h > CacheArrayLayout::limit(meta) || n == 0 || n > h || size < node_.min_segment())
       return Fault{at};
+    const auto count = static_cast<std::uint32_t>(h);
     std::uint32_t oldest[kCacheLimit], chain[kCacheLimit];
     std::uint32_t moved = 0;
     Fault fault;
@@ -398,7 +410,7 @@ private:
         store_relaxed(mem_.word(block + CacheArrayLayout::entry_at(meta, i - moved)),
                       load_relaxed(mem_.word(block + CacheArrayLayout::entry_at(meta, i))));
     }
-    store_relaxed(w, cache_head(0, count - moved));
+    store_relaxed(w, count - moved);
     LFARENA_CRASH_POINT(cache_spill_unlinked);
     shared_.insert_chain(chain[0], chain[moved - 1], size);
     return fault;
@@ -409,10 +421,10 @@ private:
     for (std::uint32_t c = first_class_; c < kCacheClasses; ++c) {
       const std::uint32_t at = block + c * kGranule, size = cache_class_bytes(c);
       const std::uint64_t h = load_relaxed(mem_.word(at));
-      const std::uint32_t meta = arrays_.of(size), count = cache_count(h);
-      if (!head_ok(h, meta) || (count != 0 && size < node_.min_segment()))
+      const std::uint32_t meta = arrays_.of(size);
+      if (h > CacheArrayLayout::limit(meta) || (h != 0 && size < node_.min_segment()))
         return Fault{at};
-      for (std::uint32_t i = 0; i < count; ++i) {
+      for (std::uint32_t i = 0; i < h; ++i) {
         const std::uint64_t e =
             load_relaxed(mem_.word(block + CacheArrayLayout::entry_at(meta, i)));
         const auto o = static_cast<std::uint32_t>(e);

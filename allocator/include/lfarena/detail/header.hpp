@@ -145,6 +145,9 @@ struct Geometry {
   bool cache_256 = false;
   // kFeatureCacheArray: cache blocks hold arrays of entries, not chains of nodes (free_cache.hpp).
   bool cache_array = false;
+  // The byte budget of a cache class (cache_layout.hpp); 0, as in every region: capacity / 256
+  // up to 4 KiB. Only the model checks set it, so their small regions get classes with room.
+  std::uint32_t cache_budget = 0;
 };
 
 inline constexpr std::uint64_t fnv1a64(const unsigned char *p, std::size_t n) {
