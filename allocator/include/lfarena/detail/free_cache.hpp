@@ -16,6 +16,13 @@
 // stack's), so a chain of them can be pushed on the shared stack of its class
 // (segregated_policy.hpp) with one CAS.
 //
+// Two layouts. In files with kFeatureCacheArray (every segregated file since 2026-12-06) the
+// head word of class c is its count, and the block continues with each class's array of
+// entries (cache_layout.hpp CacheArrayLayout; NodeLayout::encode_entry: offset and keyed check):
+// a push stores an entry and a pop reads one, and neither touches the cached block, which holds
+// no node while it is cached; a spill writes the nodes of the chain it pushes. Files without
+// the flag keep the chains described here (push_chain, pop_chain). docs/DESIGN.md §5.11.
+//
 // Who touches them. Only the slot's owner thread pushes and pops (relaxed loads and stores: no
 // other thread reads these words while the owner lives, except check() at quiescence, after the
 // owner's writes happen-before it by whatever made it quiescent). A class holding its limit
