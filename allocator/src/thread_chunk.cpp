@@ -70,17 +70,25 @@ Registry::~Registry() {
 }
 
 // Gives the slot at `slot_at` a new (zeroed: every class empty) cache block unless it has one.
-// false: no room for one. Any thread may provision any slot, owned or not, hence the CAS: its
-// release publishes the zeroed words to the owner's acquire load in attach_cache(); the loser
-// of a race frees its block again.
+// false: no room for one (the arena is full, or its slots hold cache_blocks_cap() bytes of
+// blocks already). Any thread may provision any slot, owned or not, hence the CAS: its release
+// publishes the zeroed words to the owner's acquire load in attach_cache(); the loser of a race
+// frees its block again.
 bool provision_cache(const ChunkHost &s, std::uint32_t slot_at) {
   const RegionWords mem{s.base};
   atomic_u64 &word = mem.word(slot_at + kSlotCache);
   if (load_relaxed(word) != 0) // relaxed: only a hint; the CAS below decides
     return true;
+  const Geometry &g = s.chunk_space().geometry();
+  const std::uint32_t bytes = cache_block_bytes(g);
+  // Relaxed: a soft cap; two threads provisioning at once may pass it by a block.
+  std::uint64_t held = 0;
+  for (std::uint32_t i = 0; i < kChunkSlots; ++i)
+    held += cache_word_bytes(load_relaxed(mem.word(slot_owner_at(i) + kSlotCache)));
+  if (held + bytes > cache_blocks_cap(g))
+    return false;
   RawBlock b;
-  if (s.chunk_space().allocate(cache_block_bytes(s.chunk_space().geometry()), kCacheBlockAlign,
-                               b) != errc::ok)
+  if (s.chunk_space().allocate(bytes, kCacheBlockAlign, b) != errc::ok)
     return false;
   for (std::uint32_t c = 0; c < kCacheClasses; ++c)
     store_relaxed(mem.word(b.offset + c * kGranule), 0);

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <set>
@@ -245,6 +246,70 @@ TEST_P(FreeCache, AZeroedEntryIsReported) {
   EXPECT_EQ(over.code(), errc::corrupt_freelist) << over.message();
   auto f = a->deallocate(x->offset, x->size);
   EXPECT_FALSE(f) << "a push over a damaged head spills, meets the damage and reports it";
+}
+
+// helper-45: a pop lowered the count but left its entry in the array, still checking valid; a
+// damaged count within the class's limit (an 8-byte overflow of the block before the cache
+// block writes word 0, the 256-byte class's count) then handed out those blocks again while
+// they were live, and check() passed. A popped entry is cleared now: a count over it reports.
+TEST_P(FreeCache, AStaleEntryUnderADamagedCountIsNeverHandedOut) {
+  auto a = Arena::heap(cached(GetParam()));
+  ASSERT_TRUE(a);
+  for (const std::uint32_t size : {64u, 256u}) {
+    std::vector<Block> live;
+    for (int i = 0; i < 10; ++i)
+      live.push_back(*a->allocate(size));
+    for (const Block &b : live)
+      ASSERT_TRUE(a->deallocate(b.offset, b.size));
+    std::set<std::uint32_t> offsets;
+    for (Block &b : live) {
+      b = *a->allocate(size);
+      offsets.insert(b.offset);
+    }
+    const std::uint32_t block = lfarena::detail::tl_chunk.chunk.cache_at;
+    scribble64(*a, block + lfarena::detail::cache_head_at(size), 8); // count 8, class empty
+    auto r = a->allocate(size);
+    if (r)
+      EXPECT_EQ(offsets.count(r->offset), 0u) << size << " B: handed out live block " << r->offset;
+    else
+      EXPECT_EQ(r.code(), errc::corrupt_freelist) << r.message();
+    EXPECT_FALSE(a->check()) << size << " B: the damaged count passed check()";
+    scribble64(*a, block + lfarena::detail::cache_head_at(size), 0); // repaired, for the next
+  }
+}
+
+// helper-45: every slot that ever had a cacheable thread kept a cache block of about 8-10 KiB
+// for good, so 64 threads held half of a 1 MiB arena. Blocks in all now stay within
+// cache_blocks_cap() (a thirty-second of the capacity); a thread arriving past it has no cache
+// and uses the shared stacks.
+TEST_P(FreeCache, CacheBlocksTakeAtMostAThirtySecondOfTheArena) {
+  auto a = Arena::heap(cached(GetParam()));
+  ASSERT_TRUE(a);
+  constexpr int kThreads = 24;
+  std::atomic<int> arrived{0}, done{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&] {
+      auto b = a->allocate(64);
+      ASSERT_TRUE(b);
+      ASSERT_TRUE(a->deallocate(b->offset, b->size)); // attaches a cache if it can
+      arrived.fetch_add(1);
+      while (!go.load()) // every thread holds its slot until all have attached
+        std::this_thread::yield();
+      done.fetch_add(1);
+    });
+  while (arrived.load() < kThreads)
+    std::this_thread::yield();
+  auto rep = a->check();
+  go.store(true);
+  for (auto &t : threads)
+    t.join();
+  ASSERT_TRUE(rep) << rep.message();
+  EXPECT_LE(rep->cache_reserved, (1u << 20) / 32 + kBlockBytes) << "one race may pass the cap";
+  EXPECT_GE(rep->cache_reserved, 2u * kBlockBytes) << "the first thread still provisions ahead";
+  auto after = a->check();
+  ASSERT_TRUE(after) << after.message();
 }
 
 TEST(FreeCacheUnchecked, DoubleFreeOfTheTopIsCaught) {

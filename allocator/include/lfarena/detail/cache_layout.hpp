@@ -131,6 +131,16 @@ inline constexpr std::uint32_t cache_block_bytes(const Geometry &g) {
          kCacheBlockAlign;
 }
 
+// The most bytes of cache blocks an arena of `g` gives its slots in all: a thirty-second of the
+// capacity, but room for 2 blocks. A slot keeps its block for every later owner, so without a
+// cap each thread that ever ran at once added one (helper-45: 64 threads held half of a 1 MiB
+// arena in array-layout blocks); a thread arriving past the cap has no cache (the shared
+// stacks serve it).
+inline constexpr std::uint64_t cache_blocks_cap(const Geometry &g) {
+  const std::uint64_t share = g.capacity / 32, two = 2ull * cache_block_bytes(g);
+  return share > two ? share : two;
+}
+
 // Slots a thread's first cache attachment provisions with a cache block of `block_bytes`: its
 // own and the next ones in claim order (src/thread_chunk.cpp), about 1/1024 of the capacity in
 // all, at least 2 (so a second thread that first arrives once the arena is full, with no

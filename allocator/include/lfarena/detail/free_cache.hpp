@@ -343,6 +343,12 @@ private:
     }
     store_relaxed(w, count - 1);
     LFARENA_CRASH_POINT(cache_popped);
+    // Cleared after the count (a crash between leaves a valid entry above the count, never a
+    // count over a cleared one): a damaged count within the limit must find no stale entry
+    // of a block handed out since (helper-45).
+    store_relaxed(
+        mem_.word(block + CacheArrayLayout::entry_at(meta, static_cast<std::uint32_t>(count) - 1)),
+        0);
     return o;
   }
 
@@ -408,15 +414,16 @@ private:
                       node_.encode_link(Link::make(chain[i + 1], 0)));
     }
     write_run_hints(mem_, size, chain, moved);
-    if (moved < count) {
-      // The rest move down. The class reads empty meanwhile: a crash during the moves leaves
-      // those blocks on no list (in flight, as the chain), never on two (a count over a
-      // half-moved array would name some twice).
-      store_relaxed(w, 0);
-      for (std::uint32_t i = moved; i < count; ++i)
-        store_relaxed(mem_.word(block + CacheArrayLayout::entry_at(meta, i - moved)),
-                      load_relaxed(mem_.word(block + CacheArrayLayout::entry_at(meta, i))));
-    }
+    // The rest move down and the entries above them are cleared (as a pop clears its own):
+    // the class reads empty meanwhile, so a crash during the moves leaves those blocks on no
+    // list (in flight, as the chain), never on two (a count over a half-moved array would
+    // name some twice).
+    store_relaxed(w, 0);
+    for (std::uint32_t i = moved; i < count; ++i)
+      store_relaxed(mem_.word(block + CacheArrayLayout::entry_at(meta, i - moved)),
+                    load_relaxed(mem_.word(block + CacheArrayLayout::entry_at(meta, i))));
+    for (std::uint32_t i = count - moved; i < count; ++i)
+      store_relaxed(mem_.word(block + CacheArrayLayout::entry_at(meta, i)), 0);
     store_relaxed(w, count - moved);
     LFARENA_CRASH_POINT(cache_spill_unlinked);
     shared_.insert_chain(chain[0], chain[moved - 1], size);
