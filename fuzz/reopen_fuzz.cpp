@@ -48,7 +48,8 @@
 //
 // Seeds: `reopen_replay --make-seeds DIR` (or reopen_fuzz) writes valid images the library
 // produced itself (capacity 6..9 KiB, each of the four policies, checked and unchecked, a few
-// allocations and frees each) into DIR and exits; they live in fuzz/corpus/reopen/ (with a few
+// allocations and frees each; and 16 KiB segregated files with thread caches imaged while
+// their opener held cached blocks) into DIR and exits; they live in fuzz/corpus/reopen/ (with a few
 // hand-made ones carrying an operation trailer: ops-*).
 #include <lfarena/arena.hpp>
 
@@ -498,6 +499,38 @@ void make_seeds(const char *dir) {
         ++n;
       }
     }
+  }
+  // Segregated files with thread caches, imaged while their opener still held cached blocks (a
+  // crashed opener's file: recovery drains the cache arrays, docs/DESIGN.md §5.11).
+  for (int checked = 0; checked < 2; ++checked) {
+    const std::string tmp = fuzz_files::temp_path("reopen-seed");
+    Options o;
+    o.capacity = 16384;
+    o.freelist = FreelistKind::segregated;
+    o.checked = checked != 0;
+    o.thread_chunk = 1024;
+    o.open_mode = lfarena::OpenMode::create_new;
+    lfarena::Result<Arena> r = Arena::open_file(tmp, o);
+    if (!r)
+      fail("seed: create failed", r.message());
+    const Arena a = *r;
+    std::vector<lfarena::Block> blocks;
+    for (std::uint32_t s : {16u, 24u, 16u, 32u, 16u, 24u, 100u}) {
+      lfarena::Result<lfarena::Block> b = a.allocate(s, 8);
+      if (!b)
+        fail("seed: allocate failed", b.message());
+      blocks.push_back(*b);
+    }
+    for (std::size_t i : {0u, 1u, 2u, 3u, 4u})
+      if (lfarena::Status st = a.deallocate(blocks[i].offset, blocks[i].size); !st)
+        fail("seed: free failed", st.message());
+    const std::vector<std::uint8_t> img = read_file(tmp); // the opener is still alive
+    std::filesystem::remove(tmp);
+    char name[64];
+    std::snprintf(name, sizeof name, "/cached-segregated-%s-open.arena",
+                  checked ? "checked" : "unchecked");
+    write_file(std::string(dir) + name, img.data(), img.size());
+    ++n;
   }
   std::printf("reopen: wrote %d seed images to %s\n", n, dir);
 }
