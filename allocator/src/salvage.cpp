@@ -302,9 +302,10 @@ Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const st
           static_cast<std::uint32_t>(load_relaxed(mem.word(block + c * kGranule))); // plausible
       classes += count != 0 ? 1 : 0;
       for (std::uint32_t i = 0; i < count; ++i) {
-        const std::uint64_t e = load_relaxed(mem.word(block + CacheArrayLayout::entry_at(meta, i)));
+        const std::uint32_t where = block + CacheArrayLayout::entry_at(meta, i);
+        const std::uint64_t e = load_relaxed(mem.word(where));
         const auto o = static_cast<std::uint32_t>(e);
-        if (!node.plausible_block(o, size) || e != node.encode_entry(o, size) ||
+        if (!node.plausible_block(o, size) || e != node.encode_entry(o, size, where) ||
             seen[o / kGranule] || o + std::uint64_t{size} > top || size < g.min_segment ||
             overlaps_live(live, o, size)) {
           ++cuts;
@@ -378,12 +379,20 @@ Result<SalvageReport> salvage_lists(std::byte *base, const Geometry &g, const st
       before.save_node(k.offset);
     for (std::uint32_t l = 0; l < lists.count(); ++l)
       store_relaxed(mem.word(lists.head_at(l)), 0);
-    for (const std::uint32_t block : caches) // every cached node is on the stacks now
+    for (const std::uint32_t block : caches) { // every cached node is on the stacks now
       for (std::uint32_t c = 0; c < kCacheClasses; c += 2) {
         before.save_node(block + c * kGranule); // two head words
         store_relaxed(mem.word(block + c * kGranule), 0);
         store_relaxed(mem.word(block + (c + 1) * kGranule), 0);
       }
+      // And every entry of the array layout: none stays valid for a count damage may raise.
+      for (std::uint32_t at = block + kCacheBlockBytes;
+           g.cache_array && at < block + cache_block_bytes(g); at += 2 * kGranule) {
+        before.save_node(at);
+        store_relaxed(mem.word(at), 0);
+        store_relaxed(mem.word(at + kGranule), 0);
+      }
+    }
     store_relaxed(mem.word(hdr::freelist_head), 0);
     for (std::size_t i = good.size(); i-- > 0;) {
       const Kept &k = good[i];

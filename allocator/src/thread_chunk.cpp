@@ -81,11 +81,21 @@ bool provision_cache(const ChunkHost &s, std::uint32_t slot_at) {
     return true;
   const Geometry &g = s.chunk_space().geometry();
   const std::uint32_t bytes = cache_block_bytes(g);
-  // Relaxed: a soft cap; two threads provisioning at once may pass it by a block.
+  // The cap counts the slots' blocks and this opener's provisioning in flight (ours included).
+  // acq_rel: a provisioner whose fetch_sub our fetch_add reads from set its word 3 before it, so
+  // the relaxed loads below see that block; one that has not finished is in `pending`. Exact
+  // within one opener; other openers' provisioning at the same moment may pass it.
+  const std::uint64_t pending =
+      s.cache_provisioning.fetch_add(bytes, std::memory_order_acq_rel) + bytes;
+  struct Finished {
+    const ChunkHost &s;
+    std::uint32_t bytes;
+    ~Finished() { s.cache_provisioning.fetch_sub(bytes, std::memory_order_acq_rel); }
+  } finished{s, bytes};
   std::uint64_t held = 0;
   for (std::uint32_t i = 0; i < kChunkSlots; ++i)
     held += cache_word_bytes(load_relaxed(mem.word(slot_owner_at(i) + kSlotCache)));
-  if (held + bytes > cache_blocks_cap(g))
+  if (held + pending > cache_blocks_cap(g))
     return false;
   RawBlock b;
   if (s.chunk_space().allocate(bytes, kCacheBlockAlign, b) != errc::ok)

@@ -312,6 +312,108 @@ TEST_P(FreeCache, CacheBlocksTakeAtMostAThirtySecondOfTheArena) {
   ASSERT_TRUE(after) << after.message();
 }
 
+// helper-46: an entry is keyed by its place too. A valid entry copied over another one (a stray
+// copy inside the cache block, a damaged file) handed the same block out twice, in checked mode
+// too, since a pop never reads the block.
+TEST_P(FreeCache, AnEntryCopiedToAnotherPlaceIsReportedNotHandedOutTwice) {
+  auto a = Arena::heap(cached(GetParam()));
+  ASSERT_TRUE(a);
+  std::vector<Block> blocks;
+  for (int i = 0; i < 10; ++i)
+    blocks.push_back(*a->allocate(64));
+  for (const Block &b : blocks)
+    ASSERT_TRUE(a->deallocate(b.offset, b.size));
+  const std::uint32_t block = lfarena::detail::tl_chunk.chunk.cache_at;
+  scribble64(*a, entry_word(block, 64, 7), read64(*a, entry_word(block, 64, 3)));
+  std::set<std::uint32_t> got;
+  unsigned reported = 0;
+  for (int i = 0; i < 10; ++i) {
+    auto r = a->allocate(64);
+    if (!r) {
+      EXPECT_EQ(r.code(), errc::corrupt_freelist) << r.message();
+      ++reported;
+      break;
+    }
+    EXPECT_TRUE(got.insert(r->offset).second) << "block " << r->offset << " handed out twice";
+  }
+  EXPECT_EQ(reported, 1u) << "the copy is found before it is used";
+}
+
+// helper-46: a crash between a pop's count and the clearing of its entry leaves a valid entry
+// above the count; a drain (here: the close) now clears every entry above what stays, so a
+// count raised by damage later finds none.
+TEST_P(FreeCache, ADrainClearsAnEntryACrashLeftAboveTheCount) {
+  const std::string path = temp_path(GetParam() ? "stale_checked" : "stale");
+  ::unlink(path.c_str());
+  std::uint32_t block = 0, third = 0;
+  {
+    auto a = Arena::open_file(path, cached(GetParam()));
+    ASSERT_TRUE(a) << a.message();
+    std::vector<Block> blocks;
+    for (int i = 0; i < 3; ++i)
+      blocks.push_back(*a->allocate(64));
+    for (const Block &b : blocks)
+      ASSERT_TRUE(a->deallocate(b.offset, b.size));
+    block = lfarena::detail::tl_chunk.chunk.cache_at;
+    third = blocks[2].offset;
+    scribble64(*a, block + 64, 2); // the pop of the third stored its count, then "crashed"
+  }
+  auto a = Arena::open_file(path, cached(GetParam()));
+  ASSERT_TRUE(a) << a.message();
+  ASSERT_TRUE(a->allocate(16)); // this thread takes slot 0 again, and its cache block
+  ASSERT_EQ(lfarena::detail::tl_chunk.chunk.cache_at, block);
+  scribble64(*a, block + 64, 3); // damage raises the count over the stale entry
+  auto r = a->allocate(64);
+  if (r)
+    EXPECT_NE(r->offset, third) << "the stale entry was followed";
+  else
+    EXPECT_EQ(r.code(), errc::corrupt_freelist) << r.message();
+  EXPECT_FALSE(r) << "a count over cleared entries is damage";
+  a = Arena{};
+  ::unlink(path.c_str());
+}
+
+// helper-46: threads provisioning at once all passed the cap (28 blocks where 3 fit, on a fresh
+// file mapping whose page faults widen the window). This opener's provisioning in flight now
+// counts against it too: the cap is exact within one opener.
+TEST_P(FreeCache, ThreadsProvisioningAtOnceStayWithinTheCap) {
+  const std::string path = temp_path(GetParam() ? "cap_checked" : "cap");
+  constexpr int kThreads = 32;
+  for (int trial = 0; trial < 6; ++trial) {
+    ::unlink(path.c_str());
+    auto a = Arena::open_file(path, cached(GetParam()));
+    ASSERT_TRUE(a) << a.message();
+    std::atomic<int> ready{0}, arrived{0};
+    std::atomic<bool> go{false}, done{false};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t)
+      threads.emplace_back([&] {
+        ready.fetch_add(1);
+        while (!go.load())
+          std::this_thread::yield();
+        auto b = a->allocate(64);
+        ASSERT_TRUE(b);
+        ASSERT_TRUE(a->deallocate(b->offset, b->size));
+        arrived.fetch_add(1);
+        while (!done.load()) // every thread holds its slot until all have attached
+          std::this_thread::yield();
+      });
+    while (ready.load() < kThreads)
+      std::this_thread::yield();
+    go.store(true);
+    while (arrived.load() < kThreads)
+      std::this_thread::yield();
+    auto rep = a->check();
+    done.store(true);
+    for (auto &t : threads)
+      t.join();
+    ASSERT_TRUE(rep) << rep.message();
+    ASSERT_LE(rep->cache_reserved, (1u << 20) / 32) << "trial " << trial;
+    a = Arena{};
+  }
+  ::unlink(path.c_str());
+}
+
 TEST(FreeCacheUnchecked, DoubleFreeOfTheTopIsCaught) {
   auto a = Arena::heap(cached(false));
   ASSERT_TRUE(a);

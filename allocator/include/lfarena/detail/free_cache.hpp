@@ -185,13 +185,19 @@ public:
     Fault first;
     if (array_) {
       for (std::uint32_t c = first_class_; c < kCacheClasses; ++c) {
+        const std::uint32_t size = cache_class_bytes(c), meta = arrays_.of(size);
         const std::uint64_t n = load_relaxed(mem_.word(block + c * kGranule));
-        if (n == 0)
-          continue;
         // A count above the limit is damage: spill_entries() reports it (n is then ignored).
         const auto moved = static_cast<std::uint32_t>(n <= kCacheLimit ? n : 1);
-        if (Fault f = spill_entries(block, cache_class_bytes(c), moved); f && !first)
+        if (Fault f = n != 0 ? spill_entries(block, size, moved) : Fault{}; f && !first)
           first = f;
+        // Every entry above what stays is cleared, one a crash left above the count too (a
+        // pop's, helper-46): a count raised by damage later finds none valid.
+        const std::uint64_t left = load_relaxed(mem_.word(block + c * kGranule));
+        for (std::uint64_t i = left; i < CacheArrayLayout::limit(meta); ++i)
+          store_relaxed(
+              mem_.word(block + CacheArrayLayout::entry_at(meta, static_cast<std::uint32_t>(i))),
+              0);
       }
       return first;
     }
@@ -307,14 +313,13 @@ private:
       }
       count = load_relaxed(w);
     }
-    const std::uint32_t entries = block + CacheArrayLayout::entry_at(meta, 0);
-    const auto top = static_cast<std::uint32_t>(count) * 8;
-    const std::uint64_t e = node_.encode_entry(offset, size);
-    if (top != 0 && load_relaxed(mem_.word(entries + top - 8)) == e)
+    const std::uint32_t at = block + CacheArrayLayout::entry_at(meta, 0) +
+                             static_cast<std::uint32_t>(count) * 8; // the new entry's place
+    if (count != 0 && load_relaxed(mem_.word(at - 8)) == node_.encode_entry(offset, size, at - 8))
       return Inserted::duplicate; // an unchecked double free of the last block cached
     // Relaxed: owner-only words (banner). The entry first, then the count that covers it: a
     // crash between them leaves the block on no list (in flight).
-    store_relaxed(mem_.word(entries + top), e);
+    store_relaxed(mem_.word(at), node_.encode_entry(offset, size, at));
     store_relaxed(w, count + 1);
     LFARENA_CRASH_POINT(cache_pushed);
     return Inserted::ok;
@@ -334,21 +339,20 @@ private:
         damaged = at;
       return 0;
     }
-    const std::uint64_t e = load_relaxed(
-        mem_.word(block + CacheArrayLayout::entry_at(meta, static_cast<std::uint32_t>(count) - 1)));
+    const std::uint32_t where =
+        block + CacheArrayLayout::entry_at(meta, static_cast<std::uint32_t>(count) - 1);
+    const std::uint64_t e = load_relaxed(mem_.word(where));
     const auto o = static_cast<std::uint32_t>(e);
-    if (!node_.plausible_block(o, size) || e != node_.encode_entry(o, size)) {
+    if (!node_.plausible_block(o, size) || e != node_.encode_entry(o, size, where)) {
       damaged = o != 0 ? o : at;
       return 0;
     }
     store_relaxed(w, count - 1);
     LFARENA_CRASH_POINT(cache_popped);
     // Cleared after the count (a crash between leaves a valid entry above the count, never a
-    // count over a cleared one): a damaged count within the limit must find no stale entry
-    // of a block handed out since (helper-45).
-    store_relaxed(
-        mem_.word(block + CacheArrayLayout::entry_at(meta, static_cast<std::uint32_t>(count) - 1)),
-        0);
+    // count over a cleared one; a drain clears it): a damaged count within the limit must
+    // find no stale entry of a block handed out since (helper-45).
+    store_relaxed(mem_.word(where), 0);
     return o;
   }
 
@@ -366,8 +370,8 @@ private:
       const Link next = node_.decode_link(load_relaxed(mem_.word(o + kNodeLinkWord)));
       store_relaxed(mem_.word(o + kNodeLinkWord), node_.encode_link(Link::make(0, 0, true)));
       store_relaxed(mem_.word(o + kNodeSizeWord), 0);
-      store_relaxed(mem_.word(block + CacheArrayLayout::entry_at(meta, count + n - 1 - i)),
-                    node_.encode_entry(o, size));
+      const std::uint32_t at = block + CacheArrayLayout::entry_at(meta, count + n - 1 - i);
+      store_relaxed(mem_.word(at), node_.encode_entry(o, size, at));
       o = next.offset();
     }
     store_relaxed(w, count + n);
@@ -392,10 +396,10 @@ private:
     std::uint32_t moved = 0;
     Fault fault;
     for (; moved < n; ++moved) {
-      const std::uint64_t e =
-          load_relaxed(mem_.word(block + CacheArrayLayout::entry_at(meta, moved)));
+      const std::uint32_t where = block + CacheArrayLayout::entry_at(meta, moved);
+      const std::uint64_t e = load_relaxed(mem_.word(where));
       const auto o = static_cast<std::uint32_t>(e);
-      if (!node_.plausible_block(o, size) || e != node_.encode_entry(o, size)) {
+      if (!node_.plausible_block(o, size) || e != node_.encode_entry(o, size, where)) {
         fault = Fault{o != 0 ? o : at};
         break;
       }
@@ -418,10 +422,17 @@ private:
     // the class reads empty meanwhile, so a crash during the moves leaves those blocks on no
     // list (in flight, as the chain), never on two (a count over a half-moved array would
     // name some twice).
+    // An entry that checks at its old place is keyed anew for its new one; one that does not
+    // (damage) moves as it is, and still fails there.
     store_relaxed(w, 0);
-    for (std::uint32_t i = moved; i < count; ++i)
-      store_relaxed(mem_.word(block + CacheArrayLayout::entry_at(meta, i - moved)),
-                    load_relaxed(mem_.word(block + CacheArrayLayout::entry_at(meta, i))));
+    for (std::uint32_t i = moved; i < count; ++i) {
+      const std::uint32_t from = block + CacheArrayLayout::entry_at(meta, i);
+      const std::uint32_t to = block + CacheArrayLayout::entry_at(meta, i - moved);
+      const std::uint64_t e = load_relaxed(mem_.word(from));
+      const auto o = static_cast<std::uint32_t>(e);
+      store_relaxed(mem_.word(to),
+                    e == node_.encode_entry(o, size, from) ? node_.encode_entry(o, size, to) : e);
+    }
     for (std::uint32_t i = count - moved; i < count; ++i)
       store_relaxed(mem_.word(block + CacheArrayLayout::entry_at(meta, i)), 0);
     store_relaxed(w, count - moved);
@@ -439,10 +450,11 @@ private:
       if (h > CacheArrayLayout::limit(meta) || (h != 0 && size < node_.min_segment()))
         return Fault{at};
       for (std::uint32_t i = 0; i < h; ++i) {
-        const std::uint64_t e =
-            load_relaxed(mem_.word(block + CacheArrayLayout::entry_at(meta, i)));
+        const std::uint32_t where = block + CacheArrayLayout::entry_at(meta, i);
+        const std::uint64_t e = load_relaxed(mem_.word(where));
         const auto o = static_cast<std::uint32_t>(e);
-        if (!node_.plausible_block(o, size) || e != node_.encode_entry(o, size) || !visit(o, size))
+        if (!node_.plausible_block(o, size) || e != node_.encode_entry(o, size, where) ||
+            !visit(o, size))
           return Fault{o != 0 ? o : at};
       }
     }

@@ -61,11 +61,14 @@ public:
   [[gnu::always_inline]] std::uint64_t encode_size(std::uint32_t offset, std::uint32_t size) const {
     return size | std::uint64_t{check(offset, size)} << 32; // key 0: check() is 0
   }
-  // A thread cache's entry for a cached block of `size` bytes at `offset` (the array layout,
-  // free_cache.hpp): the offset, and in the high half the check a node's size word carries.
-  [[gnu::always_inline]] std::uint64_t encode_entry(std::uint32_t offset,
-                                                    std::uint32_t size) const {
-    return offset | std::uint64_t{check(offset, size)} << 32;
+  // A thread cache's entry for a cached block of `size` bytes at `offset`, stored at region
+  // offset `at` (the array layout, free_cache.hpp): the offset, and in the high half the check
+  // a node's size word carries mixed with one of `at`, so a valid entry copied to another place
+  // (a stray copy, a damaged file) fails there (helper-46: a copy handed a block out twice).
+  [[gnu::always_inline]] std::uint64_t encode_entry(std::uint32_t offset, std::uint32_t size,
+                                                    std::uint32_t at) const {
+    const auto where = static_cast<std::uint32_t>((std::uint64_t{at} * mul_) >> 32);
+    return offset | std::uint64_t{check(offset, size) ^ where} << 32;
   }
   // The size a node's size word states, or 0 if the word fails its check or the size is not a
   // plausible segment at `offset` (a multiple of 8, >= min_segment, inside the region).

@@ -43,6 +43,10 @@ public:
   // answer costs a failed allocation, never correctness; the drained nodes reach other threads
   // through the stacks' CAS (§5.4).
   mutable std::atomic<std::uint32_t> cache_pressure{0};
+  // Bytes of cache blocks this opener's threads are provisioning right now (src/thread_chunk.cpp
+  // provision_cache): counted with the slots' blocks against cache_blocks_cap(), so threads
+  // provisioning at once cannot all pass the cap (helper-46: 28 blocks where 3 fit).
+  mutable std::atomic<std::uint64_t> cache_provisioning{0};
   // reserve / discard / release / note_allocated for chunk.hpp.
   virtual const Core<RegionWords> &chunk_space() const = 0;
   // Held by the thread's registry, which gives the chunk back at thread exit if still alive.
