@@ -339,6 +339,38 @@ TEST_P(FreeCache, AnEntryCopiedToAnotherPlaceIsReportedNotHandedOutTwice) {
   EXPECT_EQ(reported, 1u) << "the copy is found before it is used";
 }
 
+// helper-47: a spill moves the entries it keeps down; one that failed at its place moved as it
+// was, and a copy of the entry that many places below checked at its new place: the block was
+// handed out twice (the original from the shared stack, the copy from the cache).
+TEST_P(FreeCache, ADamagedEntryMovedByASpillStaysDamaged) {
+  auto a = Arena::heap(cached(GetParam()));
+  ASSERT_TRUE(a);
+  std::vector<Block> blocks;
+  for (int i = 0; i < 65; ++i)
+    blocks.push_back(*a->allocate(64));
+  for (int i = 0; i < 64; ++i) // a full class of 64: the next free spills the oldest 32
+    ASSERT_TRUE(a->deallocate(blocks[i].offset, blocks[i].size));
+  const std::uint32_t block = lfarena::detail::tl_chunk.chunk.cache_at;
+  scribble64(*a, entry_word(block, 64, 35), read64(*a, entry_word(block, 64, 3)));
+  (void)a->deallocate(blocks[64].offset, blocks[64].size);
+  // Until the arena is exhausted (the shared stack, where the original went, serves only then)
+  // or the damage is reported.
+  std::set<std::uint32_t> got;
+  unsigned twice = 0, reported = 0;
+  for (int i = 0; i < 20000; ++i) {
+    auto r = a->allocate(64);
+    if (!r) {
+      ASSERT_TRUE(r.code() == errc::corrupt_freelist || r.code() == errc::out_of_memory)
+          << r.message();
+      reported += r.code() == errc::corrupt_freelist ? 1 : 0;
+      break;
+    }
+    twice += got.insert(r->offset).second ? 0 : 1;
+  }
+  EXPECT_EQ(twice, 0u) << "blocks handed out twice";
+  EXPECT_EQ(reported, 1u) << "the copy is found";
+}
+
 // helper-46: a crash between a pop's count and the clearing of its entry leaves a valid entry
 // above the count; a drain (here: the close) now clears every entry above what stays, so a
 // count raised by damage later finds none.

@@ -78,12 +78,23 @@ public:
                                        std::uint32_t size, Fault &fault) const {
     if (array_) [[likely]]
       return push_entry(block, offset, size, fault);
-    return push_chain(block, offset, size, fault);
+    const std::uint64_t r = push_chain_packed(block, offset, size);
+    fault.at = static_cast<std::uint32_t>(r >> 32);
+    return static_cast<Inserted>(r & 0xff);
+  }
+  // push_chain() out of line, its two results in one word ({result, fault offset << 32}): a
+  // reference into an out-of-line call would keep the caller's `fault` (and with it more of
+  // the inline fast path) in memory.
+  [[gnu::noinline]] std::uint64_t push_chain_packed(std::uint32_t block, std::uint32_t offset,
+                                                    std::uint32_t size) const {
+    Fault f;
+    const Inserted r = push_chain(block, offset, size, f);
+    return static_cast<std::uint64_t>(r) | std::uint64_t{f.at} << 32;
   }
   // push() in the chain layout (files without kFeatureCacheArray): out of line, so the array
   // layout's inline paths keep their registers.
-  [[gnu::noinline]] Inserted push_chain(std::uint32_t block, std::uint32_t offset,
-                                        std::uint32_t size, Fault &fault) const {
+  Inserted push_chain(std::uint32_t block, std::uint32_t offset, std::uint32_t size,
+                      Fault &fault) const {
     const std::uint32_t at = block + cache_head_at(size); // byte 8c = size (256: byte 0)
     atomic_u64 &w = mem_.word(at);
     std::uint64_t h = load_relaxed(w);
@@ -131,11 +142,19 @@ public:
                                            std::uint32_t &damaged) const {
     if (array_) [[likely]]
       return pop_entry(block, size, damaged);
-    return pop_chain(block, size, damaged);
+    const std::uint64_t r = pop_chain_packed(block, size);
+    if (r >> 32 != 0)
+      damaged = static_cast<std::uint32_t>(r >> 32);
+    return static_cast<std::uint32_t>(r);
+  }
+  // pop_chain() out of line, {offset, damaged << 32} (push_chain_packed()).
+  [[gnu::noinline]] std::uint64_t pop_chain_packed(std::uint32_t block, std::uint32_t size) const {
+    std::uint32_t d = 0;
+    const std::uint32_t o = pop_chain(block, size, d);
+    return o | std::uint64_t{d} << 32;
   }
   // pop() in the chain layout: out of line (push_chain()).
-  [[gnu::noinline]] std::uint32_t pop_chain(std::uint32_t block, std::uint32_t size,
-                                            std::uint32_t &damaged) const {
+  std::uint32_t pop_chain(std::uint32_t block, std::uint32_t size, std::uint32_t &damaged) const {
     atomic_u64 &w = mem_.word(block + cache_head_at(size));
     const std::uint64_t h = load_relaxed(w);
     const std::uint32_t o = cache_first(h);
@@ -423,15 +442,18 @@ private:
     // list (in flight, as the chain), never on two (a count over a half-moved array would
     // name some twice).
     // An entry that checks at its old place is keyed anew for its new one; one that does not
-    // (damage) moves as it is, and still fails there.
+    // (damage) keeps its offset (for the report) with the complement of the check its new place
+    // wants, so it fails there for certain (moved as it was, a copy of the entry `moved` places
+    // below checked at its new place again and handed that block out twice: helper-47).
     store_relaxed(w, 0);
     for (std::uint32_t i = moved; i < count; ++i) {
       const std::uint32_t from = block + CacheArrayLayout::entry_at(meta, i);
       const std::uint32_t to = block + CacheArrayLayout::entry_at(meta, i - moved);
       const std::uint64_t e = load_relaxed(mem_.word(from));
       const auto o = static_cast<std::uint32_t>(e);
-      store_relaxed(mem_.word(to),
-                    e == node_.encode_entry(o, size, from) ? node_.encode_entry(o, size, to) : e);
+      store_relaxed(mem_.word(to), e == node_.encode_entry(o, size, from)
+                                       ? node_.encode_entry(o, size, to)
+                                       : node_.encode_entry(o, size, to) ^ ~std::uint64_t{0} << 32);
     }
     for (std::uint32_t i = count - moved; i < count; ++i)
       store_relaxed(mem_.word(block + CacheArrayLayout::entry_at(meta, i)), 0);
