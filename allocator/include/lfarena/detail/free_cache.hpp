@@ -91,8 +91,8 @@ public:
     const Inserted r = push_chain(block, offset, size, f);
     return static_cast<std::uint64_t>(r) | std::uint64_t{f.at} << 32;
   }
-  // push() in the chain layout (files without kFeatureCacheArray): out of line, so the array
-  // layout's inline paths keep their registers.
+  // push() in the chain layout (files without kFeatureCacheArray), called only through
+  // push_chain_packed() (out of line, so the array layout's inline paths keep their registers).
   Inserted push_chain(std::uint32_t block, std::uint32_t offset, std::uint32_t size,
                       Fault &fault) const {
     const std::uint32_t at = block + cache_head_at(size); // byte 8c = size (256: byte 0)
@@ -153,7 +153,7 @@ public:
     const std::uint32_t o = pop_chain(block, size, d);
     return o | std::uint64_t{d} << 32;
   }
-  // pop() in the chain layout: out of line (push_chain()).
+  // pop() in the chain layout, called only through pop_chain_packed() (out of line).
   std::uint32_t pop_chain(std::uint32_t block, std::uint32_t size, std::uint32_t &damaged) const {
     atomic_u64 &w = mem_.word(block + cache_head_at(size));
     const std::uint64_t h = load_relaxed(w);
