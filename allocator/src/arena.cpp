@@ -26,8 +26,8 @@ std::atomic<std::uint64_t> g_next_arena_id{1};
 std::uint32_t cache_max_for(const Geometry &g, const Options &o, bool ro) {
   if (ro || !g.thread_cache || o.thread_chunk == 0)
     return 0;
-  const std::uint32_t top = std::min(
-      {cache_max_size(g), cache_size_limit(g.capacity), o.thread_chunk / 4 / kGranule * kGranule});
+  const std::uint32_t top =
+      std::min({cache_max_size(g), cache_size_limit(g), o.thread_chunk / 4 / kGranule * kGranule});
   return g.min_segment > top ? 0 : top;
 }
 } // namespace

@@ -38,6 +38,8 @@
 #include "recovery.hpp"
 #include "salvage.hpp"
 
+#include "lfarena/detail/cache_layout.hpp"
+
 namespace lfarena {
 
 namespace {
@@ -288,6 +290,17 @@ Status grow_file(int fd, const std::string &path, const detail::Geometry &g, con
       return sys_error(errc::io_error, path, what);
     return {};
   };
+  // A file whose cache blocks hold arrays keeps the layout they were made for: it depends on
+  // the class budget, which follows the capacity below 1 MiB (a grown file's blocks were
+  // refused at the next open, their entries at other places: helper-48). Pinned first, as
+  // the budget the file has now, so every step after a crash reads the same layout.
+  if ((detail::get_le32(h + detail::hdr::feature_flags) & detail::kFeatureCacheArray) != 0 &&
+      detail::get_le32(h + detail::hdr::cache_budget) == 0) {
+    detail::put_le32(h + detail::hdr::cache_budget,
+                     detail::cache_class_budget(detail::get_le32(h + detail::hdr::capacity)));
+    if (Status s = write(detail::hdr::cache_budget, 4, "grow: pin the cache layout"); !s)
+      return s;
+  }
   detail::put_le64(h + detail::hdr::growing_to, to);
   if (Status s = write(detail::hdr::growing_to, 8, "grow: record the target size"); !s)
     return s;

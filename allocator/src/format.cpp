@@ -7,6 +7,7 @@
 
 #include <cstring>
 
+#include "lfarena/detail/cache_layout.hpp"
 #include "lfarena/detail/checked.hpp"
 #include "lfarena/detail/memory.hpp"
 #include "lfarena/detail/segregated_policy.hpp"
@@ -258,6 +259,7 @@ public:
     g.thread_cache = (features_ & kFeatureThreadCache) != 0;
     g.cache_256 = (features_ & kFeatureCache256) != 0;
     g.cache_array = (features_ & kFeatureCacheArray) != 0;
+    g.cache_budget = g.cache_array ? get_le32(h_ + hdr::cache_budget) : 0;
     l_.user_offset = get_le32(h_ + hdr::user_reserved_offset);
     l_.user_size = get_le32(h_ + hdr::user_reserved_size);
     if (file_size_ < g.capacity)
@@ -304,6 +306,12 @@ public:
                  "the cache-array feature flag (" + hex32(kFeatureCacheArray) +
                      ") is set without the 256-byte cache class flag (" + hex32(kFeatureCache256) +
                      "): the array layout always has that class");
+    // A pinned budget is an earlier, smaller capacity's (a grow only raises the capacity).
+    if (g.cache_budget > cache_class_budget(g.capacity))
+      return bad(errc::bad_geometry, path_,
+                 "cache class budget " + num(g.cache_budget) + " is larger than capacity " +
+                     num(g.capacity) + " gives (" + num(cache_class_budget(g.capacity)) +
+                     "): a grow pins the budget of the capacity the file had");
     Options file_shape = stored; // the opener's thread_chunk is checked by the caller
     file_shape.thread_chunk = 0;
     Result<Layout> expect = plan_layout(file_shape);

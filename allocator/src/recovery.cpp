@@ -132,16 +132,22 @@ public:
       if (const std::uint32_t block = cache_word_block(load_relaxed(mem_.word(at + kSlotCache)));
           g_.thread_cache && block != 0) {
         const Core<RegionWords> core(mem_, g_);
-        if (checked_) { // the words a drain writes: the heads, and each chain's last link
-          for (std::uint32_t c = 0; c < kCacheClasses; ++c)
-            undo.save_word(block + c * kGranule);
-          // The array layout writes every node (size word and link), the chain layout only
-          // each chain's last link.
+        if (checked_) { // the words a drain writes
+          // The heads, and in the array layout every entry (a drain clears them all; unsaved,
+          // a failed recovery left the counts over cleared entries: helper-48).
+          const std::uint32_t end =
+              block + (core.free_cache().arrays() ? cache_block_bytes(g_) : kCacheBlockBytes);
+          for (std::uint32_t w = block; w < end; w += kGranule)
+            undo.save_word(w);
+          // Each node's words the spill writes: the array layout every size word and link, the
+          // chain layout each chain's last link, both the prefetch hints (run_hints.hpp).
           const bool arrays = core.free_cache().arrays();
-          (void)core.free_cache().walk(block, [&](std::uint32_t o, std::uint32_t) {
+          (void)core.free_cache().walk(block, [&](std::uint32_t o, std::uint32_t size) {
             undo.save_word(o + kNodeLinkWord);
             if (arrays)
               undo.save_word(o + kNodeSizeWord);
+            for (std::uint32_t h = 0; h < run_hint_cap(size) / 2; ++h)
+              undo.save_word(o + kHintWord + h * kGranule);
             return true;
           });
         }

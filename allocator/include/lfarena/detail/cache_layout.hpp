@@ -110,13 +110,18 @@ inline constexpr CacheArrayLayout cache_array_layout(std::uint32_t capacity,
                                                      std::uint32_t min_segment) {
   return CacheArrayLayout{cache_limits(capacity), min_segment, cache_size_limit(capacity)};
 }
-// The class byte budget of regions of `g`: the capacity's, unless a model check set its own.
+// The class byte budget of regions of `g`: the capacity's, unless the file pinned the one its
+// array layout was made for (hdr::cache_budget: a grown file keeps its cache blocks' layout) or
+// a model check set its own.
 inline constexpr std::uint32_t cache_class_budget(const Geometry &g) {
   return g.cache_budget != 0 ? g.cache_budget : cache_class_budget(g.capacity);
 }
+// The largest block size arenas of `g` cache: cache_size_limit() of their class budget.
+inline constexpr std::uint32_t cache_size_limit(const Geometry &g) {
+  return cache_class_budget(g) / kCacheMinNodes / 8 * 8;
+}
 inline constexpr CacheArrayLayout cache_array_layout(const Geometry &g) {
-  const std::uint32_t budget = cache_class_budget(g);
-  return CacheArrayLayout{CacheLimits{budget}, g.min_segment, budget / kCacheMinNodes / 8 * 8};
+  return CacheArrayLayout{CacheLimits{cache_class_budget(g)}, g.min_segment, cache_size_limit(g)};
 }
 static_assert(cache_array_layout(1 << 20, 16).entries == 1124 &&
               cache_array_layout(48 << 10, 32).entries == 28);
@@ -163,7 +168,7 @@ inline std::uint64_t cache_head(std::uint32_t first, std::uint32_t count) {
 // (in the array layout: a class with entries).
 inline bool cache_class_size(std::uint32_t size, const Geometry &g) {
   return size <= cache_max_size(g) && size >= g.min_segment &&
-         (!g.cache_array || size <= cache_class_budget(g) / kCacheMinNodes / 8 * 8);
+         (!g.cache_array || size <= cache_size_limit(g));
 }
 
 // Slot word 3: {block offset:32, block size:32}. The block is the allocation that made it,

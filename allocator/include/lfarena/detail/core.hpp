@@ -195,9 +195,9 @@ public:
   std::uint32_t cache_refill(std::uint32_t cache, std::uint32_t size, std::uint32_t batch,
                              std::uint32_t &damaged) const {
     // The class was empty (the caller's cache pop found nothing) and gets at most half its
-    // limit: no spill.
-    const std::uint32_t half = cache_.limit(size) / 2;
-    return cache_refill_run(cache, size, batch < half ? batch : half, damaged);
+    // limit: no spill. The handed-out block itself needs no room (a class without entries).
+    const std::uint32_t half = cache_.limit(size) / 2, most = half != 0 ? half : 1;
+    return cache_refill_run(cache, size, batch < most ? batch : most, damaged);
   }
   // The same for a batch the caller bounded (the model checks take runs longer than their
   // small region's cache limits allow).

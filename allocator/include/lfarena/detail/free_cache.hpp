@@ -185,14 +185,20 @@ public:
     return o;
   }
 
-  // Nodes a class of `size`-byte blocks holds before a push spills half of them.
-  std::uint32_t limit(std::uint32_t size) const { return limits_.of(size); }
+  // Nodes a class of `size`-byte blocks holds before a push spills half of them. In the array
+  // layout the class's room of entries: 0 for a class without (below min_segment or above the
+  // size limit), so no refill ever writes entries there (they would be the next class's;
+  // helper-48: limits_ says 2 or more for every class).
+  std::uint32_t limit(std::uint32_t size) const {
+    return array_ ? CacheArrayLayout::limit(arrays_.of(size)) : limits_.of(size);
+  }
   // How many more blocks of `size` bytes the cache of `block` takes without a spill (a refill's
   // bound; 0 for a damaged head word).
   std::uint32_t room(std::uint32_t block, std::uint32_t size) const {
     const std::uint64_t h = load_relaxed(mem_.word(block + cache_head_at(size)));
     const std::uint64_t count = array_ ? h : cache_count(h);
-    return count < limits_.of(size) ? limits_.of(size) - static_cast<std::uint32_t>(count) : 0;
+    const std::uint32_t most = limit(size);
+    return count < most ? most - static_cast<std::uint32_t>(count) : 0;
   }
   // Whether cache blocks hold arrays of entries (kFeatureCacheArray) rather than chains.
   bool arrays() const { return array_; }
@@ -384,16 +390,25 @@ private:
     atomic_u64 &w = mem_.word(block + cache_head_at(size));
     const std::uint32_t meta = arrays_.of(size);
     const auto count = static_cast<std::uint32_t>(load_relaxed(w));
-    std::uint32_t o = first;
-    for (std::uint32_t i = 0; i < n; ++i) {
-      const Link next = node_.decode_link(load_relaxed(mem_.word(o + kNodeLinkWord)));
+    // The run's nodes, from their links: genuine when pop_run()'s CAS won, but nothing stops a
+    // user's write after free into one of them since (helper-48). A link that no longer names
+    // a block of this size inside the region ends the run there, never a write outside it
+    // (the nodes after it are on no list: in flight, as a crash would leave them).
+    std::uint32_t run[SegregatedPolicy<Mem>::kRunMax];
+    std::uint32_t got = 0;
+    for (std::uint32_t o = first;
+         got < n && got < SegregatedPolicy<Mem>::kRunMax && node_.plausible_block(o, size);) {
+      run[got++] = o;
+      o = node_.decode_link(load_relaxed(mem_.word(o + kNodeLinkWord))).offset();
+    }
+    for (std::uint32_t i = 0; i < got; ++i) {
+      const std::uint32_t o = run[i];
       store_relaxed(mem_.word(o + kNodeLinkWord), node_.encode_link(Link::make(0, 0, true)));
       store_relaxed(mem_.word(o + kNodeSizeWord), 0);
-      const std::uint32_t at = block + CacheArrayLayout::entry_at(meta, count + n - 1 - i);
+      const std::uint32_t at = block + CacheArrayLayout::entry_at(meta, count + got - 1 - i);
       store_relaxed(mem_.word(at), node_.encode_entry(o, size, at));
-      o = next.offset();
     }
-    store_relaxed(w, count + n);
+    store_relaxed(w, count + got);
     LFARENA_CRASH_POINT(cache_pushed);
   }
 

@@ -54,6 +54,13 @@
 //                                      file to, 0 otherwise: a file exactly this size, larger
 //                                      than its capacity, is a grow cut short by a crash, not
 //                                      damage (file_open.cpp); older builds never write it
+//      240    4  cache_budget          bit 3 files: the byte budget of a cache class their
+//                                      array layout was made for (cache_layout.hpp), pinned
+//                                      by a grow (file_open.cpp) so the cache blocks the file
+//                                      holds keep their layout; 0: the capacity's (capacity /
+//                                      256, at most 4 KiB), as every file until it grows;
+//                                      larger than the capacity's is damage. Not read in
+//                                      other files; older builds never write it
 //   256..        end of header (kHeaderSize)
 //   256  2048  thread-chunk slots     kChunkSlots x 32 bytes, in every region (thread_chunk.hpp):
 //                                      owner, {cursor:32, end:32}, alignment waste, cache
@@ -125,6 +132,7 @@ inline constexpr std::uint32_t leaked = 208;
 inline constexpr std::uint32_t node_tags = 216;
 inline constexpr std::uint32_t node_key = 224;
 inline constexpr std::uint32_t growing_to = 232;
+inline constexpr std::uint32_t cache_budget = 240;
 } // namespace hdr
 
 // The immutable geometry every algorithm needs, decoded once from the header.
@@ -145,8 +153,9 @@ struct Geometry {
   bool cache_256 = false;
   // kFeatureCacheArray: cache blocks hold arrays of entries, not chains of nodes (free_cache.hpp).
   bool cache_array = false;
-  // The byte budget of a cache class (cache_layout.hpp); 0, as in every region: capacity / 256
-  // up to 4 KiB. Only the model checks set it, so their small regions get classes with room.
+  // The byte budget of a cache class (cache_layout.hpp); 0: the capacity's (capacity / 256 up
+  // to 4 KiB). A grown bit-3 file keeps the one it had (hdr::cache_budget); the model checks
+  // set their own, so their small regions get classes with room.
   std::uint32_t cache_budget = 0;
 };
 
