@@ -9,7 +9,9 @@
 // Opening: the opener's own options are checked first (each its own option error, naming the
 // file); then the header's immutable part from a private copy (format.hpp: a fixed order, one
 // error per failure), before anything is mapped; then the mutable words from the mapping. A
-// failed open never writes a byte.
+// failed open never writes a byte, but for a grow (Options::grow), which is done before the
+// mutable words are read: an open that grows and then fails on damage leaves the file grown
+// (docs/DESIGN.md §1.2).
 //
 // Liveness locks (liveness_lock.hpp): byte 0, the opener lock, held shared by every read-write
 // opener; byte 1, the join lock, held exclusive by a read-write opener while it joins.
@@ -301,7 +303,15 @@ Status grow_file(int fd, const std::string &path, const detail::Geometry &g, con
     if (Status s = write(detail::hdr::cache_budget, 4, "grow: pin the cache layout"); !s)
       return s;
   }
-  detail::put_le64(h + detail::hdr::growing_to, to);
+  // The record covers the file at every step: a file that an earlier grow, cut short, left
+  // larger than this target keeps that size as the record until the header is written (the
+  // ftruncate below shrinks it to the target; validate_header() accepts a file larger than its
+  // capacity up to the record).
+  struct stat st {};
+  if (::fstat(fd, &st) != 0)
+    return sys_error(errc::io_error, path, "grow: stat");
+  const std::uint64_t now = static_cast<std::uint64_t>(st.st_size);
+  detail::put_le64(h + detail::hdr::growing_to, now > to ? now : to);
   if (Status s = write(detail::hdr::growing_to, 8, "grow: record the target size"); !s)
     return s;
   if (::ftruncate(fd, to) != 0)

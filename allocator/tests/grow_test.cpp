@@ -227,4 +227,46 @@ TEST(GrowCrash, AGrowCutShortStillOpensAndExtraBytesWithoutTheRecordAreDamage) {
   EXPECT_EQ(e.code(), errc::bad_geometry) << e.message();
 }
 
+// Two grows cut short at different steps (helper-49): the first extended the file to 4 MiB and
+// died before its header; the second recorded 8 MiB and died before its ftruncate. The file
+// (4 MiB, capacity 1 MiB, record 8 MiB) still opens with its old capacity, and a grow to a
+// smaller target than the size it already has finishes too (the file shrinks to it).
+TEST(GrowCrash, TwoGrowsCutShortAtDifferentStepsStillOpenAndGrow) {
+  lfarena_test::ScratchDir dir;
+  const std::string path = dir.file("g.arena");
+  make_file(path, opts(FreelistKind::segregated), 0xBEEF);
+  auto bytes = lfarena_test::read_all(path);
+  lfarena::detail::put_le64(bytes.data() + lfarena::detail::hdr::growing_to, 2 * kLarge);
+  bytes.resize(kLarge, 0);
+  lfarena_test::write_all(path, bytes);
+  Options o = opts(FreelistKind::segregated);
+  o.open_mode = lfarena::OpenMode::open_existing;
+  {
+    auto a = Arena::open_file(path, o); // before: bad_geometry, larger than capacity
+    ASSERT_TRUE(a) << a.message();
+    EXPECT_EQ(a->stats().capacity, kSmall);
+    EXPECT_EQ(kept_value(*a), 0xBEEFu);
+  }
+  o.capacity = 2 * kSmall; // smaller than the 4 MiB the file already has
+  o.grow = true;
+  {
+    auto a = Arena::open_file(path, o);
+    ASSERT_TRUE(a) << a.message();
+    EXPECT_EQ(a->stats().capacity, 2 * kSmall);
+    EXPECT_EQ(kept_value(*a), 0xBEEFu);
+    EXPECT_TRUE(a->check()) << a->check().message();
+  }
+  EXPECT_EQ(file_size(path), 2 * kSmall);
+  // A file larger than its record is still damage.
+  auto longer = lfarena_test::read_all(path);
+  lfarena::detail::put_le64(longer.data() + lfarena::detail::hdr::growing_to, 3 * kSmall);
+  longer.resize(4 * kSmall, 0);
+  lfarena_test::write_all(path, longer);
+  Options p = opts(FreelistKind::segregated);
+  p.open_mode = lfarena::OpenMode::open_existing;
+  auto d = Arena::open_file(path, p);
+  ASSERT_FALSE(d);
+  EXPECT_EQ(d.code(), errc::bad_geometry) << d.message();
+}
+
 } // namespace
