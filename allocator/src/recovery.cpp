@@ -135,13 +135,12 @@ public:
         if (checked_) { // the words a drain writes
           // The heads, and in the array layout every entry (a drain clears them all; unsaved,
           // a failed recovery left the counts over cleared entries: helper-48).
-          const std::uint32_t end =
-              block + (core.free_cache().arrays() ? cache_block_bytes(g_) : kCacheBlockBytes);
-          for (std::uint32_t w = block; w < end; w += kGranule)
+          // (cache_block_bytes() is the 256 head bytes alone in the chain layout.)
+          for (std::uint32_t w = block; w < block + cache_block_bytes(g_); w += kGranule)
             undo.save_word(w);
           // Each node's words the spill writes: the array layout every size word and link, the
           // chain layout each chain's last link, both the prefetch hints (run_hints.hpp).
-          const bool arrays = core.free_cache().arrays();
+          const bool arrays = g_.cache_array;
           (void)core.free_cache().walk(block, [&](std::uint32_t o, std::uint32_t size) {
             undo.save_word(o + kNodeLinkWord);
             if (arrays)

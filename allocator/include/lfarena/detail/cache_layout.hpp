@@ -55,8 +55,11 @@ inline constexpr CacheLimits cache_limits(std::uint32_t capacity) {
 // Larger classes would hold their 2-node minimum whatever the budget: about 8 KiB per thread in
 // all, half a 16 KiB arena, kept by a thread that may sit idle and so never answer pressure
 // (helper-22 found exactly that). 256 from 128 KiB on, 128 at 64 KiB, 32 at 16 KiB.
+inline constexpr std::uint32_t cache_size_limit_of_budget(std::uint32_t class_bytes) {
+  return class_bytes / kCacheMinNodes / 8 * 8;
+}
 inline constexpr std::uint32_t cache_size_limit(std::uint32_t capacity) {
-  return cache_class_budget(capacity) / kCacheMinNodes / 8 * 8;
+  return cache_size_limit_of_budget(cache_class_budget(capacity));
 }
 static_assert(cache_size_limit(128 << 10) == 256 && cache_size_limit(16 << 10) == 32);
 static_assert(cache_limits(1 << 20).of(64) == kCacheLimit && cache_limits(1 << 20).of(248) == 16 &&
@@ -118,7 +121,7 @@ inline constexpr std::uint32_t cache_class_budget(const Geometry &g) {
 }
 // The largest block size arenas of `g` cache: cache_size_limit() of their class budget.
 inline constexpr std::uint32_t cache_size_limit(const Geometry &g) {
-  return cache_class_budget(g) / kCacheMinNodes / 8 * 8;
+  return cache_size_limit_of_budget(cache_class_budget(g));
 }
 inline constexpr CacheArrayLayout cache_array_layout(const Geometry &g) {
   return CacheArrayLayout{CacheLimits{cache_class_budget(g)}, g.min_segment, cache_size_limit(g)};
