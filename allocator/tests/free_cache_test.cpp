@@ -198,6 +198,38 @@ TEST_P(FreeCache, AWriteIntoACachedBlockChangesNothing) {
   EXPECT_TRUE(a->check()) << a->check().message();
 }
 
+// Arena::deallocate sends a size to the inline cache free when its block is at least
+// min_segment (sizes from min_segment - 7 on) and the arena is unchecked; everything else goes
+// to the slow path. Every size around that bound, freed with the block's size and with the
+// size asked for (allocate_exact), leaves a consistent arena, and a block of min_segment or
+// more comes back to the next allocation of its size.
+TEST_P(FreeCache, EverySizeAroundMinSegmentFreesAndComesBack) {
+  for (const std::uint32_t min_segment : {16u, 32u, 48u}) {
+    Options o = cached(GetParam());
+    o.min_segment = min_segment;
+    auto a = Arena::heap(o);
+    ASSERT_TRUE(a) << a.message();
+    for (std::uint32_t size = 1; size <= min_segment + 16; ++size) {
+      auto b = a->allocate(size);
+      auto e = a->allocate_exact(size);
+      ASSERT_TRUE(b && e) << size;
+      ASSERT_TRUE(a->deallocate(b->offset, b->size))
+          << "min_segment " << min_segment << " size " << size;
+      auto s = a->deallocate(e->offset, size);
+      ASSERT_TRUE(s) << "min_segment " << min_segment << " size " << size << ": " << s.message();
+      auto again = a->allocate_exact(size);
+      ASSERT_TRUE(again) << size;
+      if ((size + 7) / 8 * 8 >= min_segment) { // smaller blocks (thread chunks) are discarded
+        EXPECT_EQ(again->offset, e->offset) << "min_segment " << min_segment << " size " << size;
+      }
+      ASSERT_TRUE(a->deallocate(again->offset, size));
+    }
+    auto rep = a->check();
+    ASSERT_TRUE(rep) << "min_segment " << min_segment << ": " << rep.message();
+    EXPECT_EQ(rep->live_bytes, 0u);
+  }
+}
+
 // Damage to the cache block itself (a user's overflow into it, a damaged file): an entry naming
 // a live block fails its check and is reported, never handed out.
 TEST_P(FreeCache, AnEntryNamingALiveBlockIsReportedNotFollowed) {
@@ -455,6 +487,29 @@ TEST(FreeCacheUnchecked, DoubleFreeOfTheTopIsCaught) {
   auto again = a->deallocate(x->offset, x->size);
   ASSERT_FALSE(again);
   EXPECT_EQ(again.code(), errc::double_free);
+}
+
+// The push's double-free test compares the newest entry's offset half first and its keyed
+// check only when that names the freed block: an entry naming it with a damaged check is no
+// double free (the block goes above it) and is reported when a pop reaches it, as before.
+TEST(FreeCacheUnchecked, AnEntryNamingTheFreedBlockWithADamagedCheckIsNoDoubleFree) {
+  auto a = Arena::heap(cached(false));
+  ASSERT_TRUE(a);
+  auto x = a->allocate(64);
+  ASSERT_TRUE(x);
+  ASSERT_TRUE(a->deallocate(x->offset, x->size)); // entry 0: x
+  const std::uint32_t block = lfarena::detail::tl_chunk.chunk.cache_at;
+  ASSERT_NE(block, 0u);
+  const std::uint32_t at = entry_word(block, 64, 0);
+  ASSERT_EQ(static_cast<std::uint32_t>(read64(*a, at)), x->offset);
+  scribble64(*a, at, read64(*a, at) ^ std::uint64_t{1} << 40); // x's offset, a wrong check
+  ASSERT_TRUE(a->deallocate(x->offset, x->size)) << "not the entry a push of x writes";
+  auto again = a->allocate(64);
+  ASSERT_TRUE(again) << again.message();
+  EXPECT_EQ(again->offset, x->offset) << "the newest entry first";
+  auto damaged = a->allocate(64);
+  ASSERT_FALSE(damaged) << "handed out " << damaged->offset;
+  EXPECT_EQ(damaged.code(), errc::corrupt_freelist) << damaged.message();
 }
 
 TEST(FreeCacheChecked, DoubleFreeIsCaughtByTheBitmaps) {

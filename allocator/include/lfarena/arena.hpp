@@ -80,6 +80,12 @@ struct ArenaState final : ChunkHost, std::enable_shared_from_this<ArenaState> {
   std::uint32_t fast_size_limit;  // capacity
   std::uint32_t fast_align_limit; // max_alignment
   std::uint32_t chunk_limit;      // thread_chunk / 4: larger blocks skip the chunks
+  // Arena::deallocate's inline cache free takes sizes in [cache_free_from, cache_free_from +
+  // cache_free_span): those cache_max takes whose rounded size is at least min_segment, in an
+  // unchecked arena (span 0 otherwise: checked frees go through the slow path's bitmap). One
+  // compare instead of three tests in Core::cache_free (callgrind: 4 instructions per free).
+  std::uint32_t cache_free_from;
+  std::uint32_t cache_free_span;
   // A file arena whose open file description a fork shared with another process (set by the
   // fork handlers, src/process.cpp; the child takes a description of its own when its handler
   // runs, if /proc lets it): the liveness lock cannot tell that relative from us meanwhile, so
@@ -174,8 +180,11 @@ public:
     // Inline: a block of a cached size goes to this thread's free cache (detail/free_cache.hpp).
     // Everything else (and every error) is deallocate_slow()'s. cache_max is 0 for a read-only
     // arena and size 0 wraps: both take the slow path and its error. So does a free that has
-    // cache pressure to answer (the slow path drains this thread's cache first).
-    if (const detail::ArenaState *sp = state_.get(); sp != nullptr && size - 1 < sp->cache_max) {
+    // cache pressure to answer (the slow path drains this thread's cache first). Checked
+    // arenas, and sizes whose block would be below min_segment, take the slow path too
+    // (cache_free_span is 0 in a checked arena).
+    if (const detail::ArenaState *sp = state_.get();
+        sp != nullptr && size - sp->cache_free_from < sp->cache_free_span) {
       const detail::ChunkCache &c = detail::tl_chunk;
       errc e = errc::ok;
       std::uint32_t damaged = 0;

@@ -132,15 +132,17 @@ public:
   }
 
   // The free fast path of Arena::deallocate for a thread with a free cache (free_cache.hpp):
-  // a block of a cached size strictly inside the allocated range of an unchecked arena goes to
-  // the thread's cache `cache`. false: none of this applies (nothing was done; deallocate()
-  // handles the call, including a rollback of the block just below the bump offset). true:
-  // done, *e is the result as deallocate() would return it (*damaged_at names a damaged node).
+  // a block strictly inside the allocated range goes to the thread's cache `cache`. The
+  // caller has tested the rest (ArenaState::cache_free_from/span, arena.hpp): an unchecked
+  // arena, a size of a cache class whose rounded block is at least min_segment. false: the
+  // block is not inside that range (nothing was done; deallocate() handles the call,
+  // including a rollback of the block just below the bump offset). true: done, *e is the
+  // result as deallocate() would return it (*damaged_at names a damaged node).
   [[gnu::always_inline]] bool cache_free(std::uint32_t cache, std::uint32_t offset,
                                          std::uint32_t size, errc &e,
                                          std::uint32_t &damaged_at) const {
     const auto sz = static_cast<std::uint32_t>(align_up(size, kGranule));
-    if (checked() || sz < geo_.min_segment || offset < geo_.data_offset || offset % kGranule != 0 ||
+    if (offset < geo_.data_offset || offset % kGranule != 0 ||
         std::uint64_t{offset} + sz >= bump_.top())
       return false;
     poison_bytes(mem_, offset, sz); // free again: the user's accesses are errors from now on

