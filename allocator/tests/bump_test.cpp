@@ -132,7 +132,8 @@ TEST_P(BumpTest, ZeroSizeIsAnError) {
 
 TEST_P(BumpTest, BadAlignmentIsAnError) {
   Arena a = open(); // max_alignment 64
-  for (std::uint32_t align : {0u, 3u, 12u, 24u, 100u, 128u, 4096u, 0x80000000u, 0xffffffffu}) {
+  for (std::uint32_t align :
+       {0u, 3u, 5u, 6u, 7u, 9u, 12u, 24u, 100u, 128u, 4096u, 0x80000000u, 0xffffffffu}) {
     auto b = a.allocate(16, align);
     EXPECT_EQ(b.code(), errc::bad_alignment) << "align " << align << ": " << b.message();
     EXPECT_NE(b.message().find(std::to_string(align)), std::string::npos) << b.message();

@@ -74,8 +74,17 @@ TEST_P(ThreadChunk, LargeBlocksAndErrorsUseTheSharedPath) {
   ASSERT_TRUE(big);
   EXPECT_EQ(a->stats().allocated, 2048u) << "no chunk for a large block";
   EXPECT_EQ(a->allocate(0).code(), errc::zero_size);
-  EXPECT_EQ(a->allocate(16, 3).code(), errc::bad_alignment);
-  EXPECT_EQ(a->allocate(16, 0).code(), errc::bad_alignment);
+  // The inline path tests alignments up to kGranule against a table of 1, 2, 4 and 8.
+  for (const std::uint32_t align : {0u, 3u, 5u, 6u, 7u, 9u, 12u})
+    EXPECT_EQ(a->allocate(16, align).code(), errc::bad_alignment) << "align " << align;
+  for (const std::uint32_t align : {1u, 2u, 4u, 8u, 16u, 32u, 64u}) {
+    auto b = a->allocate(24, align);
+    ASSERT_TRUE(b) << "align " << align << ": " << b.message();
+    EXPECT_EQ(b->offset % (align < 8 ? 8 : align), 0u) << "align " << align;
+    EXPECT_EQ(b->size, 24u) << "align " << align;
+  }
+  auto rep = a->check();
+  ASSERT_TRUE(rep) << rep.message();
 }
 
 TEST_P(ThreadChunk, ThreadsGiveTheirTailsBackWhenTheyExit) {

