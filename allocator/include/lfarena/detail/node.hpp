@@ -48,10 +48,9 @@ class NodeLayout {
 public:
   NodeLayout(const Geometry &g)
       : key_(g.node_key), mul_(g.node_key != 0 ? g.node_key | 1 : 0),
+        area_(g.capacity >= g.data_offset + kNodeBytes ? g.capacity - g.data_offset : kNodeBytes),
         key_high_(static_cast<std::uint32_t>(g.node_key >> 32)), data_offset_(g.data_offset),
-        span_(g.capacity >= g.data_offset + kNodeBytes ? g.capacity - g.data_offset - kNodeBytes
-                                                       : 0),
-        area_(std::uint64_t{span_} + kNodeBytes), capacity_(g.capacity),
+        span_(static_cast<std::uint32_t>(area_ - kNodeBytes)), capacity_(g.capacity),
         min_segment_(g.min_segment) {}
 
   // Link words of nodes (never of heads).
@@ -121,10 +120,10 @@ private:
 
   std::uint64_t key_;
   std::uint64_t mul_;      // key | 1, or 0 without a key
+  std::uint64_t area_;     // span_ + kNodeBytes: the bound of a block's end (plausible_block())
   std::uint32_t key_high_; // key >> 32
   std::uint32_t data_offset_;
   std::uint32_t span_; // the last plausible node offset minus data_offset
-  std::uint64_t area_; // span_ + kNodeBytes: the bound of a block's end (plausible_block())
   std::uint32_t capacity_;
   std::uint32_t min_segment_;
 };
