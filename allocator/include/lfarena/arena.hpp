@@ -292,10 +292,8 @@ private:
       detail::ChunkCache &c = detail::tl_chunk;
       if (c.arena_id != s.id)
         return {};
-      const detail::RegionWords mem{s.base};
-      const std::uint32_t start = a == detail::kGranule
-                                      ? detail::chunk_bump_granule(mem, s.core, c.chunk, need)
-                                      : detail::chunk_bump(mem, s.core, c.chunk, need, a);
+      const std::uint32_t start =
+          detail::chunk_bump(detail::RegionWords{s.base}, s.core, c.chunk, need, a);
       if (start == 0)
         return {};
       return Block{start, need};
