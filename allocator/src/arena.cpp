@@ -39,6 +39,7 @@ ArenaState::ArenaState(AnyBacking b, std::byte *base_, bool ro, const Geometry &
       backing(std::move(b)), read_only(ro), core(RegionWords{base_}, g, o.exact_sizes), options(o),
       name(std::move(n)), fast_size_limit(ro ? 0 : g.capacity & ~(kGranule - 1)),
       fast_align_limit(ro ? 0 : g.max_alignment), chunk_limit(ro ? 0 : o.thread_chunk / 4),
+      fast_chunk_id(core.checked() ? ~std::uint64_t{0} : id),
       // A size rounds up to min_segment or more from min_segment - 7 on (min_segment >= 16,
       // a multiple of kGranule; cache_max is 0 or at least min_segment).
       cache_free_from(g.min_segment - (kGranule - 1)),
