@@ -30,6 +30,11 @@ std::uint32_t cache_max_for(const Geometry &g, const Options &o, bool ro) {
       std::min({cache_max_size(g), cache_size_limit(g), o.thread_chunk / 4 / kGranule * kGranule});
   return g.min_segment > top ? 0 : top;
 }
+// Whether Arena's inline cache and chunk paths serve this arena (ArenaState::fast_id): not in
+// a checked arena (the bitmap), nor where the free caches use the chain layout.
+bool inline_paths(const Core<RegionWords> &core, std::uint32_t cache_max) {
+  return !core.checked() && (cache_max == 0 || core.geometry().cache_array);
+}
 } // namespace
 
 ArenaState::ArenaState(AnyBacking b, std::byte *base_, bool ro, const Geometry &g, Options o,
@@ -39,11 +44,12 @@ ArenaState::ArenaState(AnyBacking b, std::byte *base_, bool ro, const Geometry &
       backing(std::move(b)), read_only(ro), core(RegionWords{base_}, g, o.exact_sizes), options(o),
       name(std::move(n)), fast_size_limit(ro ? 0 : g.capacity & ~(kGranule - 1)),
       fast_align_limit(ro ? 0 : g.max_alignment), chunk_limit(ro ? 0 : o.thread_chunk / 4),
-      fast_chunk_id(core.checked() ? ~std::uint64_t{0} : id),
+      fast_id(inline_paths(core, cache_max) ? id : ~std::uint64_t{0}),
       // A size rounds up to min_segment or more from min_segment - 7 on (min_segment >= 16,
       // a multiple of kGranule; cache_max is 0 or at least min_segment).
       cache_free_from(g.min_segment - (kGranule - 1)),
-      cache_free_span(cache_max == 0 || core.checked() ? 0 : cache_max - cache_free_from + 1) {
+      cache_free_span(
+          cache_max == 0 || !inline_paths(core, cache_max) ? 0 : cache_max - cache_free_from + 1) {
   register_arena(this);
   // ASan builds: the bytes above the bump offset were never handed out (memory.hpp).
   const std::uint64_t top = core.top();

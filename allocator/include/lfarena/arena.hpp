@@ -80,15 +80,17 @@ struct ArenaState final : ChunkHost, std::enable_shared_from_this<ArenaState> {
   std::uint32_t fast_size_limit;  // capacity
   std::uint32_t fast_align_limit; // max_alignment
   std::uint32_t chunk_limit;      // thread_chunk / 4: larger blocks skip the chunks
-  // The id the inline chunk path compares this thread's chunk's arena id with: `id`, or in a
-  // checked arena ~0, which no thread's chunk has. So checked chunk allocations go through
-  // allocate_slow(), whose chunk path marks the bitmap, and the inline one need not test for
-  // checked mode (callgrind: 3 instructions per chunk allocation).
-  std::uint64_t fast_chunk_id;
+  // The id the inline cache and chunk paths compare this thread's arena id with: `id`, or ~0
+  // (which no thread has) in a checked arena and in one whose free caches use the chain layout
+  // (files without kFeatureCacheArray). Those arenas' chunk and cache allocations go through
+  // allocate_slow(), which marks the bitmap and handles either layout, so the inline paths test
+  // neither (callgrind: 3 instructions per chunk allocation, 5 per cache pop).
+  std::uint64_t fast_id;
   // Arena::deallocate's inline cache free takes sizes in [cache_free_from, cache_free_from +
   // cache_free_span): those cache_max takes whose rounded size is at least min_segment, in an
-  // unchecked arena (span 0 otherwise: checked frees go through the slow path's bitmap). One
-  // compare instead of three tests in Core::cache_free (callgrind: 7 instructions per free).
+  // arena that fast_id admits (span 0 otherwise: checked frees go through the slow path's
+  // bitmap, chain-layout ones through its layout test). One compare instead of three tests in
+  // Core::cache_free (callgrind: 7 instructions per free).
   std::uint32_t cache_free_from;
   std::uint32_t cache_free_span;
   // A file arena whose open file description a fork shared with another process (set by the
@@ -186,8 +188,8 @@ public:
     // Everything else (and every error) is deallocate_slow()'s. cache_max is 0 for a read-only
     // arena and size 0 wraps: both take the slow path and its error. So does a free that has
     // cache pressure to answer (the slow path drains this thread's cache first). Checked
-    // arenas, and sizes whose block would be below min_segment, take the slow path too
-    // (cache_free_span is 0 in a checked arena).
+    // arenas, chain-layout caches and sizes whose block would be below min_segment take the
+    // slow path too (cache_free_span is 0 in the first two).
     if (const detail::ArenaState *sp = state_.get();
         sp != nullptr && size - sp->cache_free_from < sp->cache_free_span) {
       const detail::ChunkCache &c = detail::tl_chunk;
@@ -269,10 +271,10 @@ private:
     // per hit, not 11). A damaged node sends the call to allocate_slow(), which reports it.
     if (size - 1 < s.cache_max && align - 1 < detail::kGranule && (align & (align - 1)) == 0) {
       const detail::ChunkCache &c = detail::tl_chunk;
-      if (c.arena_id == s.id && c.chunk.cache_at != 0) {
+      if (c.arena_id == s.fast_id && c.chunk.cache_at != 0) {
         const auto need = static_cast<std::uint32_t>(detail::align_up(size, detail::kGranule));
         std::uint32_t damaged = 0;
-        const std::uint32_t o = s.core.cache_take(c.chunk.cache_at, need, damaged);
+        const std::uint32_t o = s.core.cache_take_unchecked(c.chunk.cache_at, need, damaged);
         if (o != 0 || damaged != 0)
           return Block{o, need}; // {0, need}: allocate_slow() reports the damage
       }
@@ -295,7 +297,7 @@ private:
     if (size - 1 < s.chunk_limit) {
       // Thread-local chunk: plain arithmetic on this thread's chunk (detail/chunk.hpp).
       detail::ChunkCache &c = detail::tl_chunk;
-      if (c.arena_id != s.fast_chunk_id)
+      if (c.arena_id != s.fast_id)
         return {};
       const std::uint32_t start = detail::chunk_bump(
           detail::RegionWords{s.base}, s.core.unchecked_chunk_space(), c.chunk, need, a);

@@ -118,6 +118,17 @@ public:
     return Inserted::ok;
   }
 
+  // push() and pop() for callers that know the arena's caches use the array layout (Core's
+  // inline forms, which only arenas with ArenaState::fast_id reach): no layout test.
+  [[gnu::always_inline]] Inserted push_array(std::uint32_t block, std::uint32_t offset,
+                                             std::uint32_t size, Fault &fault) const {
+    return push_entry(block, offset, size, fault);
+  }
+  [[gnu::always_inline]] std::uint32_t pop_array(std::uint32_t block, std::uint32_t size,
+                                                 std::uint32_t &damaged) const {
+    return pop_entry(block, size, damaged);
+  }
+
   // Puts the chain first -> ... -> last of `count` free nodes of `size` bytes, linked and sized
   // as cache nodes (a run popped from the shared stack, Core::cache_refill), in front of the
   // class of `size` in the cache of `block`: last is relinked to the class's first node. The
@@ -378,6 +389,10 @@ private:
       damaged = o != 0 ? o : at;
       return 0;
     }
+    // plausible_block() rejects 0 (0 - data_offset wraps above the area): said to the compiler,
+    // so that a caller's test of the result for 0 folds away on this path.
+    if (o == 0)
+      __builtin_unreachable();
     store_relaxed(w, count - 1);
     LFARENA_CRASH_POINT(cache_popped);
     // Cleared after the count (a crash between leaves a valid entry above the count, never a
