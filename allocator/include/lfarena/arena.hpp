@@ -272,7 +272,7 @@ private:
     if (size - 1 < s.cache_max && align - 1 < detail::kGranule && (align & (align - 1)) == 0) {
       const detail::ChunkCache &c = detail::tl_chunk;
       if (c.arena_id == s.fast_id && c.chunk.cache_at != 0) {
-        const auto need = static_cast<std::uint32_t>(detail::align_up(size, detail::kGranule));
+        const std::uint32_t need = detail::granule_up(size);
         std::uint32_t damaged = 0;
         const std::uint32_t o = s.core.cache_take_unchecked(c.chunk.cache_at, need, damaged);
         if (o != 0 || damaged != 0)
@@ -293,7 +293,7 @@ private:
     } else {
       a = align;
     }
-    const std::uint32_t need = static_cast<std::uint32_t>(detail::align_up(size, detail::kGranule));
+    const std::uint32_t need = detail::granule_up(size);
     if (size - 1 < s.chunk_limit) {
       // Thread-local chunk: plain arithmetic on this thread's chunk (detail/chunk.hpp).
       detail::ChunkCache &c = detail::tl_chunk;

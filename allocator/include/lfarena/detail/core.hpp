@@ -142,7 +142,7 @@ public:
   [[gnu::always_inline]] bool cache_free(std::uint32_t cache, std::uint32_t offset,
                                          std::uint32_t size, errc &e,
                                          std::uint32_t &damaged_at) const {
-    const auto sz = static_cast<std::uint32_t>(align_up(size, kGranule));
+    const std::uint32_t sz = granule_up(size); // size < cache_max: bounded
     if (offset < geo_.data_offset || offset % kGranule != 0 ||
         std::uint64_t{offset} + sz >= bump_.top())
       return false;

@@ -93,5 +93,10 @@ struct Speculative {
 inline constexpr std::uint64_t align_up(std::uint64_t x, std::uint64_t a) {
   return (x + a - 1) & ~(a - 1);
 }
+// `size` rounded up to a multiple of 8 in 32-bit arithmetic, for the inline paths, whose sizes
+// are already bounded (at most the capacity, itself at most 2^32 - 8: no wrap). The 64-bit
+// align_up() truncated to 32 bits made the compiler keep both widths (callgrind: 2
+// instructions per free or allocation).
+inline constexpr std::uint32_t granule_up(std::uint32_t size) { return (size + 7u) & ~7u; }
 
 } // namespace lfarena::detail
