@@ -9,9 +9,9 @@
 // Opening: the opener's own options are checked first (each its own option error, naming the
 // file); then the header's immutable part from a private copy (format.hpp: a fixed order, one
 // error per failure), before anything is mapped; then the mutable words from the mapping. A
-// failed open never writes a byte, but for a grow (Options::grow), which is done before the
-// mutable words are read: an open that grows and then fails on damage leaves the file grown
-// (docs/DESIGN.md §1.2).
+// failed open never writes a byte, but for a grow (Options::grow): it checks the mutable words
+// and the free space first, but a crashed file's recovery comes after it, so an open refused by
+// recovery alone leaves the file grown (docs/DESIGN.md §1.2).
 //
 // Liveness locks (liveness_lock.hpp): byte 0, the opener lock, held shared by every read-write
 // opener; byte 1, the join lock, held exclusive by a read-write opener while it joins.
@@ -255,6 +255,46 @@ Status check_read_only(const detail::FileBacking &f, detail::Geometry &g, const 
   return validate_free_space(f.base(), g, path, crashed);
 }
 
+// The checks a sole opener makes before it writes anything (join_file(): the mutable words,
+// the free lists and the slot table), made on the file as it is now (header `h`, read under
+// grow_file()'s locks) through a read-only mapping of its capacity, so that an open refused for
+// damage is refused before its grow writes a byte (it used to leave the file grown). A crashed
+// file is checked as a read-only opener checks one (nodes in flight allowed); what only its
+// recovery can find still refuses the open after the grow.
+Status validate_before_grow(int fd, const std::string &path, const unsigned char *h,
+                            const Options &o) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0)
+    return sys_error(errc::io_error, path, "grow: stat");
+  Options stored;
+  Result<detail::Layout> l =
+      detail::validate_header(h, static_cast<std::uint64_t>(st.st_size), o, path, stored);
+  if (!l)
+    return l.error();
+  // The mapping owns (and closes) its descriptor: a copy of fd, sharing its open file
+  // description, whose locks stay held until fd itself is closed.
+  const int copy = ::dup(fd);
+  if (copy < 0)
+    return sys_error(errc::io_error, path, "grow: dup");
+  auto mapped = detail::FileBacking::map(copy, path, l->geometry.capacity, true);
+  if (!mapped)
+    return mapped.error();
+  // ASan builds: validate_free_space() poisons the free bytes of this short-lived mapping.
+  struct Unpoison {
+    std::byte *base;
+    std::uint32_t capacity;
+    ~Unpoison() { detail::unpoison_bytes(detail::RegionWords{base}, 0, capacity); }
+  } unpoison{mapped->base(), l->geometry.capacity};
+  detail::Geometry g = l->geometry;
+  if (Status s = refresh_node_key(*mapped, g, path); !s)
+    return s;
+  if (Status s = detail::validate_mutable_fields(mapped->base(), g, path, true); !s)
+    return s;
+  const bool crashed =
+      detail::load_acquire(detail::RegionWords{mapped->base()}.word(detail::hdr::open_count)) != 0;
+  return validate_free_space(mapped->base(), g, path, crashed);
+}
+
 // Grows the file of `fd` from `from` to o.capacity bytes (Options::grow), as its sole opener:
 // records the target size in the header (hdr::growing_to), extends the file, rewrites the
 // header's capacity and checksum in one write, clears the record. Each step is one write
@@ -286,6 +326,8 @@ Status grow_file(int fd, const std::string &path, const detail::Geometry &g, con
     return sys_error(errc::io_error, path, "read header");
   if (detail::get_le32(h + detail::hdr::capacity) >= to) // another opener grew it meanwhile
     return {};
+  if (Status s = validate_before_grow(fd, path, h, o); !s)
+    return s;
   const std::uint32_t version = detail::get_le32(h + detail::hdr::format_version);
   auto write = [&](std::uint32_t at, std::size_t n, const char *what) -> Status {
     if (::pwrite(fd, h + at, n, at) != static_cast<ssize_t>(n))

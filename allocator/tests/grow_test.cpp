@@ -177,6 +177,49 @@ TEST(GrowRefused, CheckedReadOnlyAndSharedFilesAreLeftUnchanged) {
   EXPECT_EQ(lfarena_test::read_all(shared), shared_bytes);
 }
 
+// An open that asks for a grow of a damaged file fails on the damage before the grow writes
+// anything: the file keeps its size and every byte (it used to be grown first, then refused).
+class GrowDamaged : public ::testing::TestWithParam<FreelistKind> {};
+
+TEST_P(GrowDamaged, IsRefusedBeforeItGrows) {
+  lfarena_test::ScratchDir dir;
+  const std::string path = dir.file("d.arena");
+  std::uint32_t freed = 0;
+  {
+    Options c = opts(GetParam());
+    c.open_mode = lfarena::OpenMode::create_new;
+    auto a = Arena::open_file(path, c);
+    ASSERT_TRUE(a) << a.message();
+    std::uint32_t at[8] = {};
+    for (auto &o : at) {
+      auto b = a->allocate(64);
+      ASSERT_TRUE(b);
+      o = b->offset;
+    }
+    for (int i = 1; i < 7; i += 2) // free segments below the bump offset
+      ASSERT_TRUE(a->deallocate(at[i], 64));
+    freed = at[3];
+  }
+  auto bytes = lfarena_test::read_all(path);
+  ASSERT_EQ(bytes.size(), kSmall);
+  std::memset(bytes.data() + freed, 0xab, 16); // the free node's words
+  lfarena_test::write_all(path, bytes);
+  Options o = opts(GetParam());
+  o.open_mode = lfarena::OpenMode::open_existing;
+  o.capacity = kLarge;
+  o.grow = true;
+  auto a = Arena::open_file(path, o);
+  ASSERT_FALSE(a);
+  EXPECT_EQ(a.code(), errc::corrupt_freelist) << a.message();
+  EXPECT_EQ(file_size(path), kSmall);
+  EXPECT_EQ(lfarena_test::read_all(path), bytes);
+}
+
+INSTANTIATE_TEST_SUITE_P(Policies, GrowDamaged,
+                         ::testing::Values(FreelistKind::optimistic, FreelistKind::pessimistic,
+                                           FreelistKind::segregated),
+                         [](const auto &info) { return lfarena_test::kind_name(info.param); });
+
 // The crash states of a grow: extended file with the record (opens with the old capacity, and
 // a later grow finishes), extended file without it (damage: bad_geometry).
 TEST(GrowCrash, AGrowCutShortStillOpensAndExtraBytesWithoutTheRecordAreDamage) {
