@@ -274,7 +274,7 @@ private:
       if (c.arena_id == s.fast_id && c.chunk.cache_at != 0) {
         const std::uint32_t need = detail::granule_up(size);
         std::uint32_t damaged = 0;
-        const std::uint32_t o = s.core.cache_take_array(c.chunk.cache_at, need, damaged);
+        const std::uint32_t o = s.core.cache_take<true>(c.chunk.cache_at, need, damaged);
         if (o != 0 || damaged != 0)
           return Block{o, need}; // {0, need}: allocate_slow() reports the damage
       }

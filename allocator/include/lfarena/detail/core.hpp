@@ -175,22 +175,17 @@ public:
   // A block of exactly `size` bytes (a multiple of kGranule with a cache class) from the free
   // cache `cache` (free_cache.hpp) of the calling thread, recorded as allocated; 0 if the class
   // is empty or its first node is damaged (then *damaged names it).
-  [[gnu::always_inline]] std::uint32_t cache_take(std::uint32_t cache, std::uint32_t size,
-                                                  std::uint32_t &damaged) const {
-    const std::uint32_t o = cache_.pop(cache, size, damaged);
-    if (o != 0)
-      note_allocated(o, size);
-    return o;
-  }
-  // cache_take() for Arena::allocate's inline path, which runs only where the caches use the
-  // array layout (ArenaState::fast_id): the entry is popped without testing the layout.
+  // kArrays: for Arena::allocate's inline path, which runs only where the caches use the array
+  // layout (ArenaState::fast_id): the entry is popped without testing the layout.
   // note_allocated()'s test of checked() stays, although that path never sees a checked arena:
   // without it (and its out-of-line call) GCC kept the benchmark loop's shared-bump guess on
   // the stack, reloaded just before the bump CAS (callgrind: 79 instead of 72 instructions per
   // lfarena-heap bump, 6 fewer per churn pair).
-  [[gnu::always_inline]] std::uint32_t cache_take_array(std::uint32_t cache, std::uint32_t size,
-                                                        std::uint32_t &damaged) const {
-    const std::uint32_t o = cache_.pop_array(cache, size, damaged);
+  template <bool kArrays = false>
+  [[gnu::always_inline]] std::uint32_t cache_take(std::uint32_t cache, std::uint32_t size,
+                                                  std::uint32_t &damaged) const {
+    const std::uint32_t o =
+        kArrays ? cache_.pop_array(cache, size, damaged) : cache_.pop(cache, size, damaged);
     if (o != 0)
       note_allocated(o, size);
     return o;
