@@ -24,6 +24,7 @@
 //
 // Thread-safety: factories may run concurrently, in any threads and processes.
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -190,11 +191,10 @@ Status validate_free_space(std::byte *base, const detail::Geometry &g, const std
 // a copy before the lock, and a reset() by the sole opener (which holds the join lock) draws a
 // new key meanwhile (helper-25's fix made keys change; an opener that kept the old one found
 // every node its own process freed damaged). Checked against the header checksum again.
-Status refresh_node_key(const detail::FileBacking &f, detail::Geometry &g,
-                        const std::string &path) {
+Status refresh_node_key(const std::byte *base, detail::Geometry &g, const std::string &path) {
   if (g.node_key == 0) // format v1/v2: no key
     return {};
-  const detail::HeaderKey k = detail::read_node_key(f.base());
+  const detail::HeaderKey k = detail::read_node_key(base);
   if (!k.valid())
     return Error(errc::checksum_mismatch, path + ": header checksum " + std::to_string(k.computed) +
                                               " does not match the stored " +
@@ -212,7 +212,7 @@ Result<RecoveryReport> join_file(const detail::FileBacking &f, detail::Geometry 
   const JoinLock join(f.fd(), true);
   if (!join.held() || !ofd_lock(f.fd(), kOpenerByte, F_RDLCK, true))
     return sys_error(errc::io_error, path, "lock");
-  if (Status s = refresh_node_key(f, g, path); !s)
+  if (Status s = refresh_node_key(f.base(), g, path); !s)
     return s.error();
   detail::atomic_u64 &openers = detail::RegionWords{f.base()}.word(detail::hdr::open_count);
   const bool alone = ofd_lock(f.fd(), kOpenerByte, F_WRLCK, false);
@@ -245,7 +245,7 @@ Status check_read_only(const detail::FileBacking &f, detail::Geometry &g, const 
   const JoinLock join(f.fd(), false);
   if (!join.held())
     return sys_error(errc::io_error, path, "lock");
-  if (Status s = refresh_node_key(f, g, path); !s)
+  if (Status s = refresh_node_key(f.base(), g, path); !s)
     return s;
   const bool alone = !opener_lock_held(f.fd());
   if (Status s = detail::validate_mutable_fields(f.base(), g, path, alone); !s || !alone)
@@ -271,28 +271,34 @@ Status validate_before_grow(int fd, const std::string &path, const unsigned char
       detail::validate_header(h, static_cast<std::uint64_t>(st.st_size), o, path, stored);
   if (!l)
     return l.error();
-  // The mapping owns (and closes) its descriptor: a copy of fd, sharing its open file
-  // description, whose locks stay held until fd itself is closed.
-  const int copy = ::dup(fd);
-  if (copy < 0)
-    return sys_error(errc::io_error, path, "grow: dup");
-  auto mapped = detail::FileBacking::map(copy, path, l->geometry.capacity, true);
-  if (!mapped)
-    return mapped.error();
-  // ASan builds: validate_free_space() poisons the free bytes of this short-lived mapping.
-  struct Unpoison {
+  // Mapped through fd itself (no copy of the descriptor: one made with dup() was neither
+  // close-on-exec nor known to the fork handlers, and a child forked meanwhile kept it, and
+  // with it this open file description's locks: helper-52), and like every mapping of an
+  // arena file not inherited by fork children (map_file()).
+  const std::uint32_t capacity = l->geometry.capacity;
+  void *p = detail::map_file(fd, capacity, PROT_READ, MAP_SHARED);
+  if (p == MAP_FAILED)
+    return Error(errc::map_failed, path + ": grow: a read-only view of " +
+                                       std::to_string(capacity) +
+                                       " bytes to check first: mmap: " + std::strerror(errno));
+  // Unmapped on every return; ASan builds: validate_free_space() poisons the free bytes of
+  // this short-lived view, which go back unpoisoned.
+  struct Unmap {
     std::byte *base;
     std::uint32_t capacity;
-    ~Unpoison() { detail::unpoison_bytes(detail::RegionWords{base}, 0, capacity); }
-  } unpoison{mapped->base(), l->geometry.capacity};
+    ~Unmap() {
+      detail::unpoison_bytes(detail::RegionWords{base}, 0, capacity);
+      ::munmap(base, capacity);
+    }
+  } view{static_cast<std::byte *>(p), capacity};
   detail::Geometry g = l->geometry;
-  if (Status s = refresh_node_key(*mapped, g, path); !s)
+  if (Status s = refresh_node_key(view.base, g, path); !s)
     return s;
-  if (Status s = detail::validate_mutable_fields(mapped->base(), g, path, true); !s)
+  if (Status s = detail::validate_mutable_fields(view.base, g, path, true); !s)
     return s;
   const bool crashed =
-      detail::load_acquire(detail::RegionWords{mapped->base()}.word(detail::hdr::open_count)) != 0;
-  return validate_free_space(mapped->base(), g, path, crashed);
+      detail::load_acquire(detail::RegionWords{view.base}.word(detail::hdr::open_count)) != 0;
+  return validate_free_space(view.base, g, path, crashed);
 }
 
 // Grows the file of `fd` from `from` to o.capacity bytes (Options::grow), as its sole opener:
@@ -506,7 +512,7 @@ Result<SalvageReport> Arena::salvage_file(const std::string &path) {
     return Error(errc::io_error, path + ": salvage: the file is in use by another opener");
   // A writer's reset() and close between the header read above and the lock (helper-26, by
   // reading): the lists are under the key the header holds now.
-  if (Status s = refresh_node_key(*mapped, l->geometry, path); !s)
+  if (Status s = refresh_node_key(mapped->base(), l->geometry, path); !s)
     return s.error();
   if (Status s = detail::validate_bump_word(mapped->base(), l->geometry, path); !s)
     return s.error();
