@@ -160,9 +160,12 @@ Result<Arena> create_file(const std::string &path, const detail::Layout &l, cons
 // A sole opener walks every free list and the chunk slot table before it returns, so damage is
 // refused here (errc::corrupt_freelist or accounting_mismatch, nothing written) instead of
 // being met by a later allocation or close. `allow_marked`: a crashed file seen read-only
-// (recovery would unmark those nodes).
+// (recovery would unmark those nodes). `poison`: ASan builds mark the free bytes poisoned, for
+// the arena's own mapping; not for the grow check's short-lived view (a fork child during the
+// check inherits the shadow but not the view, and a later mapping at that address in the child
+// read as poisoned: helper-53).
 Status validate_free_space(std::byte *base, const detail::Geometry &g, const std::string &path,
-                           bool allow_marked) {
+                           bool allow_marked, bool poison = true) {
   const detail::Core<detail::RegionWords> core(detail::RegionWords{base}, g);
   // A state no allocator writes: an open that accepted it left a file that failed its own
   // check() (helper-27). A crashed file's recovery clears it (BlockMap::repair), and so does
@@ -183,7 +186,8 @@ Status validate_free_space(std::byte *base, const detail::Geometry &g, const std
       !slots)
     return slots.error();
   for (const detail::FreeRange &r : scan->segments) // ASan builds: free bytes are poisoned
-    detail::poison_bytes(core.memory(), r.offset, r.size);
+    if (poison)
+      detail::poison_bytes(core.memory(), r.offset, r.size);
   return {};
 }
 
@@ -281,15 +285,11 @@ Status validate_before_grow(int fd, const std::string &path, const unsigned char
     return Error(errc::map_failed, path + ": grow: a read-only view of " +
                                        std::to_string(capacity) +
                                        " bytes to check first: mmap: " + std::strerror(errno));
-  // Unmapped on every return; ASan builds: validate_free_space() poisons the free bytes of
-  // this short-lived view, which go back unpoisoned.
+  // Unmapped on every return. (Nothing in it is poisoned for ASan: see validate_free_space().)
   struct Unmap {
     std::byte *base;
     std::uint32_t capacity;
-    ~Unmap() {
-      detail::unpoison_bytes(detail::RegionWords{base}, 0, capacity);
-      ::munmap(base, capacity);
-    }
+    ~Unmap() { ::munmap(base, capacity); }
   } view{static_cast<std::byte *>(p), capacity};
   detail::Geometry g = l->geometry;
   if (Status s = refresh_node_key(view.base, g, path); !s)
@@ -298,7 +298,7 @@ Status validate_before_grow(int fd, const std::string &path, const unsigned char
     return s;
   const bool crashed =
       detail::load_acquire(detail::RegionWords{view.base}.word(detail::hdr::open_count)) != 0;
-  return validate_free_space(view.base, g, path, crashed);
+  return validate_free_space(view.base, g, path, crashed, false);
 }
 
 // Grows the file of `fd` from `from` to o.capacity bytes (Options::grow), as its sole opener:
