@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <thread>
 #include <variant>
@@ -131,6 +132,54 @@ int wait_for(pid_t pid) {
   return WEXITSTATUS(status);
 }
 
+// What 64 children forked while another thread calls `open_once` in a loop held of `file`
+// (inherited(): leaks[code]), and how the opens went (`open_once` returns whether its open
+// ended as expected).
+struct ForkCensus {
+  int leaks[4] = {0, 0, 0, 0};
+  int failed = 0; // children that did not exit normally (or fork failures)
+  int opens = 0, wrong = 0;
+};
+ForkCensus fork_while_opening(const struct stat &file, const std::function<bool()> &open_once) {
+  std::atomic<bool> stop{false}, started{false};
+  std::atomic<int> opens{0}, wrong{0};
+  std::thread opener([&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      if (!open_once())
+        wrong.fetch_add(1, std::memory_order_relaxed);
+      opens.fetch_add(1, std::memory_order_relaxed);
+      started.store(true, std::memory_order_release);
+    }
+  });
+  while (!started.load(std::memory_order_acquire))
+    std::this_thread::yield();
+  ForkCensus c;
+  for (int i = 0; i < 64; ++i) {
+    const pid_t pid = ::fork();
+    if (pid == 0)
+      ::_exit(inherited(file));
+    const int code = pid < 0 ? -1 : wait_for(pid);
+    if (code >= 0 && code <= 3)
+      ++c.leaks[code];
+    else
+      ++c.failed;
+  }
+  stop.store(true, std::memory_order_relaxed);
+  opener.join();
+  c.opens = opens.load();
+  c.wrong = wrong.load();
+  return c;
+}
+
+// Every open `what` failed with corrupt_freelist, and no child held anything of the file.
+void expect_nothing_inherited(const ForkCensus &c, const char *what) {
+  EXPECT_EQ(c.wrong, 0) << what << " did not fail with corrupt_freelist";
+  EXPECT_EQ(c.failed, 0) << "a child did not exit normally";
+  EXPECT_EQ(c.leaks[1] + c.leaks[3], 0)
+      << "children that held a descriptor of the file (of 64; " << c.opens << " opens meanwhile)";
+  EXPECT_EQ(c.leaks[2] + c.leaks[3], 0) << "children that held a mapping of the file (of 64)";
+}
+
 // Another thread opens a file (each open fails after mapping it and taking its locks, so the
 // thread is almost always inside an open) while this one forks: no child may hold any of it.
 // (Before the fix 62 to 64 of the 64 children held its descriptor, in 3 of 3 runs.)
@@ -141,38 +190,11 @@ TEST(ForkWindow, AChildInheritsNothingOfAnOpenInFlight) {
   ASSERT_EQ(Arena::open_file(path, file_options()).code(), errc::corrupt_freelist);
   struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
-  std::atomic<bool> stop{false}, started{false};
-  std::atomic<int> opens{0}, wrong{0};
-  std::thread opener([&] {
-    while (!stop.load(std::memory_order_relaxed)) {
-      auto r = Arena::open_file(path, file_options());
-      if (r || r.code() != errc::corrupt_freelist)
-        wrong.fetch_add(1, std::memory_order_relaxed);
-      opens.fetch_add(1, std::memory_order_relaxed);
-      started.store(true, std::memory_order_release);
-    }
+  const ForkCensus c = fork_while_opening(st, [&] {
+    auto r = Arena::open_file(path, file_options());
+    return !r && r.code() == errc::corrupt_freelist;
   });
-  while (!started.load(std::memory_order_acquire))
-    std::this_thread::yield();
-  int leaks[4] = {0, 0, 0, 0}, failed = 0;
-  for (int i = 0; i < 64; ++i) {
-    const pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0)
-      ::_exit(inherited(st));
-    const int code = wait_for(pid);
-    if (code >= 0 && code <= 3)
-      ++leaks[code];
-    else
-      ++failed;
-  }
-  stop.store(true, std::memory_order_relaxed);
-  opener.join();
-  EXPECT_EQ(wrong.load(), 0) << "an open of the damaged file did not fail with corrupt_freelist";
-  EXPECT_EQ(failed, 0) << "a child did not exit normally";
-  EXPECT_EQ(leaks[1] + leaks[3], 0) << "children that held a descriptor of the file (of 64; "
-                                    << opens.load() << " opens meanwhile)";
-  EXPECT_EQ(leaks[2] + leaks[3], 0) << "children that held a mapping of the file (of 64)";
+  expect_nothing_inherited(c, "an open of the damaged file");
   EXPECT_EQ(d::loose_descriptors(), 0u) << "a failed open left its descriptor recorded";
 }
 
@@ -192,39 +214,11 @@ TEST(ForkWindow, AChildInheritsNothingOfAGrowCheckInFlight) {
   struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   ASSERT_EQ(st.st_size, 1 << 20);
-  std::atomic<bool> stop{false}, started{false};
-  std::atomic<int> opens{0}, wrong{0};
-  std::thread opener([&] {
-    while (!stop.load(std::memory_order_relaxed)) {
-      auto r = Arena::open_file(path, grow);
-      if (r || r.code() != errc::corrupt_freelist)
-        wrong.fetch_add(1, std::memory_order_relaxed);
-      opens.fetch_add(1, std::memory_order_relaxed);
-      started.store(true, std::memory_order_release);
-    }
+  const ForkCensus c = fork_while_opening(st, [&] {
+    auto r = Arena::open_file(path, grow);
+    return !r && r.code() == errc::corrupt_freelist;
   });
-  while (!started.load(std::memory_order_acquire))
-    std::this_thread::yield();
-  int leaks[4] = {0, 0, 0, 0}, failed = 0;
-  for (int i = 0; i < 64; ++i) {
-    const pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0)
-      ::_exit(inherited(st));
-    const int code = wait_for(pid);
-    if (code >= 0 && code <= 3)
-      ++leaks[code];
-    else
-      ++failed;
-  }
-  stop.store(true, std::memory_order_relaxed);
-  opener.join();
-  EXPECT_EQ(wrong.load(), 0)
-      << "a grow open of the damaged file did not fail with corrupt_freelist";
-  EXPECT_EQ(failed, 0) << "a child did not exit normally";
-  EXPECT_EQ(leaks[1] + leaks[3], 0) << "children that held a descriptor of the file (of 64; "
-                                    << opens.load() << " opens meanwhile)";
-  EXPECT_EQ(leaks[2] + leaks[3], 0) << "children that held a mapping of the file (of 64)";
+  expect_nothing_inherited(c, "a grow open of the damaged file");
   EXPECT_EQ(d::loose_descriptors(), 0u) << "a failed open left its descriptor recorded";
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_size, 1 << 20) << "a refused grow changed the file's size";
