@@ -281,10 +281,12 @@ Status validate_before_grow(int fd, const std::string &path, const unsigned char
   // arena file not inherited by fork children (map_file()).
   const std::uint32_t capacity = l->geometry.capacity;
   void *p = detail::map_file(fd, capacity, PROT_READ, MAP_SHARED);
-  if (p == MAP_FAILED)
+  if (p == MAP_FAILED) {
+    const int e = errno; // before the message's allocations
     return Error(errc::map_failed, path + ": grow: a read-only view of " +
                                        std::to_string(capacity) +
-                                       " bytes to check first: mmap: " + std::strerror(errno));
+                                       " bytes to check first: mmap: " + std::strerror(e));
+  }
   // Unmapped on every return. (Nothing in it is poisoned for ASan: see validate_free_space().)
   struct Unmap {
     std::byte *base;
