@@ -244,6 +244,18 @@ Result<RecoveryReport> join_file(const detail::FileBacking &f, detail::Geometry 
   return rep;
 }
 
+// What a reader with no read-write opener beside it checks (check_read_only(), the grow check):
+// the mutable words against each other, then the free lists and the slot table, a crashed
+// file's nodes in flight allowed. `poison`: validate_free_space()'s.
+Status check_alone(std::byte *base, const detail::Geometry &g, const std::string &path,
+                   bool poison = true) {
+  if (Status s = detail::validate_mutable_fields(base, g, path, true); !s)
+    return s;
+  const bool crashed =
+      detail::load_acquire(detail::RegionWords{base}.word(detail::hdr::open_count)) != 0;
+  return validate_free_space(base, g, path, crashed, poison);
+}
+
 // A read-only opener validates the mutable words (consistently if no writer is live).
 Status check_read_only(const detail::FileBacking &f, detail::Geometry &g, const std::string &path) {
   const JoinLock join(f.fd(), false);
@@ -251,12 +263,9 @@ Status check_read_only(const detail::FileBacking &f, detail::Geometry &g, const 
     return sys_error(errc::io_error, path, "lock");
   if (Status s = refresh_node_key(f.base(), g, path); !s)
     return s;
-  const bool alone = !opener_lock_held(f.fd());
-  if (Status s = detail::validate_mutable_fields(f.base(), g, path, alone); !s || !alone)
-    return s;
-  const bool crashed =
-      detail::load_acquire(detail::RegionWords{f.base()}.word(detail::hdr::open_count)) != 0;
-  return validate_free_space(f.base(), g, path, crashed);
+  if (opener_lock_held(f.fd()))
+    return detail::validate_mutable_fields(f.base(), g, path, false);
+  return check_alone(f.base(), g, path);
 }
 
 // The checks a sole opener makes before it writes anything (join_file(): the mutable words,
@@ -296,11 +305,7 @@ Status validate_before_grow(int fd, const std::string &path, const unsigned char
   detail::Geometry g = l->geometry;
   if (Status s = refresh_node_key(view.base, g, path); !s)
     return s;
-  if (Status s = detail::validate_mutable_fields(view.base, g, path, true); !s)
-    return s;
-  const bool crashed =
-      detail::load_acquire(detail::RegionWords{view.base}.word(detail::hdr::open_count)) != 0;
-  return validate_free_space(view.base, g, path, crashed, false);
+  return check_alone(view.base, g, path, false);
 }
 
 // Grows the file of `fd` from `from` to o.capacity bytes (Options::grow), as its sole opener:
