@@ -11,7 +11,8 @@
 // error per failure), before anything is mapped; then the mutable words from the mapping. A
 // failed open never writes a byte, but for a grow (Options::grow): it checks the mutable words
 // and the free space first, but a crashed file's recovery comes after it, so an open refused by
-// recovery alone leaves the file grown (docs/DESIGN.md §1.2).
+// recovery alone leaves the file grown (docs/DESIGN.md §1.2; the grow itself: file_grow.cpp, and
+// the checks of the mapped file: file_checks.cpp).
 //
 // Liveness locks (liveness_lock.hpp): byte 0, the opener lock, held shared by every read-write
 // opener; byte 1, the join lock, held exclusive by a read-write opener while it joins.
@@ -24,32 +25,30 @@
 //
 // Thread-safety: factories may run concurrently, in any threads and processes.
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 
 #include "arena_factory.hpp"
+#include "file_checks.hpp"
+#include "file_grow.hpp"
 #include "format.hpp"
-#include "free_scan.hpp"
 #include "liveness_lock.hpp"
 #include "process.hpp"
 #include "recovery.hpp"
 #include "salvage.hpp"
 
-#include "lfarena/detail/cache_layout.hpp"
-
 namespace lfarena {
 
 namespace {
 
-Error sys_error(errc code, const std::string &path, const char *what) {
-  return Error(code, path + ": " + what + ": " + std::strerror(errno));
-}
+using detail::check_alone;
+using detail::refresh_node_key;
+using detail::sys_error;
+using detail::validate_free_space;
 
 // The liveness locks (liveness_lock.hpp).
 using detail::JoinLock;
@@ -157,57 +156,6 @@ Result<Arena> create_file(const std::string &path, const detail::Layout &l, cons
 }
 
 // ---- opening --------------------------------------------------------------------------------
-// A sole opener walks every free list and the chunk slot table before it returns, so damage is
-// refused here (errc::corrupt_freelist or accounting_mismatch, nothing written) instead of
-// being met by a later allocation or close. `allow_marked`: a crashed file seen read-only
-// (recovery would unmark those nodes). `poison`: ASan builds mark the free bytes poisoned, for
-// the arena's own mapping; not for the grow check's short-lived view (a fork child during the
-// check inherits the shadow but not the view, and a later mapping at that address in the child
-// read as poisoned: helper-53).
-Status validate_free_space(std::byte *base, const detail::Geometry &g, const std::string &path,
-                           bool allow_marked, bool poison = true) {
-  const detail::Core<detail::RegionWords> core(detail::RegionWords{base}, g);
-  // A state no allocator writes: an open that accepted it left a file that failed its own
-  // check() (helper-27). A crashed file's recovery clears it (BlockMap::repair), and so does
-  // salvage (lfarena-check --repair).
-  if (const std::uint32_t at =
-          g.bitmap_offset != 0 && !allow_marked
-              ? core.block_map().first_impossible(g.capacity / detail::kGranule)
-              : ~std::uint32_t{0};
-      at != ~std::uint32_t{0})
-    return Error(errc::accounting_mismatch,
-                 path + ": the checked-mode bitmaps hold the impossible state 3 for granule " +
-                     std::to_string(std::uint64_t{at} * detail::kGranule) +
-                     " (a damaged file); lfarena-check --repair (Arena::salvage_file) clears it");
-  Result<detail::FreeScan> scan = detail::scan_free_lists(core, core.top(), allow_marked, path);
-  if (!scan)
-    return scan.error();
-  if (Result<detail::SlotScan> slots = detail::scan_chunk_slots(core, *scan, core.top(), path);
-      !slots)
-    return slots.error();
-  for (const detail::FreeRange &r : scan->segments) // ASan builds: free bytes are poisoned
-    if (poison)
-      detail::poison_bytes(core.memory(), r.offset, r.size);
-  return {};
-}
-
-// The node key as the mapped header holds it now, under the join lock: validate_header() read
-// a copy before the lock, and a reset() by the sole opener (which holds the join lock) draws a
-// new key meanwhile (helper-25's fix made keys change; an opener that kept the old one found
-// every node its own process freed damaged). Checked against the header checksum again.
-Status refresh_node_key(const std::byte *base, detail::Geometry &g, const std::string &path) {
-  if (g.node_key == 0) // format v1/v2: no key
-    return {};
-  const detail::HeaderKey k = detail::read_node_key(base);
-  if (!k.valid())
-    return Error(errc::checksum_mismatch, path + ": header checksum " + std::to_string(k.computed) +
-                                              " does not match the stored " +
-                                              std::to_string(k.stored) + " (node key " +
-                                              std::to_string(k.key) + ") after joining");
-  g.node_key = k.key;
-  return {};
-}
-
 // A read-write opener joins: validates the mutable words, recovers after a crash if it is
 // alone, and counts itself (see the banner).
 Result<RecoveryReport> join_file(const detail::FileBacking &f, detail::Geometry &g,
@@ -244,18 +192,6 @@ Result<RecoveryReport> join_file(const detail::FileBacking &f, detail::Geometry 
   return rep;
 }
 
-// What a reader with no read-write opener beside it checks (check_read_only(), the grow check):
-// the mutable words against each other, then the free lists and the slot table, a crashed
-// file's nodes in flight allowed. `poison`: validate_free_space()'s.
-Status check_alone(std::byte *base, const detail::Geometry &g, const std::string &path,
-                   bool poison = true) {
-  if (Status s = detail::validate_mutable_fields(base, g, path, true); !s)
-    return s;
-  const bool crashed =
-      detail::load_acquire(detail::RegionWords{base}.word(detail::hdr::open_count)) != 0;
-  return validate_free_space(base, g, path, crashed, poison);
-}
-
 // A read-only opener validates the mutable words (consistently if no writer is live).
 Status check_read_only(const detail::FileBacking &f, detail::Geometry &g, const std::string &path) {
   const JoinLock join(f.fd(), false);
@@ -266,117 +202,6 @@ Status check_read_only(const detail::FileBacking &f, detail::Geometry &g, const 
   if (opener_lock_held(f.fd()))
     return detail::validate_mutable_fields(f.base(), g, path, false);
   return check_alone(f.base(), g, path);
-}
-
-// The checks a sole opener makes before it writes anything (join_file(): the mutable words,
-// the free lists and the slot table), made on the file as it is now (header `h`, read under
-// grow_file()'s locks) through a read-only mapping of its capacity, so that an open refused for
-// damage is refused before its grow writes a byte (it used to leave the file grown). A crashed
-// file is checked as a read-only opener checks one (nodes in flight allowed); what only its
-// recovery can find still refuses the open after the grow.
-Status validate_before_grow(int fd, const std::string &path, const unsigned char *h,
-                            const Options &o) {
-  struct stat st {};
-  if (::fstat(fd, &st) != 0)
-    return sys_error(errc::io_error, path, "grow: stat");
-  Options stored;
-  Result<detail::Layout> l =
-      detail::validate_header(h, static_cast<std::uint64_t>(st.st_size), o, path, stored);
-  if (!l)
-    return l.error();
-  // Mapped through fd itself (no copy of the descriptor: one made with dup() was neither
-  // close-on-exec nor known to the fork handlers, and a child forked meanwhile kept it, and
-  // with it this open file description's locks: helper-52), and like every mapping of an
-  // arena file not inherited by fork children (map_file()).
-  const std::uint32_t capacity = l->geometry.capacity;
-  void *p = detail::map_file(fd, capacity, PROT_READ, MAP_SHARED);
-  if (p == MAP_FAILED) {
-    const int e = errno; // before the message's allocations
-    return Error(errc::map_failed, path + ": grow: a read-only view of " +
-                                       std::to_string(capacity) +
-                                       " bytes to check first: mmap: " + std::strerror(e));
-  }
-  // Unmapped on every return. (Nothing in it is poisoned for ASan: see validate_free_space().)
-  struct Unmap {
-    std::byte *base;
-    std::uint32_t capacity;
-    ~Unmap() { ::munmap(base, capacity); }
-  } view{static_cast<std::byte *>(p), capacity};
-  detail::Geometry g = l->geometry;
-  if (Status s = refresh_node_key(view.base, g, path); !s)
-    return s;
-  return check_alone(view.base, g, path, false);
-}
-
-// Grows the file of `fd` from `from` to o.capacity bytes (Options::grow), as its sole opener:
-// records the target size in the header (hdr::growing_to), extends the file, rewrites the
-// header's capacity and checksum in one write, clears the record. Each step is one write
-// call, so a process killed between two of them leaves the old file, a file whose extra
-// bytes the record explains (it opens with the old capacity; validate_header()), or the grown
-// file. Nothing is mapped yet. A header that changed meanwhile (another grower) is left alone:
-// the caller validates again.
-Status grow_file(int fd, const std::string &path, const detail::Geometry &g, const Options &o) {
-  const std::uint32_t from = g.capacity, to = o.capacity; // (from: for messages; a concurrent
-                                                          // grower may have moved it since)
-  const std::string sizes = "from " + std::to_string(from) + " to " + std::to_string(to) + " bytes";
-  if (o.read_only)
-    return Error(errc::read_only, path + ": cannot grow a file opened read-only (" + sizes + ")");
-  if (g.bitmap_offset != 0)
-    return Error(errc::invalid_capacity, path + ": options: cannot grow a checked file " + sizes +
-                                             " (its bitmaps are sized when it is created)");
-  const JoinLock join(fd, true);
-  if (!join.held())
-    return sys_error(errc::io_error, path, "lock");
-  if (!ofd_lock(fd, kOpenerByte, F_WRLCK, false))
-    return Error(errc::in_use, path + ": cannot grow the file " + sizes +
-                                   " while other openers have it open (grow needs the only one)");
-  struct Unlock {
-    int fd;
-    ~Unlock() { ofd_lock(fd, kOpenerByte, F_UNLCK, false); }
-  } unlock{fd};
-  unsigned char h[detail::kHeaderSize] = {};
-  if (::pread(fd, h, sizeof h, 0) != static_cast<ssize_t>(sizeof h))
-    return sys_error(errc::io_error, path, "read header");
-  if (detail::get_le32(h + detail::hdr::capacity) >= to) // another opener grew it meanwhile
-    return {};
-  if (Status s = validate_before_grow(fd, path, h, o); !s)
-    return s;
-  const std::uint32_t version = detail::get_le32(h + detail::hdr::format_version);
-  auto write = [&](std::uint32_t at, std::size_t n, const char *what) -> Status {
-    if (::pwrite(fd, h + at, n, at) != static_cast<ssize_t>(n))
-      return sys_error(errc::io_error, path, what);
-    return {};
-  };
-  // A file whose cache blocks hold arrays keeps the layout they were made for: it depends on
-  // the class budget, which follows the capacity below 1 MiB (a grown file's blocks were
-  // refused at the next open, their entries at other places: helper-48). Pinned first, as
-  // the budget the file has now, so every step after a crash reads the same layout.
-  if ((detail::get_le32(h + detail::hdr::feature_flags) & detail::kFeatureCacheArray) != 0 &&
-      detail::get_le32(h + detail::hdr::cache_budget) == 0) {
-    detail::put_le32(h + detail::hdr::cache_budget,
-                     detail::cache_class_budget(detail::get_le32(h + detail::hdr::capacity)));
-    if (Status s = write(detail::hdr::cache_budget, 4, "grow: pin the cache layout"); !s)
-      return s;
-  }
-  // The record covers the file at every step: a file that an earlier grow, cut short, left
-  // larger than this target keeps that size as the record until the header is written (the
-  // ftruncate below shrinks it to the target; validate_header() accepts a file larger than its
-  // capacity up to the record).
-  struct stat st {};
-  if (::fstat(fd, &st) != 0)
-    return sys_error(errc::io_error, path, "grow: stat");
-  const std::uint64_t now = static_cast<std::uint64_t>(st.st_size);
-  detail::put_le64(h + detail::hdr::growing_to, now > to ? now : to);
-  if (Status s = write(detail::hdr::growing_to, 8, "grow: record the target size"); !s)
-    return s;
-  if (::ftruncate(fd, to) != 0)
-    return sys_error(errc::io_error, path, "grow: ftruncate");
-  detail::put_le32(h + detail::hdr::capacity, to);
-  detail::put_le64(h + detail::hdr::checksum, detail::header_checksum(h, version));
-  if (Status s = write(0, detail::hdr::checksum + 8, "grow: write the header"); !s)
-    return s;
-  detail::put_le64(h + detail::hdr::growing_to, 0);
-  return write(detail::hdr::growing_to, 8, "grow: clear the target size");
 }
 
 Result<Arena> open_existing(int fd, const std::string &path, const Options &o) {
@@ -419,7 +244,7 @@ Result<Arena> open_existing(int fd, const std::string &path, const Options &o) {
     }
     if (pass == 1 || !o.grow || o.capacity <= l->geometry.capacity)
       break;
-    if (Status s = grow_file(fd, path, l->geometry, o); !s) {
+    if (Status s = detail::grow_file(fd, path, l->geometry, o); !s) {
       detail::close_file_descriptor(fd);
       return s.error();
     }

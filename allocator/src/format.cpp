@@ -266,7 +266,7 @@ public:
       return bad(errc::file_truncated, path_,
                  "file is " + num(file_size_) + " bytes, header says capacity " + num(g.capacity));
     // Larger than the capacity: damage, unless it is a grow cut short (the size it was growing
-    // to is recorded first, file_open.cpp): the file at most that size. (Exactly that size
+    // to is recorded first, file_grow.cpp): the file at most that size. (Exactly that size
     // before: a second grow killed after recording another target, before its ftruncate, left
     // a file nothing opened, repaired or grew again; helper-49.)
     if (file_size_ > g.capacity && (file_size_ > get_le64(h_ + hdr::growing_to) ||

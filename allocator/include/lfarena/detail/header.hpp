@@ -53,10 +53,10 @@
 //      232    8  growing_to            the size a grow on open (Options::grow) is extending the
 //                                      file to, 0 otherwise: a file exactly this size, larger
 //                                      than its capacity, is a grow cut short by a crash, not
-//                                      damage (file_open.cpp); older builds never write it
+//                                      damage (file_grow.cpp); older builds never write it
 //      240    4  cache_budget          bit 3 files: the byte budget of a cache class their
 //                                      array layout was made for (cache_layout.hpp), pinned
-//                                      by a grow (file_open.cpp) so the cache blocks the file
+//                                      by a grow (file_grow.cpp) so the cache blocks the file
 //                                      holds keep their layout; 0: the capacity's (capacity /
 //                                      256, at most 4 KiB), as every file until it grows;
 //                                      larger than the capacity's is damage. Not read in
