@@ -183,7 +183,7 @@ void FileBacking::release() {
   if (base_ != nullptr) {
     if (!read_only_)
       ::msync(base_, size_, MS_SYNC);
-    ::munmap(base_, size_);
+    unmap_file(base_, size_);
   }
   if (fd_ >= 0)
     close_file_descriptor(fd_);

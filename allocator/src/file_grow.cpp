@@ -51,7 +51,7 @@ Status validate_before_grow(int fd, const std::string &path, const unsigned char
   struct Unmap {
     std::byte *base;
     std::uint32_t capacity;
-    ~Unmap() { ::munmap(base, capacity); }
+    ~Unmap() { unmap_file(base, capacity); }
   } view{static_cast<std::byte *>(p), capacity};
   Geometry g = l->geometry;
   if (Status s = refresh_node_key(view.base, g, path); !s)

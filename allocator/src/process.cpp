@@ -78,6 +78,8 @@ struct ArenaList {
   std::mutex mutex;
   std::vector<ArenaState *> arenas;
   std::vector<int> loose_fds; // arena file descriptors no registered arena owns (process.hpp)
+  // Mappings of arena files no registered arena owns (process.hpp): address and length.
+  std::vector<std::pair<std::byte *, std::size_t>> loose_maps;
 };
 ArenaList &arena_list() {
   static ArenaList *const list = new ArenaList; // reachable for ever: no leak report
@@ -148,6 +150,14 @@ void after_fork_in_child() {
   for (const int fd : arena_list().loose_fds)
     ::close(fd);
   arena_list().loose_fds.clear();
+  // ASan builds: the child has ASan's shadow of the parent's whole address space, but not these
+  // mappings, and the parent's thread may have poisoned their free bytes (an open validates the
+  // free lists before it registers the arena; a close gives chunk tails back after it
+  // unregistered it). A mapping the child makes later at that address read as poisoned
+  // (helper-53: the grow check's view, 8 of 139 children).
+  for (const auto &[at, length] : arena_list().loose_maps)
+    unpoison_bytes(RegionWords{at}, 0, static_cast<std::uint32_t>(length));
+  arena_list().loose_maps.clear();
   arena_list().mutex.unlock();
 }
 
@@ -170,6 +180,14 @@ void install_fork_handlers() {
 
 namespace {
 // Under the list's mutex.
+void forget_loose_map(ArenaList &l, const void *at) {
+  const auto it = std::find_if(l.loose_maps.begin(), l.loose_maps.end(),
+                               [at](const auto &m) { return m.first == at; });
+  if (it != l.loose_maps.end()) {
+    *it = l.loose_maps.back();
+    l.loose_maps.pop_back();
+  }
+}
 void forget_loose(ArenaList &l, int fd) {
   const auto it = std::find(l.loose_fds.begin(), l.loose_fds.end(), fd);
   if (it != l.loose_fds.end()) {
@@ -201,6 +219,7 @@ void register_arena(ArenaState *s) {
   l.arenas.push_back(s);
   if (const auto *f = std::get_if<FileBacking>(&s->backing)) {
     forget_loose(l, f->fd());
+    forget_loose_map(l, f->base());
     (void)::madvise(f->base(), f->size(), MADV_DOFORK);
   }
 }
@@ -215,10 +234,12 @@ void unregister_arena(ArenaState *s) {
   l.arenas.pop_back();
   if (const auto *f = std::get_if<FileBacking>(&s->backing)) {
     (void)::madvise(f->base(), f->size(), MADV_DONTFORK);
-    // No memory to record it: the descriptor stays inheritable until its close (the gap this
-    // closes, and only then).
+    // No memory to record them: the descriptor stays inheritable until its close (the gap this
+    // closes, and only then), and a child forked before the unmap may find the mapping's free
+    // bytes poisoned (ASan builds).
     try {
       l.loose_fds.push_back(f->fd());
+      l.loose_maps.emplace_back(f->base(), f->size());
     } catch (...) {
     }
   }
@@ -260,13 +281,29 @@ void *map_file(int fd, std::size_t length, int prot, int flags) {
   ArenaList &l = arena_list();
   const std::lock_guard<std::mutex> lock(l.mutex); // no fork between the two: no copy made
   void *p = ::mmap(nullptr, length, prot, flags, fd, 0);
-  if (p != MAP_FAILED && ::madvise(p, length, MADV_DONTFORK) != 0) {
-    const int e = errno;
-    ::munmap(p, length);
-    errno = e;
-    return MAP_FAILED;
+  if (p == MAP_FAILED)
+    return p;
+  int e = 0;
+  if (::madvise(p, length, MADV_DONTFORK) != 0) {
+    e = errno;
+  } else {
+    try {
+      l.loose_maps.emplace_back(static_cast<std::byte *>(p), length);
+      return p;
+    } catch (...) {
+      e = ENOMEM;
+    }
   }
-  return p;
+  ::munmap(p, length);
+  errno = e;
+  return MAP_FAILED;
+}
+
+void unmap_file(void *at, std::size_t length) {
+  ArenaList &l = arena_list();
+  const std::lock_guard<std::mutex> lock(l.mutex); // no fork between the two: no stale record
+  forget_loose_map(l, at);
+  ::munmap(at, length);
 }
 
 int open_check_descriptor(int fd, const char *path) {
@@ -296,6 +333,12 @@ void without_fork(const std::function<void()> &body) {
     std::this_thread::yield();
   const std::lock_guard<std::mutex> lock(arena_list().mutex);
   body();
+}
+
+std::size_t loose_mappings() {
+  ArenaList &l = arena_list();
+  const std::lock_guard<std::mutex> lock(l.mutex);
+  return l.loose_maps.size();
 }
 
 std::size_t loose_descriptors() {

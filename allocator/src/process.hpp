@@ -53,12 +53,13 @@ void unregister_arena(ArenaState *s);
 // open_file_descriptor() and goes through close_file_descriptor(), and every mapping of one
 // from map_file(); until a registered arena owns them they are "loose": the fork child
 // handler closes every loose descriptor, and a loose mapping is not inherited at all
-// (MADV_DONTFORK). register_arena() adopts the arena's descriptor and mapping (inherited from
-// then on), unregister_arena() makes them loose again before the close that follows.
-// Each step (open and record, map and mark, register, unregister, close and forget) is one
-// short critical section under the lock the fork handlers hold across fork(), which never
-// waits for a file lock or for I/O beyond the open() itself: a fork waits for no open, join or
-// close in flight (the reverted "fork gate" did, and threads looping opens starved fork()).
+// (MADV_DONTFORK; ASan builds: the child clears the shadow of every loose mapping, which it
+// does inherit, or a fresh mapping there read as poisoned). register_arena() adopts the arena's
+// descriptor and mapping (inherited from then on), unregister_arena() makes them loose again before
+// the close that follows. Each step (open and record, map and mark, register, unregister, close and
+// forget) is one short critical section under the lock the fork handlers hold across fork(), which
+// never waits for a file lock or for I/O beyond the open() itself: a fork waits for no open, join
+// or close in flight (the reverted "fork gate" did, and threads looping opens starved fork()).
 
 // ::open(path, flags | O_CLOEXEC | O_NONBLOCK, mode), recorded as loose (O_NONBLOCK: a FIFO
 // at the path must not block the open, or every fork meanwhile; it changes nothing for a
@@ -67,8 +68,12 @@ int open_file_descriptor(const char *path, int flags, unsigned mode = 0);
 // Forgets and closes `fd` (loose or not, tracked or not).
 void close_file_descriptor(int fd);
 // ::mmap(nullptr, length, prot, flags, fd, 0), not inherited by fork children until a
-// registered arena owns it (MADV_DONTFORK). MAP_FAILED with errno on error.
+// registered arena owns it (MADV_DONTFORK), recorded as loose: a fork child clears its ASan
+// shadow (ASan builds; the child has the shadow but not the mapping). MAP_FAILED with errno on
+// error.
 void *map_file(int fd, std::size_t length, int prot, int flags);
+// Forgets and unmaps a mapping from map_file() (loose or not).
+void unmap_file(void *at, std::size_t length);
 
 // A descriptor of its own for a read-only check (recovered_view.hpp): `fd`'s file reopened
 // read-only (a new open file description, so its locks are its own), loose until
@@ -84,7 +89,8 @@ int open_check_descriptor(int fd, const char *path);
 // not recursive), nor wait for a lock.
 void without_fork(const std::function<void()> &body);
 
-// Loose descriptors of this process (for tests).
+// Loose descriptors and mappings of this process (for tests).
 std::size_t loose_descriptors();
+std::size_t loose_mappings();
 
 } // namespace lfarena::detail

@@ -28,7 +28,7 @@ RecoveredView::Descriptor::~Descriptor() {
 
 RecoveredView::~RecoveredView() {
   if (base_ != nullptr)
-    ::munmap(base_, length_);
+    unmap_file(base_, length_);
 }
 
 Status RecoveredView::open(const FileBacking &f, const Options &options, const std::string &path) {
