@@ -164,6 +164,20 @@ Result<RecoveryReport> join_file(const detail::FileBacking &f, detail::Geometry 
   const JoinLock join(f.fd(), true);
   if (!join.held() || !ofd_lock(f.fd(), kOpenerByte, F_RDLCK, true))
     return sys_error(errc::io_error, path, "lock");
+  // A failed join drops the opener lock while it still holds the join lock: a reader that joins
+  // next must not take this failed opener for a writer (it would make only the checks that hold
+  // beside one). Left to the descriptor's close, the lock outlived the join lock, and a fork
+  // child's copy of the descriptor kept it until the child's handler closed it (helper-54: 257
+  // of 1446 read-only opens of a damaged file accepted while another thread forked). An unlock
+  // through one descriptor drops the lock of the open file description, whoever shares it.
+  struct DropOnFailure {
+    int fd;
+    bool joined = false;
+    ~DropOnFailure() {
+      if (!joined)
+        ofd_lock(fd, kOpenerByte, F_UNLCK, false);
+    }
+  } opener{f.fd()};
   if (Status s = refresh_node_key(f.base(), g, path); !s)
     return s.error();
   detail::atomic_u64 &openers = detail::RegionWords{f.base()}.word(detail::hdr::open_count);
@@ -189,6 +203,7 @@ Result<RecoveryReport> join_file(const detail::FileBacking &f, detail::Geometry 
   } else {
     detail::fetch_add_acq_rel(openers, 1);
   }
+  opener.joined = true;
   return rep;
 }
 
