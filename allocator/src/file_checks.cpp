@@ -13,7 +13,7 @@ Error sys_error(errc code, const std::string &path, const char *what) {
 }
 
 Status validate_free_space(std::byte *base, const Geometry &g, const std::string &path,
-                           bool allow_marked, bool poison) {
+                           bool allow_marked) {
   const Core<RegionWords> core(RegionWords{base}, g);
   // A state no allocator writes: an open that accepted it left a file that failed its own
   // check() (helper-27). A crashed file's recovery clears it (BlockMap::repair), and so does
@@ -32,8 +32,7 @@ Status validate_free_space(std::byte *base, const Geometry &g, const std::string
   if (Result<SlotScan> slots = scan_chunk_slots(core, *scan, core.top(), path); !slots)
     return slots.error();
   for (const FreeRange &r : scan->segments) // ASan builds: free bytes are poisoned
-    if (poison)
-      poison_bytes(core.memory(), r.offset, r.size);
+    poison_bytes(core.memory(), r.offset, r.size);
   return {};
 }
 
@@ -54,11 +53,11 @@ Status refresh_node_key(const std::byte *base, Geometry &g, const std::string &p
   return {};
 }
 
-Status check_alone(std::byte *base, const Geometry &g, const std::string &path, bool poison) {
+Status check_alone(std::byte *base, const Geometry &g, const std::string &path) {
   if (Status s = validate_mutable_fields(base, g, path, true); !s)
     return s;
   const bool crashed = load_acquire(RegionWords{base}.word(hdr::open_count)) != 0;
-  return validate_free_space(base, g, path, crashed, poison);
+  return validate_free_space(base, g, path, crashed);
 }
 
 } // namespace lfarena::detail

@@ -22,19 +22,17 @@ Error sys_error(errc code, const std::string &path, const char *what);
 // A sole opener walks every free list and the chunk slot table before it returns, so damage is
 // refused when the file is opened (errc::corrupt_freelist or accounting_mismatch, nothing
 // written) instead of being met by a later allocation or close. `allow_marked`: a crashed file
-// seen read-only (recovery would unmark those nodes). `poison`: ASan builds mark the free bytes
-// poisoned, for the arena's own mapping; not for the grow check's short-lived view (a fork
-// child during the check inherits the shadow but not the view, and a later mapping at that
-// address in the child read as poisoned: helper-53).
+// seen read-only (recovery would unmark those nodes). ASan builds mark the free bytes poisoned
+// (unmap_file() and a fork child's handler clear that again: process.hpp).
 Status validate_free_space(std::byte *base, const Geometry &g, const std::string &path,
-                           bool allow_marked, bool poison = true);
+                           bool allow_marked);
 
 // Sets g.node_key to the key the mapped header holds now; checked against the header checksum.
 Status refresh_node_key(const std::byte *base, Geometry &g, const std::string &path);
 
 // What a reader with no read-write opener beside it checks (read-only opens, the grow check):
 // the mutable words against each other, then the free lists and the slot table, a crashed
-// file's nodes in flight allowed. `poison`: validate_free_space()'s.
-Status check_alone(std::byte *base, const Geometry &g, const std::string &path, bool poison = true);
+// file's nodes in flight allowed.
+Status check_alone(std::byte *base, const Geometry &g, const std::string &path);
 
 } // namespace lfarena::detail

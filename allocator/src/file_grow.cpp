@@ -47,7 +47,7 @@ Status validate_before_grow(int fd, const std::string &path, const unsigned char
                                        std::to_string(capacity) +
                                        " bytes to check first: mmap: " + std::strerror(e));
   }
-  // Unmapped on every return. (Nothing in it is poisoned for ASan: see validate_free_space().)
+  // Unmapped on every return (and its ASan shadow cleared: unmap_file()).
   struct Unmap {
     std::byte *base;
     std::uint32_t capacity;
@@ -56,7 +56,7 @@ Status validate_before_grow(int fd, const std::string &path, const unsigned char
   Geometry g = l->geometry;
   if (Status s = refresh_node_key(view.base, g, path); !s)
     return s;
-  return check_alone(view.base, g, path, false);
+  return check_alone(view.base, g, path);
 }
 
 } // namespace

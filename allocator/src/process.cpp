@@ -333,6 +333,10 @@ void unmap_file(void *at, std::size_t length) {
   ArenaList &l = arena_list();
   const std::lock_guard<std::mutex> lock(l.mutex); // no fork between the two: no stale record
   forget_loose_map(l, at);
+  // ASan builds: whatever an opener poisoned in it goes with it, or a later mapping at this
+  // address would read as poisoned (the grow check's view, a join that failed after its
+  // validation poisoned the free bytes).
+  clear_shadow(static_cast<std::byte *>(at), length);
   ::munmap(at, length);
 }
 

@@ -72,7 +72,7 @@ void close_file_descriptor(int fd);
 // shadow (ASan builds; the child has the shadow but not the mapping). MAP_FAILED with errno on
 // error.
 void *map_file(int fd, std::size_t length, int prot, int flags);
-// Forgets and unmaps a mapping from map_file() (loose or not).
+// Forgets and unmaps a mapping from map_file() (loose or not), its ASan shadow cleared.
 void unmap_file(void *at, std::size_t length);
 
 // A descriptor of its own for a read-only check (recovered_view.hpp): `fd`'s file reopened

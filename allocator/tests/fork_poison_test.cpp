@@ -75,6 +75,7 @@ int wait_for(pid_t pid) {
 struct PoisonCensus {
   int poisoned = 0, failed = 0; // failed: children that could not map or did not exit normally
   int calls = 0, wrong = 0;     // wrong: calls of `once` that did not end as expected
+  bool parent_poisoned = false; // a fresh mapping in this process afterwards (or none made)
 };
 PoisonCensus fork_while(const std::function<bool()> &once) {
   std::atomic<bool> stop{false}, started{false};
@@ -105,6 +106,12 @@ PoisonCensus fork_while(const std::function<bool()> &once) {
   }
   stop.store(true, std::memory_order_relaxed);
   other.join();
+  // And the parent: the other thread's last mapping is gone, and a fresh one (most likely at
+  // its address) must read as unpoisoned here too (unmap_file()).
+  void *m = ::mmap(nullptr, kCapacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  c.parent_poisoned = m == MAP_FAILED || __asan_region_is_poisoned(m, kCapacity) != nullptr;
+  if (m != MAP_FAILED)
+    ::munmap(m, kCapacity);
   c.calls = calls.load();
   c.wrong = wrong.load();
   return c;
