@@ -17,7 +17,9 @@
 #                    row's repetitions come from three windows spread over the run, the same ones
 #                    for every subject (this VM changes state within an hour: a ratio between
 #                    two suites run minutes apart carried that change). cpu_probe runs between
-#                    rounds too (machine.json cpu_probe_rounds).
+#                    rounds too (machine.json cpu_probe_rounds). Then every speed target's two
+#                    rows run back to back, 9 pairs (quick: 3), into RUN/pairs.json
+#                    (bench/report/pairs.py), and the report judges the targets on the pairs.
 #   --compare DIR:   also run Google Benchmark's compare.py (Mann-Whitney U test over the
 #                    repetitions) suite by suite against the raw JSON kept in DIR/raw/ (an earlier
 #                    report) and write "Changes since <DIR>" into report.md and the dashboard;
@@ -88,9 +90,11 @@ run="build/bench/runs/$stamp"
 mkdir -p "$run"
 if [[ $mode == full ]]; then
   rounds=3 # of 3 repetitions each: 9 per row
+  pairs=9 min_time=0.5
   gb_args=(--benchmark_min_time=0.5 --benchmark_repetitions=3 --benchmark_display_aggregates_only=true)
 else
   rounds=1
+  pairs=3 min_time=0.05
   gb_args=(--benchmark_min_time=0.05 --benchmark_repetitions=3 --benchmark_display_aggregates_only=true)
 fi
 
@@ -135,6 +139,13 @@ else
   "$py" bench/report/merge_rounds.py --out "$run" "${dirs[@]}"
 fi
 
+# The speed targets' two rows back to back, pair after pair (bench/report/pairs.py: the VM
+# changes state within seconds, so a ratio of medians taken minutes apart carries that change;
+# the report judges each target on its pairs). About 5 minutes with 9 pairs, 2 with 3. A
+# diagnostic like the counts below: its failure is reported, never the end of the run.
+"$py" bench/report/pairs.py --bench-dir build/bench/bench --out "$run/pairs.json" \
+  --pairs "$pairs" --scale "$mode" --min-time "$min_time" ||
+  echo "ci/bench.sh: warning: the back-to-back pairs failed; the report goes without them" >&2
 "$py" bench/report/machine_info.py --finish "$run/machine.json" --probe build/bench/bench/cpu_probe
 # Instructions per operation of the 1-thread churn and bump rows under callgrind (about a minute
 # on 2 cores; quick scale in either mode: the counts do not depend on it, nor on the VM's state).

@@ -6,10 +6,11 @@
   generate.py ... --compare reports/<earlier report>   # adds "Changes since <earlier report>"
 
 Reads the run's Google Benchmark JSON files (*_bench.json), machine.json and, if the run has
-it, instructions.json (instructions.py: callgrind's counts per operation), writes
+it, instructions.json (instructions.py: callgrind's counts per operation) and pairs.json
+(pairs.py: the speed targets' rows run back to back), writes
 reports/<name>/{report.md, results.json, *.png, index.html, raw/} and copies them to
 reports/latest/. raw/ keeps the suites' Google Benchmark JSON unchanged (every repetition plus the
-aggregates) with machine.json and instructions.json, for existing tools and as the baseline of a later --compare
+aggregates) with machine.json, instructions.json and pairs.json, for existing tools and as the baseline of a later --compare
 (changes.py: Google Benchmark's compare.py, U test).
 index.html is a self-contained dashboard (inline CSS/JS/SVG, no network) over every kept run
 (reports/*/results.json). Names follow `<suite>/<subject>/<param>:<value>/...` (bench/harness.hpp).
@@ -35,9 +36,9 @@ from jsonsafe import finite  # noqa: E402
 import tables  # noqa: E402
 
 IGNORED_PARAMS = {"iterations", "repeats", "min_time", "min_warmup_time"}
-# A run directory's JSON files that are not a suite's: the machine and the instruction counts
-# (instructions.py), each kept in the report's raw/ as well.
-NOT_SUITES = {"machine.json", "instructions.json"}
+# A run directory's JSON files that are not a suite's: the machine, the instruction counts
+# (instructions.py) and the targets' back-to-back pairs (pairs.py), each kept in raw/ as well.
+NOT_SUITES = {"machine.json", "instructions.json", "pairs.json"}
 
 
 def parse_name(run_name):
@@ -313,7 +314,11 @@ def main():
     instructions, iproblem = read_side_file(a.run_dir, "instructions.json")
     if iproblem:
         instructions = {"rows": [], "errors": [f"instructions.json could not be read: {iproblem}"]}
-    for fname, why in (("machine.json", problem), ("instructions.json", iproblem)):
+    pairs, pproblem = read_side_file(a.run_dir, "pairs.json")
+    if pairs is not None and not isinstance(pairs, dict):
+        pairs, pproblem = None, "not a JSON object"
+    for fname, why in (("machine.json", problem), ("instructions.json", iproblem),
+                       ("pairs.json", pproblem)):
         if why:
             print(f"generate.py: warning: {os.path.join(a.run_dir, fname)}: {why}", file=sys.stderr)
     rows, context = load_run(a.run_dir)
@@ -331,6 +336,8 @@ def main():
                "context": context, "results": rows}
     if instructions is not None:
         results["instructions"] = instructions
+    if pairs is not None:
+        results["pairs"] = pairs
     if baseline:  # before anything is written: a failed comparison leaves no half report
         try:
             results["changes"] = changes.compare_reports(baseline, a.run_dir, alpha=a.alpha)

@@ -34,6 +34,8 @@ import tempfile
 sys.dont_write_bytecode = True  # never leave __pycache__ in the source tree
 import generate  # noqa: E402
 from instr_section import BUMP, CHURN  # noqa: E402
+import suites  # noqa: E402
+from suites import gb_escape  # noqa: E402
 
 SCALE = "quick"
 ROWS = [re.compile(r"^churn/(" + "|".join(map(re.escape, CHURN)) + r")/size:(64|mixed)/"
@@ -43,7 +45,6 @@ ROWS = [re.compile(r"^churn/(" + "|".join(map(re.escape, CHURN)) + r")/size:(64|
 COLLECTED = re.compile(r"Collected : (\d+)")
 
 
-LIST_TIMEOUT = 60    # seconds for a suite to list its tests
 COUNT_TIMEOUT = 900  # seconds for one row under callgrind (the slowest takes about 15)
 
 
@@ -59,28 +60,8 @@ def suite_env():
 def chosen(bench_dir, errors):
     """(binary path, benchmark name) of every row ROWS chooses, from each suite's test list; a
     suite that cannot list its tests is named in `errors`."""
-    out = []
-    for exe in sorted(os.listdir(bench_dir)) if os.path.isdir(bench_dir) else []:
-        path = os.path.join(bench_dir, exe)
-        if not exe.endswith("_bench") or not os.path.isfile(path) or not os.access(path, os.X_OK):
-            continue
-        try:
-            names = subprocess.run([path, "--benchmark_list_tests"], capture_output=True,
-                                   text=True, env=suite_env(), timeout=LIST_TIMEOUT)
-        except (OSError, subprocess.SubprocessError) as e:
-            errors.append(f"{exe} --benchmark_list_tests: {e}")
-            continue
-        if names.returncode != 0:
-            errors.append(f"{exe} --benchmark_list_tests: exit {names.returncode}")
-            continue
-        out += [(path, n) for n in names.stdout.split() if any(r.match(n) for r in ROWS)]
-    return out
-
-
-def gb_escape(name):
-    """`name` as a literal in Google Benchmark's filter (std::regex, which refuses Python's
-    escape of '-'): only the regex operators are escaped."""
-    return re.sub(r"([.^$|?*+()\[\]{}\\])", r"\\\1", name)
+    return [(path, n) for path, n in suites.rows(bench_dir, suite_env(), errors)
+            if any(r.match(n) for r in ROWS)]
 
 
 def count(path, name, valgrind="valgrind"):

@@ -4,6 +4,7 @@ Ratios are time ratios: lfarena ns/op divided by the other subject's ns/op on th
 size, alignment and thread count (below 1.00x: lfarena is faster)."""
 import changes
 import instr_section
+import targets
 from machine_section import machine_section, pinning
 from mdtable import table
 
@@ -99,14 +100,20 @@ def headline(ix):
     return "\n".join(out) + "\n"
 
 
-def targets_section(ix):
-    """The speed targets (issue list in README "Headline numbers"), each a ratio of two
-    measurements of this run, with a verdict. A ratio with a failing row is n/a (Index.ns)."""
+def targets_section(ix, pairs=None):
+    """The speed targets (targets.py; issue list in README "Headline numbers"), each a ratio of
+    two measurements of this run, with a verdict. A ratio with a failing row is n/a (Index.ns).
+    With `pairs` (pairs.json: the two rows run back to back, pairs.py) the verdict is the median
+    of the pairs' ratios, beside the ratio of the medians."""
+    by_name = {}
+    if isinstance(pairs, dict) and isinstance(pairs.get("targets"), list):
+        by_name = {e.get("name"): e for e in pairs["targets"] if isinstance(e, dict)}
     rows = []
 
-    def add(name, value, target, better, how, failure_misses=True):
+    def add(t, value):
         value, per_round, failing = value
-        sign = ">=" if better == "higher" else "<="
+        sign = ">=" if t.better == "higher" else "<="
+        back = [] if not by_name else [back_to_back(t)]
         if value is None:
             # A row that ran but has no time (Index.ns: failed allocations, or failed
             # repetitions) is named with the reason. Only lfarena's own failed allocations miss
@@ -116,12 +123,12 @@ def targets_section(ix):
                                 + ")" if failing else "")
             ours_failed = any(ours for _, _, ours in failing)
             verdict = ("not measured" if not failing
-                       else "MISSED (allocations failed)" if ours_failed and failure_misses
+                       else "MISSED (allocations failed)" if ours_failed and t.failure_misses
                        else "n/a (allocations failed)" if ours_failed
                        else "n/a (" + " and ".join(who for who, _, _ in failing) + ": no time)")
-            rows.append([name, measured, f"{sign} {target}x", verdict, how])
+            rows.append([t.name] + back + [measured, f"{sign} {t.target}x", verdict, t.how])
             return
-        meets = (lambda v: v >= target) if better == "higher" else (lambda v: v <= target)
+        meets = t.meets
         measured, verdict = f"{value:.2f}x", "met" if meets(value) else "MISSED"
         # A run in rounds (merge_rounds.py): the ratio of each round's medians too, and how many
         # rounds agree with the verdict, so a verdict that the machine's state decides shows.
@@ -134,21 +141,48 @@ def targets_section(ix):
                 verdict += f" ({agree} of {len(known)} rounds agree)"
             if len(known) < len(per_round):  # a row without error-free repetitions there
                 verdict += f" ({len(per_round) - len(known)} round(s) n/a)"
-        rows.append([name, measured, f"{sign} {target}x", verdict, how])
+        median, ratios, _ = targets.paired(by_name.get(t.name))
+        known = [v for v in ratios if v is not None]
+        if median is not None and 2 * len(known) > len(ratios):
+            # The pairs decide: each of their ratios was taken within seconds.
+            agree = sum(1 for v in known if meets(v) == meets(median))
+            verdict = ("met" if meets(median) else "MISSED") + (
+                f" ({agree} of {len(known)} pairs agree)" if agree < len(known) else "")
+            if meets(median) != meets(value):
+                verdict += "; the medians' ratio says " + ("met" if meets(value) else "MISSED")
+        elif by_name:
+            verdict += " (by the medians: too few pairs)"
+        rows.append([t.name] + back + [measured, f"{sign} {t.target}x", verdict, t.how])
+
+    def back_to_back(t):
+        entry = by_name.get(t.name)
+        if entry is None:
+            return "not run"
+        median, ratios, failing = targets.paired(entry)
+        known = [v for v in ratios if v is not None]
+        if median is None:
+            text = "n/a"
+        else:
+            text = (f"{median:.2f}x ({len(known)} pairs: {min(known):.2f} to {max(known):.2f})"
+                    if len(known) > 1 else f"{median:.2f}x (1 pair)")
+        notes = [f"{len(ratios) - len(known)} of {len(ratios)} pairs n/a"] if len(known) < len(ratios) else []
+        notes += [f"{n} with failed operations in {getattr(t, side).label()}"
+                  for side, n in failing.items() if n]
+        return text + (" (" + "; ".join(notes) + ")" if notes else "")
 
     class Lookup:  # one row's ns/op and its per-round ns/op
-        def __init__(self, *a, **k):
+        def __init__(self, r):
+            a, k = (r.suite, r.subject, r.threads), dict(r.params)
             self.ns, self.rounds = ix.ns(*a, **k), ix.round_ns(*a, **k)
-            row = ix.get(*a, **k)
+            got = ix.get(*a, **k)
             # Why a row that ran has no time: (the row, its failed allocations and failed
             # repetitions, whether they are lfarena's own failed allocations).
             self.failing = None
-            if row and self.ns is None:
-                n, err = failed(row), row.get("error")
-                who = f"{a[1]}, {a[2]} thread{'s' if a[2] != 1 else ''}"
+            if got and self.ns is None:
+                n, err = failed(got), got.get("error")
                 why = ([f"{n} failed allocations over every repetition"] if n else []) + (
                     [err] if err else []) or ["no time"]
-                self.failing = (who, "; ".join(why), bool(n) and a[1].startswith("lfarena"))
+                self.failing = (r.label(), "; ".join(why), bool(n) and r.subject.startswith("lfarena"))
 
     def div(a, b):
         value = a.ns / b.ns if a.ns and b.ns else None
@@ -157,53 +191,12 @@ def targets_section(ix):
             per_round = [x / y if x and y else None for x, y in zip(a.rounds, b.rounds)]
         return value, per_round, [x.failing for x in (a, b) if x.failing]
 
-    bump = lambda subj, t=1: Lookup("bump", subj, t, size=64, align=8)  # noqa: E731
-    add("bump, 1 thread, 64 B: lfarena-heap vs raw atomic fetch_add",
-        div(bump("lfarena-heap"), bump("raw-atomic")), 1.25, "lower", "lfarena-heap ns / raw-atomic ns")
-    add("bump, 1 thread, 64 B: thread-local chunks vs mimalloc",
-        div(bump("mimalloc"), bump("lfarena-heap-tlc")), 3, "higher", "mimalloc ns / lfarena-heap-tlc ns")
-    add("bump with chunks, 64 B: 2 threads vs 1", div(bump("lfarena-heap-tlc"), bump("lfarena-heap-tlc", 2)),
-        1.7, "higher", "aggregate throughput ratio (1-thread ns / 2-thread ns per op)")
-    # The segregated policy's thread caches need thread chunks: the targets use that subject
-    # when the run has it (older runs: plain lfarena-segregated).
-    # (The row's presence decides, not its time: a failed row must show as n/a, not switch
-    # the targets to the other subject.)
-    seg = ("lfarena-segregated-tlc"
-           if ix.get("churn", "lfarena-segregated-tlc", 1, size="64", segments="1000")
-           else "lfarena-segregated")
-    for size in ("64", "mixed"):
-        for segs in ("1000", "20000", "100000"):
-            for t in (1, 2):
-                add(f"segregated churn, {size}, {int(segs) // 1000}k segments, {t} thread{'s' if t > 1 else ''}: vs mimalloc",
-                    div(Lookup("churn", "mimalloc", t, size=size, segments=segs),
-                        Lookup("churn", seg, t, size=size, segments=segs)),
-                    1, "higher", f"mimalloc ns / {seg} ns")
-        seg1 = Lookup("churn", seg, 1, size=size, segments="1000")
-        seg2 = Lookup("churn", seg, 2, size=size, segments="1000")
-        add(f"segregated churn, {size}, 1k segments: 2 threads vs 1", div(seg1, seg2), 1.7, "higher",
-            f"aggregate throughput ratio of {seg} (1-thread ns / 2-thread ns per pair)")
-    for pol in ("optimistic", "pessimistic"):
-        add(f"{pol} churn, 64 B: 100k vs 1k segments",
-            div(Lookup("churn", f"lfarena-{pol}", 1, size="64", segments="100000"),
-                Lookup("churn", f"lfarena-{pol}", 1, size="64", segments="1000")),
-            2, "lower", f"lfarena-{pol} ns at 100k / at 1k")
-        for size in ("64", "mixed"):
-            add(f"{pol} cross-thread frees, {size}: vs glibc",
-                div(Lookup("xthread", "glibc", 2, size=size, batch="4096"),
-                    Lookup("xthread", f"lfarena-{pol}", 2, size=size, batch="4096")),
-                1, "higher", f"glibc ns / lfarena-{pol} ns per object")
-    for size in ("64", "mixed"):
-        add(f"segregated with chunks, cross-thread frees, {size}: vs mimalloc",
-            div(Lookup("xthread", "mimalloc", 2, size=size, batch="4096"),
-                Lookup("xthread", "lfarena-segregated-tlc", 2, size=size, batch="4096")),
-            1, "higher", "mimalloc ns / lfarena-segregated-tlc ns per object")
-    for pol in ("optimistic", "pessimistic"):
-        add(f"{pol} size index vs linear scan, mixed, 100k segments",
-            div(Lookup("churn", f"lfarena-{pol}-linear", 1, size="mixed", segments="100000"),
-                Lookup("churn", f"lfarena-{pol}", 1, size="mixed", segments="100000")), 10, "higher",
-            f"lfarena-{pol}-linear ns / lfarena-{pol} ns",
-            failure_misses=False)  # the policy's failures say nothing of the index's speed
-    return ("## Speed targets\n\nEach target is a ratio of two measurements of this run on this "
+    has = lambda r: ix.get(r.suite, r.subject, r.threads, **dict(r.params)) is not None  # noqa: E731
+    for t in targets.speed_targets(has):
+        add(t, div(Lookup(t.num), Lookup(t.den)))
+    head = ["target"] + (["back to back"] if by_name else []) + [
+        "ratio of medians" if by_name else "measured", "target", "verdict", "ratio of"]
+    text = ("## Speed targets\n\nEach target is a ratio of two measurements of this run on this "
             "machine (2 cores: see above); `met` or `MISSED` as measured. A row with failed "
             "allocations or failed repetitions has no time and is named with its reason: "
             "lfarena's own failed allocations miss the target (a failed allocation is not a "
@@ -212,8 +205,24 @@ def targets_section(ix):
             "run. A run in rounds (`ci/bench.sh --full`) also "
             "shows the ratio of each round's medians, and a verdict that not every round agrees "
             "with says how many do: such a verdict is decided by the machine's state as much as by "
-            "the code.\n\n"
-            + table(["target", "measured", "target", "verdict", "ratio of"], rows) + "\n")
+            "the code.\n\n")
+    if by_name:
+        reps = pairs.get("repetitions", 1)  # pairs.json before --repetitions: one
+        text += (f"**Back to back** (`bench/report/pairs.py`, {len(by_name)} targets, "
+                 f"{pairs.get('pairs')} pairs each, {pairs.get('seconds')} s): after the rounds "
+                 "each target's two rows ran one after the other, each in its own process ("
+                 + (f"{reps} repetitions, their median" if reps != 1 else "one repetition")
+                 + "), the order alternating from pair to pair; the column gives the median "
+                 "of the pairs' ratios and their range. This machine changes state within "
+                 "seconds, every subject at once, and a ratio of two medians taken minutes apart "
+                 "carries that change; a pair's ratio is taken within seconds. So the pairs "
+                 "decide the verdict (a pair with failed operations has no ratio; with half the "
+                 "pairs or fewer left, the medians decide), and a verdict says when the ratio of "
+                 "the medians disagrees.\n\n")
+        errs = [e for e in pairs.get("errors", []) if isinstance(e, str)]
+        if errs:
+            text += "Not run back to back: " + "; ".join(errs) + ".\n\n"
+    return text + table(head, rows) + "\n"
 
 
 def xthread_section(ix, res):
@@ -413,7 +422,7 @@ def report_md(res, charts):
     ix = Index([r for r in res["results"] if r["ns_per_op"]])
     m = res.get("machine", {})
     text = f"# lfarena benchmark report: {res['report']}\n\n"
-    text += machine_section(res) + headline(ix) + targets_section(ix)
+    text += machine_section(res) + headline(ix) + targets_section(ix, res.get("pairs"))
     text += instr_section.section(res.get("instructions"))
     if res.get("changes"):
         text += changes.changes_md(res["changes"])

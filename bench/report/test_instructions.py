@@ -16,6 +16,7 @@ sys.path.insert(0, HERE)
 import generate  # noqa: E402
 import instr_section  # noqa: E402
 import instructions  # noqa: E402
+import suites  # noqa: E402
 
 # A stand-in valgrind: drops its own options and runs the program (a stand-in suite prints
 # callgrind's "Collected" line itself).
@@ -141,12 +142,12 @@ class CountTest(unittest.TestCase):
         self.assertEqual(2, len(data["errors"]))
 
     def test_a_hanging_suite_is_given_up(self):
-        old = instructions.LIST_TIMEOUT
-        instructions.LIST_TIMEOUT = 1
+        old = suites.LIST_TIMEOUT
+        suites.LIST_TIMEOUT = 1
         try:
             data = run_tool({"hang_bench": "#!/bin/sh\nexec sleep 30\n"})
         finally:
-            instructions.LIST_TIMEOUT = old
+            suites.LIST_TIMEOUT = old
         self.assertIn("timed out", data["errors"][0])
 
     def test_only_1_thread_rows_are_counted(self):

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""bench/report/pairs.py -- the speed targets' two rows measured back to back, pair after pair.
+
+Usage: pairs.py --bench-dir build/bench/bench --out RUN/pairs.json --pairs 9 --scale full
+                [--min-time 0.5] [--repetitions 3] [--only REGEX]
+
+Why: this VM changes state within seconds, every subject at once (2026-12-06: 16 alternating
+runs of the 64 B 1k churn row gave lfarena 13.5 to 36.4 ns and mimalloc 8.1 to 18.3 ns, fast
+and slow together), and a run's suites execute minutes apart, so a ratio of two rows' medians
+also measures how the machine moved between them. Here each target (targets.py) runs its two
+rows one after the other, each as a round runs it (3 repetitions in its own process, their
+median, so a process's first repetition weighs as much as in the rounds), `--pairs` times, the
+order alternating (numerator first in even pairs, denominator first in odd ones, so a drift within
+a pair favours neither side); the ratio of each pair is taken within seconds, and
+tables.targets_section() judges the target on the median of those ratios.
+
+Writes {"schema": 1, "scale", "pairs", "repetitions", "min_time", "seconds", "targets": [{name,
+num, den, runs: [{first, num: {ns, failures, error}, den: {...}}, ...]}], "errors": [...]} and
+exits 0 even when a run failed (its error is kept, the report says so). A target whose rows the
+build lacks is listed in errors. Every run has a time limit.
+"""
+import argparse
+import json
+import math
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.dont_write_bytecode = True  # never leave __pycache__ in the source tree
+import generate  # noqa: E402
+import suites  # noqa: E402
+import targets  # noqa: E402
+
+RUN_TIMEOUT = 900  # seconds for one repetition of one row (the slowest takes about 2)
+
+
+def row_of(name):
+    """The targets.Row a benchmark name is (its iteration count left out)."""
+    suite, subject, params = generate.parse_name(name)
+    threads = params.pop("threads", "1")
+    return targets.row(suite, subject, int(threads) if threads.isdigit() else 0, **params)
+
+
+def measure(path, name, scale, min_time, repetitions):
+    """One side of a pair: the row run as a round runs it, `repetitions` repetitions in its own
+    process, {"ns": ns per operation of their median throughput, or None, "failures": failed
+    operations over all of them, "error": None or why there is no time}. Never raises: one
+    run's trouble must not lose the others."""
+    try:
+        return _measure(path, name, scale, min_time, repetitions)
+    except Exception as e:  # noqa: BLE001 -- kept as the run's error
+        return {"ns": None, "failures": 0, "error": f"{type(e).__name__}: {e}"}
+
+
+def _measure(path, name, scale, min_time, repetitions):
+    env = dict(os.environ, LFARENA_BENCH_SCALE=scale)
+    with tempfile.TemporaryDirectory() as tmp:
+        js = os.path.join(tmp, "out.json")
+        cmd = [path, f"--benchmark_filter=^{suites.gb_escape(name)}$",
+               f"--benchmark_repetitions={repetitions}", f"--benchmark_min_time={min_time}",
+               f"--benchmark_out={js}", "--benchmark_out_format=json"]
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=RUN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            return {"ns": None, "failures": 0, "error": f"no result within {RUN_TIMEOUT} s"}
+        try:
+            with open(js, encoding="utf-8") as f:
+                data = json.load(f)
+        except (OSError, ValueError) as e:
+            data = {"error": str(e)}
+    runs = [b for b in data.get("benchmarks", []) if b.get("run_type") == "iteration"] \
+        if isinstance(data, dict) else []
+    if p.returncode != 0 or len(runs) != repetitions:
+        last = (p.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"ns": None, "failures": 0,
+                "error": f"exit {p.returncode}, {len(runs)} of {repetitions} runs: {last}"}
+    failures = [r.get("failures", 0) or 0 for r in runs]
+    if not all(isinstance(f, (int, float)) and math.isfinite(f) and f >= 0 for f in failures):
+        return {"ns": None, "failures": 0, "error": f"failures counters {failures!r}"}
+    bad = [r for r in runs if r.get("error_occurred")]
+    if bad:
+        return {"ns": None, "failures": int(sum(failures)),
+                "error": bad[0].get("error_message") or "error without a message"}
+    # The time the report uses (generate.normalise): wall-clock throughput when the suite
+    # reports it, else Google Benchmark's items per second; the median of the repetitions.
+    ips = [r.get("wall_items_per_second") or r.get("items_per_second") for r in runs]
+    ok = all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in ips)
+    return {"ns": 1e9 / statistics.median(ips) if ok else None, "failures": int(sum(failures)),
+            "error": None if ok else "no items per second"}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bench-dir", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--pairs", type=int, default=9, help="pairs per target (default 9)")
+    ap.add_argument("--scale", default="quick", choices=("quick", "full"),
+                    help="LFARENA_BENCH_SCALE of the runs: the run's own (default quick)")
+    ap.add_argument("--min-time", default="0.05",
+                    help="--benchmark_min_time of the runs: the run's own (default 0.05)")
+    ap.add_argument("--repetitions", type=int, default=3,
+                    help="repetitions per side, their median (default 3, as in a round)")
+    ap.add_argument("--only", metavar="REGEX",
+                    help="only the targets whose name this regular expression finds")
+    a = ap.parse_args(argv)
+    if a.pairs < 1 or a.repetitions < 1:
+        ap.error(f"--pairs and --repetitions must be at least 1, not {a.pairs}, {a.repetitions}")
+    started = time.monotonic()
+    result = {"schema": 1, "scale": a.scale, "pairs": a.pairs, "repetitions": a.repetitions,
+              "min_time": a.min_time,
+              "targets": [], "errors": []}
+    where = {row_of(n): (path, n)
+             for path, n in suites.rows(a.bench_dir, dict(os.environ, LFARENA_BENCH_SCALE=a.scale),
+                                        result["errors"])}
+    chosen = [t for t in targets.speed_targets(lambda r: r in where)
+              if a.only is None or re.search(a.only, t.name)]
+    for t in chosen:
+        missing = [r.label() for r in (t.num, t.den) if r not in where]
+        if missing:
+            result["errors"].append(f"{t.name}: no row {' and '.join(missing)} in this build")
+            continue
+        (pn, nn), (pd, nd) = where[t.num], where[t.den]
+        entry = {"name": t.name, "num": nn, "den": nd, "runs": []}
+        for i in range(a.pairs):
+            run = {"first": "num" if i % 2 == 0 else "den"}
+            for side in (("num", "den") if i % 2 == 0 else ("den", "num")):
+                path, name = (pn, nn) if side == "num" else (pd, nd)
+                run[side] = measure(path, name, a.scale, a.min_time, a.repetitions)
+            entry["runs"].append(run)
+        result["targets"].append(entry)
+        done = [targets.pair_ratio(r) for r in entry["runs"]]
+        print(f"pairs.py: {t.name}: " + " ".join(f"{v:.2f}" if v else "n/a" for v in done),
+              flush=True)
+    result["seconds"] = round(time.monotonic() - started, 1)
+    tmp = a.out + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=1)
+    os.replace(tmp, a.out)
+    print(f"pairs.py: {len(result['targets'])} targets x {a.pairs} pairs in {result['seconds']} s, "
+          f"{len(result['errors'])} errors -> {a.out}")
+    for e in result["errors"]:
+        print(f"pairs.py: {e}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""bench/report/targets.py -- issue 16's speed targets, as data: each is the ratio of two rows'
+ns/op (`num` over `den`) with a bound. tables.targets_section() judges them on a run's medians
+and, when the run has them, on its back-to-back pairs (pairs.py, which measures these rows)."""
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Row:
+    """One benchmark row: suite, subject, thread count and the name's other parameters (the
+    registered iteration count left out, as generate.parse_name does)."""
+    suite: str
+    subject: str
+    threads: int
+    params: tuple  # sorted ((name, value as a string), ...)
+
+    def label(self):
+        return f"{self.subject}, {self.threads} thread{'s' if self.threads != 1 else ''}"
+
+
+def row(suite, subject, threads, **params):
+    return Row(suite, subject, threads, tuple(sorted((k, str(v)) for k, v in params.items())))
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    num: Row
+    den: Row
+    target: float
+    better: str  # "higher" or "lower": which side of `target` meets it
+    how: str     # what the ratio is, in words
+    failure_misses: bool = True  # lfarena's failed allocations miss it (else: n/a)
+
+    def meets(self, value):
+        return value >= self.target if self.better == "higher" else value <= self.target
+
+
+def speed_targets(has_row):
+    """The targets, in the report's order. has_row(Row) -> bool says which rows the run has: the
+    segregated targets use the subject with thread chunks (its free caches need them) when the
+    run has it, older runs plain lfarena-segregated. (The row's presence decides, not its time:
+    a failed row must show as n/a, not switch the targets to the other subject.)"""
+    out = []
+
+    def add(*a, **k):
+        out.append(Target(*a, **k))
+
+    bump = lambda subj, t=1: row("bump", subj, t, size=64, align=8)  # noqa: E731
+    add("bump, 1 thread, 64 B: lfarena-heap vs raw atomic fetch_add",
+        bump("lfarena-heap"), bump("raw-atomic"), 1.25, "lower", "lfarena-heap ns / raw-atomic ns")
+    add("bump, 1 thread, 64 B: thread-local chunks vs mimalloc",
+        bump("mimalloc"), bump("lfarena-heap-tlc"), 3, "higher", "mimalloc ns / lfarena-heap-tlc ns")
+    add("bump with chunks, 64 B: 2 threads vs 1", bump("lfarena-heap-tlc"),
+        bump("lfarena-heap-tlc", 2), 1.7, "higher",
+        "aggregate throughput ratio (1-thread ns / 2-thread ns per op)")
+    seg = ("lfarena-segregated-tlc"
+           if has_row(row("churn", "lfarena-segregated-tlc", 1, size="64", segments="1000"))
+           else "lfarena-segregated")
+    for size in ("64", "mixed"):
+        for segs in ("1000", "20000", "100000"):
+            for t in (1, 2):
+                add(f"segregated churn, {size}, {int(segs) // 1000}k segments, "
+                    f"{t} thread{'s' if t > 1 else ''}: vs mimalloc",
+                    row("churn", "mimalloc", t, size=size, segments=segs),
+                    row("churn", seg, t, size=size, segments=segs),
+                    1, "higher", f"mimalloc ns / {seg} ns")
+        add(f"segregated churn, {size}, 1k segments: 2 threads vs 1",
+            row("churn", seg, 1, size=size, segments="1000"),
+            row("churn", seg, 2, size=size, segments="1000"), 1.7, "higher",
+            f"aggregate throughput ratio of {seg} (1-thread ns / 2-thread ns per pair)")
+    for pol in ("optimistic", "pessimistic"):
+        add(f"{pol} churn, 64 B: 100k vs 1k segments",
+            row("churn", f"lfarena-{pol}", 1, size="64", segments="100000"),
+            row("churn", f"lfarena-{pol}", 1, size="64", segments="1000"),
+            2, "lower", f"lfarena-{pol} ns at 100k / at 1k")
+        for size in ("64", "mixed"):
+            add(f"{pol} cross-thread frees, {size}: vs glibc",
+                row("xthread", "glibc", 2, size=size, batch="4096"),
+                row("xthread", f"lfarena-{pol}", 2, size=size, batch="4096"),
+                1, "higher", f"glibc ns / lfarena-{pol} ns per object")
+    for size in ("64", "mixed"):
+        add(f"segregated with chunks, cross-thread frees, {size}: vs mimalloc",
+            row("xthread", "mimalloc", 2, size=size, batch="4096"),
+            row("xthread", "lfarena-segregated-tlc", 2, size=size, batch="4096"),
+            1, "higher", "mimalloc ns / lfarena-segregated-tlc ns per object")
+    for pol in ("optimistic", "pessimistic"):
+        add(f"{pol} size index vs linear scan, mixed, 100k segments",
+            row("churn", f"lfarena-{pol}-linear", 1, size="mixed", segments="100000"),
+            row("churn", f"lfarena-{pol}", 1, size="mixed", segments="100000"), 10, "higher",
+            f"lfarena-{pol}-linear ns / lfarena-{pol} ns",
+            failure_misses=False)  # the policy's failures say nothing of the index's speed
+    return out
+
+
+def pair_ratio(run):
+    """One back-to-back pair's ratio (pairs.py: {"num": {"ns", "failures", "error"}, "den":
+    ...}), or None when either side has no time or failed operations (a failed allocation is
+    not a completed operation)."""
+    try:
+        a, b = run["num"], run["den"]
+        if a.get("failures") or b.get("failures"):
+            return None
+        x, y = a.get("ns"), b.get("ns")
+    except (AttributeError, KeyError, TypeError):
+        return None
+    ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf")
+             for v in (x, y))
+    return x / y if ok else None
+
+
+def paired(entry):
+    """A target's pairs (one of pairs.json's targets): (median ratio of the pairs that have one,
+    or None; every pair's ratio or None; how many pairs had failed operations on each side)."""
+    runs = entry.get("runs") if isinstance(entry, dict) else None
+    runs = runs if isinstance(runs, list) else []
+    ratios = [pair_ratio(r) for r in runs]
+    known = sorted(v for v in ratios if v is not None)
+    n = len(known)
+    median = None if n == 0 else known[n // 2] if n % 2 else (known[n // 2 - 1] + known[n // 2]) / 2
+
+    def failing(side):
+        return sum(1 for r in runs if isinstance(r, dict) and isinstance(r.get(side), dict)
+                   and r[side].get("failures"))
+    return median, ratios, {"num": failing("num"), "den": failing("den")}

@@ -1,0 +1,223 @@
+#!/usr/bin/python3
+"""report.pairs: pairs.py runs each speed target's two rows back to back (with stand-in suites,
+so no build is needed), alternating their order, and the report judges a target on the median
+of the pairs' ratios (targets.paired, tables.targets_section, generate.py)."""
+import json
+import os
+import shutil
+import stat
+import sys
+import tempfile
+import unittest
+
+sys.dont_write_bytecode = True
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import generate  # noqa: E402
+import pairs  # noqa: E402
+import tables  # noqa: E402
+import targets  # noqa: E402
+
+# A stand-in suite: lists NAMES; a run of one (--benchmark_filter=^name$) appends the name to
+# $PAIRS_LOG, checks the scale and arguments pairs.py promises, and writes Google Benchmark JSON
+# of 3 repetitions whose median is NS[name] ns per operation (as wall_items_per_second), with
+# FAILURES[name] failures in one of them, or exits with EXIT[name].
+FAKE_SUITE = """#!{py}
+import json, os, re, sys
+NAMES = {names!r}
+NS, FAILURES, EXIT = {ns!r}, {failures!r}, {exits!r}
+args = dict(a.split("=", 1) for a in sys.argv[1:] if "=" in a)
+if "--benchmark_list_tests" in sys.argv:
+    print("\\n".join(NAMES)); sys.exit(0)
+assert os.environ["LFARENA_BENCH_SCALE"] == "full", os.environ["LFARENA_BENCH_SCALE"]
+assert args["--benchmark_repetitions"] == "3" and args["--benchmark_min_time"] == "0.5", args
+name = [n for n in NAMES if re.fullmatch(args["--benchmark_filter"][1:-1], n)]
+assert len(name) == 1, (args["--benchmark_filter"], name)
+name = name[0]
+with open(os.environ["PAIRS_LOG"], "a") as f:
+    f.write(name + "\\n")
+if name in EXIT:
+    print("boom", file=sys.stderr); sys.exit(EXIT[name])
+# Three repetitions: the median's, a slower first one and a faster last one.
+with open(args["--benchmark_out"], "w") as f:
+    json.dump({{"benchmarks": [{{"name": name, "run_name": name, "run_type": "iteration",
+        "iterations": 1000, "failures": FAILURES.get(name, 0) if k == 1 else 0,
+        "wall_items_per_second": 1e9 / (NS[name] * x)}} for k, x in ((0, 3), (1, 1), (2, 0.9))]
+        + [{{"name": name + "_median", "run_name": name, "run_type": "aggregate",
+             "aggregate_name": "median", "wall_items_per_second": 1.0}}]}}, f)
+"""
+LF_BUMP = "bump/lfarena-heap/size:64/align:8/iterations:1000/real_time/threads:1"
+RAW_BUMP = "bump/raw-atomic/size:64/align:8/iterations:1000/real_time/threads:1"
+SEG = "churn/lfarena-segregated-tlc/size:64/segments:1000/iterations:1000/real_time/threads:1"
+SEG_10K = "churn/lfarena-segregated-tlc/size:64/segments:10000/iterations:1000/real_time/threads:1"
+MI = "churn/mimalloc/size:64/segments:1000/iterations:1000/real_time/threads:1"
+TCHUNK = "bump/lfarena-heap-tlc/size:64/align:8/iterations:1000/real_time/threads:1"
+MI_BUMP = "bump/mimalloc/size:64/align:8/iterations:1000/real_time/threads:1"
+BUMP_T = "bump, 1 thread, 64 B: lfarena-heap vs raw atomic fetch_add"
+CHUNK_T = "bump, 1 thread, 64 B: thread-local chunks vs mimalloc"
+SEG_T = "segregated churn, 64, 1k segments, 1 thread: vs mimalloc"
+
+
+def suite(names, ns, failures=None, exits=None):
+    return FAKE_SUITE.format(py=sys.executable, names=names, ns=ns, failures=failures or {},
+                             exits=exits or {})
+
+
+def run_tool(files, n=4, only=None):
+    """files: {suite name: script} -> (pairs.json as written, the rows run in order)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        bench = os.path.join(tmp, "bench")
+        os.makedirs(bench)
+        for name, text in files.items():
+            path = os.path.join(bench, name)
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR)
+        log, out = os.path.join(tmp, "log"), os.path.join(tmp, "pairs.json")
+        open(log, "w").close()
+        os.environ["PAIRS_LOG"] = log
+        argv = ["--bench-dir", bench, "--out", out, "--pairs", str(n), "--scale", "full",
+                "--min-time", "0.5"] + (["--only", only] if only else [])
+        pairs.main(argv)
+        with open(out, encoding="utf-8") as f, open(log, encoding="utf-8") as g:
+            return json.load(f), g.read().split()
+
+
+class RunnerTest(unittest.TestCase):
+    def test_pairs_alternate_and_take_the_exact_rows(self):
+        ns = {SEG: 20.0, SEG_10K: 99.0, MI: 10.0}
+        data, order = run_tool({"churn_bench": suite([SEG, SEG_10K], ns),
+                                "peer_mimalloc_bench": suite([MI], ns)}, n=4, only="^segregated")
+        self.assertEqual([SEG_T], [t["name"] for t in data["targets"]])
+        # mimalloc is the numerator of a "vs mimalloc" target: it runs first in even pairs.
+        self.assertEqual([MI, SEG, SEG, MI, MI, SEG, SEG, MI], order)  # never segments:10000
+        t = data["targets"][0]
+        self.assertEqual((MI, SEG), (t["num"], t["den"]))
+        self.assertEqual(["num", "den", "num", "den"], [r["first"] for r in t["runs"]])
+        self.assertEqual([0.5] * 4, [round(targets.pair_ratio(r), 6) for r in t["runs"]])
+        self.assertAlmostEqual(20.0, t["runs"][0]["den"]["ns"])  # the median repetition's
+        self.assertEqual((4, 3, "full", "0.5"),
+                         (data["pairs"], data["repetitions"], data["scale"], data["min_time"]))
+
+    def test_a_failed_run_or_failed_operations_leave_that_pair_without_a_ratio(self):
+        ns = {LF_BUMP: 12.0, RAW_BUMP: 10.0, TCHUNK: 5.0, MI_BUMP: 10.0}
+        data, order = run_tool({"bump_bench": suite([LF_BUMP, RAW_BUMP, TCHUNK], ns,
+                                                    failures={TCHUNK: 3}, exits={RAW_BUMP: 6}),
+                                "peer_mimalloc_bench": suite([MI_BUMP], ns)}, n=2,
+                               only="^bump, 1 thread")
+        got = {t["name"]: t for t in data["targets"]}
+        self.assertEqual({BUMP_T, CHUNK_T}, set(got))
+        self.assertEqual(8, len(order))  # a failing run stops neither its pair nor the others
+        bump = got[BUMP_T]["runs"][0]
+        self.assertIsNone(bump["den"]["ns"])
+        self.assertIn("exit 6", bump["den"]["error"])
+        self.assertIn("boom", bump["den"]["error"])
+        self.assertAlmostEqual(12.0, bump["num"]["ns"])
+        self.assertEqual((None, [None, None], {"num": 0, "den": 0}), targets.paired(got[BUMP_T]))
+        median, ratios, failing = targets.paired(got[CHUNK_T])
+        self.assertEqual((None, {"num": 0, "den": 2}), (median, failing))  # 3 failed: no ratio
+
+    def test_rows_the_build_lacks_are_named(self):
+        data, order = run_tool({"churn_bench": suite([SEG], {SEG: 1.0})}, n=1, only="^segregated")
+        self.assertEqual([], order)
+        self.assertIn(f"{SEG_T}: no row mimalloc, 1 thread in this build", data["errors"])
+
+
+def pair(num, den, num_failures=0):
+    return {"num": {"ns": num, "failures": num_failures, "error": None},
+            "den": {"ns": den, "failures": 0, "error": None}}
+
+
+class PairedTest(unittest.TestCase):
+    def test_median_of_the_pairs_that_have_a_ratio(self):
+        e = {"runs": [pair(1, 2), pair(3, 2), pair(2, 2), pair(9, 1, num_failures=1),
+                      pair(None, 1)]}
+        self.assertEqual((1.0, [0.5, 1.5, 1.0, None, None], {"num": 1, "den": 0}),
+                         targets.paired(e))
+        self.assertEqual(1.25, targets.paired({"runs": [pair(1, 1), pair(3, 2)]})[0])
+
+    def test_malformed_entries_have_no_ratio_and_do_not_raise(self):
+        for e in (None, {}, {"runs": 3}, {"runs": [None, 7, {"num": 1}]},
+                  {"runs": [pair(float("inf"), 1), pair(-1, 1), pair(True, 1), pair("1", 1)]}):
+            median, ratios, _ = targets.paired(e)
+            self.assertIsNone(median)
+            self.assertTrue(all(v is None for v in ratios))
+
+
+def index(ns):
+    """A run's Index holding the bump rows with these ns/op (no rounds)."""
+    rows = [{"name": n, "suite": "bump", "subject": s, "params": {"size": "64", "align": "8"},
+             "threads": 1, "ns_per_op": v, "counters": {}, "failed_ops": 0, "error": None}
+            for (s, n), v in ns.items()]
+    return tables.Index(rows)
+
+
+def target_line(md, name):
+    return next(line for line in md.splitlines() if line.startswith(f"| {name} |"))
+
+
+class ReportTest(unittest.TestCase):
+    ix = index({("lfarena-heap", LF_BUMP): 13.0, ("raw-atomic", RAW_BUMP): 10.0})
+
+    def test_without_pairs_the_medians_decide(self):
+        md = tables.targets_section(self.ix)
+        self.assertNotIn("back to back", md)
+        self.assertIn("| 1.30x | <= 1.25x | MISSED |", target_line(md, BUMP_T))
+
+    def test_the_pairs_decide_and_a_disagreeing_medians_ratio_is_named(self):
+        p = {"pairs": 3, "repetitions": 3, "seconds": 1.0, "targets": [
+            {"name": BUMP_T, "runs": [pair(11, 10), pair(12, 10), pair(13, 10)]}]}
+        md = tables.targets_section(self.ix, p)
+        self.assertIn("**Back to back**", md)
+        self.assertIn("each in its own process (3 repetitions, their median)", md)
+        line = target_line(md, BUMP_T)
+        self.assertIn("| 1.20x (3 pairs: 1.10 to 1.30) | 1.30x | <= 1.25x |", line)
+        self.assertIn("| met (2 of 3 pairs agree); the medians' ratio says MISSED |", line)
+        self.assertIn("| not run |", target_line(md, CHUNK_T))
+
+    def test_with_half_the_pairs_or_fewer_the_medians_decide(self):
+        p = {"pairs": 2, "targets": [{"name": BUMP_T, "runs": [pair(11, 10), pair(None, 10)]}]}
+        line = target_line(tables.targets_section(self.ix, p), BUMP_T)
+        self.assertIn("1.10x (1 pair) (1 of 2 pairs n/a)", line)
+        self.assertIn("| MISSED (by the medians: too few pairs) |", line)
+
+
+class GenerateTest(unittest.TestCase):
+    def test_the_report_keeps_and_uses_the_pairs(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            run = os.path.join(tmp, "run")
+            shutil.copytree(os.path.join(HERE, "fixtures", "run"), run)
+            p = {"schema": 1, "pairs": 1, "seconds": 2.0, "errors": ["x: no row y in this build"],
+                 "targets": [{"name": BUMP_T, "runs": [pair(1, 1)]}]}
+            with open(os.path.join(run, "pairs.json"), "w", encoding="utf-8") as f:
+                json.dump(p, f)
+            reports = os.path.join(tmp, "reports")
+            old = sys.argv
+            sys.argv = ["generate.py", "--run-dir", run, "--reports-dir", reports, "--name", "r"]
+            try:
+                generate.main()
+            finally:
+                sys.argv = old
+            with open(os.path.join(reports, "r", "report.md"), encoding="utf-8") as f:
+                md = f.read()
+            self.assertIn("| 1.00x (1 pair) |", target_line(md, BUMP_T))
+            self.assertIn("each in its own process (one repetition)", md)  # no "repetitions"
+            self.assertIn("Not run back to back: x: no row y in this build.", md)
+            with open(os.path.join(reports, "r", "raw", "pairs.json"), encoding="utf-8") as f:
+                self.assertEqual(p, json.load(f))
+            with open(os.path.join(reports, "r", "results.json"), encoding="utf-8") as f:
+                self.assertEqual(p, json.load(f)["pairs"])
+            # A pairs.json that is no object is named, and the report goes without it.
+            with open(os.path.join(run, "pairs.json"), "w", encoding="utf-8") as f:
+                f.write("[1]")
+            sys.argv = ["generate.py", "--run-dir", run, "--reports-dir", reports, "--name", "s"]
+            try:
+                generate.main()
+            finally:
+                sys.argv = old
+            with open(os.path.join(reports, "s", "report.md"), encoding="utf-8") as f:
+                self.assertNotIn("back to back", f.read())
+
+
+if __name__ == "__main__":
+    unittest.main()
