@@ -33,24 +33,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import changes  # noqa: E402
 import dashboard  # noqa: E402
 from jsonsafe import finite  # noqa: E402
+from names import parse_name  # noqa: E402
 import tables  # noqa: E402
 
-IGNORED_PARAMS = {"iterations", "repeats", "min_time", "min_warmup_time"}
 # A run directory's JSON files that are not a suite's: the machine, the instruction counts
 # (instructions.py) and the targets' back-to-back pairs (pairs.py), each kept in raw/ as well.
 NOT_SUITES = {"machine.json", "instructions.json", "pairs.json"}
-
-
-def parse_name(run_name):
-    """`bump/lfarena-heap/size:64/align:8/iterations:9/real_time/threads:2` -> parts."""
-    parts = run_name.split("/")
-    params = {}
-    for p in parts[2:]:
-        if ":" in p:
-            k, v = p.split(":", 1)
-            if k not in IGNORED_PARAMS:
-                params[k] = v
-    return parts[0], parts[1] if len(parts) > 1 else "", params
 
 
 def iterations_param(run_name):

@@ -32,7 +32,7 @@ import sys
 import tempfile
 
 sys.dont_write_bytecode = True  # never leave __pycache__ in the source tree
-import generate  # noqa: E402
+import names  # noqa: E402
 from instr_section import BUMP, CHURN  # noqa: E402
 import suites  # noqa: E402
 from suites import gb_escape  # noqa: E402
@@ -74,7 +74,7 @@ def count(path, name, valgrind="valgrind"):
 
 
 def _count(path, name, valgrind):
-    suite, subject, params = generate.parse_name(name)
+    suite, subject, params = names.parse_name(name)
     if params.get("threads") != "1":  # callgrind serialises threads: no count of one
         return f"{name}: not a 1-thread row"
     with tempfile.TemporaryDirectory() as tmp:

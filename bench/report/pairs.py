@@ -2,7 +2,7 @@
 """bench/report/pairs.py -- the speed targets' two rows measured back to back, pair after pair.
 
 Usage: pairs.py --bench-dir build/bench/bench --out RUN/pairs.json --pairs 9 --scale full
-                [--min-time 0.5] [--repetitions 3] [--only REGEX]
+                [--min-time 0.5] [--repetitions 3] [--budget 1800] [--only REGEX]
 
 Why: this VM changes state within seconds, every subject at once (2026-12-06: 16 alternating
 runs of the 64 B 1k churn row gave lfarena 13.5 to 36.4 ns and mimalloc 8.1 to 18.3 ns, fast
@@ -16,14 +16,16 @@ tables.targets_section() judges the target on the median of those ratios.
 
 Writes {"schema": 1, "scale", "pairs", "repetitions", "min_time", "seconds", "targets": [{name,
 num, den, runs: [{first, num: {ns, failures, error}, den: {...}}, ...]}], "errors": [...]} and
-exits 0 even when a run failed (its error is kept, the report says so). A target whose rows the
-build lacks is listed in errors. Every run has a time limit.
+exits 0 even when a run failed (its error is kept, the report says so), 1 when no target was
+measured. A target whose rows the build lacks is listed in errors. Every run has a time limit
+(a target whose run timed out skips its other pairs), and all of them a budget.
 """
 import argparse
 import json
 import math
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -31,18 +33,11 @@ import tempfile
 import time
 
 sys.dont_write_bytecode = True  # never leave __pycache__ in the source tree
-import generate  # noqa: E402
 import suites  # noqa: E402
 import targets  # noqa: E402
 
-RUN_TIMEOUT = 900  # seconds for one repetition of one row (the slowest takes about 2)
-
-
-def row_of(name):
-    """The targets.Row a benchmark name is (its iteration count left out)."""
-    suite, subject, params = generate.parse_name(name)
-    threads = params.pop("threads", "1")
-    return targets.row(suite, subject, int(threads) if threads.isdigit() else 0, **params)
+RUN_TIMEOUT = 300  # seconds for one side (its repetitions): the slowest takes about 5
+BUDGET = 1800      # seconds for all pairs (9 take about 8 minutes): then the rest is skipped
 
 
 def measure(path, name, scale, min_time, repetitions):
@@ -63,23 +58,30 @@ def _measure(path, name, scale, min_time, repetitions):
         cmd = [path, f"--benchmark_filter=^{suites.gb_escape(name)}$",
                f"--benchmark_repetitions={repetitions}", f"--benchmark_min_time={min_time}",
                f"--benchmark_out={js}", "--benchmark_out_format=json"]
+        # Its own process group, so that a timeout ends whatever the run started too.
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             env=env, start_new_session=True)
         try:
-            p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=RUN_TIMEOUT)
+            _, stderr = p.communicate(timeout=RUN_TIMEOUT)
         except subprocess.TimeoutExpired:
-            return {"ns": None, "failures": 0, "error": f"no result within {RUN_TIMEOUT} s"}
+            os.killpg(p.pid, signal.SIGKILL)
+            p.communicate()
+            return {"ns": None, "failures": 0, "error": f"no result within {RUN_TIMEOUT} s",
+                    "timeout": True}
         try:
             with open(js, encoding="utf-8") as f:
                 data = json.load(f)
         except (OSError, ValueError) as e:
-            data = {"error": str(e)}
+            data = {"error": f"{type(e).__name__}: {e}"}
     runs = [b for b in data.get("benchmarks", []) if b.get("run_type") == "iteration"] \
         if isinstance(data, dict) else []
     if p.returncode != 0 or len(runs) != repetitions:
-        last = (p.stderr.strip().splitlines() or ["no output"])[-1]
+        last = (stderr.strip().splitlines() or ["no output"])[-1]
+        why = f" ({data['error']})" if isinstance(data, dict) and "error" in data else ""
         return {"ns": None, "failures": 0,
-                "error": f"exit {p.returncode}, {len(runs)} of {repetitions} runs: {last}"}
-    failures = [r.get("failures", 0) or 0 for r in runs]
-    if not all(isinstance(f, (int, float)) and math.isfinite(f) and f >= 0 for f in failures):
+                "error": f"exit {p.returncode}, {len(runs)} of {repetitions} runs{why}: {last}"}
+    failures = [r.get("failures", 0) for r in runs]
+    if not all(number(f) and f >= 0 for f in failures):
         return {"ns": None, "failures": 0, "error": f"failures counters {failures!r}"}
     bad = [r for r in runs if r.get("error_occurred")]
     if bad:
@@ -88,9 +90,15 @@ def _measure(path, name, scale, min_time, repetitions):
     # The time the report uses (generate.normalise): wall-clock throughput when the suite
     # reports it, else Google Benchmark's items per second; the median of the repetitions.
     ips = [r.get("wall_items_per_second") or r.get("items_per_second") for r in runs]
-    ok = all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in ips)
-    return {"ns": 1e9 / statistics.median(ips) if ok else None, "failures": int(sum(failures)),
-            "error": None if ok else "no items per second"}
+    ns = 1e9 / statistics.median(ips) if all(number(v) and v > 0 for v in ips) else None
+    if ns is None or not math.isfinite(ns):
+        return {"ns": None, "failures": 0, "error": f"items per second {ips!r}"}
+    # Failed operations as counted, never rounded down to none.
+    return {"ns": ns, "failures": sum(failures), "error": None}
+
+
+def number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def main(argv=None):
@@ -104,24 +112,38 @@ def main(argv=None):
                     help="--benchmark_min_time of the runs: the run's own (default 0.05)")
     ap.add_argument("--repetitions", type=int, default=3,
                     help="repetitions per side, their median (default 3, as in a round)")
+    ap.add_argument("--budget", type=float, default=BUDGET,
+                    help=f"seconds for all pairs; the targets left then are skipped (default {BUDGET})")
     ap.add_argument("--only", metavar="REGEX",
                     help="only the targets whose name this regular expression finds")
     a = ap.parse_args(argv)
-    if a.pairs < 1 or a.repetitions < 1:
-        ap.error(f"--pairs and --repetitions must be at least 1, not {a.pairs}, {a.repetitions}")
+    if a.pairs < 1 or a.repetitions < 1 or not a.budget > 0:
+        ap.error(f"--pairs and --repetitions must be at least 1 and --budget above 0, not "
+                 f"{a.pairs}, {a.repetitions}, {a.budget}")
+    try:
+        only = re.compile(a.only) if a.only is not None else None
+    except re.error as e:
+        ap.error(f"--only {a.only!r}: {e}")
     started = time.monotonic()
     result = {"schema": 1, "scale": a.scale, "pairs": a.pairs, "repetitions": a.repetitions,
-              "min_time": a.min_time,
-              "targets": [], "errors": []}
-    where = {row_of(n): (path, n)
-             for path, n in suites.rows(a.bench_dir, dict(os.environ, LFARENA_BENCH_SCALE=a.scale),
-                                        result["errors"])}
+              "min_time": a.min_time, "targets": [], "errors": []}
+    listed = suites.rows(a.bench_dir, dict(os.environ, LFARENA_BENCH_SCALE=a.scale),
+                         result["errors"])
+    if not listed:
+        result["errors"].append(f"no suite with rows in {a.bench_dir}")
+    where = {targets.row_of(n): (path, n) for path, n in listed}
     chosen = [t for t in targets.speed_targets(lambda r: r in where)
-              if a.only is None or re.search(a.only, t.name)]
+              if only is None or only.search(t.name)]
+    if listed and not chosen:
+        result["errors"].append(f"no target's name matches --only {a.only!r}")
     for t in chosen:
         missing = [r.label() for r in (t.num, t.den) if r not in where]
-        if missing:
+        if missing and listed:
             result["errors"].append(f"{t.name}: no row {' and '.join(missing)} in this build")
+        if missing:
+            continue
+        if time.monotonic() - started > a.budget:
+            result["errors"].append(f"{t.name}: not run, the budget of {a.budget:g} s was spent")
             continue
         (pn, nn), (pd, nd) = where[t.num], where[t.den]
         entry = {"name": t.name, "num": nn, "den": nd, "runs": []}
@@ -131,6 +153,11 @@ def main(argv=None):
                 path, name = (pn, nn) if side == "num" else (pd, nd)
                 run[side] = measure(path, name, a.scale, a.min_time, a.repetitions)
             entry["runs"].append(run)
+            # A row that hung once likely hangs again: its target's other pairs are skipped.
+            if any(run[side].pop("timeout", False) for side in ("num", "den")):
+                result["errors"].append(f"{t.name}: a run timed out, {a.pairs - i - 1} pairs "
+                                        "skipped")
+                break
         result["targets"].append(entry)
         done = [targets.pair_ratio(r) for r in entry["runs"]]
         print(f"pairs.py: {t.name}: " + " ".join(f"{v:.2f}" if v else "n/a" for v in done),
@@ -138,13 +165,14 @@ def main(argv=None):
     result["seconds"] = round(time.monotonic() - started, 1)
     tmp = a.out + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=1)
+        json.dump(result, f, indent=1, allow_nan=False)
     os.replace(tmp, a.out)
     print(f"pairs.py: {len(result['targets'])} targets x {a.pairs} pairs in {result['seconds']} s, "
           f"{len(result['errors'])} errors -> {a.out}")
     for e in result["errors"]:
         print(f"pairs.py: {e}", file=sys.stderr)
+    return 0 if result["targets"] else 1  # nothing measured: ci/bench.sh warns
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

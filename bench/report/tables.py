@@ -105,20 +105,22 @@ def targets_section(ix, pairs=None):
     two measurements of this run, with a verdict. A ratio with a failing row is n/a (Index.ns).
     With `pairs` (pairs.json: the two rows run back to back, pairs.py) the verdict is the median
     of the pairs' ratios, beside the ratio of the medians."""
-    by_name = {}
-    if isinstance(pairs, dict) and isinstance(pairs.get("targets"), list):
-        by_name = {e.get("name"): e for e in pairs["targets"] if isinstance(e, dict)}
-    rows = []
+    pairs = targets.clean_pairs(pairs)
+    by_name = pairs["targets"] if pairs else {}
+    rows, used = [], [0]  # used: targets whose own rows ran back to back
 
     def add(t, value):
         value, per_round, failing = value
         sign = ">=" if t.better == "higher" else "<="
-        back = [] if not by_name else [back_to_back(t)]
+        entry = targets.pairs_for(t, by_name)
+        back = [] if pairs is None else [back_to_back(t, entry)]
+        used[0] += entry is not None
         if value is None:
             # A row that ran but has no time (Index.ns: failed allocations, or failed
             # repetitions) is named with the reason. Only lfarena's own failed allocations miss
             # a target (a failed allocation is not a completed operation); a peer's, or a
             # harness error, leave it n/a, as does a policy's failure in the size-index targets.
+            # The pairs change none of it.
             measured = "n/a" + (" (" + "; ".join(f"{who}: {why}" for who, why, _ in failing)
                                 + ")" if failing else "")
             ours_failed = any(ours for _, _, ours in failing)
@@ -141,24 +143,33 @@ def targets_section(ix, pairs=None):
                 verdict += f" ({agree} of {len(known)} rounds agree)"
             if len(known) < len(per_round):  # a row without error-free repetitions there
                 verdict += f" ({len(per_round) - len(known)} round(s) n/a)"
-        median, ratios, _ = targets.paired(by_name.get(t.name))
-        known = [v for v in ratios if v is not None]
-        if median is not None and 2 * len(known) > len(ratios):
-            # The pairs decide: each of their ratios was taken within seconds.
-            agree = sum(1 for v in known if meets(v) == meets(median))
-            verdict = ("met" if meets(median) else "MISSED") + (
-                f" ({agree} of {len(known)} pairs agree)" if agree < len(known) else "")
-            if meets(median) != meets(value):
-                verdict += "; the medians' ratio says " + ("met" if meets(value) else "MISSED")
-        elif by_name:
-            verdict += " (by the medians: too few pairs)"
+        if entry is not None:
+            median, ratios, failed_sides = targets.paired(entry)
+            known = [v for v in ratios if v is not None]
+            # lfarena's failed allocations in any pair miss the target as in the run itself
+            # (the size-index targets: n/a), whatever the other pairs say.
+            ours = [t.num.subject.startswith("lfarena") and "num" in f
+                    or t.den.subject.startswith("lfarena") and "den" in f for f in failed_sides]
+            if any(ours):
+                verdict = ("MISSED" if t.failure_misses else "n/a") + (
+                    f" (allocations failed in {sum(ours)} of {len(ratios)} pairs)")
+            elif median is not None and 2 * len(known) > len(ratios):
+                # The pairs decide: each of their ratios was taken within seconds.
+                agree = sum(1 for v in known if meets(v) == meets(median))
+                verdict = ("met" if meets(median) else "MISSED") + (
+                    f" ({agree} of {len(known)} pairs agree)" if agree < len(known) else "")
+                if meets(median) != meets(value):
+                    verdict += "; the medians' ratio says " + ("met" if meets(value) else "MISSED")
+            else:
+                verdict += " (by the medians: too few pairs)"
+        elif pairs is not None:
+            verdict += " (by the medians: not run back to back)"
         rows.append([t.name] + back + [measured, f"{sign} {t.target}x", verdict, t.how])
 
-    def back_to_back(t):
-        entry = by_name.get(t.name)
+    def back_to_back(t, entry):
         if entry is None:
             return "not run"
-        median, ratios, failing = targets.paired(entry)
+        median, ratios, failed_sides = targets.paired(entry)
         known = [v for v in ratios if v is not None]
         if median is None:
             text = "n/a"
@@ -166,8 +177,10 @@ def targets_section(ix, pairs=None):
             text = (f"{median:.2f}x ({len(known)} pairs: {min(known):.2f} to {max(known):.2f})"
                     if len(known) > 1 else f"{median:.2f}x (1 pair)")
         notes = [f"{len(ratios) - len(known)} of {len(ratios)} pairs n/a"] if len(known) < len(ratios) else []
-        notes += [f"{n} with failed operations in {getattr(t, side).label()}"
-                  for side, n in failing.items() if n]
+        for side in ("num", "den"):
+            n = sum(1 for f in failed_sides if side in f)
+            if n:
+                notes.append(f"{n} with failed operations in {getattr(t, side).label()}")
         return text + (" (" + "; ".join(notes) + ")" if notes else "")
 
     class Lookup:  # one row's ns/op and its per-round ns/op
@@ -194,8 +207,8 @@ def targets_section(ix, pairs=None):
     has = lambda r: ix.get(r.suite, r.subject, r.threads, **dict(r.params)) is not None  # noqa: E731
     for t in targets.speed_targets(has):
         add(t, div(Lookup(t.num), Lookup(t.den)))
-    head = ["target"] + (["back to back"] if by_name else []) + [
-        "ratio of medians" if by_name else "measured", "target", "verdict", "ratio of"]
+    head = ["target"] + (["back to back"] if pairs is not None else []) + [
+        "ratio of medians" if pairs is not None else "measured", "target", "verdict", "ratio of"]
     text = ("## Speed targets\n\nEach target is a ratio of two measurements of this run on this "
             "machine (2 cores: see above); `met` or `MISSED` as measured. A row with failed "
             "allocations or failed repetitions has no time and is named with its reason: "
@@ -206,22 +219,28 @@ def targets_section(ix, pairs=None):
             "shows the ratio of each round's medians, and a verdict that not every round agrees "
             "with says how many do: such a verdict is decided by the machine's state as much as by "
             "the code.\n\n")
-    if by_name:
-        reps = pairs.get("repetitions", 1)  # pairs.json before --repetitions: one
-        text += (f"**Back to back** (`bench/report/pairs.py`, {len(by_name)} targets, "
-                 f"{pairs.get('pairs')} pairs each, {pairs.get('seconds')} s): after the rounds "
-                 "each target's two rows ran one after the other, each in its own process ("
-                 + (f"{reps} repetitions, their median" if reps != 1 else "one repetition")
+    if pairs is not None:
+        def shown(v, unit=""):
+            return "?" if v is None else f"{v:g}{unit}"
+        reps = pairs["repetitions"]
+        text += (f"**Back to back** (`bench/report/pairs.py`, {used[0]} targets, "
+                 f"{shown(pairs['pairs'])} pairs each, {shown(pairs['seconds'], ' s')}): after the "
+                 "rounds each target's two rows ran one after the other, each in its own process ("
+                 + ("one repetition" if reps == 1 else f"{shown(reps)} repetitions, their median")
                  + "), the order alternating from pair to pair; the column gives the median "
                  "of the pairs' ratios and their range. This machine changes state within "
                  "seconds, every subject at once, and a ratio of two medians taken minutes apart "
-                 "carries that change; a pair's ratio is taken within seconds. So the pairs "
-                 "decide the verdict (a pair with failed operations has no ratio; with half the "
-                 "pairs or fewer left, the medians decide), and a verdict says when the ratio of "
-                 "the medians disagrees.\n\n")
-        errs = [e for e in pairs.get("errors", []) if isinstance(e, str)]
-        if errs:
-            text += "Not run back to back: " + "; ".join(errs) + ".\n\n"
+                 "carries that change; a pair's ratio is taken within seconds. So when both rows "
+                 "have a time in the run, the pairs decide the verdict (a pair with failed "
+                 "operations has no ratio, and lfarena's failed allocations in any pair miss the "
+                 "target; with half the pairs or fewer left, the medians decide), and a verdict "
+                 "says when the ratio of the medians disagrees.\n\n")
+        if not used[0]:
+            text += "**No target ran back to back.** "
+        if pairs["errors"]:
+            text += "Not run back to back: " + "; ".join(pairs["errors"]) + ".\n\n"
+        elif not used[0]:
+            text += "\n\n"
     return text + table(head, rows) + "\n"
 
 

@@ -3,11 +3,13 @@ ns/op (`num` over `den`) with a bound. tables.targets_section() judges them on a
 and, when the run has them, on its back-to-back pairs (pairs.py, which measures these rows)."""
 from dataclasses import dataclass
 
+import names
+
 
 @dataclass(frozen=True)
 class Row:
     """One benchmark row: suite, subject, thread count and the name's other parameters (the
-    registered iteration count left out, as generate.parse_name does)."""
+    registered iteration count left out, as names.parse_name does)."""
     suite: str
     subject: str
     threads: int
@@ -92,25 +94,55 @@ def speed_targets(has_row):
     return out
 
 
+
+def row_of(name):
+    """The Row a benchmark name is (names.parse_name: its iteration count left out)."""
+    suite, subject, params = names.parse_name(name)
+    threads = params.pop("threads", "1")
+    return row(suite, subject, int(threads) if threads.isdigit() else 0, **params)
+
+
+def _count(v):
+    """A side's failed operations as a number, or None when it is not one (then the pair has
+    no ratio: an unreadable count must not pass for 0)."""
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < float("inf")
+    return v if ok else None
+
+
 def pair_ratio(run):
     """One back-to-back pair's ratio (pairs.py: {"num": {"ns", "failures", "error"}, "den":
-    ...}), or None when either side has no time or failed operations (a failed allocation is
-    not a completed operation)."""
+    ...}), or None when either side has no time, failed operations or an unreadable failure
+    count (a failed allocation is not a completed operation), or the ratio is not a finite
+    positive number."""
     try:
         a, b = run["num"], run["den"]
-        if a.get("failures") or b.get("failures"):
-            return None
+        fa, fb = _count(a.get("failures", 0)), _count(b.get("failures", 0))
         x, y = a.get("ns"), b.get("ns")
     except (AttributeError, KeyError, TypeError):
         return None
+    if fa != 0 or fb != 0:
+        return None
     ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf")
              for v in (x, y))
-    return x / y if ok else None
+    r = x / y if ok else None
+    return r if r is not None and 0 < r < float("inf") else None
+
+
+def pairs_for(t, by_name):
+    """The pairs.json entry measured for target t: the one of its name whose rows are t's own
+    (a name alone could pin pairs of another subject on it), or None."""
+    e = by_name.get(t.name)
+    try:
+        same = row_of(e["num"]) == t.num and row_of(e["den"]) == t.den
+    except (AttributeError, KeyError, TypeError):
+        same = False
+    return e if same else None
 
 
 def paired(entry):
-    """A target's pairs (one of pairs.json's targets): (median ratio of the pairs that have one,
-    or None; every pair's ratio or None; how many pairs had failed operations on each side)."""
+    """A target's pairs (its pairs.json entry): (median ratio of the pairs that have one, or
+    None; every pair's ratio or None; per pair, the sides ("num", "den") that failed
+    operations or whose count could not be read)."""
     runs = entry.get("runs") if isinstance(entry, dict) else None
     runs = runs if isinstance(runs, list) else []
     ratios = [pair_ratio(r) for r in runs]
@@ -118,7 +150,27 @@ def paired(entry):
     n = len(known)
     median = None if n == 0 else known[n // 2] if n % 2 else (known[n // 2 - 1] + known[n // 2]) / 2
 
-    def failing(side):
-        return sum(1 for r in runs if isinstance(r, dict) and isinstance(r.get(side), dict)
-                   and r[side].get("failures"))
-    return median, ratios, {"num": failing("num"), "den": failing("den")}
+    def failed(r, side):
+        return isinstance(r, dict) and isinstance(r.get(side), dict) and \
+            _count(r[side].get("failures", 0)) != 0
+    return median, ratios, [{s for s in ("num", "den") if failed(r, s)} for r in runs]
+
+
+def clean_pairs(data):
+    """pairs.json as the report can use it: None if it is no object; else {"targets": {name:
+    entry} (string names; the first of a name kept), "pairs", "seconds", "repetitions"
+    (numbers, or None when absent or not numbers), "errors": [strings]}."""
+    if not isinstance(data, dict):
+        return None
+
+    def number(v):
+        return v if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v else None
+    by_name = {}
+    for e in data.get("targets") if isinstance(data.get("targets"), list) else []:
+        if isinstance(e, dict) and isinstance(e.get("name"), str):
+            by_name.setdefault(e["name"], e)
+    errors = data.get("errors")
+    return {"targets": by_name, "pairs": number(data.get("pairs")),
+            "seconds": number(data.get("seconds")),
+            "repetitions": number(data.get("repetitions", 1)),
+            "errors": [e for e in errors if isinstance(e, str)] if isinstance(errors, list) else []}

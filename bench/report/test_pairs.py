@@ -20,8 +20,9 @@ import targets  # noqa: E402
 
 # A stand-in suite: lists NAMES; a run of one (--benchmark_filter=^name$) appends the name to
 # $PAIRS_LOG, checks the scale and arguments pairs.py promises, and writes Google Benchmark JSON
-# of 3 repetitions whose median is NS[name] ns per operation (as wall_items_per_second), with
-# FAILURES[name] failures in one of them, or exits with EXIT[name].
+# of 3 repetitions whose median is NS[name] ns per operation (as wall_items_per_second; a
+# 1-element list: that wall_items_per_second as it is), with FAILURES[name] failures in one of
+# them, or exits with EXIT[name].
 FAKE_SUITE = """#!{py}
 import json, os, re, sys
 NAMES = {names!r}
@@ -42,7 +43,8 @@ if name in EXIT:
 with open(args["--benchmark_out"], "w") as f:
     json.dump({{"benchmarks": [{{"name": name, "run_name": name, "run_type": "iteration",
         "iterations": 1000, "failures": FAILURES.get(name, 0) if k == 1 else 0,
-        "wall_items_per_second": 1e9 / (NS[name] * x)}} for k, x in ((0, 3), (1, 1), (2, 0.9))]
+        "wall_items_per_second": 1e9 / (NS[name] * x) if isinstance(NS[name], float)
+                                 else NS[name][0]}} for k, x in ((0, 3), (1, 1), (2, 0.9))]
         + [{{"name": name + "_median", "run_name": name, "run_type": "aggregate",
              "aggregate_name": "median", "wall_items_per_second": 1.0}}]}}, f)
 """
@@ -63,8 +65,9 @@ def suite(names, ns, failures=None, exits=None):
                              exits=exits or {})
 
 
-def run_tool(files, n=4, only=None):
-    """files: {suite name: script} -> (pairs.json as written, the rows run in order)."""
+def run_tool(files, n=4, only=None, bench_dir=None, code=None):
+    """files: {suite name: script} -> (pairs.json as written, the rows run in order); `code`:
+    the exit status expected (default 0 when a target was measured)."""
     with tempfile.TemporaryDirectory() as tmp:
         bench = os.path.join(tmp, "bench")
         os.makedirs(bench)
@@ -76,11 +79,15 @@ def run_tool(files, n=4, only=None):
         log, out = os.path.join(tmp, "log"), os.path.join(tmp, "pairs.json")
         open(log, "w").close()
         os.environ["PAIRS_LOG"] = log
-        argv = ["--bench-dir", bench, "--out", out, "--pairs", str(n), "--scale", "full",
-                "--min-time", "0.5"] + (["--only", only] if only else [])
-        pairs.main(argv)
+        argv = ["--bench-dir", bench_dir or bench, "--out", out, "--pairs", str(n), "--scale",
+                "full", "--min-time", "0.5"] + (["--only", only] if only else [])
+        status = pairs.main(argv)
         with open(out, encoding="utf-8") as f, open(log, encoding="utf-8") as g:
-            return json.load(f), g.read().split()
+            data = json.load(f)
+            order = g.read().split()
+        expected = code if code is not None else 0 if data["targets"] else 1
+        assert status == expected, (status, expected)
+        return data, order
 
 
 class RunnerTest(unittest.TestCase):
@@ -113,14 +120,44 @@ class RunnerTest(unittest.TestCase):
         self.assertIn("exit 6", bump["den"]["error"])
         self.assertIn("boom", bump["den"]["error"])
         self.assertAlmostEqual(12.0, bump["num"]["ns"])
-        self.assertEqual((None, [None, None], {"num": 0, "den": 0}), targets.paired(got[BUMP_T]))
+        self.assertEqual((None, [None, None], [set(), set()]), targets.paired(got[BUMP_T]))
         median, ratios, failing = targets.paired(got[CHUNK_T])
-        self.assertEqual((None, {"num": 0, "den": 2}), (median, failing))  # 3 failed: no ratio
+        self.assertEqual((None, [{"den"}, {"den"}]), (median, failing))  # 3 failed: no ratio
 
     def test_rows_the_build_lacks_are_named(self):
-        data, order = run_tool({"churn_bench": suite([SEG], {SEG: 1.0})}, n=1, only="^segregated")
+        data, order = run_tool({"churn_bench": suite([SEG], {SEG: 1.0})}, n=1, only="^segregated",
+                               code=1)
         self.assertEqual([], order)
         self.assertIn(f"{SEG_T}: no row mimalloc, 1 thread in this build", data["errors"])
+
+    def test_no_suite_or_no_target_is_an_error_and_exit_1(self):
+        data, _ = run_tool({}, bench_dir="/nonexistent/bench", code=1)
+        self.assertEqual(["no suite with rows in /nonexistent/bench"], data["errors"])
+        data, _ = run_tool({"churn_bench": suite([SEG], {SEG: 1.0})}, only="^nothing", code=1)
+        self.assertEqual(["no target's name matches --only '^nothing'"], data["errors"])
+        with self.assertRaises(SystemExit):
+            run_tool({}, only="(")  # refused before anything runs
+
+    def test_a_bool_or_infinite_time_is_no_time(self):
+        for ns in ([True], [1e-320]):  # wall_items_per_second: 1e9 / 1e-320 is inf
+            data, _ = run_tool({"bump_bench": suite([LF_BUMP, RAW_BUMP], {LF_BUMP: ns, RAW_BUMP: 1.0})},
+                               n=1, only="raw atomic")
+            side = data["targets"][0]["runs"][0]["num"]
+            self.assertEqual((None, 0), (side["ns"], side["failures"]), side)
+
+    def test_a_run_that_hangs_is_killed_and_its_target_skips_its_other_pairs(self):
+        hang = ("#!/bin/sh\ncase \"$*\" in *list_tests*) echo " + RAW_BUMP + " ;; "
+                "*) echo x >> \"$PAIRS_LOG\"; sleep 30 & wait ;; esac\n")
+        old = pairs.RUN_TIMEOUT
+        pairs.RUN_TIMEOUT = 1
+        try:
+            data, order = run_tool({"bump_bench": suite([LF_BUMP], {LF_BUMP: 1.0}),
+                                    "raw_bench": hang}, n=5, only="raw atomic")
+        finally:
+            pairs.RUN_TIMEOUT = old
+        self.assertEqual([LF_BUMP, "x"], order)  # pair 1 only: the other 4 skipped
+        self.assertEqual("no result within 1 s", data["targets"][0]["runs"][0]["den"]["error"])
+        self.assertIn(f"{BUMP_T}: a run timed out, 4 pairs skipped", data["errors"])
 
 
 def pair(num, den, num_failures=0):
@@ -132,7 +169,7 @@ class PairedTest(unittest.TestCase):
     def test_median_of_the_pairs_that_have_a_ratio(self):
         e = {"runs": [pair(1, 2), pair(3, 2), pair(2, 2), pair(9, 1, num_failures=1),
                       pair(None, 1)]}
-        self.assertEqual((1.0, [0.5, 1.5, 1.0, None, None], {"num": 1, "den": 0}),
+        self.assertEqual((1.0, [0.5, 1.5, 1.0, None, None], [set(), set(), set(), {"num"}, set()]),
                          targets.paired(e))
         self.assertEqual(1.25, targets.paired({"runs": [pair(1, 1), pair(3, 2)]})[0])
 
@@ -166,7 +203,8 @@ class ReportTest(unittest.TestCase):
 
     def test_the_pairs_decide_and_a_disagreeing_medians_ratio_is_named(self):
         p = {"pairs": 3, "repetitions": 3, "seconds": 1.0, "targets": [
-            {"name": BUMP_T, "runs": [pair(11, 10), pair(12, 10), pair(13, 10)]}]}
+            {"name": BUMP_T, "num": LF_BUMP, "den": RAW_BUMP,
+             "runs": [pair(11, 10), pair(12, 10), pair(13, 10)]}]}
         md = tables.targets_section(self.ix, p)
         self.assertIn("**Back to back**", md)
         self.assertIn("each in its own process (3 repetitions, their median)", md)
@@ -175,8 +213,38 @@ class ReportTest(unittest.TestCase):
         self.assertIn("| met (2 of 3 pairs agree); the medians' ratio says MISSED |", line)
         self.assertIn("| not run |", target_line(md, CHUNK_T))
 
+    def test_lfarena_failures_in_any_pair_miss_the_target(self):
+        runs = [pair(11, 10), pair(11, 10), pair(11, 10), pair(1, 10, num_failures=2)]
+        line = target_line(tables.targets_section(self.ix, {"targets": [
+            {"name": BUMP_T, "num": LF_BUMP, "den": RAW_BUMP, "runs": runs}]}), BUMP_T)
+        self.assertIn("(1 of 4 pairs n/a; 1 with failed operations in lfarena-heap, 1 thread)", line)
+        self.assertIn("| MISSED (allocations failed in 1 of 4 pairs) |", line)
+
+    def test_pairs_of_other_rows_are_not_used(self):
+        other = LF_BUMP.replace("lfarena-heap", "lfarena-heap-tlc")
+        line = target_line(tables.targets_section(self.ix, {"targets": [
+            {"name": BUMP_T, "num": other, "den": RAW_BUMP, "runs": [pair(1, 10)] * 3}]}), BUMP_T)
+        self.assertIn("| not run | 1.30x |", line)
+        self.assertIn("| MISSED (by the medians: not run back to back) |", line)
+
+    def test_malformed_pairs_neither_crash_nor_decide(self):
+        for p in ({"errors": None, "targets": [{"name": ["x"], "runs": []}]},
+                  {"targets": "x", "pairs": "nine", "seconds": None, "repetitions": [1]},
+                  {"targets": [{}, 3, {"name": BUMP_T}], "errors": "abc"}):
+            md = tables.targets_section(self.ix, p)
+            self.assertIn("**No target ran back to back.**", md)
+            self.assertIn("| MISSED (by the medians: not run back to back) |", target_line(md, BUMP_T))
+            self.assertNotIn("Not run back to back: a; b", md)
+        md = tables.targets_section(self.ix, {"pairs": "nine", "repetitions": [1], "targets": []})
+        self.assertIn("0 targets, ? pairs each, ?): ", md)
+        self.assertIn("(? repetitions, their median)", md)
+        huge = {"num": {"ns": 1e308, "failures": 0}, "den": {"ns": 1e-308, "failures": 0}}
+        odd = {"num": {"ns": 1.0, "failures": {}}, "den": {"ns": 1.0, "failures": 0}}
+        self.assertEqual([None, None], targets.paired({"runs": [huge, odd]})[1])
+
     def test_with_half_the_pairs_or_fewer_the_medians_decide(self):
-        p = {"pairs": 2, "targets": [{"name": BUMP_T, "runs": [pair(11, 10), pair(None, 10)]}]}
+        p = {"pairs": 2, "targets": [{"name": BUMP_T, "num": LF_BUMP, "den": RAW_BUMP,
+                                      "runs": [pair(11, 10), pair(None, 10)]}]}
         line = target_line(tables.targets_section(self.ix, p), BUMP_T)
         self.assertIn("1.10x (1 pair) (1 of 2 pairs n/a)", line)
         self.assertIn("| MISSED (by the medians: too few pairs) |", line)
@@ -188,7 +256,8 @@ class GenerateTest(unittest.TestCase):
             run = os.path.join(tmp, "run")
             shutil.copytree(os.path.join(HERE, "fixtures", "run"), run)
             p = {"schema": 1, "pairs": 1, "seconds": 2.0, "errors": ["x: no row y in this build"],
-                 "targets": [{"name": BUMP_T, "runs": [pair(1, 1)]}]}
+                 "targets": [{"name": BUMP_T, "num": LF_BUMP, "den": RAW_BUMP,
+                              "runs": [pair(1, 1)]}]}
             with open(os.path.join(run, "pairs.json"), "w", encoding="utf-8") as f:
                 json.dump(p, f)
             reports = os.path.join(tmp, "reports")
