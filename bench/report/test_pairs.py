@@ -250,6 +250,18 @@ class ReportTest(unittest.TestCase):
         self.assertIn("| MISSED (by the medians: too few pairs) |", line)
 
 
+def render(run, reports, name):
+    """generate.py's report.md for run directory `run`, written as reports/<name>."""
+    old = sys.argv
+    sys.argv = ["generate.py", "--run-dir", run, "--reports-dir", reports, "--name", name]
+    try:
+        generate.main()
+    finally:
+        sys.argv = old
+    with open(os.path.join(reports, name, "report.md"), encoding="utf-8") as f:
+        return f.read()
+
+
 class GenerateTest(unittest.TestCase):
     def test_the_report_keeps_and_uses_the_pairs(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -261,14 +273,7 @@ class GenerateTest(unittest.TestCase):
             with open(os.path.join(run, "pairs.json"), "w", encoding="utf-8") as f:
                 json.dump(p, f)
             reports = os.path.join(tmp, "reports")
-            old = sys.argv
-            sys.argv = ["generate.py", "--run-dir", run, "--reports-dir", reports, "--name", "r"]
-            try:
-                generate.main()
-            finally:
-                sys.argv = old
-            with open(os.path.join(reports, "r", "report.md"), encoding="utf-8") as f:
-                md = f.read()
+            md = render(run, reports, "r")
             self.assertIn("| 1.00x (1 pair) |", target_line(md, BUMP_T))
             self.assertIn("each in its own process (one repetition)", md)  # no "repetitions"
             self.assertIn("Not run back to back: x: no row y in this build.", md)
@@ -279,13 +284,7 @@ class GenerateTest(unittest.TestCase):
             # A pairs.json that is no object is named, and the report goes without it.
             with open(os.path.join(run, "pairs.json"), "w", encoding="utf-8") as f:
                 f.write("[1]")
-            sys.argv = ["generate.py", "--run-dir", run, "--reports-dir", reports, "--name", "s"]
-            try:
-                generate.main()
-            finally:
-                sys.argv = old
-            with open(os.path.join(reports, "s", "report.md"), encoding="utf-8") as f:
-                self.assertNotIn("back to back", f.read())
+            self.assertNotIn("back to back", render(run, reports, "s"))
 
 
 if __name__ == "__main__":
