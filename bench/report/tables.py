@@ -79,13 +79,21 @@ class Index:
         return sorted({r["threads"] for r in self.rows if r["suite"] == suite})
 
 
-def headline(ix):
+def headline(ix, pairs=None):
     out = ["## Headline\n"]
     lf, raw = ix.ns("bump", "lfarena-heap", 1, size=64, align=8), ix.ns("bump", "raw-atomic", 1, size=64, align=8)
     if lf and raw:
         verdict = "meets" if lf / raw <= BUMP_TARGET else "MISSES"
-        out.append(f"- Single-thread bump allocation, 64 B: lfarena-heap {fmt_ns(lf)} vs raw atomic "
-                   f"fetch_add {fmt_ns(raw)}: **{lf / raw:.2f}x** ({verdict} the {BUMP_TARGET}x target).")
+        line = (f"- Single-thread bump allocation, 64 B: lfarena-heap {fmt_ns(lf)} vs raw atomic "
+                f"fetch_add {fmt_ns(raw)}: **{lf / raw:.2f}x** ({verdict} the {BUMP_TARGET}x target)")
+        # Back to back (pairs.py), when the run has the pairs: the speed targets' verdict.
+        p = targets.clean_pairs(pairs)
+        bump_t = targets.speed_targets(lambda r: False)[0]
+        median = targets.paired(targets.pairs_for(bump_t, p["targets"]))[0] if p else None
+        if median is not None:
+            line += (f"; back to back, the speed targets' verdict: **{median:.2f}x** ("
+                     + ("meets" if median <= BUMP_TARGET else "MISSES") + ")")
+        out.append(line + ".")
     for size in ("mixed", "64"):
         for pol in ("pessimistic", "optimistic", "segregated"):
             vals = [(s, ix.ns("churn", f"lfarena-{pol}", 1, size=size, segments=s))
@@ -441,7 +449,7 @@ def report_md(res, charts):
     ix = Index([r for r in res["results"] if r["ns_per_op"]])
     m = res.get("machine", {})
     text = f"# lfarena benchmark report: {res['report']}\n\n"
-    text += machine_section(res) + headline(ix) + targets_section(ix, res.get("pairs"))
+    text += machine_section(res) + headline(ix, res.get("pairs")) + targets_section(ix, res.get("pairs"))
     text += instr_section.section(res.get("instructions"))
     if res.get("changes"):
         text += changes.changes_md(res["changes"])

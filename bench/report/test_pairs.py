@@ -213,6 +213,13 @@ class ReportTest(unittest.TestCase):
         self.assertIn("| met (2 of 3 pairs agree); the medians' ratio says MISSED |", line)
         self.assertIn("| not run |", target_line(md, CHUNK_T))
 
+    def test_the_headline_gives_the_pairs_verdict_too(self):
+        self.assertIn("**1.30x** (MISSES the 1.25x target).", tables.headline(self.ix))
+        p = {"targets": [{"name": BUMP_T, "num": LF_BUMP, "den": RAW_BUMP,
+                          "runs": [pair(11, 10), pair(12, 10), pair(13, 10)]}]}
+        self.assertIn("**1.30x** (MISSES the 1.25x target); back to back, the speed targets' "
+                      "verdict: **1.20x** (meets).", tables.headline(self.ix, p))
+
     def test_lfarena_failures_in_any_pair_miss_the_target(self):
         runs = [pair(11, 10), pair(11, 10), pair(11, 10), pair(1, 10, num_failures=2)]
         line = target_line(tables.targets_section(self.ix, {"targets": [
