@@ -143,7 +143,7 @@ fi
 # The speed targets' two rows back to back, pair after pair (bench/report/pairs.py: the VM
 # changes state within seconds, so a ratio of medians taken minutes apart carries that change;
 # the report judges each target on its pairs), after the end probe, which describes the rounds.
-# About 8 minutes with 9 pairs. A diagnostic like the counts below: its failure (or nothing
+# About 7 minutes with 9 pairs. A diagnostic like the counts below: its failure (or nothing
 # measured: exit 1) is reported, never the end of the run.
 "$py" bench/report/pairs.py --bench-dir build/bench/bench --out "$run/pairs.json" \
   --pairs "$pairs" --scale "$mode" --min-time "$min_time" ||

@@ -245,8 +245,11 @@ def read_side_file(run_dir, fname):
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
+        json.dumps(finite(data))  # the report writes it again: nesting it cannot, refused here
     except (OSError, ValueError) as e:
         return None, str(e)
+    except RecursionError:
+        return None, "nested too deeply"
     return (data, None) if data is not None else (None, "holds null")
 
 
@@ -258,7 +261,9 @@ def keep_raw(run_dir, raw):
         try:
             with open(path, encoding="utf-8") as f:
                 data = json.load(f)
-        except (OSError, ValueError):
+            data = finite(data)
+            text = json.dumps(data, indent=2, allow_nan=False)
+        except (OSError, ValueError, RecursionError):
             if os.path.basename(path) not in NOT_SUITES:
                 raise
             # machine.json or instructions.json that main() already reported: kept as it was,
@@ -269,7 +274,7 @@ def keep_raw(run_dir, raw):
                 pass
             continue
         with open(os.path.join(raw, os.path.basename(path)), "w", encoding="utf-8") as f:
-            json.dump(finite(data), f, indent=2, allow_nan=False)
+            f.write(text)
 
 
 def main():

@@ -89,10 +89,12 @@ def headline(ix, pairs=None):
         # Back to back (pairs.py), when the run has the pairs: the speed targets' verdict.
         p = targets.clean_pairs(pairs)
         bump_t = targets.speed_targets(lambda r: False)[0]
-        median = targets.paired(targets.pairs_for(bump_t, p["targets"]))[0] if p else None
-        if median is not None:
-            line += (f"; back to back, the speed targets' verdict: **{median:.2f}x** ("
-                     + ("meets" if median <= BUMP_TARGET else "MISSES") + ")")
+        said = targets.decide(bump_t, targets.pairs_for(bump_t, p["targets"])) if p else None
+        if said and said[0] == "ratio":  # what the speed targets' table decides, no more
+            line += (f"; back to back, the speed targets' verdict: **{said[1]:.2f}x** ("
+                     + ("meets" if bump_t.meets(said[1]) else "MISSES") + ")")
+        elif said:
+            line += "; back to back: MISSES (allocations failed)"
         out.append(line + ".")
     for size in ("mixed", "64"):
         for pol in ("pessimistic", "optimistic", "segregated"):
@@ -108,13 +110,18 @@ def headline(ix, pairs=None):
     return "\n".join(out) + "\n"
 
 
-def targets_section(ix, pairs=None):
+def targets_section(ix, pairs=None, mode=None):
     """The speed targets (targets.py; issue list in README "Headline numbers"), each a ratio of
     two measurements of this run, with a verdict. A ratio with a failing row is n/a (Index.ns).
     With `pairs` (pairs.json: the two rows run back to back, pairs.py) the verdict is the median
     of the pairs' ratios, beside the ratio of the medians."""
     pairs = targets.clean_pairs(pairs)
     by_name = pairs["targets"] if pairs else {}
+    # Pairs at another scale than the run's (a hand-assembled run directory) measured other
+    # iteration counts: they decide nothing here.
+    other_scale = bool(pairs and mode and pairs["scale"] and pairs["scale"] != mode)
+    if other_scale:
+        by_name = {}
     rows, used = [], [0]  # used: targets whose own rows ran back to back
 
     def add(t, value):
@@ -152,20 +159,17 @@ def targets_section(ix, pairs=None):
             if len(known) < len(per_round):  # a row without error-free repetitions there
                 verdict += f" ({len(per_round) - len(known)} round(s) n/a)"
         if entry is not None:
-            median, ratios, failed_sides = targets.paired(entry)
-            known = [v for v in ratios if v is not None]
-            # lfarena's failed allocations in any pair miss the target as in the run itself
-            # (the size-index targets: n/a), whatever the other pairs say.
-            ours = [t.num.subject.startswith("lfarena") and "num" in f
-                    or t.den.subject.startswith("lfarena") and "den" in f for f in failed_sides]
-            if any(ours):
+            said = targets.decide(t, entry)
+            if said and said[0] == "failed":
+                # lfarena's failed allocations in any pair miss the target as in the run itself
+                # (the size-index targets: n/a), whatever the other pairs say.
                 verdict = ("MISSED" if t.failure_misses else "n/a") + (
-                    f" (allocations failed in {sum(ours)} of {len(ratios)} pairs)")
-            elif median is not None and 2 * len(known) > len(ratios):
+                    f" (allocations failed in {said[1]} of {said[2]} pairs)")
+            elif said:
                 # The pairs decide: each of their ratios was taken within seconds.
-                agree = sum(1 for v in known if meets(v) == meets(median))
+                _, median, agree, known = said
                 verdict = ("met" if meets(median) else "MISSED") + (
-                    f" ({agree} of {len(known)} pairs agree)" if agree < len(known) else "")
+                    f" ({agree} of {known} pairs agree)" if agree < known else "")
                 if meets(median) != meets(value):
                     verdict += "; the medians' ratio says " + ("met" if meets(value) else "MISSED")
             else:
@@ -243,7 +247,10 @@ def targets_section(ix, pairs=None):
                  "operations has no ratio, and lfarena's failed allocations in any pair miss the "
                  "target; with half the pairs or fewer left, the medians decide), and a verdict "
                  "says when the ratio of the medians disagrees.\n\n")
-        if not used[0]:
+        if other_scale:
+            text += (f"**The pairs were measured at scale {pairs['scale']}, this run at {mode}: "
+                     "they are not used.** ")
+        elif not used[0]:
             text += "**No target ran back to back.** "
         if pairs["errors"]:
             text += "Not run back to back: " + "; ".join(pairs["errors"]) + ".\n\n"
@@ -449,7 +456,11 @@ def report_md(res, charts):
     ix = Index([r for r in res["results"] if r["ns_per_op"]])
     m = res.get("machine", {})
     text = f"# lfarena benchmark report: {res['report']}\n\n"
-    text += machine_section(res) + headline(ix, res.get("pairs")) + targets_section(ix, res.get("pairs"))
+    pairs, mode = res.get("pairs"), m.get("mode") if isinstance(m, dict) else None
+    # Another scale's pairs decide nothing (targets_section says so), in the headline neither.
+    same_scale = not (isinstance(pairs, dict) and mode and pairs.get("scale") not in (None, mode))
+    text += (machine_section(res) + headline(ix, pairs if same_scale else None)
+             + targets_section(ix, pairs, mode))
     text += instr_section.section(res.get("instructions"))
     if res.get("changes"):
         text += changes.changes_md(res["changes"])

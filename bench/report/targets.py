@@ -99,7 +99,8 @@ def row_of(name):
     """The Row a benchmark name is (names.parse_name: its iteration count left out)."""
     suite, subject, params = names.parse_name(name)
     threads = params.pop("threads", "1")
-    return row(suite, subject, int(threads) if threads.isdigit() else 0, **params)
+    ok = threads.isascii() and threads.isdigit() and len(threads) < 6  # int() takes it
+    return row(suite, subject, int(threads) if ok else 0, **params)
 
 
 def _count(v):
@@ -120,12 +121,18 @@ def pair_ratio(run):
         x, y = a.get("ns"), b.get("ns")
     except (AttributeError, KeyError, TypeError):
         return None
-    if fa != 0 or fb != 0:
+    if fa != 0 or fb != 0 or a.get("error") or b.get("error"):
         return None
-    ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf")
-             for v in (x, y))
-    r = x / y if ok else None
-    return r if r is not None and 0 < r < float("inf") else None
+    try:  # a huge integer cannot become a float: no ratio either
+        x, y = float(x), float(y)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if not (isinstance(a.get("ns"), (int, float)) and isinstance(b.get("ns"), (int, float))
+            and not isinstance(a.get("ns"), bool) and not isinstance(b.get("ns"), bool)
+            and 0 < x < float("inf") and 0 < y < float("inf")):
+        return None
+    r = x / y
+    return r if 0 < r < float("inf") else None
 
 
 def pairs_for(t, by_name):
@@ -134,7 +141,7 @@ def pairs_for(t, by_name):
     e = by_name.get(t.name)
     try:
         same = row_of(e["num"]) == t.num and row_of(e["den"]) == t.den
-    except (AttributeError, KeyError, TypeError):
+    except (AttributeError, KeyError, TypeError, ValueError):
         same = False
     return e if same else None
 
@@ -156,15 +163,35 @@ def paired(entry):
     return median, ratios, [{s for s in ("num", "den") if failed(r, s)} for r in runs]
 
 
+def decide(t, entry):
+    """What a target's pairs say (entry: pairs_for's, or None): None when they decide nothing
+    (no entry, or half the pairs or fewer have a ratio), else ("failed", pairs in which an
+    lfarena side failed operations, pairs) when lfarena failed (it misses the target, or is n/a
+    for a target with failure_misses False), or ("ratio", median, agreeing pairs, pairs with a
+    ratio)."""
+    if entry is None:
+        return None
+    median, ratios, failed_sides = paired(entry)
+    ours = sum(1 for f in failed_sides if t.num.subject.startswith("lfarena") and "num" in f
+               or t.den.subject.startswith("lfarena") and "den" in f)
+    if ours:
+        return ("failed", ours, len(ratios))
+    known = [v for v in ratios if v is not None]
+    if median is None or 2 * len(known) <= len(ratios):
+        return None
+    return ("ratio", median, sum(1 for v in known if t.meets(v) == t.meets(median)), len(known))
+
+
 def clean_pairs(data):
     """pairs.json as the report can use it: None if it is no object; else {"targets": {name:
     entry} (string names; the first of a name kept), "pairs", "seconds", "repetitions"
-    (numbers, or None when absent or not numbers), "errors": [strings]}."""
+    (positive numbers, or None), "scale" (a string or None), "errors": [strings]}."""
     if not isinstance(data, dict):
         return None
 
-    def number(v):
-        return v if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v else None
+    def number(v):  # a count or a duration: positive, and small enough to print
+        return v if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1e12 \
+            else None
     by_name = {}
     for e in data.get("targets") if isinstance(data.get("targets"), list) else []:
         if isinstance(e, dict) and isinstance(e.get("name"), str):
@@ -173,4 +200,5 @@ def clean_pairs(data):
     return {"targets": by_name, "pairs": number(data.get("pairs")),
             "seconds": number(data.get("seconds")),
             "repetitions": number(data.get("repetitions", 1)),
+            "scale": data.get("scale") if isinstance(data.get("scale"), str) else None,
             "errors": [e for e in errors if isinstance(e, str)] if isinstance(errors, list) else []}

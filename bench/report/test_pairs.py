@@ -65,7 +65,7 @@ def suite(names, ns, failures=None, exits=None):
                              exits=exits or {})
 
 
-def run_tool(files, n=4, only=None, bench_dir=None, code=None):
+def run_tool(files, n=4, only=None, bench_dir=None, code=None, extra=()):
     """files: {suite name: script} -> (pairs.json as written, the rows run in order); `code`:
     the exit status expected (default 0 when a target was measured)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,7 +80,7 @@ def run_tool(files, n=4, only=None, bench_dir=None, code=None):
         open(log, "w").close()
         os.environ["PAIRS_LOG"] = log
         argv = ["--bench-dir", bench_dir or bench, "--out", out, "--pairs", str(n), "--scale",
-                "full", "--min-time", "0.5"] + (["--only", only] if only else [])
+                "full", "--min-time", "0.5"] + (["--only", only] if only else []) + list(extra)
         status = pairs.main(argv)
         with open(out, encoding="utf-8") as f, open(log, encoding="utf-8") as g:
             data = json.load(f)
@@ -144,6 +144,32 @@ class RunnerTest(unittest.TestCase):
                                n=1, only="raw atomic")
             side = data["targets"][0]["runs"][0]["num"]
             self.assertEqual((None, 0), (side["ns"], side["failures"]), side)
+
+    def test_the_budget_stops_between_pairs(self):
+        ns = {LF_BUMP: 12.0, RAW_BUMP: 10.0}
+        clock = iter(range(100))  # one second passes at every look at the clock
+        real = pairs.time.monotonic
+        pairs.time.monotonic = lambda: float(next(clock))
+        try:
+            data, order = run_tool({"bump_bench": suite([LF_BUMP, RAW_BUMP], ns)}, n=5,
+                                   only="raw atomic", extra=["--budget", "2.5"])
+        finally:
+            pairs.time.monotonic = real
+        self.assertEqual([LF_BUMP, RAW_BUMP, RAW_BUMP, LF_BUMP], order)  # 2 pairs, then no time
+        self.assertIn(f"{BUMP_T}: the budget of 2.5 s was spent after 2 pairs", data["errors"])
+
+    def test_a_process_left_behind_holding_stderr_does_not_make_it_wait(self):
+        leaves = ("#!/bin/sh\ncase \"$*\" in *list_tests*) echo " + RAW_BUMP + " ;; *)\n"
+                  "setsid sleep 4 &\nexec " + os.path.join("$(dirname \"$0\")", "bump_bench")
+                  + " \"$@\" ;; esac\n")
+        old = pairs.RUN_TIMEOUT
+        pairs.RUN_TIMEOUT = 3
+        try:
+            data, _ = run_tool({"bump_bench": suite([LF_BUMP, RAW_BUMP], {LF_BUMP: 12.0, RAW_BUMP: 10.0}),
+                                "raw_bench": leaves}, n=1, only="raw atomic")
+        finally:
+            pairs.RUN_TIMEOUT = old
+        self.assertAlmostEqual(10.0, data["targets"][0]["runs"][0]["den"]["ns"])
 
     def test_a_run_that_hangs_is_killed_and_its_target_skips_its_other_pairs(self):
         hang = ("#!/bin/sh\ncase \"$*\" in *list_tests*) echo " + RAW_BUMP + " ;; "
@@ -220,6 +246,37 @@ class ReportTest(unittest.TestCase):
         self.assertIn("**1.30x** (MISSES the 1.25x target); back to back, the speed targets' "
                       "verdict: **1.20x** (meets).", tables.headline(self.ix, p))
 
+    def test_the_headline_claims_only_what_the_table_decides(self):
+        for runs in ([pair(10, 10)] + [pair(None, 10, num_failures=5)] * 8,  # lfarena failed
+                     [pair(10, 10)] + [pair(None, 10)] * 8):  # too few pairs
+            p = {"targets": [{"name": BUMP_T, "num": LF_BUMP, "den": RAW_BUMP, "runs": runs}]}
+            self.assertNotIn("meets", tables.headline(self.ix, p))
+        # Pairs measured at another scale than the run's decide nothing.
+        p = {"scale": "quick", "targets": [{"name": BUMP_T, "num": LF_BUMP, "den": RAW_BUMP,
+                                            "runs": [pair(10, 10)] * 3}]}
+        md = tables.targets_section(self.ix, p, "full")
+        self.assertIn("**The pairs were measured at scale quick, this run at full: they are not "
+                      "used.**", md)
+        self.assertIn("| MISSED (by the medians: not run back to back) |", target_line(md, BUMP_T))
+        self.assertIn("(meets)", tables.headline(self.ix, p))  # headline alone: report_md's job
+        self.assertNotIn("back to back", tables.report_md(
+            {"report": "r", "results": [], "machine": {"mode": "full"}, "pairs": p}, [])
+            .split("## Speed targets")[0])
+
+    def test_odd_values_neither_crash_nor_count(self):
+        big = 10 ** 400
+        for e in ({"name": BUMP_T, "num": LF_BUMP.replace("threads:1", "threads:\u00b9"),
+                   "den": RAW_BUMP, "runs": [pair(1, 1)]},
+                  {"name": BUMP_T, "num": LF_BUMP.replace("threads:1", "threads:" + "9" * 5000),
+                   "den": RAW_BUMP, "runs": [pair(1, 1)]},
+                  {"name": BUMP_T, "num": LF_BUMP, "den": RAW_BUMP, "runs": [pair(big, 1.0)] * 3}):
+            line = target_line(tables.targets_section(self.ix, {"pairs": big, "targets": [e]}),
+                               BUMP_T)
+            self.assertIn("| MISSED (by the medians", line)
+        with_error = pair(10, 10)
+        with_error["num"]["error"] = "exit 1"
+        self.assertIsNone(targets.pair_ratio(with_error))
+
     def test_lfarena_failures_in_any_pair_miss_the_target(self):
         runs = [pair(11, 10), pair(11, 10), pair(11, 10), pair(1, 10, num_failures=2)]
         line = target_line(tables.targets_section(self.ix, {"targets": [
@@ -288,10 +345,13 @@ class GenerateTest(unittest.TestCase):
                 self.assertEqual(p, json.load(f))
             with open(os.path.join(reports, "r", "results.json"), encoding="utf-8") as f:
                 self.assertEqual(p, json.load(f)["pairs"])
-            # A pairs.json that is no object is named, and the report goes without it.
-            with open(os.path.join(run, "pairs.json"), "w", encoding="utf-8") as f:
-                f.write("[1]")
-            self.assertNotIn("back to back", render(run, reports, "s"))
+            # A pairs.json that is no object, or nested too deeply to be written again, is named,
+            # and the report goes without it.
+            for k, text in enumerate(("[1]", "[" * 100000 + "]" * 100000,
+                                      '{"targets": [], "x": ' + "[" * 900 + "]" * 900 + "}")):
+                with open(os.path.join(run, "pairs.json"), "w", encoding="utf-8") as f:
+                    f.write(text)
+                self.assertNotIn("back to back", render(run, reports, f"s{k}"))
 
 
 if __name__ == "__main__":
