@@ -88,7 +88,9 @@ def headline(ix, pairs=None):
                 f"fetch_add {fmt_ns(raw)}: **{lf / raw:.2f}x** ({verdict} the {BUMP_TARGET}x target)")
         # Back to back (pairs.py), when the run has the pairs: the speed targets' verdict.
         p = targets.clean_pairs(pairs)
-        bump_t = targets.speed_targets(lambda r: False)[0]
+        bump_t = next(t for t in targets.speed_targets(lambda r: False)
+                      if t.num == targets.row("bump", "lfarena-heap", 1, size=64, align=8)
+                      and t.den.subject == "raw-atomic")
         said = targets.decide(bump_t, targets.pairs_for(bump_t, p["targets"])) if p else None
         if said and said[0] == "ratio":  # what the speed targets' table decides, no more
             line += (f"; back to back, the speed targets' verdict: **{said[1]:.2f}x** ("
