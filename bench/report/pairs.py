@@ -22,7 +22,6 @@ measured. A target whose rows the build lacks is listed in errors. Every run has
 """
 import argparse
 import json
-import math
 import os
 import re
 import signal
@@ -85,7 +84,7 @@ def _measure(path, name, scale, min_time, repetitions):
         return {"ns": None, "failures": 0,
                 "error": f"exit {p.returncode}, {len(runs)} of {repetitions} runs{why}: {last}"}
     failures = [r.get("failures", 0) for r in runs]  # suites without the counter fail nothing
-    if not all(number(f) and f >= 0 for f in failures) or not math.isfinite(sum(failures)):
+    if not all(targets.real(f) and f >= 0 for f in failures) or not targets.real(sum(failures)):
         return {"ns": None, "failures": 0, "error": f"failures counters {failures!r}"}
     bad = [r for r in runs if r.get("error_occurred")]
     if bad:
@@ -94,15 +93,11 @@ def _measure(path, name, scale, min_time, repetitions):
     # The time the report uses (generate.normalise): wall-clock throughput when the suite
     # reports it, else Google Benchmark's items per second; the median of the repetitions.
     ips = [r.get("wall_items_per_second") or r.get("items_per_second") for r in runs]
-    ns = 1e9 / statistics.median(ips) if all(number(v) and v > 0 for v in ips) else None
-    if ns is None or not math.isfinite(ns):
+    ns = 1e9 / statistics.median(ips) if all(targets.real(v) and v > 0 for v in ips) else None
+    if ns is None or not targets.real(ns):
         return {"ns": None, "failures": 0, "error": f"items per second {ips!r}"}
     # Failed operations as counted, never rounded down to none.
     return {"ns": ns, "failures": sum(failures), "error": None}
-
-
-def number(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def main(argv=None):

@@ -124,14 +124,15 @@ def targets_section(ix, pairs=None, mode=None):
     other_scale = bool(pairs and mode and pairs["scale"] and pairs["scale"] != mode)
     if other_scale:
         by_name = {}
-    rows, used = [], [0]  # used: targets whose own rows ran back to back
+    rows, used = [], 0  # used: targets whose own rows ran back to back
 
     def add(t, value):
+        nonlocal used
         value, per_round, failing = value
         sign = ">=" if t.better == "higher" else "<="
         entry = targets.pairs_for(t, by_name)
         back = [] if pairs is None else [back_to_back(t, entry)]
-        used[0] += entry is not None
+        used += entry is not None
         if value is None:
             # A row that ran but has no time (Index.ns: failed allocations, or failed
             # repetitions) is named with the reason. Only lfarena's own failed allocations miss
@@ -237,7 +238,7 @@ def targets_section(ix, pairs=None, mode=None):
         def shown(v, unit=""):
             return "?" if v is None else f"{v:g}{unit}"
         reps = pairs["repetitions"]
-        text += (f"**Back to back** (`bench/report/pairs.py`, {used[0]} targets, "
+        text += (f"**Back to back** (`bench/report/pairs.py`, {used} targets, "
                  f"{shown(pairs['pairs'])} pairs each, {shown(pairs['seconds'], ' s')}): after the "
                  "rounds each target's two rows ran one after the other, each in its own process ("
                  + ("one repetition" if reps == 1 else f"{shown(reps)} repetitions, their median")
@@ -252,11 +253,11 @@ def targets_section(ix, pairs=None, mode=None):
         if other_scale:
             text += (f"**The pairs were measured at scale {pairs['scale']}, this run at {mode}: "
                      "they are not used.** ")
-        elif not used[0]:
+        elif not used:
             text += "**No target ran back to back.** "
         if pairs["errors"]:
             text += "Not run back to back: " + "; ".join(pairs["errors"]) + ".\n\n"
-        elif not used[0]:
+        elif not used:
             text += "\n\n"
     return text + table(head, rows) + "\n"
 

@@ -103,11 +103,16 @@ def row_of(name):
     return row(suite, subject, int(threads) if ok else 0, **params)
 
 
+def real(v):
+    """Whether v is a number a float holds (not a bool, not NaN or infinite, no integer too
+    large for a float): what a time, a count or a ratio read from JSON must be."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and -1e308 < v < 1e308
+
+
 def _count(v):
     """A side's failed operations as a number, or None when it is not one (then the pair has
     no ratio: an unreadable count must not pass for 0)."""
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < float("inf")
-    return v if ok else None
+    return v if real(v) and v >= 0 else None
 
 
 def pair_ratio(run):
@@ -123,16 +128,10 @@ def pair_ratio(run):
         return None
     if fa != 0 or fb != 0 or a.get("error") or b.get("error"):
         return None
-    try:  # a huge integer cannot become a float: no ratio either
-        x, y = float(x), float(y)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    if not (isinstance(a.get("ns"), (int, float)) and isinstance(b.get("ns"), (int, float))
-            and not isinstance(a.get("ns"), bool) and not isinstance(b.get("ns"), bool)
-            and 0 < x < float("inf") and 0 < y < float("inf")):
+    if not (real(x) and real(y) and x > 0 and y > 0):
         return None
     r = x / y
-    return r if 0 < r < float("inf") else None
+    return r if real(r) and r > 0 else None
 
 
 def pairs_for(t, by_name):
@@ -190,8 +189,7 @@ def clean_pairs(data):
         return None
 
     def number(v):  # a count or a duration: positive, and small enough to print
-        return v if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1e12 \
-            else None
+        return v if real(v) and 0 < v < 1e12 else None
     by_name = {}
     for e in data.get("targets") if isinstance(data.get("targets"), list) else []:
         if isinstance(e, dict) and isinstance(e.get("name"), str):
