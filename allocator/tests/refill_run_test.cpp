@@ -181,11 +181,11 @@ TEST_P(RefillRun, BlocksThatShareAFilterBitStillFormOneRun) {
     EXPECT_EQ(mine[8 + i], b[kFreed - 1 - i].offset) << "allocation " << 8 + i;
 }
 
-// A spill writes prefetch hints into the chain it pushes (detail/run_hints.hpp): node 0, 12,
-// 24, ... of a chain of 64-byte blocks name the 12 nodes after them, and a shorter list ends
-// with a 0. 40 blocks freed by a thread that then exits: its drain spills them as one chain,
-// b[47] (top) .. b[8].
-TEST_P(RefillRun, ASpillNamesTheNextNodesOfItsChainEveryTwelveNodes) {
+// A spill writes prefetch hints into the chain it pushes (detail/run_hints.hpp): node k of a
+// chain of 64-byte blocks names its nodes 12k+1 .. 12k+12, so the top's list names nodes 1 and
+// 2, whose lists come next, and a shorter list ends with a 0. 40 blocks freed by a thread that
+// then exits: its drain spills them as one chain, b[47] (top, node 0) .. b[8] (node 39).
+TEST_P(RefillRun, TheFirstNodesOfASpilledChainNameTheRestTwelveEach) {
   std::thread([&] {
     for (unsigned i = kFreed; i < kFreed + 40; ++i)
       ASSERT_TRUE(a.deallocate(b[i].offset, b[i].size));
@@ -196,12 +196,13 @@ TEST_P(RefillRun, ASpillNamesTheNextNodesOfItsChainEveryTwelveNodes) {
   const auto pair = [&](unsigned lo, unsigned hi) {
     return b[lo].offset | std::uint64_t{b[hi].offset} << 32;
   };
-  for (unsigned holder : {47u, 35u, 23u})
+  // Node k is b[47 - k]; its list starts at node 12k + 1, which is b[46 - 12k].
+  for (unsigned k = 0; k < 3; ++k)
     for (unsigned w = 0; w < 6; ++w)
-      EXPECT_EQ(hints(holder, w), pair(holder - 1 - 2 * w, holder - 2 - 2 * w))
-          << "b[" << holder << "], hint word " << w;
-  EXPECT_EQ(hints(11, 0), pair(10, 9));
-  EXPECT_EQ(hints(11, 1), std::uint64_t{b[8].offset}) << "the list ends with a 0";
+      EXPECT_EQ(hints(47 - k, w), pair(46 - 12 * k - 2 * w, 45 - 12 * k - 2 * w))
+          << "node " << k << " (b[" << 47 - k << "]), hint word " << w;
+  EXPECT_EQ(hints(44, 0), pair(10, 9)) << "node 3 names nodes 37 and 38";
+  EXPECT_EQ(hints(44, 1), std::uint64_t{b[8].offset}) << "then node 39, and the list ends with a 0";
   // And the refill that takes them hands them out in stack order, as without hints.
   const std::vector<std::uint32_t> got = take(40);
   for (unsigned i = 0; i < 40; ++i)

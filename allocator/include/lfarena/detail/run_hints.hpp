@@ -10,12 +10,14 @@
 //
 // What. A free node holds its link and size words in its first 16 bytes (node.hpp); the rest of
 // a block of `size` >= 24 bytes is unused while it is free. A spill knows every node of the chain
-// it pushes (it has just walked them): into node 0, node cap, node 2*cap, ... of the chain it
-// writes the offsets of the cap nodes after it (two 32-bit offsets per word, from word 2 on; 0
-// after the chain's last node ends the list early). A refill reads the hints of the top node and
-// prefetches the nodes they name; the last node of a full list holds the next list, which the
-// walk reaches once it arrives there.
-//
+// it pushes (it has just walked them): the first nodes of the chain name the rest, cap offsets
+// each (two 32-bit offsets per word, from word 2 on; 0 after the chain's last node ends a list
+// early): node k names nodes k*cap+1 .. k*cap+cap. A refill reads the hints of the top node and
+// prefetches the nodes they name; nodes 1, 2, ... are among them, so their lists (the nodes
+// after the top's) are read, and prefetched, as soon as those nodes arrive: a run of 32 64-byte
+// nodes costs three transfers one after another (the top, nodes 1..12, nodes 13..31), not four
+// (2026-12-05's layout, node 0, cap, 2*cap, ... each naming the cap nodes after it, made the
+// walk arrive at node 12 before it could fetch node 13).
 // Hints are never trusted. They are read only to pick prefetch addresses (a prefetch is not an
 // access and changes nothing), every one must be a plausible node offset inside the region
 // (NodeLayout::plausible_offset) and at most `budget` of them are fetched. The walk itself still
@@ -54,48 +56,45 @@ static_assert(run_hint_cap(16) == 0 && run_hint_cap(24) == 2 && run_hint_cap(64)
               run_hint_cap(256) == kHintsMax);
 
 // Writes the hints of the chain chain[0] -> ... -> chain[n - 1] of `size`-byte nodes (owned by
-// the caller, about to be published): node chain[j] for j = 0, cap, 2*cap, ... names
-// chain[j + 1 .. j + cap], and a list shorter than cap ends with a 0.
+// the caller, about to be published): node chain[k] names chain[k*cap+1 .. k*cap+cap] (those
+// that exist), and a list shorter than cap ends with a 0.
 template <class Mem>
 void write_run_hints(const Mem &mem, std::uint32_t size, const std::uint32_t *chain,
                      std::uint32_t n) {
   const std::uint32_t cap = run_hint_cap(size);
   if (cap == 0)
     return;
-  for (std::uint32_t j = 0; j < n; j += cap) {
-    const std::uint32_t named = n - 1 - j < cap ? n - 1 - j : cap;
+  for (std::uint32_t k = 0, first = 1; first < n; ++k, first += cap) {
+    const std::uint32_t named = n - first < cap ? n - first : cap;
     // Words up to the one that holds the terminating 0 (the whole list when it is full).
     const std::uint32_t slots = named < cap ? named + 1 : cap;
     for (std::uint32_t s = 0; s < slots; s += 2) {
-      const std::uint64_t lo = s < named ? chain[j + 1 + s] : 0;
-      const std::uint64_t hi = s + 1 < named ? chain[j + 2 + s] : 0;
+      const std::uint64_t lo = s < named ? chain[first + s] : 0;
+      const std::uint64_t hi = s + 1 < named ? chain[first + s + 1] : 0;
       // Relaxed: the chain's publishing CAS releases it (banner).
-      store_relaxed(mem.word(chain[j] + kHintWord + 4 * s), lo | hi << 32);
+      store_relaxed(mem.word(chain[k] + kHintWord + 4 * s), lo | hi << 32);
     }
   }
 }
 
 // Prefetches up to `budget` of the nodes named by the hints of node `at` (a node of `size`
-// bytes the caller has checked: plausible_block). Returns the node that holds the next hints
-// (the last one of a full list, when the budget reached it), or 0.
+// bytes the caller has checked: plausible_block).
 template <class Mem>
-std::uint32_t prefetch_run_hints(const Mem &mem, const NodeLayout &node, std::uint32_t at,
-                                 std::uint32_t size, std::uint32_t budget) {
+void prefetch_run_hints(const Mem &mem, const NodeLayout &node, std::uint32_t at,
+                        std::uint32_t size, std::uint32_t budget) {
   const std::uint32_t cap = run_hint_cap(size);
   const std::uint32_t want = budget < cap ? budget : cap;
-  std::uint32_t o = 0;
   std::uint64_t w = 0;
   for (std::uint32_t s = 0; s < want; ++s, w >>= 32) {
     // Relaxed: after the caller's acquire of the stack head (banner). Any value is only a hint.
     if (s % 2 == 0)
       w = load_relaxed(mem.word(at + kHintWord + 4 * s));
-    o = static_cast<std::uint32_t>(w);
+    const auto o = static_cast<std::uint32_t>(w);
     if (o == 0)
-      return 0;
+      return;
     if (node.plausible_offset(o))
       mem.prefetch(o);
   }
-  return want == cap ? o : 0;
 }
 
 } // namespace lfarena::detail

@@ -155,12 +155,12 @@ public:
     atomic_u64 &head = table_.head(floor_class(size));
     std::uint32_t seen[kRunMax];
     max = max < 1 ? 1 : max > kRunMax ? kRunMax : max;
+    const std::uint32_t cap = run_hint_cap(size); // hints per node (run_hints.hpp)
     // Acquire: pairs with the pushers' release CASes (every push is an RMW of the head, so the
     // head's value carries all of them), so the nodes' words are visible.
     Link h{load_acquire(head)};
     for (;;) {
       std::uint32_t n = 0, at = h.offset();
-      std::uint32_t hinted = 0; // the node whose prefetch hints come next (run_hints.hpp)
       bool clean = true;
       RunFilter filter;
       {
@@ -178,10 +178,11 @@ public:
           if (next.marked() ||
               load_relaxed(mem_.word(at + kNodeSizeWord)) != node_.encode_size(at, size))
             break;
-          // The next nodes' addresses, if a spill left them here: fetched together instead of
-          // one miss per link (only prefetches: the links above stay the walk's sole guide).
-          if ((n == 0 || at == hinted) && n + 1 < max)
-            hinted = prefetch_run_hints(mem_, node_, at, size, max - n - 1);
+          // The addresses of nodes further down, if a spill left them here (the walk's n-th
+          // node names nodes n*cap+1 .. n*cap+cap of the run): fetched together instead of one
+          // miss per link (only prefetches: the links above stay the walk's sole guide).
+          if (cap != 0 && n * cap + 1 < max)
+            prefetch_run_hints(mem_, node_, at, size, max - 1 - n * cap);
           seen[n++] = at;
           at = next.offset();
         }
