@@ -33,7 +33,9 @@
 # frag: one iteration); min_time only drives the link micro suite. Benchmark threads run pinned
 # (LFARENA_BENCH_CPUS, default every allowed CPU in ascending order; none: unpinned; see
 # bench/harness.hpp), and each suite records the list in its JSON context (bench_cpus).
-# Fails if the build, a suite or the report generator fails; prints one progress line per suite.
+# Fails if the build, a suite or the report generator fails, or a suite runs past its time limit
+# (ci/run-suite.sh: 1800 s per suite run in --full, 900 s quick; LFARENA_BENCH_SUITE_LIMIT
+# overrides); prints one progress line per suite.
 set -euo pipefail
 caller=$PWD # a relative --compare path is the caller's, not the repository root's
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -68,6 +70,17 @@ while (($# > 0)); do
 done
 if ((${#gate[@]} > 0 && ${#compare[@]} == 0)); then
   echo "ci/bench.sh: --fail-on-regression needs --compare; $usage" >&2
+  exit 2
+fi
+
+# Each suite run's time limit (ci/run-suite.sh): a hung suite ends the job, named, instead of a
+# job that never ends. The longest suite run of 2026-12-06-vm-4 (--full) took 587 s (bump_bench);
+# LFARENA_BENCH_SUITE_LIMIT overrides (seconds).
+if [[ $mode == full ]]; then suite_limit=1800; else suite_limit=900; fi
+suite_limit=${LFARENA_BENCH_SUITE_LIMIT:-$suite_limit}
+if ! [[ $suite_limit =~ ^[1-9][0-9]*$ ]]; then
+  echo "ci/bench.sh: LFARENA_BENCH_SUITE_LIMIT must be a positive number of seconds" \
+       "(got '$suite_limit')" >&2
   exit 2
 fi
 
@@ -107,21 +120,15 @@ for exe in build/bench/bench/*_bench; do [[ -x $exe ]] && suites+=("$exe"); done
 if ((${#suites[@]} == 0)); then echo "ci/bench.sh: no suites built" >&2; exit 1; fi
 # One round: every suite once into directory $1, round $2 of $rounds.
 run_round() {
-  local out=$1 k=$2 i=0 exe name t0
+  local out=$1 k=$2 i=0 exe name
   mkdir -p "$out"
   for exe in "${suites[@]}"; do
     i=$((i + 1))
     name=$(basename "$exe")
-    t0=$(date +%s)
     if ((rounds > 1)); then printf 'round %d/%d ' "$k" "$rounds"; fi
     printf '[%d/%d] %-24s ' "$i" "${#suites[@]}" "$name"
-    if ! LFARENA_BENCH_SCALE=$mode "$exe" "${gb_args[@]}" \
-        --benchmark_out="$out/$name.json" --benchmark_out_format=json >"$out/$name.log" 2>&1; then
-      echo "FAILED"
-      tail -n 30 "$out/$name.log" >&2
+    LFARENA_BENCH_SCALE=$mode bash ci/run-suite.sh "$suite_limit" "$out" "$exe" "${gb_args[@]}" ||
       exit 1
-    fi
-    echo "ok ($(( $(date +%s) - t0 )) s, $(grep -c '"run_name"' "$out/$name.json") JSON entries)"
   done
 }
 if ((rounds == 1)); then
