@@ -152,9 +152,21 @@ fi
 # the report judges each target on its pairs), after the end probe, which describes the rounds.
 # About 7 minutes with 9 pairs. A diagnostic like the counts below: its failure (or nothing
 # measured: exit 1) is reported, never the end of the run.
+# A pairs step that died without writing pairs.json (killed, or failed before its first pair)
+# leaves one that says so: the report names it instead of passing for a run without pairs.
+pairs_rc=0
 "$py" bench/report/pairs.py --bench-dir build/bench/bench --out "$run/pairs.json" \
-  --pairs "$pairs" --scale "$mode" --min-time "$min_time" ||
+  --pairs "$pairs" --scale "$mode" --min-time "$min_time" || pairs_rc=$?
+if ((pairs_rc != 0)); then
   echo "ci/bench.sh: warning: the back-to-back pairs measured nothing or failed (the report says what it has)" >&2
+  if [[ ! -s $run/pairs.json ]]; then
+    "$py" -c 'import json, sys
+json.dump({"schema": 1, "scale": sys.argv[1], "targets": [], "errors": [sys.argv[2]]},
+          open(sys.argv[3], "w", encoding="utf-8"))' "$mode" \
+      "pairs.py exited with status $pairs_rc without writing pairs.json (ci/bench.sh's output has its messages)" \
+      "$run/pairs.json"
+  fi
+fi
 # Instructions per operation of the 1-thread churn and bump rows under callgrind (about a minute
 # on 2 cores; quick scale in either mode: the counts do not depend on it, nor on the VM's state).
 # A diagnostic: its failure is reported, never the end of the run.

@@ -310,6 +310,8 @@ def main():
     pairs, pproblem = read_side_file(a.run_dir, "pairs.json")
     if pairs is not None and not isinstance(pairs, dict):
         pairs, pproblem = None, "not a JSON object"
+    if pproblem:  # said in the report too: without it, it would pass for a run without pairs
+        pairs = {"targets": [], "errors": [f"pairs.json could not be read: {pproblem}"]}
     for fname, why in (("machine.json", problem), ("instructions.json", iproblem),
                        ("pairs.json", pproblem)):
         if why:

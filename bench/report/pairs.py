@@ -17,7 +17,8 @@ tables.targets_section() judges the target on the median of those ratios.
 Writes {"schema": 1, "scale", "pairs", "repetitions", "min_time", "seconds", "targets": [{name,
 num, den, runs: [{first, num: {ns, failures, error}, den: {...}}, ...]}], "errors": [...]} and
 exits 0 even when a run failed (its error is kept, the report says so), 1 when no target was
-measured. A target whose rows the build lacks is listed in errors. Every run has a time limit
+measured or an exception stopped it (the pairs finished until then are kept and the exception is
+named in errors). A target whose rows the build lacks is listed in errors. Every run has a time limit
 (a target whose run timed out skips its other pairs), and all of them a budget.
 """
 import argparse
@@ -100,6 +101,42 @@ def _measure(path, name, scale, min_time, repetitions):
     return {"ns": ns, "failures": sum(failures), "error": None}
 
 
+def measure_targets(a, chosen, where, started, result):
+    """Runs the pairs of every chosen target into result["targets"] (each entry listed before its
+    first pair, so an exception keeps the pairs it has), naming what was not run in
+    result["errors"]. where: {Row: (suite path, benchmark name)} of the rows the build lists."""
+    for t in chosen:
+        missing = [r.label() for r in (t.num, t.den) if r not in where]
+        if missing and where:
+            result["errors"].append(f"{t.name}: no row {' and '.join(missing)} in this build")
+        if missing:
+            continue
+        if time.monotonic() - started > a.budget:
+            result["errors"].append(f"{t.name}: not run, the budget of {a.budget:g} s was spent")
+            continue
+        (pn, nn), (pd, nd) = where[t.num], where[t.den]
+        entry = {"name": t.name, "num": nn, "den": nd, "runs": []}
+        result["targets"].append(entry)
+        for i in range(a.pairs):
+            if i > 0 and time.monotonic() - started > a.budget:
+                result["errors"].append(f"{t.name}: the budget of {a.budget:g} s was spent "
+                                        f"after {i} pairs")
+                break
+            run = {"first": "num" if i % 2 == 0 else "den"}
+            for side in (("num", "den") if i % 2 == 0 else ("den", "num")):
+                path, name = (pn, nn) if side == "num" else (pd, nd)
+                run[side] = measure(path, name, a.scale, a.min_time, a.repetitions)
+            entry["runs"].append(run)
+            # A row that hung once likely hangs again: its target's other pairs are skipped.
+            if any(run[side].pop("timeout", False) for side in ("num", "den")):
+                result["errors"].append(f"{t.name}: a run timed out, {a.pairs - i - 1} pairs "
+                                        "skipped")
+                break
+        done = [targets.pair_ratio(r) for r in entry["runs"]]
+        print(f"pairs.py: {t.name}: " + " ".join(f"{v:.2f}" if v else "n/a" for v in done),
+              flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bench-dir", required=True)
@@ -135,36 +172,15 @@ def main(argv=None):
               if only is None or only.search(t.name)]
     if listed and not chosen:
         result["errors"].append(f"no target's name matches --only {a.only!r}")
-    for t in chosen:
-        missing = [r.label() for r in (t.num, t.den) if r not in where]
-        if missing and listed:
-            result["errors"].append(f"{t.name}: no row {' and '.join(missing)} in this build")
-        if missing:
-            continue
-        if time.monotonic() - started > a.budget:
-            result["errors"].append(f"{t.name}: not run, the budget of {a.budget:g} s was spent")
-            continue
-        (pn, nn), (pd, nd) = where[t.num], where[t.den]
-        entry = {"name": t.name, "num": nn, "den": nd, "runs": []}
-        for i in range(a.pairs):
-            if i > 0 and time.monotonic() - started > a.budget:
-                result["errors"].append(f"{t.name}: the budget of {a.budget:g} s was spent "
-                                        f"after {i} pairs")
-                break
-            run = {"first": "num" if i % 2 == 0 else "den"}
-            for side in (("num", "den") if i % 2 == 0 else ("den", "num")):
-                path, name = (pn, nn) if side == "num" else (pd, nd)
-                run[side] = measure(path, name, a.scale, a.min_time, a.repetitions)
-            entry["runs"].append(run)
-            # A row that hung once likely hangs again: its target's other pairs are skipped.
-            if any(run[side].pop("timeout", False) for side in ("num", "den")):
-                result["errors"].append(f"{t.name}: a run timed out, {a.pairs - i - 1} pairs "
-                                        "skipped")
-                break
-        result["targets"].append(entry)
-        done = [targets.pair_ratio(r) for r in entry["runs"]]
-        print(f"pairs.py: {t.name}: " + " ".join(f"{v:.2f}" if v else "n/a" for v in done),
-              flush=True)
+    try:
+        measure_targets(a, chosen, where, started, result)
+    except Exception as e:  # noqa: BLE001 -- what was measured is kept, the failure named
+        result["errors"].append(f"pairs.py stopped by {type(e).__name__}: {e} "
+                                f"({len(result['targets'])} of {len(chosen)} targets begun, "
+                                "their finished pairs kept)")
+        stopped = True
+    else:
+        stopped = False
     result["seconds"] = round(time.monotonic() - started, 1)
     tmp = a.out + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
@@ -174,7 +190,8 @@ def main(argv=None):
           f"{len(result['errors'])} errors -> {a.out}")
     for e in result["errors"]:
         print(f"pairs.py: {e}", file=sys.stderr)
-    return 0 if result["targets"] else 1  # nothing measured: ci/bench.sh warns
+    # Nothing measured, or stopped by an error: ci/bench.sh warns (the report names the errors).
+    return 0 if result["targets"] and not stopped else 1
 
 
 if __name__ == "__main__":

@@ -191,6 +191,29 @@ def pair(num, den, num_failures=0):
             "den": {"ns": den, "failures": 0, "error": None}}
 
 
+class StoppedTest(unittest.TestCase):
+    def test_an_exception_keeps_the_pairs_measured_names_it_and_exits_1(self):
+        ns = {LF_BUMP: 12.0, RAW_BUMP: 10.0, TCHUNK: 5.0, MI_BUMP: 10.0}
+        real_measure, calls = pairs.measure, []
+
+        def failing(*args):  # the fourth run (the second pair's second side) raises
+            calls.append(args)
+            if len(calls) == 4:
+                raise OSError("disk full")
+            return real_measure(*args)
+        pairs.measure = failing
+        try:
+            data, _ = run_tool({"bump_bench": suite([LF_BUMP, RAW_BUMP, TCHUNK], ns),
+                                "peer_mimalloc_bench": suite([MI_BUMP], ns)}, n=3,
+                               only="^bump, 1 thread", code=1)
+        finally:
+            pairs.measure = real_measure
+        self.assertEqual([BUMP_T], [t["name"] for t in data["targets"]])
+        self.assertEqual(1, len(data["targets"][0]["runs"]), "the first pair is kept")
+        self.assertEqual(["pairs.py stopped by OSError: disk full (1 of 2 targets begun, their "
+                          "finished pairs kept)"], data["errors"])
+
+
 class PairedTest(unittest.TestCase):
     def test_median_of_the_pairs_that_have_a_ratio(self):
         e = {"runs": [pair(1, 2), pair(3, 2), pair(2, 2), pair(9, 1, num_failures=1),
@@ -345,13 +368,28 @@ class GenerateTest(unittest.TestCase):
                 self.assertEqual(p, json.load(f))
             with open(os.path.join(reports, "r", "results.json"), encoding="utf-8") as f:
                 self.assertEqual(p, json.load(f)["pairs"])
-            # A pairs.json that is no object, or nested too deeply to be written again, is named,
-            # and the report goes without it.
-            for k, text in enumerate(("[1]", "[" * 100000 + "]" * 100000,
-                                      '{"targets": [], "x": ' + "[" * 900 + "]" * 900 + "}")):
+            # A pairs.json that is no object, nested too deeply to be written again, or not
+            # JSON at all (a pairs step killed while writing it) is named in the report, whose
+            # verdicts then come from the medians: it must not pass for a run without pairs.
+            for k, (text, why) in enumerate((
+                    ("[1]", "not a JSON object"), ("[" * 100000 + "]" * 100000, "nested"),
+                    ('{"targets": [], "x": ' + "[" * 900 + "]" * 900 + "}", "nested"),
+                    ('{"targets": [{"name"', "Expecting"))):
                 with open(os.path.join(run, "pairs.json"), "w", encoding="utf-8") as f:
                     f.write(text)
-                self.assertNotIn("back to back", render(run, reports, f"s{k}"))
+                md = render(run, reports, f"s{k}")
+                self.assertIn("**No target ran back to back.** Not run back to back: pairs.json "
+                              "could not be read: ", md)
+                self.assertIn(why, md.split("could not be read: ", 1)[1].split("\n", 1)[0])
+                self.assertIn("(by the medians: not run back to back)", target_line(md, BUMP_T))
+            # What ci/bench.sh writes when pairs.py died without writing pairs.json.
+            with open(os.path.join(run, "pairs.json"), "w", encoding="utf-8") as f:
+                json.dump({"schema": 1, "scale": "quick", "targets": [],
+                           "errors": ["pairs.py exited with status 137 without writing pairs.json"]},
+                          f)
+            md = render(run, reports, "stub")
+            self.assertIn("**No target ran back to back.** Not run back to back: pairs.py exited "
+                          "with status 137 without writing pairs.json.", md)
 
 
 if __name__ == "__main__":
