@@ -4,38 +4,63 @@
 # OUT_DIR/<name>.log, for at most LIMIT seconds (then SIGTERM, and SIGKILL 30 s later, or
 # LFARENA_SUITE_KILL_GRACE seconds: a suite that hangs ends the benchmark job with its name
 # instead of a job that never finishes).
-# Prints "ok (<s> s, <n> JSON entries)", "FAILED (exit <rc>)" or "TIMED OUT after <LIMIT> s";
-# on failure the log's last 30 lines go to stderr. Exit status: 0 ok, 1 failed, 2 usage,
-# 124 timed out.
+# Prints "ok (<s> s, <n> JSON entries)", "FAILED (<why>)" or "TIMED OUT after <LIMIT> s"; on
+# failure the log's last 30 lines (at most 8 KiB) go to stderr. A suite that exits 0 without
+# writing JSON with results has failed too. Exit status: 0 ok, 1 failed, 2 usage, 124 timed
+# out; 130 when interrupted (Ctrl-C reaches the suite, and the caller stops).
 set -uo pipefail
 usage="usage: ci/run-suite.sh LIMIT OUT_DIR EXE [ARG...]"
-if (($# < 3)) || ! [[ $1 =~ ^[1-9][0-9]*$ ]]; then
-  echo "ci/run-suite.sh: LIMIT must be a positive number of seconds (got '${1-}'); $usage" >&2
+if (($# < 3)); then
+  echo "ci/run-suite.sh: $usage" >&2
+  exit 2
+fi
+# At most 9 digits: bash's arithmetic must not overflow.
+if ! [[ $1 =~ ^[1-9][0-9]{0,8}$ ]]; then
+  echo "ci/run-suite.sh: LIMIT must be a positive number of seconds (got '$1'); $usage" >&2
   exit 2
 fi
 limit=$1 out=$2 exe=$3
 shift 3
+if [[ -z $out || ! -d $out || ! -w $out ]]; then
+  echo "ci/run-suite.sh: OUT_DIR '$out' is not a writable directory; $usage" >&2
+  exit 2
+fi
 grace=${LFARENA_SUITE_KILL_GRACE:-30}
-if ! [[ $grace =~ ^[1-9][0-9]*$ ]]; then
+if ! [[ $grace =~ ^[1-9][0-9]{0,8}$ ]]; then
   echo "ci/run-suite.sh: LFARENA_SUITE_KILL_GRACE must be a positive number of seconds" \
        "(got '$grace')" >&2
   exit 2
 fi
 name=$(basename "$exe")
+json="$out/$name.json" log="$out/$name.log"
+rm -f "$json"
 t0=$(date +%s)
 rc=0
-timeout --kill-after="$grace" "$limit" "$exe" "$@" --benchmark_out="$out/$name.json" \
-  --benchmark_out_format=json >"$out/$name.log" 2>&1 || rc=$?
-# timeout's 124: the limit passed and SIGTERM ended it; 137 (128 + 9) after the limit: SIGKILL
-# after the grace (a SIGKILL before the limit, e.g. the OOM killer's, is a failure).
-if ((rc == 124 || (rc == 137 && $(date +%s) - t0 >= limit))); then
+# --foreground: the suite stays in the terminal's process group, so Ctrl-C reaches it (without
+# it timeout runs the suite in a group of its own, and an interrupted job went on with the next
+# suite). --verbose: timeout says in the log when it sent a signal, which tells a time-out from
+# a suite's own exit status 124 or a SIGKILL from elsewhere (the OOM killer).
+timeout --foreground --verbose --kill-after="$grace" "$limit" "$exe" "$@" \
+  --benchmark_out="$json" --benchmark_out_format=json >"$log" 2>&1 || rc=$?
+tail_log() { tail -n 30 "$log" | tail -c 8192 >&2; }
+if ((rc == 130)); then
+  echo "interrupted"
+  exit 130
+fi
+if grep -q '^timeout: sending signal' "$log"; then
   echo "TIMED OUT after $limit s"
-  tail -n 30 "$out/$name.log" >&2
+  tail_log
   exit 124
 fi
 if ((rc != 0)); then
   echo "FAILED (exit $rc)"
-  tail -n 30 "$out/$name.log" >&2
+  tail_log
   exit 1
 fi
-echo "ok ($(($(date +%s) - t0)) s, $(grep -c '"run_name"' "$out/$name.json") JSON entries)"
+entries=$(grep -c '"run_name"' "$json" 2>/dev/null) || entries=0
+if [[ ! -s $json ]] || ((entries == 0)); then
+  echo "FAILED (exit 0, but no benchmark results in $json)"
+  tail_log
+  exit 1
+fi
+echo "ok ($(($(date +%s) - t0)) s, $entries JSON entries)"

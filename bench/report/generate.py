@@ -240,7 +240,7 @@ def read_side_file(run_dir, fname):
     """(content, problem) of the run's `fname` (machine.json, instructions.json): (None, None)
     if it is absent, (None, the error) if it cannot be read or parsed or holds null."""
     path = os.path.join(run_dir, fname)
-    if not os.path.exists(path):
+    if not os.path.lexists(path):  # a dangling link is a file that cannot be read, said so
         return None, None
     try:
         with open(path, encoding="utf-8") as f:

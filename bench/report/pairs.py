@@ -70,6 +70,10 @@ def _measure(path, name, scale, min_time, repetitions):
                 p.wait()
                 return {"ns": None, "failures": 0, "error": f"no result within {RUN_TIMEOUT} s",
                         "timeout": True}
+            except BaseException:  # interrupted (Ctrl-C, SIGTERM): the run must not outlive us
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+                raise
             err.seek(0)
             stderr = err.read()
         try:
@@ -172,13 +176,18 @@ def main(argv=None):
               if only is None or only.search(t.name)]
     if listed and not chosen:
         result["errors"].append(f"no target's name matches --only {a.only!r}")
+    # SIGTERM (a job stopped from outside) as Ctrl-C: both keep what was measured.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    interrupted = None
     try:
         measure_targets(a, chosen, where, started, result)
-    except Exception as e:  # noqa: BLE001 -- what was measured is kept, the failure named
-        result["errors"].append(f"pairs.py stopped by {type(e).__name__}: {e} "
+    except (Exception, KeyboardInterrupt) as e:  # noqa: BLE001 -- measured pairs kept, named
+        what = "an interrupt" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}"
+        result["errors"].append(f"pairs.py stopped by {what} "
                                 f"({len(result['targets'])} of {len(chosen)} targets begun, "
                                 "their finished pairs kept)")
         stopped = True
+        interrupted = e if isinstance(e, KeyboardInterrupt) else None
     else:
         stopped = False
     result["seconds"] = round(time.monotonic() - started, 1)
@@ -190,6 +199,8 @@ def main(argv=None):
           f"{len(result['errors'])} errors -> {a.out}")
     for e in result["errors"]:
         print(f"pairs.py: {e}", file=sys.stderr)
+    if interrupted is not None:  # written, and now the interrupt goes on to the caller
+        raise interrupted
     # Nothing measured, or stopped by an error: ci/bench.sh warns (the report names the errors).
     return 0 if result["targets"] and not stopped else 1
 

@@ -91,7 +91,8 @@ def headline(ix, pairs=None):
         bump_t = next(t for t in targets.speed_targets(lambda r: False)
                       if t.num == targets.row("bump", "lfarena-heap", 1, size=64, align=8)
                       and t.den.subject == "raw-atomic")
-        said = targets.decide(bump_t, targets.pairs_for(bump_t, p["targets"])) if p else None
+        said = (targets.decide(bump_t, targets.pairs_for(bump_t, p["targets"]), p["pairs"])
+                if p else None)
         if said and said[0] == "ratio":  # what the speed targets' table decides, no more
             line += (f"; back to back, the speed targets' verdict: **{said[1]:.2f}x** ("
                      + ("meets" if bump_t.meets(said[1]) else "MISSES") + ")")
@@ -162,7 +163,7 @@ def targets_section(ix, pairs=None, mode=None):
             if len(known) < len(per_round):  # a row without error-free repetitions there
                 verdict += f" ({len(per_round) - len(known)} round(s) n/a)"
         if entry is not None:
-            said = targets.decide(t, entry)
+            said = targets.decide(t, entry, pairs["pairs"])
             if said and said[0] == "failed":
                 # lfarena's failed allocations in any pair miss the target as in the run itself
                 # (the size-index targets: n/a), whatever the other pairs say.
@@ -238,27 +239,34 @@ def targets_section(ix, pairs=None, mode=None):
         def shown(v, unit=""):
             return "?" if v is None else f"{v:g}{unit}"
         reps = pairs["repetitions"]
-        text += (f"**Back to back** (`bench/report/pairs.py`, {used} targets, "
-                 f"{shown(pairs['pairs'])} pairs each, {shown(pairs['seconds'], ' s')}): after the "
-                 "rounds each target's two rows ran one after the other, each in its own process ("
-                 + ("one repetition" if reps == 1 else f"{shown(reps)} repetitions, their median")
-                 + "), the order alternating from pair to pair; the column gives the median "
-                 "of the pairs' ratios and their range. This machine changes state within "
-                 "seconds, every subject at once, and a ratio of two medians taken minutes apart "
-                 "carries that change; a pair's ratio is taken within seconds. So when both rows "
-                 "have a time in the run, the pairs decide the verdict (a pair with failed "
-                 "operations has no ratio, and lfarena's failed allocations in any pair miss the "
-                 "target; with half the pairs or fewer left, the medians decide), and a verdict "
-                 "says when the ratio of the medians disagrees.\n\n")
+        if used or other_scale:
+            text += (f"**Back to back** (`bench/report/pairs.py`, {used} targets, "
+                     f"{shown(pairs['pairs'])} pairs each, {shown(pairs['seconds'], ' s')}): after "
+                     "the rounds each target's two rows ran one after the other, each in its own "
+                     "process ("
+                     + ("one repetition" if reps == 1 else f"{shown(reps)} repetitions, their median")
+                     + "), the order alternating from pair to pair; the column gives the median "
+                     "of the pairs' ratios and their range. This machine changes state within "
+                     "seconds, every subject at once, and a ratio of two medians taken minutes apart "
+                     "carries that change; a pair's ratio is taken within seconds. So when both rows "
+                     "have a time in the run, the pairs decide the verdict (a pair with failed "
+                     "operations has no ratio, and lfarena's failed allocations in any pair miss the "
+                     "target; with half the pairs planned or fewer left, the medians decide), and a "
+                     "verdict says when the ratio of the medians disagrees.\n\n")
+        else:  # nothing ran: no method to describe, only that the medians decide and why
+            text += ("**Back to back** (`bench/report/pairs.py`): nothing was measured, so the "
+                     "medians decide every verdict.\n\n")
         if other_scale:
             text += (f"**The pairs were measured at scale {pairs['scale']}, this run at {mode}: "
                      "they are not used.** ")
         elif not used:
             text += "**No target ran back to back.** "
-        if pairs["errors"]:
-            text += "Not run back to back: " + "; ".join(pairs["errors"]) + ".\n\n"
+        # One line each: a message's line breaks must not start table rows or headings.
+        errors = [" ".join(str(e).split()) for e in pairs["errors"]]
+        if errors:
+            text += "Pairs not run or cut short: " + "; ".join(errors) + ".\n\n"
         elif not used:
-            text += "\n\n"
+            text += "(pairs.json names no target and no reason.)\n\n"
     return text + table(head, rows) + "\n"
 
 

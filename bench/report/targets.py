@@ -162,9 +162,11 @@ def paired(entry):
     return median, ratios, [{s for s in ("num", "den") if failed(r, s)} for r in runs]
 
 
-def decide(t, entry):
-    """What a target's pairs say (entry: pairs_for's, or None): None when they decide nothing
-    (no entry, or half the pairs or fewer have a ratio), else ("failed", pairs in which an
+def decide(t, entry, planned=None):
+    """What a target's pairs say (entry: pairs_for's, or None; planned: the pairs each target was
+    to have, pairs.json's "pairs", or None): None when they decide nothing (no entry, or half the
+    pairs or fewer have a ratio: half of those run or of those planned, whichever is more, so a
+    pairs step stopped after a pair or two does not decide), else ("failed", pairs in which an
     lfarena side failed operations, pairs) when lfarena failed (it misses the target, or is n/a
     for a target with failure_misses False), or ("ratio", median, agreeing pairs, pairs with a
     ratio)."""
@@ -176,7 +178,8 @@ def decide(t, entry):
     if ours:
         return ("failed", ours, len(ratios))
     known = [v for v in ratios if v is not None]
-    if median is None or 2 * len(known) <= len(ratios):
+    expected = max(len(ratios), int(planned) if real(planned) and 0 < planned < 1e6 else 0)
+    if median is None or 2 * len(known) <= expected:
         return None
     return ("ratio", median, sum(1 for v in known if t.meets(v) == t.meets(median)), len(known))
 

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -214,6 +215,46 @@ class StoppedTest(unittest.TestCase):
                           "finished pairs kept)"], data["errors"])
 
 
+class InterruptTest(unittest.TestCase):
+    def test_sigterm_keeps_the_pairs_file_and_kills_the_run_in_progress(self):
+        # The run asks for the job's end itself (SIGTERM to pairs.py), then hangs: pairs.py
+        # must kill it (its own process group), write pairs.json naming the interrupt, and stop.
+        with tempfile.TemporaryDirectory() as tmp:
+            bench = os.path.join(tmp, "bench")
+            os.makedirs(bench)
+            pidfile = os.path.join(tmp, "pid")
+            script = f"""#!{sys.executable}
+import os, signal, sys, time
+if "--benchmark_list_tests" in sys.argv:
+    print({LF_BUMP!r}); print({RAW_BUMP!r}); sys.exit(0)
+with open({pidfile!r}, "w") as f:
+    f.write(str(os.getpid()))
+os.kill(os.getppid(), signal.SIGTERM)
+time.sleep(600)
+"""
+            path = os.path.join(bench, "bump_bench")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(script)
+            os.chmod(path, 0o755)
+            out = os.path.join(tmp, "pairs.json")
+            r = subprocess.run([sys.executable, os.path.join(HERE, "pairs.py"), "--bench-dir",
+                                bench, "--out", out, "--pairs", "3", "--scale", "full",
+                                "--only", "raw atomic"], capture_output=True, text=True,
+                               timeout=60, check=False)
+            self.assertNotEqual(0, r.returncode)
+            self.assertIn("KeyboardInterrupt", r.stderr)
+            with open(out, encoding="utf-8") as f:
+                data = json.load(f)
+            self.assertEqual([BUMP_T], [t["name"] for t in data["targets"]])
+            self.assertEqual([], data["targets"][0]["runs"])
+            self.assertEqual(["pairs.py stopped by an interrupt (1 of 1 targets begun, their "
+                              "finished pairs kept)"], data["errors"])
+            with open(pidfile, encoding="utf-8") as f:
+                pid = int(f.read())
+            with self.assertRaises(ProcessLookupError):  # killed and reaped, not left behind
+                os.kill(pid, 0)
+
+
 class PairedTest(unittest.TestCase):
     def test_median_of_the_pairs_that_have_a_ratio(self):
         e = {"runs": [pair(1, 2), pair(3, 2), pair(2, 2), pair(9, 1, num_failures=1),
@@ -321,10 +362,19 @@ class ReportTest(unittest.TestCase):
             md = tables.targets_section(self.ix, p)
             self.assertIn("**No target ran back to back.**", md)
             self.assertIn("| MISSED (by the medians: not run back to back) |", target_line(md, BUMP_T))
-            self.assertNotIn("Not run back to back: a; b", md)
+            self.assertNotIn("Pairs not run or cut short: a; b", md)
         md = tables.targets_section(self.ix, {"pairs": "nine", "repetitions": [1], "targets": []})
-        self.assertIn("0 targets, ? pairs each, ?): ", md)
+        self.assertIn("**Back to back** (`bench/report/pairs.py`): nothing was measured, so the "
+                      "medians decide every verdict.", md)
+        self.assertIn("(pairs.json names no target and no reason.)", md)
+        self.assertNotIn("each in its own process", md)  # no method for what did not run
+        md = tables.targets_section(self.ix, {"pairs": "nine", "repetitions": [1], "targets": [
+            {"name": BUMP_T, "num": LF_BUMP, "den": RAW_BUMP, "runs": [pair(11, 10)]}],
+            "errors": ["a\n\n| injected | row |\n"]})
+        self.assertIn("1 targets, ? pairs each, ?): ", md)
         self.assertIn("(? repetitions, their median)", md)
+        self.assertIn("Pairs not run or cut short: a | injected | row |.", md)
+        self.assertNotIn("\n| injected", md)
         huge = {"num": {"ns": 1e308, "failures": 0}, "den": {"ns": 1e-308, "failures": 0}}
         odd = {"num": {"ns": 1.0, "failures": {}}, "den": {"ns": 1.0, "failures": 0}}
         self.assertEqual([None, None], targets.paired({"runs": [huge, odd]})[1])
@@ -335,6 +385,21 @@ class ReportTest(unittest.TestCase):
         line = target_line(tables.targets_section(self.ix, p), BUMP_T)
         self.assertIn("1.10x (1 pair) (1 of 2 pairs n/a)", line)
         self.assertIn("| MISSED (by the medians: too few pairs) |", line)
+
+    def test_a_stopped_pairs_step_decides_only_with_more_than_half_of_the_planned_pairs(self):
+        # 9 planned, 1 run (pairs.py stopped, or its budget ran out): the medians decide, in the
+        # table and in the headline (helper-59: one pair of nine turned MISSED into met).
+        p = {"pairs": 9, "targets": [{"name": BUMP_T, "num": LF_BUMP, "den": RAW_BUMP,
+                                      "runs": [pair(11, 10)]}], "errors": ["pairs.py stopped"]}
+        line = target_line(tables.targets_section(self.ix, p), BUMP_T)
+        self.assertIn("| MISSED (by the medians: too few pairs) |", line)
+        self.assertIsNone(targets.decide(targets.speed_targets(lambda r: True)[0],
+                                         p["targets"][0], 9))
+        self.assertNotIn("back to back", tables.headline(self.ix, p))
+        # 5 of 9 run, all with a ratio: more than half of those planned, so they decide.
+        p["targets"][0]["runs"] = [pair(11, 10)] * 5
+        line = target_line(tables.targets_section(self.ix, p), BUMP_T)
+        self.assertIn("| met; the medians' ratio says MISSED |", line)
 
 
 def render(run, reports, name):
@@ -363,7 +428,7 @@ class GenerateTest(unittest.TestCase):
             md = render(run, reports, "r")
             self.assertIn("| 1.00x (1 pair) |", target_line(md, BUMP_T))
             self.assertIn("each in its own process (one repetition)", md)  # no "repetitions"
-            self.assertIn("Not run back to back: x: no row y in this build.", md)
+            self.assertIn("Pairs not run or cut short: x: no row y in this build.", md)
             with open(os.path.join(reports, "r", "raw", "pairs.json"), encoding="utf-8") as f:
                 self.assertEqual(p, json.load(f))
             with open(os.path.join(reports, "r", "results.json"), encoding="utf-8") as f:
@@ -378,7 +443,7 @@ class GenerateTest(unittest.TestCase):
                 with open(os.path.join(run, "pairs.json"), "w", encoding="utf-8") as f:
                     f.write(text)
                 md = render(run, reports, f"s{k}")
-                self.assertIn("**No target ran back to back.** Not run back to back: pairs.json "
+                self.assertIn("**No target ran back to back.** Pairs not run or cut short: pairs.json "
                               "could not be read: ", md)
                 self.assertIn(why, md.split("could not be read: ", 1)[1].split("\n", 1)[0])
                 self.assertIn("(by the medians: not run back to back)", target_line(md, BUMP_T))
@@ -388,7 +453,7 @@ class GenerateTest(unittest.TestCase):
                            "errors": ["pairs.py exited with status 137 without writing pairs.json"]},
                           f)
             md = render(run, reports, "stub")
-            self.assertIn("**No target ran back to back.** Not run back to back: pairs.py exited "
+            self.assertIn("**No target ran back to back.** Pairs not run or cut short: pairs.py exited "
                           "with status 137 without writing pairs.json.", md)
 
 

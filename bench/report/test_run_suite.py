@@ -31,6 +31,23 @@ HANGING = """#!/bin/sh
 echo "suite: started"
 exec sleep 600
 """
+# Exits 0 without writing the JSON, or with an empty one.
+NO_JSON = """#!/bin/sh
+echo "suite: nothing to write"
+"""
+EMPTY_JSON = """#!/bin/sh
+for a in "$@"; do case "$a" in --benchmark_out=*) out=${a#--benchmark_out=} ;; esac; done
+printf '{"benchmarks": []}\\n' > "$out"
+"""
+# Its own exit status 124 (timeout's for a time-out), or a SIGKILL from elsewhere (137).
+EXIT_124 = """#!/bin/sh
+echo "suite: internal failure"
+exit 124
+"""
+KILLED = """#!/bin/sh
+echo "suite: killed by the OOM killer"
+kill -KILL $$
+"""
 # Ignores SIGTERM: only the SIGKILL after the grace period ends it.
 STUBBORN = """#!/bin/sh
 trap '' TERM
@@ -102,9 +119,33 @@ class RunSuiteTest(unittest.TestCase):
             self.assertEqual(2, r.returncode, grace)
             self.assertIn("LFARENA_SUITE_KILL_GRACE must be a positive number", r.stderr)
 
+    def test_a_suite_that_writes_no_results_has_failed(self):
+        for name, text in (("nojson_bench", NO_JSON), ("empty_bench", EMPTY_JSON)):
+            r = self.run_suite(60, self.suite(name, text))
+            self.assertEqual(1, r.returncode, name)
+            self.assertRegex(r.stdout.strip(), r"^FAILED \(exit 0, but no benchmark results in ", name)
+
+    def test_a_suites_own_124_or_a_kill_from_elsewhere_is_no_time_out(self):
+        r = self.run_suite(600, self.suite("rc124_bench", EXIT_124))
+        self.assertEqual((1, "FAILED (exit 124)"), (r.returncode, r.stdout.strip()))
+        r = self.run_suite(600, self.suite("oom_bench", KILLED))
+        self.assertEqual((1, "FAILED (exit 137)"), (r.returncode, r.stdout.strip()))
+
+    def test_missing_arguments_or_output_directory_are_refused(self):
+        exe = self.suite("good_bench", GOOD)
+        r = subprocess.run(["bash", RUN_SUITE, "60", self.dir], capture_output=True, text=True,
+                           timeout=60, check=False)
+        self.assertEqual(2, r.returncode)
+        self.assertIn("usage: ci/run-suite.sh LIMIT OUT_DIR EXE", r.stderr)
+        for out in ("", os.path.join(self.dir, "missing"), exe):
+            r = subprocess.run(["bash", RUN_SUITE, "60", out, exe], capture_output=True, text=True,
+                               timeout=60, check=False)
+            self.assertEqual(2, r.returncode, out)
+            self.assertIn("is not a writable directory", r.stderr)
+
     def test_a_limit_that_is_not_a_positive_number_is_refused(self):
         exe = self.suite("good_bench", GOOD)
-        for limit in ("0", "-5", "1.5", "ten", ""):
+        for limit in ("0", "-5", "1.5", "ten", "", "05", "1e3", "9223372036854775808"):
             r = self.run_suite(limit, exe)
             self.assertEqual(2, r.returncode, limit)
             self.assertIn("LIMIT must be a positive number of seconds", r.stderr)
