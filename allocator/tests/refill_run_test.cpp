@@ -209,6 +209,14 @@ TEST_P(RefillRun, TheFirstNodesOfASpilledChainNameTheRestTwelveEach) {
     EXPECT_EQ(got[i], b[47 - i].offset) << "allocation " << i;
 }
 
+// A chain of one node gets an empty list (its first hint word 0), not the block's old bytes
+// for a refill to prefetch: b[kFreed] holds the user's data when a thread frees it and exits.
+TEST_P(RefillRun, ASpilledChainOfOneHasAnEmptyHintList) {
+  scribble64(a, b[kFreed].offset + 16, b[500].offset | std::uint64_t{b[7].offset} << 32);
+  std::thread([&] { ASSERT_TRUE(a.deallocate(b[kFreed].offset, b[kFreed].size)); }).join();
+  EXPECT_EQ(read64(a, b[kFreed].offset + 16), 0u);
+}
+
 // Hints are only prefetch addresses: whatever the words after a free node's link and size hold
 // (a user's write after free, a damaged file: offsets of live blocks, of the node itself, out of
 // the region, misaligned, ones), the refill hands out exactly what the links say and check()

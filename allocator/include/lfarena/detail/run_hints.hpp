@@ -18,6 +18,7 @@
 // nodes costs three transfers one after another (the top, nodes 1..12, nodes 13..31), not four
 // (2026-12-05's layout, node 0, cap, 2*cap, ... each naming the cap nodes after it, made the
 // walk arrive at node 12 before it could fetch node 13).
+//
 // Hints are never trusted. They are read only to pick prefetch addresses (a prefetch is not an
 // access and changes nothing), every one must be a plausible node offset inside the region
 // (NodeLayout::plausible_offset) and at most `budget` of them are fetched. The walk itself still
@@ -62,9 +63,11 @@ template <class Mem>
 void write_run_hints(const Mem &mem, std::uint32_t size, const std::uint32_t *chain,
                      std::uint32_t n) {
   const std::uint32_t cap = run_hint_cap(size);
-  if (cap == 0)
+  if (cap == 0 || n == 0)
     return;
-  for (std::uint32_t k = 0, first = 1; first < n; ++k, first += cap) {
+  // Node 0 always gets a list, if only the terminating 0 of a chain of one (no stale offsets
+  // for a refill to prefetch).
+  for (std::uint32_t k = 0, first = 1; k == 0 || first < n; ++k, first += cap) {
     const std::uint32_t named = n - first < cap ? n - first : cap;
     // Words up to the one that holds the terminating 0 (the whole list when it is full).
     const std::uint32_t slots = named < cap ? named + 1 : cap;
