@@ -78,17 +78,8 @@ fi
 # LFARENA_BENCH_SUITE_LIMIT overrides (seconds).
 if [[ $mode == full ]]; then suite_limit=1800; else suite_limit=900; fi
 suite_limit=${LFARENA_BENCH_SUITE_LIMIT:-$suite_limit}
-# Both checked here, before the build, as ci/run-suite.sh checks them (at most 9 digits).
-if ! [[ $suite_limit =~ ^[1-9][0-9]{0,8}$ ]]; then
-  echo "ci/bench.sh: LFARENA_BENCH_SUITE_LIMIT must be a positive number of seconds" \
-       "(got '$suite_limit')" >&2
-  exit 2
-fi
-if ! [[ ${LFARENA_SUITE_KILL_GRACE:-30} =~ ^[1-9][0-9]{0,8}$ ]]; then
-  echo "ci/bench.sh: LFARENA_SUITE_KILL_GRACE must be a positive number of seconds" \
-       "(got '$LFARENA_SUITE_KILL_GRACE')" >&2
-  exit 2
-fi
+# The limit and the kill grace checked before the build (ci/run-suite.sh's own check).
+bash ci/run-suite.sh --check "$suite_limit" || exit 2
 
 started=$(date +%s)
 bash ci/deps.sh

@@ -9,16 +9,24 @@
 # writing JSON with results has failed too. Exit status: 0 ok, 1 failed, 2 usage, 124 timed
 # out; 130 when interrupted (Ctrl-C reaches the suite, and the caller stops).
 set -uo pipefail
-usage="usage: ci/run-suite.sh LIMIT OUT_DIR EXE [ARG...]"
+usage="usage: ci/run-suite.sh LIMIT OUT_DIR EXE [ARG...] | --check LIMIT"
+# A number of seconds: positive, at most 9 digits (bash's arithmetic must not overflow).
+seconds() {
+  [[ $2 =~ ^[1-9][0-9]{0,8}$ ]] && return 0
+  echo "ci/run-suite.sh: $1 must be a positive number of seconds (got '$2'); $usage" >&2
+  return 1
+}
+# --check LIMIT: only the settings (ci/bench.sh, before its build), the grace included.
+if [[ ${1-} == --check ]]; then
+  seconds "LIMIT (LFARENA_BENCH_SUITE_LIMIT)" "${2-}" &&
+    seconds LFARENA_SUITE_KILL_GRACE "${LFARENA_SUITE_KILL_GRACE:-30}" || exit 2
+  exit 0
+fi
 if (($# < 3)); then
   echo "ci/run-suite.sh: $usage" >&2
   exit 2
 fi
-# At most 9 digits: bash's arithmetic must not overflow.
-if ! [[ $1 =~ ^[1-9][0-9]{0,8}$ ]]; then
-  echo "ci/run-suite.sh: LIMIT must be a positive number of seconds (got '$1'); $usage" >&2
-  exit 2
-fi
+seconds LIMIT "$1" || exit 2
 limit=$1 out=$2 exe=$3
 shift 3
 if [[ -z $out || ! -d $out || ! -w $out ]]; then
@@ -26,11 +34,7 @@ if [[ -z $out || ! -d $out || ! -w $out ]]; then
   exit 2
 fi
 grace=${LFARENA_SUITE_KILL_GRACE:-30}
-if ! [[ $grace =~ ^[1-9][0-9]{0,8}$ ]]; then
-  echo "ci/run-suite.sh: LFARENA_SUITE_KILL_GRACE must be a positive number of seconds" \
-       "(got '$grace')" >&2
-  exit 2
-fi
+seconds LFARENA_SUITE_KILL_GRACE "$grace" || exit 2
 name=$(basename "$exe")
 json="$out/$name.json" log="$out/$name.log"
 rm -f "$json"

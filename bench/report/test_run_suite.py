@@ -143,6 +143,19 @@ class RunSuiteTest(unittest.TestCase):
             self.assertEqual(2, r.returncode, out)
             self.assertIn("is not a writable directory", r.stderr)
 
+    def test_check_validates_the_limit_and_the_grace_without_running_anything(self):
+        def check(limit, grace="2"):
+            env = dict(os.environ, LFARENA_SUITE_KILL_GRACE=grace)
+            return subprocess.run(["bash", RUN_SUITE, "--check", limit], env=env,
+                                  capture_output=True, text=True, timeout=60, check=False)
+        self.assertEqual(0, check("1800").returncode)
+        r = check("15m")
+        self.assertEqual(2, r.returncode)
+        self.assertIn("LIMIT (LFARENA_BENCH_SUITE_LIMIT) must be a positive number", r.stderr)
+        r = check("1800", grace="10s")
+        self.assertEqual(2, r.returncode)
+        self.assertIn("LFARENA_SUITE_KILL_GRACE must be a positive number", r.stderr)
+
     def test_a_limit_that_is_not_a_positive_number_is_refused(self):
         exe = self.suite("good_bench", GOOD)
         for limit in ("0", "-5", "1.5", "ten", "", "05", "1e3", "9223372036854775808"):
