@@ -74,9 +74,13 @@ TEST_P(ThreadChunk, LargeBlocksAndErrorsUseTheSharedPath) {
   ASSERT_TRUE(big);
   EXPECT_EQ(a->stats().allocated, 2048u) << "no chunk for a large block";
   EXPECT_EQ(a->allocate(0).code(), errc::zero_size);
-  // The inline path tests alignments up to kGranule against a table of 1, 2, 4 and 8.
-  for (const std::uint32_t align : {0u, 3u, 5u, 6u, 7u, 9u, 12u})
-    EXPECT_EQ(a->allocate(16, align).code(), errc::bad_alignment) << "align " << align;
+  // The inline path tests alignments up to kGranule against a table of 1, 2, 4 and 8, and a
+  // larger one for a chunk-sized request in a branch of its own (max_alignment is 64 here).
+  for (const std::uint32_t align :
+       {0u, 3u, 5u, 6u, 7u, 9u, 12u, 24u, 128u, 4096u, 0x80000000u, 0xffffffffu})
+    for (const std::uint32_t size : {16u, 2048u})
+      EXPECT_EQ(a->allocate(size, align).code(), errc::bad_alignment)
+          << "size " << size << " align " << align;
   for (const std::uint32_t align : {1u, 2u, 4u, 8u, 16u, 32u, 64u}) {
     auto b = a->allocate(24, align);
     ASSERT_TRUE(b) << "align " << align << ": " << b.message();

@@ -263,42 +263,47 @@ private:
     if (sp == nullptr) // an empty handle: allocate_slow() reports it
       return {};
     const detail::ArenaState &s = *sp;
-    // This thread's free cache first (detail/free_cache.hpp): exact sizes, no atomics. Tested
-    // before the general checks below, which its own imply (cache_max, a multiple of kGranule,
-    // is at most chunk_limit and the capacity, and 0 in a read-only arena; max_alignment is at
-    // least kGranule). callgrind: 11 instructions fewer per cache hit, 2 more per bump without
-    // chunks, 1 fewer with chunks (computing the general checks once for both paths saved 5
-    // per hit, not 11). A damaged node sends the call to allocate_slow(), which reports it.
-    if (size - 1 < s.cache_max && align - 1 < detail::kGranule && (align & (align - 1)) == 0) {
-      const detail::ChunkCache &c = detail::tl_chunk;
-      if (c.arena_id == s.fast_id && c.chunk.cache_at != 0) {
-        const std::uint32_t need = detail::granule_up(size);
-        std::uint32_t damaged = 0;
-        const std::uint32_t o = s.core.cache_take<true>(c.chunk.cache_at, need, damaged);
-        if (o != 0 || damaged != 0)
-          return Block{o, need}; // {0, need}: allocate_slow() reports the damage
+    // A small size (below chunk_limit, 0 in a read-only arena and without chunks) is served by
+    // this thread's free cache or its chunk: one size test routes both, since cache_max (a
+    // multiple of kGranule, 0 without chunks) is at most chunk_limit, and chunk_limit below
+    // the capacity (thread_chunk <= capacity / 4 is checked at creation). The alignment: 1, 2, 4
+    // or 8 (bits of 0x116) is kGranule, which every max_alignment allows; a larger one must be
+    // a power of two within max_alignment. callgrind, against testing cache_max first and the
+    // chunk size after the general tests: 2 instructions fewer per chunk allocation, per bump
+    // without chunks and per cache hit (docs/DESIGN.md §5.5, "Routing order").
+    std::uint32_t a = detail::kGranule;
+    if (size - 1 < s.chunk_limit) {
+      // Both paths need this thread's entry to be this arena's (else allocate_slow() claims a
+      // slot or switches arenas): tested once for both.
+      detail::ChunkCache &c = detail::tl_chunk;
+      if (align <= detail::kGranule) [[likely]] {
+        if (((0x116u >> align) & 1) == 0 || c.arena_id != s.fast_id)
+          return {};
+        // This thread's free cache first (detail/free_cache.hpp): exact sizes, no atomics. A
+        // damaged node sends the call to allocate_slow(), which reports it.
+        if (size - 1 < s.cache_max && c.chunk.cache_at != 0) {
+          const std::uint32_t need = detail::granule_up(size);
+          std::uint32_t damaged = 0;
+          const std::uint32_t o = s.core.cache_take<true>(c.chunk.cache_at, need, damaged);
+          if (o != 0 || damaged != 0)
+            return Block{o, need}; // {0, need}: allocate_slow() reports the damage
+        }
+        return chunk_fast(s, c, size, detail::kGranule);
       }
+      if ((align & (align - 1)) != 0 || align - 1 >= s.fast_align_limit || c.arena_id != s.fast_id)
+        return {};
+      return chunk_fast(s, c, size, align);
     }
-    // The alignment: 1, 2, 4 or 8 (bits of 0x116) is kGranule, which every max_alignment
-    // allows; a larger one must be a power of two within max_alignment. (A read-only arena's
-    // fast_size_limit is 0: every size fails the first test.)
+    // A larger size: one bump CAS. (A read-only arena's fast_size_limit is 0: every size fails.)
     if (size - 1 >= s.fast_size_limit)
       return {};
-    // A small size comes from this thread's chunk; the test is made in each alignment branch,
-    // so the kGranule one takes chunk_bump_granule() without testing the alignment again
-    // (callgrind: 3 instructions fewer per 64 B chunk allocation at alignment 8).
-    std::uint32_t a = detail::kGranule;
     if (align <= detail::kGranule) [[likely]] {
       if (((0x116u >> align) & 1) == 0)
         return {};
-      if (size - 1 < s.chunk_limit)
-        return chunk_fast(s, size, detail::kGranule);
     } else if ((align & (align - 1)) != 0 || align - 1 >= s.fast_align_limit) {
       return {};
     } else {
       a = align;
-      if (size - 1 < s.chunk_limit)
-        return chunk_fast(s, size, align);
     }
     const std::uint32_t need = detail::granule_up(size);
     detail::BumpGuess &g = detail::tl_bump;
@@ -318,12 +323,10 @@ private:
   }
   // Thread-local chunk: plain arithmetic on this thread's chunk (detail/chunk.hpp), for a size
   // below chunk_limit at a valid alignment `align` (kGranule: the caller's constant, so
-  // chunk_bump()'s alignment test folds away). {0, 0}: allocate_slow() refills the chunk.
-  LFARENA_ALWAYS_INLINE static Block chunk_fast(const detail::ArenaState &s, std::uint32_t size,
-                                                std::uint32_t align) {
-    detail::ChunkCache &c = detail::tl_chunk;
-    if (c.arena_id != s.fast_id)
-      return {};
+  // chunk_bump()'s alignment test folds away), `c` being this arena's entry (fast_id tested by
+  // the caller). {0, 0}: allocate_slow() refills the chunk.
+  LFARENA_ALWAYS_INLINE static Block chunk_fast(const detail::ArenaState &s, detail::ChunkCache &c,
+                                                std::uint32_t size, std::uint32_t align) {
     const std::uint32_t need = detail::granule_up(size);
     const std::uint32_t start = detail::chunk_bump(
         detail::RegionWords{s.base}, s.core.unchecked_chunk_space(), c.chunk, need, align);
