@@ -110,9 +110,19 @@ bool provision_cache(const ChunkHost &s, std::uint32_t slot_at) {
   return true;
 }
 
+// The block a slot's word 3 names, or 0 if it names none or one no allocation can have made
+// (damage: the thread then runs without a cache, and check() names the word). Read the word
+// with acquire first: the block's bump CAS happened before its release store, so top() is at
+// least the block's end.
+std::uint32_t plausible_cache_block(const ChunkHost &s, std::uint64_t word) {
+  return word != 0 && cache_block_plausible(s.chunk_space().geometry(), word, s.chunk_space().top())
+             ? cache_word_block(word)
+             : 0;
+}
+
 // The slot's cache block: the one an earlier owner (or a provisioning thread) left in word 3,
 // else new ones, for this slot and the next cache_provision() - 1 slots in claim order. 0 if
-// the arena has no thread caches or no room.
+// the arena has no thread caches or no room, or word 3 is damaged.
 std::uint32_t attach_cache(const ChunkHost &s, std::uint32_t slot_at) {
   if (s.cache_max == 0)
     return 0;
@@ -121,7 +131,7 @@ std::uint32_t attach_cache(const ChunkHost &s, std::uint32_t slot_at) {
   // visible; the claim's acquire CAS already ordered a previous owner's words before this.
   atomic_u64 &word = mem.word(slot_at + kSlotCache);
   if (const std::uint64_t kept = load_acquire(word); kept != 0)
-    return cache_word_block(kept);
+    return plausible_cache_block(s, kept);
   const std::uint32_t first = claim_rank((slot_at - kChunkTableOffset) / kChunkSlotBytes);
   const Geometry &g = s.chunk_space().geometry();
   const std::uint32_t last =
@@ -129,8 +139,7 @@ std::uint32_t attach_cache(const ChunkHost &s, std::uint32_t slot_at) {
   for (std::uint32_t n = first; n < last; ++n)
     if (!provision_cache(s, slot_owner_at(slot_in_claim_order(n))))
       break;
-  const std::uint64_t kept = load_acquire(word);
-  return kept != 0 ? cache_word_block(kept) : 0;
+  return plausible_cache_block(s, load_acquire(word));
 }
 
 // The calling thread's registry entry for arena `s`, with a slot claimed (and its cache
@@ -299,7 +308,8 @@ void release_opener_chunks(const ChunkHost &s) {
       continue;
     const std::uint64_t ce = load_relaxed(mem.word(at + kSlotCursorEnd));
     Chunk c{at, static_cast<std::uint32_t>(ce), static_cast<std::uint32_t>(ce >> 32),
-            s.cache_max != 0 ? cache_word_block(load_relaxed(mem.word(at + kSlotCache))) : 0};
+            s.cache_max != 0 ? plausible_cache_block(s, load_relaxed(mem.word(at + kSlotCache)))
+                             : 0};
     release_slot(s, c);
   }
 }
