@@ -1,7 +1,8 @@
-// cache_slot_word_test.cpp -- a damaged slot cache word (slot word 3: the thread's free cache
-// block) is never used: a thread that claims the slot runs without a cache, close() does not
-// drain it, and check() names it (helper-60's scribbles over the slot table crashed a claiming
-// thread in FreeCache::pop_entry, at an offset above 4 GiB of a 1 MiB region).
+// cache_slot_word_test.cpp -- damaged slot words are never used: a cache word (slot word 3: the
+// thread's free cache block) that names no plausible block leaves the claiming thread without a
+// cache, and close() neither drains it nor gives back a damaged chunk tail; check() names both.
+// (helper-60's scribbles over the slot table crashed a claiming thread in FreeCache::pop_entry,
+// and a close in SegregatedPolicy::insert.)
 #include <cstdint>
 #include <string>
 #include <thread>
@@ -70,6 +71,29 @@ TEST_P(CacheSlotWord, ADamagedCacheWordIsNeverUsed) {
     EXPECT_NE(rep.message().find("names cache block " + std::to_string(bad)), std::string::npos)
         << rep.message();
   }
+}
+
+// A damaged cursor/end word (slot word 1) of a slot this opener still holds is not given back
+// when the arena closes: its "tail" lies 3.75 GiB past a 1 MiB region (before: the close
+// inserted it into the freelist, a store far outside the region).
+TEST_P(CacheSlotWord, ADamagedChunkWordIsNotGivenBackAtClose) {
+  std::uint32_t held = 0;
+  {
+    auto a = Arena::heap(cached(GetParam()));
+    ASSERT_TRUE(a) << a.message();
+    ASSERT_TRUE(a->allocate(64)); // this thread claims a slot and a chunk
+    for (std::uint32_t i = 0; i < d::kChunkSlots; ++i)
+      if (lfarena_test::read64(*a, d::slot_owner_at(i)) != 0) {
+        scribble64(*a, d::slot_owner_at(i) + d::kSlotCursorEnd,
+                   0xF0000000u | std::uint64_t{0xF0001000u} << 32);
+        ++held;
+      }
+    auto rep = a->check();
+    EXPECT_FALSE(rep);
+    EXPECT_NE(rep.message().find("is damaged (cursor 4026531840"), std::string::npos)
+        << rep.message();
+  } // the close: release_opener_chunks()
+  EXPECT_EQ(held, 1u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, CacheSlotWord, ::testing::Values(false, true),
