@@ -174,8 +174,7 @@ Result<SlotScan> scan_chunk_slots(const Core<RegionWords> &core, const FreeScan 
     }
     // A used-up chunk (cursor == end) holds no bytes, and its end may lie above the bump
     // offset: freeing its last block rolled the bump offset back below it. Not damage.
-    if ((end != 0 && (cursor < data || cursor > end || (end > cursor && end > top))) ||
-        waste > top - data)
+    if (!chunk_words_plausible(cursor, end, data, top) || waste > top - data)
       return mismatch(i, "thread-chunk slot " + num(i) + " is damaged (cursor " + num(cursor) +
                              ", end " + num(end) + ", waste " + num(waste) + ", bump offset " +
                              num(top) + ")");

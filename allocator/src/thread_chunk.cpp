@@ -310,11 +310,10 @@ void release_opener_chunks(const ChunkHost &s) {
     Chunk c{at, static_cast<std::uint32_t>(ce), static_cast<std::uint32_t>(ce >> 32),
             s.cache_max != 0 ? plausible_cache_block(s, load_relaxed(mem.word(at + kSlotCache)))
                              : 0};
-    // A damaged cursor/end word (check()'s rule, free_scan.cpp) gives no tail back: the words
-    // stay in the freed slot, where check() and the next open report them.
-    const std::uint64_t top = s.chunk_space().top();
-    if (c.end != 0 && (c.cursor < s.chunk_space().geometry().data_offset || c.cursor > c.end ||
-                       (c.end > c.cursor && c.end > top)))
+    // A damaged cursor/end word gives no tail back: the words stay in the freed slot, where
+    // check() and the next open report them.
+    if (!chunk_words_plausible(c.cursor, c.end, s.chunk_space().geometry().data_offset,
+                               s.chunk_space().top()))
       c.cursor = c.end = 0;
     release_slot(s, c);
   }

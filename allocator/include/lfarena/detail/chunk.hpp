@@ -114,6 +114,15 @@ template <class Mem, class Space>
   return start;
 }
 
+// Whether a slot's cursor/end pair can be a chunk of this arena: none (end 0), or a cursor in
+// the data area (from `data` on) not past its end, and bytes left only below the bump offset
+// `top` (a used-up chunk's end may lie above it: freeing its last block rolled the bump offset
+// back). check() refuses any other pair, and a close gives no tail of one back.
+inline bool chunk_words_plausible(std::uint64_t cursor, std::uint64_t end, std::uint64_t data,
+                                  std::uint64_t top) {
+  return end == 0 || (cursor >= data && cursor <= end && (end == cursor || end <= top));
+}
+
 // Bytes a slot holds back at quiescence: its chunk's unused tail plus its waste (0 for a free
 // slot). A cursor past the end (damage) counts as no tail.
 template <class Mem> std::uint64_t slot_reserved(const Mem &mem, std::uint32_t slot_at) {
